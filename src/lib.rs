@@ -1,0 +1,32 @@
+//! seedvault: an offline vault for the factory seeds of TOTP/HOTP tokens.
+//!
+//! The library is the product; `src/main.rs` and the terminal UI are thin
+//! front ends that translate between a person and these modules. Neither
+//! opens the database nor calls a cipher itself.
+//!
+//! | module    | what it holds |
+//! |-----------|---------------|
+//! | `crypto`  | AEAD, KDFs, randomness, power-on self-tests |
+//! | `shares`  | constant-time Shamir over GF(256) and SLIP-0039 mnemonics |
+//! | `cards`   | custodian card files sealed under a passphrase |
+//! | `store`   | the SQLite database and its migrations |
+//! | `audit`   | the hash-chained, append-only log |
+//! | `vault`   | init, unseal (quorum), status: the typed vault states |
+//! | `formats` | factory seed files, read and written |
+//! | `otp`     | HOTP/TOTP |
+//! | `pgp`     | the vault's and officers' OpenPGP keys, customer certificates |
+//! | `cli`, `tui` | the two front ends |
+
+pub mod audit;
+pub mod cards;
+pub mod cli;
+pub mod crypto;
+pub mod formats;
+pub mod hygiene;
+pub mod otp;
+pub mod pgp;
+pub mod shares;
+pub mod store;
+pub mod token;
+pub mod tui;
+pub mod vault;

@@ -1,0 +1,144 @@
+//! Generating, serializing and loading the vault's and the officers' keys.
+//!
+//! A `SecretCert` is a certificate that carries secret key material. It is
+//! only ever serialized into a buffer that is zeroized on drop and then
+//! sealed (under the master key for the vault key, under the custodian's
+//! passphrase for a card key); it never reaches the disk in the clear.
+
+use std::fmt;
+
+use sequoia_openpgp as openpgp;
+
+use openpgp::cert::{CertBuilder, CipherSuite};
+use openpgp::parse::Parse;
+use openpgp::serialize::{Serialize, SerializeInto};
+use openpgp::types::KeyFlags;
+use openpgp::{Cert, Profile};
+use zeroize::Zeroizing;
+
+/// Failures of key handling. Never contains secret material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// sequoia refused to build or serialize a key.
+    #[error("OpenPGP key operation failed: {0}")]
+    OpenPgp(String),
+    /// Bytes that should hold a secret key did not.
+    #[error("the stored key is not a valid OpenPGP secret key: {0}")]
+    NotASecretKey(String),
+}
+
+fn pgp_err(e: anyhow::Error) -> KeyError {
+    KeyError::OpenPgp(e.to_string())
+}
+
+/// A certificate with its secret keys. `Debug` shows only the fingerprint.
+pub struct SecretCert(Cert);
+
+impl SecretCert {
+    /// Serializes the whole transferable secret key (binary); the buffer is
+    /// wiped when dropped.
+    pub fn to_secret_bytes(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let mut out = Zeroizing::new(Vec::new());
+        self.0.as_tsk().serialize(&mut *out).map_err(pgp_err)?;
+        Ok(out)
+    }
+
+    /// Loads a transferable secret key made by [`SecretCert::to_secret_bytes`].
+    pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let cert = Cert::from_bytes(bytes).map_err(|e| KeyError::NotASecretKey(e.to_string()))?;
+        if !cert.is_tsk() {
+            return Err(KeyError::NotASecretKey("it holds no secret key material".into()));
+        }
+        Ok(SecretCert(cert))
+    }
+
+    /// The certificate, secrets included; for signing and decrypting.
+    pub fn cert(&self) -> &Cert {
+        &self.0
+    }
+
+    /// The public certificate, ASCII-armored, as `gpg --import` takes it.
+    pub fn public_armored(&self) -> Result<String, KeyError> {
+        let bytes = self.0.armored().to_vec().map_err(pgp_err)?;
+        String::from_utf8(bytes).map_err(|e| KeyError::OpenPgp(e.to_string()))
+    }
+
+    /// The public certificate, binary.
+    pub fn public_bytes(&self) -> Result<Vec<u8>, KeyError> {
+        self.0.to_vec().map_err(pgp_err)
+    }
+
+    /// Upper-case hex fingerprint of the primary key.
+    pub fn fingerprint(&self) -> String {
+        self.0.fingerprint().to_hex()
+    }
+}
+
+impl fmt::Debug for SecretCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretCert({}, secrets [REDACTED])", self.fingerprint())
+    }
+}
+
+/// The vault's own key: an Ed25519 primary that certifies and signs
+/// (bundles, manifests, checkpoints) and a Cv25519 subkey that factories
+/// encrypt batches to. No expiry: the vault is retired by ceremony, not by
+/// a clock on an air-gapped machine.
+pub fn generate_vault_key(vault_id: &str) -> Result<SecretCert, KeyError> {
+    let (cert, _revocation) = CertBuilder::new()
+        .set_profile(Profile::RFC4880)
+        .map_err(pgp_err)?
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
+        .add_userid(format!("seedvault {vault_id} <vault-{vault_id}@seedvault.invalid>"))
+        .add_subkey(
+            KeyFlags::empty().set_storage_encryption().set_transport_encryption(),
+            None,
+            None,
+        )
+        .generate()
+        .map_err(pgp_err)?;
+    Ok(SecretCert(cert))
+}
+
+/// An officer's card key: Ed25519, signing only. Approvals and rejections
+/// are signed with it, so an auditor can check who approved what.
+pub fn generate_officer_key(name: &str, vault_id: &str) -> Result<SecretCert, KeyError> {
+    let (cert, _revocation) = CertBuilder::new()
+        .set_profile(Profile::RFC4880)
+        .map_err(pgp_err)?
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
+        .add_userid(format!("{name} (seedvault {vault_id} custodian)"))
+        .generate()
+        .map_err(pgp_err)?;
+    Ok(SecretCert(cert))
+}
+
+/// Parses a public certificate (armored or binary).
+pub fn parse_public_cert(bytes: &[u8]) -> Result<Cert, KeyError> {
+    Cert::from_bytes(bytes).map_err(pgp_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_key_round_trips_and_is_v4() {
+        let k = generate_vault_key("0123abcd").unwrap();
+        assert_eq!(k.cert().primary_key().key().version(), 4);
+        let bytes = k.to_secret_bytes().unwrap();
+        let back = SecretCert::from_secret_bytes(&bytes).unwrap();
+        assert_eq!(back.fingerprint(), k.fingerprint());
+        assert!(k.public_armored().unwrap().starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let k = generate_officer_key("alice", "0123abcd").unwrap();
+        let d = format!("{k:?}");
+        assert!(d.contains("[REDACTED]") && d.contains(&k.fingerprint()));
+    }
+}
