@@ -122,8 +122,19 @@ pub enum FormatError {
         /// What is wrong.
         problem: String,
     },
-    /// Reading failed.
-    #[error("cannot read the file: {0}")]
+    /// A token cannot be written in the chosen format (e.g. an HOTP token
+    /// in Azure CSV, which only holds TOTP).
+    #[error("serial {serial} cannot be written as {format}: {problem}")]
+    Unrepresentable {
+        /// The token's serial.
+        serial: String,
+        /// The target format's name.
+        format: &'static str,
+        /// Why not.
+        problem: String,
+    },
+    /// Reading or writing failed.
+    #[error("cannot read or write the file: {0}")]
     Io(#[from] std::io::Error),
 }
 
