@@ -147,7 +147,7 @@ impl Clone for Seed {
 impl PartialEq for Seed {
     /// Constant-time comparison (tests and round-trip checks use it).
     fn eq(&self, other: &Self) -> bool {
-        ring::constant_time::verify_slices_are_equal(self.expose(), other.expose()).is_ok()
+        crate::crypto::ct_eq(self.expose(), other.expose())
     }
 }
 impl Eq for Seed {}

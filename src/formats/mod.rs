@@ -7,6 +7,7 @@
 //! applied here, once, by [`BatchReader`].
 
 use std::fmt;
+#[allow(unused_imports)] // used by the readers and writers being added
 use std::io::{BufRead, Write};
 
 use secrecy::{SecretBox, SecretString};

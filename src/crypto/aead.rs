@@ -1,0 +1,121 @@
+//! AES-256-GCM with a random 96-bit nonce per message.
+//!
+//! Stored form: `nonce (12) || ciphertext || tag (16)`. Random nonces are
+//! safe here because no key seals more than a few million messages (a data
+//! key seals one batch), far below the 2^32 bound for random GCM nonces.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use zeroize::Zeroizing;
+
+use super::{random, Key32};
+
+/// Bytes a sealed message adds to its plaintext.
+pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// A sealed message did not open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AeadError {
+    /// Tag mismatch: wrong key, altered bytes, or bytes moved from another
+    /// context (row, vault, key version).
+    #[error("integrity check failed (wrong key, altered data, or data moved from elsewhere)")]
+    Integrity,
+    /// Shorter than a nonce and a tag.
+    #[error("sealed data is truncated")]
+    Truncated,
+    /// No randomness for the nonce.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// An AES-256-GCM key ready for use; the expanded key is wiped on drop
+/// (aes-gcm's `zeroize` feature).
+pub struct SealingKey(Aes256Gcm);
+
+impl SealingKey {
+    /// Prepares `key` for sealing and opening.
+    pub fn new(key: &Key32) -> Self {
+        SealingKey(Aes256Gcm::new(key.expose().into()))
+    }
+
+    /// Encrypts `plaintext`, binding `aad`.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, AeadError> {
+        let nonce: [u8; NONCE_LEN] = random::array().map_err(|_| AeadError::Random)?;
+        self.seal_with_nonce(&nonce, aad, plaintext)
+    }
+
+    /// Encrypts with a caller-chosen nonce. Only the self-test uses this
+    /// (a fixed nonce is how known-answer vectors are written).
+    pub(crate) fn seal_with_nonce(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, AeadError> {
+        let ct = self
+            .0
+            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| AeadError::Integrity)?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Decrypts what [`SealingKey::seal`] made under the same `aad`. The
+    /// plaintext is wiped when the returned buffer is dropped.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AeadError> {
+        if sealed.len() < OVERHEAD {
+            return Err(AeadError::Truncated);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        self.0
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| AeadError::Integrity)
+    }
+}
+
+impl fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealingKey([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn seal_open_round_trip(pt in proptest::collection::vec(any::<u8>(), 0..200),
+                                aad in proptest::collection::vec(any::<u8>(), 0..50)) {
+            let k = SealingKey::new(&Key32::random().unwrap());
+            let sealed = k.seal(&aad, &pt).unwrap();
+            prop_assert_eq!(&k.open(&aad, &sealed).unwrap()[..], &pt[..]);
+        }
+
+        #[test]
+        fn any_flipped_bit_or_other_aad_fails(pt in proptest::collection::vec(any::<u8>(), 1..64),
+                                              bit in 0usize..8, pos in any::<prop::sample::Index>()) {
+            let k = SealingKey::new(&Key32::random().unwrap());
+            let mut sealed = k.seal(b"row 1", &pt).unwrap();
+            prop_assert_eq!(k.open(b"row 2", &sealed).unwrap_err(), AeadError::Integrity);
+            let i = pos.index(sealed.len());
+            sealed[i] ^= 1 << bit;
+            prop_assert_eq!(k.open(b"row 1", &sealed).unwrap_err(), AeadError::Integrity);
+        }
+    }
+
+    #[test]
+    fn truncated_is_named() {
+        let k = SealingKey::new(&Key32::random().unwrap());
+        assert_eq!(k.open(b"", &[0u8; 10]).unwrap_err(), AeadError::Truncated);
+    }
+}
