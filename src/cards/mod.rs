@@ -1,1 +1,379 @@
-//! (being written)
+//! Custodian cards: one share of the master key, sealed under a passphrase.
+//!
+//! A card is what a custodian carries away from the ceremony on their own
+//! removable medium. It must be useless without the passphrase, must say
+//! whose it is and which vault it belongs to *before* the slow KDF runs (so
+//! a wrong card is named at once), and must tell a corrupted file from a
+//! wrong passphrase. The byte layout is specified in `docs/formats.md`:
+//!
+//! ```text
+//! magic "SVCARD\0\x01" | vault id (8) | member index (1) | threshold (1)
+//! | kdf id (1) | m_kib (4) | t (4) | p (4) | salt (16) | name len (1) | name
+//! | sealed len (4) | sealed = nonce (12) || AES-256-GCM(payload) || tag (16)
+//! | SHA-256 of everything before (32)
+//! ```
+//!
+//! The AAD of the seal is every header byte (magic through sealed len), so
+//! no header field can be changed without the card failing to open. The
+//! trailing SHA-256 is only a corruption check (it has no key): a card whose
+//! checksum holds but whose seal does not open was opened with the wrong
+//! passphrase.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, argon2id, KdfParams, SealingKey};
+
+const MAGIC: &[u8; 8] = b"SVCARD\0\x01";
+const KDF_ARGON2ID_V13: u8 = 1;
+const PAYLOAD_VERSION: u8 = 1;
+const SALT_LEN: usize = 16;
+/// Longest custodian name (bytes).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A vault id: 8 random bytes, shown as 16 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VaultId(pub [u8; 8]);
+
+impl VaultId {
+    /// Parses 16 hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let v = data_encoding::HEXLOWER_PERMISSIVE.decode(s.trim().as_bytes()).ok()?;
+        Some(VaultId(v.try_into().ok()?))
+    }
+}
+
+impl fmt::Display for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crypto::hex(&self.0))
+    }
+}
+
+impl fmt::Debug for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VaultId({self})")
+    }
+}
+
+/// Why a card cannot be used. Every message names the card.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CardError {
+    /// The file could not be read.
+    #[error("cannot read card {path}: {source}")]
+    Io {
+        /// The card file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not a seedvault card at all.
+    #[error("{path} is not a seedvault custodian card")]
+    NotACard {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A card of a format this build does not know.
+    #[error("card {path} uses an unsupported format version")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is damaged (checksum or structure).
+    #[error("card {path} is corrupted ({why}); use the custodian's backup copy or paper words")]
+    Corrupted {
+        /// The file.
+        path: PathBuf,
+        /// What is damaged.
+        why: String,
+    },
+    /// The passphrase does not open the card.
+    #[error("wrong passphrase for card {path} (custodian {name})")]
+    WrongPassphrase {
+        /// The file.
+        path: PathBuf,
+        /// The custodian named in the card.
+        name: String,
+    },
+}
+
+/// The public header of a card, readable without the passphrase.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardHeader {
+    /// The vault the card belongs to.
+    pub vault_id: VaultId,
+    /// The share's member index (SLIP-0039), 0..=15.
+    pub member_index: u8,
+    /// The vault's threshold M.
+    pub threshold: u8,
+    /// Argon2id cost.
+    pub kdf: KdfParams,
+    /// The custodian.
+    pub name: String,
+    salt: [u8; SALT_LEN],
+}
+
+impl fmt::Debug for CardHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardHeader")
+            .field("vault_id", &self.vault_id)
+            .field("member_index", &self.member_index)
+            .field("threshold", &self.threshold)
+            .field("kdf", &self.kdf)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A card file as read from disk, not yet opened.
+#[derive(Clone)]
+pub struct SealedCard {
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    /// The public header.
+    pub header: CardHeader,
+    aad: Vec<u8>,
+    sealed: Vec<u8>,
+}
+
+impl fmt::Debug for SealedCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedCard")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a card holds once opened: the share and the custodian's own
+/// signing key. Both are secrets; `Debug` shows neither.
+pub struct CardSecrets {
+    /// The SLIP-0039 mnemonic of the custodian's share.
+    pub mnemonic: SecretString,
+    /// The custodian's OpenPGP secret key (binary), wiped on drop.
+    pub officer_key: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for CardSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CardSecrets([REDACTED])")
+    }
+}
+
+/// Seals a new card. `passphrase` is the custodian's.
+pub fn seal(
+    header_fields: (VaultId, u8, u8, &str),
+    kdf: KdfParams,
+    passphrase: &SecretString,
+    secrets: &CardSecrets,
+) -> Result<Vec<u8>, crypto::AeadError> {
+    let (vault_id, member_index, threshold, name) = header_fields;
+    let salt: [u8; SALT_LEN] = crypto::random::array().map_err(|_| crypto::AeadError::Random)?;
+    let header = CardHeader { vault_id, member_index, threshold, kdf, name: name.to_owned(), salt };
+
+    // The payload holds the share and key in the clear; wiped on drop.
+    let mnemonic = secrets.mnemonic.expose_secret().as_bytes();
+    let mut payload = Zeroizing::new(Vec::with_capacity(8 + mnemonic.len() + secrets.officer_key.len()));
+    payload.push(PAYLOAD_VERSION);
+    payload.extend_from_slice(&(mnemonic.len() as u16).to_be_bytes());
+    payload.extend_from_slice(mnemonic);
+    payload.extend_from_slice(&(secrets.officer_key.len() as u32).to_be_bytes());
+    payload.extend_from_slice(&secrets.officer_key);
+
+    let sealed_len = payload.len() + crypto::aead::OVERHEAD;
+    let mut out = encode_header(&header, sealed_len);
+    let key = argon2id(passphrase.expose_secret().as_bytes(), &salt, kdf)
+        .map_err(|_| crypto::AeadError::Integrity)?;
+    let sealed = SealingKey::new(&key).seal(&out, &payload)?;
+    out.extend_from_slice(&sealed);
+    let sum = crypto::sha256(&out);
+    out.extend_from_slice(&sum);
+    Ok(out)
+}
+
+fn encode_header(h: &CardHeader, sealed_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&h.vault_id.0);
+    out.push(h.member_index);
+    out.push(h.threshold);
+    out.push(KDF_ARGON2ID_V13);
+    out.extend_from_slice(&h.kdf.m_kib.to_be_bytes());
+    out.extend_from_slice(&h.kdf.t.to_be_bytes());
+    out.extend_from_slice(&h.kdf.p.to_be_bytes());
+    out.extend_from_slice(&h.salt);
+    out.push(h.name.len() as u8);
+    out.extend_from_slice(h.name.as_bytes());
+    out.extend_from_slice(&(sealed_len as u32).to_be_bytes());
+    out
+}
+
+/// A little cursor over card bytes; every short read is "corrupted".
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+impl SealedCard {
+    /// Reads and checks the structure of a card file (no passphrase needed).
+    pub fn read(path: &Path) -> Result<Self, CardError> {
+        let bytes = std::fs::read(path).map_err(|source| CardError::Io { path: path.to_owned(), source })?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Parses card bytes; `path` is for messages.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, CardError> {
+        let path = path.to_owned();
+        if bytes.len() < 8 || &bytes[..6] != &MAGIC[..6] {
+            return Err(CardError::NotACard { path });
+        }
+        if &bytes[6..8] != &MAGIC[6..8] {
+            return Err(CardError::UnsupportedVersion { path });
+        }
+        let corrupted = |why: &str| CardError::Corrupted { path: path.clone(), why: why.to_owned() };
+        if bytes.len() < 8 + 32 {
+            return Err(corrupted("file is truncated"));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if !crypto::ct_eq(&crypto::sha256(body), sum) {
+            return Err(corrupted("checksum mismatch"));
+        }
+        let mut c = Cursor { bytes: body, pos: 8 };
+        let short = || corrupted("file is truncated");
+        let vault_id = VaultId(c.take(8).ok_or_else(short)?.try_into().map_err(|_| short())?);
+        let member_index = c.u8().ok_or_else(short)?;
+        let threshold = c.u8().ok_or_else(short)?;
+        if c.u8().ok_or_else(short)? != KDF_ARGON2ID_V13 {
+            return Err(corrupted("unknown key-derivation function"));
+        }
+        let kdf = KdfParams {
+            m_kib: c.u32().ok_or_else(short)?,
+            t: c.u32().ok_or_else(short)?,
+            p: c.u32().ok_or_else(short)?,
+        };
+        let salt: [u8; SALT_LEN] = c.take(SALT_LEN).ok_or_else(short)?.try_into().map_err(|_| short())?;
+        let name_len = c.u8().ok_or_else(short)? as usize;
+        let name = std::str::from_utf8(c.take(name_len).ok_or_else(short)?)
+            .map_err(|_| corrupted("custodian name is not UTF-8"))?
+            .to_owned();
+        let sealed_len = c.u32().ok_or_else(short)? as usize;
+        let aad = body[..c.pos].to_vec();
+        let sealed = c.take(sealed_len).ok_or_else(short)?.to_vec();
+        if c.pos != body.len() {
+            return Err(corrupted("trailing bytes"));
+        }
+        if member_index > 15 || threshold == 0 || name.is_empty() {
+            return Err(corrupted("impossible header values"));
+        }
+        Ok(SealedCard {
+            path,
+            header: CardHeader { vault_id, member_index, threshold, kdf, name, salt },
+            aad,
+            sealed,
+        })
+    }
+
+    /// Opens the card with its custodian's passphrase (runs Argon2id).
+    pub fn open(&self, passphrase: &SecretString) -> Result<CardSecrets, CardError> {
+        let key = argon2id(passphrase.expose_secret().as_bytes(), &self.header.salt, self.header.kdf)
+            .map_err(|e| CardError::Corrupted { path: self.path.clone(), why: e.to_string() })?;
+        let payload = SealingKey::new(&key).open(&self.aad, &self.sealed).map_err(|_| {
+            CardError::WrongPassphrase { path: self.path.clone(), name: self.header.name.clone() }
+        })?;
+        let corrupted = || CardError::Corrupted { path: self.path.clone(), why: "bad payload".into() };
+        let mut c = Cursor { bytes: &payload, pos: 0 };
+        if c.u8().ok_or_else(corrupted)? != PAYLOAD_VERSION {
+            return Err(corrupted());
+        }
+        let lb = c.take(2).ok_or_else(corrupted)?;
+        let mlen = u16::from_be_bytes([lb[0], lb[1]]) as usize;
+        let mnemonic = std::str::from_utf8(c.take(mlen).ok_or_else(corrupted)?)
+            .map_err(|_| corrupted())?
+            .to_owned();
+        let klen = c.u32().ok_or_else(corrupted)? as usize;
+        let officer_key = Zeroizing::new(c.take(klen).ok_or_else(corrupted)?.to_vec());
+        Ok(CardSecrets { mnemonic: SecretString::from(mnemonic), officer_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> CardSecrets {
+        CardSecrets {
+            mnemonic: SecretString::from("academic acid acrobat".to_owned()),
+            officer_key: Zeroizing::new(vec![9u8; 40]),
+        }
+    }
+
+    fn card() -> Vec<u8> {
+        let pass = SecretString::from("correct horse battery".to_owned());
+        seal((VaultId([1; 8]), 2, 2, "alice"), KdfParams::INSECURE_FAST, &pass, &secrets()).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
+        assert_eq!(c.header.name, "alice");
+        assert_eq!(c.header.member_index, 2);
+        let s = c.open(&SecretString::from("correct horse battery".to_owned())).unwrap();
+        assert_eq!(s.mnemonic.expose_secret(), "academic acid acrobat");
+        assert_eq!(&s.officer_key[..], &[9u8; 40][..]);
+    }
+
+    #[test]
+    fn wrong_passphrase_is_named() {
+        let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
+        let e = c.open(&SecretString::from("wrong horse battery".to_owned())).unwrap_err();
+        assert_eq!(e.to_string(), "wrong passphrase for card a.card (custodian alice)");
+    }
+
+    #[test]
+    fn any_flipped_byte_is_corruption_or_not_a_card() {
+        let good = card();
+        for i in 0..good.len() {
+            let mut b = good.clone();
+            b[i] ^= 0x40;
+            let e = SealedCard::parse(Path::new("a.card"), &b).unwrap_err();
+            assert!(
+                matches!(e, CardError::Corrupted { .. } | CardError::NotACard { .. } | CardError::UnsupportedVersion { .. }),
+                "byte {i}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_change_with_fixed_checksum_fails_to_open() {
+        let mut b = card();
+        let n = b.len();
+        b[16] = 5; // member index
+        let sum = crypto::sha256(&b[..n - 32]);
+        b[n - 32..].copy_from_slice(&sum);
+        let c = SealedCard::parse(Path::new("a.card"), &b).unwrap();
+        assert!(c.open(&SecretString::from("correct horse battery".to_owned())).is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let s = secrets();
+        assert_eq!(format!("{s:?}"), "CardSecrets([REDACTED])");
+    }
+}
