@@ -1,1 +1,127 @@
-//! (being written)
+//! The vault's one SQLite database.
+//!
+//! SQLite gives the property the security model needs most: a state change
+//! and its audit entry commit in one transaction, so after a crash, kill or
+//! full disk the vault is as before the command or as after it. Settings:
+//! rollback journal (`DELETE`, so the vault directory holds one file at
+//! rest), `synchronous=FULL` (a commit is on the platter before we say so),
+//! `secure_delete` (freed pages are zeroed), foreign keys on, and write
+//! transactions taken `IMMEDIATE` so two consoles cannot interleave.
+//!
+//! Only ciphertext and public data are ever stored here.
+
+pub mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+/// File name of the database inside the vault directory.
+pub const DB_FILE: &str = "vault.db";
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No vault at the path.
+    #[error("no vault at {0} (create one with `seedvault init`, or give --vault DIR)")]
+    NoVault(PathBuf),
+    /// The database was written by a newer seedvault.
+    #[error("the vault at {path} has schema version {found}; this seedvault knows up to {known}")]
+    TooNew {
+        /// The vault directory.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// SQLite failed (full disk, locked, corrupted file...).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An open vault database.
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "trusted_schema", "OFF")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, dir: &Path) -> Result<(), StoreError> {
+    let known = schema::MIGRATIONS.len() as i64;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > known {
+        return Err(StoreError::TooNew { path: dir.to_owned(), found: version, known });
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new database file at `file` (which must not exist).
+    pub fn create(file: &Path) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let mut conn = Connection::open_with_flags(file, flags)?;
+        configure(&conn)?;
+        let dir = file.parent().unwrap_or(Path::new(".")).to_owned();
+        migrate(&mut conn, &dir)?;
+        Ok(Store { conn, dir })
+    }
+
+    /// Opens the vault in `dir`, applying pending migrations.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let file = dir.join(DB_FILE);
+        if !file.is_file() {
+            return Err(StoreError::NoVault(dir.to_owned()));
+        }
+        let mut conn = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        configure(&conn)?;
+        migrate(&mut conn, dir)?;
+        Ok(Store { conn, dir: dir.to_owned() })
+    }
+
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// For reads.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in an immediate write transaction; commits only if `f`
+    /// returns `Ok`. Every state change goes through here together with
+    /// its audit entry.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}

@@ -1,1 +1,339 @@
-//! (being written)
+//! The vault and its two states.
+//!
+//! A [`Vault`] is sealed: it can say what it holds (status, audit) but
+//! holds no key. [`Vault::unseal`] consumes M opened cards and returns an
+//! [`UnsealedVault`], the only value from which seeds or the vault's
+//! private key can be reached. Operations that need plaintext take an
+//! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
+
+mod init;
+pub mod keys;
+mod status;
+mod unseal;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::OptionalExtension;
+
+use crate::audit::{self, Event};
+use crate::cards::{CardError, VaultId};
+use crate::store::{Store, StoreError};
+
+pub use init::{init, InitOutcome, InitParams, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
+pub use status::{AuditStatus, Counts, Status};
+pub use unseal::{CardCheck, Officer, UnsealedVault};
+
+/// Default lifetime of an approval: 24 hours.
+pub const DEFAULT_APPROVAL_TTL_S: i64 = 24 * 3600;
+
+/// Everything that can refuse or fail at the vault level. Messages name
+/// the card, custodian or path concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A vault already exists where `init` was asked to make one.
+    #[error("a vault already exists in {0}; refusing to overwrite it")]
+    AlreadyExists(PathBuf),
+    /// A card or certificate file would be overwritten by `init`.
+    #[error("{0} already exists; refusing to overwrite it (choose an empty --cards-out directory)")]
+    WouldOverwrite(PathBuf),
+    /// Threshold and custodian count do not satisfy 2 <= M <= N <= 16.
+    #[error("invalid quorum {m} of {n}: need 2 <= threshold <= custodians <= 16")]
+    BadQuorum {
+        /// Threshold.
+        m: usize,
+        /// Custodians.
+        n: usize,
+    },
+    /// Two custodians with the same name.
+    #[error("custodian name {0:?} is given twice (names must differ, ignoring case)")]
+    DuplicateCustodian(String),
+    /// A custodian name that cannot be a card file name.
+    #[error("custodian name {name:?} is not allowed: {why}")]
+    BadCustodianName {
+        /// The name.
+        name: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// Too short a passphrase.
+    #[error("the passphrase for {custodian} has {chars} characters; at least {MIN_PASSPHRASE_CHARS} are required")]
+    WeakPassphrase {
+        /// The custodian.
+        custodian: String,
+        /// Its length.
+        chars: usize,
+    },
+    /// One passphrase per custodian is needed.
+    #[error("{given} passphrases for {needed} custodians")]
+    PassphraseCount {
+        /// Custodians.
+        needed: usize,
+        /// Passphrases.
+        given: usize,
+    },
+    /// A card problem (unreadable, corrupted, wrong passphrase).
+    #[error(transparent)]
+    Card(#[from] CardError),
+    /// A card of another vault.
+    #[error("card {path} belongs to vault {card_vault}, not to this vault {vault}")]
+    ForeignCard {
+        /// The card.
+        path: PathBuf,
+        /// Its vault.
+        card_vault: VaultId,
+        /// This vault.
+        vault: VaultId,
+    },
+    /// The same card (same custodian) given twice.
+    #[error("card {path} is custodian {name}'s card, which was already given as {first}")]
+    DuplicateCard {
+        /// The repeated card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// Where it was first given.
+        first: PathBuf,
+    },
+    /// Fewer cards than the threshold.
+    #[error("{needed} of {total} cards needed, {given} given")]
+    TooFewCards {
+        /// Threshold.
+        needed: usize,
+        /// Custodians.
+        total: usize,
+        /// Distinct cards given.
+        given: usize,
+    },
+    /// A card whose header names a custodian this vault does not have.
+    #[error("card {path} names custodian {name} (share {index}), who is not a custodian of this vault")]
+    UnknownCustodian {
+        /// The card.
+        path: PathBuf,
+        /// Name in the card.
+        name: String,
+        /// Member index in the card.
+        index: u8,
+    },
+    /// The share in a card does not match the vault's commitment.
+    #[error("card {path} (custodian {name}) holds a share that does not match this vault's record of it; the card is damaged or forged")]
+    ShareMismatch {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+    },
+    /// The combined shares did not give this vault's master key.
+    #[error("the cards combine to a key that is not this vault's master key: {0}")]
+    WrongMasterKey(String),
+    /// The vault's own records contradict each other or the log: someone
+    /// changed the database behind the vault's back. Exit code 3.
+    #[error("tampering detected: {0}")]
+    Tampered(String),
+    /// A cryptographic operation failed unexpectedly.
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+    /// A file could not be written or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl From<rusqlite::Error> for VaultError {
+    fn from(e: rusqlite::Error) -> Self {
+        VaultError::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl From<audit::AuditError> for VaultError {
+    fn from(e: audit::AuditError) -> Self {
+        match e {
+            audit::AuditError::Sqlite(e) => e.into(),
+            other => VaultError::Crypto(other.to_string()),
+        }
+    }
+}
+
+impl VaultError {
+    /// Whether this error means the vault's data was tampered with (exit 3).
+    pub fn is_tampering(&self) -> bool {
+        matches!(self, VaultError::Tampered(_))
+    }
+}
+
+/// A custodian as the vault records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Custodian {
+    /// Name (also the card's file name).
+    pub name: String,
+    /// SLIP-0039 member index of their share.
+    pub member_index: u8,
+    /// Commitment to their share.
+    pub commitment: [u8; 32],
+    /// Fingerprint of their card's signing key.
+    pub officer_fingerprint: String,
+    /// Their card's public signing certificate (binary OpenPGP).
+    pub officer_cert: Vec<u8>,
+}
+
+/// The vault's fixed facts, read at open.
+#[derive(Clone)]
+pub struct VaultInfo {
+    /// Its id.
+    pub vault_id: VaultId,
+    /// M.
+    pub threshold: u8,
+    /// N.
+    pub share_count: u8,
+    /// Made with `--insecure-fast-kdf`.
+    pub test_vault: bool,
+    /// When.
+    pub created_at: String,
+    /// Current master key version (bumped by rekey).
+    pub key_version: u32,
+    /// The custodians, by member index.
+    pub custodians: Vec<Custodian>,
+    /// Public certificate (binary).
+    pub vault_cert: Vec<u8>,
+    /// How long an approval stays valid.
+    pub approval_ttl_s: i64,
+    master_check: Vec<u8>,
+    vault_key_sealed: Vec<u8>,
+}
+
+impl fmt::Debug for VaultInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultInfo")
+            .field("vault_id", &self.vault_id)
+            .field("threshold", &self.threshold)
+            .field("share_count", &self.share_count)
+            .field("test_vault", &self.test_vault)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sealed vault: readable metadata and log, no keys.
+#[derive(Debug)]
+pub struct Vault {
+    store: Store,
+    info: VaultInfo,
+}
+
+impl Vault {
+    /// Opens the vault in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, VaultError> {
+        let store = Store::open(dir)?;
+        let info = load_info(&store)?;
+        Ok(Vault { store, info })
+    }
+
+    /// The vault's fixed facts.
+    pub fn info(&self) -> &VaultInfo {
+        &self.info
+    }
+
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// The database (for modules of this crate).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The database for writing (for modules of this crate).
+    pub(crate) fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// The public certificate, ASCII-armored.
+    pub fn vault_cert_armored(&self) -> Result<String, VaultError> {
+        use sequoia_openpgp::serialize::SerializeInto;
+        let cert = crate::pgp::keys::parse_public_cert(&self.info.vault_cert)
+            .map_err(|e| VaultError::Tampered(format!("the stored vault certificate is unreadable: {e}")))?;
+        let bytes = cert.armored().to_vec().map_err(|e| VaultError::Crypto(e.to_string()))?;
+        String::from_utf8(bytes).map_err(|e| VaultError::Crypto(e.to_string()))
+    }
+
+    /// Records an event in its own transaction (refusals, failed unseals).
+    pub(crate) fn log(&mut self, event: &Event) -> Result<audit::Head, VaultError> {
+        let id = self.info.vault_id.to_string();
+        self.store.write(|tx| audit::append(tx, &id, event).map_err(VaultError::from))
+    }
+
+    /// Walks the audit chain and checks the vault's fixed facts against
+    /// the genesis entry. Problems are in the report; `Err` only when the
+    /// database cannot be read.
+    pub fn verify_audit(&self) -> Result<audit::ChainReport, VaultError> {
+        let mut report = audit::verify_chain(self.store.conn(), &self.info.vault_id.to_string())?;
+        if let Some(p) = status::genesis_mismatch(&self.store, &self.info)? {
+            report.problems.push(audit::ChainProblem { seq: 1, problem: p });
+        }
+        Ok(report)
+    }
+}
+
+fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
+    let conn = store.conn();
+    let row = conn
+        .query_row(
+            "SELECT vault_id, threshold, share_count, test_vault, created_at, key_version,
+                    master_check, vault_cert, vault_key_sealed, approval_ttl_s FROM vault",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, Vec<u8>>(8)?,
+                    r.get::<_, i64>(9)?,
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| VaultError::Tampered("the vault record is missing".into()))?;
+    let vault_id = VaultId::parse(&row.0)
+        .ok_or_else(|| VaultError::Tampered(format!("the vault id {:?} is malformed", row.0)))?;
+    let mut stmt = conn.prepare(
+        "SELECT member_index, name, commitment, officer_fpr, officer_cert FROM custodians ORDER BY member_index",
+    )?;
+    let custodians = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .map(|r| {
+            let (idx, name, c, fpr, cert) = r?;
+            let commitment: [u8; 32] = c
+                .try_into()
+                .map_err(|_| VaultError::Tampered(format!("custodian {name}'s share commitment is malformed")))?;
+            Ok(Custodian { name, member_index: idx as u8, commitment, officer_fingerprint: fpr, officer_cert: cert })
+        })
+        .collect::<Result<Vec<_>, VaultError>>()?;
+    Ok(VaultInfo {
+        vault_id,
+        threshold: row.1 as u8,
+        share_count: row.2 as u8,
+        test_vault: row.3 != 0,
+        created_at: row.4,
+        key_version: row.5 as u32,
+        master_check: row.6,
+        vault_cert: row.7,
+        vault_key_sealed: row.8,
+        approval_ttl_s: row.9,
+        custodians,
+    })
+}

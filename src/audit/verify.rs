@@ -1,0 +1,122 @@
+//! Checking the chain: every entry's hash, its position, and its link to
+//! the one before. Problems are collected, not stopped at, so an auditor
+//! sees every altered entry at once.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::{AuditError, Head};
+use crate::crypto;
+
+/// One inconsistency, with the entry it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainProblem {
+    /// The entry (`seq`), or 0 for the log as a whole.
+    pub seq: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.seq == 0 {
+            write!(f, "log: {}", self.problem)
+        } else {
+            write!(f, "entry {}: {}", self.seq, self.problem)
+        }
+    }
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    /// Entries read.
+    pub entries: u64,
+    /// The head as recomputed from the bodies.
+    pub head: Head,
+    /// Everything found wrong; empty means the chain is intact.
+    pub problems: Vec<ChainProblem>,
+}
+
+#[derive(Deserialize)]
+struct Link<'a> {
+    v: u32,
+    seq: u64,
+    #[serde(borrow)]
+    prev: &'a str,
+    #[serde(borrow)]
+    vault: &'a str,
+    #[serde(borrow)]
+    event: &'a str,
+}
+
+/// Walks the whole log in `seq` order and checks each link.
+/// `vault_id` is the id the vault table claims; every entry must agree.
+pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<ChainReport, AuditError> {
+    let mut stmt = conn.prepare("SELECT seq, body, hash FROM audit ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut problems = Vec::new();
+    let mut prev = [0u8; 32];
+    let mut expected: u64 = 1;
+    let mut entries = 0u64;
+    while let Some(row) = rows.next()? {
+        let seq = row.get::<_, i64>(0)? as u64;
+        let body: Vec<u8> = match row.get(1) {
+            Ok(b) => b,
+            Err(_) => {
+                problems.push(ChainProblem { seq, problem: "body is not a blob (altered)".into() });
+                Vec::new()
+            }
+        };
+        let stored: Vec<u8> = row.get(2).unwrap_or_default();
+        entries += 1;
+        if seq != expected {
+            let problem = if seq > expected {
+                format!("entries {expected}..{} are missing (deleted)", seq - 1)
+            } else {
+                format!("out of order after entry {}", expected - 1)
+            };
+            problems.push(ChainProblem { seq, problem });
+        }
+        let hash = crypto::sha256(&body);
+        if !crypto::ct_eq(&hash, &stored) {
+            problems.push(ChainProblem { seq, problem: "contents do not match the stored hash (entry altered)".into() });
+        }
+        match serde_json::from_slice::<Link<'_>>(&body) {
+            Err(_) => problems.push(ChainProblem { seq, problem: "not a valid entry (altered)".into() }),
+            Ok(link) => {
+                if link.v != super::ENTRY_VERSION {
+                    problems.push(ChainProblem { seq, problem: format!("unknown entry version {}", link.v) });
+                }
+                if link.seq != seq {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!("entry says it is entry {} (moved or renumbered)", link.seq),
+                    });
+                }
+                if link.prev != crypto::hex(&prev) {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!(
+                            "does not follow entry {} (chain broken: an entry was inserted, deleted, swapped or changed)",
+                            seq.saturating_sub(1)
+                        ),
+                    });
+                }
+                if link.vault != vault_id {
+                    problems.push(ChainProblem { seq, problem: format!("belongs to vault {}, not {vault_id}", link.vault) });
+                }
+                if seq == 1 && link.event != super::events::VAULT_INIT {
+                    problems.push(ChainProblem { seq, problem: "the first entry is not the vault's genesis".into() });
+                }
+            }
+        }
+        prev = hash;
+        expected = seq + 1;
+    }
+    if entries == 0 {
+        problems.push(ChainProblem { seq: 0, problem: "the log is empty (no genesis entry)".into() });
+    }
+    Ok(ChainReport { entries, head: Head { count: expected - 1, hash: prev }, problems })
+}

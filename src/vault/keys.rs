@@ -1,0 +1,68 @@
+//! The key hierarchy below the master key, and the AAD of every seal.
+//!
+//! ```text
+//! master key MK (256 bits; exists only while M cards are combined)
+//!  ├─ check     = HKDF(MK, salt, "check")          stored: proves a combine
+//!  └─ KEK_v     = HKDF(MK, salt, "kek" || v)       never stored
+//!      ├─ wraps the vault's OpenPGP secret key     AAD: vault-key | id | v
+//!      └─ wraps each batch's data key DK_i          AAD: data-key | id | i | v
+//!          └─ DK_i seals each seed of batch i       AAD: seed | id | serial | i
+//! ```
+//!
+//! `salt` is "seedvault/v1/" followed by the vault id. A rekey makes a new
+//! MK and KEK_{v+1} and rewraps the data keys and the vault key; no seed is
+//! re-encrypted. Every AAD starts with a purpose label and the vault id and
+//! separates fields with NUL (serials and ids never contain NUL), so a
+//! ciphertext copied to another row, vault, purpose or key version fails.
+
+use crate::cards::VaultId;
+use crate::crypto::{hkdf_sha256, sha256, Key32};
+
+fn salt(vault: VaultId) -> Vec<u8> {
+    format!("seedvault/v1/{vault}").into_bytes()
+}
+
+/// Public check value of a master key (HKDF output; reveals nothing of MK).
+pub(crate) fn master_check(mk: &Key32, vault: VaultId) -> [u8; 32] {
+    *hkdf_sha256(mk.expose(), &salt(vault), b"check").expose()
+}
+
+/// Key-encryption key of version `v`.
+pub(crate) fn kek(mk: &Key32, vault: VaultId, v: u32) -> Key32 {
+    hkdf_sha256(mk.expose(), &salt(vault), format!("kek\0{v}").as_bytes())
+}
+
+fn aad(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+/// AAD of the sealed vault OpenPGP key.
+pub(crate) fn aad_vault_key(vault: VaultId, v: u32) -> Vec<u8> {
+    aad(&["seedvault/v1/vault-key", &vault.to_string(), &v.to_string()])
+}
+
+/// AAD of a wrapped data key.
+pub(crate) fn aad_data_key(vault: VaultId, dk_id: i64, v: u32) -> Vec<u8> {
+    aad(&["seedvault/v1/data-key", &vault.to_string(), &dk_id.to_string(), &v.to_string()])
+}
+
+/// AAD of a sealed seed: binds the row's serial and its data key.
+pub(crate) fn aad_seed(vault: VaultId, serial: &str, dk_id: i64) -> Vec<u8> {
+    aad(&["seedvault/v1/seed", &vault.to_string(), serial, &dk_id.to_string()])
+}
+
+/// The per-share commitment stored in the vault: lets a custodian check
+/// their card alone and lets a combine name a bad card. A share value is
+/// 256 random bits, so its hash cannot be searched.
+pub fn share_commitment(vault: VaultId, member_index: u8, share_mnemonic: &str) -> [u8; 32] {
+    let mut m = Vec::with_capacity(64 + share_mnemonic.len());
+    m.extend_from_slice(b"seedvault/v1/share-commitment\0");
+    m.extend_from_slice(vault.to_string().as_bytes());
+    m.push(0);
+    m.push(member_index);
+    m.push(0);
+    m.extend_from_slice(share_mnemonic.as_bytes());
+    let c = sha256(&m);
+    zeroize::Zeroize::zeroize(&mut m); // held the mnemonic
+    c
+}

@@ -1,0 +1,113 @@
+//! What `seedvault status` reports: no card needed, nothing secret.
+
+use serde::Serialize;
+
+use super::{init::genesis_data, VaultError, VaultInfo};
+use crate::audit;
+use crate::store::Store;
+
+/// Seed and batch counts.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Sealed seeds in the vault.
+    pub seeds: u64,
+    /// Seeds that can still be exported.
+    pub active: u64,
+    /// Voided seeds (e.g. reprogrammed tokens).
+    pub voided: u64,
+    /// Seeds exported at least once.
+    pub exported: u64,
+    /// Ingested batches.
+    pub batches: u64,
+}
+
+/// The audit log's head.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditStatus {
+    /// Number of entries.
+    pub entries: u64,
+    /// SHA-256 of the last entry, hex.
+    pub head: String,
+}
+
+/// The vault at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// Vault id.
+    pub vault_id: String,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// M.
+    pub threshold: u8,
+    /// N.
+    pub share_count: u8,
+    /// Custodian names, by share.
+    pub custodians: Vec<String>,
+    /// True for a vault made with `--insecure-fast-kdf`: never for real seeds.
+    pub test_vault: bool,
+    /// Master key version.
+    pub key_version: u32,
+    /// Vault key fingerprint.
+    pub vault_fingerprint: String,
+    /// Counts.
+    pub counts: Counts,
+    /// Audit log head.
+    pub audit: AuditStatus,
+}
+
+impl super::Vault {
+    /// Collects the status.
+    pub fn status(&self) -> Result<Status, VaultError> {
+        let conn = self.store.conn();
+        let count = |sql: &str| -> Result<u64, VaultError> {
+            Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        let counts = Counts {
+            seeds: count("SELECT count(*) FROM seeds")?,
+            active: count("SELECT count(*) FROM seeds WHERE state = 'active'")?,
+            voided: count("SELECT count(*) FROM seeds WHERE state = 'voided'")?,
+            exported: count("SELECT count(*) FROM seeds WHERE exported > 0")?,
+            batches: count("SELECT count(*) FROM batches")?,
+        };
+        let head = audit::head(conn)?;
+        let info = &self.info;
+        let vault_fingerprint = crate::pgp::keys::parse_public_cert(&info.vault_cert)
+            .map(|c| c.fingerprint().to_hex())
+            .unwrap_or_else(|_| "(unreadable)".into());
+        Ok(Status {
+            vault_id: info.vault_id.to_string(),
+            created_at: info.created_at.clone(),
+            threshold: info.threshold,
+            share_count: info.share_count,
+            custodians: info.custodians.iter().map(|c| c.name.clone()).collect(),
+            test_vault: info.test_vault,
+            key_version: info.key_version,
+            vault_fingerprint,
+            counts,
+            audit: AuditStatus { entries: head.count, head: head.hash_hex() },
+        })
+    }
+}
+
+/// Compares the vault's fixed facts with what the genesis entry recorded;
+/// `Some(problem)` when they differ (the tables were edited).
+pub(crate) fn genesis_mismatch(store: &Store, info: &VaultInfo) -> Result<Option<String>, VaultError> {
+    let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(
+        store.conn().query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0)),
+    )?;
+    let Some(body) = body else { return Ok(None) }; // reported by the chain walk
+    let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else { return Ok(None) };
+    let recorded = entry.get("data").cloned().unwrap_or_default();
+    let expected = genesis_data(info);
+    if recorded == expected {
+        return Ok(None);
+    }
+    let fields: Vec<String> = match (expected.as_object(), recorded.as_object()) {
+        (Some(e), Some(r)) => e.iter().filter(|(k, v)| r.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect(),
+        _ => vec!["data".into()],
+    };
+    Ok(Some(format!(
+        "the vault's configuration differs from what the genesis entry recorded ({}): the vault or custodians table was edited",
+        fields.join(", ")
+    )))
+}

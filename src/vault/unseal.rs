@@ -1,0 +1,293 @@
+//! Quorum: from M cards and their passphrases to the master key.
+//!
+//! The order of checks is chosen so that a custodian hears about the
+//! cheapest mistake first: a card of another vault, the same card twice or
+//! too few cards are refused from the headers alone, before anyone types a
+//! passphrase; then each card is opened (Argon2id), its share checked
+//! against the vault's commitment (naming a bad card instead of combining
+//! into a wrong key), and only then are the shares combined. Every refusal
+//! is written to the audit log with the cards involved.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::{keys, Custodian, Vault, VaultError};
+use crate::audit::{events, Event};
+use crate::cards::{CardSecrets, SealedCard, VaultId};
+use crate::crypto::{self, KdfParams, Key32, SealingKey};
+use crate::pgp::SecretCert;
+use crate::shares::{self, Share};
+
+/// A custodian proven by their card and passphrase; holds their signing key.
+pub struct Officer {
+    /// Custodian name.
+    pub name: String,
+    /// Share index.
+    pub member_index: u8,
+    key: SecretCert,
+}
+
+impl Officer {
+    /// Their card's signing key (for approvals and rejections).
+    pub fn signing_key(&self) -> &SecretCert {
+        &self.key
+    }
+}
+
+impl fmt::Debug for Officer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Officer({}, key [REDACTED])", self.name)
+    }
+}
+
+/// What `card check` confirms.
+#[derive(Debug, Clone)]
+pub struct CardCheck {
+    /// Custodian.
+    pub name: String,
+    /// Share index.
+    pub member_index: u8,
+    /// Vault.
+    pub vault_id: VaultId,
+    /// The card's Argon2id cost.
+    pub kdf: KdfParams,
+    /// Fingerprint of the card's signing key.
+    pub officer_fingerprint: String,
+}
+
+/// An unsealed vault: the master key is in memory for this command or
+/// session only, and is wiped when this value is dropped.
+pub struct UnsealedVault {
+    vault: Vault,
+    kek: SealingKey,
+    officers: Vec<Officer>,
+}
+
+impl fmt::Debug for UnsealedVault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnsealedVault")
+            .field("vault", &self.vault.info.vault_id)
+            .field("officers", &self.officers)
+            .finish_non_exhaustive()
+    }
+}
+
+fn card_names(cards: &[&SealedCard]) -> Vec<String> {
+    cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect()
+}
+
+impl Vault {
+    /// The custodian a card claims to be, if the card belongs here.
+    fn custodian_of(&self, card: &SealedCard) -> Result<&Custodian, VaultError> {
+        let info = &self.info;
+        if card.header.vault_id != info.vault_id {
+            return Err(VaultError::ForeignCard {
+                path: card.path.clone(),
+                card_vault: card.header.vault_id,
+                vault: info.vault_id,
+            });
+        }
+        info.custodians
+            .iter()
+            .find(|c| c.member_index == card.header.member_index && c.name == card.header.name)
+            .ok_or_else(|| VaultError::UnknownCustodian {
+                path: card.path.clone(),
+                name: card.header.name.clone(),
+                index: card.header.member_index,
+            })
+    }
+
+    /// Checks, from the card headers alone, that `cards` can form a quorum:
+    /// all of this vault, no card twice, at least M. Call before asking
+    /// for passphrases.
+    pub fn check_quorum_cards(&self, cards: &[SealedCard]) -> Result<(), VaultError> {
+        let mut seen: Vec<(u8, PathBuf)> = Vec::new();
+        for card in cards {
+            let cust = self.custodian_of(card)?;
+            if let Some((_, first)) = seen.iter().find(|(i, _)| *i == cust.member_index) {
+                return Err(VaultError::DuplicateCard {
+                    path: card.path.clone(),
+                    name: cust.name.clone(),
+                    first: first.clone(),
+                });
+            }
+            seen.push((cust.member_index, card.path.clone()));
+        }
+        let needed = self.info.threshold as usize;
+        if seen.len() < needed {
+            return Err(VaultError::TooFewCards {
+                needed,
+                total: self.info.share_count as usize,
+                given: seen.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens one card and checks it against the vault's records.
+    fn open_card(&self, card: &SealedCard, pass: &SecretString) -> Result<(Officer, Share), VaultError> {
+        let cust = self.custodian_of(card)?.clone();
+        let secrets: CardSecrets = card.open(pass)?;
+        let mismatch = || VaultError::ShareMismatch { path: card.path.clone(), name: cust.name.clone() };
+        let share = Share::from_mnemonic(secrets.mnemonic.expose_secret()).map_err(|_| mismatch())?;
+        let canonical = share.to_mnemonic();
+        let commitment = keys::share_commitment(self.info.vault_id, share.member_index(), canonical.expose_secret());
+        if share.member_index() != cust.member_index || !crypto::ct_eq(&commitment, &cust.commitment) {
+            return Err(mismatch());
+        }
+        let key = SecretCert::from_secret_bytes(&secrets.officer_key).map_err(|_| mismatch())?;
+        if key.fingerprint() != cust.officer_fingerprint {
+            return Err(mismatch());
+        }
+        Ok((Officer { name: cust.name, member_index: cust.member_index, key }, share))
+    }
+
+    /// Logs a refused attempt; the refusal itself is what the caller returns.
+    pub fn record_refusal(&mut self, purpose: &str, cards: Vec<String>, reason: &str) {
+        // A refusal changes nothing, so a log that cannot be written (read-only
+        // medium, full disk) must not hide the refusal's own message.
+        let _ = self.log(&Event {
+            kind: events::UNSEAL_FAILED,
+            actors: cards.clone(),
+            data: json!({ "purpose": purpose, "cards": cards, "reason": reason }),
+        });
+    }
+
+    fn refused<T>(&mut self, purpose: &str, cards: &[&SealedCard], e: VaultError) -> Result<T, VaultError> {
+        self.record_refusal(purpose, card_names(cards), &e.to_string());
+        Err(e)
+    }
+
+    /// `card check`: opens one card and checks it against the vault's
+    /// commitment, without a quorum.
+    pub fn check_card(&mut self, card: &SealedCard, pass: &SecretString) -> Result<CardCheck, VaultError> {
+        match self.open_card(card, pass) {
+            Ok((officer, _share)) => Ok(CardCheck {
+                name: officer.name,
+                member_index: officer.member_index,
+                vault_id: card.header.vault_id,
+                kdf: card.header.kdf,
+                officer_fingerprint: officer.key.fingerprint(),
+            }),
+            Err(e) => self.refused("card check", &[card], e),
+        }
+    }
+
+    /// `card words`: the card's SLIP-0039 mnemonic for a paper backup,
+    /// after checking it against the commitment. Showing it is logged.
+    pub fn card_words(&mut self, card: &SealedCard, pass: &SecretString) -> Result<SecretString, VaultError> {
+        match self.open_card(card, pass) {
+            Ok((officer, share)) => {
+                self.log(&Event {
+                    kind: events::CARD_WORDS_SHOWN,
+                    actors: vec![officer.name.clone()],
+                    data: json!({ "custodian": officer.name, "member_index": officer.member_index }),
+                })?;
+                Ok(share.to_mnemonic())
+            }
+            Err(e) => self.refused("card words", &[card], e),
+        }
+    }
+
+    /// Proves one officer (for acts that need a person, not a quorum:
+    /// creating, approving or rejecting a request, voiding a serial).
+    pub fn authenticate(&mut self, card: &SealedCard, pass: &SecretString, purpose: &str) -> Result<Officer, VaultError> {
+        match self.open_card(card, pass) {
+            Ok((officer, _)) => Ok(officer),
+            Err(e) => self.refused(purpose, &[card], e),
+        }
+    }
+
+    /// Combines M cards into the master key for this command or session.
+    pub fn unseal(mut self, cards: Vec<(SealedCard, SecretString)>, purpose: &str) -> Result<UnsealedVault, VaultError> {
+        let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
+        let all: Vec<&SealedCard> = headers.iter().collect();
+        if let Err(e) = self.check_quorum_cards(&headers) {
+            return self.refused(purpose, &all, e);
+        }
+        let mut officers = Vec::new();
+        let mut shares = Vec::new();
+        for (card, pass) in &cards {
+            match self.open_card(card, pass) {
+                Ok((o, s)) => {
+                    officers.push(o);
+                    shares.push(s);
+                }
+                Err(e) => return self.refused(purpose, &all, e),
+            }
+        }
+        let mk = match shares::combine(&shares, b"") {
+            Ok(secret) => {
+                let mut bytes = secret.expose_secret().clone();
+                match Key32::from_slice_wiping(&mut bytes) {
+                    Some(k) => k,
+                    None => {
+                        let e = VaultError::WrongMasterKey("the shares hold a secret of the wrong length".into());
+                        return self.refused(purpose, &all, e);
+                    }
+                }
+            }
+            Err(e) => return self.refused(purpose, &all, VaultError::WrongMasterKey(e.to_string())),
+        };
+        drop(shares);
+        let id = self.info.vault_id;
+        if !crypto::ct_eq(&keys::master_check(&mk, id), &self.info.master_check) {
+            let e = VaultError::WrongMasterKey("its check value does not match the vault's".into());
+            return self.refused(purpose, &all, e);
+        }
+        let kek = SealingKey::new(&keys::kek(&mk, id, self.info.key_version));
+        drop(mk);
+        let names: Vec<String> = officers.iter().map(|o| o.name.clone()).collect();
+        self.log(&Event {
+            kind: events::UNSEAL,
+            actors: names.clone(),
+            data: json!({ "purpose": purpose, "cards": names }),
+        })?;
+        Ok(UnsealedVault { vault: self, kek, officers })
+    }
+}
+
+impl UnsealedVault {
+    /// The officers whose cards formed the quorum.
+    pub fn officers(&self) -> &[Officer] {
+        &self.officers
+    }
+
+    /// Their names, for audit entries.
+    pub fn officer_names(&self) -> Vec<String> {
+        self.officers.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// The sealed view (status, log).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// For modules of this crate that change state.
+    pub(crate) fn vault_mut(&mut self) -> &mut Vault {
+        &mut self.vault
+    }
+
+    /// The key-encryption key of the current version.
+    pub(crate) fn kek(&self) -> &SealingKey {
+        &self.kek
+    }
+
+    /// Opens the vault's OpenPGP secret key.
+    pub fn vault_key(&self) -> Result<SecretCert, VaultError> {
+        let info = &self.vault.info;
+        let tsk = self
+            .kek
+            .open(&keys::aad_vault_key(info.vault_id, info.key_version), &info.vault_key_sealed)
+            .map_err(|_| VaultError::Tampered("the sealed vault key does not open under this vault's key".into()))?;
+        SecretCert::from_secret_bytes(&tsk).map_err(|e| VaultError::Tampered(e.to_string()))
+    }
+
+    /// Seals again: the keys are wiped, the sealed vault remains.
+    pub fn seal(self) -> Vault {
+        self.vault
+    }
+}
