@@ -1,6 +1,78 @@
-//! The command-line front end (being written).
+//! The command-line front end: parse, call the library, report.
+//!
+//! Nothing here opens the database or calls a cipher; it turns arguments
+//! into library calls and library errors into messages and exit codes
+//! (see `error.rs` for the contract).
+
+mod args;
+mod cards;
+mod demo;
+mod error;
+mod inspect;
+mod passphrase;
+mod setup;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+use args::Command;
+pub use error::{CliError, EXIT_REFUSED, EXIT_TAMPERED, EXIT_USAGE};
 
 /// Entry point of the binary.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn main() -> ExitCode {
+    if let Err(e) = crate::hygiene::harden_process() {
+        eprintln!("error: {e}; refusing to run");
+        return ExitCode::from(EXIT_REFUSED);
+    }
+    if let Err(e) = crate::crypto::selftest::run() {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_REFUSED);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => {
+            let _ = std::io::stdout().flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// The vault directory: `--vault`, else `$SEEDVAULT_DIR`, else `./vault`.
+fn vault_dir(cli: &Cli) -> PathBuf {
+    cli.vault.clone().unwrap_or_else(|| PathBuf::from("vault"))
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let dir = vault_dir(&cli);
+    match cli.command {
+        Command::Init(a) => setup::init(&dir, a),
+        Command::Status(a) => inspect::status(&dir, a),
+        Command::VaultCert => inspect::vault_cert(&dir),
+        Command::Card(a) => cards::run(&dir, a),
+        Command::Audit(a) => inspect::audit(&dir, a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// Prints one JSON document to stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::refused(e.to_string()))?;
+    println!("{text}");
+    Ok(())
 }

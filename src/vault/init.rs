@@ -33,6 +33,8 @@ pub const MIN_PASSPHRASE_CHARS: usize = 12;
 /// are protected by the card seal, not by the SLIP-0039 passphrase (which
 /// is empty), so the exponent only needs to match the reference default.
 const ITERATION_EXPONENT: u8 = 1;
+/// The public certificate written beside the cards.
+pub const CERT_FILE: &str = "vault-cert.asc";
 
 /// What a ceremony needs.
 #[derive(Debug)]
@@ -81,19 +83,40 @@ fn check_name(name: &str) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn validate(p: &InitParams) -> Result<(), VaultError> {
-    let (m, n) = (p.threshold as usize, p.custodians.len());
+/// Checks everything about a ceremony that needs no passphrase: the
+/// quorum, the names, and that nothing would be overwritten. The CLI calls
+/// it before asking anyone to type a passphrase.
+pub fn preflight(dir: &Path, threshold: u8, custodians: &[String], cards_out: &Path) -> Result<(), VaultError> {
+    let (m, n) = (threshold as usize, custodians.len());
     if !(2..=n).contains(&m) || n > MAX_CUSTODIANS {
         return Err(VaultError::BadQuorum { m, n });
     }
     let mut seen = std::collections::HashSet::new();
-    for name in &p.custodians {
+    for name in custodians {
         check_name(name)?;
         // Card media are often FAT-formatted: names differing only in case collide.
         if !seen.insert(name.to_ascii_lowercase()) {
             return Err(VaultError::DuplicateCustodian(name.clone()));
         }
     }
+    if dir.join(DB_FILE).exists() {
+        return Err(VaultError::AlreadyExists(dir.to_owned()));
+    }
+    for path in card_paths(custodians, cards_out).iter().chain([&cards_out.join(CERT_FILE)]) {
+        if path.exists() {
+            return Err(VaultError::WouldOverwrite(path.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn card_paths(custodians: &[String], cards_out: &Path) -> Vec<PathBuf> {
+    custodians.iter().map(|n| cards_out.join(format!("{n}.card"))).collect()
+}
+
+fn validate(dir: &Path, p: &InitParams) -> Result<(), VaultError> {
+    preflight(dir, p.threshold, &p.custodians, &p.cards_out)?;
+    let n = p.custodians.len();
     if p.passphrases.len() != n {
         return Err(VaultError::PassphraseCount { needed: n, given: p.passphrases.len() });
     }
@@ -177,24 +200,16 @@ impl Drop for Temporaries {
 
 /// Runs the ceremony: creates the vault in `dir` and the cards.
 pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
-    validate(&p)?;
+    validate(dir, &p)?;
     let db_path = dir.join(DB_FILE);
-    if db_path.exists() {
-        return Err(VaultError::AlreadyExists(dir.to_owned()));
-    }
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| VaultError::Io { path, source }
     };
     fs::create_dir_all(dir).map_err(io(dir))?;
     fs::create_dir_all(&p.cards_out).map_err(io(&p.cards_out))?;
-    let card_paths: Vec<PathBuf> = p.custodians.iter().map(|n| p.cards_out.join(format!("{n}.card"))).collect();
-    let cert_path = p.cards_out.join("vault-cert.asc");
-    for path in card_paths.iter().chain([&cert_path]) {
-        if path.exists() {
-            return Err(VaultError::WouldOverwrite(path.clone()));
-        }
-    }
+    let card_paths = card_paths(&p.custodians, &p.cards_out);
+    let cert_path = p.cards_out.join(CERT_FILE);
 
     // Secrets: the master key and its shares.
     let vault_id = VaultId(crypto::random::array().map_err(|e| VaultError::Crypto(e.to_string()))?);

@@ -20,7 +20,7 @@ use crate::audit::{self, Event};
 use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
-pub use init::{init, InitOutcome, InitParams, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
+pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
 pub use status::{AuditStatus, Counts, Status};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 

@@ -1,0 +1,103 @@
+//! The command line, as a contract (SPEC "CLI contract"): names, flags and
+//! exit codes here are relied on by scripts and ceremony procedures. Add
+//! freely; never rename.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Offline vault for the factory seeds of TOTP/HOTP hardware tokens.
+#[derive(Debug, Parser)]
+#[command(name = "seedvault", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// The vault directory [default: ./vault]
+    #[arg(long, global = true, env = "SEEDVAULT_DIR", value_name = "DIR")]
+    pub vault: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Key ceremony: create a vault, split its master key M-of-N, write the custodians' cards.
+    Init(InitArgs),
+    /// The vault at a glance (no card needed).
+    Status(JsonArg),
+    /// Print the vault's public OpenPGP certificate (armored).
+    VaultCert,
+    /// Custodian cards: check one, or show its paper-backup words.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Build a demo vault in a fresh directory and walk through the flow.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Cards needed to unseal (M).
+    #[arg(long, value_name = "M")]
+    pub threshold: u8,
+    /// A custodian (repeat for each; N = how many). Becomes the card's file name.
+    #[arg(long = "custodian", value_name = "NAME", required = true)]
+    pub custodians: Vec<String>,
+    /// Where to write NAME.card for each custodian and vault-cert.asc.
+    #[arg(long, value_name = "DIR")]
+    pub cards_out: PathBuf,
+    /// Passphrase file for each custodian, in the same order (else asked twice on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_files: Vec<PathBuf>,
+    /// TEST ONLY: cheap Argon2id; the vault says so in status and every manifest.
+    #[arg(long)]
+    pub insecure_fast_kdf: bool,
+    /// How long an approval of a seed request stays valid, in hours.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    pub approval_ttl_hours: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Check a card and its passphrase against the vault (no quorum needed).
+    Check(OneCardArgs),
+    /// Print the card's SLIP-0039 share words, for a paper backup.
+    Words(OneCardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OneCardArgs {
+    /// The card file.
+    #[arg(value_name = "CARD")]
+    pub card: PathBuf,
+    /// Read the passphrase from this file (else asked on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain (exit 3 on tampering).
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to build the demo (must not exist yet).
+    #[arg(long, value_name = "DIR", default_value = "demo")]
+    pub dir: PathBuf,
+}

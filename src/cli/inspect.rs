@@ -1,0 +1,81 @@
+//! Read-only commands: `status`, `vault-cert`, `audit verify`.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::args::{AuditCommand, AuditVerifyArgs, JsonArg};
+use super::error::CliError;
+use super::print_json;
+use crate::vault::{Status, Vault};
+
+pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    let s = vault.status()?;
+    if a.json {
+        return print_json(&s);
+    }
+    print!("{}", render_status(&s));
+    Ok(())
+}
+
+/// The human form of `status`.
+pub(crate) fn render_status(s: &Status) -> String {
+    let mut out = String::new();
+    let marker = if s.test_vault { "   [TEST VAULT: insecure fast KDF, never for real seeds]" } else { "" };
+    out += &format!("Vault        {}{marker}\n", s.vault_id);
+    out += &format!("Created      {}\n", s.created_at);
+    out += &format!("Quorum       {} of {} cards ({})\n", s.threshold, s.share_count, s.custodians.join(", "));
+    out += &format!("Vault key    {} (key version {})\n", s.vault_fingerprint, s.key_version);
+    let c = &s.counts;
+    out += &format!(
+        "Seeds        {} ({} active, {} voided, {} exported) in {} batches\n",
+        c.seeds, c.active, c.voided, c.exported, c.batches
+    );
+    out += &format!("Audit log    {} entries, head {}\n", s.audit.entries, s.audit.head);
+    out
+}
+
+pub fn vault_cert(dir: &Path) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    print!("{}", vault.vault_cert_armored()?);
+    Ok(())
+}
+
+pub fn audit(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
+    match cmd {
+        AuditCommand::Verify(a) => verify(dir, a),
+    }
+}
+
+fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    let report = vault.verify_audit()?;
+    let ok = report.problems.is_empty();
+    if a.json {
+        let problems: Vec<_> = report.problems.iter().map(|p| json!({"entry": p.seq, "problem": p.problem})).collect();
+        print_json(&json!({
+            "ok": ok,
+            "entries": report.entries,
+            "head": report.head.hash_hex(),
+            "problems": problems,
+        }))?;
+    } else if ok {
+        println!("audit log intact: {} entries, head {}", report.entries, report.head.hash_hex());
+    } else {
+        for p in &report.problems {
+            println!("TAMPERED {p}");
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        let first = &report.problems[0];
+        Err(CliError::tampered(format!(
+            "the audit log failed verification ({} problem{}; first: {first})",
+            report.problems.len(),
+            if report.problems.len() == 1 { "" } else { "s" }
+        ))
+        .advise("do not use this vault for exports; compare with your last exported checkpoint and involve your auditors"))
+    }
+}
