@@ -28,6 +28,8 @@ pub enum Command {
     /// Custodian cards: check one, or show its paper-backup words.
     #[command(subcommand)]
     Card(CardCommand),
+    /// Check that these cards unseal the vault (ceremony rehearsal); changes nothing else.
+    Unseal(QuorumArgs),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -40,6 +42,17 @@ pub struct JsonArg {
     /// Print one JSON document to stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Cards of a quorum and their passphrases.
+#[derive(Debug, Args)]
+pub struct QuorumArgs {
+    /// A custodian card (repeat: M cards are needed).
+    #[arg(long = "card", value_name = "PATH", required = true)]
+    pub cards: Vec<PathBuf>,
+    /// Passphrase file of the card at the same position (else asked on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

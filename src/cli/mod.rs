@@ -10,6 +10,7 @@ mod demo;
 mod error;
 mod inspect;
 mod passphrase;
+mod quorum;
 mod setup;
 
 use std::io::Write;
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => inspect::status(&dir, a),
         Command::VaultCert => inspect::vault_cert(&dir),
         Command::Card(a) => cards::run(&dir, a),
+        Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => inspect::audit(&dir, a),
         Command::Demo(a) => demo::run(a),
     }

@@ -34,3 +34,87 @@ pub fn require_tool(name: &str) {
 pub fn shared_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
+
+/// The `seedvault` binary under test, with a clean environment.
+pub fn seedvault() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("seedvault").expect("binary builds");
+    c.env_remove("SEEDVAULT_DIR");
+    c
+}
+
+/// A 2-of-3 (or other) test vault made with the fast KDF in a temp dir.
+pub struct TestVault {
+    pub tmp: tempfile::TempDir,
+    pub vault: PathBuf,
+    pub cards: PathBuf,
+    pub names: Vec<String>,
+    pub vault_id: String,
+}
+
+impl TestVault {
+    pub fn new(threshold: u8, names: &[&str]) -> TestVault {
+        let tmp = tempfile::tempdir().unwrap();
+        let vault = tmp.path().join("vault");
+        let cards = tmp.path().join("cards");
+        let mut cmd = seedvault();
+        cmd.arg("--vault").arg(&vault).args(["init", "--threshold", &threshold.to_string()]);
+        for n in names {
+            cmd.args(["--custodian", n]);
+        }
+        cmd.arg("--cards-out").arg(&cards).arg("--insecure-fast-kdf");
+        for n in names {
+            let f = tmp.path().join(format!("{n}.pass"));
+            std::fs::write(&f, format!("{n}-passphrase-123\n")).unwrap();
+            cmd.arg("--passphrase-file").arg(f);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let vault_id = stdout.lines().last().unwrap().trim().to_owned();
+        TestVault { tmp, vault, cards, names: names.iter().map(|s| s.to_string()).collect(), vault_id }
+    }
+
+    pub fn card(&self, name: &str) -> PathBuf {
+        self.cards.join(format!("{name}.card"))
+    }
+
+    pub fn pass(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(format!("{name}.pass"))
+    }
+
+    /// `--card X --passphrase-file Y` for each name.
+    pub fn quorum(&self, names: &[&str]) -> Vec<std::ffi::OsString> {
+        let mut v = Vec::new();
+        for n in names {
+            v.push("--card".into());
+            v.push(self.card(n).into_os_string());
+            v.push("--passphrase-file".into());
+            v.push(self.pass(n).into_os_string());
+        }
+        v
+    }
+
+    /// `seedvault --vault <this vault> ...`
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = seedvault();
+        c.arg("--vault").arg(&self.vault);
+        c
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.vault.join("vault.db")
+    }
+
+    /// Runs SQL on the vault database with the real `sqlite3` CLI.
+    pub fn sqlite(&self, sql: &str) -> String {
+        require_tool("sqlite3");
+        let out = Command::new("sqlite3").arg(self.db()).arg(sql).output().unwrap();
+        assert!(out.status.success(), "sqlite3 failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// stdout and stderr of a finished command, for messages in assertions.
+pub fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}

@@ -1,0 +1,64 @@
+//! Gathering a quorum at the console: cards first (refused from their
+//! headers before anyone types), then each card's passphrase.
+
+use std::path::{Path, PathBuf};
+
+use super::args::QuorumArgs;
+use super::error::CliError;
+use super::passphrase;
+use crate::cards::SealedCard;
+use crate::vault::{UnsealedVault, Vault};
+
+/// Reads every `--card`; unreadable cards are logged as a refused attempt.
+pub fn read_cards(vault: &mut Vault, paths: &[PathBuf], purpose: &str) -> Result<Vec<SealedCard>, CliError> {
+    let mut cards = Vec::new();
+    for p in paths {
+        match SealedCard::read(p) {
+            Ok(c) => cards.push(c),
+            Err(e) => {
+                vault.record_refusal(purpose, paths.iter().map(|p| p.display().to_string()).collect(), &e.to_string());
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(cards)
+}
+
+fn check_pairing(a: &QuorumArgs) -> Result<(), CliError> {
+    if a.passphrase_files.len() > a.cards.len() {
+        return Err(CliError::usage(format!(
+            "{} --passphrase-file given for {} --card",
+            a.passphrase_files.len(),
+            a.cards.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Opens the vault and unseals it with the cards of `a` for `purpose`.
+pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault, CliError> {
+    check_pairing(a)?;
+    let mut vault = Vault::open(dir)?;
+    let cards = read_cards(&mut vault, &a.cards, purpose)?;
+    if let Err(e) = vault.check_quorum_cards(&cards) {
+        vault.record_refusal(purpose, cards.iter().map(|c| c.header.name.clone()).collect(), &e.to_string());
+        return Err(e.into());
+    }
+    let mut with_pass = Vec::new();
+    for (i, card) in cards.into_iter().enumerate() {
+        let what = format!("{} ({})", card.header.name, card.path.display());
+        let pass = passphrase::nth(&a.passphrase_files, i, &what, false)?;
+        with_pass.push((card, pass));
+    }
+    Ok(vault.unseal(with_pass, purpose)?)
+}
+
+/// `seedvault unseal`: proves a quorum opens the vault, changes nothing else.
+pub fn rehearse(dir: &Path, a: QuorumArgs) -> Result<(), CliError> {
+    let unsealed = unseal(dir, &a, "quorum check")?;
+    let names = unsealed.officer_names().join(", ");
+    let info = unsealed.vault().info().clone();
+    drop(unsealed.seal());
+    println!("quorum OK: {names} unseal vault {} ({} of {} needed); sealed again", info.vault_id, info.threshold, info.share_count);
+    Ok(())
+}
