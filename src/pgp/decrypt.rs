@@ -80,9 +80,14 @@ pub fn decrypt_batch<'a>(
     Ok(BatchReader(decryptor))
 }
 
+/// sequoia's parse failures, and an early EOF, mean the input is not a
+/// (complete) OpenPGP message; other I/O errors are the input's own.
 fn as_malformed(e: anyhow::Error) -> PgpError {
     match PgpError::openpgp(e) {
         PgpError::OpenPgp(s) => PgpError::Malformed(s),
+        PgpError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            PgpError::Malformed(format!("the input ends early or is not an OpenPGP message ({e})"))
+        }
         other => other,
     }
 }

@@ -57,8 +57,11 @@ pub fn clearsign(signer: &SecretCert, text: &str) -> Result<String, PgpError> {
 }
 
 /// Checks a clearsigned message against `cert` and returns the signed
-/// text (as the framework defines it: without trailing whitespace, and
-/// without the line ending that precedes the signature).
+/// text as the framework defines it: without trailing whitespace on lines,
+/// and without the line ending that precedes the signature. (So text
+/// clearsigned here comes back exactly, `clearsign` keeps a final newline by
+/// emitting an extra line ending; text from `gpg --clearsign` comes back
+/// without its final newline.)
 pub fn verify_clearsigned(signed: &str, cert: &Cert) -> Result<String, PgpError> {
     let head = signed.trim_start_matches('\u{feff}').trim_start();
     if !head.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
@@ -68,9 +71,9 @@ pub fn verify_clearsigned(signed: &str, cert: &Cert) -> Result<String, PgpError>
     let mut verifier = VerifierBuilder::from_bytes(signed.as_bytes())
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
-        .map_err(PgpError::openpgp)?;
+        .map_err(malformed)?;
     let mut text = Vec::new();
-    std::io::copy(&mut verifier, &mut text).map_err(PgpError::from_io)?;
+    std::io::copy(&mut verifier, &mut text).map_err(|e| malformed(e.into()))?;
     String::from_utf8(text).map_err(|_| PgpError::Malformed("the signed text is not UTF-8".into()))
 }
 
@@ -102,12 +105,19 @@ pub fn verify_detached(cert: &Cert, data: &[u8], signature: &[u8]) -> Result<(),
     let mut verifier = DetachedVerifierBuilder::from_bytes(signature)
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
-        .map_err(PgpError::openpgp)?;
-    verifier.verify_bytes(data).map_err(PgpError::openpgp)
+        .map_err(malformed)?;
+    verifier.verify_bytes(data).map_err(malformed)
 }
 
+/// For inputs held in memory, every failure that is not a verdict of the
+/// verification policy is a malformed message (an `UnexpectedEof` from
+/// sequoia means "not a complete OpenPGP message", not a failing disk).
 fn malformed(e: anyhow::Error) -> PgpError {
-    PgpError::Malformed(format!("{e:#}"))
+    match PgpError::openpgp(e) {
+        PgpError::Io(e) => PgpError::Malformed(e.to_string()),
+        PgpError::OpenPgp(s) => PgpError::Malformed(s),
+        verdict => verdict,
+    }
 }
 
 /// Hands the one expected certificate to sequoia and judges the result.
