@@ -4,6 +4,7 @@
 //!
 //! Every test runs gpg in its own temporary GNUPGHOME. gpg-made keys are
 //! generated once per test run (in a throwaway home) and shared as bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 mod common;
 

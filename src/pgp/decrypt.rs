@@ -43,9 +43,14 @@ impl fmt::Debug for BatchReader<'_> {
 
 impl Read for BatchReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).map_err(|e| match PgpError::from_io(e) {
-            PgpError::Io(e) => e,
-            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        self.0.read(buf).map_err(|e| {
+            // sequoia hands the helper's error through `io::Error` in a
+            // form that cannot be downcast; the helper kept the original.
+            let verdict = self.0.helper_mut().verdict.take();
+            match verdict.unwrap_or_else(|| PgpError::from_io(e)) {
+                PgpError::Io(e) => e,
+                other => io::Error::new(io::ErrorKind::InvalidData, other),
+            }
         })
     }
 }
@@ -74,6 +79,7 @@ pub fn decrypt_batch<'a>(
         vault: vault_key.fingerprint(),
         keys,
         signer: required_signer.cloned(),
+        verdict: None,
     };
     let builder = DecryptorBuilder::from_reader(input).map_err(as_malformed)?;
     let decryptor = builder.with_policy(&POLICY, None, helper).map_err(as_malformed)?;
@@ -151,6 +157,16 @@ struct BatchHelper {
     vault: String,
     keys: Vec<KeyPair>,
     signer: Option<Cert>,
+    /// The signature verdict, kept for [`BatchReader::read`].
+    verdict: Option<PgpError>,
+}
+
+impl BatchHelper {
+    /// Records a refusal and returns it for sequoia.
+    fn refuse(&mut self, e: PgpError) -> anyhow::Error {
+        self.verdict = Some(e.duplicate());
+        e.into()
+    }
 }
 
 impl DecryptionHelper for BatchHelper {
@@ -197,13 +213,14 @@ impl VerificationHelper for BatchHelper {
     }
 
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
-        match &self.signer {
+        let verdict = match &self.signer {
             Some(signer) => {
                 let (seen, verdict) = verify::judge(structure, signer);
-                if !seen.encrypted {
-                    return Err(PgpError::NotEncrypted.into());
+                if seen.encrypted {
+                    verdict
+                } else {
+                    Err(PgpError::NotEncrypted)
                 }
-                verdict.map_err(Into::into)
             }
             None => {
                 let encrypted = structure
@@ -212,9 +229,30 @@ impl VerificationHelper for BatchHelper {
                 if encrypted {
                     Ok(())
                 } else {
-                    Err(PgpError::NotEncrypted.into())
+                    Err(PgpError::NotEncrypted)
                 }
             }
-        }
+        };
+        verdict.map_err(|e| self.refuse(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_openpgp_message;
+
+    #[test]
+    fn tells_messages_from_seed_files() {
+        assert!(is_openpgp_message(b"-----BEGIN PGP MESSAGE-----\n"));
+        assert!(is_openpgp_message(b"\n  -----BEGIN PGP MESSAGE-----\n"));
+        // New-format PKESK v3, old-format PKESK v3, compressed ZIP.
+        assert!(is_openpgp_message(&[0xc1, 0x5e, 0x03, 0x11]));
+        assert!(is_openpgp_message(&[0x84, 0x5e, 0x03, 0x11]));
+        assert!(is_openpgp_message(&[0xa3, 0x01]));
+        assert!(!is_openpgp_message(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"));
+        assert!(!is_openpgp_message(b"serial,secret\n"));
+        assert!(!is_openpgp_message(b"\xEF\xBB\xBFupn,serial number"));
+        assert!(!is_openpgp_message("Árvíztűrő".as_bytes()));
+        assert!(!is_openpgp_message(b""));
     }
 }

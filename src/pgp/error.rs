@@ -73,6 +73,31 @@ pub enum PgpError {
 }
 
 impl PgpError {
+    /// A copy of this error, for handing one verdict to two callers (an
+    /// I/O error is copied as its kind and message).
+    pub(crate) fn duplicate(&self) -> PgpError {
+        use PgpError::*;
+        match self {
+            NoSigningKey { fingerprint } => NoSigningKey { fingerprint: fingerprint.clone() },
+            NoEncryptionKey { fingerprint } => NoEncryptionKey { fingerprint: fingerprint.clone() },
+            Io(e) => Io(std::io::Error::new(e.kind(), e.to_string())),
+            OpenPgp(s) => OpenPgp(s.clone()),
+            NotClearsigned => NotClearsigned,
+            NoSignature => NoSignature,
+            BadSignature { fingerprint } => BadSignature { fingerprint: fingerprint.clone() },
+            UnknownSigner { issuers, expected } => {
+                UnknownSigner { issuers: issuers.clone(), expected: expected.clone() }
+            }
+            SignatureRejected(s) => SignatureRejected(s.clone()),
+            NotEncrypted => NotEncrypted,
+            NotForThisKey { vault, recipients } => {
+                NotForThisKey { vault: vault.clone(), recipients: recipients.clone() }
+            }
+            Malformed(s) => Malformed(s.clone()),
+        }
+    }
+
+
     /// Wraps a sequoia error, keeping its whole cause chain in the message.
     pub(crate) fn openpgp(e: anyhow::Error) -> Self {
         match e.downcast::<PgpError>() {

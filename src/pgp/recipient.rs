@@ -155,26 +155,43 @@ impl RecipientCert {
     }
 }
 
-/// Refuses armor without a matching END line before sequoia sees it.
+/// Refuses armor without a matching END line before sequoia sees it. Every
+/// BEGIN line (wherever it is, e.g. after the text of an e-mail) needs its
+/// END line after it.
 fn armor_problem(bytes: &[u8]) -> Option<CertProblem> {
     let text = String::from_utf8_lossy(bytes);
-    let start = text.trim_start_matches('\u{feff}').trim_start();
-    let rest = start.strip_prefix("-----BEGIN ")?;
-    let label = rest.split("-----").next().unwrap_or_default().trim().to_string();
-    let end = format!("-----END {label}-----");
-    if text.contains(&end) {
-        None
-    } else {
-        Some(CertProblem::TruncatedArmor(label))
+    let mut rest: &str = &text;
+    while let Some(at) = rest.find("-----BEGIN ") {
+        let after = &rest[at + "-----BEGIN ".len()..];
+        let label = match after.find("-----") {
+            Some(end) => after[..end].trim().to_string(),
+            None => return Some(CertProblem::TruncatedArmor(after.lines().next().unwrap_or("").trim().to_string())),
+        };
+        let end_line = format!("-----END {label}-----");
+        match after.find(&end_line) {
+            Some(end) => rest = &after[end + end_line.len()..],
+            None => return Some(CertProblem::TruncatedArmor(label)),
+        }
     }
+    None
 }
 
 fn parse_one(bytes: &[u8]) -> Result<Cert, CertProblem> {
-    let parser = CertParser::from_bytes(bytes)
-        .map_err(|e| CertProblem::Unparsable(format!("{e:#}")))?;
+    let unparsable = |e: anyhow::Error| {
+        let eof = e
+            .downcast_ref::<std::io::Error>()
+            .map(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+            .unwrap_or(false);
+        if eof {
+            CertProblem::Unparsable(format!("the data is not OpenPGP, or it is cut short ({e})"))
+        } else {
+            CertProblem::Unparsable(format!("{e:#}"))
+        }
+    };
+    let parser = CertParser::from_bytes(bytes).map_err(unparsable)?;
     let mut certs = Vec::new();
     for c in parser {
-        certs.push(c.map_err(|e| CertProblem::Unparsable(format!("{e:#}")))?);
+        certs.push(c.map_err(unparsable)?);
     }
     if certs.len() != 1 {
         return Err(CertProblem::NotOneCertificate(certs.len()));
@@ -281,4 +298,40 @@ fn check_valid(vc: &ValidCert<'_>, now: SystemTime, problems: &mut Vec<CertProbl
         problems.push(CertProblem::EncryptionKeysUnusable(why_not.join("; ")));
     }
     usable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn armor_needs_its_end_line() {
+        let ok = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxx\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        assert_eq!(armor_problem(ok.as_bytes()), None);
+        let mail = format!("Hi, here is my key:\n\n{ok}\nRegards\n");
+        assert_eq!(armor_problem(mail.as_bytes()), None);
+        let cut = format!("Hi:\n{}", &ok[..50]);
+        assert_eq!(
+            armor_problem(cut.as_bytes()),
+            Some(CertProblem::TruncatedArmor("PGP PUBLIC KEY BLOCK".into()))
+        );
+        let two = format!("{ok}{}", &ok[..60]);
+        assert!(armor_problem(two.as_bytes()).is_some());
+        assert_eq!(armor_problem(b"\x99\x01\x0d\x04binary"), None);
+    }
+
+    #[test]
+    fn our_own_vault_cert_is_a_valid_recipient() {
+        let vault = crate::pgp::generate_vault_key("0123abcd").unwrap();
+        let rc = RecipientCert::parse(vault.public_armored().unwrap().as_bytes(), SystemTime::now()).unwrap();
+        assert_eq!(rc.fingerprint(), vault.fingerprint());
+        assert_eq!(rc.encryption_subkey_fingerprints().len(), 1);
+        // The officer key signs only.
+        let officer = crate::pgp::generate_officer_key("alice", "0123abcd").unwrap();
+        let p = RecipientCert::parse(&officer.public_bytes().unwrap(), SystemTime::now()).unwrap_err();
+        assert_eq!(p, vec![CertProblem::NoEncryptionKey]);
+        // The secret key is refused, with the reason.
+        let p = RecipientCert::parse(&vault.to_secret_bytes().unwrap(), SystemTime::now()).unwrap_err();
+        assert_eq!(p, vec![CertProblem::SecretKeyMaterial]);
+    }
 }

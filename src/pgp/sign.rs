@@ -67,13 +67,17 @@ pub fn verify_clearsigned(signed: &str, cert: &Cert) -> Result<String, PgpError>
     if !head.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
         return Err(PgpError::NotClearsigned);
     }
-    let helper = OneSigner { cert };
+    let helper = OneSigner { cert, verdict: None };
     let mut verifier = VerifierBuilder::from_bytes(signed.as_bytes())
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
         .map_err(malformed)?;
     let mut text = Vec::new();
-    std::io::copy(&mut verifier, &mut text).map_err(|e| malformed(e.into()))?;
+    if let Err(e) = std::io::copy(&mut verifier, &mut text) {
+        // Past sequoia's buffer the verdict arrives as an opaque io::Error;
+        // the helper kept the original.
+        return Err(verifier.helper_mut().verdict.take().unwrap_or_else(|| malformed(e.into())));
+    }
     String::from_utf8(text).map_err(|_| PgpError::Malformed("the signed text is not UTF-8".into()))
 }
 
@@ -101,7 +105,7 @@ pub fn sign_detached(signer: &SecretCert, data: &[u8]) -> Result<String, PgpErro
 
 /// Checks a detached signature (armored or binary) over `data` by `cert`.
 pub fn verify_detached(cert: &Cert, data: &[u8], signature: &[u8]) -> Result<(), PgpError> {
-    let helper = OneSigner { cert };
+    let helper = OneSigner { cert, verdict: None };
     let mut verifier = DetachedVerifierBuilder::from_bytes(signature)
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
@@ -114,6 +118,9 @@ pub fn verify_detached(cert: &Cert, data: &[u8], signature: &[u8]) -> Result<(),
 /// sequoia means "not a complete OpenPGP message", not a failing disk).
 fn malformed(e: anyhow::Error) -> PgpError {
     match PgpError::openpgp(e) {
+        PgpError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            PgpError::Malformed(format!("not an OpenPGP signature, or it is cut short ({e})"))
+        }
         PgpError::Io(e) => PgpError::Malformed(e.to_string()),
         PgpError::OpenPgp(s) => PgpError::Malformed(s),
         verdict => verdict,
@@ -123,6 +130,7 @@ fn malformed(e: anyhow::Error) -> PgpError {
 /// Hands the one expected certificate to sequoia and judges the result.
 struct OneSigner<'c> {
     cert: &'c Cert,
+    verdict: Option<PgpError>,
 }
 
 impl VerificationHelper for OneSigner<'_> {
@@ -132,6 +140,9 @@ impl VerificationHelper for OneSigner<'_> {
 
     fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
         let (_, verdict) = verify::judge(structure, self.cert);
-        verdict.map_err(Into::into)
+        verdict.map_err(|e| {
+            self.verdict = Some(e.duplicate());
+            e.into()
+        })
     }
 }

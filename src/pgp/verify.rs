@@ -23,7 +23,7 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
     let mut any = false;
     let mut bad: Option<PgpError> = None;
     let mut rejected: Option<PgpError> = None;
-    let mut issuers: Vec<String> = Vec::new();
+    let mut issuers: Vec<KeyHandle> = Vec::new();
 
     for layer in structure.into_iter() {
         match layer {
@@ -41,7 +41,7 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
                             }
                         }
                         Err(VerificationError::MissingKey { sig }) => {
-                            issuers.extend(sig.get_issuers().iter().map(handle_hex));
+                            issuers.extend(sig.get_issuers());
                         }
                         Err(VerificationError::BadSignature { ka, .. }) => {
                             bad = Some(PgpError::BadSignature { fingerprint: ka.cert().fingerprint().to_hex() });
@@ -59,8 +59,7 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
     } else if let Some(r) = rejected {
         Err(r)
     } else if !issuers.is_empty() {
-        issuers.dedup();
-        Err(PgpError::UnknownSigner { issuers: issuers.join(", "), expected: expected_fpr.to_hex() })
+        Err(PgpError::UnknownSigner { issuers: name_issuers(&issuers), expected: expected_fpr.to_hex() })
     } else if any {
         // Signatures without issuer information.
         Err(PgpError::UnknownSigner { issuers: "(not named in the signature)".into(), expected: expected_fpr.to_hex() })
@@ -70,6 +69,21 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
     (seen, verdict)
 }
 
-fn handle_hex(h: &KeyHandle) -> String {
-    h.to_hex()
+/// Names each issuer once: a fingerprint, or a key id when no fingerprint
+/// of the same key was given.
+fn name_issuers(issuers: &[KeyHandle]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for h in issuers {
+        let better = match h {
+            KeyHandle::KeyID(_) => issuers
+                .iter()
+                .any(|o| matches!(o, KeyHandle::Fingerprint(_)) && o.aliases(h)),
+            _ => false,
+        };
+        let name = h.to_hex();
+        if !better && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.join(", ")
 }
