@@ -128,6 +128,8 @@ struct GpgKeys {
     revoked_pub: Vec<u8>,
     /// RSA-1024 primary with an RSA-1024 encryption subkey.
     rsa1024_pub: Vec<u8>,
+    /// Self-signatures over SHA-1 (`--cert-digest-algo SHA1`).
+    sha1_pub: Vec<u8>,
 }
 
 fn gpg_keys() -> &'static GpgKeys {
@@ -159,7 +161,9 @@ fn gpg_keys() -> &'static GpgKeys {
         g.import(rev.as_bytes());
         let weak = g.gen(&[], "Weak <w@example.com>", "rsa1024", "default", "never");
         g.ok(&["--quick-add-key", &weak, "rsa1024", "encr", "never"], b"");
+        let sha1 = g.gen(&["--cert-digest-algo", "SHA1"], "Old <o@example.com>", "future-default", "default", "never");
         GpgKeys {
+            sha1_pub: g.export(&sha1),
             rsa_pub: g.export(&rsa),
             rsa_sec: g.export_secret(&rsa),
             rsa_bare_pub,
@@ -273,6 +277,20 @@ fn refuses_rsa_1024_naming_the_size() {
     assert!(weak[0].to_string().contains("only 1024 bits"), "{}", weak[0]);
     // StandardPolicy rejects RSA-1024 as well, and says so.
     assert!(p.iter().any(|p| matches!(p, CertProblem::PolicyRejected(_))), "{p:?}");
+}
+
+#[test]
+fn refuses_sha1_self_signatures_saying_why() {
+    let p = problems(&gpg_keys().sha1_pub, SystemTime::now());
+    assert!(matches!(p[..], [CertProblem::PolicyRejected(_)]), "{p:?}");
+    assert!(p[0].to_string().contains("SHA1"), "{}", p[0]);
+}
+
+#[test]
+fn refuses_key_checked_before_its_creation() {
+    let before = SystemTime::now() - Duration::from_secs(365 * 86400);
+    let p = problems(&gpg_keys().cv_pub, before);
+    assert!(matches!(p[..], [CertProblem::NotYetValid(_)]), "{p:?}");
 }
 
 #[test]

@@ -103,7 +103,14 @@ impl RecipientCert {
         }
         weak_rsa(&cert, &mut problems);
 
+        let created = cert.primary_key().key().creation_time();
         let encryption_keys = match cert.with_policy(&POLICY, now) {
+            // Before its creation a key has no valid binding; say that
+            // rather than a policy complaint.
+            Err(_) if created > now => {
+                problems.push(CertProblem::NotYetValid(super::fmt_time(created)));
+                Vec::new()
+            }
             Err(e) => {
                 problems.push(CertProblem::PolicyRejected(format!(
                     "primary key {}: {e:#}",
