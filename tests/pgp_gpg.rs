@@ -130,6 +130,9 @@ struct GpgKeys {
     rsa1024_pub: Vec<u8>,
     /// Self-signatures over SHA-1 (`--cert-digest-algo SHA1`).
     sha1_pub: Vec<u8>,
+    /// Ed25519 primary with two encryption subkeys, Cv25519 and RSA-3072.
+    two_pub: Vec<u8>,
+    two_sec: Vec<u8>,
 }
 
 fn gpg_keys() -> &'static GpgKeys {
@@ -162,8 +165,13 @@ fn gpg_keys() -> &'static GpgKeys {
         let weak = g.gen(&[], "Weak <w@example.com>", "rsa1024", "default", "never");
         g.ok(&["--quick-add-key", &weak, "rsa1024", "encr", "never"], b"");
         let sha1 = g.gen(&["--cert-digest-algo", "SHA1"], "Old <o@example.com>", "future-default", "default", "never");
+        let two = g.gen(&[], "Two <two@example.com>", "ed25519", "sign", "never");
+        g.ok(&["--quick-add-key", &two, "cv25519", "encr", "never"], b"");
+        g.ok(&["--quick-add-key", &two, "rsa3072", "encr", "never"], b"");
         GpgKeys {
             sha1_pub: g.export(&sha1),
+            two_pub: g.export(&two),
+            two_sec: g.export_secret(&two),
             rsa_pub: g.export(&rsa),
             rsa_sec: g.export_secret(&rsa),
             rsa_bare_pub,
@@ -224,6 +232,9 @@ fn gpg_made_keys_are_valid_recipients() {
         assert_ne!(rc.encryption_subkey_fingerprints()[0], rc.fingerprint(), "{name}");
         assert_eq!(format!("{rc:?}"), format!("RecipientCert({})", rc.fingerprint()));
     }
+    // Armor with Windows line endings, as pasted from a mail client.
+    let crlf = String::from_utf8(k.cv_pub.clone()).unwrap().replace('\n', "\r\n");
+    assert!(RecipientCert::parse(crlf.as_bytes(), now).is_ok());
     // Binary works as well as armor.
     let bin = Cert::from_bytes(&k.cv_pub).unwrap();
     let bin = sequoia_openpgp::serialize::SerializeInto::to_vec(&bin).unwrap();
@@ -359,6 +370,15 @@ fn gpg_decrypts_for_rsa3072_recipient() {
 fn gpg_decrypts_for_curve25519_recipient() {
     let k = gpg_keys();
     gpg_decrypts(&k.cv_pub, &k.cv_sec);
+}
+
+#[test]
+fn gpg_decrypts_for_recipient_with_two_encryption_subkeys() {
+    let k = gpg_keys();
+    let rc = RecipientCert::parse(&k.two_pub, SystemTime::now()).unwrap();
+    assert_eq!(rc.encryption_subkey_fingerprints().len(), 2);
+    // gpg_decrypts checks there is one PKESK per encryption subkey.
+    gpg_decrypts(&k.two_pub, &k.two_sec);
 }
 
 // ---------------------------------------------------------- signatures
