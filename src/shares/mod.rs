@@ -18,8 +18,58 @@
 //! - this file: `split`, `combine`, `combine_mnemonics`.
 //!
 //! Every intermediate buffer holding secret material (encrypted master
-//! secret, group secrets, share values, word indices) lives in a
-//! `Zeroizing` or `SecretBox` and is wiped when dropped.
+//! secret, group secrets, share values, word indices, spelled words) lives
+//! in a `Zeroizing` or `SecretBox` and is wiped when dropped; buffers are
+//! reserved at their final size so no reallocation leaves a copy behind.
+//!
+//! # Design notes
+//!
+//! - **Where the points sit.** SPEC says "never x = 0"; that rule exists for
+//!   the textbook scheme, where the secret is f(0) and a share at x = 0
+//!   *is* the secret. SLIP-0039 moves the secret to x = 255 and a digest to
+//!   x = 254, and shares sit at their member indices 0..N-1 (the first
+//!   share is at x = 0, which is safe here). The invariant that matters,
+//!   "no share ever sits at the secret's point", holds by construction: the
+//!   member index is a 4-bit field (0..=15), `split` only makes indices
+//!   0..N-1 with N <= 16, and `shamir::recover` refuses any share point
+//!   above 15, so neither a decoded nor a hand-built share can sit at 254
+//!   or 255.
+//! - **Randomness of the polynomial.** The polynomial is fixed by T points:
+//!   T-2 uniformly random shares, the secret, and the digest point, whose
+//!   last n-4 bytes are uniform and whose first 4 bytes are
+//!   HMAC-SHA256(R, S). Fewer than T shares therefore leak nothing beyond
+//!   the standard's documented 32 bits of the digest (the reason SLIP-0039
+//!   requires secrets of at least 128 bits).
+//! - **Exactly the threshold.** SLIP-0039 combines exactly T shares (and
+//!   exactly GT groups); more are refused, as the reference implementation
+//!   does, so an extra bad share cannot hide behind good ones. A share given
+//!   twice is refused as a duplicate member index (the reference
+//!   implementation silently drops exact duplicates).
+//! - **What "N" means in errors.** A SLIP-0039 share records its threshold
+//!   but not how many shares were made, so `TooFewShares` says "2 shares
+//!   needed, 1 given"; a caller that knows N (the vault) can add it.
+//! - **Passphrase.** `split` enforces the standard's printable-ASCII rule;
+//!   `combine` does not, so shares made elsewhere stay recoverable.
+//! - **Timing.** Field arithmetic, interpolation, the checksum and word
+//!   look-up are branch-free and table-free in secret data. What remains
+//!   visible: the lengths of the words written by `to_mnemonic` (visible in
+//!   its output anyway), and whether a check failed.
+//!
+//! # Example
+//!
+//! ```
+//! use secrecy::ExposeSecret;
+//! use seedvault::shares::{combine_mnemonics, split};
+//!
+//! let rng = ring::rand::SystemRandom::new();
+//! let master_key = [7u8; 32];
+//! let shares = split(&master_key, 2, 3, b"", 1, &rng)?;
+//! let third = shares[2].to_mnemonic();
+//! let first = shares[0].to_mnemonic();
+//! let back = combine_mnemonics(&[third.expose_secret(), first.expose_secret()], b"")?;
+//! assert_eq!(back.expose_secret().as_slice(), &master_key);
+//! # Ok::<(), seedvault::shares::ShareError>(())
+//! ```
 
 mod cipher;
 mod error;

@@ -100,8 +100,9 @@ impl Share {
     /// (with the customization string the extendable flag selects), that the
     /// group threshold does not exceed the group count, and the padding.
     pub fn from_mnemonic(words: &str) -> Result<Share, ShareError> {
-        // Word indices encode the secret value: wiped on drop.
-        let mut indices = Zeroizing::new(Vec::with_capacity(40));
+        // Word indices encode the secret value: wiped on drop, and reserved
+        // at their final size so no reallocation leaves a copy behind.
+        let mut indices = Zeroizing::new(Vec::with_capacity(words.split_whitespace().count()));
         for (i, word) in words.split_whitespace().enumerate() {
             match wordlist::index_of(word) {
                 Some(index) => indices.push(index),
@@ -153,8 +154,10 @@ impl Share {
 
     /// The mnemonic of this share, words separated by single spaces.
     pub fn to_mnemonic(&self) -> SecretString {
-        // Word indices encode the secret value: wiped on drop.
-        let mut indices = Zeroizing::new(Vec::with_capacity(40));
+        // Word indices encode the secret value: wiped on drop, and reserved
+        // at their final size so no reallocation leaves a copy behind.
+        let word_count = METADATA_WORDS + (8 * self.value().len()).div_ceil(10);
+        let mut indices = Zeroizing::new(Vec::with_capacity(word_count));
         let id = self.identifier & 0x7fff;
         let e = u16::from(self.iteration_exponent & 0x0f);
         let gt = u16::from(self.group_threshold.wrapping_sub(1) & 0x0f);
@@ -168,16 +171,22 @@ impl Share {
         let checksum = rs1024::create(self.extendable, &indices);
         indices.extend_from_slice(&checksum);
 
-        // Reserve the final size up front so the string never reallocates
-        // and leaves copies of the words in freed memory.
-        let mut out = String::with_capacity(indices.len() * (wordlist::MAX_WORD_LEN + 1));
+        // Spell the words into a buffer reserved for the longest possible
+        // text, so it never reallocates (a reallocation would leave a copy
+        // in freed memory); it is wiped on drop.
+        let mut spelled = Zeroizing::new(String::with_capacity(indices.len() * (wordlist::MAX_WORD_LEN + 1)));
         for (i, &index) in indices.iter().enumerate() {
             if i > 0 {
-                out.push(' ');
+                spelled.push(' ');
             }
-            wordlist::push_word(index, &mut out);
+            wordlist::push_word(index, &mut spelled);
         }
-        SecretString::from(out)
+        // Copy into a string of exactly the final length: `SecretString`
+        // turns it into a `Box<str>`, which would reallocate (and leave an
+        // unwiped copy) if capacity exceeded length.
+        let mut exact = String::with_capacity(spelled.len());
+        exact.push_str(&spelled);
+        SecretString::from(exact)
     }
 
     /// The member index (0..=15), the share's x-coordinate in its group.
