@@ -340,6 +340,33 @@ mod tests {
         assert!(err.to_string().starts_with("share 1: "), "{err}");
     }
 
+    /// A share of the right split but a different length is refused
+    /// before any interpolation.
+    #[test]
+    fn mixed_lengths_are_refused() {
+        let rng = SystemRandom::new();
+        let shares = split(&[3u8; 16], 2, 3, b"", 0, &rng).unwrap();
+        let mut header = shares[1].header();
+        header.member_index = 1;
+        let longer = Share::from_parts(header, vec![0u8; 32]);
+        let err = combine(&[shares[0].clone(), longer], b"").unwrap_err();
+        assert!(matches!(err, ShareError::Mismatch { field: "lengths" }), "{err}");
+    }
+
+    /// Shares claiming an index outside 0..=15 never reach interpolation
+    /// at the secret's point (only `split` and the decoder make shares, and
+    /// both keep indices in 4 bits; this checks the last line of defence).
+    #[test]
+    fn share_at_secret_point_is_refused() {
+        let rng = SystemRandom::new();
+        let shares = split(&[3u8; 16], 2, 3, b"", 0, &rng).unwrap();
+        let mut header = shares[1].header();
+        header.member_index = shamir::SECRET_INDEX;
+        let forged = Share::from_parts(header, shares[1].value().to_vec());
+        let err = combine(&[shares[0].clone(), forged], b"").unwrap_err();
+        assert!(matches!(err, ShareError::Malformed { .. }), "{err}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -309,6 +309,7 @@ fn decode_value(words: &[u16], padding: usize) -> Result<Vec<u8>, ShareError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn value_codec_round_trips() {
@@ -378,6 +379,38 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("word 4"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Any header (every 4-bit field, both flags) and any even value
+        /// length of 16 to 64 bytes survive the trip through words.
+        #[test]
+        fn any_share_round_trips(
+            identifier in 0u16..0x8000,
+            extendable in any::<bool>(),
+            fields in proptest::collection::vec(0u8..16, 6),
+            value in proptest::collection::vec(any::<u16>(), 8..=32)
+                .prop_map(|v| v.iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>()),
+        ) {
+            let share = Share::from_parts(
+                Header {
+                    identifier,
+                    extendable,
+                    iteration_exponent: fields[0],
+                    group_index: fields[3],
+                    group_threshold: fields[1] + 1,
+                    group_count: fields[2].max(fields[1]) + 1,
+                    member_index: fields[4],
+                    member_threshold: fields[5] + 1,
+                },
+                value,
+            );
+            let back = Share::from_mnemonic(share.to_mnemonic().expose_secret()).unwrap();
+            prop_assert_eq!(format!("{back:?}"), format!("{share:?}"));
+            prop_assert_eq!(back.value(), share.value());
+        }
     }
 
     #[test]
