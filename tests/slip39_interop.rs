@@ -31,7 +31,12 @@ fn run_python(script: &str, input: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the venv's python");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write to python");
     let out = child.wait_with_output().expect("python output");
     assert!(
         out.status.success(),
@@ -84,8 +89,10 @@ fn python_combines_our_shares_from_every_threshold_subset() {
     for (threshold, count) in [(2u8, 3u8), (3, 5)] {
         let secret = random_secret(32);
         let shares = split(&secret, threshold, count, b"", 1, &rng).unwrap();
-        let mnemonics: Vec<String> =
-            shares.iter().map(|s| s.to_mnemonic().expose_secret().to_owned()).collect();
+        let mnemonics: Vec<String> = shares
+            .iter()
+            .map(|s| s.to_mnemonic().expose_secret().to_owned())
+            .collect();
         let sets: Vec<Vec<&str>> = subsets(usize::from(count), usize::from(threshold))
             .iter()
             .map(|subset| subset.iter().map(|&i| mnemonics[i].as_str()).collect())
@@ -94,8 +101,15 @@ fn python_combines_our_shares_from_every_threshold_subset() {
         let output = run_python(PY_COMBINE, &input);
         let lines: Vec<&str> = output.lines().collect();
         assert_eq!(lines.len(), sets.len(), "{threshold}-of-{count}: {output}");
-        for (subset, line) in subsets(usize::from(count), usize::from(threshold)).iter().zip(&lines) {
-            assert_eq!(*line, hex(&secret), "{threshold}-of-{count}, shares {subset:?}");
+        for (subset, line) in subsets(usize::from(count), usize::from(threshold))
+            .iter()
+            .zip(&lines)
+        {
+            assert_eq!(
+                *line,
+                hex(&secret),
+                "{threshold}-of-{count}, shares {subset:?}"
+            );
         }
     }
 }
@@ -144,7 +158,11 @@ fn we_combine_python_shares_extendable_or_not() {
                     continue;
                 }
                 let got = combine_mnemonics(&[&mnemonics[a], &mnemonics[b]], b"").unwrap();
-                assert_eq!(got.expose_secret(), &secret, "extendable={extendable}, shares {a},{b}");
+                assert_eq!(
+                    got.expose_secret(),
+                    &secret,
+                    "extendable={extendable}, shares {a},{b}"
+                );
             }
         }
         // One share alone is refused with the count.

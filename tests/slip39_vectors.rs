@@ -29,8 +29,12 @@ fn read_vectors() -> Vec<(String, Vec<String>, String, String)> {
             .find(|p| p.exists())
             .unwrap_or_else(|| manifest.join("../shared").join(VECTORS)),
     };
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read the SLIP-0039 vectors at {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the SLIP-0039 vectors at {}: {e}",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).expect("vectors JSON")
 }
 
@@ -71,14 +75,21 @@ fn all_official_vectors() {
                     for pair in words.windows(2) {
                         let needle = format!("{} {}", pair[0], pair[1]);
                         if message.contains(&needle) {
-                            failures.push(format!("{description}: message {message:?} repeats share words {needle:?}"));
+                            failures.push(format!(
+                                "{description}: message {message:?} repeats share words {needle:?}"
+                            ));
                         }
                     }
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} failing vector(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing vector(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(valid + invalid, cases.len());
 }
 
@@ -93,7 +104,11 @@ fn valid_vector_mnemonics_round_trip() {
         }
         for m in mnemonics {
             let share = Share::from_mnemonic(m).unwrap_or_else(|e| panic!("{description}: {e}"));
-            assert_eq!(share.to_mnemonic().expose_secret(), m.as_str(), "{description}");
+            assert_eq!(
+                share.to_mnemonic().expose_secret(),
+                m.as_str(),
+                "{description}"
+            );
         }
     }
 }
@@ -110,7 +125,8 @@ fn seedvault_cases() {
         fail: Vec<(String, Vec<String>, String)>,
         ok: Vec<(String, Vec<String>, String)>,
     }
-    let cases: Cases = serde_json::from_str(include_str!("vectors/slip39-seedvault.json")).expect("JSON");
+    let cases: Cases =
+        serde_json::from_str(include_str!("vectors/slip39-seedvault.json")).expect("JSON");
     assert!(!cases.fail.is_empty() && !cases.ok.is_empty());
     let mut failures = Vec::new();
     for (name, mnemonics, fragment) in &cases.fail {
@@ -118,7 +134,10 @@ fn seedvault_cases() {
         match combine_mnemonics(&words, b"") {
             Ok(_) => failures.push(format!("{name}: accepted")),
             Err(e) if !e.to_string().contains(fragment.as_str()) => {
-                failures.push(format!("{name}: message {:?} lacks {fragment:?}", e.to_string()));
+                failures.push(format!(
+                    "{name}: message {:?} lacks {fragment:?}",
+                    e.to_string()
+                ));
             }
             Err(_) => {}
         }
@@ -131,5 +150,10 @@ fn seedvault_cases() {
             Err(e) => failures.push(format!("{name}: refused: {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} failing case(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing case(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

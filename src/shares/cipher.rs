@@ -48,7 +48,14 @@ impl Params {
 }
 
 /// The round function F(i, R), xored into `target`.
-fn xor_round(params: &Params, passphrase: &[u8], round: u8, r: &[u8], salt_prefix: &[u8], target: &mut [u8]) {
+fn xor_round(
+    params: &Params,
+    passphrase: &[u8],
+    round: u8,
+    r: &[u8],
+    salt_prefix: &[u8],
+    target: &mut [u8],
+) {
     // Password = i || passphrase; Salt = salt_prefix || R. Both hold secret
     // material (R is half of a secret) and are wiped when dropped.
     let mut password = Zeroizing::new(Vec::with_capacity(1 + passphrase.len()));
@@ -58,14 +65,25 @@ fn xor_round(params: &Params, passphrase: &[u8], round: u8, r: &[u8], salt_prefi
     salt.extend_from_slice(salt_prefix);
     salt.extend_from_slice(r);
     let mut f = Zeroizing::new(vec![0u8; target.len()]);
-    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, params.iterations(), &salt, &password, &mut f);
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        params.iterations(),
+        &salt,
+        &password,
+        &mut f,
+    );
     for (t, k) in target.iter_mut().zip(f.iter()) {
         *t ^= k;
     }
 }
 
 /// Runs the network with the given round order; `data` has even length.
-fn feistel(params: &Params, passphrase: &[u8], data: &[u8], rounds: impl Iterator<Item = u8>) -> Zeroizing<Vec<u8>> {
+fn feistel(
+    params: &Params,
+    passphrase: &[u8],
+    data: &[u8],
+    rounds: impl Iterator<Item = u8>,
+) -> Zeroizing<Vec<u8>> {
     let half = data.len() / 2;
     // L and R are halves of the (encrypted) master secret: zeroized on drop.
     let mut l = Zeroizing::new(data[..half].to_vec());
@@ -86,7 +104,11 @@ fn feistel(params: &Params, passphrase: &[u8], data: &[u8], rounds: impl Iterato
 }
 
 /// EMS = Encrypt(MS); `master_secret` has even length.
-pub(crate) fn encrypt(params: &Params, passphrase: &[u8], master_secret: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn encrypt(
+    params: &Params,
+    passphrase: &[u8],
+    master_secret: &[u8],
+) -> Zeroizing<Vec<u8>> {
     feistel(params, passphrase, master_secret, 0..ROUNDS)
 }
 
@@ -104,7 +126,11 @@ mod tests {
     fn decrypt_inverts_encrypt() {
         let ms: Vec<u8> = (0u8..16).collect();
         for extendable in [false, true] {
-            let p = Params { identifier: 0x1234, extendable, iteration_exponent: 0 };
+            let p = Params {
+                identifier: 0x1234,
+                extendable,
+                iteration_exponent: 0,
+            };
             let ems = encrypt(&p, b"TREZOR", &ms);
             assert_ne!(&ems[..], &ms[..]);
             assert_eq!(&decrypt(&p, b"TREZOR", &ems)[..], &ms[..]);
@@ -115,11 +141,21 @@ mod tests {
     #[test]
     fn identifier_salts_only_non_extendable() {
         let ms = [7u8; 16];
-        let a = Params { identifier: 1, extendable: true, iteration_exponent: 0 };
+        let a = Params {
+            identifier: 1,
+            extendable: true,
+            iteration_exponent: 0,
+        };
         let b = Params { identifier: 2, ..a };
         assert_eq!(encrypt(&a, b"", &ms), encrypt(&b, b"", &ms));
-        let a = Params { extendable: false, ..a };
-        let b = Params { extendable: false, ..b };
+        let a = Params {
+            extendable: false,
+            ..a
+        };
+        let b = Params {
+            extendable: false,
+            ..b
+        };
         assert_ne!(encrypt(&a, b"", &ms), encrypt(&b, b"", &ms));
     }
 }

@@ -196,7 +196,11 @@ mod tests {
         let t = tables();
         let f = |x: u8| 7 ^ table_mul(&t, 11, x) ^ table_mul(&t, 200, table_mul(&t, x, x));
         let ys: Vec<[u8; 1]> = [0u8, 1, 5].iter().map(|&x| [f(x)]).collect();
-        let points: Vec<(u8, &[u8])> = [0u8, 1, 5].iter().zip(&ys).map(|(&x, y)| (x, &y[..])).collect();
+        let points: Vec<(u8, &[u8])> = [0u8, 1, 5]
+            .iter()
+            .zip(&ys)
+            .map(|(&x, y)| (x, &y[..]))
+            .collect();
         for x in [255u8, 254, 0, 1, 5, 9] {
             assert_eq!(interpolate(x, &points).unwrap(), vec![f(x)], "at {x}");
         }

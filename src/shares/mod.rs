@@ -98,9 +98,15 @@ impl From<RawError> for ShareError {
     fn from(e: RawError) -> Self {
         match e {
             RawError::Random => ShareError::Random,
-            RawError::DuplicateIndex(member_index) => ShareError::DuplicateMemberIndex { member_index },
-            RawError::IndexOutOfRange(_) => ShareError::Malformed { reason: "its index is above 15" },
-            RawError::Malformed => ShareError::Malformed { reason: "share values of different lengths" },
+            RawError::DuplicateIndex(member_index) => {
+                ShareError::DuplicateMemberIndex { member_index }
+            }
+            RawError::IndexOutOfRange(_) => ShareError::Malformed {
+                reason: "its index is above 15",
+            },
+            RawError::Malformed => ShareError::Malformed {
+                reason: "share values of different lengths",
+            },
             RawError::Digest => ShareError::DigestMismatch,
         }
     }
@@ -128,7 +134,9 @@ pub fn split(
         return Err(ShareError::InvalidSecretLength { len });
     }
     if iteration_exponent > 15 {
-        return Err(ShareError::InvalidIterationExponent { exponent: iteration_exponent });
+        return Err(ShareError::InvalidIterationExponent {
+            exponent: iteration_exponent,
+        });
     }
     if !passphrase.iter().all(|c| (32..=126).contains(c)) {
         return Err(ShareError::InvalidPassphrase);
@@ -136,7 +144,11 @@ pub fn split(
     let mut id_bytes = [0u8; 2];
     rng.fill(&mut id_bytes).map_err(|_| ShareError::Random)?;
     let identifier = u16::from_be_bytes(id_bytes) & 0x7fff;
-    let params = cipher::Params { identifier, extendable: true, iteration_exponent };
+    let params = cipher::Params {
+        identifier,
+        extendable: true,
+        iteration_exponent,
+    };
 
     // The encrypted master secret: zeroized on drop.
     let ems = cipher::encrypt(&params, passphrase, master_secret);
@@ -211,28 +223,47 @@ pub fn combine(shares: &[Share], passphrase: &[u8]) -> Result<SecretBox<Vec<u8>>
     for members in groups.values() {
         let threshold = members[0].member_threshold();
         if members.iter().any(|s| s.member_threshold() != threshold) {
-            return Err(ShareError::Mismatch { field: "member thresholds" });
+            return Err(ShareError::Mismatch {
+                field: "member thresholds",
+            });
         }
         for (i, s) in members.iter().enumerate() {
-            if members[..i].iter().any(|t| t.member_index() == s.member_index()) {
-                return Err(ShareError::DuplicateMemberIndex { member_index: s.member_index() });
+            if members[..i]
+                .iter()
+                .any(|t| t.member_index() == s.member_index())
+            {
+                return Err(ShareError::DuplicateMemberIndex {
+                    member_index: s.member_index(),
+                });
             }
         }
     }
     let needed_groups = common.group_threshold;
     if groups.len() < usize::from(needed_groups) {
-        return Err(ShareError::TooFewGroups { needed: needed_groups, given: groups.len() });
+        return Err(ShareError::TooFewGroups {
+            needed: needed_groups,
+            given: groups.len(),
+        });
     }
     if groups.len() > usize::from(needed_groups) {
-        return Err(ShareError::TooManyGroups { needed: needed_groups, given: groups.len() });
+        return Err(ShareError::TooManyGroups {
+            needed: needed_groups,
+            given: groups.len(),
+        });
     }
     for members in groups.values() {
         let needed = members[0].member_threshold();
         if members.len() < usize::from(needed) {
-            return Err(ShareError::TooFewShares { needed, given: members.len() });
+            return Err(ShareError::TooFewShares {
+                needed,
+                given: members.len(),
+            });
         }
         if members.len() > usize::from(needed) {
-            return Err(ShareError::TooManyShares { needed, given: members.len() });
+            return Err(ShareError::TooManyShares {
+                needed,
+                given: members.len(),
+            });
         }
     }
 
@@ -241,10 +272,16 @@ pub fn combine(shares: &[Share], passphrase: &[u8]) -> Result<SecretBox<Vec<u8>>
     for (&group_index, members) in &groups {
         let raw: Vec<RawShare> = members
             .iter()
-            .map(|s| RawShare { x: s.member_index(), y: Zeroizing::new(s.value().to_vec()) })
+            .map(|s| RawShare {
+                x: s.member_index(),
+                y: Zeroizing::new(s.value().to_vec()),
+            })
             .collect();
         let secret = shamir::recover(members[0].member_threshold(), &raw)?;
-        group_secrets.push(RawShare { x: group_index, y: secret });
+        group_secrets.push(RawShare {
+            x: group_index,
+            y: secret,
+        });
     }
     let ems = shamir::recover(needed_groups, &group_secrets)?;
     drop(group_secrets);
@@ -260,12 +297,18 @@ pub fn combine(shares: &[Share], passphrase: &[u8]) -> Result<SecretBox<Vec<u8>>
 
 /// Reads each mnemonic and combines them; an unreadable mnemonic is named
 /// by its 1-based position in `mnemonics`.
-pub fn combine_mnemonics(mnemonics: &[&str], passphrase: &[u8]) -> Result<SecretBox<Vec<u8>>, ShareError> {
+pub fn combine_mnemonics(
+    mnemonics: &[&str],
+    passphrase: &[u8],
+) -> Result<SecretBox<Vec<u8>>, ShareError> {
     let shares = mnemonics
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            Share::from_mnemonic(m).map_err(|e| ShareError::InMnemonic { index: i + 1, source: Box::new(e) })
+            Share::from_mnemonic(m).map_err(|e| ShareError::InMnemonic {
+                index: i + 1,
+                source: Box::new(e),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     combine(&shares, passphrase)
@@ -283,7 +326,9 @@ mod tests {
         let mut order: Vec<usize> = (0..n).collect();
         let mut s = seed;
         for i in (1..n).rev() {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             order.swap(i, (s >> 33) as usize % (i + 1));
         }
         order
@@ -293,14 +338,38 @@ mod tests {
     fn refuses_bad_split_parameters() {
         let rng = SystemRandom::new();
         let s = [1u8; 16];
-        assert!(matches!(split(&s, 1, 3, b"", 0, &rng), Err(ShareError::InvalidThreshold { .. })));
-        assert!(matches!(split(&s, 4, 3, b"", 0, &rng), Err(ShareError::InvalidThreshold { .. })));
-        assert!(matches!(split(&s, 2, 17, b"", 0, &rng), Err(ShareError::InvalidThreshold { .. })));
-        assert!(matches!(split(&[1u8; 15], 2, 3, b"", 0, &rng), Err(ShareError::InvalidSecretLength { len: 15 })));
-        assert!(matches!(split(&[1u8; 17], 2, 3, b"", 0, &rng), Err(ShareError::InvalidSecretLength { len: 17 })));
-        assert!(matches!(split(&[1u8; 34], 2, 3, b"", 0, &rng), Err(ShareError::InvalidSecretLength { len: 34 })));
-        assert!(matches!(split(&s, 2, 3, b"", 16, &rng), Err(ShareError::InvalidIterationExponent { .. })));
-        assert!(matches!(split(&s, 2, 3, "é".as_bytes(), 0, &rng), Err(ShareError::InvalidPassphrase)));
+        assert!(matches!(
+            split(&s, 1, 3, b"", 0, &rng),
+            Err(ShareError::InvalidThreshold { .. })
+        ));
+        assert!(matches!(
+            split(&s, 4, 3, b"", 0, &rng),
+            Err(ShareError::InvalidThreshold { .. })
+        ));
+        assert!(matches!(
+            split(&s, 2, 17, b"", 0, &rng),
+            Err(ShareError::InvalidThreshold { .. })
+        ));
+        assert!(matches!(
+            split(&[1u8; 15], 2, 3, b"", 0, &rng),
+            Err(ShareError::InvalidSecretLength { len: 15 })
+        ));
+        assert!(matches!(
+            split(&[1u8; 17], 2, 3, b"", 0, &rng),
+            Err(ShareError::InvalidSecretLength { len: 17 })
+        ));
+        assert!(matches!(
+            split(&[1u8; 34], 2, 3, b"", 0, &rng),
+            Err(ShareError::InvalidSecretLength { len: 34 })
+        ));
+        assert!(matches!(
+            split(&s, 2, 3, b"", 16, &rng),
+            Err(ShareError::InvalidIterationExponent { .. })
+        ));
+        assert!(matches!(
+            split(&s, 2, 3, "é".as_bytes(), 0, &rng),
+            Err(ShareError::InvalidPassphrase)
+        ));
     }
 
     #[test]
@@ -313,7 +382,10 @@ mod tests {
             assert_eq!(s.member_threshold(), 3);
             assert_eq!(s.identifier(), shares[0].identifier());
             assert!(s.extendable());
-            assert_eq!((s.group_index(), s.group_threshold(), s.group_count()), (0, 1, 1));
+            assert_eq!(
+                (s.group_index(), s.group_threshold(), s.group_count()),
+                (0, 1, 1)
+            );
             assert_eq!(s.iteration_exponent(), 1);
             assert_eq!(s.value().len(), 32);
         }
@@ -326,14 +398,28 @@ mod tests {
         let err = combine(&shares[..1], b"").unwrap_err();
         assert_eq!(err.to_string(), "2 shares needed, 1 given");
         let err = combine(&[shares[0].clone(), shares[0].clone()], b"").unwrap_err();
-        assert!(matches!(err, ShareError::DuplicateMemberIndex { member_index: 0 }));
+        assert!(matches!(
+            err,
+            ShareError::DuplicateMemberIndex { member_index: 0 }
+        ));
         let err = combine(&shares, b"").unwrap_err();
-        assert!(matches!(err, ShareError::TooManyShares { needed: 2, given: 3 }));
+        assert!(matches!(
+            err,
+            ShareError::TooManyShares {
+                needed: 2,
+                given: 3
+            }
+        ));
         assert!(matches!(combine(&[], b""), Err(ShareError::NoShares)));
         let other = split(&[3u8; 16], 2, 3, b"", 0, &rng).unwrap();
         if other[0].identifier() != shares[0].identifier() {
             let err = combine(&[shares[0].clone(), other[1].clone()], b"").unwrap_err();
-            assert!(matches!(err, ShareError::Mismatch { field: "identifiers" }));
+            assert!(matches!(
+                err,
+                ShareError::Mismatch {
+                    field: "identifiers"
+                }
+            ));
         }
         let m = shares[1].to_mnemonic();
         let err = combine_mnemonics(&["academic acid", m.expose_secret()], b"").unwrap_err();
@@ -350,7 +436,10 @@ mod tests {
         header.member_index = 1;
         let longer = Share::from_parts(header, vec![0u8; 32]);
         let err = combine(&[shares[0].clone(), longer], b"").unwrap_err();
-        assert!(matches!(err, ShareError::Mismatch { field: "lengths" }), "{err}");
+        assert!(
+            matches!(err, ShareError::Mismatch { field: "lengths" }),
+            "{err}"
+        );
     }
 
     /// Shares claiming an index outside 0..=15 never reach interpolation

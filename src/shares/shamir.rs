@@ -58,7 +58,10 @@ pub(crate) struct RawShare {
 
 impl std::fmt::Debug for RawShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawShare").field("x", &self.x).field("y", &"[REDACTED]").finish()
+        f.debug_struct("RawShare")
+            .field("x", &self.x)
+            .field("y", &"[REDACTED]")
+            .finish()
     }
 }
 
@@ -87,17 +90,29 @@ pub(crate) fn split(
     secret: &[u8],
     rng: &dyn SecureRandom,
 ) -> Result<Vec<RawShare>, RawError> {
-    if threshold == 0 || threshold > count || count > MAX_SHARE_INDEX + 1 || secret.len() < DIGEST_LENGTH {
+    if threshold == 0
+        || threshold > count
+        || count > MAX_SHARE_INDEX + 1
+        || secret.len() < DIGEST_LENGTH
+    {
         return Err(RawError::Malformed);
     }
     if threshold == 1 {
-        return Ok((0..count).map(|x| RawShare { x, y: Zeroizing::new(secret.to_vec()) }).collect());
+        return Ok((0..count)
+            .map(|x| RawShare {
+                x,
+                y: Zeroizing::new(secret.to_vec()),
+            })
+            .collect());
     }
     let random_count = threshold - 2;
     // The first T-2 shares are uniformly random.
     let mut shares = Vec::with_capacity(usize::from(count));
     for x in 0..random_count {
-        shares.push(RawShare { x, y: random_bytes(rng, secret.len())? });
+        shares.push(RawShare {
+            x,
+            y: random_bytes(rng, secret.len())?,
+        });
     }
     // D = digest(R, S) || R, placed at x = 254; the secret at x = 255.
     let random_part = random_bytes(rng, secret.len() - DIGEST_LENGTH)?;
@@ -112,7 +127,10 @@ pub(crate) fn split(
     // values at x = T-2 .. N-1.
     let mut rest = Vec::with_capacity(usize::from(count - random_count));
     for x in random_count..count {
-        rest.push(RawShare { x, y: gf256::interpolate_zeroizing(x, &base)? });
+        rest.push(RawShare {
+            x,
+            y: gf256::interpolate_zeroizing(x, &base)?,
+        });
     }
     drop(base);
     shares.extend(rest);
@@ -179,7 +197,10 @@ mod tests {
             RawShare { x: 0, y: y.clone() },
             RawShare { x: SECRET_INDEX, y },
         ];
-        assert_eq!(recover(2, &shares).unwrap_err(), RawError::IndexOutOfRange(255));
+        assert_eq!(
+            recover(2, &shares).unwrap_err(),
+            RawError::IndexOutOfRange(255)
+        );
     }
 
     #[test]

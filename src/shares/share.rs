@@ -107,7 +107,10 @@ impl Share {
             match wordlist::index_of(word) {
                 Some(index) => indices.push(index),
                 None => {
-                    return Err(ShareError::UnknownWord { position: i + 1, word: word.to_owned() });
+                    return Err(ShareError::UnknownWord {
+                        position: i + 1,
+                        word: word.to_owned(),
+                    });
                 }
             }
         }
@@ -135,10 +138,16 @@ impl Share {
         let member_index = ((w[3] >> 4) & 0x0f) as u8;
         let member_threshold = (w[3] & 0x0f) as u8 + 1;
         if group_threshold > group_count {
-            return Err(ShareError::GroupThresholdAboveCount { threshold: group_threshold, count: group_count });
+            return Err(ShareError::GroupThresholdAboveCount {
+                threshold: group_threshold,
+                count: group_count,
+            });
         }
 
-        let value = decode_value(&indices[HEADER_WORDS..count - rs1024::CHECKSUM_WORDS], padding)?;
+        let value = decode_value(
+            &indices[HEADER_WORDS..count - rs1024::CHECKSUM_WORDS],
+            padding,
+        )?;
         Ok(Share {
             identifier,
             extendable,
@@ -174,7 +183,9 @@ impl Share {
         // Spell the words into a buffer reserved for the longest possible
         // text, so it never reallocates (a reallocation would leave a copy
         // in freed memory); it is wiped on drop.
-        let mut spelled = Zeroizing::new(String::with_capacity(indices.len() * (wordlist::MAX_WORD_LEN + 1)));
+        let mut spelled = Zeroizing::new(String::with_capacity(
+            indices.len() * (wordlist::MAX_WORD_LEN + 1),
+        ));
         for (i, &index) in indices.iter().enumerate() {
             if i > 0 {
                 spelled.push(' ');
@@ -362,7 +373,10 @@ mod tests {
         let m = share.to_mnemonic();
         let words: Vec<&str> = m.expose_secret().split(' ').collect();
         assert_eq!(words.len(), 33);
-        let messy = format!("  {}\n\t", m.expose_secret().to_uppercase().replace(' ', "   "));
+        let messy = format!(
+            "  {}\n\t",
+            m.expose_secret().to_uppercase().replace(' ', "   ")
+        );
         let back = Share::from_mnemonic(&messy).unwrap();
         assert_eq!(format!("{back:?}"), format!("{share:?}"));
         assert_eq!(back.value(), share.value());

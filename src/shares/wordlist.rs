@@ -35,9 +35,15 @@ const fn parse(text: &[u8]) -> [[u8; MAX_WORD_LEN]; WORD_COUNT] {
             word += 1;
             letter = 0;
         } else if c != b'\r' {
-            assert!(c.is_ascii_lowercase(), "wordlist.txt: not a lowercase letter");
+            assert!(
+                c.is_ascii_lowercase(),
+                "wordlist.txt: not a lowercase letter"
+            );
             assert!(word < WORD_COUNT, "wordlist.txt: more than 1024 words");
-            assert!(letter < MAX_WORD_LEN, "wordlist.txt: word longer than 8 letters");
+            assert!(
+                letter < MAX_WORD_LEN,
+                "wordlist.txt: word longer than 8 letters"
+            );
             words[word][letter] = c;
             letter += 1;
         }
