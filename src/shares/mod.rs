@@ -117,7 +117,8 @@ impl From<RawError> for ShareError {
 /// iteration exponent as given (seedvault uses 1).
 ///
 /// Returns `count` shares at member indices 0..count; any `threshold` of
-/// them give the secret back, fewer give nothing.
+/// them give the secret back, fewer reveal nothing about it beyond the
+/// standard's documented 32-bit digest (see the module's design notes).
 pub fn split(
     master_secret: &[u8],
     threshold: u8,
@@ -168,7 +169,8 @@ pub fn split(
                 member_index: r.x,
                 member_threshold: threshold,
             };
-            // Move the value out; the emptied Zeroizing wrapper wipes nothing left behind.
+            // Move the value out without a copy: the emptied wrapper has
+            // nothing left to wipe, and the Share's SecretBox wipes it on drop.
             Share::from_parts(header, std::mem::take(&mut *r.y))
         })
         .collect();
