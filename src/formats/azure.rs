@@ -108,8 +108,8 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
 /// Appends `field` as one CSV cell, quoted when it has to be.
 fn push_cell(buf: &mut Vec<u8>, field: &str) {
     let needs_quotes = field.contains([',', '"'])
-        || field.starts_with([' ', '\t'])
-        || field.ends_with([' ', '\t']);
+        || field.starts_with(char::is_whitespace)
+        || field.ends_with(char::is_whitespace);
     if needs_quotes {
         buf.push(b'"');
         buf.extend_from_slice(field.replace('"', "\"\"").as_bytes());

@@ -398,8 +398,15 @@ pub(crate) enum SecretEncoding {
     Base32,
 }
 
-/// Reads `serial,secret` lines (`hex` or `base32`). A first line whose
-/// serial column starts with `serial` is taken as a header and skipped;
+/// True when a first line `a,b` of a two-column file is a header such as
+/// `serial,secret_hex` or `Serial Number,Seed`, not a record.
+pub(crate) fn is_pair_header(first: &str, second: &str) -> bool {
+    let (a, b) = (first.trim().to_ascii_lowercase(), second.trim().to_ascii_lowercase());
+    a.starts_with("serial") && ["secret", "seed", "key"].iter().any(|w| b.starts_with(w))
+}
+
+/// Reads `serial,secret` lines (`hex` or `base32`). A first line like
+/// `serial,secret_hex` is taken as a header and skipped (see [`is_pair_header`]);
 /// `#` lines are comments. Tokens get the defaults (SHA1, 6 digits, TOTP 30 s).
 pub(crate) fn read_pairs<'a>(input: Box<dyn BufRead + 'a>, encoding: SecretEncoding) -> LocatedRecords<'a> {
     let mut lines = Lines::new(input, true, true);
@@ -411,7 +418,7 @@ pub(crate) fn read_pairs<'a>(input: Box<dyn BufRead + 'a>, encoding: SecretEncod
             Err(e) => return Some(Err(e)),
         };
         let f = lines.fields();
-        if std::mem::take(&mut first) && f.get(0).to_ascii_lowercase().starts_with("serial") {
+        if std::mem::take(&mut first) && is_pair_header(f.get(0), f.get(1)) {
             continue;
         }
         return Some(pair_record(line, f, encoding, &mut scratch).map(|t| (line, t)));

@@ -188,14 +188,14 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 /// The rule, in order, on the first line with content (after a UTF-8 BOM,
 /// blank lines and, for the CSV checks, `#` comments):
 ///
-/// 1. it starts with `<` (XML) or the head mentions `KeyContainer`: `pskc`;
+/// 1. it starts with `<` (XML; a KeyContainer, the only XML format): `pskc`;
 /// 2. it starts with `otpauth://` (any case): `otpauth`;
 /// 3. its first field is `upn` (the Azure header, even a misspelt one, so
 ///    that reading names what is wrong with it): `azure-csv`;
 /// 4. it has 3 to 6 comma-separated fields and the third is `totp` or
 ///    `hotp`: `privacyidea`;
-/// 5. every line seen has 2 fields (a first line whose first field starts
-///    with `serial` is a header and skipped): `hex` when every secret is
+/// 5. every line seen has 2 fields (a first line like `serial,secret_hex`
+///    is a header and skipped): `hex` when every secret is
 ///    hex digits of even length, else `base32` when every secret is Base32.
 ///
 /// Ambiguity in rule 5: a secret made only of `A`-`F` and `2`-`7` is valid
@@ -206,7 +206,7 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
     let head = head.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(head);
     let trimmed = head.trim_ascii_start();
-    if trimmed.starts_with(b"<") || head.windows(12).any(|w| w == b"KeyContainer") {
+    if trimmed.starts_with(b"<") {
         return Ok(Format::Pskc);
     }
     // A cut-off last line says nothing reliable; drop it unless it is all.
@@ -234,7 +234,7 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
     if (3..=6).contains(&f.len()) && (f[2] == "totp" || f[2] == "hotp") {
         return Ok(Format::PrivacyIdea);
     }
-    if f[0].starts_with("serial") {
+    if f.len() == 2 && lines::is_pair_header(&f[0], &f[1]) {
         lines.next();
     }
     let (mut all_hex, mut all_base32, mut seen) = (true, true, 0);
