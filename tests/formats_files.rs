@@ -141,3 +141,31 @@ fn make_batch_formats_match_their_truth() {
         }
     }
 }
+
+#[test]
+fn runaway_line_is_one_error_not_a_whole_file_in_memory() {
+    let hex = "3132333435363738393031323334353637383930";
+    let text = format!("1,{hex}\n2,{}\n3,{hex}\n", "a".repeat(200_000));
+    let opts = ReadOptions::default();
+    let errs = BatchReader::open(Format::Hex, Box::new(text.as_bytes()), &opts).unwrap().finish().unwrap_err();
+    assert_eq!(errs.listed.len(), 1);
+    assert_eq!(errs.listed[0].line, 2);
+    assert!(errs.listed[0].problem.contains("longer than"));
+    let tokens: Vec<_> = formats::reader(Format::Hex, Box::new(text.as_bytes()), &opts)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|t| t.serial.to_string())
+        .collect();
+    assert_eq!(tokens, ["1", "3"]);
+}
+
+#[test]
+fn detect_buffered_does_not_consume() {
+    let text = "# exported by the factory\notpauth://totp/7?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n";
+    let mut input = std::io::BufReader::new(text.as_bytes());
+    assert_eq!(formats::detect_buffered(&mut input).unwrap(), Format::Otpauth);
+    let tokens = read_all(Format::Otpauth, text.as_bytes());
+    assert_eq!(tokens.len(), 1);
+    let opts = ReadOptions::default();
+    assert_eq!(formats::reader(Format::Otpauth, Box::new(input), &opts).unwrap().count(), 1);
+}

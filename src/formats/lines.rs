@@ -19,6 +19,31 @@ use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams, MAX_SER
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Longest line accepted. A record is well under 1 KiB; the bound keeps a
+/// file without line breaks from being read into memory whole.
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Consumes input up to and including the next line break, in the reader's
+/// own buffer-sized steps (a runaway line is skipped, not stored).
+fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    }
+}
+
 /// A line reader that keeps one line (and its fields) at a time.
 pub(crate) struct Lines<R> {
     input: R,
@@ -71,23 +96,31 @@ impl<R: BufRead> Lines<R> {
                 return None;
             }
             self.raw.zeroize();
-            match self.input.read_until(b'\n', &mut self.raw) {
+            // Bounded, so a file without line breaks is never held whole.
+            let mut bounded = std::io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1);
+            let read = bounded.read_until(b'\n', &mut self.raw);
+            let read = match read {
                 Ok(0) => {
                     self.done = true;
                     return None;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(record_error(
-                        self.line_no + 1,
-                        None,
-                        format!("cannot read the file: {e}"),
-                    )));
+                Ok(_) if self.raw.len() > MAX_LINE_BYTES && !self.raw.ends_with(b"\n") => {
+                    self.raw.zeroize();
+                    skip_rest_of_line(&mut self.input)
                 }
-            }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
             self.line_no += 1;
             let line = self.line_no;
+            if let Err(e) = read {
+                self.done = true;
+                return Some(Err(record_error(line, None, format!("cannot read the file: {e}"))));
+            }
+            if self.raw.is_empty() {
+                let problem = format!("the line is longer than {MAX_LINE_BYTES} bytes; no record is that long");
+                return Some(Err(record_error(line, None, problem)));
+            }
             let mut start = 0;
             if line == 1 && self.raw.starts_with(BOM) {
                 start = BOM.len();

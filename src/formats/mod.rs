@@ -186,7 +186,7 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 /// [`DETECT_HEAD_BYTES`]; a partial last line is ignored).
 ///
 /// The rule, in order, on the first line with content (after a UTF-8 BOM,
-/// blank lines and, for the CSV checks, `#` comments):
+/// blank lines and `#` comments):
 ///
 /// 1. it starts with `<` (XML; a KeyContainer, the only XML format): `pskc`;
 /// 2. it starts with `otpauth://` (any case): `otpauth`;
@@ -215,17 +215,13 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
         _ => head,
     };
     let text = String::from_utf8_lossy(complete);
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let Some(first) = lines.clone().next() else {
-        return Err(FormatError::Undetected("the file is empty".into()));
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).peekable();
+    let Some(first) = lines.peek().copied() else {
+        return Err(FormatError::Undetected("the file holds no records".into()));
     };
     if first.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("otpauth://")) {
         return Ok(Format::Otpauth);
     }
-    let mut lines = lines.by_ref().filter(|l| !l.starts_with('#')).peekable();
-    let Some(first) = lines.peek().copied() else {
-        return Err(FormatError::Undetected("the file holds only comments".into()));
-    };
     let fields = |l: &str| l.split(',').map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect::<Vec<_>>();
     let f = fields(first);
     if f[0] == "upn" {
@@ -257,6 +253,15 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
         (_, false, true) => Ok(Format::Base32),
         _ => Err(FormatError::Undetected("the secrets are neither all hex nor all Base32".into())),
     }
+}
+
+/// [`detect`] on what `input` has buffered, without consuming it, so the
+/// same reader can then be handed to [`reader`]. Wrap files in a
+/// `BufReader` of at least [`DETECT_HEAD_BYTES`]; a pipe's first read may
+/// be shorter, which detection tolerates (it looks at complete lines).
+pub fn detect_buffered(input: &mut dyn BufRead) -> Result<Format, FormatError> {
+    let head = input.fill_buf()?;
+    detect(&head[..head.len().min(DETECT_HEAD_BYTES)])
 }
 
 /// Opens a stream of the tokens in `input`, read as `format`. Fails at once
