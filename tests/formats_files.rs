@@ -1,6 +1,8 @@
 //! Whole files as they arrive: a noisy Azure export, format detection, and
 //! the synthetic batches of shared/tools/make-batch.py against their truth.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

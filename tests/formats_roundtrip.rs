@@ -3,6 +3,8 @@
 //! carries), detection names the format we wrote, and a BatchReader finds
 //! no problem in our own output.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use seedvault::formats::{self, BatchReader, Format, ReadOptions, WriteOptions};
 use seedvault::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};

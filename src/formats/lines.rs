@@ -630,6 +630,7 @@ pub(crate) fn write_privacyidea(tokens: &mut dyn Iterator<Item = &Token>, out: &
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -183,6 +183,7 @@ pub fn write(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write, opts
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

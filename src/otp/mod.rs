@@ -92,6 +92,7 @@ pub fn verify(seed: &Seed, params: &TokenParams, code: &str, unix_time: u64, win
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
