@@ -315,26 +315,32 @@ fn encryption(
             pbkdf2.key_len,
         ));
     }
-    if let Some(name) = el.child(Ns::Ds, "KeyName") {
-        let name = printable(name.trimmed());
+    // A named pre-shared key, or an empty EncryptionKey (python-pskc
+    // writes one for a pre-shared key it was given no name for).
+    let key_name = el.child(Ns::Ds, "KeyName");
+    if key_name.is_some() || el.children.is_empty() {
+        let which = match key_name {
+            Some(name) => format!("the pre-shared key {:?}", printable(name.trimmed())),
+            None => "an unnamed pre-shared key".to_owned(),
+        };
         return match &opts.pskc_key {
             Some(PskcKey::PreShared(k)) => {
                 let k = k.expose_secret();
                 if Cipher::for_key_len(k.len()).is_none() {
                     return Err(FormatError::KeyNeeded(format!(
-                        "with the pre-shared key {name:?}, and the key given is {} bytes; AES keys are 16, 24 or 32",
+                        "with {which}, and the key given is {} bytes; AES keys are 16, 24 or 32",
                         k.len()
                     )));
                 }
                 Ok(SecretBox::new(Box::new(k.clone())))
             }
             Some(PskcKey::Password(_)) => Err(FormatError::KeyNeeded(format!(
-                "with the pre-shared key {name:?}, and a password was given instead of the key"
+                "with {which}, and a password was given instead of the key"
             ))),
-            None => Err(FormatError::KeyNeeded(format!("with the pre-shared key {name:?}"))),
+            None => Err(FormatError::KeyNeeded(format!("with {which}"))),
         };
     }
-    let what = el.children.first().map(|c| c.name.as_str()).unwrap_or("nothing");
+    let what = el.children.first().map(|c| c.name.as_str()).unwrap_or_default();
     Err(structure_at(
         el,
         format!(
