@@ -362,3 +362,24 @@ fn record_errors_name_the_line_of_their_keypackage() {
     assert!(e.problem.contains("all zero"), "{e}");
     assert!(records.iter().enumerate().all(|(i, r)| i == 2 || r.is_ok()));
 }
+
+#[test]
+fn fail_plain_secret_in_encrypted_file() {
+    let records = read("fail_plain_secret_in_encrypted_file.pskcxml", pre_shared(RFC_KEY)).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_rfc_hotp8(records[0].as_ref().unwrap(), "987654321");
+    let e = records[1].as_ref().unwrap_err();
+    assert_eq!(e.serial.as_deref(), Some("123123123"));
+    assert!(e.problem.contains("plain text in an encrypted file"), "{}", e.problem);
+}
+
+#[test]
+fn a_key_for_a_plain_file_is_refused() {
+    // Stripping a file's encryption must not pass unnoticed by whoever
+    // expected it to be encrypted.
+    let e = read("rfc6030_figure3.pskcxml", password(RFC_PASSWORD)).unwrap_err();
+    assert!(
+        matches!(&e, FormatError::Structure { problem, .. } if problem.contains("not encrypted")),
+        "{e}"
+    );
+}

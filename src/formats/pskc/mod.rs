@@ -7,7 +7,14 @@
 //! ValueMAC that is checked, in constant time, before it is decrypted: a
 //! wrong password or an altered file is reported, never turned into a wrong
 //! seed. An encrypted file without a key is refused before any record
-//! ([`FormatError::KeyNeeded`]).
+//! ([`FormatError::KeyNeeded`]). Two refusals guard against someone who
+//! can write to the factory media but does not hold the key: a secret in
+//! plain text inside an encrypted file is a record error (nothing vouches
+//! for it), and a key given for a file that is not encrypted is a file
+//! error (stripping the encryption also strips the MACs). RFC 6030's MACs
+//! do not bind a value to its KeyPackage, so whole encrypted values can
+//! still be swapped between packages of one file; that is the format's
+//! limit, not the reader's.
 //!
 //! What the reader takes from each KeyPackage:
 //!

@@ -125,6 +125,12 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
     let field = |name: &str| data.and_then(|d| d.child(Ns::Pskc, name));
     let secret = field("Secret").ok_or_else(|| fail("the Key has no Data/Secret".into()))?;
     let bytes = match value(secret, keys).map_err(&fail)? {
+        Raw::Plain(_) if keys.encrypted => {
+            return Err(fail(
+                "the Secret is in plain text in an encrypted file; refused, since nothing shows who put it there"
+                    .into(),
+            ))
+        }
         Raw::Plain(text) => base64(text).map_err(|e| fail(format!("the Secret is {e}")))?,
         Raw::Decrypted(mut plain) => std::mem::take(&mut *plain),
     };

@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::num::NonZeroU32;
 
 use secrecy::{ExposeSecret, SecretBox};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::crypto::{Cipher, MacAlg, Prf};
 use super::xml::{Element, Next, Ns, XmlError, XmlStream, NS_PSKC};
@@ -23,6 +23,10 @@ pub(super) struct Keys {
     /// The MAC algorithm and the decrypted MAC key, when the file has a
     /// MACMethod.
     pub mac: Option<(MacAlg, SecretBox<Vec<u8>>)>,
+    /// The container declares encryption (EncryptionKey or MACMethod): a
+    /// secret in plain text is then refused, since anyone who could write
+    /// to the file could have added it, and no MAC would show it.
+    pub encrypted: bool,
 }
 
 impl std::fmt::Debug for Keys {
@@ -90,6 +94,16 @@ pub(super) fn open<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> R
                 })
             }
         }
+    }
+    if encryption_key.is_none() && mac_method.is_none() && opts.pskc_key.is_some() {
+        // Stripping the encryption from a file would also strip its MACs:
+        // the person who expected an encrypted file must hear that it is not.
+        return Err(FormatError::Structure {
+            line: root.line,
+            problem: "a key or password was given but the PSKC file is not encrypted; an unencrypted file \
+                      carries no MAC to show it was not altered, so it is only read without a key"
+                .into(),
+        });
     }
     let keys = keys(encryption_key.as_ref(), mac_method.as_ref(), opts)?;
     Ok(Box::new(Packages {
@@ -201,10 +215,23 @@ pub(super) fn printable(text: &str) -> String {
 /// Base64 as PSKC files write it: any whitespace inside, padding usually.
 pub(super) fn base64(text: &str) -> Result<Vec<u8>, String> {
     let compact: Zeroizing<String> = Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
-    data_encoding::BASE64
-        .decode(compact.as_bytes())
-        .or_else(|_| data_encoding::BASE64_NOPAD.decode(compact.as_bytes()))
-        .map_err(|e| format!("not valid base64 ({e})"))
+    let input = compact.as_bytes();
+    let encoding = if input.len() % 4 == 0 {
+        &data_encoding::BASE64
+    } else {
+        &data_encoding::BASE64_NOPAD
+    };
+    let len = encoding
+        .decode_len(input.len())
+        .map_err(|e| format!("not valid base64 ({e})"))?;
+    // Decoded in wiped memory: on an error the partial output is a secret too.
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    let n = encoding
+        .decode_mut(input, &mut out)
+        .map_err(|e| format!("not valid base64 ({})", e.error))?;
+    out[n..].zeroize();
+    out.truncate(n);
+    Ok(std::mem::take(&mut *out))
 }
 
 /// The cipher and IV || ciphertext of an element holding
@@ -236,6 +263,7 @@ fn keys(
     mac_method: Option<&Element>,
     opts: &ReadOptions,
 ) -> Result<Keys, FormatError> {
+    let encrypted = encryption_key.is_some() || mac_method.is_some();
     let enc = match encryption_key {
         Some(el) => Some(encryption(el, mac_method, opts)?),
         // No EncryptionKey: a pre-shared key given by the caller is still
@@ -246,7 +274,11 @@ fn keys(
         },
     };
     let Some(method) = mac_method else {
-        return Ok(Keys { enc, mac: None });
+        return Ok(Keys {
+            enc,
+            mac: None,
+            encrypted,
+        });
     };
     let uri = method.attr("Algorithm").unwrap_or_default();
     let alg = MacAlg::from_uri(uri).ok_or_else(|| {
@@ -279,12 +311,19 @@ fn keys(
         // python-pskc does with such files).
         None => match &enc {
             Some(key) => SecretBox::new(Box::new(key.expose_secret().clone())),
-            None => return Ok(Keys { enc, mac: None }),
+            None => {
+                return Ok(Keys {
+                    enc,
+                    mac: None,
+                    encrypted,
+                })
+            }
         },
     };
     Ok(Keys {
         enc,
         mac: Some((alg, mac_key)),
+        encrypted,
     })
 }
 

@@ -368,3 +368,12 @@ fn a_million_packages_stream() {
     // packages' worth of input, not the ~200 MB of the whole file.
     assert!(served.get() < 1_000_000, "read {} bytes", served.get());
 }
+
+#[test]
+fn base64_with_spaces_and_without_padding() {
+    use super::read::base64;
+    assert_eq!(base64(" MTIz\n NDU2\tNzg5MA== ").unwrap(), b"1234567890");
+    assert_eq!(base64("MTIzNDU2Nzg5MA").unwrap(), b"1234567890");
+    assert!(base64("MTIz*DU2").is_err());
+    assert!(base64("MTIzNDU2Nzg5MA=").is_err());
+}
