@@ -223,22 +223,14 @@ fn value<'e>(el: &'e Element, keys: &Keys) -> Result<Raw<'e>, String> {
 }
 
 /// A non-negative integer field (Counter, TimeInterval, Time): decimal
-/// text when plain, big-endian bytes when encrypted.
+/// text when plain, a big-endian binary integer when encrypted (as
+/// python-pskc writes it).
 fn integer(el: &Element, keys: &Keys) -> Result<u64, String> {
     match value(el, keys)? {
         Raw::Plain(text) => text
             .parse::<u64>()
             .map_err(|_| format!("{} {:?} is not a non-negative integer", el.name, printable(text))),
-        Raw::Decrypted(bytes) => {
-            if bytes.len() > 8 {
-                return Err(format!(
-                    "the encrypted {} is {} bytes, longer than an integer",
-                    el.name,
-                    bytes.len()
-                ));
-            }
-            Ok(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
-        }
+        Raw::Decrypted(bytes) => big_endian(el, &bytes),
     }
 }
 
@@ -248,6 +240,18 @@ fn signed(el: &Element, keys: &Keys) -> Result<i64, String> {
         Raw::Plain(text) => text
             .parse::<i64>()
             .map_err(|_| format!("{} {:?} is not an integer", el.name, printable(text))),
-        Raw::Decrypted(_) => integer(el, keys).map(|n| n as i64),
+        // Two's complement of the same width: the cast is the intent.
+        Raw::Decrypted(bytes) => big_endian(el, &bytes).map(|n| n as i64),
     }
+}
+
+fn big_endian(el: &Element, bytes: &[u8]) -> Result<u64, String> {
+    if bytes.len() > 8 {
+        return Err(format!(
+            "the encrypted {} is {} bytes, longer than an integer",
+            el.name,
+            bytes.len()
+        ));
+    }
+    Ok(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
 }

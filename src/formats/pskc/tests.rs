@@ -406,3 +406,42 @@ proptest! {
         let _ = read_all(&bytes, None);
     }
 }
+
+#[test]
+fn encrypted_counter_is_a_big_endian_integer() {
+    use super::crypto::{Cipher, MacAlg};
+    let rng = ring::rand::SystemRandom::new();
+    let key = [3u8; 16];
+    let mac_key = [4u8; 20];
+    let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
+    let encrypted = |plain: &[u8]| {
+        let data = Cipher::Aes128.encrypt(&key, plain, &rng).unwrap();
+        let mac = MacAlg::Sha1.sign(&mac_key, &data);
+        format!(
+            "<EncryptedValue><xenc:EncryptionMethod Algorithm=\"{}\"/><xenc:CipherData>\
+             <xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></EncryptedValue><ValueMAC>{}</ValueMAC>",
+            Cipher::Aes128.uri(),
+            b64(&data),
+            b64(&mac)
+        )
+    };
+    let file = format!(
+        "<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\" \
+         xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">\
+         <EncryptionKey><ds:KeyName>k</ds:KeyName></EncryptionKey>\
+         <MACMethod Algorithm=\"{}\"><MACKey><xenc:EncryptionMethod Algorithm=\"{}\"/>\
+         <xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></MACKey></MACMethod>\
+         <KeyPackage><Key Id=\"S1\" Algorithm=\"{}\"><Data><Secret>{}</Secret><Counter>{}</Counter></Data></Key>\
+         </KeyPackage></KeyContainer>",
+        MacAlg::Sha1.uri(),
+        Cipher::Aes128.uri(),
+        b64(&Cipher::Aes128.encrypt(&key, &mac_key, &rng).unwrap()),
+        super::HOTP_URI,
+        encrypted(b"12345678901234567890"),
+        encrypted(&[0x01, 0x2c]),
+    );
+    let records = read_all(file.as_bytes(), pre_shared(&key)).unwrap();
+    let t = records[0].as_ref().unwrap();
+    assert_eq!(t.serial.as_str(), "S1");
+    assert_eq!(t.params.kind, OtpKind::Hotp { counter: 300 });
+}
