@@ -445,3 +445,20 @@ fn encrypted_counter_is_a_big_endian_integer() {
     assert_eq!(t.serial.as_str(), "S1");
     assert_eq!(t.params.kind, OtpKind::Hotp { counter: 300 });
 }
+
+#[test]
+fn deep_or_huge_packages_are_record_errors_not_crashes() {
+    let open = "<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n<KeyPackage>";
+    let deep = format!(
+        "{open}{}{}</KeyPackage></KeyContainer>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let e = read_all(deep.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    assert!(e.problem.contains("too deeply"), "{}", e.problem);
+    assert_eq!(e.line, 2);
+
+    let wide = format!("{open}{}</KeyPackage></KeyContainer>", "<a/>".repeat(20_000));
+    let e = read_all(wide.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    assert!(e.problem.contains("too many elements"), "{}", e.problem);
+}

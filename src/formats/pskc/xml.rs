@@ -36,6 +36,9 @@ const MAX_SUBTREE_ELEMENTS: usize = 10_000;
 /// Most text bytes one subtree may hold (a secret is at most 128 bytes;
 /// certificates in a Signature are a few kilobytes).
 const MAX_SUBTREE_TEXT: usize = 1 << 20;
+/// Deepest nesting inside one subtree: a KeyPackage is 5 levels deep, a
+/// Signature 6; the limit keeps the recursive reader's stack small.
+const MAX_DEPTH: usize = 32;
 
 /// The namespaces PSKC uses, resolved from whatever prefix the file chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,10 +212,6 @@ fn err(line: u64, problem: impl Into<String>) -> XmlError {
     }
 }
 
-fn xml_error(reader: &Reader<'_>, e: quick_xml::Error) -> XmlError {
-    err(line_of(reader), format!("not well-formed XML: {e}"))
-}
-
 impl<'a> XmlStream<'a> {
     pub fn new(input: Box<dyn BufRead + 'a>) -> Self {
         let mut reader = NsReader::from_reader(LineCounter {
@@ -236,28 +235,15 @@ impl<'a> XmlStream<'a> {
     /// Reads up to the next start tag, end tag or end of input, skipping
     /// text, comments, processing instructions and the declaration.
     pub fn next(&mut self) -> Result<Next, XmlError> {
-        let XmlStream { reader, buf } = self;
         loop {
-            let line = line_of(reader);
-            // Text may be a base64 secret: wipe the buffer that held it.
-            buf.zeroize();
-            let (resolved, event) = match reader.read_resolved_event_into(buf) {
-                Ok((r, e)) => (resolve(r), e),
-                Err(e) => return Err(xml_error(reader, e)),
-            };
+            let (line, ns, event) = pull(&mut self.reader, &mut self.buf)?;
             match event {
-                Event::Start(e) => {
-                    let el = head(reader, resolved, &e, line)?;
-                    return Ok(Next::Start(el, false));
-                }
-                Event::Empty(e) => {
-                    let el = head(reader, resolved, &e, line)?;
-                    return Ok(Next::Start(el, true));
-                }
+                Event::Start(e) => return Ok(Next::Start(head(&self.reader, ns, &e, line)?, false)),
+                Event::Empty(e) => return Ok(Next::Start(head(&self.reader, ns, &e, line)?, true)),
                 Event::End(_) => return Ok(Next::End),
                 Event::Eof => return Ok(Next::Eof),
-                Event::Text(_) | Event::CData(_) => {}
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+                Event::DocType(_) => {}
             }
         }
     }
@@ -274,34 +260,42 @@ impl<'a> XmlStream<'a> {
             elements: MAX_SUBTREE_ELEMENTS,
             text: MAX_SUBTREE_TEXT,
         };
-        fill(&mut self.reader, &mut self.buf, head, &mut budget)
+        fill(&mut self.reader, &mut self.buf, head, 1, &mut budget)
     }
 }
 
-fn fill(reader: &mut Reader<'_>, buf: &mut Vec<u8>, mut el: Element, budget: &mut Budget) -> Result<Element, XmlError> {
+/// Reads one event, with the line it starts on and its namespace.
+fn pull<'b>(reader: &mut Reader<'_>, buf: &'b mut Vec<u8>) -> Result<(u64, Result<Ns, Vec<u8>>, Event<'b>), XmlError> {
+    let line = line_of(reader);
+    // The last event may have been a base64 secret: wipe it first.
+    buf.zeroize();
+    match reader.read_resolved_event_into(buf) {
+        Ok((ns, event)) => Ok((line, resolve(ns), event)),
+        Err(e) => Err(err(line_of(reader), format!("not well-formed XML: {e}"))),
+    }
+}
+
+/// Reads the content of `el`, at nesting `depth` below the subtree's root.
+fn fill(
+    reader: &mut Reader<'_>,
+    buf: &mut Vec<u8>,
+    mut el: Element,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Element, XmlError> {
     loop {
-        let line = line_of(reader);
-        buf.zeroize();
-        let (resolved, event) = match reader.read_resolved_event_into(buf) {
-            Ok((r, e)) => (resolve(r), e),
-            Err(e) => return Err(xml_error(reader, e)),
-        };
+        let (line, ns, event) = pull(reader, buf)?;
         match event {
-            Event::Start(e) | Event::Empty(e) if budget.elements == 0 => {
-                let _ = e;
-                return Err(err(line, format!("<{}> holds too many elements", el.name)));
-            }
             Event::Start(e) => {
-                budget.elements -= 1;
-                let child = head(reader, resolved, &e, line)?;
-                // The event borrowed `buf`; the child reads its own events.
-                let child = fill(reader, buf, child, budget)?;
+                budget.take_element(&el, line, depth)?;
+                let child = head(reader, ns, &e, line)?;
+                // Recursion is bounded by MAX_DEPTH (checked just above).
+                let child = fill(reader, buf, child, depth + 1, budget)?;
                 el.children.push(child);
             }
             Event::Empty(e) => {
-                budget.elements -= 1;
-                let child = head(reader, resolved, &e, line)?;
-                el.children.push(child);
+                budget.take_element(&el, line, depth)?;
+                el.children.push(head(reader, ns, &e, line)?);
             }
             Event::End(_) => return Ok(el),
             Event::Eof => {
@@ -312,13 +306,13 @@ fn fill(reader: &mut Reader<'_>, buf: &mut Vec<u8>, mut el: Element, budget: &mu
             }
             Event::Text(t) => {
                 let text = t.unescape().map_err(|e| err(line, format!("bad text: {e}")))?;
-                push_text(&mut el, text, budget).map_err(|p| err(line, p))?;
+                budget.push_text(&mut el, text).map_err(|p| err(line, p))?;
             }
             Event::CData(c) => {
-                let text = std::str::from_utf8(&c)
-                    .map_err(|_| err(line, "CDATA is not UTF-8"))?
-                    .to_owned();
-                push_text(&mut el, Cow::Owned(text), budget).map_err(|p| err(line, p))?;
+                let text = std::str::from_utf8(&c).map_err(|_| err(line, "CDATA is not UTF-8"))?;
+                budget
+                    .push_text(&mut el, Cow::Borrowed(text))
+                    .map_err(|p| err(line, p))?;
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
@@ -360,22 +354,37 @@ fn head(reader: &Reader<'_>, ns: Result<Ns, Vec<u8>>, e: &BytesStart<'_>, line: 
     })
 }
 
+/// What one subtree may still hold, so a hostile file cannot make a
+/// "KeyPackage" that fills memory or the stack.
 struct Budget {
     elements: usize,
     text: usize,
 }
 
-fn push_text(el: &mut Element, text: Cow<'_, str>, budget: &mut Budget) -> Result<(), String> {
-    if text.len() > budget.text {
-        return Err(format!("<{}> holds too much text", el.name));
+impl Budget {
+    fn take_element(&mut self, parent: &Element, line: u64, depth: usize) -> Result<(), XmlError> {
+        if depth >= MAX_DEPTH {
+            return Err(err(line, format!("<{}> nests elements too deeply", parent.name)));
+        }
+        if self.elements == 0 {
+            return Err(err(line, format!("<{}> holds too many elements", parent.name)));
+        }
+        self.elements -= 1;
+        Ok(())
     }
-    budget.text -= text.len();
-    el.text.push_str(&text);
-    // An owned Cow is a copy (entities were resolved): wipe it too.
-    if let Cow::Owned(mut s) = text {
-        s.zeroize();
+
+    fn push_text(&mut self, el: &mut Element, text: Cow<'_, str>) -> Result<(), String> {
+        if text.len() > self.text {
+            return Err(format!("<{}> holds too much text", el.name));
+        }
+        self.text -= text.len();
+        el.text.push_str(&text);
+        // An owned Cow is a copy (entities were resolved): wipe it too.
+        if let Cow::Owned(mut s) = text {
+            s.zeroize();
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn resolve(r: ResolveResult<'_>) -> Result<Ns, Vec<u8>> {
