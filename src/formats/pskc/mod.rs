@@ -45,9 +45,10 @@
 //! key; with a password, PBKDF2-HMAC-SHA1 ([`PBKDF2_ITERATIONS`] rounds, a
 //! random 16-byte salt, a 16-byte key) and aes128-cbc with an hmac-sha1
 //! ValueMAC under a random MAC key that travels encrypted in `MACMethod`;
-//! with a pre-shared key, `ds:KeyName` and the AES-CBC that fits the key's
-//! length, with hmac-sha1 (16-byte keys) or hmac-sha256 (24- and 32-byte
-//! keys).
+//! with a pre-shared key, the `ds:KeyName` `Pre-shared-key` and the AES-CBC
+//! that fits the key's length, with hmac-sha1 (16-byte keys) or hmac-sha256
+//! (24- and 32-byte keys). Counters and intervals stay plain, as
+//! python-pskc writes them.
 
 mod crypto;
 mod package;

@@ -44,6 +44,8 @@ pub(super) fn write(
     iterations: u32,
 ) -> Result<(), FormatError> {
     let rng = SystemRandom::new();
+    // The header holds no secret. Here and in `package`, `write!` to a
+    // String cannot fail, so its results are ignored.
     let mut header = String::new();
     header.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let encryption = match &opts.pskc_key {
@@ -151,7 +153,6 @@ fn package(
     let p = &token.params;
     let serial = escape(token.serial.as_str());
     let mut s = Zeroizing::new(String::with_capacity(1024));
-    // Writing to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(s, "  <pskc:KeyPackage>\n    <pskc:DeviceInfo>");
     if let Some(m) = &p.manufacturer {
         let _ = writeln!(
