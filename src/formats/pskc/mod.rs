@@ -34,7 +34,7 @@
 //!   another epoch; `TimeDrift` is checked to be a number and otherwise
 //!   ignored (verification already allows a window of steps).
 //!
-//! A problem in one KeyPackage is a [`RecordError`] with the line where the
+//! A problem in one KeyPackage is a [`RecordError`](super::RecordError) with the line where the
 //! package starts and its serial; the rest of the file is still read. A
 //! problem with the file as a whole (not XML, no KeyContainer, a Version
 //! other than 1.0, an unusable EncryptionKey, a MAC key that the key given
