@@ -195,9 +195,10 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 ///    that reading names what is wrong with it): `azure-csv`;
 /// 4. it has 3 to 6 comma-separated fields and the third is `totp` or
 ///    `hotp`: `privacyidea`;
-/// 5. every line seen has 2 fields (a first line like `serial,secret_hex`
-///    is a header and skipped): `hex` when every secret is
-///    hex digits of even length, else `base32` when every secret is Base32.
+/// 5. most lines seen have 2 fields (a first line like `serial,secret_hex`
+///    is a header and skipped): `hex` when every secret is hex digits of
+///    even length, or when at least as many are hex as Base32; else
+///    `base32`. Lines that fit neither are left for the reader to name.
 ///
 /// Ambiguity in rule 5: a secret made only of `A`-`F` and `2`-`7` is valid
 /// in both encodings. It resolves to hex, because every line of the head
@@ -234,25 +235,36 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
     if f.len() == 2 && lines::is_pair_header(&f[0], &f[1]) {
         lines.next();
     }
-    let (mut all_hex, mut all_base32, mut seen) = (true, true, 0);
+    // Count, rather than require, fitting lines: one bad line must not
+    // hide the format; the reader then names that line.
+    let (mut hex, mut base32, mut pairs, mut seen) = (0usize, 0usize, 0usize, 0usize);
     for line in lines {
+        seen += 1;
         let f = fields(line);
         if f.len() != 2 {
-            return Err(FormatError::Undetected(format!(
-                "a line has {} comma-separated fields; no known format fits",
-                f.len()
-            )));
+            continue;
         }
+        pairs += 1;
         let secret: Vec<u8> = f[1].bytes().filter(|b| *b != b' ').collect();
-        all_hex &= secret.len() % 2 == 0 && secret.iter().all(u8::is_ascii_hexdigit);
-        all_base32 &= secret.iter().all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=');
-        seen += 1;
+        if !secret.is_empty() && secret.len() % 2 == 0 && secret.iter().all(u8::is_ascii_hexdigit) {
+            hex += 1;
+        }
+        if !secret.is_empty() && secret.iter().all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=') {
+            base32 += 1;
+        }
     }
-    match (seen, all_hex, all_base32) {
-        (0, _, _) => Err(FormatError::Undetected("no records after the header".into())),
-        (_, true, _) => Ok(Format::Hex),
-        (_, false, true) => Ok(Format::Base32),
-        _ => Err(FormatError::Undetected("the secrets are neither all hex nor all Base32".into())),
+    if seen == 0 {
+        return Err(FormatError::Undetected("no records after the header".into()));
+    }
+    if pairs * 2 <= seen {
+        return Err(FormatError::Undetected("most lines are not `serial,secret` pairs; no known format fits".into()));
+    }
+    if hex == pairs || (hex > 0 && hex >= base32) {
+        Ok(Format::Hex)
+    } else if base32 > 0 {
+        Ok(Format::Base32)
+    } else {
+        Err(FormatError::Undetected("the secrets are neither hex nor Base32".into()))
     }
 }
 
