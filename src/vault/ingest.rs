@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{keys, UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
-use crate::crypto::{self, Key32, SealingKey, Sha256};
+use crate::crypto::{self, CounterSealer, Key32, Sha256};
 use crate::formats::{self, BatchErrors, BatchReader, Format, FormatError, ReadOptions};
 use crate::pgp;
 
@@ -234,8 +234,8 @@ impl UnsealedVault {
             .kek()
             .seal(&keys::aad_data_key(vault_id, conn_next_dk, kek_version), dk.expose())
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let sealer = SealingKey::new(&dk);
-        drop(dk);
+        // The data key is fresh and seals this batch only: counter nonces.
+        let mut sealer = CounterSealer::new(dk);
 
         let outcome = self.vault_mut().store_mut().write(|tx| -> Result<IngestOutcome, IngestError> {
             let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
@@ -260,6 +260,7 @@ impl UnsealedVault {
             let mut serials_hash = Sha256::new();
             let mut count = 0u64;
             let mut last_params: Option<(crate::token::TokenParams, String)> = None;
+            let mut aad = Vec::with_capacity(96);
             for token in batch.by_ref() {
                 let serial = token.serial.as_str();
                 // Most batches repeat one parameter set: encode it once.
@@ -271,8 +272,9 @@ impl UnsealedVault {
                         j
                     }
                 };
+                keys::aad_seed_into(&mut aad, vault_id, serial, dk_id);
                 let sealed = sealer
-                    .seal(&keys::aad_seed(vault_id, serial, dk_id), token.seed.expose())
+                    .seal(&aad, token.seed.expose())
                     .map_err(|e| VaultError::Crypto(e.to_string()))?;
                 if insert.execute(params![serial, batch_id, dk_id, params_json, sealed])? == 0 {
                     present_count += 1;
