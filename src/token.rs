@@ -58,6 +58,11 @@ impl Serial {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The serial as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl fmt::Display for Serial {

@@ -50,11 +50,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         audit_seq     INTEGER NOT NULL
     ) STRICT;
 
+    -- Token parameters are shared by whole batches: stored once.
+    CREATE TABLE token_params (
+        id   INTEGER PRIMARY KEY,
+        json TEXT NOT NULL UNIQUE
+    ) STRICT;
+
+    -- Clustered on the serial (WITHOUT ROWID): one B-tree per insert.
     CREATE TABLE seeds (
         serial      TEXT PRIMARY KEY,
         batch_id    INTEGER NOT NULL REFERENCES batches(id),
         data_key_id INTEGER NOT NULL REFERENCES data_keys(id),
-        params      TEXT NOT NULL,
+        params_id   INTEGER NOT NULL REFERENCES token_params(id),
         sealed      BLOB NOT NULL,
         state       TEXT NOT NULL CHECK (state IN ('active', 'voided')),
         void_reason TEXT,
@@ -62,8 +69,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         voided_by   TEXT,
         order_id    TEXT,
         exported    INTEGER NOT NULL DEFAULT 0
-    ) STRICT;
-    CREATE INDEX seeds_batch ON seeds(batch_id);
+    ) STRICT, WITHOUT ROWID;
 
     CREATE TABLE audit (
         seq  INTEGER PRIMARY KEY,

@@ -185,7 +185,7 @@ impl UnsealedVault {
         let mut raw = BufReader::with_capacity(256 * 1024, hashing);
         let head = raw.fill_buf().map_err(|e| IngestError::Format { path: name.into(), source: e.into() })?;
         let openpgp = pgp::is_openpgp_message(head);
-        let mut input: Box<dyn BufRead> = if openpgp {
+        let mut input: Box<dyn BufRead + Send> = if openpgp {
             let vault_key = self.vault_key()?;
             let plain = pgp::decrypt_batch(&vault_key, Box::new(raw), src.factory_cert)
                 .map_err(|e| IngestError::OpenPgp { path: name.into(), reason: e.to_string() })?;
@@ -199,151 +199,221 @@ impl UnsealedVault {
             }
             Box::new(raw)
         };
-        let io_err = |e: std::io::Error| match pgp_reason(&e) {
-            Some(reason) => IngestError::OpenPgp { path: name.into(), reason },
-            None => IngestError::Format { path: name.into(), source: e.into() },
-        };
         let format = match src.format {
             Some(f) => f,
             None => formats::detect_buffered(&mut input).map_err(|e| match e {
-                FormatError::Io(io) => io_err(io),
+                FormatError::Io(io) => match pgp_reason(&io) {
+                    Some(reason) => IngestError::OpenPgp { path: name.into(), reason },
+                    None => IngestError::Format { path: name.into(), source: io.into() },
+                },
                 other => IngestError::Format { path: name.into(), source: other },
             })?,
         };
-        let mut batch = BatchReader::open(format, input, src.read_options)
-            .map_err(|e| IngestError::Format { path: name.into(), source: e })?;
 
         let info = self.vault().info().clone();
         let vault_id = info.vault_id;
-        let id = vault_id.to_string();
         let officers = self.officer_names();
-        let officers_json = serde_json::to_string(&officers).unwrap_or_default();
         let dk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let kek_version = info.key_version;
-        let now = audit::now_rfc3339();
-        let label = src.label.clone();
-
-        // The KEK is borrowed from self while the store is borrowed mutably:
-        // wrap the data key before opening the transaction.
-        let conn_next_dk: i64 = self
-            .vault()
-            .store()
-            .conn()
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
+        let next_dk: i64 =
+            self.vault().store().conn().query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
         let wrapped = self
             .kek()
-            .seal(&keys::aad_data_key(vault_id, conn_next_dk, kek_version), dk.expose())
+            .seal(&keys::aad_data_key(vault_id, next_dk, info.key_version), dk.expose())
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
-        // The data key is fresh and seals this batch only: counter nonces.
-        let mut sealer = CounterSealer::new(dk);
+        let batch = BatchMeta {
+            vault_id,
+            dk_id: next_dk,
+            kek_version: info.key_version,
+            wrapped,
+            format,
+            openpgp,
+            label: src.label.clone(),
+            officers,
+            name,
+            factory_signer: src.factory_cert.map(|c| c.fingerprint().to_hex()),
+        };
+        let read_options = src.read_options;
+        let store = self.vault_mut().store_mut();
 
-        let outcome = self.vault_mut().store_mut().write(|tx| -> Result<IngestOutcome, IngestError> {
-            let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
-            if dk_id != conn_next_dk {
-                return Err(VaultError::Crypto("another command changed the vault during ingest; try again".into()).into());
-            }
-            tx.execute("INSERT INTO data_keys (id, key_version, wrapped) VALUES (?1, ?2, ?3)", params![dk_id, kek_version, wrapped])?;
-            tx.execute(
-                "INSERT INTO batches (label, source_sha256, format, count, officers, created_at, data_key_id, audit_seq)
-                 VALUES (?1, '', ?2, 0, ?3, ?4, ?5, 0)",
-                params![label, format.name(), officers_json, now, dk_id],
-            )?;
-            let batch_id = tx.last_insert_rowid();
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO seeds (serial, batch_id, data_key_id, params, sealed, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'active')",
-            )?;
-            let mut present: Vec<String> = Vec::new();
-            let mut present_count = 0u64;
-            let mut part: Vec<String> = Vec::with_capacity(SERIALS_PER_PART);
-            let mut parts = 0u64;
-            let mut serials_hash = Sha256::new();
-            let mut count = 0u64;
-            let mut last_params: Option<(crate::token::TokenParams, String)> = None;
-            let mut aad = Vec::with_capacity(96);
-            for token in batch.by_ref() {
-                let serial = token.serial.as_str();
-                // Most batches repeat one parameter set: encode it once.
-                let params_json = match &last_params {
-                    Some((p, j)) if *p == token.params => j.clone(),
-                    _ => {
-                        let j = serde_json::to_string(&token.params).map_err(audit::AuditError::from)?;
-                        last_params = Some((token.params.clone(), j.clone()));
-                        j
+        // Two stages on the machine's two cores: this thread inserts inside
+        // the transaction while the parser thread reads, checks and seals.
+        // Seed plaintext never leaves the parser thread: only serials,
+        // parameters and ciphertext cross the channel.
+        std::thread::scope(|scope| {
+            let (to_db, from_parser) = std::sync::mpsc::sync_channel::<Vec<Row>>(8);
+            // The data key is fresh and seals this batch only: counter nonces.
+            let mut sealer = CounterSealer::new(dk);
+            let parser = scope.spawn(move || -> Result<Result<u64, BatchErrors>, IngestError> {
+                let mut records = BatchReader::open(format, input, read_options)
+                    .map_err(|e| IngestError::Format { path: name.into(), source: e })?;
+                let mut aad = Vec::with_capacity(96);
+                let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
+                for token in records.by_ref() {
+                    keys::aad_seed_into(&mut aad, vault_id, token.serial.as_str(), next_dk);
+                    let sealed = sealer.seal(&aad, token.seed.expose()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+                    chunk.push(Row { serial: token.serial.into_string(), params: token.params, sealed });
+                    if chunk.len() == ROWS_PER_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));
+                        if to_db.send(full).is_err() {
+                            // The inserting side failed; its error is the one to report.
+                            return Ok(Ok(0));
+                        }
                     }
-                };
-                keys::aad_seed_into(&mut aad, vault_id, serial, dk_id);
-                let sealed = sealer
-                    .seal(&aad, token.seed.expose())
-                    .map_err(|e| VaultError::Crypto(e.to_string()))?;
-                if insert.execute(params![serial, batch_id, dk_id, params_json, sealed])? == 0 {
-                    present_count += 1;
-                    if present.len() < MAX_LISTED_PRESENT {
-                        present.push(serial.to_owned());
-                    }
-                    continue;
                 }
-                if count > 0 {
-                    serials_hash.update(b"\n");
+                if !chunk.is_empty() {
+                    let _ = to_db.send(chunk);
                 }
-                serials_hash.update(serial.as_bytes());
-                count += 1;
-                part.push(serial.to_owned());
-                if part.len() == SERIALS_PER_PART {
-                    parts += 1;
-                    log_part(tx, &id, &officers, batch_id, parts, &mut part)?;
-                }
-            }
-            let finished = batch.finish();
-            // The reader may have ended on an OpenPGP error (bad signature at EOF).
-            if let Err(errors) = finished {
-                return Err(IngestError::Records { path: name.into(), errors });
-            }
-            if present_count > 0 {
-                let more = present_count - present.len() as u64;
-                return Err(IngestError::AlreadyPresent {
-                    path: name.into(),
-                    count: present_count,
-                    listed: present.join(", "),
-                    more: if more > 0 { format!(", and {more} more") } else { String::new() },
-                });
-            }
-            if count == 0 {
-                return Err(IngestError::Empty(name.into()));
-            }
-            if !part.is_empty() {
-                parts += 1;
-                log_part(tx, &id, &officers, batch_id, parts, &mut part)?;
-            }
-            let source_sha256 = hash.lock().map(|h| crypto::hex(&h.clone().finish())).unwrap_or_default();
-            let head = audit::append(
-                tx,
-                &id,
-                &Event {
-                    kind: events::BATCH_INGESTED,
-                    actors: officers.clone(),
-                    data: json!({
-                        "batch_id": batch_id,
-                        "label": label,
-                        "source_name": name,
-                        "source_sha256": source_sha256,
-                        "format": format.name(),
-                        "openpgp": openpgp,
-                        "factory_signer": src.factory_cert.map(|c| c.fingerprint().to_hex()),
-                        "count": count,
-                        "parts": parts,
-                        "serials_sha256": crypto::hex(&serials_hash.finish()),
-                    }),
-                },
-            )?;
-            tx.execute(
-                "UPDATE batches SET count = ?1, source_sha256 = ?2, audit_seq = ?3 WHERE id = ?4",
-                params![count as i64, source_sha256, head.count as i64, batch_id],
-            )?;
-            Ok(IngestOutcome { batch_id, count, format: format.name().into(), source_sha256, openpgp })
-        })?;
-        Ok(outcome)
+                drop(to_db);
+                Ok(records.finish())
+            });
+            store.write(|tx| insert_batch(tx, &batch, from_parser, parser, hash))
+        })
     }
+}
+
+/// Rows handed from the parser thread to the inserting thread at a time.
+const ROWS_PER_CHUNK: usize = 1024;
+
+/// One sealed token on its way to the database (no plaintext).
+struct Row {
+    serial: String,
+    params: crate::token::TokenParams,
+    sealed: Vec<u8>,
+}
+
+/// What the inserting side needs to know about the batch.
+struct BatchMeta<'a> {
+    vault_id: crate::cards::VaultId,
+    dk_id: i64,
+    kek_version: u32,
+    wrapped: Vec<u8>,
+    format: Format,
+    openpgp: bool,
+    label: Option<String>,
+    officers: Vec<String>,
+    name: &'a str,
+    factory_signer: Option<String>,
+}
+
+type ParserResult = Result<Result<u64, BatchErrors>, IngestError>;
+
+/// The inserting stage, inside the batch's transaction. Commits (by
+/// returning `Ok`) only when the parser read the whole file without a
+/// problem and no serial was already in the vault.
+fn insert_batch(
+    tx: &rusqlite::Transaction<'_>,
+    b: &BatchMeta<'_>,
+    rows: std::sync::mpsc::Receiver<Vec<Row>>,
+    parser: std::thread::ScopedJoinHandle<'_, ParserResult>,
+    hash: &Arc<Mutex<Sha256>>,
+) -> Result<IngestOutcome, IngestError> {
+    let id = b.vault_id.to_string();
+    let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
+    if dk_id != b.dk_id {
+        return Err(VaultError::Refused("another command changed the vault during ingest; try again".into()).into());
+    }
+    tx.execute("INSERT INTO data_keys (id, key_version, wrapped) VALUES (?1, ?2, ?3)", params![dk_id, b.kek_version, b.wrapped])?;
+    let officers_json = serde_json::to_string(&b.officers).map_err(audit::AuditError::from)?;
+    tx.execute(
+        "INSERT INTO batches (label, source_sha256, format, count, officers, created_at, data_key_id, audit_seq)
+         VALUES (?1, '', ?2, 0, ?3, ?4, ?5, 0)",
+        params![b.label, b.format.name(), officers_json, audit::now_rfc3339(), dk_id],
+    )?;
+    let batch_id = tx.last_insert_rowid();
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO seeds (serial, batch_id, data_key_id, params_id, sealed, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'active')",
+    )?;
+    let params_id = |json: &str| -> Result<i64, rusqlite::Error> {
+        tx.execute("INSERT OR IGNORE INTO token_params (json) VALUES (?1)", [json])?;
+        tx.query_row("SELECT id FROM token_params WHERE json = ?1", [json], |r| r.get(0))
+    };
+    let mut present: Vec<String> = Vec::new();
+    let mut present_count = 0u64;
+    let mut part: Vec<String> = Vec::with_capacity(SERIALS_PER_PART);
+    let mut parts = 0u64;
+    let mut serials_hash = Sha256::new();
+    let mut count = 0u64;
+    // Most batches repeat one parameter set: look it up once.
+    let mut last_params: Option<(crate::token::TokenParams, i64)> = None;
+    for chunk in rows.iter() {
+        for row in chunk {
+            let pid = match &last_params {
+                Some((p, id)) if *p == row.params => *id,
+                _ => {
+                    let j = serde_json::to_string(&row.params).map_err(audit::AuditError::from)?;
+                    let id = params_id(&j)?;
+                    last_params = Some((row.params, id));
+                    id
+                }
+            };
+            if insert.execute(params![row.serial, batch_id, dk_id, pid, row.sealed])? == 0 {
+                present_count += 1;
+                if present.len() < MAX_LISTED_PRESENT {
+                    present.push(row.serial);
+                }
+                continue;
+            }
+            if count > 0 {
+                serials_hash.update(b"\n");
+            }
+            serials_hash.update(row.serial.as_bytes());
+            count += 1;
+            part.push(row.serial);
+            if part.len() == SERIALS_PER_PART {
+                parts += 1;
+                log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
+            }
+        }
+    }
+    let parsed = parser
+        .join()
+        .map_err(|_| VaultError::Crypto("the batch parser stopped unexpectedly".into()))??;
+    if let Err(errors) = parsed {
+        return Err(IngestError::Records { path: b.name.into(), errors });
+    }
+    if present_count > 0 {
+        let more = present_count - present.len() as u64;
+        return Err(IngestError::AlreadyPresent {
+            path: b.name.into(),
+            count: present_count,
+            listed: present.join(", "),
+            more: if more > 0 { format!(", and {more} more") } else { String::new() },
+        });
+    }
+    if count == 0 {
+        return Err(IngestError::Empty(b.name.into()));
+    }
+    if !part.is_empty() {
+        parts += 1;
+        log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
+    }
+    let source_sha256 = hash.lock().map(|h| crypto::hex(&h.clone().finish())).unwrap_or_default();
+    let head = audit::append(
+        tx,
+        &id,
+        &Event {
+            kind: events::BATCH_INGESTED,
+            actors: b.officers.clone(),
+            data: json!({
+                "batch_id": batch_id,
+                "label": b.label,
+                "source_name": b.name,
+                "source_sha256": source_sha256,
+                "format": b.format.name(),
+                "openpgp": b.openpgp,
+                "factory_signer": b.factory_signer,
+                "count": count,
+                "parts": parts,
+                "serials_sha256": crypto::hex(&serials_hash.finish()),
+            }),
+        },
+    )?;
+    tx.execute(
+        "UPDATE batches SET count = ?1, source_sha256 = ?2, audit_seq = ?3 WHERE id = ?4",
+        params![count as i64, source_sha256, head.count as i64, batch_id],
+    )?;
+    Ok(IngestOutcome { batch_id, count, format: b.format.name().into(), source_sha256, openpgp: b.openpgp })
 }
 
 fn log_part(

@@ -66,9 +66,10 @@ impl Vault {
         let conn = self.store().conn();
         let row = conn
             .query_row(
-                "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, s.params, s.void_reason,
+                "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
                         s.voided_at, s.voided_by, s.order_id, s.exported, b.audit_seq
-                 FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.serial = ?1",
+                 FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
+                 WHERE s.serial = ?1",
                 [serial.as_str()],
                 |r| {
                     Ok((
@@ -231,7 +232,11 @@ impl UnsealedVault {
             .vault()
             .store()
             .conn()
-            .query_row("SELECT data_key_id, params, sealed FROM seeds WHERE serial = ?1", [serial.as_str()], |r| {
+            .query_row(
+                "SELECT s.data_key_id, p.json, s.sealed FROM seeds s JOIN token_params p ON p.id = s.params_id
+                 WHERE s.serial = ?1",
+                [serial.as_str()],
+                |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
