@@ -304,6 +304,23 @@ fn char_at(text: &str, i: usize) -> (char, String) {
     (c, format!("character {}", n + 1))
 }
 
+/// Decodes `input` into a fresh buffer; on failure the partly decoded
+/// secret is wiped rather than freed as is. `None` for empty input too.
+fn decode_wiping(enc: &data_encoding::Encoding, input: &[u8]) -> Option<Vec<u8>> {
+    let len = enc.decode_len(input.len()).ok().filter(|&n| n > 0)?;
+    let mut out = vec![0u8; len];
+    match enc.decode_mut(input, &mut out) {
+        Ok(n) => {
+            out.truncate(n);
+            Some(out)
+        }
+        Err(_) => {
+            out.zeroize();
+            None
+        }
+    }
+}
+
 /// Decodes a Base32 secret as real files write it: any case, `=` padding,
 /// spaces between groups. `scratch` is a buffer the caller reuses; it is
 /// wiped here after use. Errors name the offending character and its
@@ -313,10 +330,8 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
     // from the line. Anything it refuses (spaces between groups, or an
     // error) goes the careful way below, which finds words for the problem.
     let body = text.trim_end_matches('=');
-    if let Ok(bytes) = data_encoding::BASE32_NOPAD_NOCASE.decode(body.as_bytes()) {
-        if !bytes.is_empty() {
-            return Ok(bytes);
-        }
+    if let Some(bytes) = decode_wiping(&data_encoding::BASE32_NOPAD_NOCASE, body.as_bytes()) {
+        return Ok(bytes);
     }
     wipe(scratch);
     let mut padding = false;
@@ -345,16 +360,15 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
         if scratch.is_empty() {
             return Err("secret is empty".to_owned());
         }
-        data_encoding::BASE32_NOPAD.decode(scratch).map_err(|e| match e.kind {
-            data_encoding::DecodeKind::Length => format!(
+        let enc = &data_encoding::BASE32_NOPAD;
+        if enc.decode_len(scratch.len()).is_err() {
+            return Err(format!(
                 "secret has {} Base32 characters, which is not a whole number of bytes (truncated?)",
                 scratch.len()
-            ),
-            data_encoding::DecodeKind::Trailing => {
-                "secret's last Base32 character has stray bits set (truncated or mistyped?)".to_owned()
-            }
-            _ => "secret is not valid Base32".to_owned(),
-        })
+            ));
+        }
+        decode_wiping(enc, scratch)
+            .ok_or_else(|| "secret's last Base32 character has stray bits set (truncated or mistyped?)".to_owned())
     });
     wipe(scratch);
     decoded
@@ -363,10 +377,8 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
 /// Decodes a hex secret: any case, spaces between groups allowed.
 /// Same error discipline as [`decode_base32`].
 pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
-    if let Ok(bytes) = data_encoding::HEXLOWER_PERMISSIVE.decode(text.as_bytes()) {
-        if !bytes.is_empty() {
-            return Ok(bytes);
-        }
+    if let Some(bytes) = decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, text.as_bytes()) {
+        return Ok(bytes);
     }
     wipe(scratch);
     let mut result = Ok(());
@@ -391,9 +403,7 @@ pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, S
                 scratch.len()
             ));
         }
-        data_encoding::HEXLOWER_PERMISSIVE
-            .decode(scratch)
-            .map_err(|_| "secret is not valid hex".to_owned())
+        decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, scratch).ok_or_else(|| "secret is not valid hex".to_owned())
     });
     wipe(scratch);
     decoded
@@ -706,6 +716,8 @@ mod tests {
             assert!(decode_base32(text, &mut s).is_err(), "{text}");
         }
         assert_eq!(decode_base32("  gezdgnbvgy3tqojq GEZDGNBVGY3TQOJQ == ", &mut s).unwrap(), b"12345678901234567890");
+        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGZ", &mut s).unwrap_err().contains("stray bits"));
+        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVG", &mut s).unwrap_err().contains("whole number"));
         assert_eq!(decode_hex("31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36", &mut s).unwrap(), b"1234567890123456");
         assert_eq!(decode_hex("3132333435363738393031323334353A", &mut s).unwrap(), b"123456789012345:");
         assert!(decode_hex("313233343536373839303132333435363", &mut s).unwrap_err().contains("odd"));
