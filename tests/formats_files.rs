@@ -21,10 +21,12 @@ fn read_all(format: Format, bytes: &[u8]) -> Vec<Token> {
 #[test]
 fn noisy_azure_file() {
     // BOM, CRLF, spaces around fields, a quoted manufacturer, lowercase
-    // Base32 in groups with padding, serial 000123, a trailing empty line.
+    // Base32 in groups with padding, serial 000123, a spreadsheet's row of
+    // empty cells and a trailing empty line.
     let text = "\u{feff}UPN , Serial Number,Secret Key, Time Interval ,Manufacturer,Model\r\n\
                 alice@example.com, 000123 , gezd gnbv gy3t qojq gezd gnbv gy3t qojq ,30,\"Token2, Ltd\", C202 \r\n\
-                ,123,GEZDGNBVGY3TQOJQGEZDGNBVGY======,60,,\r\n\
+,123,GEZDGNBVGY3TQOJQGEZDGNBVGY======,60,,\r\n\
+                ,,,,,\r\n\
                 \r\n";
     assert_eq!(formats::detect(text.as_bytes()).unwrap(), Format::AzureCsv);
     let tokens = read_all(Format::AzureCsv, text.as_bytes());

@@ -109,7 +109,8 @@ impl<R: BufRead> Lines<R> {
     }
 
     /// Advances to the next line that has content; returns its 1-based
-    /// number. Blank lines (and comments, when enabled) are skipped. A read
+    /// number. Blank lines, rows of empty cells (when splitting) and
+    /// comments (when enabled) are skipped. A read
     /// failure ends the stream with one error.
     pub(crate) fn next_line(&mut self) -> Option<Result<u64, RecordError>> {
         loop {
@@ -171,6 +172,11 @@ impl<R: BufRead> Lines<R> {
                 wipe_string(&mut self.fields);
                 self.ranges.clear();
                 self.split_error = split_fields(trimmed, &mut self.fields, &mut self.ranges).err();
+                // A row of empty cells (`,,,,,`) is what spreadsheets leave
+                // below the data: as blank as a blank line.
+                if self.split_error.is_none() && self.fields.is_empty() {
+                    continue;
+                }
             }
             return Some(Ok(line));
         }
@@ -633,17 +639,17 @@ pub(crate) fn parse_counter(text: &str) -> Result<u64, String> {
     text.parse::<u64>().map_err(|_| format!("counter must be a whole number, not {text:?}"))
 }
 
-/// Checks the digits a line format can carry.
-pub(crate) fn check_digits(t: &Token, format: &'static str) -> Result<(), FormatError> {
-    if t.params.digits == 6 || t.params.digits == 8 {
-        Ok(())
+/// Checks what the otpauth and privacyIDEA readers would refuse: digits
+/// other than 6 or 8, a TOTP period of 0.
+pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), FormatError> {
+    let problem = if t.params.digits != 6 && t.params.digits != 8 {
+        format!("{} digits; the format holds 6 or 8", t.params.digits)
+    } else if t.params.kind == (OtpKind::Totp { period: 0 }) {
+        "TOTP period of 0 seconds".to_owned()
     } else {
-        Err(FormatError::Unrepresentable {
-            serial: t.serial.to_string(),
-            format,
-            problem: format!("{} digits; the format holds 6 or 8", t.params.digits),
-        })
-    }
+        return Ok(());
+    };
+    Err(FormatError::Unrepresentable { serial: t.serial.to_string(), format, problem })
 }
 
 /// Writes privacyIDEA lines: `serial, seed_hex, type, digits, timestep|counter`,
@@ -651,7 +657,7 @@ pub(crate) fn check_digits(t: &Token, format: &'static str) -> Result<(), Format
 pub(crate) fn write_privacyidea(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write) -> Result<(), FormatError> {
     let mut w = SecretOut::new(out);
     for t in tokens {
-        check_digits(t, "privacyidea")?;
+        check_params(t, "privacyidea")?;
         w.buf.extend_from_slice(t.serial.as_str().as_bytes());
         w.buf.extend_from_slice(b", ");
         push_hex(&mut w.buf, &t.seed);

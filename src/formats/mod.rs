@@ -2,9 +2,14 @@
 //!
 //! Every reader is a stream of `Result<Token, RecordError>`: a million-token
 //! batch never sits whole in memory, and a bad line does not stop the read,
-//! so ingest can report every problem of a file at once. The checks shared
-//! by all formats (seed rules, serial rules, duplicates inside one file) are
-//! applied here, once, by [`BatchReader`].
+//! so ingest can report every problem of a file at once. The rules every
+//! format shares are applied once each: the seed and serial rules by the
+//! types themselves (`Seed::new`, `Serial::parse`) as a reader builds a
+//! token, duplicates inside one file by [`BatchReader`].
+//!
+//! Module map: `lines` holds the text machinery (line buffer, CSV field
+//! splitting, tolerant Base32/hex decoding) and the `hex`, `base32` and
+//! `privacyidea` formats; `azure` and `otpauth` build on it; `pskc` is XML.
 
 use std::fmt;
 use std::io::{BufRead, Write};
