@@ -232,3 +232,10 @@ fn writers_refuse_what_a_format_cannot_hold() {
         }
     }
 }
+
+#[test]
+fn azure_second_header_from_joined_files() {
+    let text = format!("{HEADER},100,{B32},30,,\n{HEADER},101,{B32},30,,\n");
+    let p = one(Format::AzureCsv, &text, 3, None, B32);
+    assert!(p.contains("second header"), "{p}");
+}
