@@ -61,6 +61,8 @@ fn detection_rules() {
         ("1,abcdef2345672345abcdef2345672345\n".into(), Format::Hex),
         // ... unless another line shows Base32's other letters.
         (format!("1,ABCDEF2345672345ABCDEF2345672345\n2,{b32}\n"), Format::Base32),
+        // Azure rows without their header: reading will say the header is missing.
+        (format!(",1,{b32},30,Token2,C202\n"), Format::AzureCsv),
         // A cut-off last line is ignored.
         (format!("1,{hex}\n2,{}", &b32[..5]), Format::Hex),
     ];
