@@ -21,10 +21,12 @@ fn read_all(format: Format, bytes: &[u8]) -> Vec<Token> {
 #[test]
 fn noisy_azure_file() {
     // BOM, CRLF, spaces around fields, a quoted manufacturer, lowercase
-    // Base32 in groups with padding, serial 000123, a trailing empty line.
+    // Base32 in groups with padding, serial 000123, a spreadsheet's row of
+    // empty cells and a trailing empty line.
     let text = "\u{feff}UPN , Serial Number,Secret Key, Time Interval ,Manufacturer,Model\r\n\
                 alice@example.com, 000123 , gezd gnbv gy3t qojq gezd gnbv gy3t qojq ,30,\"Token2, Ltd\", C202 \r\n\
-                ,123,GEZDGNBVGY3TQOJQGEZDGNBVGY======,60,,\r\n\
+,123,GEZDGNBVGY3TQOJQGEZDGNBVGY======,60,,\r\n\
+                ,,,,,\r\n\
                 \r\n";
     assert_eq!(formats::detect(text.as_bytes()).unwrap(), Format::AzureCsv);
     let tokens = read_all(Format::AzureCsv, text.as_bytes());
@@ -59,6 +61,8 @@ fn detection_rules() {
         ("1,abcdef2345672345abcdef2345672345\n".into(), Format::Hex),
         // ... unless another line shows Base32's other letters.
         (format!("1,ABCDEF2345672345ABCDEF2345672345\n2,{b32}\n"), Format::Base32),
+        // Azure rows without their header: reading will say the header is missing.
+        (format!(",1,{b32},30,Token2,C202\n"), Format::AzureCsv),
         // A cut-off last line is ignored.
         (format!("1,{hex}\n2,{}", &b32[..5]), Format::Hex),
     ];

@@ -202,3 +202,40 @@ fn every_error_is_gathered_up_to_the_cap() {
     let shown = errs.to_string();
     assert!(shown.starts_with("150 problem(s)") && shown.ends_with("and 50 more"), "{shown}");
 }
+
+#[test]
+fn writers_refuse_what_a_format_cannot_hold() {
+    use seedvault::formats::WriteOptions;
+    use seedvault::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
+    let token = |serial: &str, params: TokenParams| Token {
+        serial: Serial::parse(serial).unwrap(),
+        seed: Seed::new(b"12345678901234567890".to_vec()).unwrap(),
+        params,
+    };
+    let cases = [
+        (Format::AzureCsv, token("800", TokenParams { kind: OtpKind::Hotp { counter: 0 }, ..TokenParams::default() }), "HOTP"),
+        (Format::AzureCsv, token("801", TokenParams { kind: OtpKind::Totp { period: 45 }, ..TokenParams::default() }), "30 or 60"),
+        (Format::AzureCsv, token("802", TokenParams { algorithm: Algorithm::Sha256, ..TokenParams::default() }), "SHA1"),
+        (Format::AzureCsv, token("803", TokenParams { digits: 8, ..TokenParams::default() }), "6-digit"),
+        (Format::Otpauth, token("804", TokenParams { digits: 7, ..TokenParams::default() }), "6 or 8"),
+        (Format::PrivacyIdea, token("805", TokenParams { kind: OtpKind::Totp { period: 0 }, ..TokenParams::default() }), "period"),
+    ];
+    for (format, t, expect) in cases {
+        let mut out = Vec::new();
+        match formats::write(format, &mut std::iter::once(&t), &mut out, &WriteOptions::default()) {
+            Err(FormatError::Unrepresentable { serial, format: name, problem }) => {
+                assert_eq!(serial, t.serial.as_str());
+                assert_eq!(name, format.name());
+                assert!(problem.contains(expect), "{problem}");
+            }
+            other => panic!("{format}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn azure_second_header_from_joined_files() {
+    let text = format!("{HEADER},100,{B32},30,,\n{HEADER},101,{B32},30,,\n");
+    let p = one(Format::AzureCsv, &text, 3, None, B32);
+    assert!(p.contains("second header"), "{p}");
+}

@@ -77,6 +77,9 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
         // Too short to know which field is the serial: do not guess.
         return Err(record_error(line, None, format!("expected 6 fields ({HEADER}), found {}", f.len())));
     }
+    if f.get(1).eq_ignore_ascii_case(COLUMNS[1]) && f.get(2).eq_ignore_ascii_case(COLUMNS[2]) {
+        return Err(record_error(line, None, "a second header line; were two files joined?"));
+    }
     let serial = parse_serial(line, f.get(1))?;
     let s = Some(serial.as_str());
     let err = |p: String| record_error(line, s, p);
@@ -84,7 +87,9 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
         return Err(err(format!("expected 6 fields ({HEADER}), found {}", f.len_used())));
     }
     let secret = f.get(2);
-    let chars = secret.chars().filter(|c| !matches!(c, ' ' | '\t' | '=')).count();
+    // Chars other than spaces and padding, counted on bytes (continuation
+    // bytes of UTF-8 do not start a char).
+    let chars = secret.bytes().filter(|&b| !matches!(b, b' ' | b'\t' | b'=') && b & 0xC0 != 0x80).count();
     if chars > MAX_SECRET_CHARS {
         return Err(err(format!("secret key is {chars} characters; Azure MFA allows at most {MAX_SECRET_CHARS}")));
     }

@@ -152,7 +152,7 @@ pub fn write(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write, opts
     let _ = opts;
     let mut w = SecretOut::new(out);
     for t in tokens {
-        lines::check_digits(t, "otpauth")?;
+        lines::check_params(t, "otpauth")?;
         let p = &t.params;
         let kind = match p.kind {
             OtpKind::Totp { .. } => "totp",
