@@ -273,6 +273,63 @@ impl UnsealedVault {
 
 /// Rows handed from the parser thread to the inserting thread at a time.
 const ROWS_PER_CHUNK: usize = 1024;
+/// Rows per multi-row INSERT statement (5 parameters each, far below
+/// SQLite's limit); one statement per row spent its time in statement
+/// overhead rather than in the B-tree.
+const ROWS_PER_INSERT: usize = 50;
+
+/// Serials accepted (in file order, not yet logged) and refused as
+/// already present.
+#[derive(Default)]
+struct Accepted {
+    inserted: Vec<String>,
+    count: u64,
+    present: Vec<String>,
+    present_count: u64,
+}
+
+/// Inserts `group` with one statement. Rows whose serial is already in
+/// the vault are ignored by SQLite; only then (rare: the batch is refused
+/// anyway) each row is looked up to name them.
+fn insert_group(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: i64,
+    dk_id: i64,
+    group: &mut Vec<(String, i64, Vec<u8>)>,
+    acc: &mut Accepted,
+) -> Result<(), IngestError> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT OR IGNORE INTO seeds (serial, batch_id, data_key_id, params_id, sealed, state) VALUES ");
+    for i in 0..group.len() {
+        sql.push_str(if i == 0 { "(?,?,?,?,?,'active')" } else { ",(?,?,?,?,?,'active')" });
+    }
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(group.len() * 5);
+    for (serial, pid, sealed) in group.iter() {
+        values.extend([serial as &dyn rusqlite::ToSql, &batch_id, &dk_id, pid, sealed]);
+    }
+    let inserted = stmt.execute(values.as_slice())?;
+    drop(values);
+    if inserted == group.len() {
+        acc.inserted.extend(group.drain(..).map(|(s, _, _)| s));
+        return Ok(());
+    }
+    let mut owner = tx.prepare_cached("SELECT batch_id FROM seeds WHERE serial = ?1")?;
+    for (serial, _, _) in group.drain(..) {
+        let b: i64 = owner.query_row([&serial], |r| r.get(0))?;
+        if b == batch_id {
+            acc.inserted.push(serial);
+        } else {
+            acc.present_count += 1;
+            if acc.present.len() < MAX_LISTED_PRESENT {
+                acc.present.push(serial);
+            }
+        }
+    }
+    Ok(())
+}
 
 /// One sealed token on its way to the database (no plaintext).
 struct Row {
@@ -320,22 +377,17 @@ fn insert_batch(
         params![b.label, b.format.name(), officers_json, audit::now_rfc3339(), dk_id],
     )?;
     let batch_id = tx.last_insert_rowid();
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO seeds (serial, batch_id, data_key_id, params_id, sealed, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'active')",
-    )?;
     let params_id = |json: &str| -> Result<i64, rusqlite::Error> {
         tx.execute("INSERT OR IGNORE INTO token_params (json) VALUES (?1)", [json])?;
         tx.query_row("SELECT id FROM token_params WHERE json = ?1", [json], |r| r.get(0))
     };
-    let mut present: Vec<String> = Vec::new();
-    let mut present_count = 0u64;
+    let mut acc = Accepted::default();
     let mut part: Vec<String> = Vec::with_capacity(SERIALS_PER_PART);
     let mut parts = 0u64;
     let mut serials_hash = Sha256::new();
-    let mut count = 0u64;
     // Most batches repeat one parameter set: look it up once.
     let mut last_params: Option<(crate::token::TokenParams, i64)> = None;
+    let mut group: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(ROWS_PER_INSERT);
     for chunk in rows.iter() {
         for row in chunk {
             let pid = match &last_params {
@@ -347,25 +399,39 @@ fn insert_batch(
                     id
                 }
             };
-            if insert.execute(params![row.serial, batch_id, dk_id, pid, row.sealed])? == 0 {
-                present_count += 1;
-                if present.len() < MAX_LISTED_PRESENT {
-                    present.push(row.serial);
-                }
-                continue;
+            group.push((row.serial, pid, row.sealed));
+            if group.len() == ROWS_PER_INSERT {
+                insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
             }
-            if count > 0 {
+        }
+        // Log the accepted serials in parts, in file order.
+        for serial in acc.inserted.drain(..) {
+            if acc.count > 0 {
                 serials_hash.update(b"\n");
             }
-            serials_hash.update(row.serial.as_bytes());
-            count += 1;
-            part.push(row.serial);
+            serials_hash.update(serial.as_bytes());
+            acc.count += 1;
+            part.push(serial);
             if part.len() == SERIALS_PER_PART {
                 parts += 1;
                 log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
             }
         }
     }
+    insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+    for serial in acc.inserted.drain(..) {
+        if acc.count > 0 {
+            serials_hash.update(b"\n");
+        }
+        serials_hash.update(serial.as_bytes());
+        acc.count += 1;
+        part.push(serial);
+        if part.len() == SERIALS_PER_PART {
+            parts += 1;
+            log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
+        }
+    }
+    let (count, present, present_count) = (acc.count, acc.present, acc.present_count);
     let parsed = parser
         .join()
         .map_err(|_| VaultError::Crypto("the batch parser stopped unexpectedly".into()))??;
