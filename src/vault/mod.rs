@@ -8,6 +8,7 @@
 
 mod init;
 pub mod keys;
+mod query;
 mod status;
 mod unseal;
 
@@ -21,6 +22,7 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
+pub use query::AuditEntry;
 pub use status::{AuditStatus, Counts, Status};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 
