@@ -140,7 +140,7 @@ fn card_check_confirms_a_good_card_and_names_each_bad_one() {
     let out = v.cmd().args(["card", "check"]).arg(v.card("bob")).arg("--passphrase-file").arg(v.pass("alice")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("wrong passphrase for card") && text(&out).contains("bob.card"), "{}", text(&out));
-    let logged = v.sqlite("SELECT count(*) FROM audit WHERE body LIKE '%vault.unseal_failed%' AND body LIKE '%card check%'");
+    let logged = v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%vault.unseal_failed%' AND CAST(body AS TEXT) LIKE '%card check%'");
     assert_eq!(logged.trim(), "1");
 
     // Corrupted card.
@@ -194,7 +194,7 @@ fn unseal_needs_m_distinct_good_cards_and_names_what_is_wrong() {
     assert!(text(&out).contains("belongs to vault"), "{}", text(&out));
 
     // Every refusal is in the log, and the log still verifies.
-    let failed = v.sqlite("SELECT count(*) FROM audit WHERE body LIKE '%vault.unseal_failed%'");
+    let failed = v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%vault.unseal_failed%'");
     assert_eq!(failed.trim(), "4");
     v.cmd().args(["audit", "verify"]).assert().success();
 }
@@ -229,7 +229,7 @@ fn flipping_any_byte_of_any_audit_entry_makes_verify_exit_3_naming_it() {
             let byte = u8::from_str_radix(cur.trim(), 16).unwrap();
             let new = if byte == b'#' { b'%' } else { b'#' };
             v.sqlite(&format!(
-                "UPDATE audit SET body = substr(body, 1, {}) || X'{:02X}' || substr(body, {}) WHERE seq = {seq}",
+                "UPDATE audit SET body = CAST(substr(body, 1, {}) || X'{:02X}' || substr(body, {}) AS BLOB) WHERE seq = {seq}",
                 pos - 1,
                 new,
                 pos + 1

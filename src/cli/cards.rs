@@ -15,7 +15,8 @@ fn open(dir: &Path, a: &OneCardArgs, purpose: &str) -> Result<(Vault, SealedCard
     let card = match SealedCard::read(&a.card) {
         Ok(c) => c,
         Err(e) => {
-            vault.record_refusal(purpose, vec![a.card.display().to_string()], &e.to_string());
+            let given = vec![a.card.display().to_string()];
+            vault.record_refusal(purpose, given.clone(), given, &e.to_string());
             return Err(e.into());
         }
     };

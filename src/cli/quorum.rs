@@ -16,7 +16,8 @@ pub fn read_cards(vault: &mut Vault, paths: &[PathBuf], purpose: &str) -> Result
         match SealedCard::read(p) {
             Ok(c) => cards.push(c),
             Err(e) => {
-                vault.record_refusal(purpose, paths.iter().map(|p| p.display().to_string()).collect(), &e.to_string());
+                let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                vault.record_refusal(purpose, given.clone(), given, &e.to_string());
                 return Err(e.into());
             }
         }
@@ -41,7 +42,9 @@ pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault
     let mut vault = Vault::open(dir)?;
     let cards = read_cards(&mut vault, &a.cards, purpose)?;
     if let Err(e) = vault.check_quorum_cards(&cards) {
-        vault.record_refusal(purpose, cards.iter().map(|c| c.header.name.clone()).collect(), &e.to_string());
+        let names: Vec<String> = cards.iter().map(|c| c.header.name.clone()).collect();
+        let described = cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect();
+        vault.record_refusal(purpose, names, described, &e.to_string());
         return Err(e.into());
     }
     let mut with_pass = Vec::new();

@@ -75,8 +75,10 @@ impl fmt::Debug for UnsealedVault {
     }
 }
 
-fn card_names(cards: &[&SealedCard]) -> Vec<String> {
-    cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect()
+fn card_names(cards: &[&SealedCard]) -> (Vec<String>, Vec<String>) {
+    let names = cards.iter().map(|c| c.header.name.clone()).collect();
+    let described = cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect();
+    (names, described)
 }
 
 impl Vault {
@@ -145,19 +147,22 @@ impl Vault {
         Ok((Officer { name: cust.name, member_index: cust.member_index, key }, share))
     }
 
-    /// Logs a refused attempt; the refusal itself is what the caller returns.
-    pub fn record_refusal(&mut self, purpose: &str, cards: Vec<String>, reason: &str) {
+    /// Logs a refused attempt; the refusal itself is what the caller
+    /// returns. `actors` are the custodian names the cards claim (or file
+    /// names when a card could not be read); `cards` describe the cards.
+    pub fn record_refusal(&mut self, purpose: &str, actors: Vec<String>, cards: Vec<String>, reason: &str) {
         // A refusal changes nothing, so a log that cannot be written (read-only
         // medium, full disk) must not hide the refusal's own message.
         let _ = self.log(&Event {
             kind: events::UNSEAL_FAILED,
-            actors: cards.clone(),
+            actors,
             data: json!({ "purpose": purpose, "cards": cards, "reason": reason }),
         });
     }
 
     fn refused<T>(&mut self, purpose: &str, cards: &[&SealedCard], e: VaultError) -> Result<T, VaultError> {
-        self.record_refusal(purpose, card_names(cards), &e.to_string());
+        let (names, described) = card_names(cards);
+        self.record_refusal(purpose, names, described, &e.to_string());
         Err(e)
     }
 
@@ -219,6 +224,8 @@ impl Vault {
                 Err(e) => return self.refused(purpose, &all, e),
             }
         }
+        // Every card given was checked above; SLIP-0039 combines exactly M.
+        shares.truncate(self.info.threshold as usize);
         let mk = match shares::combine(&shares, b"") {
             Ok(secret) => {
                 let mut bytes = secret.expose_secret().clone();

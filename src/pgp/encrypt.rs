@@ -1,0 +1,120 @@
+//! Export bundles: seeds encrypted to the customer, signed by the vault.
+//!
+//! The message is what `gpg --encrypt --sign --armor` would make, minus
+//! compression: armor( PKESK... SEIPD( OnePassSig Literal Signature ) ).
+//! Seeds are high-entropy and small, so compression would buy nothing and
+//! cost time on a 5 MB bundle. SEIPDv1 (CFB + MDC) is used unless every
+//! recipient key advertises SEIPDv2, which GnuPG 2.2 keys never do.
+//!
+//! sequoia's writer stack requires a `Send + Sync` sink, and the caller's
+//! `&mut dyn Write` is neither; rather than buffering the whole output, each
+//! chunk the stack emits is staged in a small shared buffer and drained to
+//! the caller after every input chunk, so memory stays bounded by the chunk
+//! size and sequoia's own buffers.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use sequoia_openpgp as openpgp;
+
+use openpgp::serialize::stream::{Armorer, Encryptor, LiteralWriter, Message, Recipient, Signer};
+use openpgp::types::KeyFlags;
+use zeroize::Zeroizing;
+
+use super::sign::signing_keypair;
+use super::{PgpError, RecipientCert, SecretCert, POLICY};
+
+/// Plaintext is read in chunks of this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Encrypts `plaintext` to every valid encryption-capable key of
+/// `recipient` (transport and storage), signs it with `signer`'s signing
+/// key, and writes the ASCII-armored message to `out` as it goes.
+///
+/// Recipient keys are chosen as of the time the certificate was checked
+/// ([`RecipientCert::checked_at`]), so the keys used are the ones reported.
+/// On error, `out` may hold a partial message; callers write to a
+/// temporary file and rename it only on success.
+pub fn encrypt_and_sign(
+    recipient: &RecipientCert,
+    signer: &SecretCert,
+    plaintext: &mut dyn Read,
+    out: &mut dyn Write,
+) -> Result<(), PgpError> {
+    let no_key = || PgpError::NoEncryptionKey { fingerprint: recipient.fingerprint() };
+    let keypair = signing_keypair(signer)?;
+    let vc = recipient
+        .cert()
+        .with_policy(&POLICY, recipient.checked_at())
+        .map_err(|_| no_key())?;
+    let flags = KeyFlags::empty().set_transport_encryption().set_storage_encryption();
+    let recipients: Vec<Recipient> = vc
+        .keys()
+        .supported()
+        .alive()
+        .revoked(false)
+        .key_flags(flags)
+        .map(Into::into)
+        .collect();
+    if recipients.is_empty() {
+        return Err(no_key());
+    }
+
+    let staged = Staging::default();
+    let message = Message::new(staged.clone());
+    let message = Armorer::new(message).build().map_err(PgpError::openpgp)?;
+    let message = Encryptor::for_recipients(message, recipients)
+        .build()
+        .map_err(PgpError::openpgp)?;
+    let message = Signer::new(message, keypair)
+        .map_err(PgpError::openpgp)?
+        .build()
+        .map_err(PgpError::openpgp)?;
+    let mut message = LiteralWriter::new(message).build().map_err(PgpError::openpgp)?;
+
+    // Holds seed plaintext: wiped on drop.
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
+    loop {
+        let n = match plaintext.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PgpError::Io(e)),
+        };
+        message.write_all(&buf[..n]).map_err(PgpError::from_io)?;
+        staged.drain_to(out)?;
+    }
+    message.finalize().map_err(PgpError::openpgp)?;
+    staged.drain_to(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A `Send + Sync` sink whose content is moved to the real output after
+/// each chunk. Holds only ciphertext.
+#[derive(Clone, Default)]
+struct Staging(Arc<Mutex<Vec<u8>>>);
+
+impl Staging {
+    fn drain_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut buf = self.0.lock().map_err(|_| poisoned())?;
+        out.write_all(&buf)?;
+        buf.clear();
+        Ok(())
+    }
+}
+
+impl Write for Staging {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.lock().map_err(|_| poisoned())?.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn poisoned() -> io::Error {
+    io::Error::other("staging buffer lock poisoned")
+}
