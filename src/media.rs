@@ -44,10 +44,16 @@ pub fn removable_media() -> Vec<Medium> {
         .collect()
 }
 
-/// The media in a `/proc/<pid>/mountinfo` text (free space left at 0).
+/// The block-device mounts under [`MEDIA_ROOTS`] in a `/proc/<pid>/mountinfo`
+/// text (free space left at 0).
 /// Lines that do not parse are skipped.
 pub fn parse_mountinfo(text: &str) -> Vec<Medium> {
-    text.lines().filter_map(parse_line).filter(|m| is_media_mount(&m.mount_point)).collect()
+    text.lines()
+        .filter_map(parse_line)
+        // A medium is a block device; tmpfs, bind-mounted helpers and
+        // network shares under /mnt are not somewhere a card comes from.
+        .filter(|m| m.device.starts_with("/dev/") && is_media_mount(&m.mount_point))
+        .collect()
 }
 
 /// `36 35 98:0 /root /mnt/point rw,noatime shared:1 - ext4 /dev/sdb1 rw`:
@@ -120,6 +126,7 @@ mod tests {
 91 22 8:33 / /media/usb0 rw,relatime shared:41 - ext4 /dev/sdc1 rw
 92 22 8:49 / /mnt rw,relatime shared:42 - ext4 /dev/sdd1 rw
 93 22 8:50 / /mnt/export rw,relatime shared:43 master:7 - exfat /dev/sdd2 rw
+95 22 0:55 / /mnt/helper ro,nosuid shared:45 - tmpfs none ro
 94 22 8:51 / /mediaX/not rw,relatime shared:44 - ext4 /dev/sde1 rw
 garbage line without separator
 ";

@@ -35,6 +35,8 @@ pub enum Command {
     Audit(AuditCommand),
     /// Build a demo vault in a fresh directory and walk through the flow.
     Demo(DemoArgs),
+    /// Full-screen terminal UI: overview, audit log, unsealed sessions.
+    Tui(TuiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -113,4 +115,11 @@ pub struct DemoArgs {
     /// Where to build the demo (must not exist yet).
     #[arg(long, value_name = "DIR", default_value = "demo")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Seal an unsealed session after this many seconds without a key press.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
 }
