@@ -603,10 +603,15 @@ pub fn apply(state: &mut State, reply: Reply) {
                     if state.session == Session::Unsealing {
                         state.session = Session::Sealed;
                     }
-                    state.error(format!("unseal refused: {e}"));
-                    if let Some(d) = state.dialog.as_mut() {
-                        d.step = Step::Cards;
-                        d.error = Some(e);
+                    // The dialog shows the library's message in full; the
+                    // bar only says that it is there (or shows it, if not).
+                    match state.dialog.as_mut() {
+                        Some(d) => {
+                            d.step = Step::Cards;
+                            d.error = Some(e);
+                            state.error("unseal refused");
+                        }
+                        None => state.error(format!("unseal refused: {e}")),
                     }
                 }
             }
