@@ -2,6 +2,7 @@
 //! injected clock, a real (fast-KDF) vault in a temporary directory, and
 //! insta snapshots of the screen. Volatile values (vault id, hashes,
 //! fingerprints, times, the temp path) are masked before snapshotting.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -163,13 +164,10 @@ fn replace_keep_width(line: &str, from: &str, to: &str) -> String {
         out.push_str(&rest[..i]);
         out.push_str(to);
         rest = &rest[i + from.len()..];
-        match rest.find('│') {
-            Some(j) => {
-                out.push_str(&rest[..j]);
-                out.push_str(&" ".repeat(pad));
-                rest = &rest[j..];
-            }
-            None => {}
+        if let Some(j) = rest.find('│') {
+            out.push_str(&rest[..j]);
+            out.push_str(&" ".repeat(pad));
+            rest = &rest[j..];
         }
     }
     out.push_str(rest);
@@ -401,4 +399,47 @@ fn help_overlay_lists_the_keybinding_table() {
     insta::assert_snapshot!("help", s);
     h.key(KeyCode::Esc);
     assert!(!h.app.state.help);
+}
+
+#[test]
+fn a_typed_directory_is_scanned_and_another_vaults_card_is_refused() {
+    let other = fixture();
+    let mut h = Harness::new();
+    let dir = other.tmp.path().join("cards");
+    h.key(KeyCode::Char('u')).settle();
+    h.key(KeyCode::Tab).chars(&dir.to_string_lossy()).key(KeyCode::Enter).settle();
+    let s = h.raw();
+    assert!(s.contains("(another vault's card)"), "{s}");
+    h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
+    let err = h.app.state.dialog.as_ref().and_then(|d| d.error.clone()).unwrap_or_default();
+    assert!(err.contains("belongs to vault") && err.contains("alice.card"), "{err}");
+    assert_eq!(h.session(), &Session::Sealed);
+}
+
+fn one_medium() -> Vec<Medium> {
+    vec![Medium {
+        mount_point: PathBuf::from("/media/usb0"),
+        device: "/dev/sdb1".into(),
+        fs_type: "vfat".into(),
+        free_bytes: 1_900_000_000,
+        total_bytes: 8_000_000_000,
+    }]
+}
+
+#[test]
+fn overview_lists_mounted_media_with_free_space() {
+    let fx = fixture();
+    let opts = Options {
+        idle_timeout: Duration::from_secs(300),
+        sources: Sources { media: one_medium, card_dirs: Vec::new() },
+    };
+    let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, Instant::now());
+    assert!(app.settle(WAIT));
+    let mut term = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    app.draw(&mut term).unwrap();
+    let buf = term.backend().buffer();
+    let text: String = (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect();
+    assert!(text.contains("Media        /media/usb0  /dev/sdb1 vfat  1.9 GB free of 8.0 GB"), "{text}");
 }

@@ -470,11 +470,7 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
         Step::Cards => cards_step(d, action),
         Step::Passphrase { chosen, index, typed, input } => {
             match action {
-                Action::Input(c) => {
-                    if input.len() + c.len_utf8() <= MAX_PASSPHRASE {
-                        input.push(c);
-                    }
-                }
+                Action::Input(c) if input.len() + c.len_utf8() <= MAX_PASSPHRASE => input.push(c),
                 Action::Backspace => {
                     input.pop();
                 }
@@ -642,4 +638,66 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
         state.info("unseal dialog closed after the idle timeout; typed passphrases wiped");
     }
     jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsealed(t0: Instant) -> State {
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        s.session = Session::Unsealed { officers: vec!["alice".into(), "bob".into()] };
+        s
+    }
+
+    #[test]
+    fn tick_seals_exactly_at_the_timeout() {
+        let t0 = Instant::now();
+        let mut s = unsealed(t0);
+        assert!(tick(&mut s, t0 + Duration::from_secs(59)).is_empty());
+        assert_eq!(s.idle_left(), Some(Duration::from_secs(1)));
+        let jobs = tick(&mut s, t0 + Duration::from_secs(60));
+        assert!(matches!(jobs.as_slice(), [Job::Seal]));
+        assert_eq!(s.session, Session::Sealing);
+        // Only once.
+        assert!(tick(&mut s, t0 + Duration::from_secs(61)).is_empty());
+    }
+
+    #[test]
+    fn quit_and_s_seal_an_unsealed_session() {
+        let t0 = Instant::now();
+        let mut s = unsealed(t0);
+        assert!(matches!(update(&mut s, Action::Quit).as_slice(), [Job::Seal]));
+        assert!(s.quit);
+        let mut s = unsealed(t0);
+        assert!(matches!(update(&mut s, Action::Seal).as_slice(), [Job::Seal]));
+        assert_eq!(s.session, Session::Sealing);
+    }
+
+    #[test]
+    fn idle_closes_a_half_typed_quorum() {
+        let t0 = Instant::now();
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        let mut d = UnsealDialog::new();
+        d.step = Step::Passphrase { chosen: Vec::new(), index: 0, typed: Vec::new(), input: PassField::new() };
+        s.dialog = Some(d);
+        for c in "secret".chars() {
+            update(&mut s, Action::Input(c));
+        }
+        assert_eq!(s.dialog.as_ref().map(UnsealDialog::masked_len), Some(6));
+        assert!(!format!("{s:?}").contains("secret"));
+        tick(&mut s, t0 + Duration::from_secs(60));
+        assert!(s.dialog.is_none());
+    }
+
+    #[test]
+    fn esc_does_not_abandon_a_running_unseal() {
+        let t0 = Instant::now();
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        let mut d = UnsealDialog::new();
+        d.step = Step::Working { names: vec!["alice".into()], since: t0 };
+        s.dialog = Some(d);
+        update(&mut s, Action::Back);
+        assert!(s.dialog.is_some());
+    }
 }

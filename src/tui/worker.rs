@@ -148,6 +148,8 @@ impl Drop for Worker {
     }
 }
 
+// One value for the thread's lifetime: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Held {
     Sealed(Vault),
     Unsealed(UnsealedVault),
