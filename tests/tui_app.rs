@@ -443,3 +443,35 @@ fn overview_lists_mounted_media_with_free_space() {
         .collect();
     assert!(text.contains("Media        /media/usb0  /dev/sdb1 vfat  1.9 GB free of 8.0 GB"), "{text}");
 }
+
+#[test]
+fn the_tui_command_refuses_a_missing_vault_before_touching_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("seedvault")
+        .unwrap()
+        .env_remove("SEEDVAULT_DIR")
+        .arg("--vault")
+        .arg(tmp.path().join("none"))
+        .arg("tui")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no vault at"), "{out:?}");
+    let out = assert_cmd::Command::cargo_bin("seedvault")
+        .unwrap()
+        .args(["tui", "--idle-timeout", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn a_new_entry_clears_an_old_verification_verdict() {
+    let mut h = Harness::new();
+    h.keys(&[KeyCode::Char('2'), KeyCode::Char('v')]).settle();
+    assert!(h.screen().contains("intact: 1 entries"));
+    h.unseal(&[0], &[]).key(KeyCode::Esc);
+    let s = h.screen();
+    assert!(!s.contains("intact: 1 entries"), "{s}");
+    assert!(s.contains("Audit log · 2 entries"), "{s}");
+}

@@ -326,6 +326,10 @@ impl State {
         self.media = s.media;
         self.audit.entries = Some(s.audit);
         let len = self.entries_len();
+        if len != len_before {
+            // A verdict about fewer entries must not pass for one about these.
+            self.audit.verify = Verify::NotRun;
+        }
         if at_end || self.audit.selected >= len {
             self.audit.selected = len.saturating_sub(1);
         }
@@ -425,10 +429,14 @@ fn goto_tab(state: &mut State, i: usize) -> Vec<Job> {
 
 fn audit_nav(state: &mut State, action: Action) {
     let len = state.entries_len();
+    let open_lines = match (&state.audit.entries, state.audit.open) {
+        (Some(Ok(e)), Some((i, _))) => e.get(i).map_or(0, |e| e.json.lines().count()),
+        _ => 0,
+    };
     if let Some((_, scroll)) = &mut state.audit.open {
         match action {
             Action::Up => *scroll = scroll.saturating_sub(1),
-            Action::Down => *scroll = scroll.saturating_add(1),
+            Action::Down => *scroll = (*scroll + 1).min(open_lines.saturating_sub(1) as u16),
             Action::Confirm => state.audit.open = None,
             _ => {}
         }
@@ -563,7 +571,8 @@ pub fn apply(state: &mut State, reply: Reply) {
                 d.cursor = 0;
             }
         }
-        Reply::Checked(r) => {
+        Reply::Checked(r, snap) => {
+            state.apply_snapshot(snap);
             let Some(d) = state.dialog.as_mut() else { return };
             if !matches!(d.step, Step::Checking) {
                 return;

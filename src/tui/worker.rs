@@ -75,8 +75,9 @@ pub enum Reply {
     /// For [`Job::ScanCards`]: the directories looked in, the cards, and
     /// files that looked like cards but could not be read.
     Cards { dirs: Vec<PathBuf>, cards: Vec<CardInfo>, errors: Vec<String> },
-    /// For [`Job::CheckCards`]: the library's refusal, verbatim.
-    Checked(Result<(), String>),
+    /// For [`Job::CheckCards`]: the library's refusal, verbatim (a refusal
+    /// is logged, hence the fresh snapshot).
+    Checked(Result<(), String>, Snapshot),
     /// For [`Job::Unseal`]: the officers, or the library's refusal.
     Unsealed(Result<Vec<String>, String>, Snapshot),
     /// For [`Job::Seal`].
@@ -183,7 +184,10 @@ impl Held {
             Job::Refresh => Reply::Refreshed(self.snapshot(sources)),
             Job::Verify => Reply::Verified(self.vault().and_then(|v| v.verify_audit().map_err(|e| e.to_string()))),
             Job::ScanCards(dir) => self.scan(dir, sources),
-            Job::CheckCards(paths) => Reply::Checked(self.check(&paths)),
+            Job::CheckCards(paths) => {
+                let r = self.check(&paths);
+                Reply::Checked(r, self.snapshot(sources))
+            }
             Job::Unseal(cards) => {
                 let r = self.unseal(cards);
                 Reply::Unsealed(r, self.snapshot(sources))
