@@ -624,6 +624,9 @@ pub fn apply(state: &mut State, reply: Reply) {
         Reply::Sealed(snap) => {
             state.apply_snapshot(snap);
             state.session = Session::Sealed;
+            if state.notice.as_ref().is_some_and(|n| n.text == "sealing") {
+                state.info("sealed: the key is wiped");
+            }
         }
     }
 }

@@ -33,7 +33,11 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         }
     }
     let report_lines = verify_lines(s);
-    let report_h = if report_lines.is_empty() { 0 } else { (report_lines.len() as u16 + 2).min(area.height / 2) };
+    // Height of the report with its lines wrapped, up to two thirds of the
+    // tab (the entries marked `!` in the list name the rest).
+    let inner_w = area.width.saturating_sub(2).max(1) as usize;
+    let wrapped: usize = report_lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let report_h = if report_lines.is_empty() { 0 } else { (wrapped as u16 + 2).min(area.height * 2 / 3) };
     let [list_area, report_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(report_h)]).areas(area);
 
     let bad: Vec<u64> = match &s.audit.verify {

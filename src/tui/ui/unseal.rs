@@ -113,8 +113,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(hint).dim());
-    let h = lines.len() as u16 + 2;
-    let rect = centered(area, area.width.saturating_sub(4).max(40), h);
+    let w = area.width.saturating_sub(4).max(40);
+    let inner_w = w.saturating_sub(2).max(1) as usize;
+    let h: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let rect = centered(area, w, h as u16 + 2);
     f.render_widget(Clear, rect);
     f.render_widget(
         Paragraph::new(lines)
