@@ -75,7 +75,9 @@ fn parse_line(line: &str) -> Option<Medium> {
 }
 
 fn is_media_mount(p: &Path) -> bool {
-    MEDIA_ROOTS.iter().any(|root| p.starts_with(root) && p != Path::new(root))
+    MEDIA_ROOTS
+        .iter()
+        .any(|root| p.starts_with(root) && p != Path::new(root))
 }
 
 /// The kernel escapes space, tab, newline and backslash as `\ooo` octal.
@@ -84,8 +86,13 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -134,8 +141,18 @@ garbage line without separator
     #[test]
     fn parses_media_mounts_only() {
         let m = parse_mountinfo(SAMPLE);
-        let points: Vec<_> = m.iter().map(|m| m.mount_point.to_string_lossy().into_owned()).collect();
-        assert_eq!(points, ["/run/media/officer/CARD ALICE", "/media/usb0", "/mnt/export"]);
+        let points: Vec<_> = m
+            .iter()
+            .map(|m| m.mount_point.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            points,
+            [
+                "/run/media/officer/CARD ALICE",
+                "/media/usb0",
+                "/mnt/export"
+            ]
+        );
         assert_eq!(m[0].device, "/dev/sdb1");
         assert_eq!(m[0].fs_type, "vfat");
         assert_eq!(m[2].fs_type, "exfat");

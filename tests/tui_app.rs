@@ -69,16 +69,26 @@ impl Harness {
         let t0 = Instant::now();
         let opts = Options {
             idle_timeout: Duration::from_secs(300),
-            sources: Sources { media: no_media, card_dirs: vec![fx.tmp.path().join("cards")] },
+            sources: Sources {
+                media: no_media,
+                card_dirs: vec![fx.tmp.path().join("cards")],
+            },
         };
         let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, t0);
         assert!(app.settle(WAIT));
         let term = Terminal::new(TestBackend::new(100, 30)).unwrap();
-        Harness { fx, app, term, t0, now: t0 }
+        Harness {
+            fx,
+            app,
+            term,
+            t0,
+            now: t0,
+        }
     }
 
     fn key(&mut self, code: KeyCode) -> &mut Self {
-        self.app.key(KeyEvent::new(code, KeyModifiers::NONE), self.now);
+        self.app
+            .key(KeyEvent::new(code, KeyModifiers::NONE), self.now);
         self
     }
 
@@ -127,7 +137,11 @@ impl Harness {
     /// The screen with volatile values masked, for snapshots.
     fn screen(&mut self) -> String {
         let tmp = self.fx.tmp.path().to_string_lossy().into_owned();
-        let raw: Vec<String> = self.raw().lines().map(|l| replace_keep_width(l, &tmp, "<TMP>")).collect();
+        let raw: Vec<String> = self
+            .raw()
+            .lines()
+            .map(|l| replace_keep_width(l, &tmp, "<TMP>"))
+            .collect();
         mask_hex(&mask_times(&(raw.join("\n") + "\n")))
     }
 
@@ -183,7 +197,13 @@ fn mask_times(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let fits = i + SHAPE.len() <= b.len()
-            && SHAPE.iter().zip(&b[i..]).all(|(p, c)| if *p == b'd' { c.is_ascii_digit() } else { p == c });
+            && SHAPE.iter().zip(&b[i..]).all(|(p, c)| {
+                if *p == b'd' {
+                    c.is_ascii_digit()
+                } else {
+                    p == c
+                }
+            });
         if fits {
             out.push_str(MASK);
             i += SHAPE.len();
@@ -225,7 +245,10 @@ fn overview_of_a_test_vault() {
     let mut h = Harness::new();
     let s = h.screen();
     assert!(s.contains("TEST VAULT: NEVER FOR REAL SEEDS"), "{s}");
-    assert!(s.contains("2 of 3 cards; custodians: alice, bob, carol"), "{s}");
+    assert!(
+        s.contains("2 of 3 cards; custodians: alice, bob, carol"),
+        "{s}"
+    );
     assert!(s.contains("SEALED"), "{s}");
     insta::assert_snapshot!("overview", s);
 }
@@ -248,7 +271,8 @@ fn audit_log_lists_entries_shows_json_and_verifies() {
     let mut h = Harness::new();
     // Two refused attempts give the log something to show.
     h.unseal(&[0], &[]).key(KeyCode::Esc);
-    h.unseal(&[0, 1], &[&pass("alice"), "not-bobs-passphrase"]).key(KeyCode::Esc);
+    h.unseal(&[0, 1], &[&pass("alice"), "not-bobs-passphrase"])
+        .key(KeyCode::Esc);
     h.key(KeyCode::Char('2'));
     let list = h.screen();
     assert!(list.contains("vault.unseal_failed"), "{list}");
@@ -257,7 +281,10 @@ fn audit_log_lists_entries_shows_json_and_verifies() {
     h.keys(&[KeyCode::Home, KeyCode::Down, KeyCode::Enter]);
     let entry = h.screen();
     assert!(entry.contains("Entry 2 · vault.unseal_failed"), "{entry}");
-    assert!(entry.contains("\"reason\": \"2 of 3 cards needed, 1 given\""), "{entry}");
+    assert!(
+        entry.contains("\"reason\": \"2 of 3 cards needed, 1 given\""),
+        "{entry}"
+    );
     insta::assert_snapshot!("audit_entry", entry);
 
     h.key(KeyCode::Esc).key(KeyCode::Char('v')).settle();
@@ -278,7 +305,10 @@ fn chain_verification_names_the_altered_entry() {
     h.keys(&[KeyCode::Char('2'), KeyCode::Char('v')]).settle();
     let s = h.screen();
     assert!(s.contains("BROKEN"), "{s}");
-    assert!(s.contains("entry 1: contents do not match the stored hash (entry altered)"), "{s}");
+    assert!(
+        s.contains("entry 1: contents do not match the stored hash (entry altered)"),
+        "{s}"
+    );
     assert!(s.contains("AUDIT CHAIN BROKEN"), "{s}");
 }
 
@@ -297,7 +327,10 @@ fn wrong_passphrase_is_refused_naming_the_card() {
     let mut h = Harness::new();
     h.unseal(&[0, 1], &[&pass("alice"), "bob-passphrase-999"]);
     let s = h.screen();
-    assert!(s.contains("wrong passphrase for card <TMP>/cards/bob.card (custodian bob)"), "{s}");
+    assert!(
+        s.contains("wrong passphrase for card <TMP>/cards/bob.card (custodian bob)"),
+        "{s}"
+    );
     assert!(!s.contains("bob-passphrase-999"));
     assert_eq!(h.session(), &Session::Sealed);
     insta::assert_snapshot!("unseal_wrong_passphrase", s);
@@ -307,14 +340,26 @@ fn wrong_passphrase_is_refused_naming_the_card() {
 fn typed_passphrase_is_masked() {
     let mut h = Harness::new();
     h.key(KeyCode::Char('u')).settle();
-    h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
+    h.keys(&[
+        KeyCode::Char(' '),
+        KeyCode::Down,
+        KeyCode::Char(' '),
+        KeyCode::Enter,
+    ])
+    .settle();
     let secret = pass("alice");
     h.chars(&secret);
     let raw = h.raw();
     assert!(!raw.contains(&secret), "{raw}");
     // No fragment of it either (the name is on screen; the rest must not be).
     assert!(!raw.contains("passphrase-123"), "{raw}");
-    assert!(raw.contains(&format!("Passphrase: {}_", "•".repeat(secret.chars().count()))), "{raw}");
+    assert!(
+        raw.contains(&format!(
+            "Passphrase: {}_",
+            "•".repeat(secret.chars().count())
+        )),
+        "{raw}"
+    );
     // Nor in the state's Debug output.
     let dbg = format!("{:?}", h.app.state);
     assert!(!dbg.contains(&secret), "{dbg}");
@@ -325,16 +370,37 @@ fn typed_passphrase_is_masked() {
 fn unseal_shows_working_then_unsealed_with_officers_and_countdown() {
     let mut h = Harness::new();
     h.key(KeyCode::Char('u')).settle();
-    h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
-    h.chars(&pass("alice")).key(KeyCode::Enter).chars(&pass("carol")).key(KeyCode::Enter);
+    h.keys(&[
+        KeyCode::Char(' '),
+        KeyCode::Down,
+        KeyCode::Down,
+        KeyCode::Char(' '),
+        KeyCode::Enter,
+    ])
+    .settle();
+    h.chars(&pass("alice"))
+        .key(KeyCode::Enter)
+        .chars(&pass("carol"))
+        .key(KeyCode::Enter);
     // The reply has not been applied yet: the dialog shows the work in progress.
     let working = h.raw();
-    assert!(working.contains("Unsealing with the cards of alice, carol"), "{working}");
+    assert!(
+        working.contains("Unsealing with the cards of alice, carol"),
+        "{working}"
+    );
     assert!(working.contains("UNSEALING"), "{working}");
     h.settle();
-    assert_eq!(h.session(), &Session::Unsealed { officers: vec!["alice".into(), "carol".into()] });
+    assert_eq!(
+        h.session(),
+        &Session::Unsealed {
+            officers: vec!["alice".into(), "carol".into()]
+        }
+    );
     let s = h.screen();
-    assert!(s.contains("UNSEALED  by alice, carol · re-seals in 5:00 idle"), "{s}");
+    assert!(
+        s.contains("UNSEALED  by alice, carol · re-seals in 5:00 idle"),
+        "{s}"
+    );
     insta::assert_snapshot!("unsealed", s);
     // `s` seals.
     h.key(KeyCode::Char('s')).settle();
@@ -351,7 +417,11 @@ fn idle_timeout_reseals_and_a_key_press_resets_it() {
     assert!(h.screen().contains("re-seals in 1:40 idle"));
     h.key(KeyCode::Char('2')); // activity at 200 s
     h.at(499);
-    assert!(h.screen().contains("re-seals in 0:01 idle"), "{}", h.screen());
+    assert!(
+        h.screen().contains("re-seals in 0:01 idle"),
+        "{}",
+        h.screen()
+    );
     assert!(matches!(h.session(), Session::Unsealed { .. }));
     h.at(500).settle();
     assert_eq!(h.session(), &Session::Sealed);
@@ -393,7 +463,10 @@ fn help_overlay_lists_the_keybinding_table() {
     let mut h = Harness::new();
     h.key(KeyCode::Char('?'));
     let s = h.screen();
-    for b in seedvault::tui::keys::BINDINGS.iter().filter(|b| !b.label.is_empty()) {
+    for b in seedvault::tui::keys::BINDINGS
+        .iter()
+        .filter(|b| !b.label.is_empty())
+    {
         assert!(s.contains(b.help), "help lacks {:?}\n{s}", b.help);
     }
     insta::assert_snapshot!("help", s);
@@ -407,12 +480,30 @@ fn a_typed_directory_is_scanned_and_another_vaults_card_is_refused() {
     let mut h = Harness::new();
     let dir = other.tmp.path().join("cards");
     h.key(KeyCode::Char('u')).settle();
-    h.key(KeyCode::Tab).chars(&dir.to_string_lossy()).key(KeyCode::Enter).settle();
+    h.key(KeyCode::Tab)
+        .chars(&dir.to_string_lossy())
+        .key(KeyCode::Enter)
+        .settle();
     let s = h.raw();
     assert!(s.contains("(another vault's card)"), "{s}");
-    h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
-    let err = h.app.state.dialog.as_ref().and_then(|d| d.error.clone()).unwrap_or_default();
-    assert!(err.contains("belongs to vault") && err.contains("alice.card"), "{err}");
+    h.keys(&[
+        KeyCode::Char(' '),
+        KeyCode::Down,
+        KeyCode::Char(' '),
+        KeyCode::Enter,
+    ])
+    .settle();
+    let err = h
+        .app
+        .state
+        .dialog
+        .as_ref()
+        .and_then(|d| d.error.clone())
+        .unwrap_or_default();
+    assert!(
+        err.contains("belongs to vault") && err.contains("alice.card"),
+        "{err}"
+    );
     assert_eq!(h.session(), &Session::Sealed);
 }
 
@@ -431,7 +522,10 @@ fn overview_lists_mounted_media_with_free_space() {
     let fx = fixture();
     let opts = Options {
         idle_timeout: Duration::from_secs(300),
-        sources: Sources { media: one_medium, card_dirs: Vec::new() },
+        sources: Sources {
+            media: one_medium,
+            card_dirs: Vec::new(),
+        },
     };
     let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, Instant::now());
     assert!(app.settle(WAIT));
@@ -439,9 +533,17 @@ fn overview_lists_mounted_media_with_free_space() {
     app.draw(&mut term).unwrap();
     let buf = term.backend().buffer();
     let text: String = (0..buf.area.height)
-        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                + "\n"
+        })
         .collect();
-    assert!(text.contains("Media        /media/usb0  /dev/sdb1 vfat  1.9 GB free of 8.0 GB"), "{text}");
+    assert!(
+        text.contains("Media        /media/usb0  /dev/sdb1 vfat  1.9 GB free of 8.0 GB"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -456,7 +558,10 @@ fn the_tui_command_refuses_a_missing_vault_before_touching_the_terminal() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no vault at"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no vault at"),
+        "{out:?}"
+    );
     let out = assert_cmd::Command::cargo_bin("seedvault")
         .unwrap()
         .args(["tui", "--idle-timeout", "0"])

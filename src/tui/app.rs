@@ -265,7 +265,12 @@ impl State {
             tab: Tab::Overview,
             status: None,
             media: Vec::new(),
-            audit: AuditView { entries: None, selected: 0, open: None, verify: Verify::NotRun },
+            audit: AuditView {
+                entries: None,
+                selected: 0,
+                open: None,
+                verify: Verify::NotRun,
+            },
             session: Session::Sealed,
             dialog: None,
             help: false,
@@ -278,9 +283,10 @@ impl State {
     /// Time left before the idle re-seal, when unsealed.
     pub fn idle_left(&self) -> Option<Duration> {
         match self.session {
-            Session::Unsealed { .. } => {
-                Some(self.idle_timeout.saturating_sub(self.now.saturating_duration_since(self.last_activity)))
-            }
+            Session::Unsealed { .. } => Some(
+                self.idle_timeout
+                    .saturating_sub(self.now.saturating_duration_since(self.last_activity)),
+            ),
             _ => None,
         }
     }
@@ -292,7 +298,9 @@ impl State {
         }
         if let Some(d) = &self.dialog {
             return match (&d.step, d.focus) {
-                (Step::Cards, Focus::Path) | (Step::Passphrase { .. }, _) => vec![Context::TextField, Context::Dialog],
+                (Step::Cards, Focus::Path) | (Step::Passphrase { .. }, _) => {
+                    vec![Context::TextField, Context::Dialog]
+                }
                 (Step::Cards, Focus::List) => vec![Context::CardList, Context::Dialog],
                 _ => vec![Context::Dialog],
             };
@@ -312,11 +320,17 @@ impl State {
     }
 
     fn info(&mut self, text: impl Into<String>) {
-        self.notice = Some(Notice { text: text.into(), error: false });
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+        });
     }
 
     fn error(&mut self, text: impl Into<String>) {
-        self.notice = Some(Notice { text: text.into(), error: true });
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+        });
     }
 
     fn apply_snapshot(&mut self, s: Snapshot) {
@@ -367,7 +381,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
             Vec::new()
         }
         Action::NextTab => goto_tab(state, (state.tab.index() + 1) % Tab::ALL.len()),
-        Action::PrevTab => goto_tab(state, (state.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()),
+        Action::PrevTab => goto_tab(
+            state,
+            (state.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len(),
+        ),
         Action::GotoTab(i) => goto_tab(state, i as usize),
         Action::Refresh => {
             state.info("re-reading the vault");
@@ -462,7 +479,9 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
     if action == Action::Quit {
         return quit(state);
     }
-    let Some(d) = state.dialog.as_mut() else { return Vec::new() };
+    let Some(d) = state.dialog.as_mut() else {
+        return Vec::new();
+    };
     if action == Action::Back {
         if matches!(d.step, Step::Working { .. }) {
             // The thread is already opening the cards; let it finish and
@@ -476,7 +495,12 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
     }
     match &mut d.step {
         Step::Cards => cards_step(d, action),
-        Step::Passphrase { chosen, index, typed, input } => {
+        Step::Passphrase {
+            chosen,
+            index,
+            typed,
+            input,
+        } => {
             match action {
                 Action::Input(c) if input.len() + c.len_utf8() <= MAX_PASSPHRASE => input.push(c),
                 Action::Backspace => {
@@ -493,8 +517,15 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
                     *index += 1;
                     if *index == chosen.len() {
                         let names = chosen.iter().map(|c| c.custodian.clone()).collect();
-                        let given = chosen.iter().map(|c| c.path.clone()).zip(std::mem::take(typed)).collect();
-                        d.step = Step::Working { names, since: state.now };
+                        let given = chosen
+                            .iter()
+                            .map(|c| c.path.clone())
+                            .zip(std::mem::take(typed))
+                            .collect();
+                        d.step = Step::Working {
+                            names,
+                            since: state.now,
+                        };
                         state.session = Session::Unsealing;
                         return vec![Job::Unseal(given)];
                     }
@@ -509,7 +540,11 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
 
 fn cards_step(d: &mut UnsealDialog, action: Action) -> Vec<Job> {
     if action == Action::SwitchFocus {
-        d.focus = if d.focus == Focus::Path { Focus::List } else { Focus::Path };
+        d.focus = if d.focus == Focus::Path {
+            Focus::List
+        } else {
+            Focus::Path
+        };
         return Vec::new();
     }
     match d.focus {
@@ -523,7 +558,9 @@ fn cards_step(d: &mut UnsealDialog, action: Action) -> Vec<Job> {
                 d.scanning = true;
                 d.focus = Focus::List;
                 let dir = d.dir.trim();
-                return vec![Job::ScanCards((!dir.is_empty()).then(|| PathBuf::from(dir)))];
+                return vec![Job::ScanCards(
+                    (!dir.is_empty()).then(|| PathBuf::from(dir)),
+                )];
             }
             _ => {}
         },
@@ -536,8 +573,13 @@ fn cards_step(d: &mut UnsealDialog, action: Action) -> Vec<Job> {
                 }
             }
             Action::Confirm => {
-                let paths: Vec<PathBuf> =
-                    d.cards.iter().zip(&d.chosen).filter(|(_, on)| **on).map(|(c, _)| c.path.clone()).collect();
+                let paths: Vec<PathBuf> = d
+                    .cards
+                    .iter()
+                    .zip(&d.chosen)
+                    .filter(|(_, on)| **on)
+                    .map(|(c, _)| c.path.clone())
+                    .collect();
                 d.error = None;
                 d.step = Step::Checking;
                 return vec![Job::CheckCards(paths)];
@@ -555,13 +597,22 @@ pub fn apply(state: &mut State, reply: Reply) {
         Reply::Refreshed(s) => state.apply_snapshot(s),
         Reply::Verified(r) => {
             match &r {
-                Ok(rep) if rep.problems.is_empty() => state.info(format!("audit chain intact: {} entries", rep.entries)),
-                Ok(rep) => state.error(format!("AUDIT CHAIN BROKEN: {} problem(s)", rep.problems.len())),
+                Ok(rep) if rep.problems.is_empty() => {
+                    state.info(format!("audit chain intact: {} entries", rep.entries))
+                }
+                Ok(rep) => state.error(format!(
+                    "AUDIT CHAIN BROKEN: {} problem(s)",
+                    rep.problems.len()
+                )),
                 Err(e) => state.error(e.clone()),
             }
             state.audit.verify = Verify::Done(r);
         }
-        Reply::Cards { dirs, cards, errors } => {
+        Reply::Cards {
+            dirs,
+            cards,
+            errors,
+        } => {
             if let Some(d) = state.dialog.as_mut() {
                 d.scanning = false;
                 d.scanned = dirs;
@@ -573,14 +624,21 @@ pub fn apply(state: &mut State, reply: Reply) {
         }
         Reply::Checked(r, snap) => {
             state.apply_snapshot(snap);
-            let Some(d) = state.dialog.as_mut() else { return };
+            let Some(d) = state.dialog.as_mut() else {
+                return;
+            };
             if !matches!(d.step, Step::Checking) {
                 return;
             }
             match r {
                 Ok(()) => {
-                    let chosen: Vec<CardInfo> =
-                        d.cards.iter().zip(&d.chosen).filter(|(_, on)| **on).map(|(c, _)| c.clone()).collect();
+                    let chosen: Vec<CardInfo> = d
+                        .cards
+                        .iter()
+                        .zip(&d.chosen)
+                        .filter(|(_, on)| **on)
+                        .map(|(c, _)| c.clone())
+                        .collect();
                     let n = chosen.len();
                     d.step = Step::Passphrase {
                         chosen,
@@ -641,11 +699,18 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
     let mut jobs = Vec::new();
     if matches!(state.session, Session::Unsealed { .. }) {
         state.session = Session::Sealing;
-        state.info(format!("sealed: no key pressed for {}", super::ui::clock(state.idle_timeout)));
+        state.info(format!(
+            "sealed: no key pressed for {}",
+            super::ui::clock(state.idle_timeout)
+        ));
         jobs.push(Job::Seal);
     }
     // A half-typed quorum left at an unattended console is wiped too.
-    if state.dialog.as_ref().is_some_and(|d| matches!(d.step, Step::Passphrase { .. })) {
+    if state
+        .dialog
+        .as_ref()
+        .is_some_and(|d| matches!(d.step, Step::Passphrase { .. }))
+    {
         state.dialog = None;
         state.info("unseal dialog closed after the idle timeout; typed passphrases wiped");
     }
@@ -658,7 +723,9 @@ mod tests {
 
     fn unsealed(t0: Instant) -> State {
         let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
-        s.session = Session::Unsealed { officers: vec!["alice".into(), "bob".into()] };
+        s.session = Session::Unsealed {
+            officers: vec!["alice".into(), "bob".into()],
+        };
         s
     }
 
@@ -679,10 +746,16 @@ mod tests {
     fn quit_and_s_seal_an_unsealed_session() {
         let t0 = Instant::now();
         let mut s = unsealed(t0);
-        assert!(matches!(update(&mut s, Action::Quit).as_slice(), [Job::Seal]));
+        assert!(matches!(
+            update(&mut s, Action::Quit).as_slice(),
+            [Job::Seal]
+        ));
         assert!(s.quit);
         let mut s = unsealed(t0);
-        assert!(matches!(update(&mut s, Action::Seal).as_slice(), [Job::Seal]));
+        assert!(matches!(
+            update(&mut s, Action::Seal).as_slice(),
+            [Job::Seal]
+        ));
         assert_eq!(s.session, Session::Sealing);
     }
 
@@ -691,7 +764,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
         let mut d = UnsealDialog::new();
-        d.step = Step::Passphrase { chosen: Vec::new(), index: 0, typed: Vec::new(), input: PassField::new() };
+        d.step = Step::Passphrase {
+            chosen: Vec::new(),
+            index: 0,
+            typed: Vec::new(),
+            input: PassField::new(),
+        };
         s.dialog = Some(d);
         for c in "secret".chars() {
             update(&mut s, Action::Input(c));
@@ -707,7 +785,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
         let mut d = UnsealDialog::new();
-        d.step = Step::Working { names: vec!["alice".into()], since: t0 };
+        d.step = Step::Working {
+            names: vec!["alice".into()],
+            since: t0,
+        };
         s.dialog = Some(d);
         update(&mut s, Action::Back);
         assert!(s.dialog.is_some());

@@ -64,14 +64,29 @@ pub struct Binding {
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 
-const fn b(context: Context, code: KeyCode, mods: KeyModifiers, action: Action, label: &'static str, help: &'static str) -> Binding {
-    Binding { context, code, mods, action, label, help }
+const fn b(
+    context: Context,
+    code: KeyCode,
+    mods: KeyModifiers,
+    action: Action,
+    label: &'static str,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        context,
+        code,
+        mods,
+        action,
+        label,
+        help,
+    }
 }
 
 use Context::*;
 use KeyCode::*;
 
-/// Every binding, in the order help lists them.
+/// Every binding, in the order help lists them (a table: one line each).
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
     b(Always, Char('c'), CTRL, Action::Quit, "Ctrl-C", "seal and quit"),
     b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit"),
@@ -129,7 +144,10 @@ fn matches(bd: &Binding, key: &KeyEvent) -> bool {
 pub fn lookup(contexts: &[Context], key: &KeyEvent) -> Option<Action> {
     let in_order = std::iter::once(&Context::Always).chain(contexts.iter());
     for ctx in in_order {
-        if let Some(bd) = BINDINGS.iter().find(|bd| bd.context == *ctx && matches(bd, key)) {
+        if let Some(bd) = BINDINGS
+            .iter()
+            .find(|bd| bd.context == *ctx && matches(bd, key))
+        {
             return Some(bd.action);
         }
     }
@@ -146,7 +164,9 @@ pub fn lookup(contexts: &[Context], key: &KeyEvent) -> Option<Action> {
 
 /// The bindings of one context that help shows (aliases have no label).
 pub fn help_lines(context: Context) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |bd| bd.context == context && !bd.label.is_empty())
+    BINDINGS
+        .iter()
+        .filter(move |bd| bd.context == context && !bd.label.is_empty())
 }
 
 #[cfg(test)]
@@ -160,7 +180,10 @@ mod tests {
     #[test]
     fn innermost_context_wins_and_text_fields_take_letters() {
         assert_eq!(lookup(&[Main], &key(Char('q'))), Some(Action::Quit));
-        assert_eq!(lookup(&[TextField, Dialog], &key(Char('q'))), Some(Action::Input('q')));
+        assert_eq!(
+            lookup(&[TextField, Dialog], &key(Char('q'))),
+            Some(Action::Input('q'))
+        );
         assert_eq!(lookup(&[TextField, Dialog], &key(Esc)), Some(Action::Back));
         assert_eq!(lookup(&[Audit, Main], &key(Enter)), Some(Action::Confirm));
         let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);

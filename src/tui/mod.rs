@@ -46,7 +46,10 @@ impl Options {
     pub fn new(idle_timeout: Duration) -> Self {
         Options {
             idle_timeout,
-            sources: Sources { media: crate::media::removable_media, card_dirs: vec![PathBuf::from("cards")] },
+            sources: Sources {
+                media: crate::media::removable_media,
+                card_dirs: vec![PathBuf::from("cards")],
+            },
         }
     }
 }
@@ -74,8 +77,10 @@ impl App {
             if self.worker.send(job) {
                 self.state.pending += 1;
             } else {
-                self.state.notice =
-                    Some(app::Notice { text: "the vault thread has stopped; quit and start again".into(), error: true });
+                self.state.notice = Some(app::Notice {
+                    text: "the vault thread has stopped; quit and start again".into(),
+                    error: true,
+                });
             }
         }
     }

@@ -74,7 +74,11 @@ pub enum Reply {
     Verified(Result<ChainReport, String>),
     /// For [`Job::ScanCards`]: the directories looked in, the cards, and
     /// files that looked like cards but could not be read.
-    Cards { dirs: Vec<PathBuf>, cards: Vec<CardInfo>, errors: Vec<String> },
+    Cards {
+        dirs: Vec<PathBuf>,
+        cards: Vec<CardInfo>,
+        errors: Vec<String>,
+    },
     /// For [`Job::CheckCards`]: the library's refusal, verbatim (a refusal
     /// is logged, hence the fresh snapshot).
     Checked(Result<(), String>, Snapshot),
@@ -119,7 +123,11 @@ impl Worker {
                 // `held` drops here: an unsealed vault's key is wiped.
             })
             .ok();
-        Worker { jobs: Some(jobs), replies, thread }
+        Worker {
+            jobs: Some(jobs),
+            replies,
+            thread,
+        }
     }
 
     /// Queues a job. False when the thread is gone.
@@ -163,7 +171,10 @@ impl Held {
         match self {
             Held::Sealed(v) => Ok(v),
             Held::Unsealed(u) => Ok(u.vault()),
-            Held::Gone(dir, why) => Err(format!("the vault at {} could not be reopened: {why}", dir.display())),
+            Held::Gone(dir, why) => Err(format!(
+                "the vault at {} could not be reopened: {why}",
+                dir.display()
+            )),
         }
     }
 
@@ -175,14 +186,21 @@ impl Held {
                 audit: v.audit_entries().map_err(|e| e.to_string()),
                 media,
             },
-            Err(e) => Snapshot { status: Err(e.clone()), audit: Err(e), media },
+            Err(e) => Snapshot {
+                status: Err(e.clone()),
+                audit: Err(e),
+                media,
+            },
         }
     }
 
     fn run(&mut self, job: Job, sources: &Sources) -> Reply {
         match job {
             Job::Refresh => Reply::Refreshed(self.snapshot(sources)),
-            Job::Verify => Reply::Verified(self.vault().and_then(|v| v.verify_audit().map_err(|e| e.to_string()))),
+            Job::Verify => Reply::Verified(
+                self.vault()
+                    .and_then(|v| v.verify_audit().map_err(|e| e.to_string())),
+            ),
             Job::ScanCards(dir) => self.scan(dir, sources),
             Job::CheckCards(paths) => {
                 let r = self.check(&paths);
@@ -232,7 +250,11 @@ impl Held {
                 }
             }
         }
-        Reply::Cards { dirs, cards, errors }
+        Reply::Cards {
+            dirs,
+            cards,
+            errors,
+        }
     }
 
     /// Reads the cards, logging an unreadable one as a refused attempt
@@ -244,7 +266,8 @@ impl Held {
                 Ok(c) => cards.push(c),
                 Err(e) => {
                     if let Held::Sealed(v) = self {
-                        let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                        let given: Vec<String> =
+                            paths.iter().map(|p| p.display().to_string()).collect();
                         v.record_refusal(PURPOSE, given.clone(), given, &e.to_string());
                     }
                     return Err(e.to_string());
@@ -256,10 +279,15 @@ impl Held {
 
     fn check(&mut self, paths: &[PathBuf]) -> Result<(), String> {
         let cards = self.read_cards(paths)?;
-        let Held::Sealed(v) = self else { return Err(already(self)) };
+        let Held::Sealed(v) = self else {
+            return Err(already(self));
+        };
         if let Err(e) = v.check_quorum_cards(&cards) {
             let names: Vec<String> = cards.iter().map(|c| c.header.name.clone()).collect();
-            let described = cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect();
+            let described = cards
+                .iter()
+                .map(|c| format!("{} ({})", c.header.name, c.path.display()))
+                .collect();
             v.record_refusal(PURPOSE, names, described, &e.to_string());
             return Err(e.to_string());
         }
@@ -272,7 +300,9 @@ impl Held {
         if !matches!(self, Held::Sealed(_)) {
             return Err(already(self));
         }
-        let Held::Sealed(vault) = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new())) else {
+        let Held::Sealed(vault) =
+            std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()))
+        else {
             return Err("internal: vault state changed".into()); // checked just above
         };
         let dir = vault.dir().to_path_buf();
@@ -296,14 +326,19 @@ impl Held {
 
 fn already(held: &Held) -> String {
     match held {
-        Held::Unsealed(u) => format!("the vault is already unsealed by {}", u.officer_names().join(", ")),
+        Held::Unsealed(u) => format!(
+            "the vault is already unsealed by {}",
+            u.officer_names().join(", ")
+        ),
         other => other.vault().err().unwrap_or_default(),
     }
 }
 
 /// `*.card` files directly in `dir`, sorted; nothing if it cannot be read.
 fn card_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "card"))

@@ -50,11 +50,20 @@ impl Vault {
             let summary = value
                 .clone()
                 .and_then(|v| serde_json::from_value::<Summary>(v).ok())
-                .unwrap_or_else(|| Summary { event: "(unreadable)".into(), ..Summary::default() });
+                .unwrap_or_else(|| Summary {
+                    event: "(unreadable)".into(),
+                    ..Summary::default()
+                });
             let json = value
                 .and_then(|v| serde_json::to_string_pretty(&v).ok())
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            out.push(AuditEntry { seq, time: summary.time, event: summary.event, actors: summary.actors, json });
+            out.push(AuditEntry {
+                seq,
+                time: summary.time,
+                event: summary.event,
+                actors: summary.actors,
+                json,
+            });
         }
         Ok(out)
     }

@@ -12,14 +12,23 @@ use crate::tui::keys::{help_lines, Context};
 
 /// Two columns, so the whole table fits a 24-line console.
 const LEFT: [Context; 3] = [Context::Always, Context::Main, Context::Audit];
-const RIGHT: [Context; 5] = [Context::Entry, Context::Dialog, Context::CardList, Context::TextField, Context::Help];
+const RIGHT: [Context; 5] = [
+    Context::Entry,
+    Context::Dialog,
+    Context::CardList,
+    Context::TextField,
+    Context::Help,
+];
 
 fn column(contexts: &[Context]) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
     for ctx in contexts {
         lines.push(Line::from(ctx.title()).bold().underlined());
         for b in help_lines(*ctx) {
-            lines.push(Line::from(vec![Span::from(format!("  {:<11}", b.label)).bold(), Span::from(b.help)]));
+            lines.push(Line::from(vec![
+                Span::from(format!("  {:<11}", b.label)).bold(),
+                Span::from(b.help),
+            ]));
         }
     }
     lines
@@ -29,7 +38,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let left = column(&LEFT);
     let mut right = column(&RIGHT);
     right.push(Line::from(""));
-    right.push(Line::from(format!("An unsealed session seals itself after {}", super::clock(s.idle_timeout))));
+    right.push(Line::from(format!(
+        "An unsealed session seals itself after {}",
+        super::clock(s.idle_timeout)
+    )));
     right.push(Line::from("without a key press."));
     let h = left.len().max(right.len()) as u16 + 2;
     let rect = centered(area, 112, h);
@@ -37,7 +49,8 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let block = Block::bordered().title(" Keys · ? or Esc closes ");
     let inner = block.inner(rect);
     f.render_widget(block, rect);
-    let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    let [l, r] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
     f.render_widget(Paragraph::new(left), l);
     f.render_widget(Paragraph::new(right), r);
 }

@@ -39,12 +39,19 @@ fn is_test_vault(s: &State) -> bool {
 
 /// Draws the whole screen.
 pub fn render(f: &mut Frame, s: &State) {
-    let [header, tabs, body, bar] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)])
-            .areas(f.area());
+    let [header, tabs, body, bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
     render_header(f, header, s);
-    let titles: Vec<Line> =
-        Tab::ALL.iter().enumerate().map(|(i, t)| Line::from(format!(" {} {} ", i + 1, t.title()))).collect();
+    let titles: Vec<Line> = Tab::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Line::from(format!(" {} {} ", i + 1, t.title())))
+        .collect();
     let selected = Tab::ALL.iter().position(|t| *t == s.tab).unwrap_or(0);
     f.render_widget(
         Tabs::new(titles)
@@ -67,10 +74,16 @@ pub fn render(f: &mut Frame, s: &State) {
 }
 
 fn render_header(f: &mut Frame, area: Rect, s: &State) {
-    let mut spans = vec![Span::from(" seedvault ").bold(), Span::from(format!("vault {}", s.vault_dir.display()))];
+    let mut spans = vec![
+        Span::from(" seedvault ").bold(),
+        Span::from(format!("vault {}", s.vault_dir.display())),
+    ];
     if is_test_vault(s) {
         spans.push(Span::from("  "));
-        spans.push(Span::from(" TEST VAULT: NEVER FOR REAL SEEDS ").style(Style::new().fg(Color::White).bg(Color::Red).bold()));
+        spans.push(
+            Span::from(" TEST VAULT: NEVER FOR REAL SEEDS ")
+                .style(Style::new().fg(Color::White).bg(Color::Red).bold()),
+        );
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -105,7 +118,9 @@ fn render_bar(f: &mut Frame, area: Rect, s: &State) {
     let mut line = session_line(s);
     line.spans.push(Span::from("  "));
     match &s.notice {
-        Some(n) if n.error => line.spans.push(Span::from(n.text.clone()).style(Style::new().fg(Color::Red).bold())),
+        Some(n) if n.error => line
+            .spans
+            .push(Span::from(n.text.clone()).style(Style::new().fg(Color::Red).bold())),
         Some(n) => line.spans.push(Span::from(n.text.clone())),
         None => line.spans.push(Span::from("? help · q quit").dim()),
     }
@@ -116,7 +131,12 @@ fn render_bar(f: &mut Frame, area: Rect, s: &State) {
 pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 /// A spinner frame from the time since `since` (no clock read here).

@@ -21,7 +21,11 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
     let hint;
     match &d.step {
         Step::Cards | Step::Checking => {
-            let field_style = if d.focus == Focus::Path { Style::new().reversed() } else { Style::new() };
+            let field_style = if d.focus == Focus::Path {
+                Style::new().reversed()
+            } else {
+                Style::new()
+            };
             let shown = if d.dir.is_empty() && d.focus != Focus::Path {
                 "(media mounts and ./cards)".to_string()
             } else if d.focus == Focus::Path {
@@ -29,7 +33,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
             } else {
                 d.dir.clone()
             };
-            lines.push(Line::from(vec![Span::from("Card directory: ").bold(), Span::from(shown).style(field_style)]));
+            lines.push(Line::from(vec![
+                Span::from("Card directory: ").bold(),
+                Span::from(shown).style(field_style),
+            ]));
             if d.scanning {
                 lines.push(Line::from("looking for *.card files…"));
             } else {
@@ -38,15 +45,25 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
             }
             lines.push(Line::from(""));
             if d.cards.is_empty() && !d.scanning {
-                lines.push(Line::from("no cards found: insert the custodians' media, or type a directory (Tab)"));
+                lines.push(Line::from(
+                    "no cards found: insert the custodians' media, or type a directory (Tab)",
+                ));
             }
             for (i, c) in d.cards.iter().enumerate() {
                 let on = d.chosen.get(i).copied().unwrap_or(false);
-                let cursor = if i == d.cursor && d.focus == Focus::List { ">" } else { " " };
+                let cursor = if i == d.cursor && d.focus == Focus::List {
+                    ">"
+                } else {
+                    " "
+                };
                 let mut spans = vec![
                     Span::from(format!("{cursor} [{}] ", if on { "x" } else { " " })),
                     Span::from(format!("{:<12}", c.custodian)).bold(),
-                    Span::from(format!(" share {:<2}  {}", c.member_index, c.path.display())),
+                    Span::from(format!(
+                        " share {:<2}  {}",
+                        c.member_index,
+                        c.path.display()
+                    )),
                 ];
                 if !c.this_vault {
                     spans.push(Span::from("  (another vault's card)").fg(Color::Red));
@@ -62,7 +79,9 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
             }
             let n = d.chosen.iter().filter(|c| **c).count();
             lines.push(Line::from(""));
-            lines.push(Line::from(format!("{n} selected; {need} of {total} needed")));
+            lines.push(Line::from(format!(
+                "{n} selected; {need} of {total} needed"
+            )));
             if matches!(d.step, Step::Checking) {
                 lines.push(Line::from("checking the cards' headers…"));
             }
@@ -89,7 +108,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
             }
             lines.push(Line::from(""));
             if let Some(c) = chosen.get(*index) {
-                lines.push(Line::from(format!("{}: type your passphrase (others look away)", c.custodian)));
+                lines.push(Line::from(format!(
+                    "{}: type your passphrase (others look away)",
+                    c.custodian
+                )));
             }
             lines.push(Line::from(vec![
                 Span::from("Passphrase: ").bold(),
@@ -103,7 +125,9 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
                 spinner(s, *since),
                 names.join(", ")
             )));
-            lines.push(Line::from("Argon2id runs on each card (about half a second each); the screen stays live."));
+            lines.push(Line::from(
+                "Argon2id runs on each card (about half a second each); the screen stays live.",
+            ));
             hint = "please wait";
         }
     }
@@ -115,7 +139,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
     lines.push(Line::from(hint).dim());
     let w = area.width.saturating_sub(4).max(40);
     let inner_w = w.saturating_sub(2).max(1) as usize;
-    let h: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_w)).sum();
+    let h: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
     let rect = centered(area, w, h as u16 + 2);
     f.render_widget(Clear, rect);
     f.render_widget(
