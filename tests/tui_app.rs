@@ -580,3 +580,24 @@ fn a_new_entry_clears_an_old_verification_verdict() {
     assert!(!s.contains("intact: 1 entries"), "{s}");
     assert!(s.contains("Audit log · 2 entries"), "{s}");
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut h = Harness::new();
+    for (w, hgt) in [(20, 5), (40, 10), (1, 1)] {
+        h.term = Terminal::new(TestBackend::new(w, hgt)).unwrap();
+        h.raw();
+        h.key(KeyCode::Char('?'));
+        h.raw();
+        h.key(KeyCode::Esc).key(KeyCode::Char('u')).settle();
+        h.raw();
+        h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
+        h.chars("abc");
+        h.raw();
+        h.key(KeyCode::Esc).key(KeyCode::Char('2')).key(KeyCode::Char('v')).settle();
+        h.raw();
+        h.key(KeyCode::Enter);
+        h.raw();
+        h.key(KeyCode::Esc).key(KeyCode::Char('1'));
+    }
+}
