@@ -14,3 +14,22 @@ pub const UNSEAL_FAILED: &str = "vault.unseal_failed";
 /// A custodian displayed their card's SLIP-0039 words: `custodian`,
 /// `member_index` (never the words).
 pub const CARD_WORDS_SHOWN: &str = "card.words_shown";
+/// Part of a batch's serial list, in file order: `batch_id`, `part`
+/// (1-based), `serials`. Written before the batch's `batch.ingested`, in
+/// the same transaction; parts hold at most 10,000 serials.
+pub const BATCH_SERIALS: &str = "batch.serials";
+/// A batch was ingested: `batch_id`, `label`, `source_name`,
+/// `source_sha256` (of the file as given, before any OpenPGP decryption),
+/// `format`, `openpgp` (whether the file was encrypted), `factory_signer`
+/// (fingerprint, when a signature was required), `count`, `parts`,
+/// `serials_sha256` (SHA-256 of the serials joined by `\n`, in order).
+pub const BATCH_INGESTED: &str = "batch.ingested";
+/// An ingest was refused and nothing stored: `source_name`,
+/// `source_sha256`, `format` (if known), `problems` (how many), `reason`
+/// (the first problems, never a secret).
+pub const BATCH_REFUSED: &str = "batch.refused";
+/// A serial was voided (e.g. the token was reprogrammed): `serial`, `reason`.
+pub const SERIAL_VOIDED: &str = "serial.voided";
+/// A token code was checked: `serial`, `at` (unix time), `matched`, `drift`
+/// (never the code itself, which a later replay could abuse).
+pub const TOKEN_VERIFIED: &str = "token.verified";

@@ -28,6 +28,13 @@ pub enum Command {
     /// Custodian cards: check one, or show its paper-backup words.
     #[command(subcommand)]
     Card(CardCommand),
+    /// Ingest a factory seed batch (all or nothing); needs the quorum.
+    Ingest(IngestArgs),
+    /// A serial's state and history (never its secret), or void it.
+    #[command(subcommand)]
+    Serial(SerialCommand),
+    /// Check a code shown by a token (±10 steps); needs the quorum.
+    VerifyToken(VerifyTokenArgs),
     /// Check that these cards unseal the vault (ceremony rehearsal); changes nothing else.
     Unseal(QuorumArgs),
     /// The audit log.
@@ -115,6 +122,84 @@ pub struct DemoArgs {
     /// Where to build the demo (must not exist yet).
     #[arg(long, value_name = "DIR", default_value = "demo")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The batch file (plain, or an OpenPGP message encrypted to the vault).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The format, instead of detecting it: azure-csv, hex, base32, pskc, otpauth, privacyidea.
+    #[arg(long, value_name = "NAME")]
+    pub format: Option<String>,
+    /// A label for the batch (e.g. the factory's shipment reference).
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    /// Require a valid OpenPGP signature on the batch by this factory certificate.
+    #[arg(long, value_name = "FILE")]
+    pub factory_cert: Option<PathBuf>,
+    /// File holding the hex pre-shared key of an encrypted PSKC file.
+    #[arg(long, value_name = "F")]
+    pub pskc_key_file: Option<PathBuf>,
+    /// File holding the password of a PBKDF2-encrypted PSKC file.
+    #[arg(long, value_name = "F")]
+    pub pskc_password_file: Option<PathBuf>,
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
+}
+
+/// One officer's card, for acts that need a person rather than the quorum.
+#[derive(Debug, Args)]
+pub struct OneOfficer {
+    /// The officer's card.
+    #[arg(long, value_name = "PATH")]
+    pub card: PathBuf,
+    /// Passphrase file for the card (else asked on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SerialCommand {
+    /// State, batch, order, exports and history of a serial (no secret).
+    Show {
+        /// The serial.
+        serial: String,
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Void a serial (e.g. the token was reprogrammed): it can never be exported after.
+    Void {
+        /// The serial.
+        serial: String,
+        /// Why (recorded in the log).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyTokenArgs {
+    /// The token's serial.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// The code the token shows.
+    #[arg(long, value_name = "DIGITS")]
+    pub code: String,
+    /// Check as of this Unix time instead of now.
+    #[arg(long, value_name = "UNIX_TIME")]
+    pub at: Option<u64>,
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
 }
 
 #[derive(Debug, Args)]

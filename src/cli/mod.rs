@@ -11,6 +11,7 @@ mod error;
 mod inspect;
 mod passphrase;
 mod quorum;
+mod seeds;
 mod setup;
 
 use std::io::Write;
@@ -66,6 +67,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => inspect::status(&dir, a),
         Command::VaultCert => inspect::vault_cert(&dir),
         Command::Card(a) => cards::run(&dir, a),
+        Command::Ingest(a) => seeds::ingest(&dir, a),
+        Command::Serial(a) => seeds::serial(&dir, a),
+        Command::VerifyToken(a) => seeds::verify_token(&dir, a),
         Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => inspect::audit(&dir, a),
         Command::Demo(a) => demo::run(a),

@@ -81,6 +81,42 @@ impl SealingKey {
     }
 }
 
+/// Seals many messages under a key made for this sealer alone, with
+/// nonces counted 0, 1, 2, ... (4 zero bytes || 64-bit big-endian count).
+///
+/// Counter nonces are unique by construction and cost no system call per
+/// message, which matters for a million-seed batch. The guarantee holds
+/// only if the key seals nothing else, ever: so the sealer takes the key by
+/// value, is the only holder of it, and the key must be fresh (a batch
+/// data key is generated for its ingest and never seals again). The key is
+/// wiped when the sealer is dropped.
+pub struct CounterSealer {
+    key: SealingKey,
+    next: u64,
+}
+
+impl CounterSealer {
+    /// Takes a fresh key; it must never have sealed anything.
+    pub fn new(fresh: Key32) -> Self {
+        CounterSealer { key: SealingKey::new(&fresh), next: 0 }
+    }
+
+    /// Encrypts `plaintext` under the next nonce, binding `aad`. Opens with
+    /// [`SealingKey::open`] under the same key.
+    pub fn seal(&mut self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, AeadError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[4..].copy_from_slice(&self.next.to_be_bytes());
+        self.next = self.next.checked_add(1).ok_or(AeadError::Random)?;
+        self.key.seal_with_nonce(&nonce, aad, plaintext)
+    }
+}
+
+impl fmt::Debug for CounterSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CounterSealer([REDACTED], next {})", self.next)
+    }
+}
+
 impl fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SealingKey([REDACTED])")
@@ -111,6 +147,18 @@ mod tests {
             sealed[i] ^= 1 << bit;
             prop_assert_eq!(k.open(b"row 1", &sealed).unwrap_err(), AeadError::Integrity);
         }
+    }
+
+    #[test]
+    fn counter_sealer_output_opens_with_the_same_key_and_never_repeats_a_nonce() {
+        let k = Key32::random().unwrap();
+        let opener = SealingKey::new(&Key32::from_slice_wiping(&mut k.expose().to_vec()).unwrap());
+        let mut s = CounterSealer::new(k);
+        let a = s.seal(b"a", b"same plaintext").unwrap();
+        let b = s.seal(b"a", b"same plaintext").unwrap();
+        assert_ne!(a[..12], b[..12]);
+        assert_ne!(a, b);
+        assert_eq!(&opener.open(b"a", &b).unwrap()[..], b"same plaintext");
     }
 
     #[test]

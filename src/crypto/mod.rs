@@ -17,7 +17,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
 use zeroize::Zeroize;
 
-pub use aead::{AeadError, SealingKey};
+pub use aead::{AeadError, CounterSealer, SealingKey};
 pub use kdf::{argon2id, hkdf_sha256, KdfError, KdfParams};
 
 /// A 256-bit secret key (master key, key-encryption key, data key).

@@ -1,1 +1,669 @@
-//! (being written)
+//! The line-oriented formats (`hex`, `base32`, `privacyidea`) and the text
+//! machinery every line format shares (Azure CSV and otpauth use it too).
+//!
+//! Factory files are large and messy: a million lines, written on Windows
+//! (BOM, CRLF), edited in spreadsheets (spaces around fields, quoted cells,
+//! trailing empty lines). The reader here reads one line at a time into a
+//! buffer it reuses, splits it into fields without allocating once the
+//! buffers have grown, and wipes those buffers because they held secrets.
+//! A bad line becomes a [`RecordError`] naming its line and serial; reading
+//! goes on, so ingest can list every problem of a file at once.
+
+use std::io::{BufRead, Write};
+use std::ops::Range;
+
+use zeroize::Zeroize;
+
+use super::{FormatError, LocatedRecords, RecordError};
+use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams, MAX_SERIAL_LEN};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Longest line accepted. A record is well under 1 KiB; the bound keeps a
+/// file without line breaks from being read into memory whole.
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Consumes input up to and including the next line break, in the reader's
+/// own buffer-sized steps (a runaway line is skipped, not stored).
+fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    }
+}
+
+/// A line reader that keeps one line (and its fields) at a time.
+pub(crate) struct Lines<R> {
+    input: R,
+    /// The raw bytes of the current line. Holds secrets: wiped per line and on drop.
+    raw: Vec<u8>,
+    /// Where the trimmed line text is inside `raw`.
+    text: Range<usize>,
+    /// Field values, unquoted, one after the other. Holds secrets: wiped likewise.
+    fields: String,
+    ranges: Vec<Range<usize>>,
+    split_error: Option<&'static str>,
+    line_no: u64,
+    done: bool,
+    /// Skip lines whose first non-space character is `#`.
+    comments: bool,
+    /// Split lines into comma-separated fields.
+    split: bool,
+}
+
+impl<R> Drop for Lines<R> {
+    fn drop(&mut self) {
+        // The buffers held seed text; wipe them before the memory is freed.
+        self.raw.zeroize();
+        self.fields.zeroize();
+    }
+}
+
+impl<R: BufRead> Lines<R> {
+    pub(crate) fn new(input: R, comments: bool, split: bool) -> Self {
+        Lines {
+            input,
+            raw: Vec::with_capacity(256),
+            text: 0..0,
+            fields: String::with_capacity(256),
+            ranges: Vec::with_capacity(8),
+            split_error: None,
+            line_no: 0,
+            done: false,
+            comments,
+            split,
+        }
+    }
+
+    /// Advances to the next line that has content; returns its 1-based
+    /// number. Blank lines (and comments, when enabled) are skipped. A read
+    /// failure ends the stream with one error.
+    pub(crate) fn next_line(&mut self) -> Option<Result<u64, RecordError>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.raw.zeroize();
+            // Bounded, so a file without line breaks is never held whole.
+            let mut bounded = std::io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1);
+            let read = bounded.read_until(b'\n', &mut self.raw);
+            let read = match read {
+                Ok(0) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(_) if self.raw.len() > MAX_LINE_BYTES && !self.raw.ends_with(b"\n") => {
+                    self.raw.zeroize();
+                    skip_rest_of_line(&mut self.input)
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            self.line_no += 1;
+            let line = self.line_no;
+            if let Err(e) = read {
+                self.done = true;
+                return Some(Err(record_error(line, None, format!("cannot read the file: {e}"))));
+            }
+            if self.raw.is_empty() {
+                let problem = format!("the line is longer than {MAX_LINE_BYTES} bytes; no record is that long");
+                return Some(Err(record_error(line, None, problem)));
+            }
+            let mut start = 0;
+            if line == 1 && self.raw.starts_with(BOM) {
+                start = BOM.len();
+            }
+            let mut end = self.raw.len();
+            while end > start && matches!(self.raw[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            let text = match std::str::from_utf8(&self.raw[start..end]) {
+                Ok(t) => t,
+                Err(e) => {
+                    let problem = format!(
+                        "the line is not UTF-8 text (invalid byte at column {})",
+                        e.valid_up_to() + 1
+                    );
+                    return Some(Err(record_error(line, None, problem)));
+                }
+            };
+            let trimmed = text.trim_start();
+            let lead = text.len() - trimmed.len();
+            let trimmed = trimmed.trim_end();
+            if trimmed.is_empty() || (self.comments && trimmed.starts_with('#')) {
+                continue;
+            }
+            self.text = start + lead..start + lead + trimmed.len();
+            if self.split {
+                self.fields.zeroize();
+                self.ranges.clear();
+                self.split_error = split_fields(trimmed, &mut self.fields, &mut self.ranges).err();
+            }
+            return Some(Ok(line));
+        }
+    }
+
+    /// The current line, without surrounding spaces and line ending.
+    pub(crate) fn text(&self) -> &str {
+        // from_utf8 succeeded on a range containing this one, and the range
+        // ends were taken at char boundaries (trimming ASCII-class spaces).
+        std::str::from_utf8(&self.raw[self.text.clone()]).unwrap_or("")
+    }
+
+    /// The fields of the current line (when splitting is enabled).
+    pub(crate) fn fields(&self) -> Fields<'_> {
+        Fields { buf: &self.fields, ranges: &self.ranges, error: self.split_error }
+    }
+}
+
+/// The comma-separated fields of one line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'l> {
+    buf: &'l str,
+    ranges: &'l [Range<usize>],
+    /// Why the line could not be split (an unclosed quote), if it could not.
+    pub(crate) error: Option<&'static str>,
+}
+
+impl<'l> Fields<'l> {
+    /// Field `i`, trimmed; empty when the line has fewer fields.
+    pub(crate) fn get(&self, i: usize) -> &'l str {
+        self.ranges.get(i).and_then(|r| self.buf.get(r.clone())).unwrap_or("")
+    }
+
+    /// How many fields the line has.
+    pub(crate) fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// The number of fields once trailing empty ones (a spreadsheet's
+    /// `,,,`) are dropped.
+    pub(crate) fn len_used(&self) -> usize {
+        let mut n = self.len();
+        while n > 0 && self.get(n - 1).is_empty() {
+            n -= 1;
+        }
+        n
+    }
+}
+
+/// Splits `line` at commas into `out`, with CSV double quotes (`""` is a
+/// quote inside a quoted field). Unquoted fields are trimmed; a quoted
+/// field keeps its inner spaces.
+fn split_fields(line: &str, out: &mut String, ranges: &mut Vec<Range<usize>>) -> Result<(), &'static str> {
+    let mut rest = line;
+    loop {
+        let s = rest.trim_start_matches([' ', '\t']);
+        let start = out.len();
+        if let Some(body) = s.strip_prefix('"') {
+            let mut after = None;
+            let mut chunk_start = 0;
+            let bytes = body.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'"' {
+                    out.push_str(&body[chunk_start..i]);
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        out.push('"');
+                        i += 2;
+                        chunk_start = i;
+                        continue;
+                    }
+                    after = Some(&body[i + 1..]);
+                    break;
+                }
+                i += 1;
+            }
+            let Some(after) = after else {
+                return Err("a quoted field is not closed");
+            };
+            ranges.push(start..out.len());
+            let after = after.trim_start_matches([' ', '\t']);
+            if after.is_empty() {
+                return Ok(());
+            }
+            match after.strip_prefix(',') {
+                Some(r) => rest = r,
+                None => return Err("text follows a closing quote"),
+            }
+        } else {
+            match s.find(',') {
+                Some(i) => {
+                    out.push_str(s[..i].trim_end());
+                    ranges.push(start..out.len());
+                    rest = &s[i + 1..];
+                }
+                None => {
+                    out.push_str(s.trim_end());
+                    ranges.push(start..out.len());
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Builds a record error.
+pub(crate) fn record_error(line: u64, serial: Option<&str>, problem: impl Into<String>) -> RecordError {
+    RecordError { line, serial: serial.map(str::to_owned), problem: problem.into() }
+}
+
+/// Checks a serial field; the error names the field as written when it is
+/// short enough to be a serial at all.
+pub(crate) fn parse_serial(line: u64, text: &str) -> Result<Serial, RecordError> {
+    Serial::parse(text).map_err(|e| {
+        let shown = text.trim();
+        let shown = (!shown.is_empty() && shown.len() <= MAX_SERIAL_LEN).then_some(shown);
+        record_error(line, shown, format!("bad serial: {e}"))
+    })
+}
+
+/// Turns decoded bytes into a seed, with Seed's rules (the bytes are moved).
+pub(crate) fn to_seed(bytes: Vec<u8>) -> Result<Seed, String> {
+    Seed::new(bytes).map_err(|e| e.to_string())
+}
+
+fn ordinal_char(pos: usize) -> String {
+    format!("character {}", pos + 1)
+}
+
+/// Decodes a Base32 secret as real files write it: any case, `=` padding,
+/// spaces between groups. `scratch` is a buffer the caller reuses; it is
+/// wiped here after use. Errors name the offending character and its
+/// position, never the secret.
+pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    scratch.zeroize();
+    let mut padding = false;
+    let mut result = Ok(());
+    for (pos, c) in text.chars().enumerate() {
+        match c {
+            ' ' | '\t' => {}
+            '=' => padding = true,
+            'a'..='z' | 'A'..='Z' | '2'..='7' if !padding => scratch.push(c.to_ascii_uppercase() as u8),
+            _ if padding => {
+                result = Err(format!("secret has {c:?} after its '=' padding ({})", ordinal_char(pos)));
+                break;
+            }
+            '0' | '1' | '8' | '9' => {
+                result = Err(format!(
+                    "secret has {c:?} at {}, which is not Base32 (A-Z, 2-7); is the secret hex?",
+                    ordinal_char(pos)
+                ));
+                break;
+            }
+            _ => {
+                result = Err(format!(
+                    "secret has {c:?} at {}, which is not Base32 (A-Z, 2-7)",
+                    ordinal_char(pos)
+                ));
+                break;
+            }
+        }
+    }
+    let decoded = result.and_then(|()| {
+        if scratch.is_empty() {
+            return Err("secret is empty".to_owned());
+        }
+        data_encoding::BASE32_NOPAD.decode(scratch).map_err(|e| match e.kind {
+            data_encoding::DecodeKind::Length => format!(
+                "secret has {} Base32 characters, which is not a whole number of bytes (truncated?)",
+                scratch.len()
+            ),
+            data_encoding::DecodeKind::Trailing => {
+                "secret's last Base32 character has stray bits set (truncated or mistyped?)".to_owned()
+            }
+            _ => "secret is not valid Base32".to_owned(),
+        })
+    });
+    scratch.zeroize();
+    decoded
+}
+
+/// Decodes a hex secret: any case, spaces between groups allowed.
+/// Same error discipline as [`decode_base32`].
+pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    scratch.zeroize();
+    let mut result = Ok(());
+    for (pos, c) in text.chars().enumerate() {
+        match c {
+            ' ' | '\t' => {}
+            '0'..='9' | 'a'..='f' | 'A'..='F' => scratch.push(c as u8),
+            _ => {
+                result = Err(format!(
+                    "secret has {c:?} at {}, which is not hex (0-9, a-f)",
+                    ordinal_char(pos)
+                ));
+                break;
+            }
+        }
+    }
+    let decoded = result.and_then(|()| {
+        if scratch.is_empty() {
+            return Err("secret is empty".to_owned());
+        }
+        if scratch.len() % 2 == 1 {
+            return Err(format!(
+                "secret has {} hex digits, an odd number (truncated?)",
+                scratch.len()
+            ));
+        }
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode(scratch)
+            .map_err(|_| "secret is not valid hex".to_owned())
+    });
+    scratch.zeroize();
+    decoded
+}
+
+/// A write buffer for secret-bearing output: lines gather here and go out
+/// in large writes (the caller's writer may be an unbuffered file); the
+/// buffer is wiped after every write and on drop.
+pub(crate) struct SecretOut<'w> {
+    out: &'w mut dyn Write,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<'w> SecretOut<'w> {
+    const CHUNK: usize = 64 * 1024;
+
+    pub(crate) fn new(out: &'w mut dyn Write) -> Self {
+        SecretOut { out, buf: Vec::with_capacity(Self::CHUNK + 512) }
+    }
+
+    /// Writes out what has gathered when it is large.
+    pub(crate) fn maybe_flush(&mut self) -> Result<(), FormatError> {
+        if self.buf.len() >= Self::CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out everything gathered and flushes the writer.
+    pub(crate) fn flush(&mut self) -> Result<(), FormatError> {
+        let r = self.out.write_all(&self.buf);
+        self.buf.zeroize();
+        r?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for SecretOut<'_> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+/// Appends a seed in Base32 (uppercase, unpadded) without an intermediate copy.
+pub(crate) fn push_base32(buf: &mut Vec<u8>, seed: &Seed) {
+    let enc = &data_encoding::BASE32_NOPAD;
+    let start = buf.len();
+    buf.resize(start + enc.encode_len(seed.len()), 0);
+    enc.encode_mut(seed.expose(), &mut buf[start..]);
+}
+
+/// Appends a seed in lowercase hex without an intermediate copy.
+pub(crate) fn push_hex(buf: &mut Vec<u8>, seed: &Seed) {
+    let enc = &data_encoding::HEXLOWER;
+    let start = buf.len();
+    buf.resize(start + enc.encode_len(seed.len()), 0);
+    enc.encode_mut(seed.expose(), &mut buf[start..]);
+}
+
+// ---------------------------------------------------------------- hex, base32
+
+/// How the secret column of a two-column file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretEncoding {
+    Hex,
+    Base32,
+}
+
+/// True when a first line `a,b` of a two-column file is a header such as
+/// `serial,secret_hex` or `Serial Number,Seed`, not a record.
+pub(crate) fn is_pair_header(first: &str, second: &str) -> bool {
+    let (a, b) = (first.trim().to_ascii_lowercase(), second.trim().to_ascii_lowercase());
+    a.starts_with("serial") && ["secret", "seed", "key"].iter().any(|w| b.starts_with(w))
+}
+
+/// Reads `serial,secret` lines (`hex` or `base32`). A first line like
+/// `serial,secret_hex` is taken as a header and skipped (see [`is_pair_header`]);
+/// `#` lines are comments. Tokens get the defaults (SHA1, 6 digits, TOTP 30 s).
+pub(crate) fn read_pairs<'a>(input: Box<dyn BufRead + 'a>, encoding: SecretEncoding) -> LocatedRecords<'a> {
+    let mut lines = Lines::new(input, true, true);
+    let mut scratch = Vec::new();
+    let mut first = true;
+    Box::new(std::iter::from_fn(move || loop {
+        let line = match lines.next_line()? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        let f = lines.fields();
+        if std::mem::take(&mut first) && is_pair_header(f.get(0), f.get(1)) {
+            continue;
+        }
+        return Some(pair_record(line, f, encoding, &mut scratch).map(|t| (line, t)));
+    }))
+}
+
+fn pair_record(line: u64, f: Fields<'_>, encoding: SecretEncoding, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
+    if let Some(problem) = f.error {
+        return Err(record_error(line, None, problem));
+    }
+    let serial = parse_serial(line, f.get(0))?;
+    let s = Some(serial.as_str());
+    let used = f.len_used();
+    if used < 2 {
+        return Err(record_error(line, s, "expected `serial,secret`; the secret is missing"));
+    }
+    if used > 2 {
+        return Err(record_error(line, s, format!("expected 2 fields (`serial,secret`), found {used}")));
+    }
+    let bytes = match encoding {
+        SecretEncoding::Hex => decode_hex(f.get(1), scratch),
+        SecretEncoding::Base32 => decode_base32(f.get(1), scratch),
+    };
+    let seed = bytes.and_then(to_seed).map_err(|p| record_error(line, s, p))?;
+    Ok(Token { serial, seed, params: TokenParams::default() })
+}
+
+/// Writes `serial,secret` lines; parameters are not carried.
+pub(crate) fn write_pairs(
+    tokens: &mut dyn Iterator<Item = &Token>,
+    out: &mut dyn Write,
+    encoding: SecretEncoding,
+) -> Result<(), FormatError> {
+    let mut w = SecretOut::new(out);
+    for t in tokens {
+        w.buf.extend_from_slice(t.serial.as_str().as_bytes());
+        w.buf.push(b',');
+        match encoding {
+            SecretEncoding::Hex => push_hex(&mut w.buf, &t.seed),
+            SecretEncoding::Base32 => push_base32(&mut w.buf, &t.seed),
+        }
+        w.buf.push(b'\n');
+        w.maybe_flush()?;
+    }
+    w.flush()
+}
+
+// ---------------------------------------------------------------- privacyIDEA
+
+/// Reads privacyIDEA's OATH CSV, as its importer (`parseOATHcsv`) documents it:
+///
+/// ```text
+/// serial, seed_hex, totp, [6|8], [timestep]
+/// serial, seed_hex, hotp, [6|8], [counter]
+/// ```
+///
+/// For HOTP the fifth column is the counter (privacyIDEA's own reading).
+/// Missing trailing columns take privacyIDEA's defaults (type hotp, 6
+/// digits, 30 s, counter 0). A sixth column, when present, names the hash
+/// (`sha1`, `sha256`, `sha512`), as LinOTP's variant of the format does;
+/// without it the hash is SHA1. `#` lines (e.g. `# version: 2`) are comments.
+pub(crate) fn read_privacyidea<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecords<'a> {
+    let mut lines = Lines::new(input, true, true);
+    let mut scratch = Vec::new();
+    Box::new(std::iter::from_fn(move || {
+        let line = match lines.next_line()? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(privacyidea_record(line, lines.fields(), &mut scratch).map(|t| (line, t)))
+    }))
+}
+
+fn privacyidea_record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
+    if let Some(problem) = f.error {
+        return Err(record_error(line, None, problem));
+    }
+    let serial = parse_serial(line, f.get(0))?;
+    let s = Some(serial.as_str());
+    let err = |p: String| record_error(line, s, p);
+    let used = f.len_used();
+    if used < 2 {
+        return Err(err("expected `serial, seed_hex, type, digits, timestep`; the seed is missing".into()));
+    }
+    if used > 6 {
+        return Err(err(format!(
+            "expected at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`), found {used}"
+        )));
+    }
+    let kind_name = match f.get(2) {
+        "" => "hotp".to_owned(),
+        k => k.to_ascii_lowercase(),
+    };
+    if kind_name != "totp" && kind_name != "hotp" {
+        return Err(err(format!("token type {:?} is not supported; expected totp or hotp", f.get(2))));
+    }
+    let digits = parse_digits(f.get(3)).map_err(err)?;
+    let kind = if kind_name == "totp" {
+        OtpKind::Totp { period: parse_period(f.get(4)).map_err(err)? }
+    } else {
+        OtpKind::Hotp { counter: parse_counter(f.get(4)).map_err(err)? }
+    };
+    let algorithm = match f.get(5) {
+        "" => Algorithm::Sha1,
+        a => Algorithm::parse(a).ok_or_else(|| err(format!("unknown hash algorithm {a:?}; expected sha1, sha256 or sha512")))?,
+    };
+    let seed = decode_hex(f.get(1), scratch).and_then(to_seed).map_err(err)?;
+    let params = TokenParams { algorithm, digits, kind, manufacturer: None, model: None };
+    Ok(Token { serial, seed, params })
+}
+
+/// Digits: 6 or 8; empty means 6.
+pub(crate) fn parse_digits(text: &str) -> Result<u8, String> {
+    match text {
+        "" | "6" => Ok(6),
+        "8" => Ok(8),
+        other => Err(format!("digits must be 6 or 8, not {other:?}")),
+    }
+}
+
+/// Seconds per TOTP step: a positive whole number; empty means 30.
+pub(crate) fn parse_period(text: &str) -> Result<u32, String> {
+    if text.is_empty() {
+        return Ok(30);
+    }
+    match text.parse::<u32>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("time step must be a positive number of seconds, not {text:?}")),
+    }
+}
+
+/// HOTP counter: a whole number; empty means 0.
+pub(crate) fn parse_counter(text: &str) -> Result<u64, String> {
+    if text.is_empty() {
+        return Ok(0);
+    }
+    text.parse::<u64>().map_err(|_| format!("counter must be a whole number, not {text:?}"))
+}
+
+/// Checks the digits a line format can carry.
+pub(crate) fn check_digits(t: &Token, format: &'static str) -> Result<(), FormatError> {
+    if t.params.digits == 6 || t.params.digits == 8 {
+        Ok(())
+    } else {
+        Err(FormatError::Unrepresentable {
+            serial: t.serial.to_string(),
+            format,
+            problem: format!("{} digits; the format holds 6 or 8", t.params.digits),
+        })
+    }
+}
+
+/// Writes privacyIDEA lines: `serial, seed_hex, type, digits, timestep|counter`,
+/// plus the hash as a sixth column when it is not SHA1.
+pub(crate) fn write_privacyidea(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write) -> Result<(), FormatError> {
+    let mut w = SecretOut::new(out);
+    for t in tokens {
+        check_digits(t, "privacyidea")?;
+        w.buf.extend_from_slice(t.serial.as_str().as_bytes());
+        w.buf.extend_from_slice(b", ");
+        push_hex(&mut w.buf, &t.seed);
+        let p = &t.params;
+        let tail = match p.kind {
+            OtpKind::Totp { period } => format!(", totp, {}, {}", p.digits, period),
+            OtpKind::Hotp { counter } => format!(", hotp, {}, {}", p.digits, counter),
+        };
+        w.buf.extend_from_slice(tail.as_bytes());
+        if p.algorithm != Algorithm::Sha1 {
+            w.buf.extend_from_slice(b", ");
+            w.buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
+        }
+        w.buf.push(b'\n');
+        w.maybe_flush()?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn split(line: &str) -> Vec<String> {
+        let mut out = String::new();
+        let mut ranges = Vec::new();
+        split_fields(line, &mut out, &mut ranges).unwrap();
+        ranges.into_iter().map(|r| out[r].to_owned()).collect()
+    }
+
+    #[test]
+    fn splits_plain_and_quoted_fields() {
+        assert_eq!(split(" a , b,c "), ["a", "b", "c"]);
+        assert_eq!(split("a,,"), ["a", "", ""]);
+        assert_eq!(split(r#"a," x, ""y"" ",c"#), ["a", r#" x, "y" "#, "c"]);
+    }
+
+    #[test]
+    fn base32_tolerates_case_spaces_padding() {
+        let mut s = Vec::new();
+        let a = decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", &mut s).unwrap();
+        let b = decode_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq", &mut s).unwrap();
+        assert_eq!(a, b"12345678901234567890");
+        assert_eq!(a, b);
+        let c = decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY======", &mut s).unwrap();
+        assert_eq!(c, b"1234567890123456");
+    }
+
+    #[test]
+    fn base32_errors_name_the_character_not_the_secret() {
+        let mut s = Vec::new();
+        let e = decode_base32("GEZDGNBVGY3TQOJ!", &mut s).unwrap_err();
+        assert!(e.contains("'!'") && e.contains("character 16"), "{e}");
+        assert!(!e.contains("GEZD"));
+    }
+}

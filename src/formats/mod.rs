@@ -174,3 +174,309 @@ pub struct WriteOptions {
 
 /// A stream of records of one file.
 pub type Records<'a> = Box<dyn Iterator<Item = Result<Token, RecordError>> + 'a>;
+
+/// A stream of records with the 1-based line each one starts on, for
+/// reports that must say where a problem is (duplicates). For PSKC the
+/// line is 0: its reader does not say (the record's position is used).
+pub type LocatedRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Token), RecordError>> + 'a>;
+
+/// How many bytes of the start of a file [`detect`] wants to see.
+pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
+
+/// Tells the format of a file from its first bytes (ideally
+/// [`DETECT_HEAD_BYTES`]; a partial last line is ignored).
+///
+/// The rule, in order, on the first line with content (after a UTF-8 BOM,
+/// blank lines and `#` comments):
+///
+/// 1. it starts with `<` (XML; a KeyContainer, the only XML format): `pskc`;
+/// 2. it starts with `otpauth://` (any case): `otpauth`;
+/// 3. its first field is `upn` (the Azure header, even a misspelt one, so
+///    that reading names what is wrong with it): `azure-csv`;
+/// 4. it has 3 to 6 comma-separated fields and the third is `totp` or
+///    `hotp`: `privacyidea`;
+/// 5. most lines seen have 2 fields (a first line like `serial,secret_hex`
+///    is a header and skipped): `hex` when every secret is hex digits of
+///    even length, or when at least as many are hex as Base32; else
+///    `base32`. Lines that fit neither are left for the reader to name.
+///
+/// Ambiguity in rule 5: a secret made only of `A`-`F` and `2`-`7` is valid
+/// in both encodings. It resolves to hex, because every line of the head
+/// is checked: a Base32 secret of 128 bits or more almost surely holds a
+/// letter after `F` somewhere in the file's first lines, whereas a hex
+/// file never holds one. Files that still mislead can name `--format`.
+pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(head);
+    let trimmed = head.trim_ascii_start();
+    if trimmed.starts_with(b"<") {
+        return Ok(Format::Pskc);
+    }
+    // A cut-off last line says nothing reliable; drop it unless it is all.
+    let complete = match head.iter().rposition(|&b| b == b'\n') {
+        Some(end) if end + 1 < head.len() => &head[..end + 1],
+        _ => head,
+    };
+    let text = String::from_utf8_lossy(complete);
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).peekable();
+    let Some(first) = lines.peek().copied() else {
+        return Err(FormatError::Undetected("the file holds no records".into()));
+    };
+    if first.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("otpauth://")) {
+        return Ok(Format::Otpauth);
+    }
+    let fields = |l: &str| l.split(',').map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect::<Vec<_>>();
+    let f = fields(first);
+    if f[0] == "upn" {
+        return Ok(Format::AzureCsv);
+    }
+    if (3..=6).contains(&f.len()) && (f[2] == "totp" || f[2] == "hotp") {
+        return Ok(Format::PrivacyIdea);
+    }
+    if f.len() == 2 && lines::is_pair_header(&f[0], &f[1]) {
+        lines.next();
+    }
+    // Count, rather than require, fitting lines: one bad line must not
+    // hide the format; the reader then names that line.
+    let (mut hex, mut base32, mut pairs, mut seen) = (0usize, 0usize, 0usize, 0usize);
+    for line in lines {
+        seen += 1;
+        let f = fields(line);
+        if f.len() != 2 {
+            continue;
+        }
+        pairs += 1;
+        let secret: Vec<u8> = f[1].bytes().filter(|b| *b != b' ').collect();
+        if !secret.is_empty() && secret.len() % 2 == 0 && secret.iter().all(u8::is_ascii_hexdigit) {
+            hex += 1;
+        }
+        if !secret.is_empty() && secret.iter().all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=') {
+            base32 += 1;
+        }
+    }
+    if seen == 0 {
+        return Err(FormatError::Undetected("no records after the header".into()));
+    }
+    if pairs * 2 <= seen {
+        return Err(FormatError::Undetected("most lines are not `serial,secret` pairs; no known format fits".into()));
+    }
+    if hex == pairs || (hex > 0 && hex >= base32) {
+        Ok(Format::Hex)
+    } else if base32 > 0 {
+        Ok(Format::Base32)
+    } else {
+        Err(FormatError::Undetected("the secrets are neither hex nor Base32".into()))
+    }
+}
+
+/// [`detect`] on what `input` has buffered, without consuming it, so the
+/// same reader can then be handed to [`reader`]. Wrap files in a
+/// `BufReader` of at least [`DETECT_HEAD_BYTES`]; a pipe's first read may
+/// be shorter, which detection tolerates (it looks at complete lines).
+pub fn detect_buffered(input: &mut dyn BufRead) -> Result<Format, FormatError> {
+    let head = input.fill_buf()?;
+    detect(&head[..head.len().min(DETECT_HEAD_BYTES)])
+}
+
+/// Opens a stream of the tokens in `input`, read as `format`. Fails at once
+/// only when the file as a whole is unreadable (e.g. a missing Azure header
+/// or an encrypted PSKC file without a key); bad records come as errors in
+/// the stream, and reading goes on after them.
+pub fn reader<'a>(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+    if format == Format::Pskc {
+        return pskc::reader(input, opts);
+    }
+    Ok(Box::new(located_reader(format, input, opts)?.map(|r| r.map(|(_, t)| t))))
+}
+
+/// As [`reader`], with the line each record starts on (0 for PSKC).
+pub fn located_reader<'a>(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<LocatedRecords<'a>, FormatError> {
+    Ok(match format {
+        Format::AzureCsv => azure::read_located(input)?,
+        Format::Hex => lines::read_pairs(input, lines::SecretEncoding::Hex),
+        Format::Base32 => lines::read_pairs(input, lines::SecretEncoding::Base32),
+        Format::Otpauth => otpauth::read_located(input),
+        Format::PrivacyIdea => lines::read_privacyidea(input),
+        Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
+    })
+}
+
+/// Writes `tokens` in `format`. A token the format cannot hold stops the
+/// write with [`FormatError::Unrepresentable`] (part of the output may have
+/// been written: write to a temporary file and rename on success).
+pub fn write(
+    format: Format,
+    tokens: &mut dyn Iterator<Item = &Token>,
+    out: &mut dyn Write,
+    opts: &WriteOptions,
+) -> Result<(), FormatError> {
+    match format {
+        Format::AzureCsv => azure::write(tokens, out, opts),
+        Format::Hex => lines::write_pairs(tokens, out, lines::SecretEncoding::Hex),
+        Format::Base32 => lines::write_pairs(tokens, out, lines::SecretEncoding::Base32),
+        Format::Otpauth => otpauth::write(tokens, out, opts),
+        Format::PrivacyIdea => lines::write_privacyidea(tokens, out),
+        Format::Pskc => pskc::write(tokens, out, opts),
+    }
+}
+
+/// How many record errors a [`BatchErrors`] lists; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
+/// Every problem of one file: the first [`MAX_LISTED_ERRORS`] in full, and
+/// how many more there were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchErrors {
+    /// The first problems, in file order.
+    pub listed: Vec<RecordError>,
+    /// How many problems came after the listed ones.
+    pub more: u64,
+}
+
+impl BatchErrors {
+    /// True when the file had no problem.
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    /// How many problems in all.
+    pub fn total(&self) -> u64 {
+        self.listed.len() as u64 + self.more
+    }
+
+    fn push(&mut self, e: RecordError) {
+        if self.listed.len() < MAX_LISTED_ERRORS {
+            self.listed.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+}
+
+impl fmt::Display for BatchErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s) in the file:", self.total())?;
+        for e in &self.listed {
+            write!(f, "\n  {e}")?;
+        }
+        if self.more > 0 {
+            write!(f, "\n  and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BatchErrors {}
+
+/// Reads a whole batch the way ingest needs it: every record checked, the
+/// serials checked for duplicates inside the file, and every problem
+/// gathered instead of stopping at the first.
+///
+/// Iterating yields only the tokens that passed; call [`BatchReader::finish`]
+/// at the end to learn whether the file as a whole was clean. Ingest is
+/// all-or-nothing, so a caller stores the yielded tokens provisionally (in
+/// one transaction) and commits only when `finish` returns `Ok`.
+pub struct BatchReader<'a> {
+    records: LocatedRecords<'a>,
+    /// Serial -> line and record number of its first occurrence (records with errors count,
+    /// so a serial repeated after a bad line is still reported).
+    first_seen: std::collections::HashMap<Box<str>, (u64, u64)>,
+    errors: BatchErrors,
+    position: u64,
+    good: u64,
+}
+
+impl fmt::Debug for BatchReader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchReader")
+            .field("records_read", &self.position)
+            .field("good", &self.good)
+            .field("errors", &self.errors.total())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> BatchReader<'a> {
+    /// Wraps any located record stream.
+    pub fn new(records: LocatedRecords<'a>) -> Self {
+        BatchReader {
+            records,
+            first_seen: std::collections::HashMap::new(),
+            errors: BatchErrors::default(),
+            position: 0,
+            good: 0,
+        }
+    }
+
+    /// Opens `input` as `format` (see [`located_reader`]) and wraps it.
+    pub fn open(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Self, FormatError> {
+        Ok(Self::new(located_reader(format, input, opts)?))
+    }
+
+    /// The problems found so far.
+    pub fn errors(&self) -> &BatchErrors {
+        &self.errors
+    }
+
+    /// Reads what is left and returns the number of good tokens, or every
+    /// problem of the file.
+    pub fn finish(mut self) -> Result<u64, BatchErrors> {
+        for _ in self.by_ref() {}
+        if self.errors.is_empty() {
+            Ok(self.good)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    /// Records `serial` at `line`; the error when it was seen before.
+    fn check_duplicate(&mut self, serial: &str, line: u64) -> Option<RecordError> {
+        match self.first_seen.get(serial) {
+            Some(&(first_line, first_pos)) => {
+                let place = if first_line > 0 { format!("line {first_line}") } else { format!("record {first_pos}") };
+                Some(RecordError {
+                    line,
+                    serial: Some(serial.to_owned()),
+                    problem: format!("duplicate serial: it first appears on {place}"),
+                })
+            }
+            None => {
+                self.first_seen.insert(serial.into(), (line, self.position));
+                None
+            }
+        }
+    }
+}
+
+impl Iterator for BatchReader<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        loop {
+            let record = self.records.next()?;
+            self.position += 1;
+            match record {
+                Ok((line, token)) => {
+                    if let Some(e) = self.check_duplicate(token.serial.as_str(), line) {
+                        self.errors.push(e);
+                        continue;
+                    }
+                    self.good += 1;
+                    return Some(token);
+                }
+                Err(e) => {
+                    if let Some(serial) = e.serial.clone() {
+                        if crate::token::Serial::parse(&serial).is_ok() {
+                            let dup = self.check_duplicate(&serial, e.line);
+                            self.errors.push(e);
+                            if let Some(d) = dup {
+                                self.errors.push(d);
+                            }
+                            continue;
+                        }
+                    }
+                    self.errors.push(e);
+                }
+            }
+        }
+    }
+}

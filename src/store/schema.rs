@@ -58,9 +58,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         sealed      BLOB NOT NULL,
         state       TEXT NOT NULL CHECK (state IN ('active', 'voided')),
         void_reason TEXT,
+        voided_at   TEXT,
+        voided_by   TEXT,
         order_id    TEXT,
         exported    INTEGER NOT NULL DEFAULT 0
     ) STRICT;
+    CREATE INDEX seeds_batch ON seeds(batch_id);
 
     CREATE TABLE audit (
         seq  INTEGER PRIMARY KEY,

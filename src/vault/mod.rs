@@ -6,9 +6,11 @@
 //! private key can be reached. Operations that need plaintext take an
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
+mod ingest;
 mod init;
 pub mod keys;
 mod query;
+mod seeds;
 mod status;
 mod unseal;
 
@@ -24,6 +26,8 @@ use crate::store::{Store, StoreError};
 pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
 pub use query::AuditEntry;
 pub use status::{AuditStatus, Counts, Status};
+pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.
@@ -132,6 +136,10 @@ pub enum VaultError {
     /// The combined shares did not give this vault's master key.
     #[error("the cards combine to a key that is not this vault's master key: {0}")]
     WrongMasterKey(String),
+    /// A request that the vault's rules refuse (unknown serial, missing
+    /// reason, ...); the message says what and where.
+    #[error("{0}")]
+    Refused(String),
     /// The vault's own records contradict each other or the log: someone
     /// changed the database behind the vault's back. Exit code 3.
     #[error("tampering detected: {0}")]

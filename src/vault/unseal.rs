@@ -64,6 +64,7 @@ pub struct UnsealedVault {
     vault: Vault,
     kek: SealingKey,
     officers: Vec<Officer>,
+    pub(crate) data_keys: super::seeds::DataKeyCache,
 }
 
 impl fmt::Debug for UnsealedVault {
@@ -253,7 +254,7 @@ impl Vault {
             actors: names.clone(),
             data: json!({ "purpose": purpose, "cards": names }),
         })?;
-        Ok(UnsealedVault { vault: self, kek, officers })
+        Ok(UnsealedVault { vault: self, kek, officers, data_keys: Default::default() })
     }
 }
 

@@ -32,6 +32,10 @@ pub fn require_tool(name: &str) {
 
 /// Path to the shared directory beside the repository (SPEC, vectors, tools).
 pub fn shared_dir() -> PathBuf {
+    // Beside the repository (CI and the main checkout); SEEDVAULT_SHARED_DIR overrides.
+    if let Some(d) = std::env::var_os("SEEDVAULT_SHARED_DIR") {
+        return PathBuf::from(d);
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
@@ -117,4 +121,36 @@ impl TestVault {
 /// stdout and stderr of a finished command, for messages in assertions.
 pub fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Runs `make-batch.py` into `dir`; returns (batch file, truth file).
+pub fn make_batch(dir: &std::path::Path, format: &str, count: u32, first: u64, seed: u32) -> (PathBuf, PathBuf) {
+    let out = dir.join(format!("batch-{first}.{format}"));
+    let truth = dir.join(format!("truth-{first}.jsonl"));
+    let tool = shared_dir().join("tools/make-batch.py");
+    assert!(tool.is_file(), "make-batch.py not found at {}", tool.display());
+    let st = Command::new("python3")
+        .arg(&tool)
+        .args(["--format", format, "--count", &count.to_string(), "--first", &first.to_string(), "--rng-seed", &seed.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .arg("--truth")
+        .arg(&truth)
+        .status()
+        .unwrap();
+    assert!(st.success(), "make-batch.py failed");
+    (out, truth)
+}
+
+/// The truth file of make-batch.py: (serial, secret hex, period).
+pub fn read_truth(path: &std::path::Path) -> Vec<(String, String, u64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["serial"].as_str().unwrap().to_owned(), v["secret_hex"].as_str().unwrap().to_owned(), v["period"].as_u64().unwrap())
+        })
+        .collect()
 }

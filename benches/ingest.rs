@@ -1,0 +1,105 @@
+//! Benchmark (not a test): ingest of a 1,000,000-token `azure-csv` batch
+//! made by `make-batch.py`, against `sqlite3 .import` of the same file into
+//! a plain table, measured in the same run. Prints wall times, their
+//! ratio (target <= 1.5) and this process's peak RSS (target <= 256 MB).
+//!
+//!     cargo bench --bench ingest [-- COUNT]
+//!
+//! Ingest runs in this process through the library (the CLI adds only
+//! argument parsing and two Argon2id runs), so the peak RSS read from
+//! /proc/self/status is ingest's own plus the harness's small overhead.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use secrecy::SecretString;
+use seedvault::cards::SealedCard;
+use seedvault::crypto::KdfParams;
+use seedvault::formats::ReadOptions;
+use seedvault::vault::{self, IngestSource, InitParams, Vault};
+
+fn shared() -> PathBuf {
+    std::env::var_os("SEEDVAULT_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn sqlite_import(csv: &Path, db: &Path) -> f64 {
+    let t = Instant::now();
+    let st = Command::new("sqlite3")
+        .arg(db)
+        .args([
+            "PRAGMA synchronous=FULL;",
+            "CREATE TABLE t (upn TEXT, serial TEXT, secret TEXT, interval TEXT, manufacturer TEXT, model TEXT);",
+            ".mode csv",
+        ])
+        .arg(format!(".import --skip 1 {} t", csv.display()))
+        .status()
+        .expect("sqlite3 runs (apt-get install sqlite3)");
+    assert!(st.success(), "sqlite3 .import failed");
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let count: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("batch.csv");
+    let t = Instant::now();
+    let st = Command::new("python3")
+        .arg(shared().join("tools/make-batch.py"))
+        .args(["--format", "azure-csv", "--count", &count.to_string(), "--first", "10000000", "--rng-seed", "1"])
+        .arg("--out")
+        .arg(&csv)
+        .status()
+        .expect("python3 runs");
+    assert!(st.success(), "make-batch.py failed");
+    let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
+    eprintln!("made {count} tokens ({:.1} MB) in {:.1} s", size as f64 / 1e6, t.elapsed().as_secs_f64());
+
+    let import_s = sqlite_import(&csv, &tmp.path().join("plain.db"));
+
+    let dir = tmp.path().join("vault");
+    let names = ["alice", "bob"];
+    let pass = |n: &str| SecretString::from(format!("{n}-bench-passphrase"));
+    let out = vault::init(
+        &dir,
+        InitParams {
+            threshold: 2,
+            custodians: names.iter().map(|s| s.to_string()).collect(),
+            passphrases: names.iter().map(|n| pass(n)).collect(),
+            kdf: KdfParams::INSECURE_FAST,
+            approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
+            cards_out: tmp.path().join("cards"),
+        },
+    )
+    .expect("init");
+    let cards = out.card_paths.iter().zip(names).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect();
+    let mut unsealed = Vault::open(&dir).expect("open").unseal(cards, "benchmark").expect("unseal");
+    let rss_before = peak_rss_mb();
+    let opts = ReadOptions::default();
+    let t = Instant::now();
+    let r = unsealed
+        .ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &opts })
+        .expect("ingest");
+    let ingest_s = t.elapsed().as_secs_f64();
+    assert_eq!(r.count, count);
+    let db_size = std::fs::metadata(dir.join("vault.db")).map(|m| m.len()).unwrap_or(0);
+
+    println!("ingest benchmark: {count} azure-csv tokens ({:.1} MB file)", size as f64 / 1e6);
+    println!("  seedvault ingest:       {ingest_s:>7.2} s  ({:.0} tokens/s, vault.db {:.0} MB)", count as f64 / ingest_s, db_size as f64 / 1e6);
+    println!("  sqlite3 .import:        {import_s:>7.2} s");
+    println!("  ratio ingest / import:  {:>7.2}   (target <= 1.5)", ingest_s / import_s);
+    println!("  peak RSS (process):     {:>7.1} MB (target <= 256; {:.1} MB before ingest)", peak_rss_mb(), rss_before);
+}

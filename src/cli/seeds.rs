@@ -1,0 +1,172 @@
+//! `ingest`, `serial show`, `serial void`, `verify-token`.
+
+use std::path::Path;
+
+use secrecy::SecretBox;
+
+use super::args::{IngestArgs, OneOfficer, SerialCommand, VerifyTokenArgs};
+use super::error::CliError;
+use super::{passphrase, print_json, quorum};
+use crate::formats::{Format, PskcKey, ReadOptions};
+use crate::token::Serial;
+use crate::vault::{IngestError, Vault};
+
+fn parse_serial(s: &str) -> Result<Serial, CliError> {
+    Serial::parse(s).map_err(|e| CliError::usage(format!("invalid serial: {e}")))
+}
+
+impl From<IngestError> for CliError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Vault(v) => v.into(),
+            other => CliError::refused(other.to_string()),
+        }
+    }
+}
+
+fn read_options(a: &IngestArgs) -> Result<ReadOptions, CliError> {
+    let pskc_key = match (&a.pskc_key_file, &a.pskc_password_file) {
+        (Some(_), Some(_)) => return Err(CliError::usage("give either --pskc-key-file or --pskc-password-file, not both")),
+        (Some(f), None) => {
+            let text = passphrase::from_file(f)?;
+            let hex = secrecy::ExposeSecret::expose_secret(&text).trim().to_owned();
+            let bytes = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(hex.as_bytes())
+                .map_err(|_| CliError::refused(format!("{}: the PSKC key must be hex (32, 48 or 64 digits)", f.display())))?;
+            Some(PskcKey::PreShared(SecretBox::new(Box::new(bytes))))
+        }
+        (None, Some(f)) => Some(PskcKey::Password(passphrase::from_file(f)?)),
+        (None, None) => None,
+    };
+    Ok(ReadOptions { pskc_key })
+}
+
+pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
+    let format = match &a.format {
+        Some(n) => Some(Format::from_name(n).ok_or_else(|| {
+            let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            CliError::usage(format!("unknown format {n:?}; one of: {}", all.join(", ")))
+        })?),
+        None => None,
+    };
+    if !a.file.is_file() {
+        return Err(CliError::refused(format!("{}: no such file", a.file.display())));
+    }
+    let factory = match &a.factory_cert {
+        Some(f) => {
+            let bytes = std::fs::read(f).map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
+            Some(crate::pgp::keys::parse_public_cert(&bytes).map_err(|e| {
+                CliError::refused(format!("{}: not an OpenPGP certificate: {e}", f.display()))
+            })?)
+        }
+        None => None,
+    };
+    let read_options = read_options(&a)?;
+    let mut unsealed = quorum::unseal(dir, &a.quorum, "ingest")?;
+    let out = unsealed.ingest(&crate::vault::IngestSource {
+        path: &a.file,
+        format,
+        label: a.label.clone(),
+        factory_cert: factory.as_ref(),
+        read_options: &read_options,
+    })?;
+    if a.json {
+        return print_json(&out);
+    }
+    println!(
+        "batch {}: {} tokens ingested ({}{}), sha256 {}",
+        out.batch_id,
+        out.count,
+        out.format,
+        if out.openpgp { ", OpenPGP-encrypted" } else { "" },
+        out.source_sha256
+    );
+    Ok(())
+}
+
+fn officer(dir: &Path, vault: &mut Vault, o: &OneOfficer, purpose: &str) -> Result<crate::vault::Officer, CliError> {
+    let cards = quorum::read_cards(vault, std::slice::from_ref(&o.card), purpose)?;
+    let card = &cards[0];
+    let pass = match &o.passphrase_file {
+        Some(f) => passphrase::from_file(f)?,
+        None => passphrase::prompt(&format!("{} ({})", card.header.name, card.path.display()))?,
+    };
+    let _ = dir;
+    Ok(vault.authenticate(card, &pass, purpose)?)
+}
+
+pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
+    match cmd {
+        SerialCommand::Show { serial, json } => {
+            let serial = parse_serial(&serial)?;
+            let vault = Vault::open(dir)?;
+            let rec = vault
+                .serial_record(&serial)?
+                .ok_or_else(|| CliError::refused(format!("serial {serial} is not in the vault")))?;
+            if json {
+                return print_json(&rec);
+            }
+            println!("Serial     {}", rec.serial);
+            println!("State      {}", rec.state);
+            let label = rec.batch_label.as_deref().map(|l| format!(" \"{l}\"")).unwrap_or_default();
+            println!("Batch      {}{label} ({}, ingested {})", rec.batch_id, rec.batch_format, rec.ingested_at);
+            let p = &rec.params;
+            let kind = match p.kind {
+                crate::token::OtpKind::Totp { period } => format!("TOTP every {period} s"),
+                crate::token::OtpKind::Hotp { counter } => format!("HOTP from counter {counter}"),
+            };
+            println!("Token      {kind}, {} digits, {}", p.digits, p.algorithm);
+            if p.manufacturer.is_some() || p.model.is_some() {
+                println!("Made by    {} {}", p.manufacturer.as_deref().unwrap_or(""), p.model.as_deref().unwrap_or(""));
+            }
+            if let Some(r) = &rec.void_reason {
+                println!(
+                    "Voided     {} by {}: {r}",
+                    rec.voided_at.as_deref().unwrap_or("?"),
+                    rec.voided_by.as_deref().unwrap_or("?")
+                );
+            }
+            println!("Order      {}", rec.order_id.as_deref().unwrap_or("(none)"));
+            println!("Exports    {}", rec.exports);
+            println!("History");
+            for h in &rec.history {
+                println!("  #{:<6} {}  {:<18} {}", h.seq, h.time, h.event, h.actors.join(", "));
+            }
+            Ok(())
+        }
+        SerialCommand::Void { serial, reason, officer: o } => {
+            let serial = parse_serial(&serial)?;
+            let mut vault = Vault::open(dir)?;
+            let officer = officer(dir, &mut vault, &o, "serial void")?;
+            vault.void_serial(&serial, &reason, &officer)?;
+            println!("serial {serial} voided by {}: it can never be exported", officer.name);
+            Ok(())
+        }
+    }
+}
+
+pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
+    let serial = parse_serial(&a.serial)?;
+    let at = match a.at {
+        Some(t) => t,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| CliError::refused("the system clock is before 1970"))?,
+    };
+    let mut unsealed = quorum::unseal(dir, &a.quorum, "verify-token")?;
+    let r = unsealed.verify_token(&serial, &a.code, at)?;
+    if a.json {
+        print_json(&r)?;
+    } else if let Some(d) = r.drift {
+        println!("match: serial {} code accepted, drift {d:+} steps", r.serial);
+    } else {
+        println!("no match: serial {} code not accepted within ±{} steps", r.serial, r.window);
+    }
+    if r.matched {
+        Ok(())
+    } else {
+        Err(CliError::refused(format!("the code does not match serial {} within ±{} steps", r.serial, r.window)))
+    }
+}
+

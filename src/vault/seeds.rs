@@ -1,0 +1,280 @@
+//! One serial at a time: open its sealed seed, show its record, void it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{keys, Officer, UnsealedVault, Vault, VaultError};
+use crate::audit::{events, Event};
+use crate::crypto::{Key32, SealingKey};
+use crate::otp;
+use crate::token::{Seed, Serial, Token, TokenParams};
+
+/// Largest drift `verify-token` searches, in time steps (or counter values).
+pub const VERIFY_WINDOW: u32 = 10;
+
+/// What the vault records about a serial (never its seed).
+#[derive(Debug, Clone, Serialize)]
+pub struct SerialRecord {
+    /// The serial.
+    pub serial: String,
+    /// `active` or `voided`.
+    pub state: String,
+    /// Batch id.
+    pub batch_id: i64,
+    /// Batch label.
+    pub batch_label: Option<String>,
+    /// Batch format.
+    pub batch_format: String,
+    /// When the batch was ingested.
+    pub ingested_at: String,
+    /// Token parameters.
+    pub params: TokenParams,
+    /// Why it was voided.
+    pub void_reason: Option<String>,
+    /// When.
+    pub voided_at: Option<String>,
+    /// By whom.
+    pub voided_by: Option<String>,
+    /// The order it shipped in.
+    pub order_id: Option<String>,
+    /// How many times it was exported.
+    pub exports: i64,
+    /// Its history from the audit log: `(seq, time, event, actors)`.
+    pub history: Vec<HistoryItem>,
+}
+
+/// One logged event concerning a serial.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryItem {
+    /// Entry number.
+    pub seq: i64,
+    /// When.
+    pub time: String,
+    /// What.
+    pub event: String,
+    /// Who.
+    pub actors: Vec<String>,
+}
+
+impl Vault {
+    /// The record of `serial`, or `None` if the vault does not hold it.
+    pub fn serial_record(&self, serial: &Serial) -> Result<Option<SerialRecord>, VaultError> {
+        let conn = self.store().conn();
+        let row = conn
+            .query_row(
+                "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, s.params, s.void_reason,
+                        s.voided_at, s.voided_by, s.order_id, s.exported, b.audit_seq
+                 FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.serial = ?1",
+                [serial.as_str()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, i64>(11)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some(r) = row else { return Ok(None) };
+        let params: TokenParams = serde_json::from_str(&r.5)
+            .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
+        let mut history = Vec::new();
+        let mut push = |seq: i64| -> Result<(), VaultError> {
+            if let Some(item) = history_item(conn, seq)? {
+                history.push(item);
+            }
+            Ok(())
+        };
+        push(r.11)?;
+        // Later events name the serial in their payload.
+        let needle = format!("%\"serial\":\"{}\"%", serial.as_str());
+        let mut stmt = conn.prepare(
+            "SELECT seq FROM audit WHERE seq > ?1 AND CAST(body AS TEXT) LIKE ?2 ORDER BY seq",
+        )?;
+        let seqs: Vec<i64> = stmt.query_map(params![r.11, needle], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        for s in seqs {
+            push(s)?;
+        }
+        Ok(Some(SerialRecord {
+            serial: serial.to_string(),
+            state: r.0,
+            batch_id: r.1,
+            batch_label: r.2,
+            batch_format: r.3,
+            ingested_at: r.4,
+            params,
+            void_reason: r.6,
+            voided_at: r.7,
+            voided_by: r.8,
+            order_id: r.9,
+            exports: r.10,
+            history,
+        }))
+    }
+
+    /// Voids a serial (a reprogrammed token has no valid factory seed any
+    /// more); it can never be exported after. One officer's card suffices.
+    pub fn void_serial(&mut self, serial: &Serial, reason: &str, officer: &Officer) -> Result<(), VaultError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(VaultError::Refused("a reason is required to void a serial".into()));
+        }
+        let id = self.info().vault_id.to_string();
+        let now = crate::audit::now_rfc3339();
+        let serial_s = serial.as_str().to_owned();
+        let name = officer.name.clone();
+        self.store_mut().write(|tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM seeds WHERE serial = ?1", [&serial_s], |r| r.get(0))
+                .optional()?;
+            match state.as_deref() {
+                None => return Err(VaultError::Refused(format!("serial {serial_s} is not in the vault"))),
+                Some("voided") => return Err(VaultError::Refused(format!("serial {serial_s} is already voided"))),
+                _ => {}
+            }
+            tx.execute(
+                "UPDATE seeds SET state = 'voided', void_reason = ?1, voided_at = ?2, voided_by = ?3 WHERE serial = ?4",
+                params![reason, now, name, serial_s],
+            )?;
+            crate::audit::append(
+                tx,
+                &id,
+                &Event {
+                    kind: events::SERIAL_VOIDED,
+                    actors: vec![name.clone()],
+                    data: json!({ "serial": serial_s, "reason": reason }),
+                },
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
+    let body: Option<Vec<u8>> = conn.query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0)).optional()?;
+    let Some(body) = body else { return Ok(None) };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else { return Ok(None) };
+    Ok(Some(HistoryItem {
+        seq,
+        time: v["time"].as_str().unwrap_or_default().to_owned(),
+        event: v["event"].as_str().unwrap_or_default().to_owned(),
+        actors: v["actors"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+    }))
+}
+
+/// Unwrapped data keys of one unsealed session, by id.
+#[derive(Default)]
+pub(crate) struct DataKeyCache(Mutex<HashMap<i64, std::sync::Arc<SealingKey>>>);
+
+impl std::fmt::Debug for DataKeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKeyCache([REDACTED])")
+    }
+}
+
+/// Result of `verify-token`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenCheck {
+    /// The serial.
+    pub serial: String,
+    /// Whether the code matched within the window.
+    pub matched: bool,
+    /// Drift in time steps (TOTP) or counter values (HOTP), when matched.
+    pub drift: Option<i64>,
+    /// The window searched (±).
+    pub window: u32,
+}
+
+impl UnsealedVault {
+    fn data_key(&self, dk_id: i64) -> Result<std::sync::Arc<SealingKey>, VaultError> {
+        let mut cache = self.data_keys.0.lock().map_err(|_| VaultError::Crypto("data key cache poisoned".into()))?;
+        if let Some(k) = cache.get(&dk_id) {
+            return Ok(k.clone());
+        }
+        let info = self.vault().info();
+        let (version, wrapped): (i64, Vec<u8>) = self
+            .vault()
+            .store()
+            .conn()
+            .query_row("SELECT key_version, wrapped FROM data_keys WHERE id = ?1", [dk_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| VaultError::Tampered(format!("data key {dk_id} is missing")))?;
+        let mut raw = self
+            .kek()
+            .open(&keys::aad_data_key(info.vault_id, dk_id, version as u32), &wrapped)
+            .map_err(|_| VaultError::Tampered(format!("data key {dk_id} does not open (altered or moved)")))?
+            .to_vec();
+        let key = Key32::from_slice_wiping(&mut raw)
+            .ok_or_else(|| VaultError::Tampered(format!("data key {dk_id} has the wrong length")))?;
+        let k = std::sync::Arc::new(SealingKey::new(&key));
+        cache.insert(dk_id, k.clone());
+        Ok(k)
+    }
+
+    /// Opens the sealed seed of `serial`. A ciphertext that was altered or
+    /// moved from another row fails with an integrity error naming the serial.
+    pub fn open_token(&self, serial: &Serial) -> Result<Token, VaultError> {
+        let row: Option<(i64, String, Vec<u8>)> = self
+            .vault()
+            .store()
+            .conn()
+            .query_row("SELECT data_key_id, params, sealed FROM seeds WHERE serial = ?1", [serial.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let (dk_id, params, sealed) = row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
+        let key = self.data_key(dk_id)?;
+        let aad = keys::aad_seed(self.vault().info().vault_id, serial.as_str(), dk_id);
+        let plain = key.open(&aad, &sealed).map_err(|_| {
+            VaultError::Tampered(format!(
+                "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
+            ))
+        })?;
+        let seed = Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
+        let params: TokenParams = serde_json::from_str(&params)
+            .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
+        Ok(Token { serial: serial.clone(), seed, params })
+    }
+
+    /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.
+    pub fn verify_token(&mut self, serial: &Serial, code: &str, unix_time: u64) -> Result<TokenCheck, VaultError> {
+        let code = code.trim();
+        let token = self.open_token(serial)?;
+        if code.len() != token.params.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(VaultError::Refused(format!(
+                "the code must be {} digits for serial {serial}",
+                token.params.digits
+            )));
+        }
+        let drift = otp::verify(&token.seed, &token.params, code, unix_time, VERIFY_WINDOW);
+        let id = self.vault().info().vault_id.to_string();
+        let actors = self.officer_names();
+        let serial_s = serial.to_string();
+        self.vault_mut().store_mut().write(|tx| {
+            crate::audit::append(
+                tx,
+                &id,
+                &Event {
+                    kind: events::TOKEN_VERIFIED,
+                    actors,
+                    data: json!({ "serial": serial_s, "at": unix_time, "matched": drift.is_some(), "drift": drift }),
+                },
+            )
+            .map_err(VaultError::from)
+        })?;
+        Ok(TokenCheck { serial: serial.to_string(), matched: drift.is_some(), drift, window: VERIFY_WINDOW })
+    }
+}
