@@ -42,6 +42,8 @@ pub enum Command {
     Audit(AuditCommand),
     /// Build a demo vault in a fresh directory and walk through the flow.
     Demo(DemoArgs),
+    /// Full-screen terminal UI: overview, audit log, unsealed sessions.
+    Tui(TuiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,4 +200,11 @@ pub struct VerifyTokenArgs {
     pub json: bool,
     #[command(flatten)]
     pub quorum: QuorumArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Seal an unsealed session after this many seconds without a key press.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
 }

@@ -9,6 +9,7 @@
 mod ingest;
 mod init;
 pub mod keys;
+mod query;
 mod seeds;
 mod status;
 mod unseal;
@@ -23,6 +24,7 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
+pub use query::AuditEntry;
 pub use status::{AuditStatus, Counts, Status};
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
