@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 /// One mounted removable medium.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Medium {
     /// Where it is mounted.
     pub mount_point: PathBuf,

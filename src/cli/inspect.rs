@@ -32,7 +32,27 @@ pub(crate) fn render_status(s: &Status) -> String {
         "Seeds        {} ({} active, {} voided, {} exported) in {} batches\n",
         c.seeds, c.active, c.voided, c.exported, c.batches
     );
+    out += &format!("Orders       {} ({} requests pending approval, {} approved awaiting export)\n", s.orders, s.requests_pending, s.requests_approved);
     out += &format!("Audit log    {} entries, head {}\n", s.audit.entries, s.audit.head);
+    for u in &s.unfinished_exports {
+        out += &format!(
+            "WARNING      export {} of request {} started {} and never completed: check the medium and the log\n",
+            u.export_id, u.request_id, u.started_at
+        );
+    }
+    if s.media.is_empty() {
+        out += "Media        no removable media mounted under /media, /run/media or /mnt\n";
+    }
+    for m in &s.media {
+        out += &format!(
+            "Media        {} ({}, {}) {} free of {}\n",
+            m.mount_point.display(),
+            m.device,
+            m.fs_type,
+            crate::media::human_bytes(m.free_bytes),
+            crate::media::human_bytes(m.total_bytes)
+        );
+    }
     out
 }
 

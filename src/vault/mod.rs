@@ -6,10 +6,12 @@
 //! private key can be reached. Operations that need plaintext take an
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
+mod export;
 mod ingest;
 mod init;
 pub mod keys;
 mod query;
+mod orders;
 mod seeds;
 mod status;
 mod unseal;
@@ -25,8 +27,10 @@ use crate::store::{Store, StoreError};
 
 pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
 pub use query::AuditEntry;
-pub use status::{AuditStatus, Counts, Status};
+pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
+pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use orders::{CreatedRequest, NewRequest, Order, Request};
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 

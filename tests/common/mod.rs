@@ -36,7 +36,12 @@ pub fn shared_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("SEEDVAULT_SHARED_DIR") {
         return PathBuf::from(d);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+    // From a git worktree the repository sits deeper: look upwards.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|a| a.join("shared"))
+        .find(|d| d.join("tools/make-batch.py").is_file())
+        .unwrap_or_else(|| here.join("../shared"))
 }
 
 /// The `seedvault` binary under test, with a clean environment.
