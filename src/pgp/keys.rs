@@ -117,11 +117,14 @@ pub fn generate_officer_key(name: &str, vault_id: &str) -> Result<SecretCert, Ke
 }
 
 /// A customer key for the demo and tests: Ed25519 primary with a Cv25519
-/// encryption subkey, as `gpg --quick-gen-key ... future-default` makes.
-/// (The vault never uses such a key itself.)
+/// encryption subkey, as `gpg --quick-gen-key ... future-default` makes,
+/// and like GnuPG 2.2's keys it advertises SEIPDv1 only, so what the vault
+/// encrypts to it opens in GnuPG 2.2. (The vault never uses such a key.)
 pub fn generate_customer_key(user_id: &str) -> Result<SecretCert, KeyError> {
     let (cert, _revocation) = CertBuilder::general_purpose(Some(user_id))
         .set_profile(Profile::RFC4880)
+        .map_err(pgp_err)?
+        .set_features(openpgp::types::Features::empty().set_seipdv1())
         .map_err(pgp_err)?
         .set_cipher_suite(CipherSuite::Cv25519)
         .generate()
