@@ -15,6 +15,7 @@
 //! without its change, cannot be committed. No entry holds a secret.
 
 pub mod events;
+pub mod replay;
 pub mod verify;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::crypto;
 
+pub use replay::{replay, ReplayReport};
 pub use verify::{verify_chain, ChainProblem, ChainReport};
 
 /// Format version written in every entry.

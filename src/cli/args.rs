@@ -119,6 +119,8 @@ pub struct OneCardArgs {
 pub enum AuditCommand {
     /// Verify the hash chain (exit 3 on tampering).
     Verify(AuditVerifyArgs),
+    /// Rebuild the vault's state from the log alone and compare it with the tables (exit 3 on any difference).
+    Replay(JsonArg),
 }
 
 #[derive(Debug, Args)]

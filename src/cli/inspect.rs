@@ -65,6 +65,7 @@ pub fn vault_cert(dir: &Path) -> Result<(), CliError> {
 pub fn audit(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
     match cmd {
         AuditCommand::Verify(a) => verify(dir, a),
+        AuditCommand::Replay(a) => replay(dir, a),
     }
 }
 
@@ -97,5 +98,35 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
             if report.problems.len() == 1 { "" } else { "s" }
         ))
         .advise("do not use this vault for exports; compare with your last exported checkpoint and involve your auditors"))
+    }
+}
+
+fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    let r = vault.replay_audit()?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "replayed {} entries: {} batches, {} serials ({} voided), {} orders, {} requests, {} exports; {} officer signatures checked",
+            r.entries, r.batches, r.serials, r.voided, r.orders, r.requests, r.exports, r.signatures_checked
+        );
+        for d in &r.differences {
+            println!("DIFFERS {d}");
+        }
+    }
+    if r.differences.is_empty() {
+        if !a.json {
+            println!("the tables match the log");
+        }
+        Ok(())
+    } else {
+        Err(CliError::tampered(format!(
+            "the tables differ from what the log records ({} difference{}; first: {})",
+            r.differences.len(),
+            if r.differences.len() == 1 { "" } else { "s" },
+            r.differences[0]
+        ))
+        .advise("something changed the database behind the log; involve your auditors"))
     }
 }

@@ -284,6 +284,12 @@ impl Vault {
         self.store.write(|tx| audit::append(tx, &id, event).map_err(VaultError::from))
     }
 
+    /// Rebuilds the vault's state from the log alone and compares it with
+    /// the tables (`audit replay`).
+    pub fn replay_audit(&self) -> Result<audit::ReplayReport, VaultError> {
+        Ok(audit::replay(self.store.conn())?)
+    }
+
     /// Walks the audit chain and checks the vault's fixed facts against
     /// the genesis entry. Problems are in the report; `Err` only when the
     /// database cannot be read.
