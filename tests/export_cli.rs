@@ -327,3 +327,65 @@ fn the_readme_demo_exports_a_bundle_gpg_opens() {
     assert_eq!(assert_entra_csv(&String::from_utf8(dec.stdout).unwrap()).len(), 10);
     common::seedvault().arg("--vault").arg(demo.join("vault")).args(["audit", "verify"]).assert().success();
 }
+
+#[test]
+fn an_export_killed_after_it_started_is_visible_in_status_and_the_log() {
+    let f = flow_with(&[]);
+    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
+    let kf = f.v.tmp.path().join("acme.asc");
+    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
+    let req = request_id(&create(&f, &kf, "alice", &[]));
+    f.v.cmd().args(["request", "approve", &req]).args(officer(&f.v, "bob")).assert().success();
+    let out = f.v.cmd().env("SEEDVAULT_TEST_CRASH_AT", "export-started").args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
+    assert!(!out.status.success(), "the export was meant to die: {}", text(&out));
+    assert!(media_files(&f).is_empty(), "nothing was written before the crash point");
+    let s: serde_json::Value = serde_json::from_slice(&f.v.cmd().args(["status", "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(s["unfinished_exports"][0]["request_id"], req.as_str());
+    assert_eq!(s["counts"]["exported"], 0, "nothing marked exported");
+    f.v.cmd().arg("status").assert().success().stdout(predicates::str::contains("never completed"));
+    let out = f.v.cmd().args(["audit", "replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains("started and never completed"), "{}", text(&out));
+    // The chain itself is intact: the entry is there, its completion is not.
+    f.v.cmd().args(["audit", "verify"]).assert().success();
+}
+
+/// A tmpfs mounted for one test and unmounted when dropped.
+struct TinyMedium(PathBuf);
+
+impl TinyMedium {
+    fn mount(at: PathBuf, size: &str) -> TinyMedium {
+        std::fs::create_dir_all(&at).unwrap();
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&at).output().unwrap();
+        assert!(out.status.success(), "this test mounts a small tmpfs as a full medium and needs root: {}", text(&out));
+        TinyMedium(at)
+    }
+}
+
+impl Drop for TinyMedium {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
+    let f = flow_with(&[]);
+    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
+    let kf = f.v.tmp.path().join("acme.asc");
+    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
+    let req = request_id(&create(&f, &kf, "alice", &[]));
+    f.v.cmd().args(["request", "approve", &req]).args(officer(&f.v, "bob")).assert().success();
+    let medium = TinyMedium::mount(f.v.tmp.path().join("usb"), "16k");
+    std::fs::write(medium.0.join("filler"), vec![0u8; 12 * 1024]).unwrap();
+    let out = f.v.cmd().args(["export", &req, "--media"]).arg(&medium.0).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("bytes free"), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(&medium.0).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("filler")], "no partial file left");
+    let s: serde_json::Value = serde_json::from_slice(&f.v.cmd().args(["status", "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(s["counts"]["exported"], 0);
+    assert_eq!(s["requests_approved"], 1, "the request stays approved for a retry on another medium");
+    // On a medium with room, the same request exports.
+    f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).assert().success();
+}

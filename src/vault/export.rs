@@ -255,6 +255,7 @@ impl UnsealedVault {
             Ok::<_, VaultError>(export_id)
         })?;
 
+        crash_point("export-started");
         let mut written = Vec::new();
         let result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, |w| {
@@ -364,6 +365,17 @@ fn manifest_text(
     }
     t += &format!("exported-by: {}\nexported-at: {}\n", officers.join(", "), audit::now_rfc3339());
     t
+}
+
+/// Test builds only: dies here, as a power cut would, when
+/// `SEEDVAULT_TEST_CRASH_AT` names this point. Compiled out of release
+/// builds, so no environment variable can interrupt a production export.
+fn crash_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("SEEDVAULT_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+    let _ = name;
 }
 
 /// Exports that started and never completed or failed (the process died).
