@@ -26,7 +26,6 @@ use crate::audit::{self, events, Event};
 use crate::crypto::{self, Sha256};
 use crate::formats::{self, Format, WriteOptions};
 use crate::pgp::{self, RecipientCert};
-use crate::token::Serial;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -200,10 +199,9 @@ impl UnsealedVault {
         let serials: Vec<String> = rows.into_iter().map(|r| r.0).collect();
 
         // Plaintext, in memory only, wiped on drop.
-        let mut tokens = Vec::with_capacity(serials.len());
-        for s in &serials {
-            let serial = Serial::parse(s).map_err(|e| VaultError::Tampered(e.to_string()))?;
-            tokens.push(self.open_token(&serial)?);
+        let tokens = self.open_request_tokens(request_id)?;
+        if tokens.len() != serials.len() {
+            return Err(VaultError::Tampered(format!("request {request_id}: some of its seeds are missing")));
         }
         let mut plain = Zeroizing::new(Vec::with_capacity(tokens.len() * 64));
         formats::write(format, &mut tokens.iter(), &mut *plain, &WriteOptions::default())
@@ -274,10 +272,11 @@ impl UnsealedVault {
         match result {
             Ok(bundle_sha) => {
                 self.vault_mut().store_mut().write(|tx| {
-                    let mut up = tx.prepare_cached("UPDATE seeds SET exported = exported + 1 WHERE serial = ?1")?;
-                    for s in &serials {
-                        up.execute([s])?;
-                    }
+                    tx.execute(
+                        "UPDATE seeds SET exported = exported + 1
+                         WHERE serial IN (SELECT serial FROM request_serials WHERE request_id = ?1)",
+                        [request_id],
+                    )?;
                     tx.execute("UPDATE requests SET state = 'exported' WHERE id = ?1", [request_id])?;
                     tx.execute(
                         "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",

@@ -206,6 +206,7 @@ impl Vault {
             }
             let mut problems = Vec::new();
             let mut fresh = Vec::new();
+            let mut fresh_set = std::collections::HashSet::new();
             {
                 let mut q = tx.prepare_cached("SELECT state, order_id FROM seeds WHERE serial = ?1")?;
                 for s in serials {
@@ -217,7 +218,7 @@ impl Vault {
                         Some((_, Some(o))) if o == order_id => {}
                         Some((_, Some(o))) => problems.push(format!("serial {s} already belongs to order {o}")),
                         Some((_, None)) => {
-                            if !fresh.contains(&s.as_str()) {
+                            if fresh_set.insert(s.as_str()) {
                                 fresh.push(s.as_str());
                             }
                         }
@@ -310,21 +311,28 @@ impl Vault {
                 problems.push(format!("{requester} is not authorized to request the seeds of order {order_id}"));
                 r.serials.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default()
             }
-            (Some(o), None) => o
-                .serials
-                .iter()
-                .filter(|s| !o.voided.contains(s) && (r.reexport_reason.is_some() || !o.exported.contains(s)))
-                .cloned()
-                .collect(),
+            (Some(o), None) => {
+                let voided: std::collections::HashSet<&String> = o.voided.iter().collect();
+                let exported: std::collections::HashSet<&String> = o.exported.iter().collect();
+                o.serials
+                    .iter()
+                    .filter(|s| !voided.contains(s) && (r.reexport_reason.is_some() || !exported.contains(s)))
+                    .cloned()
+                    .collect()
+            }
             (Some(_), Some(list)) => list.iter().map(|s| s.to_string()).collect(),
         };
         if let Some(o) = &order {
+            use std::collections::HashSet;
+            let in_order: HashSet<&String> = o.serials.iter().collect();
+            let voided: HashSet<&String> = o.voided.iter().collect();
+            let exported: HashSet<&String> = o.exported.iter().collect();
             for s in &serials {
-                if !o.serials.contains(s) {
+                if !in_order.contains(s) {
                     problems.push(format!("serial {s} is not one recorded for order {order_id}"));
-                } else if o.voided.contains(s) {
+                } else if voided.contains(s) {
                     problems.push(format!("serial {s} is voided (reprogrammed tokens have no valid factory seed)"));
-                } else if o.exported.contains(s) && r.reexport_reason.is_none() {
+                } else if exported.contains(s) && r.reexport_reason.is_none() {
                     problems.push(format!("serial {s} was already exported (use --reexport --reason TEXT)"));
                 }
             }

@@ -1,0 +1,117 @@
+//! Benchmark (not a test): export of 100,000 seeds against
+//! `gpg --encrypt --sign --armor` of the same plaintext to the same
+//! recipient, measured in the same run (target ratio <= 1.2).
+//!
+//!     cargo bench --bench export [-- COUNT]
+//!
+//! The export is timed in-process through the library: opening every
+//! sealed seed, writing the Azure CSV, encrypting and signing, fsync,
+//! rename, read-back and the database updates. gpg signs with an Ed25519
+//! key, as the vault does.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use secrecy::SecretString;
+use seedvault::cards::SealedCard;
+use seedvault::crypto::KdfParams;
+use seedvault::formats::{Format, ReadOptions};
+use seedvault::token::Serial;
+use seedvault::vault::{self, IngestSource, InitParams, NewRequest, Vault};
+
+fn shared() -> PathBuf {
+    std::env::var_os("SEEDVAULT_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--yes", "--quiet"]).args(args).output().expect("gpg runs");
+    assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn main() {
+    let count: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let csv = dir.join("batch.csv");
+    let st = Command::new("python3")
+        .arg(shared().join("tools/make-batch.py"))
+        .args(["--format", "azure-csv", "--count", &count.to_string(), "--first", "20000000", "--rng-seed", "2"])
+        .arg("--out")
+        .arg(&csv)
+        .status()
+        .expect("python3");
+    assert!(st.success());
+
+    // The customer: a gpg key (Ed25519 + Cv25519), used by both sides.
+    let home = dir.join("gnupg");
+    std::fs::create_dir(&home).expect("mkdir");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    gpg(&home, &["--passphrase", "", "--quick-gen-key", "Bench <bench@example.com>", "ed25519", "sign", "never"]);
+    let list = String::from_utf8(gpg(&home, &["--with-colons", "--list-keys", "bench@example.com"]).stdout).expect("utf8");
+    let fpr = list.lines().find(|l| l.starts_with("fpr:")).and_then(|l| l.split(':').nth(9)).expect("fpr").to_owned();
+    gpg(&home, &["--passphrase", "", "--quick-add-key", &fpr, "cv25519", "encr", "never"]);
+    let cert = gpg(&home, &["--armor", "--export", "bench@example.com"]).stdout;
+
+    let names = ["alice", "bob"];
+    let pass = |n: &str| SecretString::from(format!("{n}-bench-passphrase"));
+    let vdir = dir.join("vault");
+    let out = vault::init(
+        &vdir,
+        InitParams {
+            threshold: 2,
+            custodians: names.iter().map(|s| s.to_string()).collect(),
+            passphrases: names.iter().map(|n| pass(n)).collect(),
+            kdf: KdfParams::INSECURE_FAST,
+            approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
+            cards_out: dir.join("cards"),
+        },
+    )
+    .expect("init");
+    let cards = || out.card_paths.iter().zip(names).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect::<Vec<_>>();
+    let mut unsealed = Vault::open(&vdir).expect("open").unseal(cards(), "bench").expect("unseal");
+    unsealed
+        .ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })
+        .expect("ingest");
+    let mut v = unsealed.seal();
+    let alice = v.authenticate(&cards()[0].0, &pass("alice"), "bench").expect("alice");
+    let bob = v.authenticate(&cards()[1].0, &pass("bob"), "bench").expect("bob");
+    v.add_order("1", "Bench", &["bench@example.com".to_owned()], &alice).expect("order");
+    let serials: Vec<Serial> = (20_000_000..20_000_000 + count).map(|s| Serial::parse(&s.to_string()).expect("serial")).collect();
+    v.assign_serials("1", &serials, &alice).expect("assign");
+    let req = v
+        .create_request(
+            NewRequest { order_id: "1", requester: "bench@example.com", recipient_key: &cert, format: Format::AzureCsv, serials: None, reexport_reason: None },
+            &alice,
+        )
+        .expect("request");
+    v.decide_request(&req.id, true, None, &bob).expect("approve");
+    let mut unsealed = v.unseal(cards(), "bench").expect("unseal");
+    let media = dir.join("media");
+    std::fs::create_dir(&media).expect("mkdir");
+
+    let t = Instant::now();
+    let done = unsealed.export(&req.id, &media).expect("export");
+    let export_s = t.elapsed().as_secs_f64();
+
+    // The same plaintext, through gpg, to the same recipient.
+    let plain = dir.join("plain.csv");
+    gpg(&home, &["--import", dir.join("cards/vault-cert.asc").to_str().expect("path")]);
+    let dec = gpg(&home, &["--decrypt", done.bundle.to_str().expect("path")]);
+    std::fs::write(&plain, &dec.stdout).expect("write");
+    let t = Instant::now();
+    gpg(
+        &home,
+        &["--trust-model", "always", "--encrypt", "--sign", "--armor", "-r", "bench@example.com", "-u", "bench@example.com", "-o",
+          dir.join("gpg.asc").to_str().expect("path"), plain.to_str().expect("path")],
+    );
+    let gpg_s = t.elapsed().as_secs_f64();
+
+    println!("export benchmark: {count} seeds as azure-csv ({:.1} MB plaintext)", dec.stdout.len() as f64 / 1e6);
+    println!("  seedvault export (open seeds, write, encrypt+sign, fsync, read back, log): {export_s:>6.2} s");
+    println!("  gpg --encrypt --sign --armor of the same plaintext:                        {gpg_s:>6.2} s");
+    println!("  ratio export / gpg: {:.2}   (target <= 1.2)", export_s / gpg_s);
+}
