@@ -14,7 +14,9 @@
 //! record (`Store::write`), so a change without its entry, or an entry
 //! without its change, cannot be committed. No entry holds a secret.
 
+pub mod checkpoint;
 pub mod events;
+pub mod export;
 pub mod verify;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -22,6 +24,7 @@ use serde::Serialize;
 
 use crate::crypto;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use verify::{verify_chain, ChainProblem, ChainReport};
 
 /// Format version written in every entry.

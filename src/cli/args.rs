@@ -106,6 +106,17 @@ pub struct OneCardArgs {
 pub enum AuditCommand {
     /// Verify the hash chain (exit 3 on tampering).
     Verify(AuditVerifyArgs),
+    /// Write the latest signed checkpoint to a new file (for removable media).
+    Checkpoint(OutArg),
+    /// Write the whole log to a new file as JSON Lines, for auditors.
+    Export(OutArg),
+}
+
+#[derive(Debug, Args)]
+pub struct OutArg {
+    /// The file to write (never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +124,9 @@ pub struct AuditVerifyArgs {
     /// Print one JSON document to stdout.
     #[arg(long)]
     pub json: bool,
+    /// Saved checkpoints the log must extend (detects truncation, rollback, forks).
+    #[arg(long = "checkpoint", value_name = "FILE", num_args = 1..)]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
