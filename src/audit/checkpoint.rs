@@ -290,6 +290,7 @@ pub fn latest(conn: &Connection, vault_id: &str) -> Result<Option<(Checkpoint, S
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -69,8 +69,10 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
         for p in &report.problems {
             println!("TAMPERED {p}");
         }
-        if report.problems.is_empty() {
+        if ok {
             println!("audit log intact: {} entries, head {}", report.entries, report.head.hash_hex());
+        } else if report.problems.is_empty() {
+            println!("hash chain consistent: {} entries, head {}", report.entries, report.head.hash_hex());
         }
         for r in &results {
             match &r.verdict {

@@ -70,7 +70,12 @@ impl Vault {
     pub fn save_checkpoint(&self, path: &Path) -> Result<Option<Checkpoint>, VaultError> {
         let id = self.info().vault_id.to_string();
         let Some((cp, signed)) = checkpoint::latest(self.store().conn(), &id)? else { return Ok(None) };
-        super::init::write_new(path, signed.as_bytes(), 0o644)?;
+        let mut file = create_new(path)?;
+        let io = |source| VaultError::Io { path: path.to_owned(), source };
+        if let Err(e) = file.write_all(signed.as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = fs::remove_file(path);
+            return Err(io(e));
+        }
         Ok(Some(cp))
     }
 
