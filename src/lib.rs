@@ -23,6 +23,7 @@ pub mod cli;
 pub mod crypto;
 pub mod formats;
 pub mod hygiene;
+pub mod media;
 pub mod otp;
 pub mod pgp;
 pub mod shares;

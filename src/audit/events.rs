@@ -33,3 +33,31 @@ pub const SERIAL_VOIDED: &str = "serial.voided";
 /// A token code was checked: `serial`, `at` (unix time), `matched`, `drift`
 /// (never the code itself, which a later replay could abuse).
 pub const TOKEN_VERIFIED: &str = "token.verified";
+/// An order was recorded: `order_id`, `customer`, `emails` (authorized to
+/// request its seeds).
+pub const ORDER_ADDED: &str = "order.added";
+/// Serials were recorded as shipped in an order: `order_id`, `serials`.
+pub const ORDER_ASSIGNED: &str = "order.assigned";
+/// A seed request was created: `request_id`, `order_id`, `requester`,
+/// `format`, `recipient_fingerprint`, `encryption_subkeys`, `serials`,
+/// `reexport_reason` (null unless a re-export), `statement` (the signed
+/// text), `signature` (the creator's detached OpenPGP signature over it).
+pub const REQUEST_CREATED: &str = "request.created";
+/// A seed request was refused at creation: `order_id`, `requester`,
+/// `problems` (every reason).
+pub const REQUEST_REFUSED: &str = "request.refused";
+/// A request was approved by a second officer: `request_id`, `expires_at`
+/// (unix), `statement`, `signature`.
+pub const REQUEST_APPROVED: &str = "request.approved";
+/// A request was rejected: `request_id`, `reason`, `statement`, `signature`.
+pub const REQUEST_REJECTED: &str = "request.rejected";
+/// An export began (before any byte is written): `export_id`,
+/// `request_id`, `order_id`, `recipient_fingerprint`, `format`, `serials`
+/// (count), `bundle`, `manifest` (file names).
+pub const EXPORT_STARTED: &str = "export.started";
+/// The files are fsynced, in place and read back: `export_id`,
+/// `request_id`, `bundle_sha256`, `serials` (the list, now exported).
+pub const EXPORT_COMPLETED: &str = "export.completed";
+/// An export failed after it started; partial files were removed and no
+/// serial was marked exported: `export_id`, `request_id`, `reason`.
+pub const EXPORT_FAILED: &str = "export.failed";

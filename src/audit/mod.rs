@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod events;
 pub mod export;
+pub mod replay;
 pub mod verify;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -25,6 +26,7 @@ use serde::Serialize;
 use crate::crypto;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use replay::{replay, ReplayReport};
 pub use verify::{verify_chain, ChainProblem, ChainReport};
 
 /// Format version written in every entry.

@@ -35,6 +35,14 @@ pub enum Command {
     Serial(SerialCommand),
     /// Check a code shown by a token (±10 steps); needs the quorum.
     VerifyToken(VerifyTokenArgs),
+    /// Customer orders: record one, assign shipped serials, show one.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Seed requests: create (one officer), approve or reject (another officer), list.
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Export an approved request's seeds, encrypted to the customer, onto media; needs the quorum.
+    Export(ExportArgs),
     /// Check that these cards unseal the vault (ceremony rehearsal); changes nothing else.
     Unseal(QuorumArgs),
     /// The audit log.
@@ -42,6 +50,8 @@ pub enum Command {
     Audit(AuditCommand),
     /// Build a demo vault in a fresh directory and walk through the flow.
     Demo(DemoArgs),
+    /// Full-screen terminal UI: overview, audit log, unsealed sessions.
+    Tui(TuiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +92,9 @@ pub struct InitArgs {
     /// How long an approval of a seed request stays valid, in hours.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     pub approval_ttl_hours: u32,
+    /// TEST ONLY: approval lifetime in seconds (overrides --approval-ttl-hours).
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub approval_ttl_seconds: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +119,8 @@ pub struct OneCardArgs {
 pub enum AuditCommand {
     /// Verify the hash chain (exit 3 on tampering).
     Verify(AuditVerifyArgs),
+    /// Rebuild the vault's state from the log alone and compare it with the tables (exit 3 on any difference).
+    Replay(JsonArg),
     /// Write the latest signed checkpoint to a new file (for removable media).
     Checkpoint(OutArg),
     /// Write the whole log to a new file as JSON Lines, for auditors.
@@ -207,6 +222,124 @@ pub struct VerifyTokenArgs {
     /// Check as of this Unix time instead of now.
     #[arg(long, value_name = "UNIX_TIME")]
     pub at: Option<u64>,
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Seal an unsealed session after this many seconds without a key press.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Record an order: its id, customer and the addresses allowed to request its seeds.
+    Add {
+        /// Order id (the customer's seed-request id).
+        #[arg(long)]
+        id: String,
+        /// Customer name.
+        #[arg(long)]
+        customer: String,
+        /// An address authorized to request the seeds (repeat).
+        #[arg(long = "email", value_name = "ADDR", required = true)]
+        emails: Vec<String>,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+    /// Record the serials shipped in an order (one serial per line).
+    Assign {
+        /// Order id.
+        #[arg(long)]
+        id: String,
+        /// File with one serial per line.
+        #[arg(long, value_name = "F")]
+        serials_file: PathBuf,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+    /// An order, its requesters and serials.
+    Show {
+        /// Order id.
+        #[arg(long)]
+        id: String,
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Create a seed request (checked completely; the id is the last line of stdout).
+    Create {
+        /// Order id.
+        #[arg(long)]
+        order: String,
+        /// The requester's e-mail (must be authorized for the order).
+        #[arg(long, value_name = "ADDR")]
+        requester: String,
+        /// The customer's OpenPGP certificate (armored or binary).
+        #[arg(long, value_name = "FILE")]
+        recipient_key: PathBuf,
+        /// Bundle format: azure-csv, hex, base32, pskc, otpauth, privacyidea.
+        #[arg(long, value_name = "NAME")]
+        format: String,
+        /// Only these serials (default: every serial of the order neither voided nor exported).
+        #[arg(long, value_name = "F")]
+        serials_file: Option<PathBuf>,
+        /// Allow serials already exported (needs --reason; flagged in the log).
+        #[arg(long)]
+        reexport: bool,
+        /// Why a re-export is needed.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+    /// Approve a request (an officer other than its creator).
+    Approve {
+        /// Request id.
+        #[arg(value_name = "REQ")]
+        id: String,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+    /// Reject a request.
+    Reject {
+        /// Request id.
+        #[arg(value_name = "REQ")]
+        id: String,
+        /// Why.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        officer: OneOfficer,
+    },
+    /// Every seed request and its state.
+    List {
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The approved request.
+    #[arg(value_name = "REQ")]
+    pub request: String,
+    /// The mounted medium (a directory outside the vault).
+    #[arg(long, value_name = "DIR")]
+    pub media: PathBuf,
     /// Print one JSON document to stdout.
     #[arg(long)]
     pub json: bool,

@@ -1,4 +1,4 @@
-//! `audit verify`, `audit checkpoint`, `audit export`.
+//! `audit verify`, `audit checkpoint`, `audit export` (`audit replay` is in `inspect`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use crate::vault::Vault;
 pub fn run(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
     match cmd {
         AuditCommand::Verify(a) => verify(dir, a),
+        AuditCommand::Replay(a) => super::inspect::replay(dir, a),
         AuditCommand::Checkpoint(a) => checkpoint(dir, a),
         AuditCommand::Export(a) => export(dir, a),
     }

@@ -1,14 +1,26 @@
-//! `seedvault demo`: a demo vault in a fresh directory, for a first look.
+//! `seedvault demo`: the whole flow on a fresh demo vault, narrated.
+//!
+//! Everything a first-time user should see, in the order the vendor's
+//! process runs it: a 2-of-3 key ceremony, a factory batch, an order, a
+//! customer's seed request, a second officer's approval, the export to a
+//! (demo) medium, and the audit log verified. The demo uses the production
+//! Argon2id parameters; its passphrases are printed and saved beside the
+//! cards because it is a demo.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
 use super::args::DemoArgs;
 use super::error::CliError;
 use super::inspect::render_status;
-use crate::crypto::KdfParams;
-use crate::vault::{self, InitParams, Vault};
+use crate::cards::SealedCard;
+use crate::crypto::{self, KdfParams};
+use crate::formats::{self, Format, ReadOptions, WriteOptions};
+use crate::pgp;
+use crate::token::{Seed, Serial, Token, TokenParams};
+use crate::vault::{self, IngestSource, InitParams, NewRequest, Vault};
 
 /// The demo custodians and their passphrases (printed: this is a demo).
 const CUSTODIANS: [(&str, &str); 3] = [
@@ -16,6 +28,40 @@ const CUSTODIANS: [(&str, &str); 3] = [
     ("bob", "bob-demo-passphrase"),
     ("carol", "carol-demo-passphrase"),
 ];
+const TOKENS: u64 = 20;
+const FIRST_SERIAL: u64 = 60_100_000;
+const ORDER: &str = "4711";
+const CUSTOMER_EMAIL: &str = "it@customer.example";
+
+fn fail(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
+    move |e| CliError::refused(format!("{}: {e}", path.display()))
+}
+
+fn pass(name: &str) -> SecretString {
+    let p = CUSTODIANS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).unwrap_or_default();
+    SecretString::from(p.to_owned())
+}
+
+fn card(cards: &Path, name: &str) -> Result<(SealedCard, SecretString), CliError> {
+    Ok((SealedCard::read(&cards.join(format!("{name}.card")))?, pass(name)))
+}
+
+/// A factory batch with fresh random seeds, as a factory would send it.
+fn factory_batch(path: &Path) -> Result<(), CliError> {
+    let mut tokens = Vec::new();
+    for i in 0..TOKENS {
+        let seed: [u8; 20] = crypto::random::array().map_err(|e| CliError::refused(e.to_string()))?;
+        tokens.push(Token {
+            serial: Serial::parse(&(FIRST_SERIAL + i).to_string()).map_err(|e| CliError::refused(e.to_string()))?,
+            seed: Seed::new(seed.to_vec()).map_err(|e| CliError::refused(e.to_string()))?,
+            params: TokenParams { manufacturer: Some("Token2".into()), model: Some("C202".into()), ..TokenParams::default() },
+        });
+    }
+    let mut out = Vec::new();
+    formats::write(Format::AzureCsv, &mut tokens.iter(), &mut out, &WriteOptions::default())
+        .map_err(|e| CliError::refused(e.to_string()))?;
+    fs::write(path, out).map_err(fail(path))
+}
 
 pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let root = a.dir;
@@ -23,47 +69,110 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         return Err(CliError::refused(format!("{} exists and is not empty", root.display()))
             .advise("choose another --dir, or remove the old demo"));
     }
-    let vault_dir = root.join("vault");
-    let cards_dir = root.join("cards");
-    let pass_dir = root.join("passphrases");
-    fs::create_dir_all(&pass_dir).map_err(|e| CliError::refused(format!("{}: {e}", pass_dir.display())))?;
+    let dirs: Vec<PathBuf> = ["vault", "cards", "passphrases", "factory", "customer", "media"].iter().map(|d| root.join(d)).collect();
+    for d in &dirs[2..] {
+        fs::create_dir_all(d).map_err(fail(d))?;
+    }
+    let (vault_dir, cards, pass_dir, factory, customer, media) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3], &dirs[4], &dirs[5]);
 
-    println!("== Key ceremony: 2 of 3 custodians (alice, bob, carol)");
-    for (name, pass) in CUSTODIANS {
+    println!("== 1. Key ceremony: master key split 2 of 3 (alice, bob, carol)");
+    for (name, p) in CUSTODIANS {
         let f = pass_dir.join(format!("{name}.txt"));
-        fs::write(&f, format!("{pass}\n")).map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
-        println!("   {name:<6} passphrase {pass:?}  (file {})", f.display());
+        fs::write(&f, format!("{p}\n")).map_err(fail(&f))?;
+        println!("   {name:<6} passphrase {p:?}  (saved in {})", f.display());
     }
     let outcome = vault::init(
-        &vault_dir,
+        vault_dir,
         InitParams {
             threshold: 2,
             custodians: CUSTODIANS.iter().map(|(n, _)| n.to_string()).collect(),
-            passphrases: CUSTODIANS.iter().map(|(_, p)| SecretString::from(p.to_string())).collect(),
+            passphrases: CUSTODIANS.iter().map(|(n, _)| pass(n)).collect(),
             kdf: KdfParams::RFC9106_SECOND,
             approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
-            cards_out: cards_dir.clone(),
+            cards_out: cards.clone(),
         },
     )?;
-    println!("   vault {} created in {}", outcome.vault_id, vault_dir.display());
-    for p in &outcome.card_paths {
-        println!("   card {}", p.display());
-    }
-    println!("   vault certificate {}", outcome.cert_path.display());
+    println!("   vault {} in {}; cards and vault-cert.asc in {}", outcome.vault_id, vault_dir.display(), cards.display());
 
-    let vault = Vault::open(&vault_dir)?;
+    println!("\n== 2. A factory batch arrives: {TOKENS} tokens in Azure CSV");
+    let batch = factory.join("batch-0001.csv");
+    factory_batch(&batch)?;
+    let quorum = vec![card(cards, "alice")?, card(cards, "bob")?];
+    let mut unsealed = Vault::open(vault_dir)?.unseal(quorum, "ingest")?;
+    let r = unsealed.ingest(&IngestSource {
+        path: &batch,
+        format: None,
+        label: Some("demo factory shipment".into()),
+        factory_cert: None,
+        read_options: &ReadOptions::default(),
+    })?;
+    println!("   alice + bob unsealed the vault; batch {} ingested: {} tokens ({})", r.batch_id, r.count, r.format);
+    println!("   (the plain file {} would now be wiped from the factory medium)", batch.display());
+    let mut vault = unsealed.seal();
+
+    println!("\n== 3. Order {ORDER}: Customer Example Ltd bought 10 tokens");
+    let (c, p) = card(cards, "carol")?;
+    let carol = vault.authenticate(&c, &p, "order add")?;
+    vault.add_order(ORDER, "Customer Example Ltd", &[CUSTOMER_EMAIL.to_owned()], &carol)?;
+    let shipped: Vec<Serial> =
+        (FIRST_SERIAL..FIRST_SERIAL + 10).filter_map(|s| Serial::parse(&s.to_string()).ok()).collect();
+    vault.assign_serials(ORDER, &shipped, &carol)?;
+    println!("   carol recorded the order, {CUSTOMER_EMAIL} as its authorized requester, and serials {}..{}", FIRST_SERIAL, FIRST_SERIAL + 9);
+
+    println!("\n== 4. The customer asks for the seeds and sends an OpenPGP key");
+    let customer_key = pgp::keys::generate_customer_key(&format!("Customer IT <{CUSTOMER_EMAIL}>"))
+        .map_err(|e| CliError::refused(e.to_string()))?;
+    let public = customer.join("customer-cert.asc");
+    let secret = customer.join("customer-secret-key.asc");
+    fs::write(&public, customer_key.public_armored().map_err(|e| CliError::refused(e.to_string()))?).map_err(fail(&public))?;
+    let sk = pgp::keys::secret_armored(&customer_key).map_err(|e| CliError::refused(e.to_string()))?;
+    fs::write(&secret, sk.as_bytes()).map_err(fail(&secret))?;
+    let cert_bytes = fs::read(&public).map_err(fail(&public))?;
+    let created = vault.create_request(
+        NewRequest {
+            order_id: ORDER,
+            requester: CUSTOMER_EMAIL,
+            recipient_key: &cert_bytes,
+            format: Format::AzureCsv,
+            serials: None,
+            reexport_reason: None,
+        },
+        &carol,
+    )?;
+    println!("   carol created request {} for {} serials to key {}", created.id, created.serials, created.recipient_fingerprint);
+
+    println!("\n== 5. Two-person rule: bob approves (carol could not approve her own request)");
+    let (c, p) = card(cards, "bob")?;
+    let bob = vault.authenticate(&c, &p, "request approve")?;
+    vault.decide_request(&created.id, true, None, &bob)?;
+    println!("   bob approved {}; the approval is valid for 24 h", created.id);
+
+    println!("\n== 6. Export to the customer's medium");
+    let quorum = vec![card(cards, "bob")?, card(cards, "carol")?];
+    let mut unsealed = vault.unseal(quorum, "export")?;
+    let out = unsealed.export(&created.id, media)?;
+    println!("   bundle   {} (encrypted to the customer, signed by the vault)", out.bundle.display());
+    println!("   manifest {} (clearsigned)", out.manifest.display());
+    let vault = unsealed.seal();
+
+    println!("\n== 7. The audit log");
+    let report = vault.verify_audit()?;
+    println!(
+        "   {} entries, chain {}, head {}",
+        report.entries,
+        if report.problems.is_empty() { "intact" } else { "TAMPERED" },
+        report.head.hash_hex()
+    );
     println!("\n== Status");
     print!("{}", render_status(&vault.status()?));
-    let report = vault.verify_audit()?;
-    println!("\n== Audit log: {} entries, {}", report.entries, if report.problems.is_empty() { "intact" } else { "TAMPERED" });
 
     let v = vault_dir.display();
-    let c = cards_dir.display();
-    let p = pass_dir.display();
-    println!("\nTry next:");
-    println!("   seedvault --vault {v} status");
-    println!("   seedvault --vault {v} card check {c}/alice.card --passphrase-file {p}/alice.txt");
-    println!("   seedvault --vault {v} audit verify");
+    println!("\nThe customer opens the bundle with GnuPG:");
+    println!("   export GNUPGHOME=$(mktemp -d)");
+    println!("   gpg --import {} {}/vault-cert.asc", secret.display(), cards.display());
+    println!("   gpg --decrypt {}", out.bundle.display());
+    println!("   gpg --verify {}", out.manifest.display());
+    println!("\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):", cards.display(), pass_dir.display());
+    println!("   cargo run -q -- --vault {v} tui      (or: seedvault --vault {v} tui)");
     Ok(())
 }
-

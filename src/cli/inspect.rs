@@ -30,7 +30,27 @@ pub(crate) fn render_status(s: &Status) -> String {
         "Seeds        {} ({} active, {} voided, {} exported) in {} batches\n",
         c.seeds, c.active, c.voided, c.exported, c.batches
     );
+    out += &format!("Orders       {} ({} requests pending approval, {} approved awaiting export)\n", s.orders, s.requests_pending, s.requests_approved);
     out += &format!("Audit log    {} entries, head {}\n", s.audit.entries, s.audit.head);
+    for u in &s.unfinished_exports {
+        out += &format!(
+            "WARNING      export {} of request {} started {} and never completed: check the medium and the log\n",
+            u.export_id, u.request_id, u.started_at
+        );
+    }
+    if s.media.is_empty() {
+        out += "Media        no removable media mounted under /media, /run/media or /mnt\n";
+    }
+    for m in &s.media {
+        out += &format!(
+            "Media        {} ({}, {}) {} free of {}\n",
+            m.mount_point.display(),
+            m.device,
+            m.fs_type,
+            crate::media::human_bytes(m.free_bytes),
+            crate::media::human_bytes(m.total_bytes)
+        );
+    }
     out
 }
 
@@ -42,4 +62,34 @@ pub fn vault_cert(dir: &Path) -> Result<(), CliError> {
 
 pub fn audit(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
     super::audit::run(dir, cmd)
+}
+
+pub(super) fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    let r = vault.replay_audit()?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "replayed {} entries: {} batches, {} serials ({} voided), {} orders, {} requests, {} exports; {} officer signatures checked",
+            r.entries, r.batches, r.serials, r.voided, r.orders, r.requests, r.exports, r.signatures_checked
+        );
+        for d in &r.differences {
+            println!("DIFFERS {d}");
+        }
+    }
+    if r.differences.is_empty() {
+        if !a.json {
+            println!("the tables match the log");
+        }
+        Ok(())
+    } else {
+        Err(CliError::tampered(format!(
+            "the tables differ from what the log records ({} difference{}; first: {})",
+            r.differences.len(),
+            if r.differences.len() == 1 { "" } else { "s" },
+            r.differences[0]
+        ))
+        .advise("something changed the database behind the log; involve your auditors"))
+    }
 }

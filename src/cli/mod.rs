@@ -10,6 +10,7 @@ mod cards;
 mod demo;
 mod error;
 mod inspect;
+mod orders;
 mod passphrase;
 mod quorum;
 mod seeds;
@@ -71,9 +72,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ingest(a) => seeds::ingest(&dir, a),
         Command::Serial(a) => seeds::serial(&dir, a),
         Command::VerifyToken(a) => seeds::verify_token(&dir, a),
+        Command::Order(a) => orders::order(&dir, a),
+        Command::Request(a) => orders::request(&dir, a),
+        Command::Export(a) => orders::export(&dir, a),
         Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => inspect::audit(&dir, a),
         Command::Demo(a) => demo::run(a),
+        Command::Tui(a) => Ok(crate::tui::run(&dir, std::time::Duration::from_secs(a.idle_timeout))?),
     }
 }
 

@@ -85,14 +85,14 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn officer(dir: &Path, vault: &mut Vault, o: &OneOfficer, purpose: &str) -> Result<crate::vault::Officer, CliError> {
+/// Proves one officer by their card and passphrase.
+pub(crate) fn officer(vault: &mut Vault, o: &OneOfficer, purpose: &str) -> Result<crate::vault::Officer, CliError> {
     let cards = quorum::read_cards(vault, std::slice::from_ref(&o.card), purpose)?;
     let card = &cards[0];
     let pass = match &o.passphrase_file {
         Some(f) => passphrase::from_file(f)?,
         None => passphrase::prompt(&format!("{} ({})", card.header.name, card.path.display()))?,
     };
-    let _ = dir;
     Ok(vault.authenticate(card, &pass, purpose)?)
 }
 
@@ -138,7 +138,7 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
         SerialCommand::Void { serial, reason, officer: o } => {
             let serial = parse_serial(&serial)?;
             let mut vault = Vault::open(dir)?;
-            let officer = officer(dir, &mut vault, &o, "serial void")?;
+            let officer = officer(&mut vault, &o, "serial void")?;
             vault.void_serial(&serial, &reason, &officer)?;
             println!("serial {serial} voided by {}: it can never be exported", officer.name);
             Ok(())

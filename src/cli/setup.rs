@@ -50,7 +50,7 @@ fn init_with(dir: &Path, a: &InitArgs, kdf: KdfParams) -> Result<vault::InitOutc
         custodians: a.custodians.clone(),
         passphrases,
         kdf,
-        approval_ttl_s: i64::from(a.approval_ttl_hours) * 3600,
+        approval_ttl_s: a.approval_ttl_seconds.map(i64::from).unwrap_or(i64::from(a.approval_ttl_hours) * 3600),
         cards_out: a.cards_out.clone(),
     };
     Ok(vault::init(dir, params)?)

@@ -116,6 +116,28 @@ pub fn generate_officer_key(name: &str, vault_id: &str) -> Result<SecretCert, Ke
     Ok(SecretCert(cert))
 }
 
+/// A customer key for the demo and tests: Ed25519 primary with a Cv25519
+/// encryption subkey, as `gpg --quick-gen-key ... future-default` makes,
+/// and like GnuPG 2.2's keys it advertises SEIPDv1 only, so what the vault
+/// encrypts to it opens in GnuPG 2.2. (The vault never uses such a key.)
+pub fn generate_customer_key(user_id: &str) -> Result<SecretCert, KeyError> {
+    let (cert, _revocation) = CertBuilder::general_purpose(Some(user_id))
+        .set_profile(Profile::RFC4880)
+        .map_err(pgp_err)?
+        .set_features(openpgp::types::Features::empty().set_seipdv1())
+        .map_err(pgp_err)?
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .generate()
+        .map_err(pgp_err)?;
+    Ok(SecretCert(cert))
+}
+
+/// The transferable secret key, ASCII-armored (for `gpg --import`).
+pub fn secret_armored(key: &SecretCert) -> Result<Zeroizing<String>, KeyError> {
+    let bytes = Zeroizing::new(key.0.as_tsk().armored().to_vec().map_err(pgp_err)?);
+    String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|e| KeyError::OpenPgp(e.to_string()))
+}
+
 /// Parses a public certificate (armored or binary).
 pub fn parse_public_cert(bytes: &[u8]) -> Result<Cert, KeyError> {
     Cert::from_bytes(bytes).map_err(pgp_err)

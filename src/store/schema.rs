@@ -84,4 +84,58 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         signed    TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: orders, seed requests with two-person approval, exports.
+    r#"
+    CREATE TABLE orders (
+        id         TEXT PRIMARY KEY,
+        customer   TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE order_emails (
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        email    TEXT NOT NULL,
+        PRIMARY KEY (order_id, email)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX seeds_order ON seeds(order_id) WHERE order_id IS NOT NULL;
+
+    CREATE TABLE requests (
+        id              TEXT PRIMARY KEY,
+        order_id        TEXT NOT NULL REFERENCES orders(id),
+        requester       TEXT NOT NULL,
+        format          TEXT NOT NULL,
+        recipient_cert  BLOB NOT NULL,
+        recipient_fpr   TEXT NOT NULL,
+        reexport_reason TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'exported')),
+        statement       TEXT NOT NULL,
+        created_at      TEXT NOT NULL,
+        created_by      TEXT NOT NULL,
+        create_sig      TEXT NOT NULL,
+        decided_at      TEXT,
+        decided_by      TEXT,
+        decision_sig    TEXT,
+        reject_reason   TEXT,
+        expires_at      INTEGER
+    ) STRICT;
+
+    CREATE TABLE request_serials (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        serial     TEXT NOT NULL,
+        PRIMARY KEY (request_id, serial)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE exports (
+        id            INTEGER PRIMARY KEY,
+        request_id    TEXT NOT NULL REFERENCES requests(id),
+        state         TEXT NOT NULL CHECK (state IN ('started', 'completed', 'failed')),
+        started_at    TEXT NOT NULL,
+        finished_at   TEXT,
+        bundle_path   TEXT NOT NULL,
+        manifest_path TEXT NOT NULL,
+        bundle_sha256 TEXT
+    ) STRICT;
+    "#,
 ];

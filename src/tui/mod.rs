@@ -1,1 +1,191 @@
-//! (being written)
+//! The terminal front end: `seedvault tui`.
+//!
+//! The shape is the one ratatui's templates and gitui use: a key becomes an
+//! [`Action`](action::Action) through the table in [`keys`], `update`
+//! changes the [`State`](app::State) and asks the vault thread
+//! ([`worker`]) for anything slow or secret, and `ui::render` draws the
+//! state. Only this file touches the terminal, and only the worker touches
+//! the vault, so the whole app runs the same on a real terminal and on
+//! ratatui's `TestBackend` with a scripted clock (see `tests/tui_app.rs`).
+//!
+//! Security model item 4: the unsealed vault lives on the worker thread
+//! for the session; it is dropped (key wiped) on `s`, on quit, and when no
+//! key has been pressed for the idle timeout.
+
+pub mod action;
+pub mod app;
+pub mod keys;
+pub mod ui;
+pub mod worker;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{self, Event, KeyEvent, KeyEventKind};
+use ratatui::Terminal;
+
+use crate::vault::{Vault, VaultError};
+use app::State;
+use worker::{Job, Sources, Worker};
+
+pub use app::DEFAULT_IDLE_TIMEOUT;
+
+/// How the app is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Idle time before an unsealed session seals itself.
+    pub idle_timeout: Duration,
+    /// Where media and cards are looked for.
+    pub sources: Sources,
+}
+
+impl Options {
+    /// The binary's defaults: real media, `./cards`.
+    pub fn new(idle_timeout: Duration) -> Self {
+        Options {
+            idle_timeout,
+            sources: Sources {
+                media: crate::media::removable_media,
+                card_dirs: vec![PathBuf::from("cards")],
+            },
+        }
+    }
+}
+
+/// The app: its state and the vault thread.
+#[derive(Debug)]
+pub struct App {
+    /// What is shown.
+    pub state: State,
+    worker: Worker,
+}
+
+impl App {
+    /// Starts the vault thread with `vault` and asks for a first read.
+    pub fn new(vault: Vault, opts: Options, now: Instant) -> App {
+        let state = State::new(vault.dir().to_path_buf(), opts.idle_timeout, now);
+        let worker = Worker::start(vault, opts.sources);
+        let mut app = App { state, worker };
+        app.run_jobs(vec![Job::Refresh]);
+        app
+    }
+
+    fn run_jobs(&mut self, jobs: Vec<Job>) {
+        for job in jobs {
+            if self.worker.send(job) {
+                self.state.pending += 1;
+            } else {
+                self.state.notice = Some(app::Notice {
+                    text: "the vault thread has stopped; quit and start again".into(),
+                    error: true,
+                });
+            }
+        }
+    }
+
+    /// A key press at `now`.
+    pub fn key(&mut self, key: KeyEvent, now: Instant) {
+        // The idle check runs before the key counts as activity, so a key
+        // pressed after the timeout cannot revive an expired session.
+        self.tick(now);
+        self.state.last_activity = now;
+        if let Some(action) = keys::lookup(&self.state.contexts(), &key) {
+            let jobs = app::update(&mut self.state, action);
+            self.run_jobs(jobs);
+        }
+    }
+
+    /// The clock moved to `now` (no key).
+    pub fn tick(&mut self, now: Instant) {
+        let jobs = app::tick(&mut self.state, now);
+        self.run_jobs(jobs);
+    }
+
+    /// Applies the replies that are ready.
+    pub fn pump(&mut self) {
+        while let Some(r) = self.worker.try_recv() {
+            app::apply(&mut self.state, r);
+        }
+    }
+
+    /// Waits until every job sent has been answered (tests; quitting).
+    /// False if `timeout` passed first.
+    pub fn settle(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.state.pending > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Some(r) = self.worker.recv_timeout(left) {
+                app::apply(&mut self.state, r);
+            }
+        }
+        true
+    }
+
+    /// Draws the state.
+    pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> io::Result<()> {
+        terminal.draw(|f| ui::render(f, &self.state)).map(|_| ())
+    }
+}
+
+/// Why the TUI could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuiError {
+    /// The vault could not be opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The terminal failed.
+    #[error("terminal: {0}")]
+    Terminal(#[from] io::Error),
+}
+
+impl From<TuiError> for crate::cli::CliError {
+    fn from(e: TuiError) -> Self {
+        match e {
+            TuiError::Vault(v) => v.into(),
+            TuiError::Terminal(t) => crate::cli::CliError::refused(format!("terminal: {t}")),
+        }
+    }
+}
+
+/// Restores the terminal when dropped, whichever way `run` ends.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// `seedvault tui`: runs until the user quits. The vault is sealed (the
+/// worker thread has dropped any key) before this returns.
+pub fn run(dir: &Path, idle_timeout: Duration) -> Result<(), TuiError> {
+    let vault = Vault::open(dir)?;
+    // `ratatui::init` enters raw mode and the alternate screen and installs
+    // a panic hook that restores the terminal before the message prints.
+    let mut terminal = ratatui::init();
+    let _restore = Restore;
+    let mut app = App::new(vault, Options::new(idle_timeout), Instant::now());
+    while !app.state.quit {
+        app.draw(&mut terminal)?;
+        if event::poll(Duration::from_millis(200))? {
+            if let Event::Key(k) = event::read()? {
+                if k.kind == KeyEventKind::Press {
+                    app.key(k, Instant::now());
+                }
+            }
+        }
+        app.pump();
+        app.tick(Instant::now());
+    }
+    // Let a queued seal finish and show it, then drop the worker (joins).
+    app.settle(Duration::from_secs(10));
+    app.draw(&mut terminal)?;
+    drop(app);
+    Ok(())
+}

@@ -7,9 +7,12 @@
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
 mod checkpoints;
+mod export;
 mod ingest;
 mod init;
 pub mod keys;
+mod query;
+mod orders;
 mod seeds;
 mod status;
 mod unseal;
@@ -24,8 +27,11 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
-pub use status::{AuditStatus, Counts, Status};
+pub use query::AuditEntry;
+pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
+pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use orders::{CreatedRequest, NewRequest, Order, Request};
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 
@@ -277,6 +283,12 @@ impl Vault {
     pub(crate) fn log(&mut self, event: &Event) -> Result<audit::Head, VaultError> {
         let id = self.info.vault_id.to_string();
         self.store.write(|tx| audit::append(tx, &id, event).map_err(VaultError::from))
+    }
+
+    /// Rebuilds the vault's state from the log alone and compares it with
+    /// the tables (`audit replay`).
+    pub fn replay_audit(&self) -> Result<audit::ReplayReport, VaultError> {
+        Ok(audit::replay(self.store.conn())?)
     }
 
     /// Walks the audit chain and checks the vault's fixed facts against

@@ -53,6 +53,28 @@ pub struct Status {
     pub counts: Counts,
     /// Audit log head.
     pub audit: AuditStatus,
+    /// Orders recorded.
+    pub orders: u64,
+    /// Seed requests by state: pending, approved (awaiting export).
+    pub requests_pending: u64,
+    /// Approved, not yet exported.
+    pub requests_approved: u64,
+    /// Exports that started and never completed (the process was killed
+    /// or the machine lost power): check the medium and the log.
+    pub unfinished_exports: Vec<UnfinishedExport>,
+    /// Mounted removable media, with free space.
+    pub media: Vec<crate::media::Medium>,
+}
+
+/// An export with an `export.started` entry and no end.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnfinishedExport {
+    /// Export id.
+    pub export_id: i64,
+    /// Its request.
+    pub request_id: String,
+    /// When it started.
+    pub started_at: String,
 }
 
 impl super::Vault {
@@ -85,6 +107,14 @@ impl super::Vault {
             vault_fingerprint,
             counts,
             audit: AuditStatus { entries: head.count, head: head.hash_hex() },
+            orders: count("SELECT count(*) FROM orders")?,
+            requests_pending: count("SELECT count(*) FROM requests WHERE state = 'pending'")?,
+            requests_approved: count("SELECT count(*) FROM requests WHERE state = 'approved'")?,
+            unfinished_exports: super::export::unfinished(conn)?
+                .into_iter()
+                .map(|(export_id, request_id, started_at)| UnfinishedExport { export_id, request_id, started_at })
+                .collect(),
+            media: crate::media::removable_media(),
         })
     }
 }

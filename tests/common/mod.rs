@@ -36,7 +36,12 @@ pub fn shared_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("SEEDVAULT_SHARED_DIR") {
         return PathBuf::from(d);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+    // From a git worktree the repository sits deeper: look upwards.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|a| a.join("shared"))
+        .find(|d| d.join("tools/make-batch.py").is_file())
+        .unwrap_or_else(|| here.join("../shared"))
 }
 
 /// The `seedvault` binary under test, with a clean environment.
@@ -57,6 +62,11 @@ pub struct TestVault {
 
 impl TestVault {
     pub fn new(threshold: u8, names: &[&str]) -> TestVault {
+        Self::with_init_args(threshold, names, &[])
+    }
+
+    /// Like [`TestVault::new`], with extra `init` arguments.
+    pub fn with_init_args(threshold: u8, names: &[&str], extra: &[&str]) -> TestVault {
         let tmp = tempfile::tempdir().unwrap();
         let vault = tmp.path().join("vault");
         let cards = tmp.path().join("cards");
@@ -65,7 +75,7 @@ impl TestVault {
         for n in names {
             cmd.args(["--custodian", n]);
         }
-        cmd.arg("--cards-out").arg(&cards).arg("--insecure-fast-kdf");
+        cmd.arg("--cards-out").arg(&cards).arg("--insecure-fast-kdf").args(extra);
         for n in names {
             let f = tmp.path().join(format!("{n}.pass"));
             std::fs::write(&f, format!("{n}-passphrase-123\n")).unwrap();

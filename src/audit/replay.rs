@@ -1,0 +1,386 @@
+//! Replay: what the log alone says the vault holds, compared with what its
+//! tables hold.
+//!
+//! The chain proves the log was not altered; replay proves the tables
+//! were not altered behind the log's back. It rebuilds, from the entries
+//! only, every batch and its serials, voids, orders and their serials,
+//! seed requests with their creator and approver (each signature checked
+//! against the officer certificates enrolled in the genesis entry, the
+//! approver different from the creator, the approval unexpired when the
+//! export completed) and exports with their serials; then it compares
+//! with the tables and names every difference.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{events, AuditError};
+
+/// What replay found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReplayReport {
+    /// Entries read.
+    pub entries: u64,
+    /// Batches rebuilt.
+    pub batches: u64,
+    /// Serials rebuilt.
+    pub serials: u64,
+    /// Voided serials.
+    pub voided: u64,
+    /// Orders.
+    pub orders: u64,
+    /// Requests.
+    pub requests: u64,
+    /// Completed exports.
+    pub exports: u64,
+    /// Officer signatures checked.
+    pub signatures_checked: u64,
+    /// Every inconsistency, each naming what differs.
+    pub differences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    seq: u64,
+    time: String,
+    event: String,
+    actors: Vec<String>,
+    data: Value,
+}
+
+#[derive(Default)]
+struct SerialState {
+    batch: i64,
+    voided: bool,
+    order: Option<String>,
+    exported: i64,
+}
+
+struct RequestState {
+    order: String,
+    creator: String,
+    decider: Option<String>,
+    state: &'static str,
+    serials: BTreeSet<String>,
+    expires_at: Option<i64>,
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+fn strings(v: &Value, k: &str) -> Vec<String> {
+    v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+fn unix(rfc3339: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+}
+
+/// Replays the log of `conn` and compares it with the tables.
+pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
+    let mut r = ReplayReport::default();
+    let mut diff = |m: String| r.differences.push(m);
+    let mut officers: HashMap<String, sequoia_openpgp::Cert> = HashMap::new();
+    let mut serials: HashMap<String, SerialState> = HashMap::new();
+    let mut batch_parts: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut batches: BTreeMap<i64, (i64, String)> = BTreeMap::new();
+    let mut orders: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut requests: BTreeMap<String, RequestState> = BTreeMap::new();
+    let mut exports: BTreeMap<i64, (String, &'static str)> = BTreeMap::new();
+    let mut signatures = 0u64;
+    let mut entries = 0u64;
+
+    let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        entries += 1;
+        let body: Vec<u8> = row.get(0)?;
+        let Ok(e) = serde_json::from_slice::<Entry>(&body) else {
+            diff(format!("entry {entries} cannot be read (run audit verify)"));
+            continue;
+        };
+        let d = &e.data;
+        let mut check_sig = |who: &str, what: &str| -> bool {
+            let Some(cert) = officers.get(who) else {
+                diff(format!("entry {}: {what} by {who:?}, who is not an enrolled officer", e.seq));
+                return false;
+            };
+            let (st, sig) = (s(d, "statement"), s(d, "signature"));
+            signatures += 1;
+            if crate::pgp::verify_detached(cert, st.as_bytes(), sig.as_bytes()).is_err() {
+                diff(format!("entry {}: the signature of {who} on {what} does not verify", e.seq));
+                return false;
+            }
+            true
+        };
+        match e.event.as_str() {
+            events::VAULT_INIT => {
+                for c in d.get("custodians").and_then(Value::as_array).into_iter().flatten() {
+                    let bytes = data_encoding::BASE64.decode(s(c, "officer_cert").as_bytes()).unwrap_or_default();
+                    match crate::pgp::keys::parse_public_cert(&bytes) {
+                        Ok(cert) => {
+                            officers.insert(s(c, "name"), cert);
+                        }
+                        Err(_) => diff(format!("genesis: the certificate of custodian {} is unreadable", s(c, "name"))),
+                    }
+                }
+            }
+            events::BATCH_SERIALS => {
+                let id = d["batch_id"].as_i64().unwrap_or(-1);
+                batch_parts.entry(id).or_default().extend(strings(d, "serials"));
+            }
+            events::BATCH_INGESTED => {
+                let id = d["batch_id"].as_i64().unwrap_or(-1);
+                let list = batch_parts.remove(&id).unwrap_or_default();
+                let count = d["count"].as_i64().unwrap_or(-1);
+                if list.len() as i64 != count {
+                    diff(format!("entry {}: batch {id} lists {} serials but says {count}", e.seq, list.len()));
+                }
+                let sha = crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()));
+                if sha != s(d, "serials_sha256") {
+                    diff(format!("entry {}: batch {id}'s serial list does not match its serials_sha256", e.seq));
+                }
+                for serial in list {
+                    if serials.insert(serial.clone(), SerialState { batch: id, ..Default::default() }).is_some() {
+                        diff(format!("entry {}: serial {serial} ingested twice", e.seq));
+                    }
+                }
+                batches.insert(id, (count, s(d, "format")));
+            }
+            events::SERIAL_VOIDED => match serials.get_mut(&s(d, "serial")) {
+                Some(st) => st.voided = true,
+                None => diff(format!("entry {}: void of serial {} that was never ingested", e.seq, s(d, "serial"))),
+            },
+            events::ORDER_ADDED => {
+                let emails: BTreeSet<String> = strings(d, "emails").into_iter().collect();
+                orders.insert(s(d, "order_id"), (s(d, "customer"), emails));
+            }
+            events::ORDER_ASSIGNED => {
+                let order = s(d, "order_id");
+                for serial in strings(d, "serials") {
+                    match serials.get_mut(&serial) {
+                        Some(st) => st.order = Some(order.clone()),
+                        None => diff(format!("entry {}: order {order} assigned unknown serial {serial}", e.seq)),
+                    }
+                }
+            }
+            events::REQUEST_CREATED => {
+                let creator = e.actors.first().cloned().unwrap_or_default();
+                check_sig(&creator, &format!("request {}", s(d, "request_id")));
+                requests.insert(
+                    s(d, "request_id"),
+                    RequestState {
+                        order: s(d, "order_id"),
+                        creator,
+                        decider: None,
+                        state: "pending",
+                        serials: strings(d, "serials").into_iter().collect(),
+                        expires_at: None,
+                    },
+                );
+            }
+            kind @ (events::REQUEST_APPROVED | events::REQUEST_REJECTED) => {
+                let id = s(d, "request_id");
+                let who = e.actors.first().cloned().unwrap_or_default();
+                check_sig(&who, &format!("the decision on request {id}"));
+                match requests.get_mut(&id) {
+                    None => diff(format!("entry {}: decision on unknown request {id}", e.seq)),
+                    Some(req) => {
+                        if req.creator == who {
+                            diff(format!("entry {}: request {id} was decided by its own creator {who} (two-person rule)", e.seq));
+                        }
+                        req.decider = Some(who);
+                        if kind == events::REQUEST_APPROVED {
+                            req.state = "approved";
+                            req.expires_at = d["expires_at"].as_i64();
+                        } else {
+                            req.state = "rejected";
+                        }
+                    }
+                }
+            }
+            events::EXPORT_STARTED => {
+                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (s(d, "request_id"), "started"));
+            }
+            events::EXPORT_FAILED => {
+                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (s(d, "request_id"), "failed"));
+            }
+            events::EXPORT_COMPLETED => {
+                let id = s(d, "request_id");
+                let at = unix(&e.time);
+                match requests.get_mut(&id) {
+                    None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
+                    Some(req) => {
+                        if req.state != "approved" {
+                            diff(format!("entry {}: request {id} was exported while {}", e.seq, req.state));
+                        }
+                        if let (Some(exp), Some(at)) = (req.expires_at, at) {
+                            if at > exp {
+                                diff(format!("entry {}: request {id} was exported after its approval expired", e.seq));
+                            }
+                        }
+                        let listed: BTreeSet<String> = strings(d, "serials").into_iter().collect();
+                        if listed != req.serials {
+                            diff(format!("entry {}: export of request {id} lists other serials than the request", e.seq));
+                        }
+                        req.state = "exported";
+                    }
+                }
+                for serial in strings(d, "serials") {
+                    match serials.get_mut(&serial) {
+                        Some(st) if st.voided => diff(format!("entry {}: voided serial {serial} was exported", e.seq)),
+                        Some(st) => st.exported += 1,
+                        None => diff(format!("entry {}: export of unknown serial {serial}", e.seq)),
+                    }
+                }
+                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
+            }
+            _ => {}
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    r.entries = entries;
+    r.signatures_checked = signatures;
+    r.batches = batches.len() as u64;
+    r.serials = serials.len() as u64;
+    r.voided = serials.values().filter(|x| x.voided).count() as u64;
+    r.orders = orders.len() as u64;
+    r.requests = requests.len() as u64;
+    r.exports = exports.values().filter(|x| x.1 == "completed").count() as u64;
+    compare(conn, &mut r, &serials, &batches, &orders, &requests, &exports)?;
+    Ok(r)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    conn: &rusqlite::Connection,
+    r: &mut ReplayReport,
+    serials: &HashMap<String, SerialState>,
+    batches: &BTreeMap<i64, (i64, String)>,
+    orders: &BTreeMap<String, (String, BTreeSet<String>)>,
+    requests: &BTreeMap<String, RequestState>,
+    exports: &BTreeMap<i64, (String, &'static str)>,
+) -> Result<(), AuditError> {
+    const MAX: usize = 200;
+    let mut d = |m: String| {
+        if r.differences.len() < MAX {
+            r.differences.push(m);
+        }
+    };
+    // Seeds: every row against the log, then every logged serial against the rows.
+    let mut seen = 0u64;
+    let mut st = conn.prepare("SELECT serial, batch_id, state, order_id, exported FROM seeds")?;
+    let mut rows = st.query([])?;
+    while let Some(row) = rows.next()? {
+        let serial: String = row.get(0)?;
+        let (batch, state, order, exported): (i64, String, Option<String>, i64) = (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let Some(l) = serials.get(&serial) else {
+            d(format!("seed row {serial} is not in the log (added behind the log)"));
+            continue;
+        };
+        seen += 1;
+        if l.batch != batch {
+            d(format!("seed row {serial}: batch {batch}, the log says {}", l.batch));
+        }
+        if (state == "voided") != l.voided {
+            d(format!("seed row {serial}: state {state}, the log says {}", if l.voided { "voided" } else { "active" }));
+        }
+        if order != l.order {
+            d(format!("seed row {serial}: order {order:?}, the log says {:?}", l.order));
+        }
+        if exported != l.exported {
+            d(format!("seed row {serial}: exported {exported} time(s), the log says {}", l.exported));
+        }
+    }
+    drop(rows);
+    drop(st);
+    if seen < serials.len() as u64 {
+        let present: BTreeSet<String> = {
+            let mut st = conn.prepare("SELECT serial FROM seeds")?;
+            let v = st.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+            v
+        };
+        let mut missing: Vec<&String> = serials.keys().filter(|k| !present.contains(*k)).collect();
+        missing.sort();
+        for m in missing {
+            d(format!("seed row {m} is missing (deleted behind the log)"));
+        }
+    }
+    let mut st = conn.prepare("SELECT id, count, format FROM batches")?;
+    let db: BTreeMap<i64, (i64, String)> =
+        st.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?.collect::<Result<_, _>>()?;
+    for (id, v) in batches {
+        match db.get(id) {
+            None => d(format!("batch {id} is missing from the batches table")),
+            Some(x) if x != v => d(format!("batch {id}: table says {} tokens as {}, the log {} as {}", x.0, x.1, v.0, v.1)),
+            _ => {}
+        }
+    }
+    for id in db.keys().filter(|k| !batches.contains_key(*k)) {
+        d(format!("batch {id} is in the table but not in the log"));
+    }
+    let mut st = conn.prepare("SELECT o.id, o.customer, e.email FROM orders o LEFT JOIN order_emails e ON e.order_id = o.id")?;
+    let mut db: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for row in st.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?)))? {
+        let (id, cust, email) = row?;
+        let e = db.entry(id).or_insert((cust, BTreeSet::new()));
+        if let Some(m) = email {
+            e.1.insert(m);
+        }
+    }
+    for (id, v) in orders {
+        match db.get(id) {
+            None => d(format!("order {id} is missing from the orders table")),
+            Some(x) if x != v => d(format!("order {id}: customer or authorized e-mails differ from the log")),
+            _ => {}
+        }
+    }
+    for id in db.keys().filter(|k| !orders.contains_key(*k)) {
+        d(format!("order {id} is in the table but not in the log"));
+    }
+    let mut st = conn.prepare("SELECT id, order_id, state, created_by, decided_by FROM requests")?;
+    let db: BTreeMap<String, (String, String, String, Option<String>)> = st
+        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))))?
+        .collect::<Result<_, _>>()?;
+    for (id, q) in requests {
+        match db.get(id) {
+            None => d(format!("request {id} is missing from the requests table")),
+            Some((o, state, by, dec)) => {
+                if o != &q.order || state != q.state || by != &q.creator || dec != &q.decider {
+                    d(format!(
+                        "request {id}: table says {state}, created by {by}, decided by {dec:?}; the log says {}, created by {}, decided by {:?}",
+                        q.state, q.creator, q.decider
+                    ));
+                }
+                let mut st = conn.prepare_cached("SELECT serial FROM request_serials WHERE request_id = ?1")?;
+                let got: BTreeSet<String> = st.query_map([id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+                if got != q.serials {
+                    d(format!("request {id}: its serials differ from the log"));
+                }
+            }
+        }
+    }
+    for id in db.keys().filter(|k| !requests.contains_key(*k)) {
+        d(format!("request {id} is in the table but not in the log"));
+    }
+    let mut st = conn.prepare("SELECT id, request_id, state FROM exports")?;
+    let db: BTreeMap<i64, (String, String)> =
+        st.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?.collect::<Result<_, _>>()?;
+    for (id, (req, state)) in exports {
+        match db.get(id) {
+            None => d(format!("export {id} of request {req} is missing from the exports table")),
+            Some((r2, s2)) if r2 != req || s2 != state => d(format!("export {id}: table says {s2} for {r2}, the log {state} for {req}")),
+            _ => {}
+        }
+        if *state == "started" {
+            d(format!("export {id} of request {req} started and never completed (see status)"));
+        }
+    }
+    for id in db.keys().filter(|k| !exports.contains_key(*k)) {
+        d(format!("export {id} is in the table but not in the log"));
+    }
+    Ok(())
+}

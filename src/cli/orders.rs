@@ -1,0 +1,181 @@
+//! `order`, `request` and `export`.
+
+use std::path::Path;
+
+use super::args::{ExportArgs, OrderCommand, RequestCommand};
+use super::error::CliError;
+use super::seeds::officer;
+use super::{print_json, quorum};
+use crate::formats::Format;
+use crate::token::Serial;
+use crate::vault::{NewRequest, Vault};
+
+/// Reads a serials file: one serial per line; blank lines and `#` comments
+/// ignored; every bad line reported with its number.
+fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        match Serial::parse(l) {
+            Ok(s) => out.push(s),
+            Err(e) => bad.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(CliError::refused(format!("{}: {} bad line(s):\n  {}", path.display(), bad.len(), bad.join("\n  "))));
+    }
+    Ok(out)
+}
+
+pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
+    match cmd {
+        OrderCommand::Add { id, customer, emails, officer: o } => {
+            let mut vault = Vault::open(dir)?;
+            let who = officer(&mut vault, &o, "order add")?;
+            vault.add_order(&id, &customer, &emails, &who)?;
+            println!("order {id} recorded for {customer} ({} authorized address(es))", emails.len());
+            Ok(())
+        }
+        OrderCommand::Assign { id, serials_file, officer: o } => {
+            let serials = read_serials(&serials_file)?;
+            let mut vault = Vault::open(dir)?;
+            let who = officer(&mut vault, &o, "order assign")?;
+            let n = vault.assign_serials(&id, &serials, &who)?;
+            println!("{n} serial(s) assigned to order {id} ({} already were)", serials.len() - n);
+            Ok(())
+        }
+        OrderCommand::Show { id, json } => {
+            let vault = Vault::open(dir)?;
+            let o = vault.order(&id)?.ok_or_else(|| CliError::refused(format!("order {id} does not exist")))?;
+            if json {
+                return print_json(&o);
+            }
+            println!("Order      {}", o.id);
+            println!("Customer   {}", o.customer);
+            println!("Requesters {}", o.emails.join(", "));
+            println!("Serials    {} ({} voided, {} exported)", o.serials.len(), o.voided.len(), o.exported.len());
+            println!("Recorded   {} by {}", o.created_at, o.created_by);
+            for s in &o.serials {
+                let mark = if o.voided.contains(s) {
+                    " voided"
+                } else if o.exported.contains(s) {
+                    " exported"
+                } else {
+                    ""
+                };
+                println!("  {s}{mark}");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
+    match cmd {
+        RequestCommand::Create { order, requester, recipient_key, format, serials_file, reexport, reason, json, officer: o } => {
+            let format = Format::from_name(&format).ok_or_else(|| {
+                let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+                CliError::usage(format!("unknown format {format:?}; one of: {}", all.join(", ")))
+            })?;
+            if reexport && reason.is_none() {
+                return Err(CliError::usage("--reexport needs --reason TEXT"));
+            }
+            let key = std::fs::read(&recipient_key)
+                .map_err(|e| CliError::refused(format!("{}: {e}", recipient_key.display())))?;
+            let serials = match &serials_file {
+                Some(f) => Some(read_serials(f)?),
+                None => None,
+            };
+            let mut vault = Vault::open(dir)?;
+            let who = officer(&mut vault, &o, "request create")?;
+            let created = vault.create_request(
+                NewRequest {
+                    order_id: &order,
+                    requester: &requester,
+                    recipient_key: &key,
+                    format,
+                    serials,
+                    reexport_reason: if reexport { reason } else { None },
+                },
+                &who,
+            )?;
+            if json {
+                return print_json(&created);
+            }
+            println!("Request for order {order}: {} serial(s) as {format}, created by {}", created.serials, who.name);
+            println!("Recipient  {}", created.recipient_fingerprint);
+            for uid in &created.user_ids {
+                println!("  user id  {uid}");
+            }
+            for k in &created.encryption_subkeys {
+                println!("  encrypts to subkey {k}");
+            }
+            println!("Confirm these fingerprints with the customer out of band before approving.");
+            println!("{}", created.id);
+            Ok(())
+        }
+        RequestCommand::Approve { id, officer: o } => {
+            let mut vault = Vault::open(dir)?;
+            let who = officer(&mut vault, &o, "request approve")?;
+            let r = vault.decide_request(&id, true, None, &who)?;
+            let ttl = vault.info().approval_ttl_s;
+            println!(
+                "request {id} approved by {} (created by {}); valid for export for {} h {} min",
+                who.name,
+                r.created_by,
+                ttl / 3600,
+                (ttl % 3600) / 60
+            );
+            Ok(())
+        }
+        RequestCommand::Reject { id, reason, officer: o } => {
+            let mut vault = Vault::open(dir)?;
+            let who = officer(&mut vault, &o, "request reject")?;
+            vault.decide_request(&id, false, Some(&reason), &who)?;
+            println!("request {id} rejected by {}", who.name);
+            Ok(())
+        }
+        RequestCommand::List { json } => {
+            let vault = Vault::open(dir)?;
+            let list = vault.requests()?;
+            if json {
+                return print_json(&list);
+            }
+            if list.is_empty() {
+                println!("no seed requests");
+            }
+            for r in &list {
+                println!(
+                    "{:<6} {:<9} order {:<8} {:>5} serial(s) {:<12} {} created by {}{}",
+                    r.id,
+                    r.state,
+                    r.order_id,
+                    r.serials,
+                    r.format,
+                    r.requester,
+                    r.created_by,
+                    r.decided_by.as_deref().map(|d| format!(", decided by {d}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn export(dir: &Path, a: ExportArgs) -> Result<(), CliError> {
+    let mut unsealed = quorum::unseal(dir, &a.quorum, "export")?;
+    let out = unsealed.export(&a.request, &a.media)?;
+    if a.json {
+        return print_json(&out);
+    }
+    println!("exported {} serial(s) of request {} to {}", out.serials, out.request_id, out.recipient_fingerprint);
+    println!("  bundle   {} (sha256 {})", out.bundle.display(), out.bundle_sha256);
+    println!("  manifest {}", out.manifest.display());
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! What a person can ask for. Keys map to these (see `keys.rs`); `update`
+//! is the only place that acts on them.
+
+/// One request from the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the program (seals first).
+    Quit,
+    /// Close the topmost dialog or view; on the main screen, quit.
+    Back,
+    /// Show or hide the keybinding overlay.
+    ToggleHelp,
+    /// Next tab.
+    NextTab,
+    /// Previous tab.
+    PrevTab,
+    /// Jump to the tab at this position (0-based).
+    GotoTab(u8),
+    /// Move the selection up.
+    Up,
+    /// Move the selection down.
+    Down,
+    /// A page up.
+    PageUp,
+    /// A page down.
+    PageDown,
+    /// First item.
+    Home,
+    /// Last item.
+    End,
+    /// Open the selected item / confirm.
+    Confirm,
+    /// Verify the audit chain.
+    VerifyChain,
+    /// Open the unseal dialog.
+    OpenUnseal,
+    /// Seal now.
+    Seal,
+    /// Re-read the vault's status, log and media.
+    Refresh,
+    /// Select or deselect the card under the cursor.
+    ToggleCard,
+    /// Move focus between the dialog's path field and its card list.
+    SwitchFocus,
+    /// A character typed into a text field.
+    Input(char),
+    /// Delete the last character of a text field.
+    Backspace,
+    /// Empty the text field.
+    ClearInput,
+}

@@ -1,0 +1,796 @@
+//! The TUI's state and the one function that changes it.
+//!
+//! `update` turns an [`Action`] into a new state plus [`Job`]s for the
+//! vault thread; `apply` folds the thread's replies back in; `tick` moves
+//! the clock. None of them does I/O: the event loop (or a test) passes the
+//! time in, so the idle re-seal can be tested without waiting five minutes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::action::Action;
+use super::keys::Context;
+use super::worker::{CardInfo, Job, Reply, Snapshot};
+use crate::audit::ChainReport;
+use crate::media::Medium;
+use crate::vault::{AuditEntry, Status};
+
+/// Default idle time before an unsealed session seals itself.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Longest passphrase the field takes. The buffer is allocated at this
+/// size up front so typing never reallocates (a reallocation would leave
+/// a copy of the prefix behind in freed memory that nothing wipes).
+pub const MAX_PASSPHRASE: usize = 512;
+
+/// Rows a PgUp/PgDn moves.
+const PAGE: usize = 10;
+
+/// The tabs, in order. New screens (seeds, batches, requests) add a
+/// variant here, a line in `ALL`, and a render function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// The vault at a glance.
+    Overview,
+    /// The audit log.
+    Audit,
+}
+
+impl Tab {
+    /// All tabs, in display order.
+    pub const ALL: [Tab; 2] = [Tab::Overview, Tab::Audit];
+
+    /// Its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Audit => "Audit log",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Whether the key is in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Session {
+    /// No key.
+    Sealed,
+    /// The vault thread is opening the cards.
+    Unsealing,
+    /// The key is held for these officers; re-seals after the idle timeout.
+    Unsealed {
+        /// Whose cards.
+        officers: Vec<String>,
+    },
+    /// A seal was requested; the vault thread has not confirmed yet.
+    Sealing,
+}
+
+/// Result of the last chain verification.
+#[derive(Debug, Clone)]
+pub enum Verify {
+    /// Not run in this session.
+    NotRun,
+    /// Running.
+    Running,
+    /// Finished: the report, or why it could not run.
+    Done(Result<ChainReport, String>),
+}
+
+/// The audit tab.
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// The entries (None until first read).
+    pub entries: Option<Result<Vec<AuditEntry>, String>>,
+    /// Selected row.
+    pub selected: usize,
+    /// The entry whose JSON is shown, and its scroll offset.
+    pub open: Option<(usize, u16)>,
+    /// Chain verification.
+    pub verify: Verify,
+}
+
+/// Which part of the card step has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The directory field.
+    Path,
+    /// The card list.
+    List,
+}
+
+/// The steps of the unseal dialog.
+#[derive(Debug)]
+pub enum Step {
+    /// Choose the cards.
+    Cards,
+    /// The vault thread checks the chosen cards' headers.
+    Checking,
+    /// Ask each chosen card's passphrase in turn.
+    Passphrase {
+        /// The chosen cards.
+        chosen: Vec<CardInfo>,
+        /// Whose passphrase is being typed.
+        index: usize,
+        /// Passphrases accepted so far, same order as `chosen`.
+        typed: Vec<SecretString>,
+        /// The field; wiped on drop.
+        input: PassField,
+    },
+    /// The vault thread is running Argon2id and combining the shares.
+    Working {
+        /// The custodians whose cards are being opened.
+        names: Vec<String>,
+        /// When it started (for the spinner).
+        since: Instant,
+    },
+}
+
+/// The passphrase being typed. Wiped on drop; `Debug` shows its length
+/// only, so a logged or panicking state cannot print it.
+pub struct PassField(Zeroizing<String>);
+
+impl PassField {
+    fn new() -> Self {
+        PassField(Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)))
+    }
+}
+
+impl std::ops::Deref for PassField {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PassField {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for PassField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PassField([REDACTED {} chars])", self.0.chars().count())
+    }
+}
+
+/// The unseal dialog.
+#[derive(Debug)]
+pub struct UnsealDialog {
+    /// Current step.
+    pub step: Step,
+    /// The directory field (empty: media mounts and default directories).
+    pub dir: String,
+    /// Directories the last scan looked in.
+    pub scanned: Vec<PathBuf>,
+    /// Whether a scan is running.
+    pub scanning: bool,
+    /// Cards found.
+    pub cards: Vec<CardInfo>,
+    /// Card files that could not be read.
+    pub scan_errors: Vec<String>,
+    /// Which are chosen.
+    pub chosen: Vec<bool>,
+    /// Cursor in the list.
+    pub cursor: usize,
+    /// Keyboard focus in the card step.
+    pub focus: Focus,
+    /// The library's last refusal, verbatim.
+    pub error: Option<String>,
+}
+
+impl UnsealDialog {
+    fn new() -> Self {
+        UnsealDialog {
+            step: Step::Cards,
+            dir: String::new(),
+            scanned: Vec::new(),
+            scanning: true,
+            cards: Vec::new(),
+            scan_errors: Vec::new(),
+            chosen: Vec::new(),
+            cursor: 0,
+            focus: Focus::List,
+            error: None,
+        }
+    }
+
+    /// How many characters are in the passphrase field (all that the
+    /// screen may learn about it).
+    pub fn masked_len(&self) -> usize {
+        match &self.step {
+            Step::Passphrase { input, .. } => input.chars().count(),
+            _ => 0,
+        }
+    }
+}
+
+/// A one-line message in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The text.
+    pub text: String,
+    /// Shown in red.
+    pub error: bool,
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct State {
+    /// The vault directory (for the title).
+    pub vault_dir: PathBuf,
+    /// The current time, as given by the event loop.
+    pub now: Instant,
+    /// Last key press.
+    pub last_activity: Instant,
+    /// Idle time before re-sealing.
+    pub idle_timeout: Duration,
+    /// Current tab.
+    pub tab: Tab,
+    /// The vault's status.
+    pub status: Option<Result<Status, String>>,
+    /// Mounted media.
+    pub media: Vec<Medium>,
+    /// The audit tab.
+    pub audit: AuditView,
+    /// Seal state.
+    pub session: Session,
+    /// The unseal dialog, when open.
+    pub dialog: Option<UnsealDialog>,
+    /// Help overlay shown.
+    pub help: bool,
+    /// Status-bar message.
+    pub notice: Option<Notice>,
+    /// Jobs sent and not answered yet.
+    pub pending: usize,
+    /// The user asked to quit.
+    pub quit: bool,
+}
+
+impl State {
+    /// A fresh state; the caller should send [`Job::Refresh`].
+    pub fn new(vault_dir: PathBuf, idle_timeout: Duration, now: Instant) -> Self {
+        State {
+            vault_dir,
+            now,
+            last_activity: now,
+            idle_timeout,
+            tab: Tab::Overview,
+            status: None,
+            media: Vec::new(),
+            audit: AuditView {
+                entries: None,
+                selected: 0,
+                open: None,
+                verify: Verify::NotRun,
+            },
+            session: Session::Sealed,
+            dialog: None,
+            help: false,
+            notice: None,
+            pending: 0,
+            quit: false,
+        }
+    }
+
+    /// Time left before the idle re-seal, when unsealed.
+    pub fn idle_left(&self) -> Option<Duration> {
+        match self.session {
+            Session::Unsealed { .. } => Some(
+                self.idle_timeout
+                    .saturating_sub(self.now.saturating_duration_since(self.last_activity)),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The keybinding contexts active now, innermost first.
+    pub fn contexts(&self) -> Vec<Context> {
+        if self.help {
+            return vec![Context::Help];
+        }
+        if let Some(d) = &self.dialog {
+            return match (&d.step, d.focus) {
+                (Step::Cards, Focus::Path) | (Step::Passphrase { .. }, _) => {
+                    vec![Context::TextField, Context::Dialog]
+                }
+                (Step::Cards, Focus::List) => vec![Context::CardList, Context::Dialog],
+                _ => vec![Context::Dialog],
+            };
+        }
+        match (self.tab, self.audit.open) {
+            (Tab::Audit, Some(_)) => vec![Context::Entry, Context::Main],
+            (Tab::Audit, None) => vec![Context::Audit, Context::Main],
+            _ => vec![Context::Main],
+        }
+    }
+
+    fn entries_len(&self) -> usize {
+        match &self.audit.entries {
+            Some(Ok(e)) => e.len(),
+            _ => 0,
+        }
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    fn apply_snapshot(&mut self, s: Snapshot) {
+        let len_before = self.entries_len();
+        let at_end = self.audit.selected + 1 >= len_before;
+        self.status = Some(s.status);
+        self.media = s.media;
+        self.audit.entries = Some(s.audit);
+        let len = self.entries_len();
+        if len != len_before {
+            // A verdict about fewer entries must not pass for one about these.
+            self.audit.verify = Verify::NotRun;
+        }
+        if at_end || self.audit.selected >= len {
+            self.audit.selected = len.saturating_sub(1);
+        }
+        if self.audit.open.is_some_and(|(i, _)| i >= len) {
+            self.audit.open = None;
+        }
+    }
+}
+
+/// Applies one action. Returns the jobs it needs done.
+pub fn update(state: &mut State, action: Action) -> Vec<Job> {
+    if state.help {
+        if matches!(action, Action::ToggleHelp | Action::Back) {
+            state.help = false;
+        } else if action == Action::Quit {
+            return quit(state);
+        }
+        return Vec::new();
+    }
+    if state.dialog.is_some() {
+        return update_dialog(state, action);
+    }
+    match action {
+        Action::Quit => quit(state),
+        Action::Back => {
+            if state.audit.open.is_some() && state.tab == Tab::Audit {
+                state.audit.open = None;
+                Vec::new()
+            } else {
+                quit(state)
+            }
+        }
+        Action::ToggleHelp => {
+            state.help = true;
+            Vec::new()
+        }
+        Action::NextTab => goto_tab(state, (state.tab.index() + 1) % Tab::ALL.len()),
+        Action::PrevTab => goto_tab(
+            state,
+            (state.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len(),
+        ),
+        Action::GotoTab(i) => goto_tab(state, i as usize),
+        Action::Refresh => {
+            state.info("re-reading the vault");
+            vec![Job::Refresh]
+        }
+        Action::OpenUnseal => match &state.session {
+            Session::Sealed => {
+                state.dialog = Some(UnsealDialog::new());
+                vec![Job::ScanCards(None)]
+            }
+            Session::Unsealed { officers } => {
+                let text = format!("already unsealed by {}", officers.join(", "));
+                state.info(text);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        },
+        Action::Seal => match state.session {
+            Session::Unsealed { .. } | Session::Unsealing => {
+                state.session = Session::Sealing;
+                state.info("sealing");
+                vec![Job::Seal]
+            }
+            _ => {
+                state.info("the vault is sealed");
+                Vec::new()
+            }
+        },
+        Action::VerifyChain if state.tab == Tab::Audit => {
+            state.audit.verify = Verify::Running;
+            vec![Job::Verify]
+        }
+        nav if state.tab == Tab::Audit => {
+            audit_nav(state, nav);
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn quit(state: &mut State) -> Vec<Job> {
+    state.quit = true;
+    state.dialog = None; // wipes any typed passphrase
+    match state.session {
+        Session::Unsealed { .. } | Session::Unsealing => {
+            state.session = Session::Sealing;
+            vec![Job::Seal]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn goto_tab(state: &mut State, i: usize) -> Vec<Job> {
+    if let Some(t) = Tab::ALL.get(i) {
+        state.tab = *t;
+    }
+    Vec::new()
+}
+
+fn audit_nav(state: &mut State, action: Action) {
+    let len = state.entries_len();
+    let open_lines = match (&state.audit.entries, state.audit.open) {
+        (Some(Ok(e)), Some((i, _))) => e.get(i).map_or(0, |e| e.json.lines().count()),
+        _ => 0,
+    };
+    if let Some((_, scroll)) = &mut state.audit.open {
+        match action {
+            Action::Up => *scroll = scroll.saturating_sub(1),
+            Action::Down => *scroll = (*scroll + 1).min(open_lines.saturating_sub(1) as u16),
+            Action::Confirm => state.audit.open = None,
+            _ => {}
+        }
+        return;
+    }
+    if len == 0 {
+        return;
+    }
+    let sel = &mut state.audit.selected;
+    match action {
+        Action::Up => *sel = sel.saturating_sub(1),
+        Action::Down => *sel = (*sel + 1).min(len - 1),
+        Action::PageUp => *sel = sel.saturating_sub(PAGE),
+        Action::PageDown => *sel = (*sel + PAGE).min(len - 1),
+        Action::Home => *sel = 0,
+        Action::End => *sel = len - 1,
+        Action::Confirm => state.audit.open = Some((*sel, 0)),
+        _ => {}
+    }
+}
+
+fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
+    if action == Action::Quit {
+        return quit(state);
+    }
+    let Some(d) = state.dialog.as_mut() else {
+        return Vec::new();
+    };
+    if action == Action::Back {
+        if matches!(d.step, Step::Working { .. }) {
+            // The thread is already opening the cards; let it finish and
+            // report, rather than leave an unseal nobody sees.
+            state.info("unsealing is under way; press s afterwards to seal");
+            return Vec::new();
+        }
+        state.dialog = None;
+        state.info("unseal cancelled");
+        return Vec::new();
+    }
+    match &mut d.step {
+        Step::Cards => cards_step(d, action),
+        Step::Passphrase {
+            chosen,
+            index,
+            typed,
+            input,
+        } => {
+            match action {
+                Action::Input(c) if input.len() + c.len_utf8() <= MAX_PASSPHRASE => input.push(c),
+                Action::Backspace => {
+                    input.pop();
+                }
+                Action::ClearInput => input.0.zeroize(),
+                Action::Confirm if input.is_empty() => {
+                    d.error = Some("type the passphrase, then Enter".into());
+                }
+                Action::Confirm => {
+                    d.error = None;
+                    typed.push(SecretString::from(input.as_str().to_owned()));
+                    input.0.zeroize();
+                    *index += 1;
+                    if *index == chosen.len() {
+                        let names = chosen.iter().map(|c| c.custodian.clone()).collect();
+                        let given = chosen
+                            .iter()
+                            .map(|c| c.path.clone())
+                            .zip(std::mem::take(typed))
+                            .collect();
+                        d.step = Step::Working {
+                            names,
+                            since: state.now,
+                        };
+                        state.session = Session::Unsealing;
+                        return vec![Job::Unseal(given)];
+                    }
+                }
+                _ => {}
+            }
+            Vec::new()
+        }
+        Step::Checking | Step::Working { .. } => Vec::new(),
+    }
+}
+
+fn cards_step(d: &mut UnsealDialog, action: Action) -> Vec<Job> {
+    if action == Action::SwitchFocus {
+        d.focus = if d.focus == Focus::Path {
+            Focus::List
+        } else {
+            Focus::Path
+        };
+        return Vec::new();
+    }
+    match d.focus {
+        Focus::Path => match action {
+            Action::Input(c) => d.dir.push(c),
+            Action::Backspace => {
+                d.dir.pop();
+            }
+            Action::ClearInput => d.dir.clear(),
+            Action::Confirm => {
+                d.scanning = true;
+                d.focus = Focus::List;
+                let dir = d.dir.trim();
+                return vec![Job::ScanCards(
+                    (!dir.is_empty()).then(|| PathBuf::from(dir)),
+                )];
+            }
+            _ => {}
+        },
+        Focus::List => match action {
+            Action::Up => d.cursor = d.cursor.saturating_sub(1),
+            Action::Down => d.cursor = (d.cursor + 1).min(d.cards.len().saturating_sub(1)),
+            Action::ToggleCard => {
+                if let Some(c) = d.chosen.get_mut(d.cursor) {
+                    *c = !*c;
+                }
+            }
+            Action::Confirm => {
+                let paths: Vec<PathBuf> = d
+                    .cards
+                    .iter()
+                    .zip(&d.chosen)
+                    .filter(|(_, on)| **on)
+                    .map(|(c, _)| c.path.clone())
+                    .collect();
+                d.error = None;
+                d.step = Step::Checking;
+                return vec![Job::CheckCards(paths)];
+            }
+            _ => {}
+        },
+    }
+    Vec::new()
+}
+
+/// Folds a reply from the vault thread into the state.
+pub fn apply(state: &mut State, reply: Reply) {
+    state.pending = state.pending.saturating_sub(1);
+    match reply {
+        Reply::Refreshed(s) => state.apply_snapshot(s),
+        Reply::Verified(r) => {
+            match &r {
+                Ok(rep) if rep.problems.is_empty() => {
+                    state.info(format!("audit chain intact: {} entries", rep.entries))
+                }
+                Ok(rep) => state.error(format!(
+                    "AUDIT CHAIN BROKEN: {} problem(s)",
+                    rep.problems.len()
+                )),
+                Err(e) => state.error(e.clone()),
+            }
+            state.audit.verify = Verify::Done(r);
+        }
+        Reply::Cards {
+            dirs,
+            cards,
+            errors,
+        } => {
+            if let Some(d) = state.dialog.as_mut() {
+                d.scanning = false;
+                d.scanned = dirs;
+                d.chosen = vec![false; cards.len()];
+                d.cards = cards;
+                d.scan_errors = errors;
+                d.cursor = 0;
+            }
+        }
+        Reply::Checked(r, snap) => {
+            state.apply_snapshot(snap);
+            let Some(d) = state.dialog.as_mut() else {
+                return;
+            };
+            if !matches!(d.step, Step::Checking) {
+                return;
+            }
+            match r {
+                Ok(()) => {
+                    let chosen: Vec<CardInfo> = d
+                        .cards
+                        .iter()
+                        .zip(&d.chosen)
+                        .filter(|(_, on)| **on)
+                        .map(|(c, _)| c.clone())
+                        .collect();
+                    let n = chosen.len();
+                    d.step = Step::Passphrase {
+                        chosen,
+                        index: 0,
+                        typed: Vec::with_capacity(n),
+                        input: PassField::new(),
+                    };
+                }
+                Err(e) => {
+                    d.step = Step::Cards;
+                    d.error = Some(e);
+                }
+            }
+        }
+        Reply::Unsealed(r, snap) => {
+            state.apply_snapshot(snap);
+            match r {
+                Ok(officers) => {
+                    state.info(format!("unsealed by {}", officers.join(", ")));
+                    state.session = Session::Unsealed { officers };
+                    state.last_activity = state.now;
+                    state.dialog = None;
+                }
+                Err(e) => {
+                    if state.session == Session::Unsealing {
+                        state.session = Session::Sealed;
+                    }
+                    // The dialog shows the library's message in full; the
+                    // bar only says that it is there (or shows it, if not).
+                    match state.dialog.as_mut() {
+                        Some(d) => {
+                            d.step = Step::Cards;
+                            d.error = Some(e);
+                            state.error("unseal refused");
+                        }
+                        None => state.error(format!("unseal refused: {e}")),
+                    }
+                }
+            }
+        }
+        Reply::Sealed(snap) => {
+            state.apply_snapshot(snap);
+            state.session = Session::Sealed;
+            if state.notice.as_ref().is_some_and(|n| n.text == "sealing") {
+                state.info("sealed: the key is wiped");
+            }
+        }
+    }
+}
+
+/// Advances the clock; seals after the idle timeout. Returns the jobs to run.
+pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
+    state.now = now;
+    let idle = now.saturating_duration_since(state.last_activity);
+    if idle < state.idle_timeout {
+        return Vec::new();
+    }
+    let mut jobs = Vec::new();
+    if matches!(state.session, Session::Unsealed { .. }) {
+        state.session = Session::Sealing;
+        state.info(format!(
+            "sealed: no key pressed for {}",
+            super::ui::clock(state.idle_timeout)
+        ));
+        jobs.push(Job::Seal);
+    }
+    // A half-typed quorum left at an unattended console is wiped too.
+    if state
+        .dialog
+        .as_ref()
+        .is_some_and(|d| matches!(d.step, Step::Passphrase { .. }))
+    {
+        state.dialog = None;
+        state.info("unseal dialog closed after the idle timeout; typed passphrases wiped");
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsealed(t0: Instant) -> State {
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        s.session = Session::Unsealed {
+            officers: vec!["alice".into(), "bob".into()],
+        };
+        s
+    }
+
+    #[test]
+    fn tick_seals_exactly_at_the_timeout() {
+        let t0 = Instant::now();
+        let mut s = unsealed(t0);
+        assert!(tick(&mut s, t0 + Duration::from_secs(59)).is_empty());
+        assert_eq!(s.idle_left(), Some(Duration::from_secs(1)));
+        let jobs = tick(&mut s, t0 + Duration::from_secs(60));
+        assert!(matches!(jobs.as_slice(), [Job::Seal]));
+        assert_eq!(s.session, Session::Sealing);
+        // Only once.
+        assert!(tick(&mut s, t0 + Duration::from_secs(61)).is_empty());
+    }
+
+    #[test]
+    fn quit_and_s_seal_an_unsealed_session() {
+        let t0 = Instant::now();
+        let mut s = unsealed(t0);
+        assert!(matches!(
+            update(&mut s, Action::Quit).as_slice(),
+            [Job::Seal]
+        ));
+        assert!(s.quit);
+        let mut s = unsealed(t0);
+        assert!(matches!(
+            update(&mut s, Action::Seal).as_slice(),
+            [Job::Seal]
+        ));
+        assert_eq!(s.session, Session::Sealing);
+    }
+
+    #[test]
+    fn idle_closes_a_half_typed_quorum() {
+        let t0 = Instant::now();
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        let mut d = UnsealDialog::new();
+        d.step = Step::Passphrase {
+            chosen: Vec::new(),
+            index: 0,
+            typed: Vec::new(),
+            input: PassField::new(),
+        };
+        s.dialog = Some(d);
+        for c in "secret".chars() {
+            update(&mut s, Action::Input(c));
+        }
+        assert_eq!(s.dialog.as_ref().map(UnsealDialog::masked_len), Some(6));
+        assert!(!format!("{s:?}").contains("secret"));
+        tick(&mut s, t0 + Duration::from_secs(60));
+        assert!(s.dialog.is_none());
+    }
+
+    #[test]
+    fn esc_does_not_abandon_a_running_unseal() {
+        let t0 = Instant::now();
+        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
+        let mut d = UnsealDialog::new();
+        d.step = Step::Working {
+            names: vec!["alice".into()],
+            since: t0,
+        };
+        s.dialog = Some(d);
+        update(&mut s, Action::Back);
+        assert!(s.dialog.is_some());
+    }
+}

@@ -1,0 +1,201 @@
+//! The keybindings, as data. `update` never looks at keys; the help
+//! overlay is generated from this table, so it cannot drift from what the
+//! keys do. A key is looked up in the contexts active on screen, innermost
+//! first; in a text field any other printable character is typed.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Always, even in text fields.
+    Always,
+    /// The main screen (tabs), when no dialog is open.
+    Main,
+    /// The audit log tab.
+    Audit,
+    /// An audit entry opened with Enter.
+    Entry,
+    /// The unseal dialog, whatever has focus.
+    Dialog,
+    /// The unseal dialog's card list.
+    CardList,
+    /// A text field (card directory, passphrase).
+    TextField,
+    /// The help overlay.
+    Help,
+}
+
+impl Context {
+    /// Heading in the help overlay.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Always => "Everywhere",
+            Context::Main => "Main screen",
+            Context::Audit => "Audit log",
+            Context::Entry => "Audit entry",
+            Context::Dialog => "Unseal dialog",
+            Context::CardList => "Unseal: card list",
+            Context::TextField => "Unseal: text field",
+            Context::Help => "This help",
+        }
+    }
+}
+
+/// One binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Where.
+    pub context: Context,
+    /// The key.
+    pub code: KeyCode,
+    /// Modifiers that must be held (Shift is ignored for characters).
+    pub mods: KeyModifiers,
+    /// What it does.
+    pub action: Action,
+    /// The key as shown in help.
+    pub label: &'static str,
+    /// What it does, for help.
+    pub help: &'static str,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+
+const fn b(
+    context: Context,
+    code: KeyCode,
+    mods: KeyModifiers,
+    action: Action,
+    label: &'static str,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        context,
+        code,
+        mods,
+        action,
+        label,
+        help,
+    }
+}
+
+use Context::*;
+use KeyCode::*;
+
+/// Every binding, in the order help lists them (a table: one line each).
+#[rustfmt::skip]
+pub const BINDINGS: &[Binding] = &[
+    b(Always, Char('c'), CTRL, Action::Quit, "Ctrl-C", "seal and quit"),
+    b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit"),
+    b(Main, Esc, NONE, Action::Back, "Esc", "close the view, else seal and quit"),
+    b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "this help"),
+    b(Main, Tab, NONE, Action::NextTab, "Tab", "next tab"),
+    b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous tab"),
+    b(Main, Char('1'), NONE, Action::GotoTab(0), "1", "Overview tab"),
+    b(Main, Char('2'), NONE, Action::GotoTab(1), "2", "Audit log tab"),
+    b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
+    b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
+    b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log and media"),
+    b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
+    b(Audit, Char('k'), NONE, Action::Up, "", ""),
+    b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
+    b(Audit, Char('j'), NONE, Action::Down, "", ""),
+    b(Audit, PageUp, NONE, Action::PageUp, "PgUp", "page up"),
+    b(Audit, PageDown, NONE, Action::PageDown, "PgDn", "page down"),
+    b(Audit, Home, NONE, Action::Home, "Home/g", "first entry"),
+    b(Audit, Char('g'), NONE, Action::Home, "", ""),
+    b(Audit, End, NONE, Action::End, "End/G", "last entry"),
+    b(Audit, Char('G'), NONE, Action::End, "", ""),
+    b(Audit, Enter, NONE, Action::Confirm, "Enter", "show the entry's JSON"),
+    b(Audit, Char('v'), NONE, Action::VerifyChain, "v", "verify the hash chain"),
+    b(Entry, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(Entry, Down, NONE, Action::Down, "", ""),
+    b(Entry, Esc, NONE, Action::Back, "Esc", "back to the list"),
+    b(Entry, Enter, NONE, Action::Back, "Enter", "back to the list"),
+    b(Dialog, Esc, NONE, Action::Back, "Esc", "cancel; wipes typed passphrases"),
+    b(CardList, Up, NONE, Action::Up, "Up/Down", "move"),
+    b(CardList, Down, NONE, Action::Down, "", ""),
+    b(CardList, Char(' '), NONE, Action::ToggleCard, "Space", "select/deselect the card"),
+    b(CardList, Enter, NONE, Action::Confirm, "Enter", "use the selected cards"),
+    b(CardList, Tab, NONE, Action::SwitchFocus, "Tab", "edit the card directory"),
+    b(TextField, Enter, NONE, Action::Confirm, "Enter", "accept (directory: list cards)"),
+    b(TextField, Backspace, NONE, Action::Backspace, "Backspace", "delete a character"),
+    b(TextField, Char('u'), CTRL, Action::ClearInput, "Ctrl-U", "clear the field"),
+    b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "go to the card list"),
+    b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
+    b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
+    b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
+];
+
+fn matches(bd: &Binding, key: &KeyEvent) -> bool {
+    let mods = match key.code {
+        KeyCode::Char(_) | KeyCode::BackTab => key.modifiers - KeyModifiers::SHIFT,
+        _ => key.modifiers,
+    };
+    bd.code == key.code && bd.mods == mods
+}
+
+/// The action for `key` in the active `contexts` (innermost first).
+/// `Context::Always` is consulted first; in a text field, an unbound
+/// printable character is typed.
+pub fn lookup(contexts: &[Context], key: &KeyEvent) -> Option<Action> {
+    let in_order = std::iter::once(&Context::Always).chain(contexts.iter());
+    for ctx in in_order {
+        if let Some(bd) = BINDINGS
+            .iter()
+            .find(|bd| bd.context == *ctx && matches(bd, key))
+        {
+            return Some(bd.action);
+        }
+    }
+    if contexts.contains(&Context::TextField) {
+        if let KeyCode::Char(c) = key.code {
+            let mods = key.modifiers - KeyModifiers::SHIFT;
+            if mods.is_empty() && !c.is_control() {
+                return Some(Action::Input(c));
+            }
+        }
+    }
+    None
+}
+
+/// The bindings of one context that help shows (aliases have no label).
+pub fn help_lines(context: Context) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS
+        .iter()
+        .filter(move |bd| bd.context == context && !bd.label.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn innermost_context_wins_and_text_fields_take_letters() {
+        assert_eq!(lookup(&[Main], &key(Char('q'))), Some(Action::Quit));
+        assert_eq!(
+            lookup(&[TextField, Dialog], &key(Char('q'))),
+            Some(Action::Input('q'))
+        );
+        assert_eq!(lookup(&[TextField, Dialog], &key(Esc)), Some(Action::Back));
+        assert_eq!(lookup(&[Audit, Main], &key(Enter)), Some(Action::Confirm));
+        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(lookup(&[TextField, Dialog], &ctrl_c), Some(Action::Quit));
+        let shift_g = KeyEvent::new(Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(&[Audit, Main], &shift_g), Some(Action::End));
+    }
+
+    #[test]
+    fn every_context_has_help() {
+        for ctx in [Main, Audit, Entry, Dialog, CardList, TextField, Help] {
+            assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
+        }
+    }
+}

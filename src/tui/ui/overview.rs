@@ -1,0 +1,98 @@
+//! The Overview tab: what an officer checks before doing anything.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::session_line;
+use crate::media::{human_bytes, MEDIA_ROOTS};
+use crate::tui::app::State;
+
+fn row(label: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(vec![
+        Span::from(format!("{label:<13}")).bold(),
+        Span::from(value.into()),
+    ])
+}
+
+pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
+    let mut lines: Vec<Line> = Vec::new();
+    match &s.status {
+        None => lines.push(Line::from("reading the vault…")),
+        Some(Err(e)) => {
+            lines.push(Line::from(format!("cannot read the vault: {e}")).fg(Color::Red))
+        }
+        Some(Ok(st)) => {
+            lines.push(row(
+                "Vault",
+                format!("{}   created {}", st.vault_id, st.created_at),
+            ));
+            if st.test_vault {
+                lines.push(Line::from(vec![
+                    Span::from(" ".repeat(13)),
+                    Span::from(" TEST VAULT ")
+                        .style(Style::new().fg(Color::White).bg(Color::Red).bold()),
+                    Span::from(" made with --insecure-fast-kdf: never put real seeds in it")
+                        .fg(Color::Red)
+                        .bold(),
+                ]));
+            }
+            lines.push(row("Fingerprint", st.vault_fingerprint.clone()));
+            lines.push(row(
+                "Quorum",
+                format!(
+                    "{} of {} cards; custodians: {}",
+                    st.threshold,
+                    st.share_count,
+                    st.custodians.join(", ")
+                ),
+            ));
+            lines.push(row("Key version", st.key_version.to_string()));
+            let c = &st.counts;
+            lines.push(row(
+                "Seeds",
+                format!(
+                    "{} ({} active, {} voided, {} exported) in {} batches",
+                    c.seeds, c.active, c.voided, c.exported, c.batches
+                ),
+            ));
+            lines.push(row(
+                "Audit log",
+                format!("{} entries, head {}", st.audit.entries, st.audit.head),
+            ));
+        }
+    }
+    let mut seal = session_line(s);
+    seal.spans
+        .insert(0, Span::from(format!("{:<13}", "Seal state")).bold());
+    lines.push(Line::from(""));
+    lines.push(seal);
+    lines.push(Line::from(""));
+    if s.media.is_empty() {
+        lines.push(row(
+            "Media",
+            format!("none mounted under {}", MEDIA_ROOTS.join(", ")),
+        ));
+    }
+    for (i, m) in s.media.iter().enumerate() {
+        lines.push(row(
+            if i == 0 { "Media" } else { "" },
+            format!(
+                "{}  {} {}  {} free of {}",
+                m.mount_point.display(),
+                m.device,
+                m.fs_type,
+                human_bytes(m.free_bytes),
+                human_bytes(m.total_bytes)
+            ),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Overview ")),
+        area,
+    );
+}

@@ -1,0 +1,348 @@
+//! The vault lives on this thread, not on the UI's.
+//!
+//! Everything slow or secret happens here: reading card files, Argon2id
+//! (about half a second per card), walking the audit chain, and holding
+//! the [`UnsealedVault`] for the session. The UI thread sends [`Job`]s and
+//! gets one [`Reply`] per job, so it keeps drawing (and counting down the
+//! idle timeout) while a quorum is being opened, and the key never sits in
+//! the state the renderer reads. Dropping the [`Worker`] closes the channel;
+//! the thread then drops whatever vault it holds, which wipes the key.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use secrecy::SecretString;
+
+use crate::audit::ChainReport;
+use crate::cards::SealedCard;
+use crate::media::Medium;
+use crate::vault::{AuditEntry, Status, UnsealedVault, Vault};
+
+/// What the audit log says a TUI unseal was for.
+pub const PURPOSE: &str = "tui session";
+
+/// Work for the vault thread.
+#[derive(Debug)]
+pub enum Job {
+    /// Re-read status, audit entries and media.
+    Refresh,
+    /// Walk the audit chain.
+    Verify,
+    /// List the cards in a directory (`None`: media mounts and the default
+    /// directories).
+    ScanCards(Option<PathBuf>),
+    /// Check from their headers that these cards can form a quorum.
+    CheckCards(Vec<PathBuf>),
+    /// Open these cards with these passphrases (same order) and keep the
+    /// unsealed vault for the session.
+    Unseal(Vec<(PathBuf, SecretString)>),
+    /// Drop the unsealed vault (wipes the key).
+    Seal,
+}
+
+/// What the TUI shows of the vault; re-read after every change.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// `vault.status()`, or why it failed.
+    pub status: Result<Status, String>,
+    /// The audit entries.
+    pub audit: Result<Vec<AuditEntry>, String>,
+    /// Mounted media.
+    pub media: Vec<Medium>,
+}
+
+/// A card file found by a scan: its public header only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The custodian named in the header.
+    pub custodian: String,
+    /// Share index.
+    pub member_index: u8,
+    /// Whether the header names this vault.
+    pub this_vault: bool,
+}
+
+/// One answer per job.
+#[derive(Debug)]
+pub enum Reply {
+    /// For [`Job::Refresh`].
+    Refreshed(Snapshot),
+    /// For [`Job::Verify`].
+    Verified(Result<ChainReport, String>),
+    /// For [`Job::ScanCards`]: the directories looked in, the cards, and
+    /// files that looked like cards but could not be read.
+    Cards {
+        dirs: Vec<PathBuf>,
+        cards: Vec<CardInfo>,
+        errors: Vec<String>,
+    },
+    /// For [`Job::CheckCards`]: the library's refusal, verbatim (a refusal
+    /// is logged, hence the fresh snapshot).
+    Checked(Result<(), String>, Snapshot),
+    /// For [`Job::Unseal`]: the officers, or the library's refusal.
+    Unsealed(Result<Vec<String>, String>, Snapshot),
+    /// For [`Job::Seal`].
+    Sealed(Snapshot),
+}
+
+/// Where the worker looks for cards and media.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// Lists mounted removable media (`media::removable_media` in the binary).
+    pub media: fn() -> Vec<Medium>,
+    /// Directories scanned besides the media mounts (`./cards`).
+    pub card_dirs: Vec<PathBuf>,
+}
+
+/// Handle to the vault thread.
+#[derive(Debug)]
+pub struct Worker {
+    jobs: Option<Sender<Job>>,
+    replies: Receiver<Reply>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the thread; it owns `vault` from now on.
+    pub fn start(vault: Vault, sources: Sources) -> Worker {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (reply_tx, replies) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("seedvault-vault".into())
+            .spawn(move || {
+                let mut held = Held::Sealed(vault);
+                for job in job_rx {
+                    let reply = held.run(job, &sources);
+                    if reply_tx.send(reply).is_err() {
+                        break;
+                    }
+                }
+                // `held` drops here: an unsealed vault's key is wiped.
+            })
+            .ok();
+        Worker {
+            jobs: Some(jobs),
+            replies,
+            thread,
+        }
+    }
+
+    /// Queues a job. False when the thread is gone.
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok())
+    }
+
+    /// A reply, if one is ready.
+    pub fn try_recv(&self) -> Option<Reply> {
+        self.replies.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for a reply.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Reply> {
+        self.replies.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop; joining makes sure
+        // the unsealed vault is dropped before the process goes on (or exits).
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// One value for the thread's lifetime: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Held {
+    Sealed(Vault),
+    Unsealed(UnsealedVault),
+    /// The vault could not be reopened after a failed unseal.
+    Gone(PathBuf, String),
+}
+
+impl Held {
+    fn vault(&self) -> Result<&Vault, String> {
+        match self {
+            Held::Sealed(v) => Ok(v),
+            Held::Unsealed(u) => Ok(u.vault()),
+            Held::Gone(dir, why) => Err(format!(
+                "the vault at {} could not be reopened: {why}",
+                dir.display()
+            )),
+        }
+    }
+
+    fn snapshot(&self, sources: &Sources) -> Snapshot {
+        let media = (sources.media)();
+        match self.vault() {
+            Ok(v) => Snapshot {
+                status: v.status().map_err(|e| e.to_string()),
+                audit: v.audit_entries().map_err(|e| e.to_string()),
+                media,
+            },
+            Err(e) => Snapshot {
+                status: Err(e.clone()),
+                audit: Err(e),
+                media,
+            },
+        }
+    }
+
+    fn run(&mut self, job: Job, sources: &Sources) -> Reply {
+        match job {
+            Job::Refresh => Reply::Refreshed(self.snapshot(sources)),
+            Job::Verify => Reply::Verified(
+                self.vault()
+                    .and_then(|v| v.verify_audit().map_err(|e| e.to_string())),
+            ),
+            Job::ScanCards(dir) => self.scan(dir, sources),
+            Job::CheckCards(paths) => {
+                let r = self.check(&paths);
+                Reply::Checked(r, self.snapshot(sources))
+            }
+            Job::Unseal(cards) => {
+                let r = self.unseal(cards);
+                Reply::Unsealed(r, self.snapshot(sources))
+            }
+            Job::Seal => {
+                let taken = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()));
+                *self = match taken {
+                    Held::Unsealed(u) => Held::Sealed(u.seal()),
+                    other => other,
+                };
+                Reply::Sealed(self.snapshot(sources))
+            }
+        }
+    }
+
+    fn scan(&self, dir: Option<PathBuf>, sources: &Sources) -> Reply {
+        let dirs: Vec<PathBuf> = match dir {
+            Some(d) => vec![d],
+            None => {
+                let mut d: Vec<PathBuf> = Vec::new();
+                for m in (sources.media)() {
+                    d.push(m.mount_point.join("cards"));
+                    d.push(m.mount_point);
+                }
+                d.extend(sources.card_dirs.iter().cloned());
+                d
+            }
+        };
+        let this = self.vault().ok().map(|v| v.info().vault_id);
+        let mut cards = Vec::new();
+        let mut errors = Vec::new();
+        for d in &dirs {
+            for path in card_files(d) {
+                match SealedCard::read(&path) {
+                    Ok(c) => cards.push(CardInfo {
+                        custodian: c.header.name.clone(),
+                        member_index: c.header.member_index,
+                        this_vault: Some(c.header.vault_id) == this,
+                        path,
+                    }),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        Reply::Cards {
+            dirs,
+            cards,
+            errors,
+        }
+    }
+
+    /// Reads the cards, logging an unreadable one as a refused attempt
+    /// (as the CLI does).
+    fn read_cards(&mut self, paths: &[PathBuf]) -> Result<Vec<SealedCard>, String> {
+        let mut cards = Vec::new();
+        for p in paths {
+            match SealedCard::read(p) {
+                Ok(c) => cards.push(c),
+                Err(e) => {
+                    if let Held::Sealed(v) = self {
+                        let given: Vec<String> =
+                            paths.iter().map(|p| p.display().to_string()).collect();
+                        v.record_refusal(PURPOSE, given.clone(), given, &e.to_string());
+                    }
+                    return Err(e.to_string());
+                }
+            }
+        }
+        Ok(cards)
+    }
+
+    fn check(&mut self, paths: &[PathBuf]) -> Result<(), String> {
+        let cards = self.read_cards(paths)?;
+        let Held::Sealed(v) = self else {
+            return Err(already(self));
+        };
+        if let Err(e) = v.check_quorum_cards(&cards) {
+            let names: Vec<String> = cards.iter().map(|c| c.header.name.clone()).collect();
+            let described = cards
+                .iter()
+                .map(|c| format!("{} ({})", c.header.name, c.path.display()))
+                .collect();
+            v.record_refusal(PURPOSE, names, described, &e.to_string());
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+
+    fn unseal(&mut self, given: Vec<(PathBuf, SecretString)>) -> Result<Vec<String>, String> {
+        let (paths, passes): (Vec<PathBuf>, Vec<SecretString>) = given.into_iter().unzip();
+        let cards = self.read_cards(&paths)?;
+        if !matches!(self, Held::Sealed(_)) {
+            return Err(already(self));
+        }
+        let Held::Sealed(vault) =
+            std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()))
+        else {
+            return Err("internal: vault state changed".into()); // checked just above
+        };
+        let dir = vault.dir().to_path_buf();
+        match vault.unseal(cards.into_iter().zip(passes).collect(), PURPOSE) {
+            Ok(u) => {
+                let names = u.officer_names();
+                *self = Held::Unsealed(u);
+                Ok(names)
+            }
+            Err(e) => {
+                // `unseal` consumed the vault; open it again to go on browsing.
+                *self = match Vault::open(&dir) {
+                    Ok(v) => Held::Sealed(v),
+                    Err(e2) => Held::Gone(dir, e2.to_string()),
+                };
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+fn already(held: &Held) -> String {
+    match held {
+        Held::Unsealed(u) => format!(
+            "the vault is already unsealed by {}",
+            u.officer_names().join(", ")
+        ),
+        other => other.vault().err().unwrap_or_default(),
+    }
+}
+
+/// `*.card` files directly in `dir`, sorted; nothing if it cannot be read.
+fn card_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "card"))
+        .collect();
+    v.sort();
+    v
+}

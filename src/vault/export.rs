@@ -1,0 +1,387 @@
+//! Export: the approved serials' seeds, encrypted to the customer, onto
+//! removable media.
+//!
+//! The order of events is what makes an export auditable and safe to
+//! interrupt: everything is checked first (approval, expiry, serials,
+//! medium); `export.started` is committed before any byte reaches the
+//! medium; files are written under temporary names, fsynced, renamed and
+//! read back; only then does one transaction log `export.completed` and
+//! mark the serials exported. A failure removes what this run wrote and
+//! logs `export.failed`; a kill leaves `export.started` alone in the log,
+//! which `status` reports as an export that never completed.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::orders::unix_now;
+use super::{UnsealedVault, VaultError};
+use crate::audit::{self, events, Event};
+use crate::crypto::{self, Sha256};
+use crate::formats::{self, Format, WriteOptions};
+use crate::pgp::{self, RecipientCert};
+use crate::token::Serial;
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportOutcome {
+    /// The request.
+    pub request_id: String,
+    /// The encrypted, signed bundle.
+    pub bundle: PathBuf,
+    /// The clearsigned manifest.
+    pub manifest: PathBuf,
+    /// SHA-256 of the bundle file.
+    pub bundle_sha256: String,
+    /// Serials exported.
+    pub serials: usize,
+    /// Recipient fingerprint.
+    pub recipient_fingerprint: String,
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    written: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
+    move |source| VaultError::Io { path: path.to_owned(), source }
+}
+
+/// Checks the medium: a writable directory outside the vault with room
+/// for `need` bytes.
+pub(crate) fn check_media(media: &Path, vault_dir: &Path, need: u64) -> Result<PathBuf, VaultError> {
+    let refused = |m: String| Err(VaultError::Refused(m));
+    if !media.is_dir() {
+        return refused(format!("media directory {} does not exist (is the medium mounted?)", media.display()));
+    }
+    let m = fs::canonicalize(media).map_err(io_err(media))?;
+    let v = fs::canonicalize(vault_dir).map_err(io_err(vault_dir))?;
+    if m.starts_with(&v) || v.starts_with(&m) {
+        return refused(format!(
+            "media directory {} is inside the vault directory (or contains it); export to removable media",
+            media.display()
+        ));
+    }
+    let probe = m.join(format!(".seedvault-probe-{}", std::process::id()));
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+        }
+        Err(e) => return refused(format!("media directory {} is not writable: {e}", media.display())),
+    }
+    let st = rustix::fs::statvfs(&m).map_err(|e| VaultError::Io { path: m.clone(), source: e.into() })?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    if free < need {
+        return refused(format!(
+            "media {} has {} bytes free; the export needs about {need}",
+            media.display(),
+            free
+        ));
+    }
+    Ok(m)
+}
+
+/// Writes `bytes` produced by `fill` to `final_path` via a temporary file:
+/// fsync, rename (never over an existing file), fsync the directory, then
+/// read back and compare hashes. Returns the SHA-256.
+fn write_durably(
+    dir: &Path,
+    final_path: &Path,
+    written: &mut Vec<PathBuf>,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), VaultError>,
+) -> Result<String, VaultError> {
+    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.partial"));
+    written.push(tmp.clone());
+    let f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io_err(&tmp))?;
+    let mut w = HashingWriter { inner: std::io::BufWriter::new(f), hash: Sha256::new(), written: 0 };
+    fill(&mut w)?;
+    w.flush().map_err(io_err(&tmp))?;
+    let file = w.inner.into_inner().map_err(|e| VaultError::Io { path: tmp.clone(), source: e.into_error() })?;
+    file.sync_all().map_err(io_err(&tmp))?;
+    let sha = crypto::hex(&w.hash.finish());
+    // No-clobber move: link then unlink.
+    fs::hard_link(&tmp, final_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            VaultError::Refused(format!("{} already exists; refusing to overwrite it", final_path.display()))
+        } else {
+            VaultError::Io { path: final_path.to_owned(), source: e }
+        }
+    })?;
+    written.push(final_path.to_owned());
+    fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+    super::init::sync_dir(dir)?;
+    let back = super::ingest::file_sha256(final_path).map_err(io_err(final_path))?;
+    if back != sha {
+        return Err(VaultError::Refused(format!(
+            "{} reads back differently from what was written (bad medium?)",
+            final_path.display()
+        )));
+    }
+    Ok(sha)
+}
+
+impl UnsealedVault {
+    /// Exports an approved, unexpired request onto `media`.
+    pub fn export(&mut self, request_id: &str, media: &Path) -> Result<ExportOutcome, VaultError> {
+        let req = self
+            .vault()
+            .request(request_id)?
+            .ok_or_else(|| VaultError::Refused(format!("request {request_id} does not exist")))?;
+        match req.state.as_str() {
+            "approved" => {}
+            "pending" => return Err(VaultError::Refused(format!("request {request_id} is not approved yet (a second officer must approve it)"))),
+            other => return Err(VaultError::Refused(format!("request {request_id} is {other}; only an approved request can be exported"))),
+        }
+        let now = unix_now();
+        if req.expires_at.is_none_or(|t| t <= now) {
+            return Err(VaultError::Refused(format!(
+                "the approval of request {request_id} expired; create and approve a new request"
+            )));
+        }
+        let format = Format::from_name(&req.format)
+            .ok_or_else(|| VaultError::Tampered(format!("request {request_id} names an unknown format")))?;
+        let conn = self.vault().store().conn();
+        let cert_bytes: Vec<u8> = conn.query_row("SELECT recipient_cert FROM requests WHERE id = ?1", [request_id], |r| r.get(0))?;
+        // The certificate was valid at creation; it must still be now.
+        let recipient = RecipientCert::parse(&cert_bytes, std::time::SystemTime::now()).map_err(|ps| {
+            let reasons: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+            VaultError::Refused(format!("the recipient key of request {request_id} is no longer usable: {}", reasons.join("; ")))
+        })?;
+        if recipient.fingerprint() != req.recipient_fingerprint {
+            return Err(VaultError::Tampered(format!("the stored recipient key of request {request_id} changed")));
+        }
+        // Re-check every serial now: voids or other exports may have happened since approval.
+        let mut st = conn.prepare(
+            "SELECT rs.serial, s.state, s.order_id, s.exported FROM request_serials rs
+             LEFT JOIN seeds s ON s.serial = rs.serial WHERE rs.request_id = ?1 ORDER BY rs.serial",
+        )?;
+        let rows = st
+            .query_map([request_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(st);
+        let mut problems = Vec::new();
+        for (s, state, order, exported) in &rows {
+            match (state.as_deref(), order.as_deref()) {
+                (None, _) => problems.push(format!("serial {s} is no longer in the vault")),
+                (Some("voided"), _) => problems.push(format!("serial {s} was voided")),
+                (_, o) if o != Some(req.order_id.as_str()) => problems.push(format!("serial {s} is not in order {}", req.order_id)),
+                _ if exported.unwrap_or(0) > 0 && req.reexport_reason.is_none() => {
+                    problems.push(format!("serial {s} was exported meanwhile"))
+                }
+                _ => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(VaultError::Refused(format!("request {request_id} cannot be exported:\n  {}", problems.join("\n  "))));
+        }
+        let serials: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+
+        // Plaintext, in memory only, wiped on drop.
+        let mut tokens = Vec::with_capacity(serials.len());
+        for s in &serials {
+            let serial = Serial::parse(s).map_err(|e| VaultError::Tampered(e.to_string()))?;
+            tokens.push(self.open_token(&serial)?);
+        }
+        let mut plain = Zeroizing::new(Vec::with_capacity(tokens.len() * 64));
+        formats::write(format, &mut tokens.iter(), &mut *plain, &WriteOptions::default())
+            .map_err(|e| VaultError::Refused(format!("cannot write the bundle as {format}: {e}")))?;
+        drop(tokens);
+
+        let need = (plain.len() as u64) * 14 / 10 + 64 * 1024;
+        let media = check_media(media, self.vault().dir(), need)?;
+        let stem = format!("{}-{}", req.order_id, req.id);
+        let bundle = media.join(format!("{stem}.{}.asc", format.extension()));
+        let manifest = media.join(format!("{stem}.manifest.asc"));
+        for p in [&bundle, &manifest] {
+            if p.exists() {
+                return Err(VaultError::Refused(format!("{} already exists; refusing to overwrite it", p.display())));
+            }
+        }
+        let vault_key = self.vault_key()?;
+        let info = self.vault().info().clone();
+        let vid = info.vault_id.to_string();
+        let officers = self.officer_names();
+        let bundle_name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let manifest_name = manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+
+        // export.started: committed before any byte reaches the medium.
+        let export_id = self.vault_mut().store_mut().write(|tx| {
+            tx.execute(
+                "INSERT INTO exports (request_id, state, started_at, bundle_path, manifest_path) VALUES (?1, 'started', ?2, ?3, ?4)",
+                params![request_id, audit::now_rfc3339(), bundle.display().to_string(), manifest.display().to_string()],
+            )?;
+            let export_id = tx.last_insert_rowid();
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::EXPORT_STARTED,
+                    actors: officers.clone(),
+                    data: json!({
+                        "export_id": export_id,
+                        "request_id": request_id,
+                        "order_id": req.order_id,
+                        "recipient_fingerprint": req.recipient_fingerprint,
+                        "format": format.name(),
+                        "serials": serials.len(),
+                        "bundle": bundle_name,
+                        "manifest": manifest_name,
+                    }),
+                },
+            )?;
+            Ok::<_, VaultError>(export_id)
+        })?;
+
+        crash_point("export-started");
+        let mut written = Vec::new();
+        let result = (|| -> Result<String, VaultError> {
+            let bundle_sha = write_durably(&media, &bundle, &mut written, |w| {
+                pgp::encrypt_and_sign(&recipient, &vault_key, &mut &plain[..], w)
+                    .map_err(|e| VaultError::Refused(format!("writing {}: {e}", bundle.display())))
+            })?;
+            let text = manifest_text(&info, &req, &recipient, format, serials.len(), &bundle_name, &bundle_sha, &officers);
+            let signed = pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
+            write_durably(&media, &manifest, &mut written, |w| {
+                w.write_all(signed.as_bytes()).map_err(|e| VaultError::Io { path: manifest.clone(), source: e })
+            })?;
+            Ok(bundle_sha)
+        })();
+        drop(plain);
+
+        match result {
+            Ok(bundle_sha) => {
+                self.vault_mut().store_mut().write(|tx| {
+                    let mut up = tx.prepare_cached("UPDATE seeds SET exported = exported + 1 WHERE serial = ?1")?;
+                    for s in &serials {
+                        up.execute([s])?;
+                    }
+                    tx.execute("UPDATE requests SET state = 'exported' WHERE id = ?1", [request_id])?;
+                    tx.execute(
+                        "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",
+                        params![audit::now_rfc3339(), bundle_sha, export_id],
+                    )?;
+                    audit::append(
+                        tx,
+                        &vid,
+                        &Event {
+                            kind: events::EXPORT_COMPLETED,
+                            actors: officers.clone(),
+                            data: json!({
+                                "export_id": export_id,
+                                "request_id": request_id,
+                                "bundle_sha256": bundle_sha,
+                                "serials": serials,
+                            }),
+                        },
+                    )?;
+                    Ok::<_, VaultError>(())
+                })?;
+                Ok(ExportOutcome {
+                    request_id: request_id.to_owned(),
+                    bundle,
+                    manifest,
+                    bundle_sha256: bundle_sha,
+                    serials: serials.len(),
+                    recipient_fingerprint: req.recipient_fingerprint,
+                })
+            }
+            Err(e) => {
+                for p in written.iter().rev() {
+                    let _ = fs::remove_file(p);
+                }
+                let _ = super::init::sync_dir(&media);
+                let reason = e.to_string();
+                let _ = self.vault_mut().store_mut().write(|tx| {
+                    tx.execute(
+                        "UPDATE exports SET state = 'failed', finished_at = ?1 WHERE id = ?2",
+                        params![audit::now_rfc3339(), export_id],
+                    )?;
+                    audit::append(
+                        tx,
+                        &vid,
+                        &Event {
+                            kind: events::EXPORT_FAILED,
+                            actors: officers.clone(),
+                            data: json!({ "export_id": export_id, "request_id": request_id, "reason": reason }),
+                        },
+                    )?;
+                    Ok::<_, VaultError>(())
+                });
+                Err(e)
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn manifest_text(
+    info: &super::VaultInfo,
+    req: &super::Request,
+    recipient: &RecipientCert,
+    format: Format,
+    count: usize,
+    bundle_name: &str,
+    bundle_sha: &str,
+    officers: &[String],
+) -> String {
+    let mut t = String::from("seedvault export manifest v1\n");
+    t += &format!("vault: {}\n", info.vault_id);
+    if info.test_vault {
+        t += "test-vault: yes (made with --insecure-fast-kdf; NOT FOR REAL SEEDS)\n";
+    } else {
+        t += "test-vault: no\n";
+    }
+    t += &format!("request: {}\norder: {}\nrequester: {}\n", req.id, req.order_id, req.requester);
+    t += &format!("recipient: {}\n", recipient.fingerprint());
+    t += &format!("encryption-subkeys: {}\n", recipient.encryption_subkey_fingerprints().join(" "));
+    t += &format!("format: {format}\nserials: {count}\n");
+    t += &format!("bundle: {bundle_name}\nbundle-sha256: {bundle_sha}\n");
+    t += &format!("created-by: {}\napproved-by: {}\n", req.created_by, req.decided_by.as_deref().unwrap_or(""));
+    if let Some(r) = &req.reexport_reason {
+        t += &format!("reexport: {r}\n");
+    }
+    t += &format!("exported-by: {}\nexported-at: {}\n", officers.join(", "), audit::now_rfc3339());
+    t
+}
+
+/// Test builds only: dies here, as a power cut would, when
+/// `SEEDVAULT_TEST_CRASH_AT` names this point. Compiled out of release
+/// builds, so no environment variable can interrupt a production export.
+fn crash_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("SEEDVAULT_TEST_CRASH_AT").as_deref() == Ok(name) {
+        std::process::abort();
+    }
+    let _ = name;
+}
+
+/// Exports that started and never completed or failed (the process died).
+pub(crate) fn unfinished(conn: &rusqlite::Connection) -> Result<Vec<(i64, String, String)>, VaultError> {
+    let mut st = conn.prepare("SELECT id, request_id, started_at FROM exports WHERE state = 'started' ORDER BY id")?;
+    let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(v)
+}
+
