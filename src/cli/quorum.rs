@@ -76,9 +76,9 @@ pub fn session<T>(
 ) -> Result<T, CliError> {
     let mut unsealed = unseal(dir, a, purpose)?;
     let out = work(&mut unsealed);
-    let finished = unsealed.finish();
+    let (_sealed, checkpoint) = unsealed.finish();
     let out = out?;
-    finished.map_err(|e| {
+    checkpoint.map_err(|e| {
         CliError::from(e).advise("the command's work is committed, but no checkpoint was written; the next quorum command writes one")
     })?;
     Ok(out)

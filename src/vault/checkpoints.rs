@@ -39,12 +39,13 @@ impl UnsealedVault {
     }
 
     /// Ends an unsealed command or session: signs and stores a checkpoint
-    /// of the log, then seals (the keys are wiped). Every command that
-    /// unsealed the vault ends here, whether its work succeeded or not,
-    /// since the unseal itself was logged.
-    pub fn finish(mut self) -> Result<(Vault, Checkpoint), VaultError> {
-        let (cp, _) = self.checkpoint()?;
-        Ok((self.seal(), cp))
+    /// of the log, then seals (the keys are wiped). Every command or
+    /// session that unsealed the vault ends here, whether its work
+    /// succeeded or not, since the unseal itself was logged. It always
+    /// seals; the checkpoint's result says whether one was written.
+    pub fn finish(mut self) -> (Vault, Result<Checkpoint, VaultError>) {
+        let cp = self.checkpoint().map(|(cp, _)| cp);
+        (self.seal(), cp)
     }
 }
 
