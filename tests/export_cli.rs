@@ -131,6 +131,8 @@ fn exported_end_to_end(primary: &str, sub: &str) {
     assert!(stdout.contains(&gpg.fpr("it@acme.example")), "fingerprint shown for confirmation: {stdout}");
     f.v.cmd().args(["request", "approve", &req]).args(officer(&f.v, "bob")).assert().success();
     f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["carol", "alice"])).assert().success();
+    // The export session ended with a signed checkpoint of the log's head.
+    assert_eq!(f.v.sqlite("SELECT max(seq) FROM checkpoints"), f.v.sqlite("SELECT max(seq) FROM audit"));
     assert_eq!(media_files(&f), vec![format!("1234-{req}.azure-csv.asc"), format!("1234-{req}.manifest.asc")]);
 
     gpg.run(&["--import", f.v.cards.join("vault-cert.asc").to_str().unwrap()]);

@@ -14,7 +14,9 @@
 //! record (`Store::write`), so a change without its entry, or an entry
 //! without its change, cannot be committed. No entry holds a secret.
 
+pub mod checkpoint;
 pub mod events;
+pub mod export;
 pub mod replay;
 pub mod verify;
 
@@ -23,6 +25,7 @@ use serde::Serialize;
 
 use crate::crypto;
 
+pub use checkpoint::{Checkpoint, CheckpointError};
 pub use replay::{replay, ReplayReport};
 pub use verify::{verify_chain, ChainProblem, ChainReport};
 

@@ -121,6 +121,17 @@ pub enum AuditCommand {
     Verify(AuditVerifyArgs),
     /// Rebuild the vault's state from the log alone and compare it with the tables (exit 3 on any difference).
     Replay(JsonArg),
+    /// Write the latest signed checkpoint to a new file (for removable media).
+    Checkpoint(OutArg),
+    /// Write the whole log to a new file as JSON Lines, for auditors.
+    Export(OutArg),
+}
+
+#[derive(Debug, Args)]
+pub struct OutArg {
+    /// The file to write (never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +139,9 @@ pub struct AuditVerifyArgs {
     /// Print one JSON document to stdout.
     #[arg(long)]
     pub json: bool,
+    /// Saved checkpoints the log must extend (detects truncation, rollback, forks).
+    #[arg(long = "checkpoint", value_name = "FILE", num_args = 1..)]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

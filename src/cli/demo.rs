@@ -108,7 +108,8 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     })?;
     println!("   alice + bob unsealed the vault; batch {} ingested: {} tokens ({})", r.batch_id, r.count, r.format);
     println!("   (the plain file {} would now be wiped from the factory medium)", batch.display());
-    let mut vault = unsealed.seal();
+    let (mut vault, checkpoint) = unsealed.finish();
+    checkpoint?;
 
     println!("\n== 3. Order {ORDER}: Customer Example Ltd bought 10 tokens");
     let (c, p) = card(cards, "carol")?;
@@ -153,7 +154,8 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let out = unsealed.export(&created.id, media)?;
     println!("   bundle   {} (encrypted to the customer, signed by the vault)", out.bundle.display());
     println!("   manifest {} (clearsigned)", out.manifest.display());
-    let vault = unsealed.seal();
+    let (vault, checkpoint) = unsealed.finish();
+    checkpoint?;
 
     println!("\n== 7. The audit log");
     let report = vault.verify_audit()?;

@@ -1,10 +1,8 @@
-//! Read-only commands: `status`, `vault-cert`, `audit verify`.
+//! Read-only commands: `status`, `vault-cert`, `audit ...`.
 
 use std::path::Path;
 
-use serde_json::json;
-
-use super::args::{AuditCommand, AuditVerifyArgs, JsonArg};
+use super::args::{AuditCommand, JsonArg};
 use super::error::CliError;
 use super::print_json;
 use crate::vault::{Status, Vault};
@@ -63,45 +61,10 @@ pub fn vault_cert(dir: &Path) -> Result<(), CliError> {
 }
 
 pub fn audit(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
-    match cmd {
-        AuditCommand::Verify(a) => verify(dir, a),
-        AuditCommand::Replay(a) => replay(dir, a),
-    }
+    super::audit::run(dir, cmd)
 }
 
-fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
-    let vault = Vault::open(dir)?;
-    let report = vault.verify_audit()?;
-    let ok = report.problems.is_empty();
-    if a.json {
-        let problems: Vec<_> = report.problems.iter().map(|p| json!({"entry": p.seq, "problem": p.problem})).collect();
-        print_json(&json!({
-            "ok": ok,
-            "entries": report.entries,
-            "head": report.head.hash_hex(),
-            "problems": problems,
-        }))?;
-    } else if ok {
-        println!("audit log intact: {} entries, head {}", report.entries, report.head.hash_hex());
-    } else {
-        for p in &report.problems {
-            println!("TAMPERED {p}");
-        }
-    }
-    if ok {
-        Ok(())
-    } else {
-        let first = &report.problems[0];
-        Err(CliError::tampered(format!(
-            "the audit log failed verification ({} problem{}; first: {first})",
-            report.problems.len(),
-            if report.problems.len() == 1 { "" } else { "s" }
-        ))
-        .advise("do not use this vault for exports; compare with your last exported checkpoint and involve your auditors"))
-    }
-}
-
-fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
+pub(super) fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
     let vault = Vault::open(dir)?;
     let r = vault.replay_audit()?;
     if a.json {

@@ -5,6 +5,7 @@
 //! (see `error.rs` for the contract).
 
 mod args;
+mod audit;
 mod cards;
 mod demo;
 mod error;

@@ -169,8 +169,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
 }
 
 pub fn export(dir: &Path, a: ExportArgs) -> Result<(), CliError> {
-    let mut unsealed = quorum::unseal(dir, &a.quorum, "export")?;
-    let out = unsealed.export(&a.request, &a.media)?;
+    let out = quorum::session(dir, &a.quorum, "export", |unsealed| Ok(unsealed.export(&a.request, &a.media)?))?;
     if a.json {
         return print_json(&out);
     }

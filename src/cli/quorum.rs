@@ -56,12 +56,30 @@ pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault
     Ok(vault.unseal(with_pass, purpose)?)
 }
 
-/// `seedvault unseal`: proves a quorum opens the vault, changes nothing else.
+/// `seedvault unseal`: proves a quorum opens the vault, changes nothing
+/// else (but the log's unseal entry and the closing checkpoint).
 pub fn rehearse(dir: &Path, a: QuorumArgs) -> Result<(), CliError> {
-    let unsealed = unseal(dir, &a, "quorum check")?;
-    let names = unsealed.officer_names().join(", ");
-    let info = unsealed.vault().info().clone();
-    drop(unsealed.seal());
+    let (names, info) = session(dir, &a, "quorum check", |u| Ok((u.officer_names().join(", "), u.vault().info().clone())))?;
     println!("quorum OK: {names} unseal vault {} ({} of {} needed); sealed again", info.vault_id, info.threshold, info.share_count);
     Ok(())
+}
+
+/// Every quorum command runs through here: unseals with the cards of `a`
+/// for `purpose`, runs `work`, and ends with [`UnsealedVault::finish`]
+/// (a signed checkpoint, then the keys wiped) whether `work` succeeded or
+/// not, since the unseal was logged either way.
+pub fn session<T>(
+    dir: &Path,
+    a: &QuorumArgs,
+    purpose: &str,
+    work: impl FnOnce(&mut UnsealedVault) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let mut unsealed = unseal(dir, a, purpose)?;
+    let out = work(&mut unsealed);
+    let (_sealed, checkpoint) = unsealed.finish();
+    let out = out?;
+    checkpoint.map_err(|e| {
+        CliError::from(e).advise("the command's work is committed, but no checkpoint was written; the next quorum command writes one")
+    })?;
+    Ok(out)
 }

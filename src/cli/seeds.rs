@@ -62,13 +62,14 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
         None => None,
     };
     let read_options = read_options(&a)?;
-    let mut unsealed = quorum::unseal(dir, &a.quorum, "ingest")?;
-    let out = unsealed.ingest(&crate::vault::IngestSource {
-        path: &a.file,
-        format,
-        label: a.label.clone(),
-        factory_cert: factory.as_ref(),
-        read_options: &read_options,
+    let out = quorum::session(dir, &a.quorum, "ingest", |unsealed| {
+        Ok(unsealed.ingest(&crate::vault::IngestSource {
+            path: &a.file,
+            format,
+            label: a.label.clone(),
+            factory_cert: factory.as_ref(),
+            read_options: &read_options,
+        })?)
     })?;
     if a.json {
         return print_json(&out);
@@ -154,8 +155,7 @@ pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
             .map(|d| d.as_secs())
             .map_err(|_| CliError::refused("the system clock is before 1970"))?,
     };
-    let mut unsealed = quorum::unseal(dir, &a.quorum, "verify-token")?;
-    let r = unsealed.verify_token(&serial, &a.code, at)?;
+    let r = quorum::session(dir, &a.quorum, "verify-token", |unsealed| Ok(unsealed.verify_token(&serial, &a.code, at)?))?;
     if a.json {
         print_json(&r)?;
     } else if let Some(d) = r.drift {

@@ -120,7 +120,11 @@ impl Worker {
                         break;
                     }
                 }
-                // `held` drops here: an unsealed vault's key is wiped.
+                // An unsealed session still open ends with a checkpoint; then
+                // `held` drops and an unsealed vault's key is wiped.
+                if let Held::Unsealed(u) = held {
+                    drop(u.finish());
+                }
             })
             .ok();
         Worker {
@@ -213,7 +217,10 @@ impl Held {
             Job::Seal => {
                 let taken = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()));
                 *self = match taken {
-                    Held::Unsealed(u) => Held::Sealed(u.seal()),
+                    // The session ends with a signed checkpoint. If it cannot be
+                    // written, the session's work stays committed and the next
+                    // quorum command writes one; sealing must not wait on it.
+                    Held::Unsealed(u) => Held::Sealed(u.finish().0),
                     other => other,
                 };
                 Reply::Sealed(self.snapshot(sources))

@@ -6,6 +6,7 @@
 //! private key can be reached. Operations that need plaintext take an
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
+mod checkpoints;
 mod export;
 mod ingest;
 mod init;

@@ -294,7 +294,9 @@ impl UnsealedVault {
         SecretCert::from_secret_bytes(&tsk).map_err(|e| VaultError::Tampered(e.to_string()))
     }
 
-    /// Seals again: the keys are wiped, the sealed vault remains.
+    /// Seals again: the keys are wiped, the sealed vault remains. Writes
+    /// no checkpoint: commands and sessions end with
+    /// [`UnsealedVault::finish`], which signs one first.
     pub fn seal(self) -> Vault {
         self.vault
     }
