@@ -50,6 +50,14 @@ step "1. The console"
 check_binary
 command -v gpg >/dev/null 2>&1 || die "gpg is needed to verify the manifest"
 [[ -d "$media" ]] || die "$media does not exist (is the medium mounted?)"
+vault_fpr="$(sv status --json | json_field vault_fingerprint)"
+[[ "$vault_fpr" =~ ^[0-9A-F]{40}$ ]] || die "cannot read the vault's fingerprint from seedvault status"
+cert="$media/vault-cert.asc"
+# A certificate already on the medium is what the customer will trust: it
+# must be this vault's, or the ceremony stops before anything is written.
+if [[ -e "$cert" && "$(cert_fingerprint "$cert")" != "$vault_fpr" ]]; then
+    die "$cert on the medium is not this vault's certificate ($vault_fpr); remove it and check where it came from"
+fi
 
 step "2. Seed requests"
 sv request list >&2
@@ -111,8 +119,6 @@ manifest="$media/$order-$req.manifest.asc"
 [[ -f "$bundle" && -f "$manifest" ]] || die "export did not leave $bundle and $manifest"
 
 step "6. The vault certificate on the medium"
-cert="$media/vault-cert.asc"
-vault_fpr="$(sv status --json | json_field vault_fingerprint)"
 if [[ -e "$cert" ]]; then
     [[ "$(cert_fingerprint "$cert")" == "$vault_fpr" ]] || die "$cert on the medium is not this vault's certificate ($vault_fpr)"
     say "$cert already there, fingerprint $vault_fpr"

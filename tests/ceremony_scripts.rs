@@ -181,6 +181,15 @@ fn export_ceremony_confirms_the_fingerprint_exports_and_verifies_the_manifest() 
     assert!(text(&wrong).contains("do not export"), "{}", text(&wrong));
     assert_eq!(std::fs::read_dir(&media).unwrap().count(), 0, "nothing written on a wrong fingerprint");
 
+    // A certificate on the medium that is not the vault's stops the ceremony before export.
+    let planted = media.join("vault-cert.asc");
+    std::fs::copy(&key, &planted).unwrap();
+    let foreign = ceremony(&fpr);
+    assert_eq!(foreign.status.code(), Some(1), "{}", text(&foreign));
+    assert!(text(&foreign).contains("is not this vault's certificate"), "{}", text(&foreign));
+    assert_eq!(std::fs::read_dir(&media).unwrap().count(), 1, "nothing but the planted file");
+    std::fs::remove_file(&planted).unwrap();
+
     // The fingerprint as read aloud (grouped, lower case) is accepted.
     let spoken: Vec<String> = fpr.to_lowercase().as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
     let out = ceremony(&spoken.join(" "));
