@@ -1,6 +1,7 @@
 //! The ceremony scripts, run as a rehearsal runs them (passphrases from
 //! files, no terminal) against the real binary: what the people in a
 //! ceremony would see checked must really be checked.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod common;
 
