@@ -44,6 +44,7 @@ step "Checking $card"
 if [[ "$words" == 1 ]]; then
     step "Paper backup"
     say "The words are shown next. Anyone holding enough of them holds the master key."
+    say "(seedvault asks for the passphrase once more before showing them.)"
     if confirm "Is the screen out of sight of everyone else?"; then
         "$SEEDVAULT" "${vault_args[@]}" card words "$card" "${pass_args[@]}"
         pause "Written down and checked word by word? The screen is cleared next."
