@@ -272,7 +272,10 @@ fn compare(
     };
     // Seeds: every row against the log, then every logged serial against the rows.
     let mut seen = 0u64;
-    let mut st = conn.prepare("SELECT serial, batch_id, state, order_id, exported FROM seeds")?;
+    let mut st = conn.prepare(
+        "SELECT s.serial, s.batch_id, s.state, s.order_id, coalesce(x.exports, 0)
+         FROM seeds s LEFT JOIN seed_exports x ON x.serial = s.serial",
+    )?;
     let mut rows = st.query([])?;
     while let Some(row) = rows.next()? {
         let serial: String = row.get(0)?;

@@ -67,8 +67,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         void_reason TEXT,
         voided_at   TEXT,
         voided_by   TEXT,
-        order_id    TEXT,
-        exported    INTEGER NOT NULL DEFAULT 0
+        order_id    TEXT
     ) STRICT, WITHOUT ROWID;
 
     CREATE TABLE audit (
@@ -127,6 +126,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (request_id, serial)
     ) STRICT, WITHOUT ROWID;
 
+    CREATE INDEX request_serials_serial ON request_serials(serial);
+
     CREATE TABLE exports (
         id            INTEGER PRIMARY KEY,
         request_id    TEXT NOT NULL REFERENCES requests(id),
@@ -137,5 +138,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         manifest_path TEXT NOT NULL,
         bundle_sha256 TEXT
     ) STRICT;
+    
+    -- How often each serial was exported, derived from the completed
+    -- exports (no counter to keep in step with them).
+    CREATE VIEW seed_exports AS
+        SELECT rs.serial AS serial, count(*) AS exports
+        FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id AND e.state = 'completed'
+        GROUP BY rs.serial;
     "#,
 ];

@@ -170,39 +170,15 @@ impl UnsealedVault {
         if recipient.fingerprint() != req.recipient_fingerprint {
             return Err(VaultError::Tampered(format!("the stored recipient key of request {request_id} changed")));
         }
-        // Re-check every serial now: voids or other exports may have happened since approval.
-        let mut st = conn.prepare(
-            "SELECT rs.serial, s.state, s.order_id, s.exported FROM request_serials rs
-             LEFT JOIN seeds s ON s.serial = rs.serial WHERE rs.request_id = ?1 ORDER BY rs.serial",
-        )?;
-        let rows = st
-            .query_map([request_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        drop(st);
-        let mut problems = Vec::new();
-        for (s, state, order, exported) in &rows {
-            match (state.as_deref(), order.as_deref()) {
-                (None, _) => problems.push(format!("serial {s} is no longer in the vault")),
-                (Some("voided"), _) => problems.push(format!("serial {s} was voided")),
-                (_, o) if o != Some(req.order_id.as_str()) => problems.push(format!("serial {s} is not in order {}", req.order_id)),
-                _ if exported.unwrap_or(0) > 0 && req.reexport_reason.is_none() => {
-                    problems.push(format!("serial {s} was exported meanwhile"))
-                }
-                _ => {}
-            }
-        }
+        // Re-check every serial now (voids or other exports may have happened
+        // since approval) in the same pass that opens the seeds.
+        let (tokens, problems) = self.open_request_tokens(request_id, &req.order_id, req.reexport_reason.is_some())?;
         if !problems.is_empty() {
             return Err(VaultError::Refused(format!("request {request_id} cannot be exported:\n  {}", problems.join("\n  "))));
         }
-        let serials: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+        let serials: Vec<String> = tokens.iter().map(|t| t.serial.to_string()).collect();
 
         // Plaintext, in memory only, wiped on drop.
-        let tokens = self.open_request_tokens(request_id)?;
-        if tokens.len() != serials.len() {
-            return Err(VaultError::Tampered(format!("request {request_id}: some of its seeds are missing")));
-        }
         let mut plain = Zeroizing::new(Vec::with_capacity(tokens.len() * 64));
         formats::write(format, &mut tokens.iter(), &mut *plain, &WriteOptions::default())
             .map_err(|e| VaultError::Refused(format!("cannot write the bundle as {format}: {e}")))?;
@@ -272,11 +248,7 @@ impl UnsealedVault {
         match result {
             Ok(bundle_sha) => {
                 self.vault_mut().store_mut().write(|tx| {
-                    tx.execute(
-                        "UPDATE seeds SET exported = exported + 1
-                         WHERE serial IN (SELECT serial FROM request_serials WHERE request_id = ?1)",
-                        [request_id],
-                    )?;
+                    // The completed export row is what makes its serials exported (view seed_exports).
                     tx.execute("UPDATE requests SET state = 'exported' WHERE id = ?1", [request_id])?;
                     tx.execute(
                         "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",

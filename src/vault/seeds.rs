@@ -67,7 +67,9 @@ impl Vault {
         let row = conn
             .query_row(
                 "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
-                        s.voided_at, s.voided_by, s.order_id, s.exported, b.audit_seq
+                        s.voided_at, s.voided_by, s.order_id,
+                        (SELECT count(*) FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id
+                         AND e.state = 'completed' WHERE rs.serial = s.serial), b.audit_seq
                  FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
                  WHERE s.serial = ?1",
                 [serial.as_str()],
@@ -255,33 +257,58 @@ impl UnsealedVault {
     }
 
     /// Opens every seed of a request in one pass over the database (an
-    /// export of 100,000 seeds must not run 100,000 queries). Same integrity
-    /// guarantees as [`UnsealedVault::open_token`].
-    pub(crate) fn open_request_tokens(&self, request_id: &str) -> Result<Vec<Token>, VaultError> {
+    /// export of 100,000 seeds must not run 100,000 queries), checking on
+    /// the way that each serial is still in the vault, active, in `order`
+    /// and (unless `reexport`) not exported yet. Returns the tokens and
+    /// every problem found; the caller must not use the tokens if there is
+    /// any. Same integrity guarantees as [`UnsealedVault::open_token`].
+    pub(crate) fn open_request_tokens(
+        &self,
+        request_id: &str,
+        order: &str,
+        reexport: bool,
+    ) -> Result<(Vec<Token>, Vec<String>), VaultError> {
         let vault_id = self.vault().info().vault_id;
         let conn = self.vault().store().conn();
         let mut st = conn.prepare(
-            "SELECT rs.serial, s.data_key_id, s.params_id, p.json, s.sealed FROM request_serials rs
-             JOIN seeds s ON s.serial = rs.serial JOIN token_params p ON p.id = s.params_id
+            "SELECT rs.serial, s.state, s.order_id, coalesce(x.exports, 0), s.data_key_id, s.params_id, p.json, s.sealed
+             FROM request_serials rs
+             LEFT JOIN seeds s ON s.serial = rs.serial
+             LEFT JOIN token_params p ON p.id = s.params_id
+             LEFT JOIN seed_exports x ON x.serial = rs.serial
              WHERE rs.request_id = ?1 ORDER BY rs.serial",
         )?;
         let mut rows = st.query([request_id])?;
         let mut params_cache: HashMap<i64, TokenParams> = HashMap::new();
         let mut aad = Vec::with_capacity(96);
         let mut out = Vec::new();
+        let mut problems = Vec::new();
         while let Some(row) = rows.next()? {
             let serial_text: String = row.get(0)?;
+            let state: Option<String> = row.get(1)?;
+            let in_order: Option<String> = row.get(2)?;
+            let exports: i64 = row.get(3)?;
+            match (state.as_deref(), in_order.as_deref()) {
+                (None, _) => problems.push(format!("serial {serial_text} is no longer in the vault")),
+                (Some("voided"), _) => problems.push(format!("serial {serial_text} was voided")),
+                (_, o) if o != Some(order) => problems.push(format!("serial {serial_text} is not in order {order}")),
+                _ if exports > 0 && !reexport => problems.push(format!("serial {serial_text} was exported meanwhile")),
+                _ => {}
+            }
+            if state.is_none() {
+                continue;
+            }
             let serial = Serial::parse(&serial_text).map_err(|e| VaultError::Tampered(e.to_string()))?;
-            let (dk_id, pid): (i64, i64) = (row.get(1)?, row.get(2)?);
+            let (dk_id, pid): (i64, i64) = (row.get(4)?, row.get(5)?);
             if !params_cache.contains_key(&pid) {
-                let json: String = row.get(3)?;
+                let json: String = row.get(6)?;
                 let p: TokenParams = serde_json::from_str(&json)
                     .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
                 params_cache.insert(pid, p);
             }
             let key = self.data_key(dk_id)?;
             keys::aad_seed_into(&mut aad, vault_id, serial.as_str(), dk_id);
-            let sealed = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+            let sealed = row.get_ref(7)?.as_blob().map_err(rusqlite::Error::from)?;
             let plain = key.open(&aad, sealed).map_err(|_| {
                 VaultError::Tampered(format!(
                     "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
@@ -291,7 +318,7 @@ impl UnsealedVault {
             let params = params_cache.get(&pid).cloned().unwrap_or_default();
             out.push(Token { serial, seed, params });
         }
-        Ok(out)
+        Ok((out, problems))
     }
 
     /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.

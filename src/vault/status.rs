@@ -88,7 +88,7 @@ impl super::Vault {
             seeds: count("SELECT count(*) FROM seeds")?,
             active: count("SELECT count(*) FROM seeds WHERE state = 'active'")?,
             voided: count("SELECT count(*) FROM seeds WHERE state = 'voided'")?,
-            exported: count("SELECT count(*) FROM seeds WHERE exported > 0")?,
+            exported: count("SELECT count(*) FROM seed_exports")?,
             batches: count("SELECT count(*) FROM batches")?,
         };
         let head = audit::head(conn)?;
