@@ -391,3 +391,44 @@ fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
     // On a medium with room, the same request exports.
     f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).assert().success();
 }
+
+#[test]
+fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by_name() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    // Two 60-second TOTP tokens: hex and base32 files cannot say "60 s".
+    let f = v.tmp.path().join("t.otpauth");
+    std::fs::write(
+        &f,
+        "otpauth://totp/Token2:880001?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&period=60\n\
+         otpauth://totp/Token2:880002?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&period=60\n",
+    )
+    .unwrap();
+    v.cmd().arg("ingest").arg(&f).args(v.quorum(&["alice", "bob"])).assert().success();
+    v.cmd().args(["order", "add", "--id", "9", "--customer", "C", "--email", "c@c.example"]).args(officer(&v, "alice")).assert().success();
+    let s = v.tmp.path().join("s.txt");
+    std::fs::write(&s, "880001\n880002\n").unwrap();
+    v.cmd().args(["order", "assign", "--id", "9", "--serials-file"]).arg(&s).args(officer(&v, "alice")).assert().success();
+    let key = seedvault::pgp::keys::generate_customer_key("C <c@c.example>").unwrap();
+    let kf = v.tmp.path().join("c.asc");
+    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
+    let request = |format: &str, serials: &str| {
+        let sf = v.tmp.path().join("req.txt");
+        std::fs::write(&sf, serials).unwrap();
+        v.cmd()
+            .args(["request", "create", "--order", "9", "--requester", "c@c.example", "--format", format, "--recipient-key"])
+            .arg(&kf)
+            .arg("--serials-file")
+            .arg(&sf)
+            .args(officer(&v, "alice"))
+            .output()
+            .unwrap()
+    };
+    let out = request("otpauth", "880001\n880001\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("serial 880001 is listed twice"), "{}", text(&out));
+    let out = request("hex", "880001\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("hex files can only mean TOTP, SHA1, 6 digits, 30 s"), "{}", text(&out));
+    // otpauth carries the period: accepted.
+    assert!(request("otpauth", "880001\n880002\n").status.success());
+}

@@ -46,6 +46,9 @@ pub const REQUEST_CREATED: &str = "request.created";
 /// A seed request was refused at creation: `order_id`, `requester`,
 /// `problems` (every reason).
 pub const REQUEST_REFUSED: &str = "request.refused";
+/// An approval or rejection was refused (e.g. the creator tried to decide
+/// their own request): `request_id`, `decision`, `reason`.
+pub const REQUEST_DECISION_REFUSED: &str = "request.decision_refused";
 /// A request was approved by a second officer: `request_id`, `expires_at`
 /// (unix), `statement`, `signature`.
 pub const REQUEST_APPROVED: &str = "request.approved";

@@ -26,8 +26,29 @@ pub use args::Cli;
 use args::Command;
 pub use error::{CliError, EXIT_REFUSED, EXIT_TAMPERED, EXIT_USAGE};
 
+/// A reader that stops early (`seedvault request list | head`) closes the
+/// pipe; Rust then panics inside `println!`. Output that nobody reads is
+/// not a failure worth a backtrace: leave quietly with exit 1, as the
+/// output is incomplete. Every other panic keeps the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(i32::from(EXIT_REFUSED));
+        }
+        default(info);
+    }));
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     if let Err(e) = crate::hygiene::harden_process() {
         eprintln!("error: {e}; refusing to run");
         return ExitCode::from(EXIT_REFUSED);

@@ -47,7 +47,8 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order assign")?;
             let n = vault.assign_serials(&id, &serials, &who)?;
-            println!("{n} serial(s) assigned to order {id} ({} already were)", serials.len() - n);
+            let distinct: std::collections::HashSet<&str> = serials.iter().map(|s| s.as_str()).collect();
+            println!("{n} serial(s) assigned to order {id} ({} already were)", distinct.len() - n);
             Ok(())
         }
         OrderCommand::Show { id, json } => {

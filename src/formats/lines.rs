@@ -534,7 +534,26 @@ pub(crate) fn write_pairs(
     encoding: SecretEncoding,
 ) -> Result<(), FormatError> {
     let mut w = SecretOut::new(out);
+    let default = crate::token::TokenParams::default();
     for t in tokens {
+        // These files carry a serial and a secret only: a reader takes every
+        // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
+        // hand the customer a file that computes wrong codes.
+        let p = &t.params;
+        if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
+            let name = match encoding {
+                SecretEncoding::Hex => "hex",
+                SecretEncoding::Base32 => "base32",
+            };
+            return Err(FormatError::Unrepresentable {
+                serial: t.serial.to_string(),
+                format: name,
+                problem: format!(
+                    "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
+                    p.kind, p.digits, p.algorithm
+                ),
+            });
+        }
         w.buf.extend_from_slice(t.serial.as_str().as_bytes());
         w.buf.push(b',');
         match encoding {

@@ -10,8 +10,10 @@
 //! and commit nothing before the reader has returned `Ok(0)`: a failed
 //! signature surfaces as a read error, at the latest at EOF.
 //!
-//! An unencrypted message (e.g. only signed) is refused: a batch that
-//! travelled in the clear is not one the process allows.
+//! An OpenPGP message that is not encrypted (e.g. only signed) is refused:
+//! a factory that wraps a batch in OpenPGP must encrypt it. (A plain,
+//! non-OpenPGP batch file is a different matter: ingest accepts it unless
+//! `--factory-cert` asks for a signature.)
 
 use std::fmt;
 use std::io::{self, Read};

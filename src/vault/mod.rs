@@ -50,7 +50,7 @@ pub enum VaultError {
     #[error("a vault already exists in {0}; refusing to overwrite it")]
     AlreadyExists(PathBuf),
     /// A card or certificate file would be overwritten by `init`.
-    #[error("{0} already exists; refusing to overwrite it (choose an empty --cards-out directory)")]
+    #[error("{0} already exists; refusing to overwrite it (choose a --cards-out directory without cards of another vault)")]
     WouldOverwrite(PathBuf),
     /// Threshold and custodian count do not satisfy 2 <= M <= N <= 16.
     #[error("invalid quorum {m} of {n}: need 2 <= threshold <= custodians <= 16")]

@@ -323,7 +323,18 @@ impl Vault {
                     .cloned()
                     .collect()
             }
-            (Some(_), Some(list)) => list.iter().map(|s| s.to_string()).collect(),
+            (Some(_), Some(list)) => {
+                let mut seen = std::collections::HashSet::new();
+                let mut out = Vec::new();
+                for s in list {
+                    if seen.insert(s.as_str()) {
+                        out.push(s.to_string());
+                    } else {
+                        problems.push(format!("serial {s} is listed twice"));
+                    }
+                }
+                out
+            }
         };
         if let Some(o) = &order {
             use std::collections::HashSet;
@@ -492,9 +503,9 @@ impl Vault {
                 officer.name
             );
             let _ = self.log(&Event {
-                kind: events::UNSEAL_FAILED,
+                kind: events::REQUEST_DECISION_REFUSED,
                 actors: vec![officer.name.clone()],
-                data: json!({ "purpose": format!("request {what}"), "cards": [officer.name], "reason": msg }),
+                data: json!({ "request_id": id, "decision": what, "reason": msg }),
             });
             return Err(VaultError::Refused(msg));
         }
