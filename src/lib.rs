@@ -10,8 +10,9 @@
 //! | `shares`  | constant-time Shamir over GF(256) and SLIP-0039 mnemonics |
 //! | `cards`   | custodian card files sealed under a passphrase |
 //! | `store`   | the SQLite database and its migrations |
-//! | `audit`   | the hash-chained, append-only log |
-//! | `vault`   | init, unseal (quorum), status: the typed vault states |
+//! | `audit`   | the hash-chained log, signed checkpoints, replay, export |
+//! | `vault`   | init, unseal (quorum), ingest, orders and requests, export, status |
+//! | `media`   | mounted removable media and their free space |
 //! | `formats` | factory seed files, read and written |
 //! | `otp`     | HOTP/TOTP |
 //! | `pgp`     | the vault's and officers' OpenPGP keys, customer certificates |
