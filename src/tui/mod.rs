@@ -42,7 +42,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// The binary's defaults: real media, `./cards`.
+    /// The binary's defaults: real media, `./cards` (`run` adds the
+    /// `cards` directory beside the vault directory).
     pub fn new(idle_timeout: Duration) -> Self {
         Options {
             idle_timeout,
@@ -170,7 +171,15 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> Result<(), TuiError> {
     // a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::init();
     let _restore = Restore;
-    let mut app = App::new(vault, Options::new(idle_timeout), Instant::now());
+    let mut options = Options::new(idle_timeout);
+    // Cards kept beside the vault directory (`demo/cards` next to
+    // `demo/vault`, as `seedvault demo` and many ceremonies lay them out).
+    if let Some(beside) = dir.parent().map(|p| p.join("cards")) {
+        if beside.is_dir() && !options.sources.card_dirs.contains(&beside) {
+            options.sources.card_dirs.push(beside);
+        }
+    }
+    let mut app = App::new(vault, options, Instant::now());
     while !app.state.quit {
         app.draw(&mut terminal)?;
         if event::poll(Duration::from_millis(200))? {
