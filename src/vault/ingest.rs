@@ -283,9 +283,45 @@ const ROWS_PER_INSERT: usize = 50;
 #[derive(Default)]
 struct Accepted {
     inserted: Vec<String>,
-    count: u64,
     present: Vec<String>,
     present_count: u64,
+}
+
+/// The accepted serials of a batch, logged in parts of
+/// [`SERIALS_PER_PART`] in file order, with a running hash of the list.
+#[derive(Default)]
+struct SerialLog {
+    part: Vec<String>,
+    parts: u64,
+    hash: Sha256,
+    count: u64,
+}
+
+impl SerialLog {
+    /// Takes `serials` (emptying it), logging each full part.
+    fn accept(&mut self, tx: &rusqlite::Connection, id: &str, officers: &[String], batch_id: i64, serials: &mut Vec<String>) -> Result<(), IngestError> {
+        for serial in serials.drain(..) {
+            if self.count > 0 {
+                self.hash.update(b"\n");
+            }
+            self.hash.update(serial.as_bytes());
+            self.count += 1;
+            self.part.push(serial);
+            if self.part.len() == SERIALS_PER_PART {
+                self.flush(tx, id, officers, batch_id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs the part in progress, if any.
+    fn flush(&mut self, tx: &rusqlite::Connection, id: &str, officers: &[String], batch_id: i64) -> Result<(), IngestError> {
+        if self.part.is_empty() {
+            return Ok(());
+        }
+        self.parts += 1;
+        log_part(tx, id, officers, batch_id, self.parts, &mut self.part)
+    }
 }
 
 /// Inserts `group` with one statement. Rows whose serial is already in
@@ -382,9 +418,7 @@ fn insert_batch(
         tx.query_row("SELECT id FROM token_params WHERE json = ?1", [json], |r| r.get(0))
     };
     let mut acc = Accepted::default();
-    let mut part: Vec<String> = Vec::with_capacity(SERIALS_PER_PART);
-    let mut parts = 0u64;
-    let mut serials_hash = Sha256::new();
+    let mut log = SerialLog::default();
     // Most batches repeat one parameter set: look it up once.
     let mut last_params: Option<(crate::token::TokenParams, i64)> = None;
     let mut group: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(ROWS_PER_INSERT);
@@ -404,34 +438,11 @@ fn insert_batch(
                 insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
             }
         }
-        // Log the accepted serials in parts, in file order.
-        for serial in acc.inserted.drain(..) {
-            if acc.count > 0 {
-                serials_hash.update(b"\n");
-            }
-            serials_hash.update(serial.as_bytes());
-            acc.count += 1;
-            part.push(serial);
-            if part.len() == SERIALS_PER_PART {
-                parts += 1;
-                log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
-            }
-        }
+        log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
     }
     insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
-    for serial in acc.inserted.drain(..) {
-        if acc.count > 0 {
-            serials_hash.update(b"\n");
-        }
-        serials_hash.update(serial.as_bytes());
-        acc.count += 1;
-        part.push(serial);
-        if part.len() == SERIALS_PER_PART {
-            parts += 1;
-            log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
-        }
-    }
-    let (count, present, present_count) = (acc.count, acc.present, acc.present_count);
+    log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
+    let (count, present, present_count) = (log.count, acc.present, acc.present_count);
     let parsed = parser
         .join()
         .map_err(|_| VaultError::Crypto("the batch parser stopped unexpectedly".into()))??;
@@ -450,10 +461,8 @@ fn insert_batch(
     if count == 0 {
         return Err(IngestError::Empty(b.name.into()));
     }
-    if !part.is_empty() {
-        parts += 1;
-        log_part(tx, &id, &b.officers, batch_id, parts, &mut part)?;
-    }
+    log.flush(tx, &id, &b.officers, batch_id)?;
+    let parts = log.parts;
     let source_sha256 = hash.lock().map(|h| crypto::hex(&h.clone().finish())).unwrap_or_default();
     let head = audit::append(
         tx,
@@ -471,7 +480,7 @@ fn insert_batch(
                 "factory_signer": b.factory_signer,
                 "count": count,
                 "parts": parts,
-                "serials_sha256": crypto::hex(&serials_hash.finish()),
+                "serials_sha256": crypto::hex(&log.hash.finish()),
             }),
         },
     )?;
