@@ -9,53 +9,25 @@
 //! Replay therefore rebuilds and compares 200,000 serials while parsing
 //! every entry.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
-use secrecy::SecretString;
 use seedvault::audit::{self, events, Event};
-use seedvault::cards::SealedCard;
 use seedvault::crypto::KdfParams;
 use seedvault::formats::ReadOptions;
-use seedvault::vault::{self, IngestSource, InitParams, Vault};
+use seedvault::vault::{IngestSource, Vault};
 
-fn shared() -> PathBuf {
-    std::env::var_os("SEEDVAULT_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn main() {
     let entries: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let tokens = 200_000u64;
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv = tmp.path().join("batch.csv");
-    let st = Command::new("python3")
-        .arg(shared().join("tools/make-batch.py"))
-        .args(["--format", "azure-csv", "--count", &tokens.to_string(), "--first", "30000000", "--rng-seed", "3"])
-        .arg("--out")
-        .arg(&csv)
-        .status()
-        .expect("python3");
-    assert!(st.success());
-    let names = ["alice", "bob"];
-    let pass = |n: &str| SecretString::from(format!("{n}-bench-passphrase"));
+    common::make_batch("azure-csv", tokens, 30_000_000, 3, &csv);
+    let out = common::vault(tmp.path(), KdfParams::INSECURE_FAST);
     let dir = tmp.path().join("vault");
-    let out = vault::init(
-        &dir,
-        InitParams {
-            threshold: 2,
-            custodians: names.iter().map(|s| s.to_string()).collect(),
-            passphrases: names.iter().map(|n| pass(n)).collect(),
-            kdf: KdfParams::INSECURE_FAST,
-            approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
-            cards_out: tmp.path().join("cards"),
-        },
-    )
-    .expect("init");
-    let cards = out.card_paths.iter().zip(names).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect();
-    let mut u = Vault::open(&dir).expect("open").unseal(cards, "bench").expect("unseal");
+    let mut u = Vault::open(&dir).expect("open").unseal(common::quorum(&out), "bench").expect("unseal");
     u.ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })
         .expect("ingest");
     drop(u.seal());

@@ -9,22 +9,17 @@
 //! rename, read-back and the database updates. gpg signs with an Ed25519
 //! key, as the vault does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use secrecy::SecretString;
-use seedvault::cards::SealedCard;
 use seedvault::crypto::KdfParams;
 use seedvault::formats::{Format, ReadOptions};
 use seedvault::token::Serial;
-use seedvault::vault::{self, IngestSource, InitParams, NewRequest, Vault};
+use seedvault::vault::{IngestSource, NewRequest, Vault};
 
-fn shared() -> PathBuf {
-    std::env::var_os("SEEDVAULT_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("gpg").arg("--homedir").arg(home).args(["--batch", "--yes", "--quiet"]).args(args).output().expect("gpg runs");
@@ -37,14 +32,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let csv = dir.join("batch.csv");
-    let st = Command::new("python3")
-        .arg(shared().join("tools/make-batch.py"))
-        .args(["--format", "azure-csv", "--count", &count.to_string(), "--first", "20000000", "--rng-seed", "2"])
-        .arg("--out")
-        .arg(&csv)
-        .status()
-        .expect("python3");
-    assert!(st.success());
+    common::make_batch("azure-csv", count, 20_000_000, 2, &csv);
 
     // The customer: a gpg key (Ed25519 + Cv25519), used by both sides.
     let home = dir.join("gnupg");
@@ -56,22 +44,10 @@ fn main() {
     gpg(&home, &["--passphrase", "", "--quick-add-key", &fpr, "cv25519", "encr", "never"]);
     let cert = gpg(&home, &["--armor", "--export", "bench@example.com"]).stdout;
 
-    let names = ["alice", "bob"];
-    let pass = |n: &str| SecretString::from(format!("{n}-bench-passphrase"));
+    let out = common::vault(dir, KdfParams::INSECURE_FAST);
     let vdir = dir.join("vault");
-    let out = vault::init(
-        &vdir,
-        InitParams {
-            threshold: 2,
-            custodians: names.iter().map(|s| s.to_string()).collect(),
-            passphrases: names.iter().map(|n| pass(n)).collect(),
-            kdf: KdfParams::INSECURE_FAST,
-            approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
-            cards_out: dir.join("cards"),
-        },
-    )
-    .expect("init");
-    let cards = || out.card_paths.iter().zip(names).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect::<Vec<_>>();
+    let cards = || common::quorum(&out);
+    let pass = common::pass;
     let mut unsealed = Vault::open(&vdir).expect("open").unseal(cards(), "bench").expect("unseal");
     unsealed
         .ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })

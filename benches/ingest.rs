@@ -9,21 +9,16 @@
 //! argument parsing and two Argon2id runs), so the peak RSS read from
 //! /proc/self/status is ingest's own plus the harness's small overhead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use secrecy::SecretString;
-use seedvault::cards::SealedCard;
 use seedvault::crypto::KdfParams;
 use seedvault::formats::ReadOptions;
-use seedvault::vault::{self, IngestSource, InitParams, Vault};
+use seedvault::vault::{IngestSource, Vault};
 
-fn shared() -> PathBuf {
-    std::env::var_os("SEEDVAULT_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn peak_rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -57,36 +52,15 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv = tmp.path().join("batch.csv");
     let t = Instant::now();
-    let st = Command::new("python3")
-        .arg(shared().join("tools/make-batch.py"))
-        .args(["--format", "azure-csv", "--count", &count.to_string(), "--first", "10000000", "--rng-seed", "1"])
-        .arg("--out")
-        .arg(&csv)
-        .status()
-        .expect("python3 runs");
-    assert!(st.success(), "make-batch.py failed");
+    common::make_batch("azure-csv", count, 10_000_000, 1, &csv);
     let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
     eprintln!("made {count} tokens ({:.1} MB) in {:.1} s", size as f64 / 1e6, t.elapsed().as_secs_f64());
 
     let import_s = sqlite_import(&csv, &tmp.path().join("plain.db"));
 
+    let out = common::vault(tmp.path(), KdfParams::INSECURE_FAST);
     let dir = tmp.path().join("vault");
-    let names = ["alice", "bob"];
-    let pass = |n: &str| SecretString::from(format!("{n}-bench-passphrase"));
-    let out = vault::init(
-        &dir,
-        InitParams {
-            threshold: 2,
-            custodians: names.iter().map(|s| s.to_string()).collect(),
-            passphrases: names.iter().map(|n| pass(n)).collect(),
-            kdf: KdfParams::INSECURE_FAST,
-            approval_ttl_s: vault::DEFAULT_APPROVAL_TTL_S,
-            cards_out: tmp.path().join("cards"),
-        },
-    )
-    .expect("init");
-    let cards = out.card_paths.iter().zip(names).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect();
-    let mut unsealed = Vault::open(&dir).expect("open").unseal(cards, "benchmark").expect("unseal");
+    let mut unsealed = Vault::open(&dir).expect("open").unseal(common::quorum(&out), "benchmark").expect("unseal");
     let rss_before = peak_rss_mb();
     let opts = ReadOptions::default();
     let t = Instant::now();
