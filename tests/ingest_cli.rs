@@ -254,3 +254,52 @@ fn void_needs_a_reason_and_an_officer_and_shows_in_serial_show() {
     v.cmd().args(["serial", "void", "123452", "--reason", "again"]).args(card("alice")).assert().code(1);
     v.cmd().args(["audit", "verify"]).assert().success();
 }
+
+#[test]
+fn encrypted_pskc_ingests_with_its_password_or_key_file_and_not_without() {
+    use secrecy::SecretBox;
+    use seedvault::formats::{self, Format, PskcKey, WriteOptions};
+    use seedvault::token::{Seed, Token, TokenParams};
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let tokens: Vec<Token> = (0..5u8)
+        .map(|i| Token {
+            serial: Serial::parse(&format!("PSKC{i}")).unwrap(),
+            seed: Seed::new((0..20).map(|b| b ^ i.wrapping_mul(37)).collect()).unwrap(),
+            params: TokenParams::default(),
+        })
+        .collect();
+    let write = |key: PskcKey, name: &str| {
+        let mut out = Vec::new();
+        formats::write(Format::Pskc, &mut tokens[..].iter(), &mut out, &WriteOptions { pskc_key: Some(key), ..Default::default() }).unwrap();
+        let p = v.tmp.path().join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let by_password = write(PskcKey::Password(SecretString::from("factory-transport-pw".to_owned())), "pw.pskc");
+    let key_hex = "000102030405060708090a0b0c0d0e0f";
+    let by_key = write(PskcKey::PreShared(SecretBox::new(Box::new(data_encoding::HEXLOWER.decode(key_hex.as_bytes()).unwrap()))), "psk.pskc");
+    let pw_file = v.tmp.path().join("pskc.pw");
+    std::fs::write(&pw_file, "factory-transport-pw\n").unwrap();
+    let key_file = v.tmp.path().join("pskc.key");
+    std::fs::write(&key_file, key_hex).unwrap();
+
+    let out = v.cmd().arg("ingest").arg(&by_password).args(v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--pskc-password-file"), "{}", text(&out));
+    let wrong = v.tmp.path().join("wrong.pw");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let out = v.cmd().arg("ingest").arg(&by_password).arg("--pskc-password-file").arg(&wrong).args(v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("wrong"), "{}", text(&out));
+    assert_eq!(seeds(&v), 0);
+
+    v.cmd().arg("ingest").arg(&by_password).arg("--pskc-password-file").arg(&pw_file).args(v.quorum(&["alice", "bob"])).assert().success();
+    // The same serials again, under a pre-shared key: refused as already present, which proves the file decrypted.
+    let out = v.cmd().arg("ingest").arg(&by_key).arg("--pskc-key-file").arg(&key_file).args(v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("5 serial(s) are already in the vault"), "{}", text(&out));
+    let unsealed = unseal(&v, &["alice", "bob"]);
+    for t in &tokens {
+        assert_eq!(unsealed.open_token(&t.serial).unwrap().seed, t.seed);
+    }
+}
