@@ -270,52 +270,72 @@ impl UnsealedVault {
     ) -> Result<(Vec<Token>, Vec<String>), VaultError> {
         let vault_id = self.vault().info().vault_id;
         let conn = self.vault().store().conn();
+        // Once per request, not per row: the parameter sets (a handful) and
+        // the request's serials that a completed export already took.
+        let mut params_cache: HashMap<i64, TokenParams> = HashMap::new();
+        let mut st = conn.prepare("SELECT id, json FROM token_params")?;
+        for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, json) = row?;
+            let p: TokenParams = serde_json::from_str(&json)
+                .map_err(|_| VaultError::Tampered(format!("token parameter set {id} is unreadable")))?;
+            params_cache.insert(id, p);
+        }
         let mut st = conn.prepare(
-            "SELECT rs.serial, s.state, s.order_id, coalesce(x.exports, 0), s.data_key_id, s.params_id, p.json, s.sealed
-             FROM request_serials rs
-             LEFT JOIN seeds s ON s.serial = rs.serial
-             LEFT JOIN token_params p ON p.id = s.params_id
-             LEFT JOIN seed_exports x ON x.serial = rs.serial
+            "SELECT DISTINCT o.serial FROM request_serials mine
+             JOIN request_serials o ON o.serial = mine.serial
+             JOIN exports e ON e.request_id = o.request_id AND e.state = 'completed'
+             WHERE mine.request_id = ?1",
+        )?;
+        let already: std::collections::HashSet<String> =
+            st.query_map([request_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut st = conn.prepare(
+            "SELECT rs.serial, s.state, s.order_id, s.data_key_id, s.params_id, s.sealed
+             FROM request_serials rs LEFT JOIN seeds s ON s.serial = rs.serial
              WHERE rs.request_id = ?1 ORDER BY rs.serial",
         )?;
         let mut rows = st.query([request_id])?;
-        let mut params_cache: HashMap<i64, TokenParams> = HashMap::new();
         let mut aad = Vec::with_capacity(96);
         let mut out = Vec::new();
         let mut problems = Vec::new();
+        // A request's seeds mostly share one data key: keep the last one at hand.
+        let mut last_key: Option<(i64, std::sync::Arc<SealingKey>)> = None;
         while let Some(row) = rows.next()? {
             let serial_text: String = row.get(0)?;
             let state: Option<String> = row.get(1)?;
             let in_order: Option<String> = row.get(2)?;
-            let exports: i64 = row.get(3)?;
+            let exported = already.contains(&serial_text);
             match (state.as_deref(), in_order.as_deref()) {
                 (None, _) => problems.push(format!("serial {serial_text} is no longer in the vault")),
                 (Some("voided"), _) => problems.push(format!("serial {serial_text} was voided")),
                 (_, o) if o != Some(order) => problems.push(format!("serial {serial_text} is not in order {order}")),
-                _ if exports > 0 && !reexport => problems.push(format!("serial {serial_text} was exported meanwhile")),
+                _ if exported && !reexport => problems.push(format!("serial {serial_text} was exported meanwhile")),
                 _ => {}
             }
             if state.is_none() {
                 continue;
             }
             let serial = Serial::parse(&serial_text).map_err(|e| VaultError::Tampered(e.to_string()))?;
-            let (dk_id, pid): (i64, i64) = (row.get(4)?, row.get(5)?);
-            if !params_cache.contains_key(&pid) {
-                let json: String = row.get(6)?;
-                let p: TokenParams = serde_json::from_str(&json)
-                    .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
-                params_cache.insert(pid, p);
-            }
-            let key = self.data_key(dk_id)?;
+            let (dk_id, pid): (i64, i64) = (row.get(3)?, row.get(4)?);
+            let key = match &last_key {
+                Some((id, k)) if *id == dk_id => k.clone(),
+                _ => {
+                    let k = self.data_key(dk_id)?;
+                    last_key = Some((dk_id, k.clone()));
+                    k
+                }
+            };
             keys::aad_seed_into(&mut aad, vault_id, serial.as_str(), dk_id);
-            let sealed = row.get_ref(7)?.as_blob().map_err(rusqlite::Error::from)?;
+            let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
             let plain = key.open(&aad, sealed).map_err(|_| {
                 VaultError::Tampered(format!(
                     "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
                 ))
             })?;
             let seed = Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
-            let params = params_cache.get(&pid).cloned().unwrap_or_default();
+            let params = params_cache
+                .get(&pid)
+                .cloned()
+                .ok_or_else(|| VaultError::Tampered(format!("serial {serial} names a parameter set that does not exist")))?;
             out.push(Token { serial, seed, params });
         }
         Ok((out, problems))
