@@ -432,3 +432,44 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
     // otpauth carries the period: accepted.
     assert!(request("otpauth", "880001\n880002\n").status.success());
 }
+
+#[test]
+fn a_large_request_exports_every_serial_in_order_with_its_factory_seed() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let (batch, truth) = make_batch(v.tmp.path(), "base32", 12_000, 40_000_000, 31);
+    v.cmd().arg("ingest").arg(&batch).args(v.quorum(&["alice", "bob"])).assert().success();
+    v.cmd().args(["order", "add", "--id", "55", "--customer", "Big", "--email", "it@big.example"]).args(officer(&v, "alice")).assert().success();
+    let truth = read_truth(&truth);
+    let list = v.tmp.path().join("all.txt");
+    std::fs::write(&list, truth.iter().map(|t| t.0.clone()).collect::<Vec<_>>().join("\n")).unwrap();
+    v.cmd().args(["order", "assign", "--id", "55", "--serials-file"]).arg(&list).args(officer(&v, "alice")).assert().success();
+    let gpg = Gpg::new();
+    gpg.make("Big IT <it@big.example>", "ed25519", Some("cv25519"), "never", None);
+    let key = gpg.export("it@big.example", &v.tmp.path().join("big.asc"));
+    let out = v
+        .cmd()
+        .args(["request", "create", "--order", "55", "--requester", "it@big.example", "--format", "hex", "--recipient-key"])
+        .arg(&key)
+        .args(officer(&v, "alice"))
+        .output()
+        .unwrap();
+    let req = request_id(&out);
+    v.cmd().args(["request", "approve", &req]).args(officer(&v, "bob")).assert().success();
+    let media = v.tmp.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    v.cmd().args(["export", &req, "--media"]).arg(&media).args(v.quorum(&["alice", "bob"])).assert().success();
+    gpg.run(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
+    let dec = gpg.run(&["--decrypt", media.join(format!("55-{req}.hex.asc")).to_str().unwrap()]);
+    let got: Vec<(String, String)> = String::from_utf8(dec.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (s, h) = l.split_once(',').unwrap();
+            (s.to_owned(), h.to_owned())
+        })
+        .collect();
+    let mut want: Vec<(String, String)> = truth.iter().map(|t| (t.0.clone(), t.1.clone())).collect();
+    want.sort();
+    assert_eq!(got.len(), 12_000);
+    assert_eq!(got, want, "every serial, in serial order, with its factory seed");
+}
