@@ -330,14 +330,21 @@ fn the_readme_demo_exports_a_bundle_gpg_opens() {
     common::seedvault().arg("--vault").arg(demo.join("vault")).args(["audit", "verify"]).assert().success();
 }
 
-#[test]
-fn an_export_killed_after_it_started_is_visible_in_status_and_the_log() {
+/// The standard flow with a request for all of order 1234, created by
+/// alice for a sequoia-made customer key and approved by bob.
+fn approved_request() -> (Flow, String) {
     let f = flow_with(&[]);
     let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
     let kf = f.v.tmp.path().join("acme.asc");
     std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
     let req = request_id(&create(&f, &kf, "alice", &[]));
     f.v.cmd().args(["request", "approve", &req]).args(officer(&f.v, "bob")).assert().success();
+    (f, req)
+}
+
+#[test]
+fn an_export_killed_after_it_started_is_visible_in_status_and_the_log() {
+    let (f, req) = approved_request();
     let out = f.v.cmd().env("SEEDVAULT_TEST_CRASH_AT", "export-started").args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
     assert!(!out.status.success(), "the export was meant to die: {}", text(&out));
     assert!(media_files(&f).is_empty(), "nothing was written before the crash point");
@@ -372,12 +379,7 @@ impl Drop for TinyMedium {
 
 #[test]
 fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
-    let f = flow_with(&[]);
-    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
-    let kf = f.v.tmp.path().join("acme.asc");
-    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
-    let req = request_id(&create(&f, &kf, "alice", &[]));
-    f.v.cmd().args(["request", "approve", &req]).args(officer(&f.v, "bob")).assert().success();
+    let (f, req) = approved_request();
     let medium = TinyMedium::mount(f.v.tmp.path().join("usb"), "16k");
     std::fs::write(medium.0.join("filler"), vec![0u8; 12 * 1024]).unwrap();
     let out = f.v.cmd().args(["export", &req, "--media"]).arg(&medium.0).args(f.v.quorum(&["alice", "bob"])).output().unwrap();

@@ -69,16 +69,9 @@ impl Format {
         Format::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// File extension for exported bundles (before `.asc`).
+    /// File extension for exported bundles (before `.asc`): the name.
     pub fn extension(self) -> &'static str {
-        match self {
-            Format::AzureCsv => "azure-csv",
-            Format::Hex => "hex",
-            Format::Base32 => "base32",
-            Format::Pskc => "pskc",
-            Format::Otpauth => "otpauth",
-            Format::PrivacyIdea => "privacyidea",
-        }
+        self.name()
     }
 }
 
