@@ -46,14 +46,8 @@ pub(crate) fn aad_data_key(vault: VaultId, dk_id: i64, v: u32) -> Vec<u8> {
     aad(&["seedvault/v1/data-key", &vault.to_string(), &dk_id.to_string(), &v.to_string()])
 }
 
-/// AAD of a sealed seed: binds the row's serial and its data key.
-pub(crate) fn aad_seed(vault: VaultId, serial: &str, dk_id: i64) -> Vec<u8> {
-    let mut out = Vec::new();
-    aad_seed_into(&mut out, vault, serial, dk_id);
-    out
-}
-
-/// [`aad_seed`] into a reused buffer (ingest builds a million of them).
+/// AAD of a sealed seed, binding the row's serial and its data key, built
+/// into a reused buffer (ingest builds a million of them).
 pub(crate) fn aad_seed_into(out: &mut Vec<u8>, vault: VaultId, serial: &str, dk_id: i64) {
     use std::io::Write;
     out.clear();

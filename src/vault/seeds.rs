@@ -67,10 +67,9 @@ impl Vault {
         let row = conn
             .query_row(
                 "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
-                        s.voided_at, s.voided_by, s.order_id,
-                        (SELECT count(*) FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id
-                         AND e.state = 'completed' WHERE rs.serial = s.serial), b.audit_seq
+                        s.voided_at, s.voided_by, s.order_id, coalesce(x.exports, 0), b.audit_seq
                  FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
+                 LEFT JOIN seed_exports x ON x.serial = s.serial
                  WHERE s.serial = ?1",
                 [serial.as_str()],
                 |r| {
@@ -178,6 +177,26 @@ fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryI
     }))
 }
 
+/// Opens one sealed seed under its data key, the AAD binding the vault,
+/// the serial and the key (`aad` is a reusable buffer). A ciphertext
+/// altered or moved from another row fails naming the serial.
+fn open_seed(
+    key: &SealingKey,
+    aad: &mut Vec<u8>,
+    vault_id: crate::cards::VaultId,
+    serial: &Serial,
+    dk_id: i64,
+    sealed: &[u8],
+) -> Result<Seed, VaultError> {
+    keys::aad_seed_into(aad, vault_id, serial.as_str(), dk_id);
+    let plain = key.open(aad, sealed).map_err(|_| {
+        VaultError::Tampered(format!(
+            "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
+        ))
+    })?;
+    Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
+}
+
 /// Unwrapped data keys of one unsealed session, by id.
 #[derive(Default)]
 pub(crate) struct DataKeyCache(Mutex<HashMap<i64, std::sync::Arc<SealingKey>>>);
@@ -244,13 +263,7 @@ impl UnsealedVault {
             .optional()?;
         let (dk_id, params, sealed) = row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
         let key = self.data_key(dk_id)?;
-        let aad = keys::aad_seed(self.vault().info().vault_id, serial.as_str(), dk_id);
-        let plain = key.open(&aad, &sealed).map_err(|_| {
-            VaultError::Tampered(format!(
-                "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
-            ))
-        })?;
-        let seed = Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
+        let seed = open_seed(&key, &mut Vec::new(), self.vault().info().vault_id, serial, dk_id, &sealed)?;
         let params: TokenParams = serde_json::from_str(&params)
             .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
         Ok(Token { serial: serial.clone(), seed, params })
@@ -324,14 +337,8 @@ impl UnsealedVault {
                     k
                 }
             };
-            keys::aad_seed_into(&mut aad, vault_id, serial.as_str(), dk_id);
             let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
-            let plain = key.open(&aad, sealed).map_err(|_| {
-                VaultError::Tampered(format!(
-                    "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
-                ))
-            })?;
-            let seed = Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
+            let seed = open_seed(&key, &mut aad, vault_id, &serial, dk_id, sealed)?;
             let params = params_cache
                 .get(&pid)
                 .cloned()
