@@ -12,14 +12,7 @@ use crate::vault::Vault;
 
 fn open(dir: &Path, a: &OneCardArgs, purpose: &str) -> Result<(Vault, SealedCard, secrecy::SecretString), CliError> {
     let mut vault = Vault::open(dir)?;
-    let card = match SealedCard::read(&a.card) {
-        Ok(c) => c,
-        Err(e) => {
-            let given = vec![a.card.display().to_string()];
-            vault.record_refusal(purpose, given.clone(), given, &e.to_string());
-            return Err(e.into());
-        }
-    };
+    let card = super::quorum::read_cards(&mut vault, std::slice::from_ref(&a.card), purpose)?.remove(0);
     let pass = match &a.passphrase_file {
         Some(f) => passphrase::from_file(f)?,
         None => passphrase::prompt(&format!("{} ({})", card.header.name, a.card.display()))?,
