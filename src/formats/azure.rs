@@ -156,29 +156,42 @@ fn check(t: &Token) -> Result<u32, FormatError> {
     Ok(period)
 }
 
-/// Writes an Azure CSV file: the exact header, then one line per token
-/// with the secret in unpadded uppercase Base32.
-pub fn write(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write, opts: &WriteOptions) -> Result<(), FormatError> {
-    let upn = opts.upn.as_deref().unwrap_or("");
-    if upn.contains(['\r', '\n']) {
-        return Err(FormatError::Structure { line: 0, problem: "the upn contains a line break".into() });
-    }
-    let mut w = SecretOut::new(out);
-    w.buf.extend_from_slice(HEADER.as_bytes());
-    w.buf.push(b'\n');
-    for t in tokens {
-        let period = check(t)?;
-        push_cell(&mut w.buf, upn);
-        w.buf.push(b',');
-        w.buf.extend_from_slice(t.serial.as_str().as_bytes());
-        w.buf.push(b',');
-        lines::push_base32(&mut w.buf, &t.seed);
-        w.buf.extend_from_slice(if period == 30 { b",30," } else { b",60," });
-        push_cell(&mut w.buf, t.params.manufacturer.as_deref().unwrap_or(""));
-        w.buf.push(b',');
-        push_cell(&mut w.buf, t.params.model.as_deref().unwrap_or(""));
+/// Writes an Azure CSV file, one token at a time: the exact header, then
+/// one line per token with the secret in unpadded uppercase Base32.
+pub(crate) struct Writer<'w> {
+    w: SecretOut<'w>,
+    upn: String,
+}
+
+impl<'w> Writer<'w> {
+    pub(crate) fn new(out: &'w mut dyn Write, opts: &WriteOptions) -> Result<Self, FormatError> {
+        let upn = opts.upn.clone().unwrap_or_default();
+        if upn.contains(['\r', '\n']) {
+            return Err(FormatError::Structure { line: 0, problem: "the upn contains a line break".into() });
+        }
+        let mut w = SecretOut::new(out);
+        w.buf.extend_from_slice(HEADER.as_bytes());
         w.buf.push(b'\n');
-        w.maybe_flush()?;
+        Ok(Writer { w, upn })
     }
-    w.flush()
+
+    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
+        let period = check(t)?;
+        let buf = &mut self.w.buf;
+        push_cell(buf, &self.upn);
+        buf.push(b',');
+        buf.extend_from_slice(t.serial.as_str().as_bytes());
+        buf.push(b',');
+        lines::push_base32(buf, &t.seed);
+        buf.extend_from_slice(if period == 30 { b",30," } else { b",60," });
+        push_cell(buf, t.params.manufacturer.as_deref().unwrap_or(""));
+        buf.push(b',');
+        push_cell(buf, t.params.model.as_deref().unwrap_or(""));
+        buf.push(b'\n');
+        self.w.maybe_flush()
+    }
+
+    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
+        self.w.flush()
+    }
 }

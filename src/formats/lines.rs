@@ -527,21 +527,26 @@ fn pair_record(line: u64, f: Fields<'_>, encoding: SecretEncoding, scratch: &mut
     Ok(Token { serial, seed, params: TokenParams::default() })
 }
 
-/// Writes `serial,secret` lines; parameters are not carried.
-pub(crate) fn write_pairs(
-    tokens: &mut dyn Iterator<Item = &Token>,
-    out: &mut dyn Write,
+/// Writes `serial,secret` lines, one token at a time; parameters are not
+/// carried.
+pub(crate) struct PairsWriter<'w> {
+    w: SecretOut<'w>,
     encoding: SecretEncoding,
-) -> Result<(), FormatError> {
-    let mut w = SecretOut::new(out);
-    let default = crate::token::TokenParams::default();
-    for t in tokens {
+}
+
+impl<'w> PairsWriter<'w> {
+    pub(crate) fn new(out: &'w mut dyn Write, encoding: SecretEncoding) -> Self {
+        PairsWriter { w: SecretOut::new(out), encoding }
+    }
+
+    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
         // These files carry a serial and a secret only: a reader takes every
         // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
         // hand the customer a file that computes wrong codes.
         let p = &t.params;
+        let default = TokenParams::default();
         if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
-            let name = match encoding {
+            let name = match self.encoding {
                 SecretEncoding::Hex => "hex",
                 SecretEncoding::Base32 => "base32",
             };
@@ -554,16 +559,20 @@ pub(crate) fn write_pairs(
                 ),
             });
         }
-        w.buf.extend_from_slice(t.serial.as_str().as_bytes());
-        w.buf.push(b',');
-        match encoding {
-            SecretEncoding::Hex => push_hex(&mut w.buf, &t.seed),
-            SecretEncoding::Base32 => push_base32(&mut w.buf, &t.seed),
+        let buf = &mut self.w.buf;
+        buf.extend_from_slice(t.serial.as_str().as_bytes());
+        buf.push(b',');
+        match self.encoding {
+            SecretEncoding::Hex => push_hex(buf, &t.seed),
+            SecretEncoding::Base32 => push_base32(buf, &t.seed),
         }
-        w.buf.push(b'\n');
-        w.maybe_flush()?;
+        buf.push(b'\n');
+        self.w.maybe_flush()
     }
-    w.flush()
+
+    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
+        self.w.flush()
+    }
 }
 
 // ---------------------------------------------------------------- privacyIDEA
@@ -671,29 +680,41 @@ pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), Format
     Err(FormatError::Unrepresentable { serial: t.serial.to_string(), format, problem })
 }
 
-/// Writes privacyIDEA lines: `serial, seed_hex, type, digits, timestep|counter`,
-/// plus the hash as a sixth column when it is not SHA1.
-pub(crate) fn write_privacyidea(tokens: &mut dyn Iterator<Item = &Token>, out: &mut dyn Write) -> Result<(), FormatError> {
-    let mut w = SecretOut::new(out);
-    for t in tokens {
+/// Writes privacyIDEA lines, one token at a time: `serial, seed_hex, type,
+/// digits, timestep|counter`, plus the hash as a sixth column when it is
+/// not SHA1.
+pub(crate) struct PrivacyIdeaWriter<'w> {
+    w: SecretOut<'w>,
+}
+
+impl<'w> PrivacyIdeaWriter<'w> {
+    pub(crate) fn new(out: &'w mut dyn Write) -> Self {
+        PrivacyIdeaWriter { w: SecretOut::new(out) }
+    }
+
+    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
         check_params(t, "privacyidea")?;
-        w.buf.extend_from_slice(t.serial.as_str().as_bytes());
-        w.buf.extend_from_slice(b", ");
-        push_hex(&mut w.buf, &t.seed);
+        let buf = &mut self.w.buf;
+        buf.extend_from_slice(t.serial.as_str().as_bytes());
+        buf.extend_from_slice(b", ");
+        push_hex(buf, &t.seed);
         let p = &t.params;
         let tail = match p.kind {
             OtpKind::Totp { period } => format!(", totp, {}, {}", p.digits, period),
             OtpKind::Hotp { counter } => format!(", hotp, {}, {}", p.digits, counter),
         };
-        w.buf.extend_from_slice(tail.as_bytes());
+        buf.extend_from_slice(tail.as_bytes());
         if p.algorithm != Algorithm::Sha1 {
-            w.buf.extend_from_slice(b", ");
-            w.buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
+            buf.extend_from_slice(b", ");
+            buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
         }
-        w.buf.push(b'\n');
-        w.maybe_flush()?;
+        buf.push(b'\n');
+        self.w.maybe_flush()
     }
-    w.flush()
+
+    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
+        self.w.flush()
+    }
 }
 
 #[cfg(test)]

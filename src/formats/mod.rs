@@ -310,13 +310,71 @@ pub fn write(
     out: &mut dyn Write,
     opts: &WriteOptions,
 ) -> Result<(), FormatError> {
-    match format {
-        Format::AzureCsv => azure::write(tokens, out, opts),
-        Format::Hex => lines::write_pairs(tokens, out, lines::SecretEncoding::Hex),
-        Format::Base32 => lines::write_pairs(tokens, out, lines::SecretEncoding::Base32),
-        Format::Otpauth => otpauth::write(tokens, out, opts),
-        Format::PrivacyIdea => lines::write_privacyidea(tokens, out),
-        Format::Pskc => pskc::write(tokens, out, opts),
+    let mut w = Writer::new(format, out, opts)?;
+    for t in tokens {
+        w.push(t)?;
+    }
+    w.finish()
+}
+
+/// A file in one format, written a token at a time: the header (if the
+/// format has one) when made, each token on [`Writer::push`], the rest on
+/// [`Writer::finish`]. For producers that cannot hand over all tokens at
+/// once (an export opens seeds on one thread while another encrypts).
+///
+/// Secrets pass through buffers that are wiped; a writer dropped without
+/// `finish` leaves its output incomplete, never a wrong but well-formed file
+/// (a PSKC container lacks its closing tag; line formats may lack lines).
+pub struct Writer<'w>(WriterKind<'w>);
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("formats::Writer")
+    }
+}
+
+enum WriterKind<'w> {
+    Azure(azure::Writer<'w>),
+    Pairs(lines::PairsWriter<'w>),
+    Otpauth(otpauth::Writer<'w>),
+    PrivacyIdea(lines::PrivacyIdeaWriter<'w>),
+    Pskc(pskc::write::Writer<'w>),
+}
+
+impl<'w> Writer<'w> {
+    /// Starts a file in `format` on `out`.
+    pub fn new(format: Format, out: &'w mut dyn Write, opts: &WriteOptions) -> Result<Self, FormatError> {
+        Ok(Writer(match format {
+            Format::AzureCsv => WriterKind::Azure(azure::Writer::new(out, opts)?),
+            Format::Hex => WriterKind::Pairs(lines::PairsWriter::new(out, lines::SecretEncoding::Hex)),
+            Format::Base32 => WriterKind::Pairs(lines::PairsWriter::new(out, lines::SecretEncoding::Base32)),
+            Format::Otpauth => WriterKind::Otpauth(otpauth::Writer::new(out)),
+            Format::PrivacyIdea => WriterKind::PrivacyIdea(lines::PrivacyIdeaWriter::new(out)),
+            Format::Pskc => WriterKind::Pskc(pskc::writer(out, opts)?),
+        }))
+    }
+
+    /// Adds one token. A token the format cannot hold gives
+    /// [`FormatError::Unrepresentable`]; the file is then unusable.
+    pub fn push(&mut self, token: &Token) -> Result<(), FormatError> {
+        match &mut self.0 {
+            WriterKind::Azure(w) => w.push(token),
+            WriterKind::Pairs(w) => w.push(token),
+            WriterKind::Otpauth(w) => w.push(token),
+            WriterKind::PrivacyIdea(w) => w.push(token),
+            WriterKind::Pskc(w) => w.push(token),
+        }
+    }
+
+    /// Completes the file and flushes `out`.
+    pub fn finish(self) -> Result<(), FormatError> {
+        match self.0 {
+            WriterKind::Azure(w) => w.finish(),
+            WriterKind::Pairs(w) => w.finish(),
+            WriterKind::Otpauth(w) => w.finish(),
+            WriterKind::PrivacyIdea(w) => w.finish(),
+            WriterKind::Pskc(w) => w.finish(),
+        }
     }
 }
 

@@ -53,7 +53,7 @@
 mod crypto;
 mod package;
 mod read;
-mod write;
+pub(crate) mod write;
 mod xml;
 
 #[cfg(test)]
@@ -95,4 +95,9 @@ pub fn write(
     opts: &WriteOptions,
 ) -> Result<(), FormatError> {
     write::write(tokens, out, opts, PBKDF2_ITERATIONS)
+}
+
+/// A KeyContainer written one token at a time (see [`crate::formats::Writer`]).
+pub(crate) fn writer<'w>(out: &'w mut dyn Write, opts: &WriteOptions) -> Result<write::Writer<'w>, FormatError> {
+    write::Writer::new(out, opts, PBKDF2_ITERATIONS)
 }

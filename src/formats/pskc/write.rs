@@ -43,86 +43,111 @@ pub(super) fn write(
     opts: &WriteOptions,
     iterations: u32,
 ) -> Result<(), FormatError> {
-    let rng = SystemRandom::new();
-    // The header holds no secret. Here and in `package`, `write!` to a
-    // String cannot fail, so its results are ignored.
-    let mut header = String::new();
-    header.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let encryption = match &opts.pskc_key {
-        None => {
-            let _ = writeln!(header, "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" Version=\"1.0\">");
-            None
-        }
-        Some(PskcKey::Password(password)) => {
-            let iterations =
-                NonZeroU32::new(iterations).ok_or_else(|| failed("PBKDF2 needs at least one iteration"))?;
-            let salt = random(SALT_LEN, &rng).map_err(failed)?;
-            let salt = salt.expose_secret();
-            let key = Prf::Sha1.derive(iterations, salt, password.expose_secret().as_bytes(), DERIVED_KEY_LEN);
-            let _ = writeln!(
-                header,
-                "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" xmlns:xenc=\"{NS_XENC}\" \
-                 xmlns:xenc11=\"{NS_XENC11}\" xmlns:pkcs5=\"{NS_PKCS5}\" Version=\"1.0\">\n  \
-                 <pskc:EncryptionKey>\n    <xenc11:DerivedKey>\n      \
-                 <xenc11:KeyDerivationMethod Algorithm=\"{NS_PKCS5}pbkdf2\">\n        \
-                 <pkcs5:PBKDF2-params>\n          \
-                 <Salt><Specified>{}</Specified></Salt>\n          \
-                 <IterationCount>{}</IterationCount>\n          \
-                 <KeyLength>{DERIVED_KEY_LEN}</KeyLength>\n        \
-                 </pkcs5:PBKDF2-params>\n      </xenc11:KeyDerivationMethod>\n    \
-                 </xenc11:DerivedKey>\n  </pskc:EncryptionKey>",
-                data_encoding::BASE64.encode(salt),
-                iterations.get()
-            );
-            Some(with_mac(Cipher::Aes128, key, MacAlg::Sha1, &rng)?)
-        }
-        Some(PskcKey::PreShared(key)) => {
-            let key = key.expose_secret();
-            let cipher = Cipher::for_key_len(key.len()).ok_or_else(|| {
-                failed(format!(
-                    "a pre-shared AES key is 16, 24 or 32 bytes long; this one is {}",
-                    key.len()
-                ))
-            })?;
-            let mac = if cipher == Cipher::Aes128 {
-                MacAlg::Sha1
-            } else {
-                MacAlg::Sha256
-            };
-            let _ = writeln!(
-                header,
-                "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" xmlns:xenc=\"{NS_XENC}\" \
-                 xmlns:ds=\"{NS_DS}\" Version=\"1.0\">\n  \
-                 <pskc:EncryptionKey>\n    <ds:KeyName>{PRE_SHARED_KEY_NAME}</ds:KeyName>\n  \
-                 </pskc:EncryptionKey>"
-            );
-            Some(with_mac(cipher, SecretBox::new(Box::new(key.to_vec())), mac, &rng)?)
-        }
-    };
-    if let Some(enc) = &encryption {
-        let wrapped = enc
-            .cipher
-            .encrypt(enc.key.expose_secret(), enc.mac_key.expose_secret(), &rng)
-            .map_err(failed)?;
-        let _ = writeln!(
-            header,
-            "  <pskc:MACMethod Algorithm=\"{}\">\n    <pskc:MACKey>\n      \
-             <xenc:EncryptionMethod Algorithm=\"{}\"/>\n      \
-             <xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData>\n    \
-             </pskc:MACKey>\n  </pskc:MACMethod>",
-            enc.mac.uri(),
-            enc.cipher.uri(),
-            data_encoding::BASE64.encode(&wrapped)
-        );
-    }
-    out.write_all(header.as_bytes())?;
+    let mut w = Writer::new(out, opts, iterations)?;
     for token in tokens {
-        let package = package(token, encryption.as_ref(), &rng)?;
-        out.write_all(package.as_bytes())?;
+        w.push(token)?;
     }
-    out.write_all(b"</pskc:KeyContainer>\n")?;
-    out.flush()?;
-    Ok(())
+    w.finish()
+}
+
+/// A KeyContainer being written: the header when made, a KeyPackage per
+/// token, the closing tag on [`Writer::finish`].
+pub(crate) struct Writer<'w> {
+    out: &'w mut dyn Write,
+    encryption: Option<Encryption>,
+    rng: SystemRandom,
+}
+
+impl<'w> Writer<'w> {
+    /// Writes the header; `iterations` is the PBKDF2 count for passwords.
+    pub(crate) fn new(out: &'w mut dyn Write, opts: &WriteOptions, iterations: u32) -> Result<Self, FormatError> {
+        let rng = SystemRandom::new();
+        // The header holds no secret. Here and in `package`, `write!` to a
+        // String cannot fail, so its results are ignored.
+        let mut header = String::new();
+        header.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let encryption = match &opts.pskc_key {
+            None => {
+                let _ = writeln!(header, "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" Version=\"1.0\">");
+                None
+            }
+            Some(PskcKey::Password(password)) => {
+                let iterations =
+                    NonZeroU32::new(iterations).ok_or_else(|| failed("PBKDF2 needs at least one iteration"))?;
+                let salt = random(SALT_LEN, &rng).map_err(failed)?;
+                let salt = salt.expose_secret();
+                let key = Prf::Sha1.derive(iterations, salt, password.expose_secret().as_bytes(), DERIVED_KEY_LEN);
+                let _ = writeln!(
+                    header,
+                    "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" xmlns:xenc=\"{NS_XENC}\" \
+                     xmlns:xenc11=\"{NS_XENC11}\" xmlns:pkcs5=\"{NS_PKCS5}\" Version=\"1.0\">\n  \
+                     <pskc:EncryptionKey>\n    <xenc11:DerivedKey>\n      \
+                     <xenc11:KeyDerivationMethod Algorithm=\"{NS_PKCS5}pbkdf2\">\n        \
+                     <pkcs5:PBKDF2-params>\n          \
+                     <Salt><Specified>{}</Specified></Salt>\n          \
+                     <IterationCount>{}</IterationCount>\n          \
+                     <KeyLength>{DERIVED_KEY_LEN}</KeyLength>\n        \
+                     </pkcs5:PBKDF2-params>\n      </xenc11:KeyDerivationMethod>\n    \
+                     </xenc11:DerivedKey>\n  </pskc:EncryptionKey>",
+                    data_encoding::BASE64.encode(salt),
+                    iterations.get()
+                );
+                Some(with_mac(Cipher::Aes128, key, MacAlg::Sha1, &rng)?)
+            }
+            Some(PskcKey::PreShared(key)) => {
+                let key = key.expose_secret();
+                let cipher = Cipher::for_key_len(key.len()).ok_or_else(|| {
+                    failed(format!(
+                        "a pre-shared AES key is 16, 24 or 32 bytes long; this one is {}",
+                        key.len()
+                    ))
+                })?;
+                let mac = if cipher == Cipher::Aes128 {
+                    MacAlg::Sha1
+                } else {
+                    MacAlg::Sha256
+                };
+                let _ = writeln!(
+                    header,
+                    "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" xmlns:xenc=\"{NS_XENC}\" \
+                     xmlns:ds=\"{NS_DS}\" Version=\"1.0\">\n  \
+                     <pskc:EncryptionKey>\n    <ds:KeyName>{PRE_SHARED_KEY_NAME}</ds:KeyName>\n  \
+                     </pskc:EncryptionKey>"
+                );
+                Some(with_mac(cipher, SecretBox::new(Box::new(key.to_vec())), mac, &rng)?)
+            }
+        };
+        if let Some(enc) = &encryption {
+            let wrapped = enc
+                .cipher
+                .encrypt(enc.key.expose_secret(), enc.mac_key.expose_secret(), &rng)
+                .map_err(failed)?;
+            let _ = writeln!(
+                header,
+                "  <pskc:MACMethod Algorithm=\"{}\">\n    <pskc:MACKey>\n      \
+                 <xenc:EncryptionMethod Algorithm=\"{}\"/>\n      \
+                 <xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData>\n    \
+                 </pskc:MACKey>\n  </pskc:MACMethod>",
+                enc.mac.uri(),
+                enc.cipher.uri(),
+                data_encoding::BASE64.encode(&wrapped)
+            );
+        }
+        out.write_all(header.as_bytes())?;
+        Ok(Writer { out, encryption, rng })
+    }
+
+    pub(crate) fn push(&mut self, token: &Token) -> Result<(), FormatError> {
+        let package = package(token, self.encryption.as_ref(), &self.rng)?;
+        self.out.write_all(package.as_bytes())?;
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<(), FormatError> {
+        self.out.write_all(b"</pskc:KeyContainer>\n")?;
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 fn with_mac(
