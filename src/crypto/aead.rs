@@ -6,9 +6,9 @@
 
 use std::fmt;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use zeroize::Zeroizing;
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{random, Key32};
 
@@ -31,6 +31,10 @@ pub enum AeadError {
     /// No randomness for the nonce.
     #[error("the system random number generator failed")]
     Random,
+    /// The output buffer has no room for the plaintext (see
+    /// [`SealingKey::open_append`]).
+    #[error("no room in the buffer for the plaintext")]
+    NoRoom,
 }
 
 /// An AES-256-GCM key ready for use; the expanded key is wiped on drop
@@ -78,6 +82,33 @@ impl SealingKey {
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
             .map(Zeroizing::new)
             .map_err(|_| AeadError::Integrity)
+    }
+
+    /// Decrypts like [`SealingKey::open`], appending the plaintext to `out`
+    /// instead of allocating: many small seals open into one wiped buffer.
+    /// `out` is never grown (growing would leave a copy of what it holds in
+    /// freed memory): without spare capacity for the plaintext the result
+    /// is [`AeadError::NoRoom`]. On any error `out` is as it was.
+    pub fn open_append(&self, aad: &[u8], sealed: &[u8], out: &mut Zeroizing<Vec<u8>>) -> Result<(), AeadError> {
+        if sealed.len() < OVERHEAD {
+            return Err(AeadError::Truncated);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+        if out.capacity() - out.len() < ct.len() {
+            return Err(AeadError::NoRoom);
+        }
+        let start = out.len();
+        out.extend_from_slice(ct);
+        let opened = self
+            .0
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut out[start..], Tag::from_slice(tag));
+        if opened.is_err() {
+            out[start..].zeroize();
+            out.truncate(start);
+            return Err(AeadError::Integrity);
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +169,27 @@ mod tests {
         }
 
         #[test]
+        fn open_append_agrees_with_open_and_leaves_the_buffer_alone_on_failure(
+            pt in proptest::collection::vec(any::<u8>(), 0..100),
+            bit in 0usize..8, pos in any::<prop::sample::Index>(),
+        ) {
+            let k = SealingKey::new(&Key32::random().unwrap());
+            let sealed = k.seal(b"row 1", &pt).unwrap();
+            let mut out = Zeroizing::new(Vec::with_capacity(300));
+            out.extend_from_slice(b"before");
+            k.open_append(b"row 1", &sealed, &mut out).unwrap();
+            prop_assert_eq!(&out[6..], &pt[..]);
+            prop_assert_eq!(&out[..6], b"before");
+            let len = out.len();
+            let mut bad = sealed.clone();
+            let i = pos.index(bad.len());
+            bad[i] ^= 1 << bit;
+            prop_assert_eq!(k.open_append(b"row 1", &bad, &mut out).unwrap_err(), AeadError::Integrity);
+            prop_assert_eq!(k.open_append(b"row 2", &sealed, &mut out).unwrap_err(), AeadError::Integrity);
+            prop_assert_eq!(out.len(), len);
+        }
+
+        #[test]
         fn any_flipped_bit_or_other_aad_fails(pt in proptest::collection::vec(any::<u8>(), 1..64),
                                               bit in 0usize..8, pos in any::<prop::sample::Index>()) {
             let k = SealingKey::new(&Key32::random().unwrap());
@@ -159,6 +211,16 @@ mod tests {
         assert_ne!(a[..12], b[..12]);
         assert_ne!(a, b);
         assert_eq!(&opener.open(b"a", &b).unwrap()[..], b"same plaintext");
+    }
+
+    #[test]
+    fn open_append_never_grows_the_buffer() {
+        let k = SealingKey::new(&Key32::random().unwrap());
+        let sealed = k.seal(b"", &[7u8; 20]).unwrap();
+        let mut out = Zeroizing::new(Vec::with_capacity(19));
+        let cap = out.capacity();
+        assert_eq!(k.open_append(b"", &sealed, &mut out).unwrap_err(), AeadError::NoRoom);
+        assert_eq!((out.len(), out.capacity()), (0, cap));
     }
 
     #[test]
