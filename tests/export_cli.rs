@@ -435,16 +435,22 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
     assert!(request("otpauth", "880001\n880002\n").status.success());
 }
 
-#[test]
-fn a_large_request_exports_every_serial_in_order_with_its_factory_seed() {
+/// A vault holding `count` hex tokens from `first`, all in order 55; the
+/// request (`serials` of them, or all) is made, approved, exported and
+/// decrypted by gpg. Returns the truth and the decrypted `(serial, hex)` lines.
+fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, truth) = make_batch(v.tmp.path(), "base32", 12_000, 40_000_000, 31);
+    let (batch, truth) = make_batch(v.tmp.path(), "base32", count, first, 31);
     v.cmd().arg("ingest").arg(&batch).args(v.quorum(&["alice", "bob"])).assert().success();
     v.cmd().args(["order", "add", "--id", "55", "--customer", "Big", "--email", "it@big.example"]).args(officer(&v, "alice")).assert().success();
     let truth = read_truth(&truth);
     let list = v.tmp.path().join("all.txt");
     std::fs::write(&list, truth.iter().map(|t| t.0.clone()).collect::<Vec<_>>().join("\n")).unwrap();
     v.cmd().args(["order", "assign", "--id", "55", "--serials-file"]).arg(&list).args(officer(&v, "alice")).assert().success();
+    let mut wanted: Vec<(String, String)> =
+        truth.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, t)| (t.0.clone(), t.1.clone())).collect();
+    let picked = v.tmp.path().join("picked.txt");
+    std::fs::write(&picked, wanted.iter().map(|t| t.0.clone()).collect::<Vec<_>>().join("\n")).unwrap();
     let gpg = Gpg::new();
     gpg.make("Big IT <it@big.example>", "ed25519", Some("cv25519"), "never", None);
     let key = gpg.export("it@big.example", &v.tmp.path().join("big.asc"));
@@ -452,6 +458,8 @@ fn a_large_request_exports_every_serial_in_order_with_its_factory_seed() {
         .cmd()
         .args(["request", "create", "--order", "55", "--requester", "it@big.example", "--format", "hex", "--recipient-key"])
         .arg(&key)
+        .arg("--serials-file")
+        .arg(&picked)
         .args(officer(&v, "alice"))
         .output()
         .unwrap();
@@ -470,8 +478,43 @@ fn a_large_request_exports_every_serial_in_order_with_its_factory_seed() {
             (s.to_owned(), h.to_owned())
         })
         .collect();
-    let mut want: Vec<(String, String)> = truth.iter().map(|t| (t.0.clone(), t.1.clone())).collect();
-    want.sort();
+    wanted.sort();
+    (wanted, got)
+}
+
+#[test]
+fn a_large_request_exports_every_serial_in_order_with_its_factory_seed() {
+    let (want, got) = export_hex(12_000, 40_000_000, |_| true);
     assert_eq!(got.len(), 12_000);
     assert_eq!(got, want, "every serial, in serial order, with its factory seed");
 }
+
+#[test]
+fn a_request_of_scattered_serials_and_runs_exports_exactly_those() {
+    // Single serials far apart, a contiguous run, small gaps and the very
+    // first and last serial of the vault: every way the export's walk over
+    // the seeds can move from one requested serial to the next.
+    let pick = |i: usize| i == 0 || i == 2999 || i % 97 == 5 || (1000..1600).contains(&i) || (2000..2100).contains(&i) && i % 3 == 0;
+    let picked: Vec<usize> = (0..3_000).filter(|&i| pick(i)).collect();
+    let gaps: Vec<usize> = picked.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.contains(&1) && gaps.contains(&3) && gaps.iter().any(|&g| g > 50), "the pick has runs, small gaps and far jumps");
+    let (want, got) = export_hex(3_000, 70_000_000, pick);
+    assert_eq!(want.len(), picked.len());
+    assert_eq!(got, want, "exactly the requested serials, in order, with their factory seeds");
+}
+
+#[test]
+fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() {
+    let (f, req) = approved_request();
+    f.v.cmd().args(["serial", "void", "50000002", "--reason", "reprogrammed"]).args(officer(&f.v, "bob")).assert().success();
+    f.v.sqlite("DELETE FROM seeds WHERE serial = '50000007'");
+    let out = f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for want in ["serial 50000002 was voided", "serial 50000007 is no longer in the vault"] {
+        assert!(text(&out).contains(want), "expected {want:?} in: {}", text(&out));
+    }
+    assert!(media_files(&f).is_empty(), "nothing on the medium: {:?}", media_files(&f));
+    let started = f.v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%export.started%'");
+    assert_eq!(started.trim(), "0", "no export was started");
+}
+

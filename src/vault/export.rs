@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use rusqlite::params;
 use serde::Serialize;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use super::orders::unix_now;
+use super::seeds::SeedBatch;
 use super::{UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::crypto::{self, Sha256};
-use crate::formats::{self, Format, WriteOptions};
+use crate::formats::{self, Format, FormatError, WriteOptions};
 use crate::pgp::{self, RecipientCert};
 
 /// What an export wrote.
@@ -66,9 +66,9 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
     move |source| VaultError::Io { path: path.to_owned(), source }
 }
 
-/// Checks the medium: a writable directory outside the vault with room
-/// for `need` bytes.
-pub(crate) fn check_media(media: &Path, vault_dir: &Path, need: u64) -> Result<PathBuf, VaultError> {
+/// Checks the medium: a writable directory outside the vault. Returns its
+/// canonical path.
+pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, VaultError> {
     let refused = |m: String| Err(VaultError::Refused(m));
     if !media.is_dir() {
         return refused(format!("media directory {} does not exist (is the medium mounted?)", media.display()));
@@ -88,16 +88,20 @@ pub(crate) fn check_media(media: &Path, vault_dir: &Path, need: u64) -> Result<P
         }
         Err(e) => return refused(format!("media directory {} is not writable: {e}", media.display())),
     }
-    let st = rustix::fs::statvfs(&m).map_err(|e| VaultError::Io { path: m.clone(), source: e.into() })?;
+    Ok(m)
+}
+
+/// Checks that the medium has room for `need` bytes.
+fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
+    let st = rustix::fs::statvfs(media).map_err(|e| VaultError::Io { path: media.to_owned(), source: e.into() })?;
     let free = st.f_bavail.saturating_mul(st.f_frsize);
     if free < need {
-        return refused(format!(
-            "media {} has {} bytes free; the export needs about {need}",
-            media.display(),
-            free
-        ));
+        return Err(VaultError::Refused(format!(
+            "media {} has {free} bytes free; the export needs about {need}",
+            media.display()
+        )));
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Writes `bytes` produced by `fill` to `final_path` via a temporary file:
@@ -170,22 +174,7 @@ impl UnsealedVault {
         if recipient.fingerprint() != req.recipient_fingerprint {
             return Err(VaultError::Tampered(format!("the stored recipient key of request {request_id} changed")));
         }
-        // Re-check every serial now (voids or other exports may have happened
-        // since approval) in the same pass that opens the seeds.
-        let (tokens, problems) = self.open_request_tokens(request_id, &req.order_id, req.reexport_reason.is_some())?;
-        if !problems.is_empty() {
-            return Err(VaultError::Refused(format!("request {request_id} cannot be exported:\n  {}", problems.join("\n  "))));
-        }
-        let serials: Vec<String> = tokens.iter().map(|t| t.serial.to_string()).collect();
-
-        // Plaintext, in memory only, wiped on drop.
-        let mut plain = Zeroizing::new(Vec::with_capacity(tokens.len() * 64));
-        formats::write(format, &mut tokens.iter(), &mut *plain, &WriteOptions::default())
-            .map_err(|e| VaultError::Refused(format!("cannot write the bundle as {format}: {e}")))?;
-        drop(tokens);
-
-        let need = (plain.len() as u64) * 14 / 10 + 64 * 1024;
-        let media = check_media(media, self.vault().dir(), need)?;
+        let media = check_media(media, self.vault().dir())?;
         let stem = format!("{}-{}", req.order_id, req.id);
         let bundle = media.join(format!("{stem}.{}.asc", format.extension()));
         let manifest = media.join(format!("{stem}.manifest.asc"));
@@ -195,6 +184,11 @@ impl UnsealedVault {
             }
         }
         let vault_key = self.vault_key()?;
+        // Every serial is checked again now (voids or other exports may have
+        // happened since approval) while the bundle is made, in memory: no
+        // byte reaches the medium before `export.started` is logged.
+        let (armored, serials) = self.seal_bundle(request_id, &req, format, &recipient, &vault_key)?;
+        check_room(&media, armored.len() as u64 + 64 * 1024)?;
         let info = self.vault().info().clone();
         let vid = info.vault_id.to_string();
         let officers = self.officer_names();
@@ -233,8 +227,7 @@ impl UnsealedVault {
         let mut written = Vec::new();
         let result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, |w| {
-                pgp::encrypt_and_sign(&recipient, &vault_key, &mut &plain[..], w)
-                    .map_err(|e| VaultError::Refused(format!("writing {}: {e}", bundle.display())))
+                w.write_all(&armored).map_err(|e| VaultError::Io { path: bundle.clone(), source: e })
             })?;
             let text = manifest_text(&info, &req, &recipient, format, serials.len(), &bundle_name, &bundle_sha, &officers);
             let signed = pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
@@ -243,7 +236,6 @@ impl UnsealedVault {
             })?;
             Ok(bundle_sha)
         })();
-        drop(plain);
 
         match result {
             Ok(bundle_sha) => {
@@ -303,6 +295,76 @@ impl UnsealedVault {
                 });
                 Err(e)
             }
+        }
+    }
+}
+
+/// Why a bundle could not be made.
+enum BundleError {
+    Pgp(pgp::PgpError),
+    Format(FormatError),
+    Vault(VaultError),
+}
+
+impl From<pgp::PgpError> for BundleError {
+    fn from(e: pgp::PgpError) -> Self {
+        BundleError::Pgp(e)
+    }
+}
+
+impl UnsealedVault {
+    /// Makes the armored, encrypted and signed bundle of a request in
+    /// memory, and returns it with the request's serials.
+    ///
+    /// Seeds are opened on this thread (it owns the database connection)
+    /// and handed in batches to a second one that formats, encrypts and
+    /// signs them, so the two halves of the work overlap and the plaintext
+    /// never exists whole: only the batches in the channel (the opener may
+    /// run up to 64 ahead, as the encryptor works in bursts) and the format
+    /// writer's wiped buffer. Any problem with a serial refuses the export,
+    /// naming every one.
+    fn seal_bundle(
+        &self,
+        request_id: &str,
+        req: &super::Request,
+        format: Format,
+        recipient: &RecipientCert,
+        vault_key: &pgp::SecretCert,
+    ) -> Result<(Vec<u8>, Vec<String>), VaultError> {
+        let (to_encryptor, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
+        let (opened, sealed) = std::thread::scope(|scope| {
+            let encryptor = scope.spawn(move || {
+                let mut armored = Vec::new();
+                pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
+                    let mut file = formats::Writer::new(format, w, &WriteOptions::default()).map_err(BundleError::Format)?;
+                    for batch in batches {
+                        for token in batch.tokens() {
+                            file.push(&token.map_err(BundleError::Vault)?).map_err(BundleError::Format)?;
+                        }
+                    }
+                    file.finish().map_err(BundleError::Format)
+                })
+                .map(|()| armored)
+            });
+            let opened = self.open_request_tokens(request_id, &req.order_id, req.reexport_reason.is_some(), &mut |batch| {
+                to_encryptor.send(batch).is_ok()
+            });
+            drop(to_encryptor);
+            (opened, encryptor.join())
+        });
+        let found = opened?;
+        if !found.problems.is_empty() {
+            return Err(VaultError::Refused(format!(
+                "request {request_id} cannot be exported:\n  {}",
+                found.problems.join("\n  ")
+            )));
+        }
+        match sealed {
+            Ok(Ok(armored)) => Ok((armored, found.serials)),
+            Ok(Err(BundleError::Format(e))) => Err(VaultError::Refused(format!("cannot write the bundle as {format}: {e}"))),
+            Ok(Err(BundleError::Pgp(e))) => Err(VaultError::Refused(format!("cannot encrypt the bundle: {e}"))),
+            Ok(Err(BundleError::Vault(e))) => Err(e),
+            Err(_) => Err(VaultError::Crypto("the bundle encryption thread panicked".into())),
         }
     }
 }

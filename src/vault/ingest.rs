@@ -246,11 +246,11 @@ impl UnsealedVault {
             let parser = scope.spawn(move || -> Result<Result<u64, BatchErrors>, IngestError> {
                 let mut records = BatchReader::open(format, input, read_options)
                     .map_err(|e| IngestError::Format { path: name.into(), source: e })?;
-                let mut aad = Vec::with_capacity(96);
+                let mut seed_aad = keys::SeedAad::new(vault_id);
                 let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
                 for token in records.by_ref() {
-                    keys::aad_seed_into(&mut aad, vault_id, token.serial.as_str(), next_dk);
-                    let sealed = sealer.seal(&aad, token.seed.expose()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+                    let aad = seed_aad.of(token.serial.as_str(), next_dk);
+                    let sealed = sealer.seal(aad, token.seed.expose()).map_err(|e| VaultError::Crypto(e.to_string()))?;
                     chunk.push(Row { serial: token.serial.into_string(), params: token.params, sealed });
                     if chunk.len() == ROWS_PER_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));

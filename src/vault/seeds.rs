@@ -1,17 +1,20 @@
 //! One serial at a time: open its sealed seed, show its record, void it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
+use zeroize::Zeroizing;
 
-use super::{keys, Officer, UnsealedVault, Vault, VaultError};
+use super::keys::{self, SeedAad};
+use super::{Officer, UnsealedVault, Vault, VaultError};
 use crate::audit::{events, Event};
 use crate::crypto::{Key32, SealingKey};
 use crate::otp;
-use crate::token::{Seed, Serial, Token, TokenParams};
+use crate::token::{Seed, Serial, Token, TokenParams, MAX_SEED_BYTES, MAX_SERIAL_LEN};
 
 /// Largest drift `verify-token` searches, in time steps (or counter values).
 pub const VERIFY_WINDOW: u32 = 10;
@@ -178,23 +181,16 @@ fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryI
 }
 
 /// Opens one sealed seed under its data key, the AAD binding the vault,
-/// the serial and the key (`aad` is a reusable buffer). A ciphertext
-/// altered or moved from another row fails naming the serial.
-fn open_seed(
-    key: &SealingKey,
-    aad: &mut Vec<u8>,
-    vault_id: crate::cards::VaultId,
-    serial: &Serial,
-    dk_id: i64,
-    sealed: &[u8],
-) -> Result<Seed, VaultError> {
-    keys::aad_seed_into(aad, vault_id, serial.as_str(), dk_id);
-    let plain = key.open(aad, sealed).map_err(|_| {
+/// the serial and the key. A ciphertext altered or moved from another row
+/// fails naming the serial.
+fn open_seed(key: &SealingKey, aad: &mut SeedAad, serial: &str, dk_id: i64, sealed: &[u8]) -> Result<Seed, VaultError> {
+    let mut plain = key.open(aad.of(serial, dk_id), sealed).map_err(|_| {
         VaultError::Tampered(format!(
             "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
         ))
     })?;
-    Seed::new(plain.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
+    // Moved, not copied: the seed wipes it when dropped.
+    Seed::new(std::mem::take(&mut *plain)).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
 }
 
 /// Unwrapped data keys of one unsealed session, by id.
@@ -205,6 +201,92 @@ impl std::fmt::Debug for DataKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKeyCache([REDACTED])")
     }
+}
+
+/// Most tokens in one [`SeedBatch`].
+pub(crate) const REQUEST_BATCH: usize = 1024;
+
+/// Bytes of serials and seeds one [`SeedBatch`] holds at most.
+const BATCH_BYTES: usize = 32 * 1024;
+
+/// Opened seeds of a request, packed to be handed to another thread: the
+/// serials and seeds of up to [`REQUEST_BATCH`] tokens in one wiped buffer
+/// that never grows (growing would leave a copy of the seeds in freed
+/// memory), and an index into it. The receiver makes the [`Token`]s, so
+/// their many small allocations are made and freed on one thread.
+pub(crate) struct SeedBatch {
+    bytes: Zeroizing<Vec<u8>>,
+    /// Per token: where its serial ends and its seed ends (each starts where
+    /// the one before ends), and its parameter set.
+    entries: Vec<(usize, usize, i64)>,
+    params: Arc<HashMap<i64, TokenParams>>,
+}
+
+impl std::fmt::Debug for SeedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeedBatch({} tokens, [REDACTED])", self.entries.len())
+    }
+}
+
+impl SeedBatch {
+    fn new(params: Arc<HashMap<i64, TokenParams>>) -> Self {
+        SeedBatch { bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)), entries: Vec::with_capacity(REQUEST_BATCH), params }
+    }
+
+    /// Whether another token of any allowed size may not fit.
+    fn is_full(&self) -> bool {
+        self.entries.len() == REQUEST_BATCH || BATCH_BYTES - self.bytes.len() < MAX_SERIAL_LEN + MAX_SEED_BYTES
+    }
+
+    /// Opens the seed of `serial` into the batch.
+    fn open(&mut self, key: &SealingKey, aad: &mut SeedAad, serial: &str, dk_id: i64, sealed: &[u8], params_id: i64) -> Result<(), VaultError> {
+        if serial.len() > MAX_SERIAL_LEN || sealed.len() > MAX_SEED_BYTES + crate::crypto::aead::OVERHEAD {
+            return Err(VaultError::Tampered(format!("serial {serial} or its sealed seed is longer than the vault allows")));
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(serial.as_bytes());
+        let serial_end = self.bytes.len();
+        key.open_append(aad.of(serial, dk_id), sealed, &mut self.bytes).map_err(|_| {
+            self.bytes.truncate(start);
+            VaultError::Tampered(format!(
+                "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
+            ))
+        })?;
+        self.entries.push((serial_end, self.bytes.len(), params_id));
+        Ok(())
+    }
+
+    /// How many tokens the batch holds.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The tokens, in the order they were opened.
+    pub(crate) fn tokens(&self) -> impl Iterator<Item = Result<Token, VaultError>> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |&(serial_end, seed_end, params_id)| {
+            let (serial, seed) = (&self.bytes[start..serial_end], &self.bytes[serial_end..seed_end]);
+            start = seed_end;
+            let serial = std::str::from_utf8(serial)
+                .ok()
+                .and_then(|s| Serial::parse(s).ok())
+                .ok_or_else(|| VaultError::Tampered("a serial in the vault is not a valid serial".into()))?;
+            let seed = Seed::new(seed.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
+            let params = self.params.get(&params_id).cloned().ok_or_else(|| {
+                VaultError::Tampered(format!("serial {serial} names a parameter set that does not exist"))
+            })?;
+            Ok(Token { serial, seed, params })
+        })
+    }
+}
+
+/// What opening a request's seeds found besides the tokens.
+#[derive(Debug, Default)]
+pub(crate) struct RequestSerials {
+    /// Every serial of the request, in order.
+    pub serials: Vec<String>,
+    /// Every problem that forbids the export; empty when it may go ahead.
+    pub problems: Vec<String>,
 }
 
 /// Result of `verify-token`.
@@ -263,7 +345,7 @@ impl UnsealedVault {
             .optional()?;
         let (dk_id, params, sealed) = row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
         let key = self.data_key(dk_id)?;
-        let seed = open_seed(&key, &mut Vec::new(), self.vault().info().vault_id, serial, dk_id, &sealed)?;
+        let seed = open_seed(&key, &mut SeedAad::new(self.vault().info().vault_id), serial.as_str(), dk_id, &sealed)?;
         let params: TokenParams = serde_json::from_str(&params)
             .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
         Ok(Token { serial: serial.clone(), seed, params })
@@ -272,27 +354,34 @@ impl UnsealedVault {
     /// Opens every seed of a request in one pass over the database (an
     /// export of 100,000 seeds must not run 100,000 queries), checking on
     /// the way that each serial is still in the vault, active, in `order`
-    /// and (unless `reexport`) not exported yet. Returns the tokens and
-    /// every problem found; the caller must not use the tokens if there is
-    /// any. Same integrity guarantees as [`UnsealedVault::open_token`].
+    /// and (unless `reexport`) not exported yet.
+    ///
+    /// The seeds go to `deliver`, in serial order and in [`SeedBatch`]es, so
+    /// that they never all exist at once; delivery
+    /// stops at the first problem (the export is then refused) or when
+    /// `deliver` returns false (then nothing more is read). After a problem
+    /// every serial is still checked, so the returned problems are all of
+    /// them. Same integrity guarantees as
+    /// [`UnsealedVault::open_token`].
     pub(crate) fn open_request_tokens(
         &self,
         request_id: &str,
         order: &str,
         reexport: bool,
-    ) -> Result<(Vec<Token>, Vec<String>), VaultError> {
-        let vault_id = self.vault().info().vault_id;
+        deliver: &mut dyn FnMut(SeedBatch) -> bool,
+    ) -> Result<RequestSerials, VaultError> {
         let conn = self.vault().store().conn();
         // Once per request, not per row: the parameter sets (a handful) and
         // the request's serials that a completed export already took.
-        let mut params_cache: HashMap<i64, TokenParams> = HashMap::new();
+        let mut params: HashMap<i64, TokenParams> = HashMap::new();
         let mut st = conn.prepare("SELECT id, json FROM token_params")?;
         for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
             let (id, json) = row?;
             let p: TokenParams = serde_json::from_str(&json)
                 .map_err(|_| VaultError::Tampered(format!("token parameter set {id} is unreadable")))?;
-            params_cache.insert(id, p);
+            params.insert(id, p);
         }
+        let params = Arc::new(params);
         let mut st = conn.prepare(
             "SELECT DISTINCT o.serial FROM request_serials mine
              JOIN request_serials o ON o.serial = mine.serial
@@ -301,51 +390,96 @@ impl UnsealedVault {
         )?;
         let already: std::collections::HashSet<String> =
             st.query_map([request_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut st = conn.prepare(
-            "SELECT rs.serial, s.state, s.order_id, s.data_key_id, s.params_id, s.sealed
-             FROM request_serials rs LEFT JOIN seeds s ON s.serial = rs.serial
-             WHERE rs.request_id = ?1 ORDER BY rs.serial",
+        // A merge join: the request's serials in order, against a forward
+        // walk of `seeds` (clustered on the serial). A request's serials are
+        // mostly ranges, so stepping to the next row is the common case and
+        // far cheaper than a seek per serial; a gap of more than
+        // `MAX_STEPS` rows is jumped with a fresh seek instead.
+        const MAX_STEPS: u32 = 8;
+        let mut wanted_st = conn.prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
+        let mut seeds_st = conn.prepare(
+            "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
         )?;
-        let mut rows = st.query([request_id])?;
-        let mut aad = Vec::with_capacity(96);
-        let mut out = Vec::new();
-        let mut problems = Vec::new();
+        fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, rusqlite::Error> {
+            row.get_ref(i)?.as_str_or_null().map_err(rusqlite::Error::from)
+        }
+        let mut aad = SeedAad::new(self.vault().info().vault_id);
+        let mut found = RequestSerials::default();
+        let mut batch = SeedBatch::new(params.clone());
+        let mut delivering = true;
         // A request's seeds mostly share one data key: keep the last one at hand.
         let mut last_key: Option<(i64, std::sync::Arc<SealingKey>)> = None;
-        while let Some(row) = rows.next()? {
-            let serial_text: String = row.get(0)?;
-            let state: Option<String> = row.get(1)?;
-            let in_order: Option<String> = row.get(2)?;
-            let exported = already.contains(&serial_text);
-            match (state.as_deref(), in_order.as_deref()) {
-                (None, _) => problems.push(format!("serial {serial_text} is no longer in the vault")),
-                (Some("voided"), _) => problems.push(format!("serial {serial_text} was voided")),
-                (_, o) if o != Some(order) => problems.push(format!("serial {serial_text} is not in order {order}")),
-                _ if exported && !reexport => problems.push(format!("serial {serial_text} was exported meanwhile")),
-                _ => {}
-            }
-            if state.is_none() {
-                continue;
-            }
-            let serial = Serial::parse(&serial_text).map_err(|e| VaultError::Tampered(e.to_string()))?;
-            let (dk_id, pid): (i64, i64) = (row.get(3)?, row.get(4)?);
-            let key = match &last_key {
-                Some((id, k)) if *id == dk_id => k.clone(),
-                _ => {
-                    let k = self.data_key(dk_id)?;
-                    last_key = Some((dk_id, k.clone()));
-                    k
+        let mut wanted = wanted_st.query([request_id])?;
+        wanted.advance()?;
+        'seek: while let Some(first) = wanted.get() {
+            let mut seeds = seeds_st.query([text(first, 0)?.unwrap_or_default()])?;
+            seeds.advance()?;
+            while let Some(wanted_row) = wanted.get() {
+                let serial_text = text(wanted_row, 0)?.unwrap_or_default();
+                let mut steps = 0;
+                let present = loop {
+                    let Some(row) = seeds.get() else { break false };
+                    match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
+                        std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
+                        std::cmp::Ordering::Less => continue 'seek,
+                        std::cmp::Ordering::Equal => break true,
+                        std::cmp::Ordering::Greater => break false,
+                    }
+                    seeds.advance()?;
+                };
+                found.serials.push(serial_text.to_owned());
+                let row = match seeds.get() {
+                    Some(row) if present => row,
+                    _ => {
+                        found.problems.push(format!("serial {serial_text} is no longer in the vault"));
+                        delivering = false;
+                        wanted.advance()?;
+                        continue;
+                    }
+                };
+                let problem = match (text(row, 1)?, text(row, 2)?) {
+                    (Some("voided"), _) => Some(format!("serial {serial_text} was voided")),
+                    (_, o) if o != Some(order) => Some(format!("serial {serial_text} is not in order {order}")),
+                    _ if !reexport && already.contains(serial_text) => Some(format!("serial {serial_text} was exported meanwhile")),
+                    _ => None,
+                };
+                if let Some(p) = problem {
+                    found.problems.push(p);
+                    delivering = false;
                 }
-            };
-            let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
-            let seed = open_seed(&key, &mut aad, vault_id, &serial, dk_id, sealed)?;
-            let params = params_cache
-                .get(&pid)
-                .cloned()
-                .ok_or_else(|| VaultError::Tampered(format!("serial {serial} names a parameter set that does not exist")))?;
-            out.push(Token { serial, seed, params });
+                let (dk_id, pid): (i64, i64) = (row.get(3)?, row.get(4)?);
+                let key = match &last_key {
+                    Some((id, k)) if *id == dk_id => k.clone(),
+                    _ => {
+                        let k = self.data_key(dk_id)?;
+                        last_key = Some((dk_id, k.clone()));
+                        k
+                    }
+                };
+                let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
+                if delivering {
+                    batch.open(&key, &mut aad, serial_text, dk_id, sealed, pid)?;
+                    if batch.is_full() {
+                        let full = std::mem::replace(&mut batch, SeedBatch::new(params.clone()));
+                        if !deliver(full) {
+                            // The receiver gave up; its own error is the one to report.
+                            return Ok(found);
+                        }
+                    }
+                } else {
+                    // Opened even when nothing more is delivered: an altered
+                    // seed is reported as such, whatever else is wrong.
+                    open_seed(&key, &mut aad, serial_text, dk_id, sealed)?;
+                }
+                // Serials are unique in both tables: both move on.
+                seeds.advance()?;
+                wanted.advance()?;
+            }
         }
-        Ok((out, problems))
+        if delivering && batch.len() > 0 {
+            deliver(batch);
+        }
+        Ok(found)
     }
 
     /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.
