@@ -504,6 +504,24 @@ fn a_request_of_scattered_serials_and_runs_exports_exactly_those() {
 }
 
 #[test]
+fn two_approved_requests_for_the_same_serial_export_it_once() {
+    let (f, first) = approved_request();
+    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
+    let kf = f.v.tmp.path().join("acme2.asc");
+    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
+    let one = f.v.tmp.path().join("one.txt");
+    std::fs::write(&one, "50000003\n").unwrap();
+    let second = request_id(&create(&f, &kf, "alice", &["--serials-file", one.to_str().unwrap()]));
+    f.v.cmd().args(["request", "approve", &second]).args(officer(&f.v, "bob")).assert().success();
+    f.v.cmd().args(["export", &first, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).assert().success();
+    let before = media_files(&f);
+    let out = f.v.cmd().args(["export", &second, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("serial 50000003 was exported meanwhile"), "{}", text(&out));
+    assert_eq!(media_files(&f), before, "the second export wrote nothing");
+}
+
+#[test]
 fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() {
     let (f, req) = approved_request();
     f.v.cmd().args(["serial", "void", "50000002", "--reason", "reprogrammed"]).args(officer(&f.v, "bob")).assert().success();

@@ -371,8 +371,7 @@ impl UnsealedVault {
         deliver: &mut dyn FnMut(SeedBatch) -> bool,
     ) -> Result<RequestSerials, VaultError> {
         let conn = self.vault().store().conn();
-        // Once per request, not per row: the parameter sets (a handful) and
-        // the request's serials that a completed export already took.
+        // Once per request, not per row: the parameter sets (a handful).
         let mut params: HashMap<i64, TokenParams> = HashMap::new();
         let mut st = conn.prepare("SELECT id, json FROM token_params")?;
         for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
@@ -382,21 +381,23 @@ impl UnsealedVault {
             params.insert(id, p);
         }
         let params = Arc::new(params);
-        let mut st = conn.prepare(
-            "SELECT DISTINCT o.serial FROM request_serials mine
-             JOIN request_serials o ON o.serial = mine.serial
-             JOIN exports e ON e.request_id = o.request_id AND e.state = 'completed'
-             WHERE mine.request_id = ?1",
-        )?;
-        let already: std::collections::HashSet<String> =
-            st.query_map([request_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
         // A merge join: the request's serials in order, against a forward
         // walk of `seeds` (clustered on the serial). A request's serials are
         // mostly ranges, so stepping to the next row is the common case and
         // far cheaper than a seek per serial; a gap of more than
         // `MAX_STEPS` rows is jumped with a fresh seek instead.
         const MAX_STEPS: u32 = 8;
-        let mut wanted_st = conn.prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
+        // With each serial, whether a completed export already took it (one
+        // index probe per serial: the cost follows the request's size, not
+        // the vault's export history). A re-export does not ask.
+        let mut wanted_st = conn.prepare(if reexport {
+            "SELECT serial, 0 FROM request_serials WHERE request_id = ?1 ORDER BY serial"
+        } else {
+            "SELECT mine.serial, EXISTS (
+                 SELECT 1 FROM request_serials o JOIN exports e ON e.request_id = o.request_id AND e.state = 'completed'
+                 WHERE o.serial = mine.serial)
+             FROM request_serials mine WHERE mine.request_id = ?1 ORDER BY mine.serial"
+        })?;
         let mut seeds_st = conn.prepare(
             "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
         )?;
@@ -416,6 +417,7 @@ impl UnsealedVault {
             seeds.advance()?;
             while let Some(wanted_row) = wanted.get() {
                 let serial_text = text(wanted_row, 0)?.unwrap_or_default();
+                let exported: bool = wanted_row.get(1)?;
                 let mut steps = 0;
                 let present = loop {
                     let Some(row) = seeds.get() else { break false };
@@ -440,7 +442,7 @@ impl UnsealedVault {
                 let problem = match (text(row, 1)?, text(row, 2)?) {
                     (Some("voided"), _) => Some(format!("serial {serial_text} was voided")),
                     (_, o) if o != Some(order) => Some(format!("serial {serial_text} is not in order {order}")),
-                    _ if !reexport && already.contains(serial_text) => Some(format!("serial {serial_text} was exported meanwhile")),
+                    _ if exported => Some(format!("serial {serial_text} was exported meanwhile")),
                     _ => None,
                 };
                 if let Some(p) = problem {
