@@ -38,6 +38,14 @@ pub use unseal::{CardCheck, Officer, UnsealedVault};
 /// Default lifetime of an approval: 24 hours.
 pub const DEFAULT_APPROVAL_TTL_S: i64 = 24 * 3600;
 
+/// SQL: how many completed exports took the serial `s.serial` (the same
+/// count as the `seed_exports` view). One index probe per serial, so a query
+/// about some serials costs what they cost, not what the vault's whole
+/// export history does, as the view (materialized whole) would. The `+`
+/// keeps SQLite from probing the index once per completed export instead.
+pub(crate) const EXPORTS_OF_SERIAL: &str = "(SELECT count(*) FROM request_serials rs WHERE rs.serial = s.serial
+     AND +rs.request_id IN (SELECT request_id FROM exports WHERE state = 'completed'))";
+
 /// Everything that can refuse or fail at the vault level. Messages name
 /// the card, custodian or path concerned.
 #[derive(Debug, thiserror::Error)]

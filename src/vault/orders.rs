@@ -260,10 +260,10 @@ impl Vault {
         let Some((customer, created_at, created_by)) = row else { return Ok(None) };
         let mut st = conn.prepare("SELECT email FROM order_emails WHERE order_id = ?1 ORDER BY email")?;
         let emails = st.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-        let mut st = conn.prepare(
-            "SELECT s.serial, s.state, coalesce(x.exports, 0) FROM seeds s LEFT JOIN seed_exports x ON x.serial = s.serial
-             WHERE s.order_id = ?1 ORDER BY s.serial",
-        )?;
+        let mut st = conn.prepare(&format!(
+            "SELECT s.serial, s.state, {} FROM seeds s WHERE s.order_id = ?1 ORDER BY s.serial",
+            super::EXPORTS_OF_SERIAL
+        ))?;
         let rows = st
             .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
             .collect::<Result<Vec<_>, _>>()?;

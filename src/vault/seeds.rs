@@ -69,11 +69,13 @@ impl Vault {
         let conn = self.store().conn();
         let row = conn
             .query_row(
-                "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
-                        s.voided_at, s.voided_by, s.order_id, coalesce(x.exports, 0), b.audit_seq
-                 FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
-                 LEFT JOIN seed_exports x ON x.serial = s.serial
-                 WHERE s.serial = ?1",
+                &format!(
+                    "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
+                            s.voided_at, s.voided_by, s.order_id, {}, b.audit_seq
+                     FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
+                     WHERE s.serial = ?1",
+                    super::EXPORTS_OF_SERIAL
+                ),
                 [serial.as_str()],
                 |r| {
                     Ok((
@@ -382,25 +384,28 @@ impl UnsealedVault {
         }
         let params = Arc::new(params);
         // A merge join: the request's serials in order, against a forward
-        // walk of `seeds` (clustered on the serial). A request's serials are
-        // mostly ranges, so stepping to the next row is the common case and
-        // far cheaper than a seek per serial; a gap of more than
-        // `MAX_STEPS` rows is jumped with a fresh seek instead.
+        // walk of `seeds` (clustered on the serial) and, unless this is a
+        // re-export, of the serial index of every request's serials, whose
+        // rows say which requests hold each serial: a serial held by a
+        // request with a completed export was exported meanwhile. A
+        // request's serials are mostly ranges, so stepping to the next row is
+        // the common case and far cheaper than a seek per serial (the cost
+        // follows the request, not the vault's history); a gap of more than
+        // `MAX_STEPS` rows is jumped with fresh seeks instead.
         const MAX_STEPS: u32 = 8;
-        // With each serial, whether a completed export already took it (one
-        // index probe per serial: the cost follows the request's size, not
-        // the vault's export history). A re-export does not ask.
-        let mut wanted_st = conn.prepare(if reexport {
-            "SELECT serial, 0 FROM request_serials WHERE request_id = ?1 ORDER BY serial"
-        } else {
-            "SELECT mine.serial, EXISTS (
-                 SELECT 1 FROM request_serials o JOIN exports e ON e.request_id = o.request_id AND e.state = 'completed'
-                 WHERE o.serial = mine.serial)
-             FROM request_serials mine WHERE mine.request_id = ?1 ORDER BY mine.serial"
-        })?;
+        let completed: std::collections::HashSet<String> = conn
+            .prepare("SELECT request_id FROM exports WHERE state = 'completed'")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut wanted_st = conn.prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
         let mut seeds_st = conn.prepare(
             "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
         )?;
+        let mut takers_st = if reexport {
+            None
+        } else {
+            Some(conn.prepare("SELECT serial, request_id FROM request_serials WHERE serial >= ?1 ORDER BY serial")?)
+        };
         fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, rusqlite::Error> {
             row.get_ref(i)?.as_str_or_null().map_err(rusqlite::Error::from)
         }
@@ -413,11 +418,28 @@ impl UnsealedVault {
         let mut wanted = wanted_st.query([request_id])?;
         wanted.advance()?;
         'seek: while let Some(first) = wanted.get() {
-            let mut seeds = seeds_st.query([text(first, 0)?.unwrap_or_default()])?;
+            let first = text(first, 0)?.unwrap_or_default();
+            let mut seeds = seeds_st.query([first])?;
             seeds.advance()?;
+            let mut takers = takers_st.as_mut().map(|st| st.query([first])).transpose()?;
+            if let Some(t) = takers.as_mut() {
+                t.advance()?;
+            }
             while let Some(wanted_row) = wanted.get() {
                 let serial_text = text(wanted_row, 0)?.unwrap_or_default();
-                let exported: bool = wanted_row.get(1)?;
+                let mut exported = false;
+                if let Some(t) = takers.as_mut() {
+                    let mut steps = 0;
+                    while let Some(row) = t.get() {
+                        match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
+                            std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
+                            std::cmp::Ordering::Less => continue 'seek,
+                            std::cmp::Ordering::Equal => exported |= completed.contains(text(row, 1)?.unwrap_or_default()),
+                            std::cmp::Ordering::Greater => break,
+                        }
+                        t.advance()?;
+                    }
+                }
                 let mut steps = 0;
                 let present = loop {
                     let Some(row) = seeds.get() else { break false };
