@@ -23,7 +23,7 @@ use super::orders::unix_now;
 use super::seeds::SeedBatch;
 use super::{UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
-use crate::crypto::{self, Sha256};
+use crate::crypto;
 use crate::formats::{self, Format, FormatError, WriteOptions};
 use crate::pgp::{self, RecipientCert};
 
@@ -42,24 +42,6 @@ pub struct ExportOutcome {
     pub serials: usize,
     /// Recipient fingerprint.
     pub recipient_fingerprint: String,
-}
-
-struct HashingWriter<W> {
-    inner: W,
-    hash: Sha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
@@ -104,25 +86,29 @@ fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
     Ok(())
 }
 
-/// Writes `bytes` produced by `fill` to `final_path` via a temporary file:
-/// fsync, rename (never over an existing file), fsync the directory, then
-/// read back and compare hashes. Returns the SHA-256.
-fn write_durably(
-    dir: &Path,
-    final_path: &Path,
-    written: &mut Vec<PathBuf>,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), VaultError>,
-) -> Result<String, VaultError> {
+/// Writes `bytes` to `final_path` via a temporary file: fsync, rename
+/// (never over an existing file), fsync the directory, then read it back
+/// and compare byte for byte. Returns the SHA-256 of `bytes`.
+///
+/// Before the read-back the file's pages are dropped from the page cache
+/// (they are clean after the fsync), so on a medium that honours that the
+/// bytes compared are the medium's, not the copy still in memory. The hash
+/// is computed on a second thread while the file is written and synced.
+fn write_durably(dir: &Path, final_path: &Path, written: &mut Vec<PathBuf>, bytes: &[u8]) -> Result<String, VaultError> {
     let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial"));
     written.push(tmp.clone());
-    let f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp).map_err(io_err(&tmp))?;
-    let mut w = HashingWriter { inner: std::io::BufWriter::new(f), hash: Sha256::new(), written: 0 };
-    fill(&mut w)?;
-    w.flush().map_err(io_err(&tmp))?;
-    let file = w.inner.into_inner().map_err(|e| VaultError::Io { path: tmp.clone(), source: e.into_error() })?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    let sha = crypto::hex(&w.hash.finish());
+    let (wrote, sha) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| crypto::hex(&crypto::sha256(bytes)));
+        let wrote = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        (wrote, hasher.join())
+    });
+    wrote.map_err(io_err(&tmp))?;
+    let sha = sha.map_err(|_| VaultError::Crypto("the hashing thread panicked".into()))?;
     // No-clobber move: link then unlink.
     fs::hard_link(&tmp, final_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -134,14 +120,35 @@ fn write_durably(
     written.push(final_path.to_owned());
     fs::remove_file(&tmp).map_err(io_err(&tmp))?;
     super::init::sync_dir(dir)?;
-    let back = super::ingest::file_sha256(final_path).map_err(io_err(final_path))?;
-    if back != sha {
+    if !reads_back_as(final_path, bytes).map_err(io_err(final_path))? {
         return Err(VaultError::Refused(format!(
             "{} reads back differently from what was written (bad medium?)",
             final_path.display()
         )));
     }
     Ok(sha)
+}
+
+/// Whether the file at `path` holds exactly `want`, read from the medium
+/// where the kernel lets go of its cached copy.
+fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    // Advice only: where it is not followed, the read still checks the
+    // length and the bytes the kernel holds.
+    let _ = rustix::fs::fadvise(&f, 0, 0, rustix::fs::Advice::DontNeed);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(at == want.len());
+        }
+        if want.get(at..at + n) != Some(&buf[..n]) {
+            return Ok(false);
+        }
+        at += n;
+    }
 }
 
 impl UnsealedVault {
@@ -226,14 +233,10 @@ impl UnsealedVault {
         crash_point("export-started");
         let mut written = Vec::new();
         let result = (|| -> Result<String, VaultError> {
-            let bundle_sha = write_durably(&media, &bundle, &mut written, |w| {
-                w.write_all(&armored).map_err(|e| VaultError::Io { path: bundle.clone(), source: e })
-            })?;
+            let bundle_sha = write_durably(&media, &bundle, &mut written, &armored)?;
             let text = manifest_text(&info, &req, &recipient, format, serials.len(), &bundle_name, &bundle_sha, &officers);
             let signed = pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
-            write_durably(&media, &manifest, &mut written, |w| {
-                w.write_all(signed.as_bytes()).map_err(|e| VaultError::Io { path: manifest.clone(), source: e })
-            })?;
+            write_durably(&media, &manifest, &mut written, signed.as_bytes())?;
             Ok(bundle_sha)
         })();
 
