@@ -7,11 +7,10 @@
 //! The export is timed in-process through the library: opening every
 //! sealed seed, writing the Azure CSV, encrypting and signing, fsync,
 //! rename, read-back and the database updates. gpg signs with an Ed25519
-//! key, as the vault does. Each round exports the same serials again (a
-//! re-export request, approved by the second officer) and then runs gpg,
-//! alternately, so both see the same machine; a shared VM varies by tens of
-//! percent from run to run, so the medians of ROUNDS rounds (default 5) are
-//! compared.
+//! key, as the vault does. Each round exports COUNT serials never exported
+//! before (a request approved by the second officer) and then runs gpg, so
+//! both see the same machine; a shared VM varies by tens of percent from run
+//! to run, so the medians of ROUNDS rounds (default 5) are compared.
 
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +37,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let csv = dir.join("batch.csv");
-    common::make_batch("azure-csv", count, 20_000_000, 2, &csv);
+    common::make_batch("azure-csv", count * rounds as u64, 20_000_000, 2, &csv);
 
     // The customer: a gpg key (Ed25519 + Cv25519), used by both sides.
     let home = dir.join("gnupg");
@@ -62,15 +61,23 @@ fn main() {
     let alice = v.authenticate(&cards()[0].0, &pass("alice"), "bench").expect("alice");
     let bob = v.authenticate(&cards()[1].0, &pass("bob"), "bench").expect("bob");
     v.add_order("1", "Bench", &["bench@example.com".to_owned()], &alice).expect("order");
-    let serials: Vec<Serial> = (20_000_000..20_000_000 + count).map(|s| Serial::parse(&s.to_string()).expect("serial")).collect();
+    let serials: Vec<Serial> =
+        (20_000_000..20_000_000 + count * rounds as u64).map(|s| Serial::parse(&s.to_string()).expect("serial")).collect();
     v.assign_serials("1", &serials, &alice).expect("assign");
     gpg(&home, &["--import", dir.join("cards/vault-cert.asc").to_str().expect("path")]);
     let plain = dir.join("plain.csv");
     let mut plain_len = 0;
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let reason = (round > 0).then(|| "benchmark round".to_owned());
-        let request = NewRequest { order_id: "1", requester: "bench@example.com", recipient_key: &cert, format: Format::AzureCsv, serials: None, reexport_reason: reason };
+        let these = serials[round * count as usize..(round + 1) * count as usize].to_vec();
+        let request = NewRequest {
+            order_id: "1",
+            requester: "bench@example.com",
+            recipient_key: &cert,
+            format: Format::AzureCsv,
+            serials: Some(these),
+            reexport_reason: None,
+        };
         let req = v.create_request(request, &alice).expect("request");
         v.decide_request(&req.id, true, None, &bob).expect("approve");
         let mut unsealed = v.unseal(cards(), "bench").expect("unseal");
@@ -83,11 +90,9 @@ fn main() {
         v = unsealed.seal();
 
         // The same plaintext, through gpg, to the same recipient.
-        if round == 0 {
-            let dec = gpg(&home, &["--decrypt", done.bundle.to_str().expect("path")]);
-            plain_len = dec.stdout.len();
-            std::fs::write(&plain, &dec.stdout).expect("write");
-        }
+        let dec = gpg(&home, &["--decrypt", done.bundle.to_str().expect("path")]);
+        plain_len = dec.stdout.len();
+        std::fs::write(&plain, &dec.stdout).expect("write");
         let out = dir.join(format!("gpg-{round}.asc"));
         let t = Instant::now();
         gpg(
@@ -99,6 +104,8 @@ fn main() {
         println!("  round {round}: export {:.3} s, gpg {:.3} s, ratio {:.2}", ours[round], theirs[round], ours[round] / theirs[round]);
     }
     let (export_s, gpg_s) = (median(&mut ours), median(&mut theirs));
+    // The agent gpg started for this home would outlive the directory.
+    let _ = Command::new("gpgconf").arg("--homedir").arg(&home).args(["--kill", "gpg-agent"]).status();
 
     println!("export benchmark: {count} seeds as azure-csv ({:.1} MB plaintext), median of {rounds} rounds", plain_len as f64 / 1e6);
     println!("  seedvault export (open seeds, write, encrypt+sign, fsync, read back, log): {export_s:>6.3} s");
