@@ -522,6 +522,23 @@ fn two_approved_requests_for_the_same_serial_export_it_once() {
 }
 
 #[test]
+fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
+    let (f, req) = approved_request();
+    f.v.sqlite(
+        "UPDATE seeds SET sealed = CASE serial
+            WHEN '50000004' THEN (SELECT sealed FROM seeds WHERE serial = '50000005')
+            WHEN '50000005' THEN (SELECT sealed FROM seeds WHERE serial = '50000004') END
+         WHERE serial IN ('50000004', '50000005')",
+    );
+    let out = f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("integrity check failed for the seed of serial 50000004"), "{}", text(&out));
+    assert!(media_files(&f).is_empty(), "nothing on the medium: {:?}", media_files(&f));
+    let started = f.v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%export.started%'");
+    assert_eq!(started.trim(), "0", "no export was started");
+}
+
+#[test]
 fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() {
     let (f, req) = approved_request();
     f.v.cmd().args(["serial", "void", "50000002", "--reason", "reprogrammed"]).args(officer(&f.v, "bob")).assert().success();

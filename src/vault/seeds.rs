@@ -186,13 +186,15 @@ fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryI
 /// the serial and the key. A ciphertext altered or moved from another row
 /// fails naming the serial.
 fn open_seed(key: &SealingKey, aad: &mut SeedAad, serial: &str, dk_id: i64, sealed: &[u8]) -> Result<Seed, VaultError> {
-    let mut plain = key.open(aad.of(serial, dk_id), sealed).map_err(|_| {
-        VaultError::Tampered(format!(
-            "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
-        ))
-    })?;
+    let mut plain = key.open(aad.of(serial, dk_id), sealed).map_err(|_| integrity_failed(serial))?;
     // Moved, not copied: the seed wipes it when dropped.
     Seed::new(std::mem::take(&mut *plain)).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
+}
+
+fn integrity_failed(serial: &str) -> VaultError {
+    VaultError::Tampered(format!(
+        "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
+    ))
 }
 
 /// Unwrapped data keys of one unsealed session, by id.
@@ -250,9 +252,7 @@ impl SeedBatch {
         let serial_end = self.bytes.len();
         key.open_append(aad.of(serial, dk_id), sealed, &mut self.bytes).map_err(|_| {
             self.bytes.truncate(start);
-            VaultError::Tampered(format!(
-                "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
-            ))
+            integrity_failed(serial)
         })?;
         self.entries.push((serial_end, self.bytes.len(), params_id));
         Ok(())
