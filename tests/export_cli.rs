@@ -171,6 +171,13 @@ fn exported_end_to_end(primary: &str, sub: &str) {
     // Exported serials: order show says so, and they are not requested again by default.
     let o: serde_json::Value = serde_json::from_slice(&f.v.cmd().args(["order", "show", "--id", "1234", "--json"]).output().unwrap().stdout).unwrap();
     assert_eq!(o["exported"].as_array().unwrap().len(), 10);
+    // A serial's history shows its whole way out of the vault.
+    let r: serde_json::Value = serde_json::from_slice(&f.v.cmd().args(["serial", "show", serial, "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(r["exports"], 1);
+    let events: Vec<&str> = r["history"].as_array().unwrap().iter().map(|h| h["event"].as_str().unwrap()).collect();
+    for want in ["batch.ingested", "order.assigned", "request.created", "export.completed"] {
+        assert!(events.contains(&want), "{want} missing from the history {events:?}");
+    }
     f.v.cmd().args(["audit", "verify"]).assert().success();
 }
 

@@ -106,8 +106,10 @@ impl Vault {
             Ok(())
         };
         push(r.11)?;
-        // Later events name the serial in their payload.
-        let needle = format!("%\"serial\":\"{}\"%", serial.as_str());
+        // Later events name the serial in their payload, alone (`"serial":"X"`)
+        // or in a list (requests, exports): any JSON string equal to it.
+        // Serials are letters and digits, so they hold no LIKE wildcard.
+        let needle = format!("%\"{}\"%", serial.as_str());
         let mut stmt = conn.prepare(
             "SELECT seq FROM audit WHERE seq > ?1 AND CAST(body AS TEXT) LIKE ?2 ORDER BY seq",
         )?;
