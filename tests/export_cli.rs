@@ -402,6 +402,33 @@ fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
 }
 
 #[test]
+fn a_medium_that_fills_up_mid_write_leaves_no_partial_file_and_marks_nothing_exported() {
+    let (f, req) = approved_request();
+    // Debug builds only: half the bundle is written, then the medium reports
+    // "no space left", as one filled by something else meanwhile would.
+    let out = f
+        .v
+        .cmd()
+        .env("SEEDVAULT_TEST_FAIL_AT", "media-full")
+        .args(["export", &req, "--media"])
+        .arg(&f.media)
+        .args(f.v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("No space left on device"), "{}", text(&out));
+    assert!(media_files(&f).is_empty(), "no partial file left: {:?}", media_files(&f));
+    let s: serde_json::Value = serde_json::from_slice(&f.v.cmd().args(["status", "--json"]).output().unwrap().stdout).unwrap();
+    assert_eq!(s["counts"]["exported"], 0, "nothing marked exported");
+    let failed = f.v.sqlite("SELECT CAST(body AS TEXT) FROM audit WHERE CAST(body AS TEXT) LIKE '%export.failed%'");
+    assert!(failed.contains("No space left on device"), "the failure and its reason are logged: {failed}");
+    f.v.cmd().args(["audit", "replay"]).assert().success();
+    // The request stays approved: on a medium with room it exports.
+    f.v.cmd().args(["export", &req, "--media"]).arg(&f.media).args(f.v.quorum(&["alice", "bob"])).assert().success();
+    assert_eq!(media_files(&f).len(), 2);
+}
+
+#[test]
 fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by_name() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     // Two 60-second TOTP tokens: hex and base32 files cannot say "60 s".

@@ -102,6 +102,10 @@ fn write_durably(dir: &Path, final_path: &Path, written: &mut Vec<PathBuf>, byte
         let hasher = scope.spawn(|| crypto::hex(&crypto::sha256(bytes)));
         let wrote = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+            if fault_point("media-full") {
+                f.write_all(&bytes[..bytes.len() / 2])?;
+                return Err(rustix::io::Errno::NOSPC.into());
+            }
             f.write_all(bytes)?;
             f.sync_all()
         })();
@@ -296,7 +300,13 @@ impl UnsealedVault {
                     )?;
                     Ok::<_, VaultError>(())
                 });
-                Err(e)
+                Err(match e {
+                    VaultError::Io { .. } => VaultError::Refused(format!(
+                        "writing to the medium failed: {e}\nWhat was written is removed; nothing is marked exported and \
+                         request {request_id} stays approved: export it again to a medium that works."
+                    )),
+                    other => other,
+                })
             }
         }
     }
@@ -412,6 +422,18 @@ fn crash_point(name: &str) {
         std::process::abort();
     }
     let _ = name;
+}
+
+/// Test builds only: whether the test asked, with `SEEDVAULT_TEST_FAIL_AT`,
+/// for the operation at this point to fail as a medium filling up or
+/// vanishing mid-write would. Compiled out of release builds.
+fn fault_point(name: &str) -> bool {
+    #[cfg(debug_assertions)]
+    if std::env::var("SEEDVAULT_TEST_FAIL_AT").as_deref() == Ok(name) {
+        return true;
+    }
+    let _ = name;
+    false
 }
 
 /// Exports that started and never completed or failed (the process died).
