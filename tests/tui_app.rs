@@ -601,3 +601,55 @@ fn tiny_terminals_do_not_panic() {
         h.key(KeyCode::Esc).key(KeyCode::Char('1'));
     }
 }
+
+#[test]
+fn requests_tab_shows_what_waits_for_a_second_officer_and_what_waits_for_export() {
+    use seedvault::cards::SealedCard;
+    use seedvault::formats::{Format, ReadOptions};
+    use seedvault::token::Serial;
+    use seedvault::vault::{IngestSource, NewRequest};
+
+    let fx = fixture();
+    let card = |n: &str| SealedCard::read(&fx.tmp.path().join(format!("cards/{n}.card"))).unwrap();
+    let secret = |n: &str| SecretString::from(pass(n));
+    let batch = fx.tmp.path().join("batch.otpauth");
+    std::fs::write(
+        &batch,
+        "otpauth://totp/Token2:880001?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n\
+         otpauth://totp/Token2:880002?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+    )
+    .unwrap();
+    let mut u = Vault::open(&fx.vault).unwrap().unseal(vec![(card("alice"), secret("alice")), (card("bob"), secret("bob"))], "test").unwrap();
+    u.ingest(&IngestSource { path: &batch, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })
+        .unwrap();
+    let mut v = u.seal();
+    let alice = v.authenticate(&card("alice"), &secret("alice"), "test").unwrap();
+    let bob = v.authenticate(&card("bob"), &secret("bob"), "test").unwrap();
+    v.add_order("77", "Acme", &["it@acme.example".to_owned()], &alice).unwrap();
+    let serials = [Serial::parse("880001").unwrap(), Serial::parse("880002").unwrap()];
+    v.assign_serials("77", &serials, &alice).unwrap();
+    let key = seedvault::pgp::keys::generate_customer_key("Acme <it@acme.example>").unwrap().public_armored().unwrap();
+    let request = |serial: &Serial| NewRequest {
+        order_id: "77",
+        requester: "it@acme.example",
+        recipient_key: key.as_bytes(),
+        format: Format::Otpauth,
+        serials: Some(vec![serial.clone()]),
+        reexport_reason: None,
+    };
+    let first = v.create_request(request(&serials[0]), &alice).unwrap();
+    v.decide_request(&first.id, true, None, &bob).unwrap();
+    v.create_request(request(&serials[1]), &bob).unwrap();
+    drop(v);
+
+    let mut h = Harness::with_fixture(fx);
+    h.key(KeyCode::Char('3'));
+    let screen = h.screen();
+    assert!(screen.contains("1 pending approval: a second officer approves"), "{screen}");
+    assert!(screen.contains("1 approved: export"), "{screen}");
+    let (pending, approved) = (screen.find("R0002").unwrap(), screen.find("R0001").unwrap());
+    assert!(pending < approved, "newest first:\n{screen}");
+    let line = |id: &str| screen.lines().find(|l| l.contains(id)).unwrap().to_owned();
+    assert!(line("R0002").contains("pending approval") && line("R0002").contains("bob"), "{screen}");
+    assert!(line("R0001").contains("approved") && line("R0001").contains("alice") && line("R0001").contains("until "), "{screen}");
+}

@@ -16,7 +16,7 @@ use super::keys::Context;
 use super::worker::{CardInfo, Job, Reply, Snapshot};
 use crate::audit::ChainReport;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, Status};
+use crate::vault::{AuditEntry, Request, Status};
 
 /// Default idle time before an unsealed session seals itself.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -29,25 +29,28 @@ pub const MAX_PASSPHRASE: usize = 512;
 /// Rows a PgUp/PgDn moves.
 const PAGE: usize = 10;
 
-/// The tabs, in order. New screens (seeds, batches, requests) add a
-/// variant here, a line in `ALL`, and a render function.
+/// The tabs, in order. New screens (seeds, batches) add a variant here,
+/// a line in `ALL`, and a render function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     /// The vault at a glance.
     Overview,
     /// The audit log.
     Audit,
+    /// Seed requests: what waits for a second officer, what waits for export.
+    Requests,
 }
 
 impl Tab {
     /// All tabs, in display order.
-    pub const ALL: [Tab; 2] = [Tab::Overview, Tab::Audit];
+    pub const ALL: [Tab; 3] = [Tab::Overview, Tab::Audit, Tab::Requests];
 
     /// Its title.
     pub fn title(self) -> &'static str {
         match self {
             Tab::Overview => "Overview",
             Tab::Audit => "Audit log",
+            Tab::Requests => "Requests",
         }
     }
 
@@ -240,6 +243,10 @@ pub struct State {
     pub media: Vec<Medium>,
     /// The audit tab.
     pub audit: AuditView,
+    /// Seed requests (None until first read), oldest first.
+    pub requests: Option<Result<Vec<Request>, String>>,
+    /// Unix time of the last read, to tell an expired approval.
+    pub read_at: i64,
     /// Seal state.
     pub session: Session,
     /// The unseal dialog, when open.
@@ -265,6 +272,8 @@ impl State {
             tab: Tab::Overview,
             status: None,
             media: Vec::new(),
+            requests: None,
+            read_at: 0,
             audit: AuditView {
                 entries: None,
                 selected: 0,
@@ -338,6 +347,8 @@ impl State {
         let at_end = self.audit.selected + 1 >= len_before;
         self.status = Some(s.status);
         self.media = s.media;
+        self.requests = Some(s.requests);
+        self.read_at = s.read_at;
         self.audit.entries = Some(s.audit);
         let len = self.entries_len();
         if len != len_before {

@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use crate::audit::ChainReport;
 use crate::cards::SealedCard;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, Status, UnsealedVault, Vault};
+use crate::vault::{AuditEntry, Request, Status, UnsealedVault, Vault};
 
 /// What the audit log says a TUI unseal was for.
 pub const PURPOSE: &str = "tui session";
@@ -48,6 +48,10 @@ pub struct Snapshot {
     pub status: Result<Status, String>,
     /// The audit entries.
     pub audit: Result<Vec<AuditEntry>, String>,
+    /// Seed requests, every state.
+    pub requests: Result<Vec<Request>, String>,
+    /// When this was read (unix time).
+    pub read_at: i64,
     /// Mounted media.
     pub media: Vec<Medium>,
 }
@@ -184,15 +188,20 @@ impl Held {
 
     fn snapshot(&self, sources: &Sources) -> Snapshot {
         let media = (sources.media)();
+        let read_at = crate::vault::orders::unix_now();
         match self.vault() {
             Ok(v) => Snapshot {
                 status: v.status().map_err(|e| e.to_string()),
                 audit: v.audit_entries().map_err(|e| e.to_string()),
+                requests: v.requests().map_err(|e| e.to_string()),
+                read_at,
                 media,
             },
             Err(e) => Snapshot {
                 status: Err(e.clone()),
-                audit: Err(e),
+                audit: Err(e.clone()),
+                requests: Err(e),
+                read_at,
                 media,
             },
         }

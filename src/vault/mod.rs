@@ -12,7 +12,7 @@ mod ingest;
 mod init;
 pub mod keys;
 mod query;
-mod orders;
+pub(crate) mod orders;
 mod seeds;
 mod status;
 mod unseal;

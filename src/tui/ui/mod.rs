@@ -4,6 +4,7 @@
 mod audit;
 mod help;
 mod overview;
+mod requests;
 mod unseal;
 
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub fn render(f: &mut Frame, s: &State) {
     match s.tab {
         Tab::Overview => overview::render(f, body, s),
         Tab::Audit => audit::render(f, body, s),
+        Tab::Requests => requests::render(f, body, s),
     }
     render_bar(f, bar, s);
     if let Some(d) = &s.dialog {
