@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use seedvault::crypto::KdfParams;
 use seedvault::media::Medium;
 use seedvault::tui::app::Session;
-use seedvault::tui::worker::Sources;
+use seedvault::tui::worker::{Sources, AUDIT_WINDOW};
 use seedvault::tui::{App, Options};
 use seedvault::vault::{self, InitParams, Vault};
 
@@ -66,12 +66,17 @@ impl Harness {
     }
 
     fn with_fixture(fx: Fixture) -> Harness {
+        Harness::with_window(fx, AUDIT_WINDOW)
+    }
+
+    fn with_window(fx: Fixture, audit_window: u64) -> Harness {
         let t0 = Instant::now();
         let opts = Options {
             idle_timeout: Duration::from_secs(300),
             sources: Sources {
                 media: no_media,
                 card_dirs: vec![fx.tmp.path().join("cards")],
+                audit_window,
             },
         };
         let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, t0);
@@ -525,6 +530,7 @@ fn overview_lists_mounted_media_with_free_space() {
         sources: Sources {
             media: one_medium,
             card_dirs: Vec::new(),
+            audit_window: AUDIT_WINDOW,
         },
     };
     let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, Instant::now());
@@ -652,4 +658,20 @@ fn requests_tab_shows_what_waits_for_a_second_officer_and_what_waits_for_export(
     let line = |id: &str| screen.lines().find(|l| l.contains(id)).unwrap().to_owned();
     assert!(line("R0002").contains("pending approval") && line("R0002").contains("bob"), "{screen}");
     assert!(line("R0001").contains("approved") && line("R0001").contains("alice") && line("R0001").contains("until "), "{screen}");
+}
+
+#[test]
+fn a_log_longer_than_the_window_shows_its_latest_entries_and_verifies_whole() {
+    let mut h = Harness::with_window(fixture(), 2);
+    // Two refused attempts: the log has 3 entries, the TUI reads the last 2.
+    h.unseal(&[0], &[]).key(KeyCode::Esc);
+    h.unseal(&[0, 1], &[&pass("alice"), "not-bobs-passphrase"]).key(KeyCode::Esc);
+    h.key(KeyCode::Char('2'));
+    let list = h.screen();
+    assert!(list.contains("Audit log · last 2 of 3 entries"), "{list}");
+    assert!(!list.contains("vault.init"), "the oldest entry is outside the window:\n{list}");
+    assert_eq!(list.matches("vault.unseal_failed").count(), 2, "{list}");
+    h.key(KeyCode::Char('v'));
+    h.settle();
+    assert!(h.screen().contains("audit chain intact: 3 entries"), "the check covers the whole log:\n{}", h.screen());
 }

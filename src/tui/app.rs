@@ -342,8 +342,17 @@ impl State {
         });
     }
 
+    /// Sequence number of the newest entry read.
+    fn last_seq(&self) -> Option<u64> {
+        match &self.audit.entries {
+            Some(Ok(e)) => e.last().map(|e| e.seq),
+            _ => None,
+        }
+    }
+
     fn apply_snapshot(&mut self, s: Snapshot) {
         let len_before = self.entries_len();
+        let last_before = self.last_seq();
         let at_end = self.audit.selected + 1 >= len_before;
         self.status = Some(s.status);
         self.media = s.media;
@@ -351,7 +360,7 @@ impl State {
         self.read_at = s.read_at;
         self.audit.entries = Some(s.audit);
         let len = self.entries_len();
-        if len != len_before {
+        if self.last_seq() != last_before {
             // A verdict about fewer entries must not pass for one about these.
             self.audit.verify = Verify::NotRun;
         }

@@ -50,6 +50,7 @@ impl Options {
             sources: Sources {
                 media: crate::media::removable_media,
                 card_dirs: vec![PathBuf::from("cards")],
+                audit_window: worker::AUDIT_WINDOW,
             },
         }
     }

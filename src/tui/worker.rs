@@ -41,12 +41,16 @@ pub enum Job {
     Seal,
 }
 
+/// How many of the latest audit entries the TUI reads (the log of a
+/// long-lived vault has millions; the chain check still covers them all).
+pub const AUDIT_WINDOW: u64 = 10_000;
+
 /// What the TUI shows of the vault; re-read after every change.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// `vault.status()`, or why it failed.
     pub status: Result<Status, String>,
-    /// The audit entries.
+    /// The latest [`AUDIT_WINDOW`] audit entries.
     pub audit: Result<Vec<AuditEntry>, String>,
     /// Seed requests, every state.
     pub requests: Result<Vec<Request>, String>,
@@ -99,6 +103,8 @@ pub struct Sources {
     pub media: fn() -> Vec<Medium>,
     /// Directories scanned besides the media mounts (`./cards`).
     pub card_dirs: Vec<PathBuf>,
+    /// How many of the latest audit entries to read ([`AUDIT_WINDOW`]).
+    pub audit_window: u64,
 }
 
 /// Handle to the vault thread.
@@ -192,7 +198,7 @@ impl Held {
         match self.vault() {
             Ok(v) => Snapshot {
                 status: v.status().map_err(|e| e.to_string()),
-                audit: v.audit_entries().map_err(|e| e.to_string()),
+                audit: v.audit_entries(sources.audit_window).map_err(|e| e.to_string()),
                 requests: v.requests().map_err(|e| e.to_string()),
                 read_at,
                 media,

@@ -32,13 +32,17 @@ struct Summary {
 }
 
 impl Vault {
-    /// The audit entries in chain order. An entry that does not decode is
-    /// still listed (event `(unreadable)`), so a damaged log stays visible;
+    /// The last `limit` audit entries in chain order (a long-lived vault's
+    /// log has millions; a screen needs the recent ones, and `audit export`
+    /// gives them all). An entry that does not decode is still listed
+    /// (event `(unreadable)`), so a damaged log stays visible;
     /// `verify_audit` says what is wrong with it.
-    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, VaultError> {
+    pub fn audit_entries(&self, limit: u64) -> Result<Vec<AuditEntry>, VaultError> {
         let conn = self.store().conn();
-        let mut stmt = conn.prepare("SELECT seq, body FROM audit ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
+        let mut stmt = conn.prepare(
+            "SELECT seq, body FROM audit WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit) - ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([limit.min(i64::MAX as u64) as i64], |r| {
             let seq = r.get::<_, i64>(0)? as u64;
             let body = r.get::<_, Vec<u8>>(1).unwrap_or_default();
             Ok((seq, body))

@@ -8,6 +8,15 @@ use ratatui::Frame;
 
 use crate::tui::app::{State, Verify};
 
+/// "N entries", or "last N of T entries" when the log is longer than what
+/// the TUI reads.
+fn shown(len: usize, s: &State) -> String {
+    match &s.status {
+        Some(Ok(st)) if st.audit.entries > len as u64 => format!("last {len} of {} entries", st.audit.entries),
+        _ => format!("{len} entries"),
+    }
+}
+
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let entries = match &s.audit.entries {
         None => {
@@ -85,8 +94,8 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     .header(Row::new(vec!["   seq", "time (UTC)", "event", "actors"]).bold())
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
     .block(Block::bordered().title(format!(
-        " Audit log · {} entries · Enter view · v verify ",
-        entries.len()
+        " Audit log · {} · Enter view · v verify ",
+        shown(entries.len(), s)
     )));
     let mut ts = TableState::default().with_selected(Some(s.audit.selected));
     f.render_stateful_widget(table, list_area, &mut ts);
