@@ -10,9 +10,9 @@
 //! Reading is the hot path of a million-token ingest: no CSV crate, one
 //! reused line buffer, fields split in place (see [`super::lines`]).
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
-use super::lines::{self, decode_base32, parse_serial, record_error, to_seed, Fields, Lines, SecretOut};
+use super::lines::{self, decode_base32, parse_serial, record_error, to_seed, Fields, Lines};
 use super::{FormatError, LocatedRecords, ReadOptions, Records, RecordError, WriteOptions};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams, MAX_SERIAL_LEN};
 
@@ -156,42 +156,33 @@ fn check(t: &Token) -> Result<u32, FormatError> {
     Ok(period)
 }
 
-/// Writes an Azure CSV file, one token at a time: the exact header, then
-/// one line per token with the secret in unpadded uppercase Base32.
-pub(crate) struct Writer<'w> {
-    w: SecretOut<'w>,
-    upn: String,
+/// The `upn` every line repeats (empty when `opts` has none).
+pub(crate) fn upn(opts: &WriteOptions) -> Result<String, FormatError> {
+    let upn = opts.upn.clone().unwrap_or_default();
+    if upn.contains(['\r', '\n']) {
+        return Err(FormatError::Structure { line: 0, problem: "the upn contains a line break".into() });
+    }
+    Ok(upn)
 }
 
-impl<'w> Writer<'w> {
-    pub(crate) fn new(out: &'w mut dyn Write, opts: &WriteOptions) -> Result<Self, FormatError> {
-        let upn = opts.upn.clone().unwrap_or_default();
-        if upn.contains(['\r', '\n']) {
-            return Err(FormatError::Structure { line: 0, problem: "the upn contains a line break".into() });
-        }
-        let mut w = SecretOut::new(out);
-        w.buf.extend_from_slice(HEADER.as_bytes());
-        w.buf.push(b'\n');
-        Ok(Writer { w, upn })
-    }
+/// Appends the exact header line an Azure file starts with.
+pub(crate) fn push_header(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(HEADER.as_bytes());
+    buf.push(b'\n');
+}
 
-    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
-        let period = check(t)?;
-        let buf = &mut self.w.buf;
-        push_cell(buf, &self.upn);
-        buf.push(b',');
-        buf.extend_from_slice(t.serial.as_str().as_bytes());
-        buf.push(b',');
-        lines::push_base32(buf, &t.seed);
-        buf.extend_from_slice(if period == 30 { b",30," } else { b",60," });
-        push_cell(buf, t.params.manufacturer.as_deref().unwrap_or(""));
-        buf.push(b',');
-        push_cell(buf, t.params.model.as_deref().unwrap_or(""));
-        buf.push(b'\n');
-        self.w.maybe_flush()
-    }
-
-    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
-        self.w.flush()
-    }
+/// Appends one token's line, the secret in unpadded uppercase Base32.
+pub(crate) fn push_line(buf: &mut Vec<u8>, upn: &str, t: &Token) -> Result<(), FormatError> {
+    let period = check(t)?;
+    push_cell(buf, upn);
+    buf.push(b',');
+    buf.extend_from_slice(t.serial.as_str().as_bytes());
+    buf.push(b',');
+    lines::push_base32(buf, &t.seed);
+    buf.extend_from_slice(if period == 30 { b",30," } else { b",60," });
+    push_cell(buf, t.params.manufacturer.as_deref().unwrap_or(""));
+    buf.push(b',');
+    push_cell(buf, t.params.model.as_deref().unwrap_or(""));
+    buf.push(b'\n');
+    Ok(())
 }

@@ -527,52 +527,35 @@ fn pair_record(line: u64, f: Fields<'_>, encoding: SecretEncoding, scratch: &mut
     Ok(Token { serial, seed, params: TokenParams::default() })
 }
 
-/// Writes `serial,secret` lines, one token at a time; parameters are not
-/// carried.
-pub(crate) struct PairsWriter<'w> {
-    w: SecretOut<'w>,
-    encoding: SecretEncoding,
-}
-
-impl<'w> PairsWriter<'w> {
-    pub(crate) fn new(out: &'w mut dyn Write, encoding: SecretEncoding) -> Self {
-        PairsWriter { w: SecretOut::new(out), encoding }
+/// Appends a `serial,secret` line; parameters are not carried.
+pub(crate) fn push_pair(buf: &mut Vec<u8>, encoding: SecretEncoding, t: &Token) -> Result<(), FormatError> {
+    // These files carry a serial and a secret only: a reader takes every
+    // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
+    // hand the customer a file that computes wrong codes.
+    let p = &t.params;
+    let default = TokenParams::default();
+    if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
+        let name = match encoding {
+            SecretEncoding::Hex => "hex",
+            SecretEncoding::Base32 => "base32",
+        };
+        return Err(FormatError::Unrepresentable {
+            serial: t.serial.to_string(),
+            format: name,
+            problem: format!(
+                "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
+                p.kind, p.digits, p.algorithm
+            ),
+        });
     }
-
-    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
-        // These files carry a serial and a secret only: a reader takes every
-        // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
-        // hand the customer a file that computes wrong codes.
-        let p = &t.params;
-        let default = TokenParams::default();
-        if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
-            let name = match self.encoding {
-                SecretEncoding::Hex => "hex",
-                SecretEncoding::Base32 => "base32",
-            };
-            return Err(FormatError::Unrepresentable {
-                serial: t.serial.to_string(),
-                format: name,
-                problem: format!(
-                    "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
-                    p.kind, p.digits, p.algorithm
-                ),
-            });
-        }
-        let buf = &mut self.w.buf;
-        buf.extend_from_slice(t.serial.as_str().as_bytes());
-        buf.push(b',');
-        match self.encoding {
-            SecretEncoding::Hex => push_hex(buf, &t.seed),
-            SecretEncoding::Base32 => push_base32(buf, &t.seed),
-        }
-        buf.push(b'\n');
-        self.w.maybe_flush()
+    buf.extend_from_slice(t.serial.as_str().as_bytes());
+    buf.push(b',');
+    match encoding {
+        SecretEncoding::Hex => push_hex(buf, &t.seed),
+        SecretEncoding::Base32 => push_base32(buf, &t.seed),
     }
-
-    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
-        self.w.flush()
-    }
+    buf.push(b'\n');
+    Ok(())
 }
 
 // ---------------------------------------------------------------- privacyIDEA
@@ -680,41 +663,25 @@ pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), Format
     Err(FormatError::Unrepresentable { serial: t.serial.to_string(), format, problem })
 }
 
-/// Writes privacyIDEA lines, one token at a time: `serial, seed_hex, type,
-/// digits, timestep|counter`, plus the hash as a sixth column when it is
-/// not SHA1.
-pub(crate) struct PrivacyIdeaWriter<'w> {
-    w: SecretOut<'w>,
-}
-
-impl<'w> PrivacyIdeaWriter<'w> {
-    pub(crate) fn new(out: &'w mut dyn Write) -> Self {
-        PrivacyIdeaWriter { w: SecretOut::new(out) }
-    }
-
-    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
-        check_params(t, "privacyidea")?;
-        let buf = &mut self.w.buf;
-        buf.extend_from_slice(t.serial.as_str().as_bytes());
+/// Appends a privacyIDEA line: `serial, seed_hex, type, digits,
+/// timestep|counter`, plus the hash as a sixth column when it is not SHA1.
+pub(crate) fn push_privacyidea(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError> {
+    check_params(t, "privacyidea")?;
+    buf.extend_from_slice(t.serial.as_str().as_bytes());
+    buf.extend_from_slice(b", ");
+    push_hex(buf, &t.seed);
+    let p = &t.params;
+    let tail = match p.kind {
+        OtpKind::Totp { period } => format!(", totp, {}, {}", p.digits, period),
+        OtpKind::Hotp { counter } => format!(", hotp, {}, {}", p.digits, counter),
+    };
+    buf.extend_from_slice(tail.as_bytes());
+    if p.algorithm != Algorithm::Sha1 {
         buf.extend_from_slice(b", ");
-        push_hex(buf, &t.seed);
-        let p = &t.params;
-        let tail = match p.kind {
-            OtpKind::Totp { period } => format!(", totp, {}, {}", p.digits, period),
-            OtpKind::Hotp { counter } => format!(", hotp, {}, {}", p.digits, counter),
-        };
-        buf.extend_from_slice(tail.as_bytes());
-        if p.algorithm != Algorithm::Sha1 {
-            buf.extend_from_slice(b", ");
-            buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
-        }
-        buf.push(b'\n');
-        self.w.maybe_flush()
+        buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
     }
-
-    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
-        self.w.flush()
-    }
+    buf.push(b'\n');
+    Ok(())
 }
 
 #[cfg(test)]

@@ -334,45 +334,56 @@ impl std::fmt::Debug for Writer<'_> {
 }
 
 enum WriterKind<'w> {
-    Azure(azure::Writer<'w>),
-    Pairs(lines::PairsWriter<'w>),
-    Otpauth(otpauth::Writer<'w>),
-    PrivacyIdea(lines::PrivacyIdeaWriter<'w>),
+    /// One line per token, gathered in a wiped buffer.
+    Lines { out: lines::SecretOut<'w>, format: LineFormat },
     Pskc(pskc::write::Writer<'w>),
+}
+
+enum LineFormat {
+    Azure { upn: String },
+    Pairs(lines::SecretEncoding),
+    Otpauth,
+    PrivacyIdea,
 }
 
 impl<'w> Writer<'w> {
     /// Starts a file in `format` on `out`.
     pub fn new(format: Format, out: &'w mut dyn Write, opts: &WriteOptions) -> Result<Self, FormatError> {
-        Ok(Writer(match format {
-            Format::AzureCsv => WriterKind::Azure(azure::Writer::new(out, opts)?),
-            Format::Hex => WriterKind::Pairs(lines::PairsWriter::new(out, lines::SecretEncoding::Hex)),
-            Format::Base32 => WriterKind::Pairs(lines::PairsWriter::new(out, lines::SecretEncoding::Base32)),
-            Format::Otpauth => WriterKind::Otpauth(otpauth::Writer::new(out)),
-            Format::PrivacyIdea => WriterKind::PrivacyIdea(lines::PrivacyIdeaWriter::new(out)),
-            Format::Pskc => WriterKind::Pskc(pskc::writer(out, opts)?),
-        }))
+        let format = match format {
+            Format::Pskc => return Ok(Writer(WriterKind::Pskc(pskc::writer(out, opts)?))),
+            Format::AzureCsv => LineFormat::Azure { upn: azure::upn(opts)? },
+            Format::Hex => LineFormat::Pairs(lines::SecretEncoding::Hex),
+            Format::Base32 => LineFormat::Pairs(lines::SecretEncoding::Base32),
+            Format::Otpauth => LineFormat::Otpauth,
+            Format::PrivacyIdea => LineFormat::PrivacyIdea,
+        };
+        let mut out = lines::SecretOut::new(out);
+        if let LineFormat::Azure { .. } = format {
+            azure::push_header(&mut out.buf);
+        }
+        Ok(Writer(WriterKind::Lines { out, format }))
     }
 
     /// Adds one token. A token the format cannot hold gives
     /// [`FormatError::Unrepresentable`]; the file is then unusable.
     pub fn push(&mut self, token: &Token) -> Result<(), FormatError> {
-        match &mut self.0 {
-            WriterKind::Azure(w) => w.push(token),
-            WriterKind::Pairs(w) => w.push(token),
-            WriterKind::Otpauth(w) => w.push(token),
-            WriterKind::PrivacyIdea(w) => w.push(token),
-            WriterKind::Pskc(w) => w.push(token),
+        let (out, format) = match &mut self.0 {
+            WriterKind::Pskc(w) => return w.push(token),
+            WriterKind::Lines { out, format } => (out, format),
+        };
+        match format {
+            LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
+            LineFormat::Pairs(encoding) => lines::push_pair(&mut out.buf, *encoding, token)?,
+            LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
+            LineFormat::PrivacyIdea => lines::push_privacyidea(&mut out.buf, token)?,
         }
+        out.maybe_flush()
     }
 
     /// Completes the file and flushes `out`.
     pub fn finish(self) -> Result<(), FormatError> {
         match self.0 {
-            WriterKind::Azure(w) => w.finish(),
-            WriterKind::Pairs(w) => w.finish(),
-            WriterKind::Otpauth(w) => w.finish(),
-            WriterKind::PrivacyIdea(w) => w.finish(),
+            WriterKind::Lines { mut out, .. } => out.flush(),
             WriterKind::Pskc(w) => w.finish(),
         }
     }

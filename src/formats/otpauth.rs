@@ -11,9 +11,9 @@
 //! the token's manufacturer. The model is not carried. Parameters are
 //! percent-decoded; unknown parameters are ignored, as the format asks.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
-use super::lines::{self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, record_error, to_seed, Lines, SecretOut};
+use super::lines::{self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, record_error, to_seed, Lines};
 use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 
@@ -148,48 +148,33 @@ fn push_encoded(buf: &mut Vec<u8>, text: &str) {
 
 /// Writes one URI per token: label `Manufacturer:SERIAL` (or `SERIAL`),
 /// secret in unpadded Base32, and every parameter spelled out.
-pub(crate) struct Writer<'w> {
-    w: SecretOut<'w>,
-}
-
-impl<'w> Writer<'w> {
-    pub(crate) fn new(out: &'w mut dyn Write) -> Self {
-        Writer { w: SecretOut::new(out) }
+pub(crate) fn push_line(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError> {
+    lines::check_params(t, "otpauth")?;
+    let p = &t.params;
+    let kind = match p.kind {
+        OtpKind::Totp { .. } => "totp",
+        OtpKind::Hotp { .. } => "hotp",
+    };
+    buf.extend_from_slice(SCHEME.as_bytes());
+    buf.extend_from_slice(kind.as_bytes());
+    buf.push(b'/');
+    if let Some(m) = &p.manufacturer {
+        push_encoded(buf, m);
+        buf.push(b':');
     }
-
-    pub(crate) fn push(&mut self, t: &Token) -> Result<(), FormatError> {
-        lines::check_params(t, "otpauth")?;
-        let p = &t.params;
-        let kind = match p.kind {
-            OtpKind::Totp { .. } => "totp",
-            OtpKind::Hotp { .. } => "hotp",
-        };
-        let buf = &mut self.w.buf;
-        buf.extend_from_slice(SCHEME.as_bytes());
-        buf.extend_from_slice(kind.as_bytes());
-        buf.push(b'/');
-        if let Some(m) = &p.manufacturer {
-            push_encoded(buf, m);
-            buf.push(b':');
-        }
-        buf.extend_from_slice(t.serial.as_str().as_bytes());
-        buf.extend_from_slice(b"?secret=");
-        lines::push_base32(buf, &t.seed);
-        if let Some(m) = &p.manufacturer {
-            buf.extend_from_slice(b"&issuer=");
-            push_encoded(buf, m);
-        }
-        let tail = match p.kind {
-            OtpKind::Totp { period } => format!("&algorithm={}&digits={}&period={period}\n", p.algorithm, p.digits),
-            OtpKind::Hotp { counter } => format!("&algorithm={}&digits={}&counter={counter}\n", p.algorithm, p.digits),
-        };
-        buf.extend_from_slice(tail.as_bytes());
-        self.w.maybe_flush()
+    buf.extend_from_slice(t.serial.as_str().as_bytes());
+    buf.extend_from_slice(b"?secret=");
+    lines::push_base32(buf, &t.seed);
+    if let Some(m) = &p.manufacturer {
+        buf.extend_from_slice(b"&issuer=");
+        push_encoded(buf, m);
     }
-
-    pub(crate) fn finish(mut self) -> Result<(), FormatError> {
-        self.w.flush()
-    }
+    let tail = match p.kind {
+        OtpKind::Totp { period } => format!("&algorithm={}&digits={}&period={period}\n", p.algorithm, p.digits),
+        OtpKind::Hotp { counter } => format!("&algorithm={}&digits={}&counter={counter}\n", p.algorithm, p.digits),
+    };
+    buf.extend_from_slice(tail.as_bytes());
+    Ok(())
 }
 
 #[cfg(test)]
