@@ -20,16 +20,28 @@ use seedvault::vault::{IngestSource, Vault};
 mod common;
 
 fn main() {
-    let entries: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let entries: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let tokens = 200_000u64;
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv = tmp.path().join("batch.csv");
     common::make_batch("azure-csv", tokens, 30_000_000, 3, &csv);
     let out = common::vault(tmp.path(), KdfParams::INSECURE_FAST);
     let dir = tmp.path().join("vault");
-    let mut u = Vault::open(&dir).expect("open").unseal(common::quorum(&out), "bench").expect("unseal");
-    u.ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })
-        .expect("ingest");
+    let mut u = Vault::open(&dir)
+        .expect("open")
+        .unseal(common::quorum(&out), "bench")
+        .expect("unseal");
+    u.ingest(&IngestSource {
+        path: &csv,
+        format: None,
+        label: None,
+        factory_cert: None,
+        read_options: &ReadOptions::default(),
+    })
+    .expect("ingest");
     drop(u.seal());
 
     let id = out.vault_id.to_string();
@@ -63,9 +75,16 @@ fn main() {
     let r = v.replay_audit().expect("replay");
     let replay_s = t.elapsed().as_secs_f64();
     assert!(r.differences.is_empty(), "{:?}", r.differences.first());
-    let size = std::fs::metadata(dir.join("vault.db")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.join("vault.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
 
-    println!("audit benchmark: {} entries ({} serials in the vault, vault.db {:.0} MB)", report.entries, r.serials, size as f64 / 1e6);
+    println!(
+        "audit benchmark: {} entries ({} serials in the vault, vault.db {:.0} MB)",
+        report.entries,
+        r.serials,
+        size as f64 / 1e6
+    );
     println!("  audit verify (chain + genesis): {verify_s:>6.2} s   (target <= 2)");
     println!("  audit replay (rebuild + compare): {replay_s:>6.2} s   (target <= 5)");
 }

@@ -32,6 +32,12 @@ fn main() {
         drop(unsealed);
     }
     println!("ceremony benchmark, Argon2id m=64 MiB t=3 p=4, {runs} runs, median:");
-    println!("  init 2-of-2 (2 cards sealed, vault key, database): {:>8.1} ms", median(inits).as_secs_f64() * 1e3);
-    println!("  unseal with 2 cards (2 x Argon2id, combine, check): {:>8.1} ms", median(unseals).as_secs_f64() * 1e3);
+    println!(
+        "  init 2-of-2 (2 cards sealed, vault key, database): {:>8.1} ms",
+        median(inits).as_secs_f64() * 1e3
+    );
+    println!(
+        "  unseal with 2 cards (2 x Argon2id, combine, check): {:>8.1} ms",
+        median(unseals).as_secs_f64() * 1e3
+    );
 }

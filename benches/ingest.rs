@@ -48,32 +48,64 @@ fn sqlite_import(csv: &Path, db: &Path) -> f64 {
 }
 
 fn main() {
-    let count: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let count: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv = tmp.path().join("batch.csv");
     let t = Instant::now();
     common::make_batch("azure-csv", count, 10_000_000, 1, &csv);
     let size = std::fs::metadata(&csv).map(|m| m.len()).unwrap_or(0);
-    eprintln!("made {count} tokens ({:.1} MB) in {:.1} s", size as f64 / 1e6, t.elapsed().as_secs_f64());
+    eprintln!(
+        "made {count} tokens ({:.1} MB) in {:.1} s",
+        size as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
 
     let import_s = sqlite_import(&csv, &tmp.path().join("plain.db"));
 
     let out = common::vault(tmp.path(), KdfParams::INSECURE_FAST);
     let dir = tmp.path().join("vault");
-    let mut unsealed = Vault::open(&dir).expect("open").unseal(common::quorum(&out), "benchmark").expect("unseal");
+    let mut unsealed = Vault::open(&dir)
+        .expect("open")
+        .unseal(common::quorum(&out), "benchmark")
+        .expect("unseal");
     let rss_before = peak_rss_mb();
     let opts = ReadOptions::default();
     let t = Instant::now();
     let r = unsealed
-        .ingest(&IngestSource { path: &csv, format: None, label: None, factory_cert: None, read_options: &opts })
+        .ingest(&IngestSource {
+            path: &csv,
+            format: None,
+            label: None,
+            factory_cert: None,
+            read_options: &opts,
+        })
         .expect("ingest");
     let ingest_s = t.elapsed().as_secs_f64();
     assert_eq!(r.count, count);
-    let db_size = std::fs::metadata(dir.join("vault.db")).map(|m| m.len()).unwrap_or(0);
+    let db_size = std::fs::metadata(dir.join("vault.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
 
-    println!("ingest benchmark: {count} azure-csv tokens ({:.1} MB file)", size as f64 / 1e6);
-    println!("  seedvault ingest:       {ingest_s:>7.2} s  ({:.0} tokens/s, vault.db {:.0} MB)", count as f64 / ingest_s, db_size as f64 / 1e6);
+    println!(
+        "ingest benchmark: {count} azure-csv tokens ({:.1} MB file)",
+        size as f64 / 1e6
+    );
+    println!(
+        "  seedvault ingest:       {ingest_s:>7.2} s  ({:.0} tokens/s, vault.db {:.0} MB)",
+        count as f64 / ingest_s,
+        db_size as f64 / 1e6
+    );
     println!("  sqlite3 .import:        {import_s:>7.2} s");
-    println!("  ratio ingest / import:  {:>7.2}   (target <= 1.5)", ingest_s / import_s);
-    println!("  peak RSS (process):     {:>7.1} MB (target <= 256; {:.1} MB before ingest)", peak_rss_mb(), rss_before);
+    println!(
+        "  ratio ingest / import:  {:>7.2}   (target <= 1.5)",
+        ingest_s / import_s
+    );
+    println!(
+        "  peak RSS (process):     {:>7.1} MB (target <= 256; {:.1} MB before ingest)",
+        peak_rss_mb(),
+        rss_before
+    );
 }

@@ -14,8 +14,14 @@ pub struct HygieneError(String);
 
 /// Disables core dumps for this process and its children.
 pub fn harden_process() -> Result<(), HygieneError> {
-    setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) })
-        .map_err(|e| HygieneError(e.to_string()))?;
+    setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )
+    .map_err(|e| HygieneError(e.to_string()))?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| HygieneError(e.to_string()))?;
     Ok(())

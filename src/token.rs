@@ -276,13 +276,19 @@ mod tests {
 
     #[test]
     fn serial_rejects_punctuation_and_empty() {
-        assert!(matches!(Serial::parse("12-3"), Err(SerialError::BadCharacter(_, '-'))));
+        assert!(matches!(
+            Serial::parse("12-3"),
+            Err(SerialError::BadCharacter(_, '-'))
+        ));
         assert_eq!(Serial::parse("  "), Err(SerialError::Empty));
     }
 
     #[test]
     fn seed_rules() {
-        assert_eq!(Seed::new(vec![1; 15]).unwrap_err(), SeedError::TooShort(120));
+        assert_eq!(
+            Seed::new(vec![1; 15]).unwrap_err(),
+            SeedError::TooShort(120)
+        );
         assert_eq!(Seed::new(vec![0; 20]).unwrap_err(), SeedError::AllZero);
         assert_eq!(Seed::new(vec![7; 20]).unwrap_err(), SeedError::RepeatedByte);
         assert!(Seed::new((0..20).collect()).is_ok());

@@ -20,7 +20,14 @@ print(json.dumps({"secret": secret.hex(), "check_ok": check == want_check}))
 "#;
 
 fn words(v: &TestVault, name: &str) -> String {
-    let out = v.cmd().args(["card", "words"]).arg(v.card(name)).arg("--passphrase-file").arg(v.pass(name)).output().unwrap();
+    let out = v
+        .cmd()
+        .args(["card", "words"])
+        .arg(v.card(name))
+        .arg("--passphrase-file")
+        .arg(v.pass(name))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", common::text(&out));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
@@ -28,9 +35,16 @@ fn words(v: &TestVault, name: &str) -> String {
 #[test]
 fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let w: Vec<String> = ["alice", "bob", "carol"].iter().map(|n| words(&v, n)).collect();
+    let w: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| words(&v, n))
+        .collect();
     for words in &w {
-        assert_eq!(words.split(' ').count(), 33, "a 256-bit share is 33 words: {words:?}");
+        assert_eq!(
+            words.split(' ').count(),
+            33,
+            "a 256-bit share is 33 words: {words:?}"
+        );
     }
     let genesis = v.sqlite("SELECT CAST(body AS TEXT) FROM audit WHERE seq = 1");
     let genesis: serde_json::Value = serde_json::from_str(genesis.trim()).unwrap();
@@ -53,14 +67,18 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
             .unwrap();
         assert!(out.status.success(), "python: {}", common::text(&out));
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(r["check_ok"], true, "cards {a},{b} do not combine to this vault's master key");
+        assert_eq!(
+            r["check_ok"], true,
+            "cards {a},{b} do not combine to this vault's master key"
+        );
         secrets.push(r["secret"].as_str().unwrap().to_owned());
     }
     assert!(secrets.windows(2).all(|p| p[0] == p[1]));
     assert_eq!(secrets[0].len(), 64);
 
     // Showing the words is an audited act.
-    let shown = v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%card.words_shown%'");
+    let shown =
+        v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%card.words_shown%'");
     assert_eq!(shown.trim(), "3");
 }
 
@@ -68,7 +86,10 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
 fn one_card_alone_does_not_combine_in_shamir_mnemonic() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let out = std::process::Command::new(common::python())
-        .args(["-c", "import shamir_mnemonic,sys; shamir_mnemonic.combine_mnemonics([sys.argv[1]])"])
+        .args([
+            "-c",
+            "import shamir_mnemonic,sys; shamir_mnemonic.combine_mnemonics([sys.argv[1]])",
+        ])
         .arg(words(&v, "alice"))
         .output()
         .unwrap();

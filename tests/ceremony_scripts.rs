@@ -11,7 +11,9 @@ use std::process::{Command, Output};
 use common::{make_batch, require_tool, text, TestVault};
 
 fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("ceremony-scripts")
+        .join(name)
 }
 
 /// `bash SCRIPT` with the binary under test, no terminal, no inherited vault.
@@ -38,22 +40,44 @@ fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
 fn write_passphrases(dir: &Path, names: &[&str]) {
     std::fs::create_dir_all(dir).unwrap();
     for n in names {
-        std::fs::write(dir.join(format!("{n}.txt")), format!("{n}-rehearsal-passphrase\n")).unwrap();
+        std::fs::write(
+            dir.join(format!("{n}.txt")),
+            format!("{n}-rehearsal-passphrase\n"),
+        )
+        .unwrap();
     }
 }
 
 #[test]
 fn key_ceremony_writes_checked_cards_and_prints_the_record() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vault, cards, pp) = (tmp.path().join("vault"), tmp.path().join("cards"), tmp.path().join("pp"));
+    let (vault, cards, pp) = (
+        tmp.path().join("vault"),
+        tmp.path().join("cards"),
+        tmp.path().join("pp"),
+    );
     let record = tmp.path().join("record.txt");
     write_passphrases(&pp, &["ann", "ben", "cat"]);
     let out = run(
         "key-ceremony.sh",
         &[
-            os("--vault"), vault.as_os_str(), os("--cards-out"), cards.as_os_str(), os("--threshold"), os("2"),
-            os("--custodian"), os("ann"), os("--custodian"), os("ben"), os("--custodian"), os("cat"),
-            os("--passphrase-dir"), pp.as_os_str(), os("--insecure-fast-kdf"), os("--record"), record.as_os_str(),
+            os("--vault"),
+            vault.as_os_str(),
+            os("--cards-out"),
+            cards.as_os_str(),
+            os("--threshold"),
+            os("2"),
+            os("--custodian"),
+            os("ann"),
+            os("--custodian"),
+            os("ben"),
+            os("--custodian"),
+            os("cat"),
+            os("--passphrase-dir"),
+            pp.as_os_str(),
+            os("--insecure-fast-kdf"),
+            os("--record"),
+            record.as_os_str(),
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -61,23 +85,53 @@ fn key_ceremony_writes_checked_cards_and_prints_the_record() {
         assert!(cards.join(f).is_file(), "{f} missing: {}", text(&out));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let vault_id = stdout.lines().last().unwrap().strip_prefix("vault id: ").expect("last line names the vault id").to_owned();
-    assert!(vault_id.len() == 16 && vault_id.bytes().all(|b| b.is_ascii_hexdigit()), "{vault_id}");
+    let vault_id = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("vault id: ")
+        .expect("last line names the vault id")
+        .to_owned();
+    assert!(
+        vault_id.len() == 16 && vault_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{vault_id}"
+    );
 
     // The printed id and fingerprint are the vault's own.
-    let status = common::seedvault().arg("--vault").arg(&vault).args(["status", "--json"]).output().unwrap();
+    let status = common::seedvault()
+        .arg("--vault")
+        .arg(&vault)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["vault_id"], vault_id.as_str());
     let fpr = status["vault_fingerprint"].as_str().unwrap();
-    let grouped: Vec<String> = fpr.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-    assert!(stdout.contains(&grouped.join(" ")), "record shows the certificate fingerprint: {stdout}");
-    assert!(stdout.contains("TEST VAULT"), "a fast-KDF vault is flagged in the record");
-    assert_eq!(std::fs::read_to_string(&record).unwrap().lines().count() + 1, stdout.lines().count());
+    let grouped: Vec<String> = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert!(
+        stdout.contains(&grouped.join(" ")),
+        "record shows the certificate fingerprint: {stdout}"
+    );
+    assert!(
+        stdout.contains("TEST VAULT"),
+        "a fast-KDF vault is flagged in the record"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap().lines().count() + 1,
+        stdout.lines().count()
+    );
 
     // Every custodian checked their own card; the checks are in stderr.
     let stderr = String::from_utf8_lossy(&out.stderr);
     for n in ["ann", "ben", "cat"] {
-        assert!(stderr.contains(&format!("card OK: custodian {n}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("card OK: custodian {n}")),
+            "{stderr}"
+        );
     }
     // No passphrase ever reaches the output.
     assert!(!text(&out).contains("rehearsal-passphrase"));
@@ -86,20 +140,38 @@ fn key_ceremony_writes_checked_cards_and_prints_the_record() {
 #[test]
 fn key_ceremony_refuses_a_cards_directory_that_is_not_empty() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vault, cards, pp) = (tmp.path().join("vault"), tmp.path().join("cards"), tmp.path().join("pp"));
+    let (vault, cards, pp) = (
+        tmp.path().join("vault"),
+        tmp.path().join("cards"),
+        tmp.path().join("pp"),
+    );
     write_passphrases(&pp, &["ann", "ben"]);
     std::fs::create_dir(&cards).unwrap();
     std::fs::write(cards.join("old.card"), b"an old card").unwrap();
     let out = run(
         "key-ceremony.sh",
         &[
-            os("--vault"), vault.as_os_str(), os("--cards-out"), cards.as_os_str(), os("--threshold"), os("2"),
-            os("--custodian"), os("ann"), os("--custodian"), os("ben"), os("--passphrase-dir"), pp.as_os_str(),
+            os("--vault"),
+            vault.as_os_str(),
+            os("--cards-out"),
+            cards.as_os_str(),
+            os("--threshold"),
+            os("2"),
+            os("--custodian"),
+            os("ann"),
+            os("--custodian"),
+            os("ben"),
+            os("--passphrase-dir"),
+            pp.as_os_str(),
             os("--insecure-fast-kdf"),
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not empty"),
+        "{}",
+        text(&out)
+    );
     assert!(!vault.join("vault.db").exists(), "no vault was made");
 }
 
@@ -107,10 +179,32 @@ fn key_ceremony_refuses_a_cards_directory_that_is_not_empty() {
 fn card_check_passes_the_right_passphrase_and_refuses_a_wrong_one() {
     let v = TestVault::new(2, &["alice", "bob"]);
     let card = v.card("alice");
-    let ok = run("card-check.sh", &[card.as_os_str(), os("--vault"), v.vault.as_os_str(), os("--passphrase-file"), v.pass("alice").as_os_str()]);
+    let ok = run(
+        "card-check.sh",
+        &[
+            card.as_os_str(),
+            os("--vault"),
+            v.vault.as_os_str(),
+            os("--passphrase-file"),
+            v.pass("alice").as_os_str(),
+        ],
+    );
     assert!(ok.status.success(), "{}", text(&ok));
-    assert!(text(&ok).contains("card OK: custodian alice"), "{}", text(&ok));
-    let bad = run("card-check.sh", &[card.as_os_str(), os("--vault"), v.vault.as_os_str(), os("--passphrase-file"), v.pass("bob").as_os_str()]);
+    assert!(
+        text(&ok).contains("card OK: custodian alice"),
+        "{}",
+        text(&ok)
+    );
+    let bad = run(
+        "card-check.sh",
+        &[
+            card.as_os_str(),
+            os("--vault"),
+            v.vault.as_os_str(),
+            os("--passphrase-file"),
+            v.pass("bob").as_os_str(),
+        ],
+    );
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(text(&bad).contains("wrong passphrase"), "{}", text(&bad));
 }
@@ -122,13 +216,33 @@ fn customer_key(dir: &Path) -> (PathBuf, String) {
     std::fs::create_dir(&home).unwrap();
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let gpg = |args: &[&str]| {
-        let out = Command::new("gpg").arg("--homedir").arg(&home).args(["--batch", "--yes", "--passphrase", ""]).args(args).output().unwrap();
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--yes", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
         out.stdout
     };
-    gpg(&["--quick-gen-key", "Acme IT <it@acme.example>", "ed25519", "sign", "never"]);
-    let colons = String::from_utf8(gpg(&["--with-colons", "--list-keys", "it@acme.example"])).unwrap();
-    let fpr = colons.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_owned();
+    gpg(&[
+        "--quick-gen-key",
+        "Acme IT <it@acme.example>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let colons =
+        String::from_utf8(gpg(&["--with-colons", "--list-keys", "it@acme.example"])).unwrap();
+    let fpr = colons
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_owned();
     gpg(&["--quick-add-key", &fpr, "cv25519", "encr", "never"]);
     let file = dir.join("acme.asc");
     std::fs::write(&file, gpg(&["--armor", "--export", "it@acme.example"])).unwrap();
@@ -140,32 +254,89 @@ fn export_ceremony_confirms_the_fingerprint_exports_and_verifies_the_manifest() 
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let dir = v.tmp.path();
     let (batch, _truth) = make_batch(dir, "azure-csv", 6, 70_000_000, 5);
-    v.cmd().arg("ingest").arg(&batch).args(v.quorum(&["alice", "bob"])).assert().success();
-    let officer = |n: &str| vec![os("--card").to_owned(), v.card(n).into_os_string(), os("--passphrase-file").to_owned(), v.pass(n).into_os_string()];
-    v.cmd().args(["order", "add", "--id", "4711", "--customer", "Acme", "--email", "it@acme.example"]).args(officer("alice")).assert().success();
+    v.cmd()
+        .arg("ingest")
+        .arg(&batch)
+        .args(v.quorum(&["alice", "bob"]))
+        .assert()
+        .success();
+    let officer = |n: &str| {
+        vec![
+            os("--card").to_owned(),
+            v.card(n).into_os_string(),
+            os("--passphrase-file").to_owned(),
+            v.pass(n).into_os_string(),
+        ]
+    };
+    v.cmd()
+        .args([
+            "order",
+            "add",
+            "--id",
+            "4711",
+            "--customer",
+            "Acme",
+            "--email",
+            "it@acme.example",
+        ])
+        .args(officer("alice"))
+        .assert()
+        .success();
     let serials = dir.join("order.txt");
     std::fs::write(&serials, "70000000\n70000001\n70000002\n").unwrap();
-    v.cmd().args(["order", "assign", "--id", "4711", "--serials-file"]).arg(&serials).args(officer("alice")).assert().success();
+    v.cmd()
+        .args(["order", "assign", "--id", "4711", "--serials-file"])
+        .arg(&serials)
+        .args(officer("alice"))
+        .assert()
+        .success();
     let (key, fpr) = customer_key(dir);
     let created = v
         .cmd()
-        .args(["request", "create", "--order", "4711", "--requester", "it@acme.example", "--format", "hex", "--recipient-key"])
+        .args([
+            "request",
+            "create",
+            "--order",
+            "4711",
+            "--requester",
+            "it@acme.example",
+            "--format",
+            "hex",
+            "--recipient-key",
+        ])
         .arg(&key)
         .args(officer("alice"))
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", text(&created));
-    let req = String::from_utf8_lossy(&created.stdout).lines().last().unwrap().trim().to_owned();
+    let req = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
     let media = dir.join("media");
     std::fs::create_dir(&media).unwrap();
     let ceremony = |expect: &str| {
         run(
             "export-ceremony.sh",
             &[
-                os("--vault"), v.vault.as_os_str(), os("--request"), os(&req), os("--media"), media.as_os_str(),
-                os("--card"), v.card("bob").as_os_str(), os("--card"), v.card("carol").as_os_str(),
-                os("--passphrase-file"), v.pass("bob").as_os_str(), os("--passphrase-file"), v.pass("carol").as_os_str(),
-                os("--expect-fingerprint"), os(expect),
+                os("--vault"),
+                v.vault.as_os_str(),
+                os("--request"),
+                os(&req),
+                os("--media"),
+                media.as_os_str(),
+                os("--card"),
+                v.card("bob").as_os_str(),
+                os("--card"),
+                v.card("carol").as_os_str(),
+                os("--passphrase-file"),
+                v.pass("bob").as_os_str(),
+                os("--passphrase-file"),
+                v.pass("carol").as_os_str(),
+                os("--expect-fingerprint"),
+                os(expect),
             ],
         )
     };
@@ -173,40 +344,81 @@ fn export_ceremony_confirms_the_fingerprint_exports_and_verifies_the_manifest() 
     // Not approved yet: refused before any card is asked for.
     let early = ceremony(&fpr);
     assert_eq!(early.status.code(), Some(1), "{}", text(&early));
-    assert!(text(&early).contains("only an approved request"), "{}", text(&early));
-    v.cmd().args(["request", "approve", &req]).args(officer("bob")).assert().success();
+    assert!(
+        text(&early).contains("only an approved request"),
+        "{}",
+        text(&early)
+    );
+    v.cmd()
+        .args(["request", "approve", &req])
+        .args(officer("bob"))
+        .assert()
+        .success();
 
     // A fingerprint other than the confirmed one stops the ceremony before export.
     let wrong = ceremony("0000000000000000000000000000000000000000");
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
     assert!(text(&wrong).contains("do not export"), "{}", text(&wrong));
-    assert_eq!(std::fs::read_dir(&media).unwrap().count(), 0, "nothing written on a wrong fingerprint");
+    assert_eq!(
+        std::fs::read_dir(&media).unwrap().count(),
+        0,
+        "nothing written on a wrong fingerprint"
+    );
 
     // A certificate on the medium that is not the vault's stops the ceremony before export.
     let planted = media.join("vault-cert.asc");
     std::fs::copy(&key, &planted).unwrap();
     let foreign = ceremony(&fpr);
     assert_eq!(foreign.status.code(), Some(1), "{}", text(&foreign));
-    assert!(text(&foreign).contains("is not this vault's certificate"), "{}", text(&foreign));
-    assert_eq!(std::fs::read_dir(&media).unwrap().count(), 1, "nothing but the planted file");
+    assert!(
+        text(&foreign).contains("is not this vault's certificate"),
+        "{}",
+        text(&foreign)
+    );
+    assert_eq!(
+        std::fs::read_dir(&media).unwrap().count(),
+        1,
+        "nothing but the planted file"
+    );
     std::fs::remove_file(&planted).unwrap();
 
     // The fingerprint as read aloud (grouped, lower case) is accepted.
-    let spoken: Vec<String> = fpr.to_lowercase().as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let spoken: Vec<String> = fpr
+        .to_lowercase()
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
     let out = ceremony(&spoken.join(" "));
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("manifest verified: yes"), "{stdout}");
     let bundle = media.join(format!("4711-{req}.hex.asc"));
     let manifest = std::fs::read_to_string(media.join(format!("4711-{req}.manifest.asc"))).unwrap();
-    assert!(media.join("vault-cert.asc").is_file(), "the vault certificate goes on the medium");
+    assert!(
+        media.join("vault-cert.asc").is_file(),
+        "the vault certificate goes on the medium"
+    );
     let sha = {
         let out = Command::new("sha256sum").arg(&bundle).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
     };
-    assert!(stdout.contains(&format!("bundle sha256  {sha}")), "{stdout}");
-    assert!(manifest.contains(&format!("bundle-sha256: {sha}\n")), "{manifest}");
-    assert!(manifest.contains(&format!("recipient: {fpr}\n")), "{manifest}");
+    assert!(
+        stdout.contains(&format!("bundle sha256  {sha}")),
+        "{stdout}"
+    );
+    assert!(
+        manifest.contains(&format!("bundle-sha256: {sha}\n")),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains(&format!("recipient: {fpr}\n")),
+        "{manifest}"
+    );
 
     let state = v.cmd().args(["request", "list"]).output().unwrap();
     assert!(text(&state).contains("exported"), "{}", text(&state));

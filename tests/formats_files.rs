@@ -38,10 +38,17 @@ fn noisy_azure_file() {
     assert_eq!(t.params.manufacturer.as_deref(), Some("Token2, Ltd"));
     assert_eq!(t.params.model.as_deref(), Some("C202"));
     let t = &tokens[1];
-    assert_eq!(t.serial.as_str(), "123", "000123 and 123 are different serials");
+    assert_eq!(
+        t.serial.as_str(),
+        "123",
+        "000123 and 123 are different serials"
+    );
     assert_eq!(t.seed.expose(), b"1234567890123456");
     assert_eq!(t.params.kind, OtpKind::Totp { period: 60 });
-    assert_eq!((t.params.manufacturer.as_ref(), t.params.model.as_ref()), (None, None));
+    assert_eq!(
+        (t.params.manufacturer.as_ref(), t.params.model.as_ref()),
+        (None, None)
+    );
 }
 
 #[test]
@@ -49,28 +56,56 @@ fn detection_rules() {
     let b32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
     let hex = "3132333435363738393031323334353637383930";
     let cases: Vec<(String, Format)> = vec![
-        ("<?xml version=\"1.0\"?>\n<KeyContainer>".into(), Format::Pskc),
+        (
+            "<?xml version=\"1.0\"?>\n<KeyContainer>".into(),
+            Format::Pskc,
+        ),
         ("\u{feff}\n  <pskc:KeyContainer>".into(), Format::Pskc),
-        (format!("OTPAUTH://totp/A:1?secret={b32}\n"), Format::Otpauth),
-        ("upn,serial number,secret key,time interval,manufacturer,model\n".into(), Format::AzureCsv),
-        (format!("# version: 1\n1, {hex}, hotp, 6, 0\n"), Format::PrivacyIdea),
+        (
+            format!("OTPAUTH://totp/A:1?secret={b32}\n"),
+            Format::Otpauth,
+        ),
+        (
+            "upn,serial number,secret key,time interval,manufacturer,model\n".into(),
+            Format::AzureCsv,
+        ),
+        (
+            format!("# version: 1\n1, {hex}, hotp, 6, 0\n"),
+            Format::PrivacyIdea,
+        ),
         (format!("1,{hex}\n2,{hex}\n"), Format::Hex),
         (format!("serial,secret_hex\n1,{hex}\n"), Format::Hex),
-        (format!("1,{b32}\n2,{}\n", b32.to_lowercase()), Format::Base32),
+        (
+            format!("1,{b32}\n2,{}\n", b32.to_lowercase()),
+            Format::Base32,
+        ),
         // Valid in both encodings (only A-F and 2-7): hex by rule.
         ("1,abcdef2345672345abcdef2345672345\n".into(), Format::Hex),
         // ... unless another line shows Base32's other letters.
-        (format!("1,ABCDEF2345672345ABCDEF2345672345\n2,{b32}\n"), Format::Base32),
+        (
+            format!("1,ABCDEF2345672345ABCDEF2345672345\n2,{b32}\n"),
+            Format::Base32,
+        ),
         // Azure rows without their header: reading will say the header is missing.
         (format!(",1,{b32},30,Token2,C202\n"), Format::AzureCsv),
         // A cut-off last line is ignored.
         (format!("1,{hex}\n2,{}", &b32[..5]), Format::Hex),
     ];
     for (text, format) in cases {
-        assert_eq!(formats::detect(text.as_bytes()).unwrap(), format, "{text:?}");
+        assert_eq!(
+            formats::detect(text.as_bytes()).unwrap(),
+            format,
+            "{text:?}"
+        );
     }
     for text in ["", "\n\n", "a,b,c\n", "1,not-a-secret!\n"] {
-        assert!(matches!(formats::detect(text.as_bytes()), Err(FormatError::Undetected(_))), "{text:?}");
+        assert!(
+            matches!(
+                formats::detect(text.as_bytes()),
+                Err(FormatError::Undetected(_))
+            ),
+            "{text:?}"
+        );
     }
 }
 
@@ -87,7 +122,10 @@ struct Truth {
 /// level deeper (`wt/NAME`) finds it one more level up.
 fn make_batch_tool() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [root.join("../shared/tools/make-batch.py"), root.join("../../shared/tools/make-batch.py")];
+    let candidates = [
+        root.join("../shared/tools/make-batch.py"),
+        root.join("../../shared/tools/make-batch.py"),
+    ];
     let found = candidates.iter().find(|p| p.exists()).cloned();
     found.unwrap_or_else(|| panic!("make-batch.py not found at {:?}", candidates))
 }
@@ -99,7 +137,12 @@ fn make_batch(dir: &Path, format: &str, period: u32, rng_seed: u32) -> (Vec<u8>,
     let status = Command::new("python3")
         .arg(&tool)
         .args(["--format", format, "--count", "300", "--first", "60000000"])
-        .args(["--rng-seed", &rng_seed.to_string(), "--period", &period.to_string()])
+        .args([
+            "--rng-seed",
+            &rng_seed.to_string(),
+            "--period",
+            &period.to_string(),
+        ])
         .arg("--out")
         .arg(&out)
         .arg("--truth")
@@ -128,16 +171,31 @@ fn make_batch_formats_match_their_truth() {
     ] {
         for (period, rng_seed) in [(30, 7), (60, 8)] {
             let (bytes, truth) = make_batch(dir.path(), name, period, rng_seed);
-            assert_eq!(formats::detect(&bytes[..bytes.len().min(8192)]).unwrap(), format, "{name}");
+            assert_eq!(
+                formats::detect(&bytes[..bytes.len().min(8192)]).unwrap(),
+                format,
+                "{name}"
+            );
             let tokens = read_all(format, &bytes);
             assert_eq!(tokens.len(), truth.len(), "{name}");
             for (t, want) in tokens.iter().zip(&truth) {
                 assert_eq!(t.serial.as_str(), want.serial, "{name}");
-                assert_eq!(data_encoding::HEXLOWER.encode(t.seed.expose()), want.secret_hex, "{name} {}", want.serial);
+                assert_eq!(
+                    data_encoding::HEXLOWER.encode(t.seed.expose()),
+                    want.secret_hex,
+                    "{name} {}",
+                    want.serial
+                );
                 if carries_params {
                     assert_eq!(t.params.algorithm, want.algorithm, "{name}");
                     assert_eq!(t.params.digits, want.digits, "{name}");
-                    assert_eq!(t.params.kind, OtpKind::Totp { period: want.period }, "{name}");
+                    assert_eq!(
+                        t.params.kind,
+                        OtpKind::Totp {
+                            period: want.period
+                        },
+                        "{name}"
+                    );
                 }
             }
             if format == Format::AzureCsv {
@@ -153,7 +211,10 @@ fn runaway_line_is_one_error_not_a_whole_file_in_memory() {
     let hex = "3132333435363738393031323334353637383930";
     let text = format!("1,{hex}\n2,{}\n3,{hex}\n", "a".repeat(200_000));
     let opts = ReadOptions::default();
-    let errs = BatchReader::open(Format::Hex, Box::new(text.as_bytes()), &opts).unwrap().finish().unwrap_err();
+    let errs = BatchReader::open(Format::Hex, Box::new(text.as_bytes()), &opts)
+        .unwrap()
+        .finish()
+        .unwrap_err();
     assert_eq!(errs.listed.len(), 1);
     assert_eq!(errs.listed[0].line, 2);
     assert!(errs.listed[0].problem.contains("longer than"));
@@ -167,11 +228,20 @@ fn runaway_line_is_one_error_not_a_whole_file_in_memory() {
 
 #[test]
 fn detect_buffered_does_not_consume() {
-    let text = "# exported by the factory\notpauth://totp/7?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n";
+    let text =
+        "# exported by the factory\notpauth://totp/7?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n";
     let mut input = std::io::BufReader::new(text.as_bytes());
-    assert_eq!(formats::detect_buffered(&mut input).unwrap(), Format::Otpauth);
+    assert_eq!(
+        formats::detect_buffered(&mut input).unwrap(),
+        Format::Otpauth
+    );
     let tokens = read_all(Format::Otpauth, text.as_bytes());
     assert_eq!(tokens.len(), 1);
     let opts = ReadOptions::default();
-    assert_eq!(formats::reader(Format::Otpauth, Box::new(input), &opts).unwrap().count(), 1);
+    assert_eq!(
+        formats::reader(Format::Otpauth, Box::new(input), &opts)
+            .unwrap()
+            .count(),
+        1
+    );
 }

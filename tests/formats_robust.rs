@@ -7,7 +7,13 @@
 use proptest::prelude::*;
 use seedvault::formats::{self, BatchReader, Format, ReadOptions};
 
-const LINE_FORMATS: [Format; 5] = [Format::AzureCsv, Format::Hex, Format::Base32, Format::Otpauth, Format::PrivacyIdea];
+const LINE_FORMATS: [Format; 5] = [
+    Format::AzureCsv,
+    Format::Hex,
+    Format::Base32,
+    Format::Otpauth,
+    Format::PrivacyIdea,
+];
 
 fn exercise(bytes: &[u8]) {
     let _ = formats::detect(bytes);
@@ -17,7 +23,11 @@ fn exercise(bytes: &[u8]) {
         if let Ok(batch) = BatchReader::open(format, Box::new(bytes), &opts) {
             if let Err(errors) = batch.finish() {
                 for e in errors.listed {
-                    assert!(e.line >= 1 && e.line <= lines, "{format}: line {} of {lines}", e.line);
+                    assert!(
+                        e.line >= 1 && e.line <= lines,
+                        "{format}: line {} of {lines}",
+                        e.line
+                    );
                 }
             }
         };

@@ -14,7 +14,11 @@ fn seed() -> impl Strategy<Value = Seed> {
 }
 
 fn algorithm() -> impl Strategy<Value = Algorithm> {
-    prop_oneof![Just(Algorithm::Sha1), Just(Algorithm::Sha256), Just(Algorithm::Sha512)]
+    prop_oneof![
+        Just(Algorithm::Sha1),
+        Just(Algorithm::Sha256),
+        Just(Algorithm::Sha512)
+    ]
 }
 
 fn kind() -> impl Strategy<Value = OtpKind> {
@@ -31,62 +35,103 @@ fn text() -> impl Strategy<Value = Option<String>> {
 
 /// Distinct serials, so the batch reader's duplicate check stays quiet.
 fn serials(n: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<Serial>> {
-    prop::collection::btree_set("[A-Za-z0-9]{1,24}", n)
-        .prop_map(|set| set.into_iter().map(|s| Serial::parse(&s).unwrap()).collect())
+    prop::collection::btree_set("[A-Za-z0-9]{1,24}", n).prop_map(|set| {
+        set.into_iter()
+            .map(|s| Serial::parse(&s).unwrap())
+            .collect()
+    })
 }
 
 fn tokens(params: fn() -> BoxedStrategy<TokenParams>) -> impl Strategy<Value = Vec<Token>> {
     serials(1..=20).prop_flat_map(move |serials| {
         let n = serials.len();
-        (Just(serials), prop::collection::vec((seed(), params()), n))
-            .prop_map(|(serials, rest)| {
-                serials
-                    .into_iter()
-                    .zip(rest)
-                    .map(|(serial, (seed, params))| Token { serial, seed, params })
-                    .collect()
-            })
+        (Just(serials), prop::collection::vec((seed(), params()), n)).prop_map(|(serials, rest)| {
+            serials
+                .into_iter()
+                .zip(rest)
+                .map(|(serial, (seed, params))| Token {
+                    serial,
+                    seed,
+                    params,
+                })
+                .collect()
+        })
     })
 }
 
 fn azure_params() -> BoxedStrategy<TokenParams> {
-    (prop_oneof![Just(30u32), Just(60)], text(), text()).prop_map(|(period, manufacturer, model)| TokenParams {
-        kind: OtpKind::Totp { period },
-        manufacturer,
-        model,
-        ..TokenParams::default()
-    })
-    .boxed()
+    (prop_oneof![Just(30u32), Just(60)], text(), text())
+        .prop_map(|(period, manufacturer, model)| TokenParams {
+            kind: OtpKind::Totp { period },
+            manufacturer,
+            model,
+            ..TokenParams::default()
+        })
+        .boxed()
 }
 
 fn otpauth_params() -> BoxedStrategy<TokenParams> {
-    (algorithm(), prop_oneof![Just(6u8), Just(8)], kind(), text()).prop_map(|(algorithm, digits, kind, manufacturer)| {
-        TokenParams { algorithm, digits, kind, manufacturer, model: None }
-    })
-    .boxed()
+    (algorithm(), prop_oneof![Just(6u8), Just(8)], kind(), text())
+        .prop_map(|(algorithm, digits, kind, manufacturer)| TokenParams {
+            algorithm,
+            digits,
+            kind,
+            manufacturer,
+            model: None,
+        })
+        .boxed()
 }
 
 fn privacyidea_params() -> BoxedStrategy<TokenParams> {
     (algorithm(), prop_oneof![Just(6u8), Just(8)], kind())
-        .prop_map(|(algorithm, digits, kind)| TokenParams { algorithm, digits, kind, manufacturer: None, model: None })
-    .boxed()
+        .prop_map(|(algorithm, digits, kind)| TokenParams {
+            algorithm,
+            digits,
+            kind,
+            manufacturer: None,
+            model: None,
+        })
+        .boxed()
 }
 
 fn any_params() -> BoxedStrategy<TokenParams> {
-    (algorithm(), prop_oneof![Just(6u8), Just(8)], kind(), text(), text())
-        .prop_map(|(algorithm, digits, kind, manufacturer, model)| TokenParams { algorithm, digits, kind, manufacturer, model })
-    .boxed()
+    (
+        algorithm(),
+        prop_oneof![Just(6u8), Just(8)],
+        kind(),
+        text(),
+        text(),
+    )
+        .prop_map(
+            |(algorithm, digits, kind, manufacturer, model)| TokenParams {
+                algorithm,
+                digits,
+                kind,
+                manufacturer,
+                model,
+            },
+        )
+        .boxed()
 }
 
 /// What a hex or Base32 file can mean: TOTP, SHA1, 6 digits, 30 s (the
 /// maker and model are simply not carried).
 fn pair_params() -> BoxedStrategy<TokenParams> {
-    (text(), text()).prop_map(|(manufacturer, model)| TokenParams { manufacturer, model, ..TokenParams::default() }).boxed()
+    (text(), text())
+        .prop_map(|(manufacturer, model)| TokenParams {
+            manufacturer,
+            model,
+            ..TokenParams::default()
+        })
+        .boxed()
 }
 
 fn write(format: Format, tokens: &[Token]) -> Vec<u8> {
     let mut out = Vec::new();
-    let opts = WriteOptions { upn: Some("ops@example.com".into()), ..WriteOptions::default() };
+    let opts = WriteOptions {
+        upn: Some("ops@example.com".into()),
+        ..WriteOptions::default()
+    };
     formats::write(format, &mut tokens.iter(), &mut out, &opts).unwrap();
     out
 }
@@ -110,7 +155,13 @@ fn check(format: Format, written: &[Token], expected: &[Token]) -> Result<(), Te
 
 /// What a format that carries only serial and seed gives back.
 fn defaults(tokens: &[Token]) -> Vec<Token> {
-    tokens.iter().map(|t| Token { params: TokenParams::default(), ..t.clone() }).collect()
+    tokens
+        .iter()
+        .map(|t| Token {
+            params: TokenParams::default(),
+            ..t.clone()
+        })
+        .collect()
 }
 
 proptest! {

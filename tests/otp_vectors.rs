@@ -61,7 +61,13 @@ fn seed(hex: &str) -> Seed {
 }
 
 fn params(algorithm: Algorithm, digits: u8, kind: OtpKind) -> TokenParams {
-    TokenParams { algorithm, digits, kind, manufacturer: None, model: None }
+    TokenParams {
+        algorithm,
+        digits,
+        kind,
+        manufacturer: None,
+        model: None,
+    }
 }
 
 #[test]
@@ -69,7 +75,12 @@ fn rfc4226_hotp() {
     let v = vectors();
     assert_eq!(v.hotp.len(), 10);
     for case in v.hotp {
-        let got = otp::hotp(&seed(&case.secret_hex), case.algorithm, case.digits, case.counter);
+        let got = otp::hotp(
+            &seed(&case.secret_hex),
+            case.algorithm,
+            case.digits,
+            case.counter,
+        );
         assert_eq!(got, case.code, "{}", case.name);
     }
 }
@@ -79,7 +90,13 @@ fn rfc6238_totp_all_hashes() {
     let v = vectors();
     assert_eq!(v.totp.len(), 18);
     for case in v.totp {
-        let p = params(case.algorithm, case.digits, OtpKind::Totp { period: case.period });
+        let p = params(
+            case.algorithm,
+            case.digits,
+            OtpKind::Totp {
+                period: case.period,
+            },
+        );
         let got = otp::totp(&seed(&case.secret_hex), &p, case.time);
         assert_eq!(got, case.code, "{}", case.name);
     }
@@ -91,15 +108,29 @@ fn verify_cases_including_failures() {
     let mut failures = 0;
     for case in v.verify {
         let kind = match case.kind.as_str() {
-            "totp" => OtpKind::Totp { period: case.period },
-            "hotp" => OtpKind::Hotp { counter: case.counter },
+            "totp" => OtpKind::Totp {
+                period: case.period,
+            },
+            "hotp" => OtpKind::Hotp {
+                counter: case.counter,
+            },
             other => panic!("{}: unknown kind {other}", case.name),
         };
         let p = params(case.algorithm, case.digits, kind);
-        let got = otp::verify(&seed(&case.secret_hex), &p, &case.code, case.time, case.window);
+        let got = otp::verify(
+            &seed(&case.secret_hex),
+            &p,
+            &case.code,
+            case.time,
+            case.window,
+        );
         assert_eq!(got, case.drift, "{}", case.name);
         if case.name.starts_with("fail_") {
-            assert_eq!(got, None, "{} is a failing case and must not match", case.name);
+            assert_eq!(
+                got, None,
+                "{} is a failing case and must not match",
+                case.name
+            );
             failures += 1;
         }
     }

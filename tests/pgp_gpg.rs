@@ -45,7 +45,14 @@ impl Gpg {
         let mut child = Command::new("gpg")
             .arg("--homedir")
             .arg(self.path())
-            .args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args([
+                "--batch",
+                "--no-tty",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -64,7 +71,11 @@ impl Gpg {
 
     fn ok(&self, args: &[&str], stdin: &[u8]) -> Output {
         let o = self.run(args, stdin);
-        assert!(o.status.success(), "gpg {args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "gpg {args:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         o
     }
 
@@ -88,7 +99,8 @@ impl Gpg {
     }
 
     fn export_secret(&self, fpr: &str) -> Vec<u8> {
-        self.ok(&["--armor", "--export-secret-keys", fpr], b"").stdout
+        self.ok(&["--armor", "--export-secret-keys", fpr], b"")
+            .stdout
     }
 
     fn import(&self, key: &[u8]) {
@@ -139,13 +151,31 @@ fn gpg_keys() -> &'static GpgKeys {
     static KEYS: OnceLock<GpgKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let g = Gpg::new();
-        let rsa = g.gen(&[], "Customer <c@example.com>", "rsa3072", "default", "never");
+        let rsa = g.gen(
+            &[],
+            "Customer <c@example.com>",
+            "rsa3072",
+            "default",
+            "never",
+        );
         let rsa_bare_pub = g.export(&rsa);
         g.ok(&["--quick-add-key", &rsa, "rsa3072", "encr", "never"], b"");
-        let cv = g.gen(&[], "Curve Customer <cv@example.com>", "future-default", "default", "never");
+        let cv = g.gen(
+            &[],
+            "Curve Customer <cv@example.com>",
+            "future-default",
+            "default",
+            "never",
+        );
         // gpg 2.2 does not take "ed25519/cv25519" (2.3+ syntax): add the
         // Cv25519 subkey by hand.
-        let ed = g.gen(&[], "Ed Customer <ed@example.com>", "ed25519", "sign", "never");
+        let ed = g.gen(
+            &[],
+            "Ed Customer <ed@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        );
         g.ok(&["--quick-add-key", &ed, "cv25519", "encr", "never"], b"");
         let sign_only = g.gen(&[], "Signer <s@example.com>", "ed25519", "sign", "never");
         let expired = g.gen(
@@ -155,16 +185,38 @@ fn gpg_keys() -> &'static GpgKeys {
             "default",
             "1d",
         );
-        let one_day = g.gen(&[], "One Day <d@example.com>", "future-default", "default", "1d");
-        let revoked = g.gen(&[], "Revoked <r@example.com>", "future-default", "default", "never");
-        let rev = std::fs::read_to_string(g.path().join(format!("openpgp-revocs.d/{revoked}.rev"))).unwrap();
+        let one_day = g.gen(
+            &[],
+            "One Day <d@example.com>",
+            "future-default",
+            "default",
+            "1d",
+        );
+        let revoked = g.gen(
+            &[],
+            "Revoked <r@example.com>",
+            "future-default",
+            "default",
+            "never",
+        );
+        let rev = std::fs::read_to_string(g.path().join(format!("openpgp-revocs.d/{revoked}.rev")))
+            .unwrap();
         // gpg guards the stored certificate against accidental import with
         // a leading ':' on the BEGIN line.
-        let rev = rev.replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        let rev = rev.replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        );
         g.import(rev.as_bytes());
         let weak = g.gen(&[], "Weak <w@example.com>", "rsa1024", "default", "never");
         g.ok(&["--quick-add-key", &weak, "rsa1024", "encr", "never"], b"");
-        let sha1 = g.gen(&["--cert-digest-algo", "SHA1"], "Old <o@example.com>", "future-default", "default", "never");
+        let sha1 = g.gen(
+            &["--cert-digest-algo", "SHA1"],
+            "Old <o@example.com>",
+            "future-default",
+            "default",
+            "never",
+        );
         let two = g.gen(&[], "Two <two@example.com>", "ed25519", "sign", "never");
         g.ok(&["--quick-add-key", &two, "cv25519", "encr", "never"], b"");
         g.ok(&["--quick-add-key", &two, "rsa3072", "encr", "never"], b"");
@@ -208,12 +260,28 @@ fn problems(key: &[u8], now: SystemTime) -> Vec<CertProblem> {
 #[test]
 fn gpg_imports_the_vault_cert() {
     let g = Gpg::new();
-    let o = g.ok(&["--status-fd", "2", "--import"], vault().public_armored().unwrap().as_bytes());
+    let o = g.ok(
+        &["--status-fd", "2", "--import"],
+        vault().public_armored().unwrap().as_bytes(),
+    );
     assert!(stderr(&o).contains("[GNUPG:] IMPORT_OK"), "{}", stderr(&o));
-    let listed = g.ok(&["--with-colons", "--list-keys", &vault().fingerprint()], b"");
+    let listed = g.ok(
+        &["--with-colons", "--list-keys", &vault().fingerprint()],
+        b"",
+    );
     let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(listed.lines().any(|l| l.starts_with("pub:") && l.split(':').nth(3) == Some("22")), "Ed25519 primary:\n{listed}");
-    assert!(listed.lines().any(|l| l.starts_with("sub:") && l.split(':').nth(3) == Some("18")), "Cv25519 subkey:\n{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("pub:") && l.split(':').nth(3) == Some("22")),
+        "Ed25519 primary:\n{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("sub:") && l.split(':').nth(3) == Some("18")),
+        "Cv25519 subkey:\n{listed}"
+    );
 }
 
 #[test]
@@ -221,19 +289,44 @@ fn gpg_made_keys_are_valid_recipients() {
     let k = gpg_keys();
     let now = SystemTime::now();
     for (name, key, uid) in [
-        ("rsa3072 + encr subkey", &k.rsa_pub, "Customer <c@example.com>"),
-        ("future-default", &k.cv_pub, "Curve Customer <cv@example.com>"),
-        ("ed25519 + cv25519 subkey", &k.ed_pub, "Ed Customer <ed@example.com>"),
-        ("one-day expiry, still valid", &k.one_day_pub, "One Day <d@example.com>"),
+        (
+            "rsa3072 + encr subkey",
+            &k.rsa_pub,
+            "Customer <c@example.com>",
+        ),
+        (
+            "future-default",
+            &k.cv_pub,
+            "Curve Customer <cv@example.com>",
+        ),
+        (
+            "ed25519 + cv25519 subkey",
+            &k.ed_pub,
+            "Ed Customer <ed@example.com>",
+        ),
+        (
+            "one-day expiry, still valid",
+            &k.one_day_pub,
+            "One Day <d@example.com>",
+        ),
     ] {
         let rc = RecipientCert::parse(key, now).unwrap_or_else(|p| panic!("{name}: {p:?}"));
         assert_eq!(rc.user_ids(), vec![uid.to_string()], "{name}");
         assert_eq!(rc.encryption_subkey_fingerprints().len(), 1, "{name}");
-        assert_ne!(rc.encryption_subkey_fingerprints()[0], rc.fingerprint(), "{name}");
-        assert_eq!(format!("{rc:?}"), format!("RecipientCert({})", rc.fingerprint()));
+        assert_ne!(
+            rc.encryption_subkey_fingerprints()[0],
+            rc.fingerprint(),
+            "{name}"
+        );
+        assert_eq!(
+            format!("{rc:?}"),
+            format!("RecipientCert({})", rc.fingerprint())
+        );
     }
     // Armor with Windows line endings, as pasted from a mail client.
-    let crlf = String::from_utf8(k.cv_pub.clone()).unwrap().replace('\n', "\r\n");
+    let crlf = String::from_utf8(k.cv_pub.clone())
+        .unwrap()
+        .replace('\n', "\r\n");
     assert!(RecipientCert::parse(crlf.as_bytes(), now).is_ok());
     // Binary works as well as armor.
     let bin = Cert::from_bytes(&k.cv_pub).unwrap();
@@ -246,8 +339,16 @@ fn refuses_truncated_armor() {
     let key = String::from_utf8(gpg_keys().cv_pub.clone()).unwrap();
     let cut = &key[..key.find("-----END").unwrap()];
     let p = problems(cut.as_bytes(), SystemTime::now());
-    assert_eq!(p, vec![CertProblem::TruncatedArmor("PGP PUBLIC KEY BLOCK".into())]);
-    assert!(p[0].to_string().contains("no \"-----END PGP PUBLIC KEY BLOCK-----\" line"), "{}", p[0]);
+    assert_eq!(
+        p,
+        vec![CertProblem::TruncatedArmor("PGP PUBLIC KEY BLOCK".into())]
+    );
+    assert!(
+        p[0].to_string()
+            .contains("no \"-----END PGP PUBLIC KEY BLOCK-----\" line"),
+        "{}",
+        p[0]
+    );
     // Cut in the middle: same reason, nothing half-parsed.
     let p = problems(&key.as_bytes()[..key.len() / 2], SystemTime::now());
     assert!(matches!(p[..], [CertProblem::TruncatedArmor(_)]), "{p:?}");
@@ -256,8 +357,15 @@ fn refuses_truncated_armor() {
 #[test]
 fn refuses_expired_key_and_says_when() {
     let p = problems(&gpg_keys().expired_pub, SystemTime::now());
-    assert!(p.contains(&CertProblem::Expired("2020-01-02 00:00:00 UTC".into())), "{p:?}");
-    assert!(p[0].to_string().contains("expired on 2020-01-02"), "{}", p[0]);
+    assert!(
+        p.contains(&CertProblem::Expired("2020-01-02 00:00:00 UTC".into())),
+        "{p:?}"
+    );
+    assert!(
+        p[0].to_string().contains("expired on 2020-01-02"),
+        "{}",
+        p[0]
+    );
     // A valid one-day key, checked three days later.
     let later = SystemTime::now() + Duration::from_secs(3 * 86400);
     let p = problems(&gpg_keys().one_day_pub, later);
@@ -268,7 +376,11 @@ fn refuses_expired_key_and_says_when() {
 fn refuses_revoked_key() {
     let p = problems(&gpg_keys().revoked_pub, SystemTime::now());
     assert!(matches!(p[..], [CertProblem::Revoked(_)]), "{p:?}");
-    assert!(p[0].to_string().starts_with("the certificate is revoked"), "{}", p[0]);
+    assert!(
+        p[0].to_string().starts_with("the certificate is revoked"),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
@@ -283,11 +395,22 @@ fn refuses_sign_only_keys() {
 #[test]
 fn refuses_rsa_1024_naming_the_size() {
     let p = problems(&gpg_keys().rsa1024_pub, SystemTime::now());
-    let weak: Vec<_> = p.iter().filter(|p| matches!(p, CertProblem::WeakRsa { bits: 1024, .. })).collect();
+    let weak: Vec<_> = p
+        .iter()
+        .filter(|p| matches!(p, CertProblem::WeakRsa { bits: 1024, .. }))
+        .collect();
     assert_eq!(weak.len(), 2, "primary and subkey: {p:?}");
-    assert!(weak[0].to_string().contains("only 1024 bits"), "{}", weak[0]);
+    assert!(
+        weak[0].to_string().contains("only 1024 bits"),
+        "{}",
+        weak[0]
+    );
     // StandardPolicy rejects RSA-1024 as well, and says so.
-    assert!(p.iter().any(|p| matches!(p, CertProblem::PolicyRejected(_))), "{p:?}");
+    assert!(
+        p.iter()
+            .any(|p| matches!(p, CertProblem::PolicyRejected(_))),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -308,7 +431,11 @@ fn refuses_key_checked_before_its_creation() {
 fn refuses_secret_key() {
     let p = problems(&gpg_keys().cv_sec, SystemTime::now());
     assert_eq!(p, vec![CertProblem::SecretKeyMaterial]);
-    assert!(p[0].to_string().contains("secret (private) key"), "{}", p[0]);
+    assert!(
+        p[0].to_string().contains("secret (private) key"),
+        "{}",
+        p[0]
+    );
 }
 
 #[test]
@@ -349,15 +476,24 @@ fn gpg_decrypts(customer_pub: &[u8], customer_sec: &[u8]) {
     let err = stderr(&o);
     assert!(o.stdout == data, "plaintext differs");
     assert!(err.contains("[GNUPG:] GOODSIG "), "{err}");
-    assert!(err.contains(&format!("[GNUPG:] VALIDSIG {}", vault().fingerprint())), "{err}");
+    assert!(
+        err.contains(&format!("[GNUPG:] VALIDSIG {}", vault().fingerprint())),
+        "{err}"
+    );
     assert!(err.contains("[GNUPG:] DECRYPTION_OKAY"), "{err}");
     assert!(err.contains("[GNUPG:] GOODMDC"), "SEIPDv1 with MDC: {err}");
     // The container gpg sees: SEIPD v1 (mdc_method 2), no compression.
     let packets = g.ok(&["--list-packets"], &out);
     let listing = String::from_utf8_lossy(&packets.stdout);
-    assert!(listing.contains(":encrypted data packet:") && listing.contains("mdc_method: 2"), "{listing}");
+    assert!(
+        listing.contains(":encrypted data packet:") && listing.contains("mdc_method: 2"),
+        "{listing}"
+    );
     assert!(!listing.contains(":compressed packet:"), "{listing}");
-    assert_eq!(listing.matches(":pubkey enc packet:").count(), rc.encryption_subkey_fingerprints().len());
+    assert_eq!(
+        listing.matches(":pubkey enc packet:").count(),
+        rc.encryption_subkey_fingerprints().len()
+    );
 }
 
 #[test]
@@ -392,7 +528,11 @@ fn gpg_verifies_our_clearsigned_text() {
     let g = Gpg::new();
     g.import(vault().public_armored().unwrap().as_bytes());
     let o = g.ok(&["--status-fd", "2", "--verify"], signed.as_bytes());
-    assert!(stderr(&o).contains(&format!("[GNUPG:] VALIDSIG {}", vault().fingerprint())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("[GNUPG:] VALIDSIG {}", vault().fingerprint())),
+        "{}",
+        stderr(&o)
+    );
     // gpg gives back the text it verified (plus its own final newline).
     let o = g.ok(&["--decrypt"], signed.as_bytes());
     assert!(String::from_utf8(o.stdout).unwrap().starts_with(MANIFEST));
@@ -420,7 +560,13 @@ fn clearsigned_round_trip_and_refusals() {
 #[test]
 fn we_verify_gpg_clearsigned_text() {
     let g = Gpg::new();
-    let fpr = g.gen(&[], "Factory <f@example.com>", "future-default", "default", "never");
+    let fpr = g.gen(
+        &[],
+        "Factory <f@example.com>",
+        "future-default",
+        "default",
+        "never",
+    );
     let cert = Cert::from_bytes(&g.export(&fpr)).unwrap();
     let o = g.ok(&["--clearsign"], MANIFEST.as_bytes());
     let text = verify_clearsigned(&String::from_utf8(o.stdout).unwrap(), &cert).unwrap();
@@ -436,7 +582,12 @@ fn detached_round_trip_gpg_and_refusals() {
     assert!(sig.starts_with("-----BEGIN PGP SIGNATURE-----"));
     verify_detached(officer.cert(), data, sig.as_bytes()).unwrap();
 
-    let e = verify_detached(officer.cert(), b"approve request 8 of order 0042\n", sig.as_bytes()).unwrap_err();
+    let e = verify_detached(
+        officer.cert(),
+        b"approve request 8 of order 0042\n",
+        sig.as_bytes(),
+    )
+    .unwrap_err();
     assert!(matches!(e, PgpError::BadSignature { .. }), "{e:?}");
     let bob = generate_officer_key("bob", "0123abcd").unwrap();
     let e = verify_detached(bob.cert(), data, sig.as_bytes()).unwrap_err();
@@ -449,14 +600,31 @@ fn detached_round_trip_gpg_and_refusals() {
     std::fs::write(g.path().join("data"), data).unwrap();
     std::fs::write(g.path().join("data.asc"), &sig).unwrap();
     let (s, d) = (g.path().join("data.asc"), g.path().join("data"));
-    let o = g.ok(&["--status-fd", "2", "--verify", s.to_str().unwrap(), d.to_str().unwrap()], b"");
-    assert!(stderr(&o).contains(&format!("[GNUPG:] VALIDSIG {}", officer.fingerprint())), "{}", stderr(&o));
+    let o = g.ok(
+        &[
+            "--status-fd",
+            "2",
+            "--verify",
+            s.to_str().unwrap(),
+            d.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(
+        stderr(&o).contains(&format!("[GNUPG:] VALIDSIG {}", officer.fingerprint())),
+        "{}",
+        stderr(&o)
+    );
 }
 
 // ------------------------------------------------------- factory batches
 
 fn read_batch(data: &[u8], signer: Option<&Cert>) -> Result<Vec<u8>, PgpError> {
-    let mut r = decrypt_batch(vault(), Box::new(std::io::Cursor::new(data.to_vec())), signer)?;
+    let mut r = decrypt_batch(
+        vault(),
+        Box::new(std::io::Cursor::new(data.to_vec())),
+        signer,
+    )?;
     let mut out = Vec::new();
     match r.read_to_end(&mut out) {
         Ok(_) => Ok(out),
@@ -471,8 +639,20 @@ fn read_batch(data: &[u8], signer: Option<&Cert>) -> Result<Vec<u8>, PgpError> {
 fn decrypts_gpg_factory_batches() {
     let g = Gpg::new();
     g.import(vault().public_armored().unwrap().as_bytes());
-    let factory = g.gen(&[], "Factory <f@example.com>", "future-default", "default", "never");
-    let rogue = g.gen(&[], "Rogue <r@example.com>", "future-default", "default", "never");
+    let factory = g.gen(
+        &[],
+        "Factory <f@example.com>",
+        "future-default",
+        "default",
+        "never",
+    );
+    let rogue = g.gen(
+        &[],
+        "Rogue <r@example.com>",
+        "future-default",
+        "default",
+        "never",
+    );
     let factory_cert = Cert::from_bytes(&g.export(&factory)).unwrap();
     let batch = plaintext(200_000);
     let to_vault = ["--trust-model", "always", "--encrypt", "-r"];
@@ -501,7 +681,12 @@ fn decrypts_gpg_factory_batches() {
     assert!(matches!(e, PgpError::UnknownSigner { .. }), "{e:?}");
 
     // Encrypted to someone else.
-    let not_ours = g.ok(&["--trust-model", "always", "--encrypt", "-r", &factory], &batch).stdout;
+    let not_ours = g
+        .ok(
+            &["--trust-model", "always", "--encrypt", "-r", &factory],
+            &batch,
+        )
+        .stdout;
     let e = read_batch(&not_ours, None).unwrap_err();
     assert!(matches!(e, PgpError::NotForThisKey { .. }), "{e:?}");
     // Signed but sent in the clear.

@@ -8,7 +8,8 @@ use std::io::Read;
 use std::time::SystemTime;
 
 use seedvault::pgp::{
-    decrypt_batch, encrypt_and_sign, generate_officer_key, generate_vault_key, PgpError, RecipientCert,
+    decrypt_batch, encrypt_and_sign, generate_officer_key, generate_vault_key, PgpError,
+    RecipientCert,
 };
 
 /// Deterministic, incompressible-enough filler.
@@ -36,13 +37,23 @@ fn large_batch_with_wrong_signer_fails_by_eof() {
     encrypt_and_sign(&to_vault, &rogue, &mut data.as_slice(), &mut msg).unwrap();
 
     // The right signer reads everything.
-    let mut r = decrypt_batch(&vault, Box::new(std::io::Cursor::new(&msg[..])), Some(rogue.cert())).unwrap();
+    let mut r = decrypt_batch(
+        &vault,
+        Box::new(std::io::Cursor::new(&msg[..])),
+        Some(rogue.cert()),
+    )
+    .unwrap();
     let mut out = Vec::new();
     r.read_to_end(&mut out).unwrap();
     assert!(out == data);
 
     // The wrong one: plaintext flows first, then the read fails.
-    let mut r = decrypt_batch(&vault, Box::new(std::io::Cursor::new(&msg[..])), Some(factory.cert())).unwrap();
+    let mut r = decrypt_batch(
+        &vault,
+        Box::new(std::io::Cursor::new(&msg[..])),
+        Some(factory.cert()),
+    )
+    .unwrap();
     let mut got = 0usize;
     let mut buf = vec![0u8; 1 << 16];
     let err = loop {
@@ -52,7 +63,10 @@ fn large_batch_with_wrong_signer_fails_by_eof() {
             Err(e) => break e,
         }
     };
-    assert!(got > 0 && got < data.len(), "read {got} bytes before the error");
+    assert!(
+        got > 0 && got < data.len(),
+        "read {got} bytes before the error"
+    );
     let err = err.into_inner().unwrap().downcast::<PgpError>().unwrap();
     assert!(matches!(*err, PgpError::UnknownSigner { .. }), "{err:?}");
 }

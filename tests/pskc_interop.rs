@@ -75,18 +75,23 @@ fn python(script: &str, args: &[&str]) -> String {
 }
 
 fn tokens() -> Vec<Token> {
-    let t =
-        |serial: &str, seed: Vec<u8>, algorithm, digits, kind, manufacturer: Option<&str>, model: Option<&str>| Token {
-            serial: Serial::parse(serial).unwrap(),
-            seed: Seed::new(seed).unwrap(),
-            params: TokenParams {
-                algorithm,
-                digits,
-                kind,
-                manufacturer: manufacturer.map(str::to_owned),
-                model: model.map(str::to_owned),
-            },
-        };
+    let t = |serial: &str,
+             seed: Vec<u8>,
+             algorithm,
+             digits,
+             kind,
+             manufacturer: Option<&str>,
+             model: Option<&str>| Token {
+        serial: Serial::parse(serial).unwrap(),
+        seed: Seed::new(seed).unwrap(),
+        params: TokenParams {
+            algorithm,
+            digits,
+            kind,
+            manufacturer: manufacturer.map(str::to_owned),
+            model: model.map(str::to_owned),
+        },
+    };
     vec![
         t(
             "60000001",
@@ -172,7 +177,10 @@ fn python_pskc_reads_our_plain_file() {
 fn python_pskc_reads_our_password_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("password.pskc");
-    write_ours(&path, Some(PskcKey::Password(SecretString::from(PASSWORD.to_owned()))));
+    write_ours(
+        &path,
+        Some(PskcKey::Password(SecretString::from(PASSWORD.to_owned()))),
+    );
     check_python_read(python_reads(&path, "password", PASSWORD), true);
 }
 
@@ -182,8 +190,14 @@ fn python_pskc_reads_our_pre_shared_key_files() {
     for len in [16usize, 24, 32] {
         let key: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37)).collect();
         let path = dir.path().join(format!("psk{len}.pskc"));
-        write_ours(&path, Some(PskcKey::PreShared(SecretBox::new(Box::new(key.clone())))));
-        check_python_read(python_reads(&path, "key", &data_encoding::HEXLOWER.encode(&key)), true);
+        write_ours(
+            &path,
+            Some(PskcKey::PreShared(SecretBox::new(Box::new(key.clone())))),
+        );
+        check_python_read(
+            python_reads(&path, "key", &data_encoding::HEXLOWER.encode(&key)),
+            true,
+        );
     }
 }
 
@@ -191,14 +205,20 @@ fn python_pskc_reads_our_pre_shared_key_files() {
 fn python_pskc_refuses_our_password_file_with_a_wrong_password() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("password.pskc");
-    write_ours(&path, Some(PskcKey::Password(SecretString::from(PASSWORD.to_owned()))));
+    write_ours(
+        &path,
+        Some(PskcKey::Password(SecretString::from(PASSWORD.to_owned()))),
+    );
     let out = Command::new(common::python())
         .arg("-c")
         .arg(PY_READ)
         .args([path.to_str().unwrap(), "password", "wrong"])
         .output()
         .unwrap();
-    assert!(!out.status.success(), "python-pskc decrypted with a wrong password");
+    assert!(
+        !out.status.success(),
+        "python-pskc decrypted with a wrong password"
+    );
 }
 
 fn python_writes(path: &Path, mode: &str, secret: &str) {
@@ -213,7 +233,12 @@ fn python_writes(path: &Path, mode: &str, secret: &str) {
         .collect();
     python(
         PY_WRITE,
-        &[path.to_str().unwrap(), mode, secret, &json!(tokens).to_string()],
+        &[
+            path.to_str().unwrap(),
+            mode,
+            secret,
+            &json!(tokens).to_string(),
+        ],
     );
 }
 
@@ -254,7 +279,9 @@ fn we_read_python_pskc_password_file() {
 fn we_read_python_pskc_pre_shared_key_files() {
     let dir = tempfile::tempdir().unwrap();
     for len in [16usize, 32] {
-        let key: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(11).wrapping_add(3)).collect();
+        let key: Vec<u8> = (0..len as u8)
+            .map(|b| b.wrapping_mul(11).wrapping_add(3))
+            .collect();
         let path = dir.path().join(format!("py-psk{len}.pskc"));
         python_writes(&path, "key", &data_encoding::HEXLOWER.encode(&key));
         let psk = Some(PskcKey::PreShared(SecretBox::new(Box::new(key))));

@@ -23,7 +23,9 @@ fn vector(name: &str) -> PathBuf {
 }
 
 fn pre_shared(hex: &str) -> Option<PskcKey> {
-    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.as_bytes()).unwrap();
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.as_bytes())
+        .unwrap();
     Some(PskcKey::PreShared(SecretBox::new(Box::new(bytes))))
 }
 
@@ -124,7 +126,9 @@ fn figure6_with_a_wrong_key_is_refused() {
         "rfc6030_figure6.pskcxml",
         pre_shared("00112233445566778899aabbccddeeff"),
     ) {
-        Err(FormatError::Structure { problem, .. }) => assert!(problem.contains("wrong"), "{problem}"),
+        Err(FormatError::Structure { problem, .. }) => {
+            assert!(problem.contains("wrong"), "{problem}")
+        }
         Ok(records) => {
             let e = records[0].as_ref().unwrap_err();
             assert!(e.problem.contains("wrong"), "{}", e.problem);
@@ -171,7 +175,10 @@ fn figure10_bulk_with_a_duplicate_serial() {
     // Duplicate serials (9999999 twice) are for the shared batch checks of
     // formats::mod, not for the PSKC reader.
     let records = read("rfc6030_figure10.pskcxml", None).unwrap();
-    let serials: Vec<_> = records.iter().map(|r| r.as_ref().unwrap().serial.to_string()).collect();
+    let serials: Vec<_> = records
+        .iter()
+        .map(|r| r.as_ref().unwrap().serial.to_string())
+        .collect();
     assert_eq!(serials, ["654321", "123456", "9999999", "9999999"]);
     for r in &records {
         assert_eq!(r.as_ref().unwrap().seed.expose(), RFC_SECRET);
@@ -204,7 +211,9 @@ fn fail_missing_valuemac() {
 #[test]
 fn fail_wrong_password() {
     match read("fail_wrong_password.pskcxml", password(RFC_PASSWORD)) {
-        Err(FormatError::Structure { problem, .. }) => assert!(problem.contains("password is wrong"), "{problem}"),
+        Err(FormatError::Structure { problem, .. }) => {
+            assert!(problem.contains("password is wrong"), "{problem}")
+        }
         Ok(records) => {
             let e = records[0].as_ref().unwrap_err();
             assert!(e.problem.contains("password is wrong"), "{}", e.problem);
@@ -228,7 +237,10 @@ fn fail_short_secret() {
     let e = only_error("fail_short_secret.pskcxml", None);
     assert_eq!(e.serial.as_deref(), Some("987654321"));
     assert!(e.problem.contains("80 bits"), "{}", e.problem);
-    assert!(!e.problem.contains("MTIz"), "the message must not carry the secret");
+    assert!(
+        !e.problem.contains("MTIz"),
+        "the message must not carry the secret"
+    );
 }
 
 #[test]
@@ -302,14 +314,20 @@ fn make_batch_file_reads_to_its_truth() {
     assert!(status.success());
     let records = read_file(&out, None).unwrap();
     let truth = std::fs::read_to_string(&truth).unwrap();
-    let truth: Vec<serde_json::Value> = truth.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let truth: Vec<serde_json::Value> = truth
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), truth.len());
     for (i, (r, want)) in records.iter().zip(&truth).enumerate() {
         let t = r.as_ref().unwrap();
         assert_eq!(t.serial.as_str(), want["serial"].as_str().unwrap());
         let hex = data_encoding::HEXLOWER.encode(t.seed.expose());
         assert_eq!(hex, want["secret_hex"].as_str().unwrap());
-        assert_eq!(t.params.algorithm.name(), want["algorithm"].as_str().unwrap());
+        assert_eq!(
+            t.params.algorithm.name(),
+            want["algorithm"].as_str().unwrap()
+        );
         assert_eq!(u64::from(t.params.digits), want["digits"].as_u64().unwrap());
         assert_eq!(
             t.params.kind,
@@ -355,7 +373,9 @@ fn record_errors_name_the_line_of_their_keypackage() {
     data.replace_range(start..end, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     let text = lines.join("\r\n");
     let opts = ReadOptions::default();
-    let records: Vec<_> = pskc::reader(Box::new(text.as_bytes()), &opts).unwrap().collect();
+    let records: Vec<_> = pskc::reader(Box::new(text.as_bytes()), &opts)
+        .unwrap()
+        .collect();
     assert_eq!(records.len(), 5);
     let e = records[2].as_ref().unwrap_err();
     assert_eq!((e.line, e.serial.as_deref()), (17, Some("102")), "{e}");
@@ -365,12 +385,20 @@ fn record_errors_name_the_line_of_their_keypackage() {
 
 #[test]
 fn fail_plain_secret_in_encrypted_file() {
-    let records = read("fail_plain_secret_in_encrypted_file.pskcxml", pre_shared(RFC_KEY)).unwrap();
+    let records = read(
+        "fail_plain_secret_in_encrypted_file.pskcxml",
+        pre_shared(RFC_KEY),
+    )
+    .unwrap();
     assert_eq!(records.len(), 2);
     assert_rfc_hotp8(records[0].as_ref().unwrap(), "987654321");
     let e = records[1].as_ref().unwrap_err();
     assert_eq!(e.serial.as_deref(), Some("123123123"));
-    assert!(e.problem.contains("plain text in an encrypted file"), "{}", e.problem);
+    assert!(
+        e.problem.contains("plain text in an encrypted file"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]

@@ -6,7 +6,12 @@ mod common;
 use common::{make_batch, text, TestVault};
 
 fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    vec!["--card".into(), v.card(name).into(), "--passphrase-file".into(), v.pass(name).into()]
+    vec![
+        "--card".into(),
+        v.card(name).into(),
+        "--passphrase-file".into(),
+        v.pass(name).into(),
+    ]
 }
 
 /// A vault that went through the whole flow: 12 tokens, order 77 with 6 of
@@ -14,38 +19,100 @@ fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
 fn flowed() -> TestVault {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let (batch, _) = make_batch(v.tmp.path(), "hex", 12, 900_000, 21);
-    v.cmd().arg("ingest").arg(&batch).args(v.quorum(&["alice", "bob"])).assert().success();
-    v.cmd().args(["order", "add", "--id", "77", "--customer", "Acme", "--email", "it@acme.example"]).args(officer(&v, "carol")).assert().success();
+    v.cmd()
+        .arg("ingest")
+        .arg(&batch)
+        .args(v.quorum(&["alice", "bob"]))
+        .assert()
+        .success();
+    v.cmd()
+        .args([
+            "order",
+            "add",
+            "--id",
+            "77",
+            "--customer",
+            "Acme",
+            "--email",
+            "it@acme.example",
+        ])
+        .args(officer(&v, "carol"))
+        .assert()
+        .success();
     let f = v.tmp.path().join("s.txt");
     std::fs::write(&f, "900000\n900001\n900002\n900003\n900004\n900005\n").unwrap();
-    v.cmd().args(["order", "assign", "--id", "77", "--serials-file"]).arg(&f).args(officer(&v, "carol")).assert().success();
-    v.cmd().args(["serial", "void", "900005", "--reason", "reprogrammed"]).args(officer(&v, "bob")).assert().success();
+    v.cmd()
+        .args(["order", "assign", "--id", "77", "--serials-file"])
+        .arg(&f)
+        .args(officer(&v, "carol"))
+        .assert()
+        .success();
+    v.cmd()
+        .args(["serial", "void", "900005", "--reason", "reprogrammed"])
+        .args(officer(&v, "bob"))
+        .assert()
+        .success();
     let key = seedvault::pgp::keys::generate_customer_key("Acme <it@acme.example>").unwrap();
     let kf = v.tmp.path().join("acme.asc");
     std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
     let out = v
         .cmd()
-        .args(["request", "create", "--order", "77", "--requester", "it@acme.example", "--format", "base32", "--recipient-key"])
+        .args([
+            "request",
+            "create",
+            "--order",
+            "77",
+            "--requester",
+            "it@acme.example",
+            "--format",
+            "base32",
+            "--recipient-key",
+        ])
         .arg(&kf)
         .args(officer(&v, "carol"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let req = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_owned();
-    v.cmd().args(["request", "approve", &req]).args(officer(&v, "alice")).assert().success();
+    let req = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    v.cmd()
+        .args(["request", "approve", &req])
+        .args(officer(&v, "alice"))
+        .assert()
+        .success();
     let media = v.tmp.path().join("media");
     std::fs::create_dir(&media).unwrap();
-    v.cmd().args(["export", &req, "--media"]).arg(&media).args(v.quorum(&["alice", "bob"])).assert().success();
+    v.cmd()
+        .args(["export", &req, "--media"])
+        .arg(&media)
+        .args(v.quorum(&["alice", "bob"]))
+        .assert()
+        .success();
     v
 }
 
 #[test]
 fn an_untouched_vault_replays_clean_and_tables_changed_behind_the_log_are_named() {
     let v = flowed();
-    let out = v.cmd().args(["audit", "replay", "--json"]).output().unwrap();
+    let out = v
+        .cmd()
+        .args(["audit", "replay", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((r["serials"].clone(), r["voided"].clone(), r["orders"].clone(), r["exports"].clone()), (12.into(), 1.into(), 1.into(), 1.into()));
+    assert_eq!(
+        (
+            r["serials"].clone(),
+            r["voided"].clone(),
+            r["orders"].clone(),
+            r["exports"].clone()
+        ),
+        (12.into(), 1.into(), 1.into(), 1.into())
+    );
     assert_eq!(r["signatures_checked"], 2);
     let pristine = std::fs::read(v.db()).unwrap();
 
@@ -66,7 +133,11 @@ fn an_untouched_vault_replays_clean_and_tables_changed_behind_the_log_are_named(
         v.sqlite(sql);
         let out = v.cmd().args(["audit", "replay"]).output().unwrap();
         assert_eq!(out.status.code(), Some(3), "{sql}: {}", text(&out));
-        assert!(text(&out).contains(want), "{sql}: expected {want:?} in {}", text(&out));
+        assert!(
+            text(&out).contains(want),
+            "{sql}: expected {want:?} in {}",
+            text(&out)
+        );
         std::fs::write(v.db(), &pristine).unwrap();
     }
     v.cmd().args(["audit", "replay"]).assert().success();
@@ -76,17 +147,36 @@ fn an_untouched_vault_replays_clean_and_tables_changed_behind_the_log_are_named(
 fn two_seed_ciphertexts_swapped_between_rows_fail_with_an_integrity_error_naming_the_serial() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let (batch, _) = make_batch(v.tmp.path(), "hex", 4, 700_000, 5);
-    v.cmd().arg("ingest").arg(&batch).args(v.quorum(&["alice", "bob"])).assert().success();
+    v.cmd()
+        .arg("ingest")
+        .arg(&batch)
+        .args(v.quorum(&["alice", "bob"]))
+        .assert()
+        .success();
     v.sqlite(
         "UPDATE seeds SET sealed = CASE serial
             WHEN '700001' THEN (SELECT sealed FROM seeds WHERE serial = '700002')
             WHEN '700002' THEN (SELECT sealed FROM seeds WHERE serial = '700001') END
          WHERE serial IN ('700001', '700002')",
     );
-    let out = v.cmd().args(["verify-token", "700001", "--code", "123456"]).args(v.quorum(&["alice", "bob"])).output().unwrap();
+    let out = v
+        .cmd()
+        .args(["verify-token", "700001", "--code", "123456"])
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("integrity check failed for the seed of serial 700001"), "{}", text(&out));
+    assert!(
+        text(&out).contains("integrity check failed for the seed of serial 700001"),
+        "{}",
+        text(&out)
+    );
     // An untouched row still opens.
-    let out = v.cmd().args(["verify-token", "700003", "--code", "123456"]).args(v.quorum(&["alice", "bob"])).output().unwrap();
+    let out = v
+        .cmd()
+        .args(["verify-token", "700003", "--code", "123456"])
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }

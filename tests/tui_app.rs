@@ -597,10 +597,19 @@ fn tiny_terminals_do_not_panic() {
         h.raw();
         h.key(KeyCode::Esc).key(KeyCode::Char('u')).settle();
         h.raw();
-        h.keys(&[KeyCode::Char(' '), KeyCode::Down, KeyCode::Char(' '), KeyCode::Enter]).settle();
+        h.keys(&[
+            KeyCode::Char(' '),
+            KeyCode::Down,
+            KeyCode::Char(' '),
+            KeyCode::Enter,
+        ])
+        .settle();
         h.chars("abc");
         h.raw();
-        h.key(KeyCode::Esc).key(KeyCode::Char('2')).key(KeyCode::Char('v')).settle();
+        h.key(KeyCode::Esc)
+            .key(KeyCode::Char('2'))
+            .key(KeyCode::Char('v'))
+            .settle();
         h.raw();
         h.key(KeyCode::Enter);
         h.raw();
@@ -625,16 +634,42 @@ fn requests_tab_shows_what_waits_for_a_second_officer_and_what_waits_for_export(
          otpauth://totp/Token2:880002?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
     )
     .unwrap();
-    let mut u = Vault::open(&fx.vault).unwrap().unseal(vec![(card("alice"), secret("alice")), (card("bob"), secret("bob"))], "test").unwrap();
-    u.ingest(&IngestSource { path: &batch, format: None, label: None, factory_cert: None, read_options: &ReadOptions::default() })
+    let mut u = Vault::open(&fx.vault)
+        .unwrap()
+        .unseal(
+            vec![
+                (card("alice"), secret("alice")),
+                (card("bob"), secret("bob")),
+            ],
+            "test",
+        )
         .unwrap();
+    u.ingest(&IngestSource {
+        path: &batch,
+        format: None,
+        label: None,
+        factory_cert: None,
+        read_options: &ReadOptions::default(),
+    })
+    .unwrap();
     let mut v = u.seal();
-    let alice = v.authenticate(&card("alice"), &secret("alice"), "test").unwrap();
-    let bob = v.authenticate(&card("bob"), &secret("bob"), "test").unwrap();
-    v.add_order("77", "Acme", &["it@acme.example".to_owned()], &alice).unwrap();
-    let serials = [Serial::parse("880001").unwrap(), Serial::parse("880002").unwrap()];
+    let alice = v
+        .authenticate(&card("alice"), &secret("alice"), "test")
+        .unwrap();
+    let bob = v
+        .authenticate(&card("bob"), &secret("bob"), "test")
+        .unwrap();
+    v.add_order("77", "Acme", &["it@acme.example".to_owned()], &alice)
+        .unwrap();
+    let serials = [
+        Serial::parse("880001").unwrap(),
+        Serial::parse("880002").unwrap(),
+    ];
     v.assign_serials("77", &serials, &alice).unwrap();
-    let key = seedvault::pgp::keys::generate_customer_key("Acme <it@acme.example>").unwrap().public_armored().unwrap();
+    let key = seedvault::pgp::keys::generate_customer_key("Acme <it@acme.example>")
+        .unwrap()
+        .public_armored()
+        .unwrap();
     let request = |serial: &Serial| NewRequest {
         order_id: "77",
         requester: "it@acme.example",
@@ -651,13 +686,24 @@ fn requests_tab_shows_what_waits_for_a_second_officer_and_what_waits_for_export(
     let mut h = Harness::with_fixture(fx);
     h.key(KeyCode::Char('3'));
     let screen = h.screen();
-    assert!(screen.contains("1 pending approval: a second officer approves"), "{screen}");
+    assert!(
+        screen.contains("1 pending approval: a second officer approves"),
+        "{screen}"
+    );
     assert!(screen.contains("1 approved: export"), "{screen}");
     let (pending, approved) = (screen.find("R0002").unwrap(), screen.find("R0001").unwrap());
     assert!(pending < approved, "newest first:\n{screen}");
     let line = |id: &str| screen.lines().find(|l| l.contains(id)).unwrap().to_owned();
-    assert!(line("R0002").contains("pending approval") && line("R0002").contains("bob"), "{screen}");
-    assert!(line("R0001").contains("approved") && line("R0001").contains("alice") && line("R0001").contains("until "), "{screen}");
+    assert!(
+        line("R0002").contains("pending approval") && line("R0002").contains("bob"),
+        "{screen}"
+    );
+    assert!(
+        line("R0001").contains("approved")
+            && line("R0001").contains("alice")
+            && line("R0001").contains("until "),
+        "{screen}"
+    );
 }
 
 #[test]
@@ -665,13 +711,21 @@ fn a_log_longer_than_the_window_shows_its_latest_entries_and_verifies_whole() {
     let mut h = Harness::with_window(fixture(), 2);
     // Two refused attempts: the log has 3 entries, the TUI reads the last 2.
     h.unseal(&[0], &[]).key(KeyCode::Esc);
-    h.unseal(&[0, 1], &[&pass("alice"), "not-bobs-passphrase"]).key(KeyCode::Esc);
+    h.unseal(&[0, 1], &[&pass("alice"), "not-bobs-passphrase"])
+        .key(KeyCode::Esc);
     h.key(KeyCode::Char('2'));
     let list = h.screen();
     assert!(list.contains("Audit log · last 2 of 3 entries"), "{list}");
-    assert!(!list.contains("vault.init"), "the oldest entry is outside the window:\n{list}");
+    assert!(
+        !list.contains("vault.init"),
+        "the oldest entry is outside the window:\n{list}"
+    );
     assert_eq!(list.matches("vault.unseal_failed").count(), 2, "{list}");
     h.key(KeyCode::Char('v'));
     h.settle();
-    assert!(h.screen().contains("audit chain intact: 3 entries"), "the check covers the whole log:\n{}", h.screen());
+    assert!(
+        h.screen().contains("audit chain intact: 3 entries"),
+        "the check covers the whole log:\n{}",
+        h.screen()
+    );
 }

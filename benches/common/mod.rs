@@ -25,7 +25,16 @@ pub fn shared() -> PathBuf {
 pub fn make_batch(format: &str, count: u64, first: u64, rng_seed: u32, out: &Path) {
     let st = Command::new("python3")
         .arg(shared().join("tools/make-batch.py"))
-        .args(["--format", format, "--count", &count.to_string(), "--first", &first.to_string(), "--rng-seed", &rng_seed.to_string()])
+        .args([
+            "--format",
+            format,
+            "--count",
+            &count.to_string(),
+            "--first",
+            &first.to_string(),
+            "--rng-seed",
+            &rng_seed.to_string(),
+        ])
         .arg("--out")
         .arg(out)
         .status()
@@ -56,5 +65,9 @@ pub fn vault(dir: &Path, kdf: KdfParams) -> InitOutcome {
 
 /// The quorum of `out`'s cards with their passphrases.
 pub fn quorum(out: &InitOutcome) -> Vec<(SealedCard, SecretString)> {
-    out.card_paths.iter().zip(NAMES).map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n))).collect()
+    out.card_paths
+        .iter()
+        .zip(NAMES)
+        .map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n)))
+        .collect()
 }

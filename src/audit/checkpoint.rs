@@ -111,7 +111,12 @@ impl From<rusqlite::Error> for CheckpointError {
 impl Checkpoint {
     /// A checkpoint of `head` in vault `vault_id`, made now.
     pub fn of(vault_id: &str, head: &Head) -> Checkpoint {
-        Checkpoint { vault_id: vault_id.to_owned(), entries: head.count, head: head.hash, time: super::now_rfc3339() }
+        Checkpoint {
+            vault_id: vault_id.to_owned(),
+            entries: head.count,
+            head: head.hash,
+            time: super::now_rfc3339(),
+        }
     }
 
     /// The document the vault key signs (docs/audit-log.md, byte-exact):
@@ -145,22 +150,43 @@ impl Checkpoint {
                 .ok_or_else(|| bad(format!("line {} is not \"{name}: ...\"", i + 1)))
         };
         let vault_id = field(1, "vault")?;
-        if vault_id.len() != 16 || !vault_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(bad(format!("the vault id {vault_id:?} is not 16 lower-case hex digits")));
+        if vault_id.len() != 16
+            || !vault_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad(format!(
+                "the vault id {vault_id:?} is not 16 lower-case hex digits"
+            )));
         }
         let entries_s = field(2, "entries")?;
         let entries: u64 = entries_s
             .parse()
             .ok()
             .filter(|n| *n > 0 && !entries_s.starts_with('0'))
-            .ok_or_else(|| bad(format!("the entry count {entries_s:?} is not a positive number")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "the entry count {entries_s:?} is not a positive number"
+                ))
+            })?;
         let head_s = field(3, "head")?;
-        let head = parse_hash(head_s).ok_or_else(|| bad(format!("the head {head_s:?} is not 64 lower-case hex digits")))?;
+        let head = parse_hash(head_s).ok_or_else(|| {
+            bad(format!(
+                "the head {head_s:?} is not 64 lower-case hex digits"
+            ))
+        })?;
         let time = field(4, "time")?;
-        if time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).is_err() {
+        if time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
+            .is_err()
+        {
             return Err(bad(format!("the time {time:?} is not RFC 3339")));
         }
-        Ok(Checkpoint { vault_id: vault_id.to_owned(), entries, head, time: time.to_owned() })
+        Ok(Checkpoint {
+            vault_id: vault_id.to_owned(),
+            entries,
+            head,
+            time: time.to_owned(),
+        })
     }
 
     /// The head as lower-case hex.
@@ -175,20 +201,32 @@ impl Checkpoint {
 
     /// Checks a clearsigned checkpoint against the vault's certificate and
     /// id; returns what it states. Does not look at the log.
-    pub fn open(signed: &str, vault_cert: &sequoia_openpgp::Cert, vault_id: &str) -> Result<Checkpoint, CheckpointError> {
+    pub fn open(
+        signed: &str,
+        vault_cert: &sequoia_openpgp::Cert,
+        vault_id: &str,
+    ) -> Result<Checkpoint, CheckpointError> {
         let vault_fpr = vault_cert.fingerprint().to_hex();
         let text = match pgp::verify_clearsigned(signed, vault_cert) {
             Ok(text) => text,
             Err(e) => {
                 // Name another vault's checkpoint as such, from its (unverified) text.
-                if let Some(claimed) = unverified_text(signed).and_then(|t| Checkpoint::parse(&t).ok()) {
+                if let Some(claimed) =
+                    unverified_text(signed).and_then(|t| Checkpoint::parse(&t).ok())
+                {
                     if claimed.vault_id != vault_id && matches!(e, PgpError::UnknownSigner { .. }) {
-                        return Err(CheckpointError::OtherVault { claimed: claimed.vault_id, vault: vault_id.to_owned() });
+                        return Err(CheckpointError::OtherVault {
+                            claimed: claimed.vault_id,
+                            vault: vault_id.to_owned(),
+                        });
                     }
                 }
                 return Err(match e {
                     PgpError::BadSignature { .. } => CheckpointError::Edited,
-                    PgpError::UnknownSigner { issuers, .. } => CheckpointError::UnknownSigner { signer: issuers, vault: vault_fpr },
+                    PgpError::UnknownSigner { issuers, .. } => CheckpointError::UnknownSigner {
+                        signer: issuers,
+                        vault: vault_fpr,
+                    },
                     PgpError::SignatureRejected(s) => CheckpointError::Rejected(s),
                     other => CheckpointError::NotSigned(other.to_string()),
                 });
@@ -196,7 +234,10 @@ impl Checkpoint {
         };
         let cp = Checkpoint::parse(&text)?;
         if cp.vault_id != vault_id {
-            return Err(CheckpointError::OtherVault { claimed: cp.vault_id, vault: vault_id.to_owned() });
+            return Err(CheckpointError::OtherVault {
+                claimed: cp.vault_id,
+                vault: vault_id.to_owned(),
+            });
         }
         Ok(cp)
     }
@@ -207,10 +248,18 @@ impl Checkpoint {
     pub fn check_extended_by(&self, conn: &Connection) -> Result<(), CheckpointError> {
         let have = super::head(conn)?.count;
         let body: Option<Vec<u8>> = conn
-            .query_row("SELECT body FROM audit WHERE seq = ?1", params![self.entries as i64], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM audit WHERE seq = ?1",
+                params![self.entries as i64],
+                |r| r.get(0),
+            )
             .optional()?;
         let Some(body) = body.filter(|_| have >= self.entries) else {
-            return Err(CheckpointError::Truncated { have, want: self.entries, time: self.time.clone() });
+            return Err(CheckpointError::Truncated {
+                have,
+                want: self.entries,
+                time: self.time.clone(),
+            });
         };
         let hash = crypto::sha256(&body);
         if !crypto::ct_eq(&hash, &self.head) {
@@ -227,12 +276,23 @@ impl Checkpoint {
 
 impl fmt::Display for Checkpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "checkpoint of vault {} at entry {} ({}), head {}", self.vault_id, self.entries, self.time, self.head_hex())
+        write!(
+            f,
+            "checkpoint of vault {} at entry {} ({}), head {}",
+            self.vault_id,
+            self.entries,
+            self.time,
+            self.head_hex()
+        )
     }
 }
 
 fn parse_hash(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let bytes = data_encoding::HEXLOWER.decode(s.as_bytes()).ok()?;
@@ -242,7 +302,9 @@ fn parse_hash(s: &str) -> Option<[u8; 32]> {
 /// The text of a clearsigned message, without checking anything: only to
 /// name the vault a foreign checkpoint claims. Undoes dash-escaping.
 fn unverified_text(signed: &str) -> Option<String> {
-    let mut lines = signed.lines().skip_while(|l| l.trim_end() != "-----BEGIN PGP SIGNED MESSAGE-----");
+    let mut lines = signed
+        .lines()
+        .skip_while(|l| l.trim_end() != "-----BEGIN PGP SIGNED MESSAGE-----");
     lines.next()?;
     // Armor headers ("Hash: ...") up to the first empty line.
     for l in lines.by_ref() {
@@ -274,18 +336,38 @@ pub fn store(conn: &Connection, cp: &Checkpoint, signed: &str) -> Result<(), Aud
 
 /// The latest stored checkpoint of vault `vault_id`: what it states (from
 /// the table's columns) and its signed text.
-pub fn latest(conn: &Connection, vault_id: &str) -> Result<Option<(Checkpoint, String)>, AuditError> {
+pub fn latest(
+    conn: &Connection,
+    vault_id: &str,
+) -> Result<Option<(Checkpoint, String)>, AuditError> {
     let row = conn
-        .query_row("SELECT seq, head_hash, created_at, signed FROM checkpoints ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-        })
+        .query_row(
+            "SELECT seq, head_hash, created_at, signed FROM checkpoints ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
         .optional()?;
     Ok(row.map(|(seq, h, time, signed)| {
         let mut head = [0u8; 32];
         if h.len() == 32 {
             head.copy_from_slice(&h);
         }
-        (Checkpoint { vault_id: vault_id.to_owned(), entries: seq as u64, head, time }, signed)
+        (
+            Checkpoint {
+                vault_id: vault_id.to_owned(),
+                entries: seq as u64,
+                head,
+                time,
+            },
+            signed,
+        )
     }))
 }
 
@@ -295,7 +377,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Checkpoint {
-        Checkpoint { vault_id: "0123456789abcdef".into(), entries: 7, head: [0xab; 32], time: "2026-11-22T14:05:23Z".into() }
+        Checkpoint {
+            vault_id: "0123456789abcdef".into(),
+            entries: 7,
+            head: [0xab; 32],
+            time: "2026-11-22T14:05:23Z".into(),
+        }
     }
 
     #[test]
@@ -324,7 +411,10 @@ mod tests {
             format!("{doc}extra: 1\n"),
             doc.replace("\n", "\r\n"),
         ] {
-            assert!(matches!(Checkpoint::parse(&bad), Err(CheckpointError::Malformed(_))), "{bad:?}");
+            assert!(
+                matches!(Checkpoint::parse(&bad), Err(CheckpointError::Malformed(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -334,20 +424,34 @@ mod tests {
         let cert = key.cert().clone().strip_secret_key_material();
         let cp = sample();
         let signed = cp.sign(&key).unwrap();
-        assert_eq!(Checkpoint::open(&signed, &cert, "0123456789abcdef").unwrap(), cp);
+        assert_eq!(
+            Checkpoint::open(&signed, &cert, "0123456789abcdef").unwrap(),
+            cp
+        );
         let edited = signed.replace("entries: 7", "entries: 6");
-        assert!(matches!(Checkpoint::open(&edited, &cert, "0123456789abcdef"), Err(CheckpointError::Edited)));
+        assert!(matches!(
+            Checkpoint::open(&edited, &cert, "0123456789abcdef"),
+            Err(CheckpointError::Edited)
+        ));
         let other = pgp::generate_vault_key("fedcba9876543210").unwrap();
         let by_other = cp.sign(&other).unwrap();
         assert!(matches!(
             Checkpoint::open(&by_other, &cert, "0123456789abcdef"),
             Err(CheckpointError::UnknownSigner { .. })
         ));
-        let foreign = Checkpoint { vault_id: "fedcba9876543210".into(), ..sample() }.sign(&other).unwrap();
+        let foreign = Checkpoint {
+            vault_id: "fedcba9876543210".into(),
+            ..sample()
+        }
+        .sign(&other)
+        .unwrap();
         assert!(matches!(
             Checkpoint::open(&foreign, &cert, "0123456789abcdef"),
             Err(CheckpointError::OtherVault { .. })
         ));
-        assert!(matches!(Checkpoint::open("hello", &cert, "0123456789abcdef"), Err(CheckpointError::NotSigned(_))));
+        assert!(matches!(
+            Checkpoint::open("hello", &cert, "0123456789abcdef"),
+            Err(CheckpointError::NotSigned(_))
+        ));
     }
 }

@@ -17,10 +17,16 @@ pub const VERSION: u32 = 1;
 
 /// Writes the header record (`header`, one JSON object) and every entry in
 /// `seq` order; returns how many entries were written.
-pub fn write_jsonl(conn: &Connection, header: &serde_json::Value, out: &mut impl Write) -> Result<u64, ExportError> {
+pub fn write_jsonl(
+    conn: &Connection,
+    header: &serde_json::Value,
+    out: &mut impl Write,
+) -> Result<u64, ExportError> {
     serde_json::to_writer(&mut *out, header).map_err(AuditError::Encode)?;
     out.write_all(b"\n")?;
-    let mut stmt = conn.prepare("SELECT seq, body, hash FROM audit ORDER BY seq").map_err(AuditError::Sqlite)?;
+    let mut stmt = conn
+        .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+        .map_err(AuditError::Sqlite)?;
     let mut rows = stmt.query([]).map_err(AuditError::Sqlite)?;
     let mut n = 0u64;
     let mut line = String::new();

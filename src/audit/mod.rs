@@ -86,25 +86,35 @@ struct Body<'a> {
 /// The current head.
 pub fn head(conn: &Connection) -> Result<Head, AuditError> {
     let row: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     Ok(match row {
-        None => Head { count: 0, hash: [0; 32] },
+        None => Head {
+            count: 0,
+            hash: [0; 32],
+        },
         Some((seq, h)) => {
             let mut hash = [0u8; 32];
             if h.len() == 32 {
                 hash.copy_from_slice(&h);
             }
-            Head { count: seq as u64, hash }
+            Head {
+                count: seq as u64,
+                hash,
+            }
         }
     })
 }
 
 /// Current time as RFC 3339 UTC with seconds, the log's time format.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
@@ -129,5 +139,8 @@ pub fn append(conn: &Connection, vault_id: &str, event: &Event) -> Result<Head, 
         "INSERT INTO audit (seq, body, hash) VALUES (?1, ?2, ?3)",
         params![(prev.count + 1) as i64, body, &hash[..]],
     )?;
-    Ok(Head { count: prev.count + 1, hash })
+    Ok(Head {
+        count: prev.count + 1,
+        hash,
+    })
 }

@@ -67,15 +67,27 @@ struct RequestState {
 }
 
 fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn strings(v: &Value, k: &str) -> Vec<String> {
-    v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn unix(rfc3339: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// Replays the log of `conn` and compares it with the tables.
@@ -104,46 +116,81 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
         let d = &e.data;
         let mut check_sig = |who: &str, what: &str| -> bool {
             let Some(cert) = officers.get(who) else {
-                diff(format!("entry {}: {what} by {who:?}, who is not an enrolled officer", e.seq));
+                diff(format!(
+                    "entry {}: {what} by {who:?}, who is not an enrolled officer",
+                    e.seq
+                ));
                 return false;
             };
             let (st, sig) = (s(d, "statement"), s(d, "signature"));
             signatures += 1;
             if crate::pgp::verify_detached(cert, st.as_bytes(), sig.as_bytes()).is_err() {
-                diff(format!("entry {}: the signature of {who} on {what} does not verify", e.seq));
+                diff(format!(
+                    "entry {}: the signature of {who} on {what} does not verify",
+                    e.seq
+                ));
                 return false;
             }
             true
         };
         match e.event.as_str() {
             events::VAULT_INIT => {
-                for c in d.get("custodians").and_then(Value::as_array).into_iter().flatten() {
-                    let bytes = data_encoding::BASE64.decode(s(c, "officer_cert").as_bytes()).unwrap_or_default();
+                for c in d
+                    .get("custodians")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let bytes = data_encoding::BASE64
+                        .decode(s(c, "officer_cert").as_bytes())
+                        .unwrap_or_default();
                     match crate::pgp::keys::parse_public_cert(&bytes) {
                         Ok(cert) => {
                             officers.insert(s(c, "name"), cert);
                         }
-                        Err(_) => diff(format!("genesis: the certificate of custodian {} is unreadable", s(c, "name"))),
+                        Err(_) => diff(format!(
+                            "genesis: the certificate of custodian {} is unreadable",
+                            s(c, "name")
+                        )),
                     }
                 }
             }
             events::BATCH_SERIALS => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
-                batch_parts.entry(id).or_default().extend(strings(d, "serials"));
+                batch_parts
+                    .entry(id)
+                    .or_default()
+                    .extend(strings(d, "serials"));
             }
             events::BATCH_INGESTED => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
                 let list = batch_parts.remove(&id).unwrap_or_default();
                 let count = d["count"].as_i64().unwrap_or(-1);
                 if list.len() as i64 != count {
-                    diff(format!("entry {}: batch {id} lists {} serials but says {count}", e.seq, list.len()));
+                    diff(format!(
+                        "entry {}: batch {id} lists {} serials but says {count}",
+                        e.seq,
+                        list.len()
+                    ));
                 }
                 let sha = crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()));
                 if sha != s(d, "serials_sha256") {
-                    diff(format!("entry {}: batch {id}'s serial list does not match its serials_sha256", e.seq));
+                    diff(format!(
+                        "entry {}: batch {id}'s serial list does not match its serials_sha256",
+                        e.seq
+                    ));
                 }
                 for serial in list {
-                    if serials.insert(serial.clone(), SerialState { batch: id, ..Default::default() }).is_some() {
+                    if serials
+                        .insert(
+                            serial.clone(),
+                            SerialState {
+                                batch: id,
+                                ..Default::default()
+                            },
+                        )
+                        .is_some()
+                    {
                         diff(format!("entry {}: serial {serial} ingested twice", e.seq));
                     }
                 }
@@ -151,7 +198,11 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
             }
             events::SERIAL_VOIDED => match serials.get_mut(&s(d, "serial")) {
                 Some(st) => st.voided = true,
-                None => diff(format!("entry {}: void of serial {} that was never ingested", e.seq, s(d, "serial"))),
+                None => diff(format!(
+                    "entry {}: void of serial {} that was never ingested",
+                    e.seq,
+                    s(d, "serial")
+                )),
             },
             events::ORDER_ADDED => {
                 let emails: BTreeSet<String> = strings(d, "emails").into_iter().collect();
@@ -162,7 +213,10 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 for serial in strings(d, "serials") {
                     match serials.get_mut(&serial) {
                         Some(st) => st.order = Some(order.clone()),
-                        None => diff(format!("entry {}: order {order} assigned unknown serial {serial}", e.seq)),
+                        None => diff(format!(
+                            "entry {}: order {order} assigned unknown serial {serial}",
+                            e.seq
+                        )),
                     }
                 }
             }
@@ -202,10 +256,16 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 }
             }
             events::EXPORT_STARTED => {
-                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (s(d, "request_id"), "started"));
+                exports.insert(
+                    d["export_id"].as_i64().unwrap_or(-1),
+                    (s(d, "request_id"), "started"),
+                );
             }
             events::EXPORT_FAILED => {
-                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (s(d, "request_id"), "failed"));
+                exports.insert(
+                    d["export_id"].as_i64().unwrap_or(-1),
+                    (s(d, "request_id"), "failed"),
+                );
             }
             events::EXPORT_COMPLETED => {
                 let id = s(d, "request_id");
@@ -214,7 +274,10 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                     None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
                     Some(req) => {
                         if req.state != "approved" {
-                            diff(format!("entry {}: request {id} was exported while {}", e.seq, req.state));
+                            diff(format!(
+                                "entry {}: request {id} was exported while {}",
+                                e.seq, req.state
+                            ));
                         }
                         if let (Some(exp), Some(at)) = (req.expires_at, at) {
                             if at > exp {
@@ -230,9 +293,15 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 }
                 for serial in strings(d, "serials") {
                     match serials.get_mut(&serial) {
-                        Some(st) if st.voided => diff(format!("entry {}: voided serial {serial} was exported", e.seq)),
+                        Some(st) if st.voided => diff(format!(
+                            "entry {}: voided serial {serial} was exported",
+                            e.seq
+                        )),
                         Some(st) => st.exported += 1,
-                        None => diff(format!("entry {}: export of unknown serial {serial}", e.seq)),
+                        None => diff(format!(
+                            "entry {}: export of unknown serial {serial}",
+                            e.seq
+                        )),
                     }
                 }
                 exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
@@ -250,7 +319,9 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
     r.orders = orders.len() as u64;
     r.requests = requests.len() as u64;
     r.exports = exports.values().filter(|x| x.1 == "completed").count() as u64;
-    compare(conn, &mut r, &serials, &batches, &orders, &requests, &exports)?;
+    compare(
+        conn, &mut r, &serials, &batches, &orders, &requests, &exports,
+    )?;
     Ok(r)
 }
 
@@ -279,23 +350,38 @@ fn compare(
     let mut rows = st.query([])?;
     while let Some(row) = rows.next()? {
         let serial: String = row.get(0)?;
-        let (batch, state, order, exported): (i64, String, Option<String>, i64) = (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let (batch, state, order, exported): (i64, String, Option<String>, i64) =
+            (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
         let Some(l) = serials.get(&serial) else {
-            d(format!("seed row {serial} is not in the log (added behind the log)"));
+            d(format!(
+                "seed row {serial} is not in the log (added behind the log)"
+            ));
             continue;
         };
         seen += 1;
         if l.batch != batch {
-            d(format!("seed row {serial}: batch {batch}, the log says {}", l.batch));
+            d(format!(
+                "seed row {serial}: batch {batch}, the log says {}",
+                l.batch
+            ));
         }
         if (state == "voided") != l.voided {
-            d(format!("seed row {serial}: state {state}, the log says {}", if l.voided { "voided" } else { "active" }));
+            d(format!(
+                "seed row {serial}: state {state}, the log says {}",
+                if l.voided { "voided" } else { "active" }
+            ));
         }
         if order != l.order {
-            d(format!("seed row {serial}: order {order:?}, the log says {:?}", l.order));
+            d(format!(
+                "seed row {serial}: order {order:?}, the log says {:?}",
+                l.order
+            ));
         }
         if exported != l.exported {
-            d(format!("seed row {serial}: exported {exported} time(s), the log says {}", l.exported));
+            d(format!(
+                "seed row {serial}: exported {exported} time(s), the log says {}",
+                l.exported
+            ));
         }
     }
     drop(rows);
@@ -303,7 +389,9 @@ fn compare(
     if seen < serials.len() as u64 {
         let present: BTreeSet<String> = {
             let mut st = conn.prepare("SELECT serial FROM seeds")?;
-            let v = st.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+            let v = st
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
             v
         };
         let mut missing: Vec<&String> = serials.keys().filter(|k| !present.contains(*k)).collect();
@@ -313,12 +401,16 @@ fn compare(
         }
     }
     let mut st = conn.prepare("SELECT id, count, format FROM batches")?;
-    let db: BTreeMap<i64, (i64, String)> =
-        st.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?.collect::<Result<_, _>>()?;
+    let db: BTreeMap<i64, (i64, String)> = st
+        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+        .collect::<Result<_, _>>()?;
     for (id, v) in batches {
         match db.get(id) {
             None => d(format!("batch {id} is missing from the batches table")),
-            Some(x) if x != v => d(format!("batch {id}: table says {} tokens as {}, the log {} as {}", x.0, x.1, v.0, v.1)),
+            Some(x) if x != v => d(format!(
+                "batch {id}: table says {} tokens as {}, the log {} as {}",
+                x.0, x.1, v.0, v.1
+            )),
             _ => {}
         }
     }
@@ -327,7 +419,13 @@ fn compare(
     }
     let mut st = conn.prepare("SELECT o.id, o.customer, e.email FROM orders o LEFT JOIN order_emails e ON e.order_id = o.id")?;
     let mut db: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
-    for row in st.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<String>>(2)?)))? {
+    for row in st.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })? {
         let (id, cust, email) = row?;
         let e = db.entry(id).or_insert((cust, BTreeSet::new()));
         if let Some(m) = email {
@@ -337,16 +435,24 @@ fn compare(
     for (id, v) in orders {
         match db.get(id) {
             None => d(format!("order {id} is missing from the orders table")),
-            Some(x) if x != v => d(format!("order {id}: customer or authorized e-mails differ from the log")),
+            Some(x) if x != v => d(format!(
+                "order {id}: customer or authorized e-mails differ from the log"
+            )),
             _ => {}
         }
     }
     for id in db.keys().filter(|k| !orders.contains_key(*k)) {
         d(format!("order {id} is in the table but not in the log"));
     }
-    let mut st = conn.prepare("SELECT id, order_id, state, created_by, decided_by FROM requests")?;
+    let mut st =
+        conn.prepare("SELECT id, order_id, state, created_by, decided_by FROM requests")?;
     let db: BTreeMap<String, (String, String, String, Option<String>)> = st
-        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))))?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+            ))
+        })?
         .collect::<Result<_, _>>()?;
     for (id, q) in requests {
         match db.get(id) {
@@ -358,8 +464,11 @@ fn compare(
                         q.state, q.creator, q.decider
                     ));
                 }
-                let mut st = conn.prepare_cached("SELECT serial FROM request_serials WHERE request_id = ?1")?;
-                let got: BTreeSet<String> = st.query_map([id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+                let mut st = conn
+                    .prepare_cached("SELECT serial FROM request_serials WHERE request_id = ?1")?;
+                let got: BTreeSet<String> = st
+                    .query_map([id], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
                 if got != q.serials {
                     d(format!("request {id}: its serials differ from the log"));
                 }
@@ -370,16 +479,23 @@ fn compare(
         d(format!("request {id} is in the table but not in the log"));
     }
     let mut st = conn.prepare("SELECT id, request_id, state FROM exports")?;
-    let db: BTreeMap<i64, (String, String)> =
-        st.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?.collect::<Result<_, _>>()?;
+    let db: BTreeMap<i64, (String, String)> = st
+        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+        .collect::<Result<_, _>>()?;
     for (id, (req, state)) in exports {
         match db.get(id) {
-            None => d(format!("export {id} of request {req} is missing from the exports table")),
-            Some((r2, s2)) if r2 != req || s2 != state => d(format!("export {id}: table says {s2} for {r2}, the log {state} for {req}")),
+            None => d(format!(
+                "export {id} of request {req} is missing from the exports table"
+            )),
+            Some((r2, s2)) if r2 != req || s2 != state => d(format!(
+                "export {id}: table says {s2} for {r2}, the log {state} for {req}"
+            )),
             _ => {}
         }
         if *state == "started" {
-            d(format!("export {id} of request {req} started and never completed (see status)"));
+            d(format!(
+                "export {id} of request {req} started and never completed (see status)"
+            ));
         }
     }
     for id in db.keys().filter(|k| !exports.contains_key(*k)) {

@@ -53,7 +53,10 @@ struct Link<'a> {
 
 /// Walks the whole log in `seq` order and checks each link.
 /// `vault_id` is the id the vault table claims; every entry must agree.
-pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<ChainReport, AuditError> {
+pub fn verify_chain(
+    conn: &rusqlite::Connection,
+    vault_id: &str,
+) -> Result<ChainReport, AuditError> {
     let mut stmt = conn.prepare("SELECT seq, body, hash FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut problems = Vec::new();
@@ -65,7 +68,10 @@ pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<Chain
         let body: Vec<u8> = match row.get(1) {
             Ok(b) => b,
             Err(_) => {
-                problems.push(ChainProblem { seq, problem: "body is not a blob (altered)".into() });
+                problems.push(ChainProblem {
+                    seq,
+                    problem: "body is not a blob (altered)".into(),
+                });
                 Vec::new()
             }
         };
@@ -81,18 +87,30 @@ pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<Chain
         }
         let hash = crypto::sha256(&body);
         if !crypto::ct_eq(&hash, &stored) {
-            problems.push(ChainProblem { seq, problem: "contents do not match the stored hash (entry altered)".into() });
+            problems.push(ChainProblem {
+                seq,
+                problem: "contents do not match the stored hash (entry altered)".into(),
+            });
         }
         match serde_json::from_slice::<Link<'_>>(&body) {
-            Err(_) => problems.push(ChainProblem { seq, problem: "not a valid entry (altered)".into() }),
+            Err(_) => problems.push(ChainProblem {
+                seq,
+                problem: "not a valid entry (altered)".into(),
+            }),
             Ok(link) => {
                 if link.v != super::ENTRY_VERSION {
-                    problems.push(ChainProblem { seq, problem: format!("unknown entry version {}", link.v) });
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!("unknown entry version {}", link.v),
+                    });
                 }
                 if link.seq != seq {
                     problems.push(ChainProblem {
                         seq,
-                        problem: format!("entry says it is entry {} (moved or renumbered)", link.seq),
+                        problem: format!(
+                            "entry says it is entry {} (moved or renumbered)",
+                            link.seq
+                        ),
                     });
                 }
                 if link.prev != crypto::hex(&prev) {
@@ -105,10 +123,16 @@ pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<Chain
                     });
                 }
                 if link.vault != vault_id {
-                    problems.push(ChainProblem { seq, problem: format!("belongs to vault {}, not {vault_id}", link.vault) });
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!("belongs to vault {}, not {vault_id}", link.vault),
+                    });
                 }
                 if seq == 1 && link.event != super::events::VAULT_INIT {
-                    problems.push(ChainProblem { seq, problem: "the first entry is not the vault's genesis".into() });
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: "the first entry is not the vault's genesis".into(),
+                    });
                 }
             }
         }
@@ -116,7 +140,17 @@ pub fn verify_chain(conn: &rusqlite::Connection, vault_id: &str) -> Result<Chain
         expected = seq + 1;
     }
     if entries == 0 {
-        problems.push(ChainProblem { seq: 0, problem: "the log is empty (no genesis entry)".into() });
+        problems.push(ChainProblem {
+            seq: 0,
+            problem: "the log is empty (no genesis entry)".into(),
+        });
     }
-    Ok(ChainReport { entries, head: Head { count: expected - 1, hash: prev }, problems })
+    Ok(ChainReport {
+        entries,
+        head: Head {
+            count: expected - 1,
+            hash: prev,
+        },
+        problems,
+    })
 }

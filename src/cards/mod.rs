@@ -41,7 +41,9 @@ pub struct VaultId(pub [u8; 8]);
 impl VaultId {
     /// Parses 16 hex digits.
     pub fn parse(s: &str) -> Option<Self> {
-        let v = data_encoding::HEXLOWER_PERMISSIVE.decode(s.trim().as_bytes()).ok()?;
+        let v = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.trim().as_bytes())
+            .ok()?;
         Some(VaultId(v.try_into().ok()?))
     }
 }
@@ -172,11 +174,20 @@ pub fn seal(
 ) -> Result<Vec<u8>, crypto::AeadError> {
     let (vault_id, member_index, threshold, name) = header_fields;
     let salt: [u8; SALT_LEN] = crypto::random::array().map_err(|_| crypto::AeadError::Random)?;
-    let header = CardHeader { vault_id, member_index, threshold, kdf, name: name.to_owned(), salt };
+    let header = CardHeader {
+        vault_id,
+        member_index,
+        threshold,
+        kdf,
+        name: name.to_owned(),
+        salt,
+    };
 
     // The payload holds the share and key in the clear; wiped on drop.
     let mnemonic = secrets.mnemonic.expose_secret().as_bytes();
-    let mut payload = Zeroizing::new(Vec::with_capacity(8 + mnemonic.len() + secrets.officer_key.len()));
+    let mut payload = Zeroizing::new(Vec::with_capacity(
+        8 + mnemonic.len() + secrets.officer_key.len(),
+    ));
     payload.push(PAYLOAD_VERSION);
     payload.extend_from_slice(&(mnemonic.len() as u16).to_be_bytes());
     payload.extend_from_slice(mnemonic);
@@ -227,14 +238,18 @@ impl<'a> Cursor<'a> {
         self.take(1).map(|b| b[0])
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
 impl SealedCard {
     /// Reads and checks the structure of a card file (no passphrase needed).
     pub fn read(path: &Path) -> Result<Self, CardError> {
-        let bytes = std::fs::read(path).map_err(|source| CardError::Io { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| CardError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(path, &bytes)
     }
 
@@ -247,7 +262,10 @@ impl SealedCard {
         if &bytes[6..8] != &MAGIC[6..8] {
             return Err(CardError::UnsupportedVersion { path });
         }
-        let corrupted = |why: &str| CardError::Corrupted { path: path.clone(), why: why.to_owned() };
+        let corrupted = |why: &str| CardError::Corrupted {
+            path: path.clone(),
+            why: why.to_owned(),
+        };
         if bytes.len() < 8 + 32 {
             return Err(corrupted("file is truncated"));
         }
@@ -255,9 +273,17 @@ impl SealedCard {
         if !crypto::ct_eq(&crypto::sha256(body), sum) {
             return Err(corrupted("checksum mismatch"));
         }
-        let mut c = Cursor { bytes: body, pos: 8 };
+        let mut c = Cursor {
+            bytes: body,
+            pos: 8,
+        };
         let short = || corrupted("file is truncated");
-        let vault_id = VaultId(c.take(8).ok_or_else(short)?.try_into().map_err(|_| short())?);
+        let vault_id = VaultId(
+            c.take(8)
+                .ok_or_else(short)?
+                .try_into()
+                .map_err(|_| short())?,
+        );
         let member_index = c.u8().ok_or_else(short)?;
         let threshold = c.u8().ok_or_else(short)?;
         if c.u8().ok_or_else(short)? != KDF_ARGON2ID_V13 {
@@ -268,7 +294,11 @@ impl SealedCard {
             t: c.u32().ok_or_else(short)?,
             p: c.u32().ok_or_else(short)?,
         };
-        let salt: [u8; SALT_LEN] = c.take(SALT_LEN).ok_or_else(short)?.try_into().map_err(|_| short())?;
+        let salt: [u8; SALT_LEN] = c
+            .take(SALT_LEN)
+            .ok_or_else(short)?
+            .try_into()
+            .map_err(|_| short())?;
         let name_len = c.u8().ok_or_else(short)? as usize;
         let name = std::str::from_utf8(c.take(name_len).ok_or_else(short)?)
             .map_err(|_| corrupted("custodian name is not UTF-8"))?
@@ -284,7 +314,14 @@ impl SealedCard {
         }
         Ok(SealedCard {
             path,
-            header: CardHeader { vault_id, member_index, threshold, kdf, name, salt },
+            header: CardHeader {
+                vault_id,
+                member_index,
+                threshold,
+                kdf,
+                name,
+                salt,
+            },
             aad,
             sealed,
         })
@@ -292,13 +329,29 @@ impl SealedCard {
 
     /// Opens the card with its custodian's passphrase (runs Argon2id).
     pub fn open(&self, passphrase: &SecretString) -> Result<CardSecrets, CardError> {
-        let key = argon2id(passphrase.expose_secret().as_bytes(), &self.header.salt, self.header.kdf)
-            .map_err(|e| CardError::Corrupted { path: self.path.clone(), why: e.to_string() })?;
-        let payload = SealingKey::new(&key).open(&self.aad, &self.sealed).map_err(|_| {
-            CardError::WrongPassphrase { path: self.path.clone(), name: self.header.name.clone() }
+        let key = argon2id(
+            passphrase.expose_secret().as_bytes(),
+            &self.header.salt,
+            self.header.kdf,
+        )
+        .map_err(|e| CardError::Corrupted {
+            path: self.path.clone(),
+            why: e.to_string(),
         })?;
-        let corrupted = || CardError::Corrupted { path: self.path.clone(), why: "bad payload".into() };
-        let mut c = Cursor { bytes: &payload, pos: 0 };
+        let payload = SealingKey::new(&key)
+            .open(&self.aad, &self.sealed)
+            .map_err(|_| CardError::WrongPassphrase {
+                path: self.path.clone(),
+                name: self.header.name.clone(),
+            })?;
+        let corrupted = || CardError::Corrupted {
+            path: self.path.clone(),
+            why: "bad payload".into(),
+        };
+        let mut c = Cursor {
+            bytes: &payload,
+            pos: 0,
+        };
         if c.u8().ok_or_else(corrupted)? != PAYLOAD_VERSION {
             return Err(corrupted());
         }
@@ -309,7 +362,10 @@ impl SealedCard {
             .to_owned();
         let klen = c.u32().ok_or_else(corrupted)? as usize;
         let officer_key = Zeroizing::new(c.take(klen).ok_or_else(corrupted)?.to_vec());
-        Ok(CardSecrets { mnemonic: SecretString::from(mnemonic), officer_key })
+        Ok(CardSecrets {
+            mnemonic: SecretString::from(mnemonic),
+            officer_key,
+        })
     }
 }
 
@@ -326,7 +382,13 @@ mod tests {
 
     fn card() -> Vec<u8> {
         let pass = SecretString::from("correct horse battery".to_owned());
-        seal((VaultId([1; 8]), 2, 2, "alice"), KdfParams::INSECURE_FAST, &pass, &secrets()).unwrap()
+        seal(
+            (VaultId([1; 8]), 2, 2, "alice"),
+            KdfParams::INSECURE_FAST,
+            &pass,
+            &secrets(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -334,7 +396,9 @@ mod tests {
         let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
         assert_eq!(c.header.name, "alice");
         assert_eq!(c.header.member_index, 2);
-        let s = c.open(&SecretString::from("correct horse battery".to_owned())).unwrap();
+        let s = c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .unwrap();
         assert_eq!(s.mnemonic.expose_secret(), "academic acid acrobat");
         assert_eq!(&s.officer_key[..], &[9u8; 40][..]);
     }
@@ -342,8 +406,13 @@ mod tests {
     #[test]
     fn wrong_passphrase_is_named() {
         let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
-        let e = c.open(&SecretString::from("wrong horse battery".to_owned())).unwrap_err();
-        assert_eq!(e.to_string(), "wrong passphrase for card a.card (custodian alice)");
+        let e = c
+            .open(&SecretString::from("wrong horse battery".to_owned()))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "wrong passphrase for card a.card (custodian alice)"
+        );
     }
 
     #[test]
@@ -354,7 +423,12 @@ mod tests {
             b[i] ^= 0x40;
             let e = SealedCard::parse(Path::new("a.card"), &b).unwrap_err();
             assert!(
-                matches!(e, CardError::Corrupted { .. } | CardError::NotACard { .. } | CardError::UnsupportedVersion { .. }),
+                matches!(
+                    e,
+                    CardError::Corrupted { .. }
+                        | CardError::NotACard { .. }
+                        | CardError::UnsupportedVersion { .. }
+                ),
                 "byte {i}: {e}"
             );
         }
@@ -368,7 +442,9 @@ mod tests {
         let sum = crypto::sha256(&b[..n - 32]);
         b[n - 32..].copy_from_slice(&sum);
         let c = SealedCard::parse(Path::new("a.card"), &b).unwrap();
-        assert!(c.open(&SecretString::from("correct horse battery".to_owned())).is_err());
+        assert!(c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .is_err());
     }
 
     #[test]

@@ -30,8 +30,9 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
     // Read every checkpoint first: an unreadable file is a mistake (exit 1), not tampering.
     let mut texts = Vec::new();
     for f in &a.checkpoints {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| CliError::refused(format!("cannot read checkpoint {}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::refused(format!("cannot read checkpoint {}: {e}", f.display()))
+        })?;
         texts.push((f.clone(), text));
     }
     let report = vault.verify_audit()?;
@@ -39,7 +40,10 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
     for (file, text) in texts {
         let verdict = vault.verify_checkpoint(&text);
         if let Err(CheckpointError::Audit(e)) = verdict {
-            return Err(CliError::refused(format!("checkpoint {}: {e}", file.display())));
+            return Err(CliError::refused(format!(
+                "checkpoint {}: {e}",
+                file.display()
+            )));
         }
         results.push(CheckpointResult { file, verdict });
     }
@@ -51,7 +55,11 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
     }
     let ok = problems.is_empty();
     if a.json {
-        let chain: Vec<_> = report.problems.iter().map(|p| json!({"entry": p.seq, "problem": p.problem})).collect();
+        let chain: Vec<_> = report
+            .problems
+            .iter()
+            .map(|p| json!({"entry": p.seq, "problem": p.problem}))
+            .collect();
         let cps: Vec<_> = results
             .iter()
             .map(|r| match &r.verdict {
@@ -71,13 +79,26 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
             println!("TAMPERED {p}");
         }
         if ok {
-            println!("audit log intact: {} entries, head {}", report.entries, report.head.hash_hex());
+            println!(
+                "audit log intact: {} entries, head {}",
+                report.entries,
+                report.head.hash_hex()
+            );
         } else if report.problems.is_empty() {
-            println!("hash chain consistent: {} entries, head {}", report.entries, report.head.hash_hex());
+            println!(
+                "hash chain consistent: {} entries, head {}",
+                report.entries,
+                report.head.hash_hex()
+            );
         }
         for r in &results {
             match &r.verdict {
-                Ok(cp) => println!("checkpoint {}: the log extends it ({} entries, {})", r.file.display(), cp.entries, cp.time),
+                Ok(cp) => println!(
+                    "checkpoint {}: the log extends it ({} entries, {})",
+                    r.file.display(),
+                    cp.entries,
+                    cp.time
+                ),
                 Err(e) => println!("TAMPERED checkpoint {}: {e}", r.file.display()),
             }
         }

@@ -10,9 +10,14 @@ use super::passphrase;
 use crate::cards::SealedCard;
 use crate::vault::Vault;
 
-fn open(dir: &Path, a: &OneCardArgs, purpose: &str) -> Result<(Vault, SealedCard, secrecy::SecretString), CliError> {
+fn open(
+    dir: &Path,
+    a: &OneCardArgs,
+    purpose: &str,
+) -> Result<(Vault, SealedCard, secrecy::SecretString), CliError> {
     let mut vault = Vault::open(dir)?;
-    let card = super::quorum::read_cards(&mut vault, std::slice::from_ref(&a.card), purpose)?.remove(0);
+    let card =
+        super::quorum::read_cards(&mut vault, std::slice::from_ref(&a.card), purpose)?.remove(0);
     let pass = match &a.passphrase_file {
         Some(f) => passphrase::from_file(f)?,
         None => passphrase::prompt(&format!("{} ({})", card.header.name, a.card.display()))?,

@@ -38,42 +38,77 @@ fn fail(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
 }
 
 fn pass(name: &str) -> SecretString {
-    let p = CUSTODIANS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).unwrap_or_default();
+    let p = CUSTODIANS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+        .unwrap_or_default();
     SecretString::from(p.to_owned())
 }
 
 fn card(cards: &Path, name: &str) -> Result<(SealedCard, SecretString), CliError> {
-    Ok((SealedCard::read(&cards.join(format!("{name}.card")))?, pass(name)))
+    Ok((
+        SealedCard::read(&cards.join(format!("{name}.card")))?,
+        pass(name),
+    ))
 }
 
 /// A factory batch with fresh random seeds, as a factory would send it.
 fn factory_batch(path: &Path) -> Result<(), CliError> {
     let mut tokens = Vec::new();
     for i in 0..TOKENS {
-        let seed: [u8; 20] = crypto::random::array().map_err(|e| CliError::refused(e.to_string()))?;
+        let seed: [u8; 20] =
+            crypto::random::array().map_err(|e| CliError::refused(e.to_string()))?;
         tokens.push(Token {
-            serial: Serial::parse(&(FIRST_SERIAL + i).to_string()).map_err(|e| CliError::refused(e.to_string()))?,
+            serial: Serial::parse(&(FIRST_SERIAL + i).to_string())
+                .map_err(|e| CliError::refused(e.to_string()))?,
             seed: Seed::new(seed.to_vec()).map_err(|e| CliError::refused(e.to_string()))?,
-            params: TokenParams { manufacturer: Some("Token2".into()), model: Some("C202".into()), ..TokenParams::default() },
+            params: TokenParams {
+                manufacturer: Some("Token2".into()),
+                model: Some("C202".into()),
+                ..TokenParams::default()
+            },
         });
     }
     let mut out = Vec::new();
-    formats::write(Format::AzureCsv, &mut tokens.iter(), &mut out, &WriteOptions::default())
-        .map_err(|e| CliError::refused(e.to_string()))?;
+    formats::write(
+        Format::AzureCsv,
+        &mut tokens.iter(),
+        &mut out,
+        &WriteOptions::default(),
+    )
+    .map_err(|e| CliError::refused(e.to_string()))?;
     fs::write(path, out).map_err(fail(path))
 }
 
 pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let root = a.dir;
-    if root.exists() && fs::read_dir(&root).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(CliError::refused(format!("{} exists and is not empty", root.display()))
-            .advise("choose another --dir, or remove the old demo"));
+    if root.exists()
+        && fs::read_dir(&root)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(
+            CliError::refused(format!("{} exists and is not empty", root.display()))
+                .advise("choose another --dir, or remove the old demo"),
+        );
     }
-    let dirs: Vec<PathBuf> = ["vault", "cards", "passphrases", "factory", "customer", "media"].iter().map(|d| root.join(d)).collect();
+    let dirs: Vec<PathBuf> = [
+        "vault",
+        "cards",
+        "passphrases",
+        "factory",
+        "customer",
+        "media",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
     for d in &dirs[2..] {
         fs::create_dir_all(d).map_err(fail(d))?;
     }
-    let (vault_dir, cards, pass_dir, factory, customer, media) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3], &dirs[4], &dirs[5]);
+    let (vault_dir, cards, pass_dir, factory, customer, media) =
+        (&dirs[0], &dirs[1], &dirs[2], &dirs[3], &dirs[4], &dirs[5]);
 
     println!("== 1. Key ceremony: master key split 2 of 3 (alice, bob, carol)");
     for (name, p) in CUSTODIANS {
@@ -92,7 +127,12 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             cards_out: cards.clone(),
         },
     )?;
-    println!("   vault {} in {}; cards and vault-cert.asc in {}", outcome.vault_id, vault_dir.display(), cards.display());
+    println!(
+        "   vault {} in {}; cards and vault-cert.asc in {}",
+        outcome.vault_id,
+        vault_dir.display(),
+        cards.display()
+    );
 
     println!("\n== 2. A factory batch arrives: {TOKENS} tokens in Azure CSV");
     let batch = factory.join("batch-0001.csv");
@@ -106,17 +146,29 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         factory_cert: None,
         read_options: &ReadOptions::default(),
     })?;
-    println!("   alice + bob unsealed the vault; batch {} ingested: {} tokens ({})", r.batch_id, r.count, r.format);
-    println!("   (the plain file {} would now be wiped from the factory medium)", batch.display());
+    println!(
+        "   alice + bob unsealed the vault; batch {} ingested: {} tokens ({})",
+        r.batch_id, r.count, r.format
+    );
+    println!(
+        "   (the plain file {} would now be wiped from the factory medium)",
+        batch.display()
+    );
     let (mut vault, checkpoint) = unsealed.finish();
     checkpoint?;
 
     println!("\n== 3. Order {ORDER}: Customer Example Ltd bought 10 tokens");
     let (c, p) = card(cards, "carol")?;
     let carol = vault.authenticate(&c, &p, "order add")?;
-    vault.add_order(ORDER, "Customer Example Ltd", &[CUSTOMER_EMAIL.to_owned()], &carol)?;
-    let shipped: Vec<Serial> =
-        (FIRST_SERIAL..FIRST_SERIAL + 10).filter_map(|s| Serial::parse(&s.to_string()).ok()).collect();
+    vault.add_order(
+        ORDER,
+        "Customer Example Ltd",
+        &[CUSTOMER_EMAIL.to_owned()],
+        &carol,
+    )?;
+    let shipped: Vec<Serial> = (FIRST_SERIAL..FIRST_SERIAL + 10)
+        .filter_map(|s| Serial::parse(&s.to_string()).ok())
+        .collect();
     vault.assign_serials(ORDER, &shipped, &carol)?;
     println!("   carol recorded the order, {CUSTOMER_EMAIL} as its authorized requester, and serials {}..{}", FIRST_SERIAL, FIRST_SERIAL + 9);
 
@@ -125,8 +177,15 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::refused(e.to_string()))?;
     let public = customer.join("customer-cert.asc");
     let secret = customer.join("customer-secret-key.asc");
-    fs::write(&public, customer_key.public_armored().map_err(|e| CliError::refused(e.to_string()))?).map_err(fail(&public))?;
-    let sk = pgp::keys::secret_armored(&customer_key).map_err(|e| CliError::refused(e.to_string()))?;
+    fs::write(
+        &public,
+        customer_key
+            .public_armored()
+            .map_err(|e| CliError::refused(e.to_string()))?,
+    )
+    .map_err(fail(&public))?;
+    let sk =
+        pgp::keys::secret_armored(&customer_key).map_err(|e| CliError::refused(e.to_string()))?;
     fs::write(&secret, sk.as_bytes()).map_err(fail(&secret))?;
     let cert_bytes = fs::read(&public).map_err(fail(&public))?;
     let created = vault.create_request(
@@ -140,19 +199,28 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         },
         &carol,
     )?;
-    println!("   carol created request {} for {} serials to key {}", created.id, created.serials, created.recipient_fingerprint);
+    println!(
+        "   carol created request {} for {} serials to key {}",
+        created.id, created.serials, created.recipient_fingerprint
+    );
 
     println!("\n== 5. Two-person rule: bob approves (carol could not approve her own request)");
     let (c, p) = card(cards, "bob")?;
     let bob = vault.authenticate(&c, &p, "request approve")?;
     vault.decide_request(&created.id, true, None, &bob)?;
-    println!("   bob approved {}; the approval is valid for 24 h", created.id);
+    println!(
+        "   bob approved {}; the approval is valid for 24 h",
+        created.id
+    );
 
     println!("\n== 6. Export to the customer's medium");
     let quorum = vec![card(cards, "bob")?, card(cards, "carol")?];
     let mut unsealed = vault.unseal(quorum, "export")?;
     let out = unsealed.export(&created.id, media)?;
-    println!("   bundle   {} (encrypted to the customer, signed by the vault)", out.bundle.display());
+    println!(
+        "   bundle   {} (encrypted to the customer, signed by the vault)",
+        out.bundle.display()
+    );
     println!("   manifest {} (clearsigned)", out.manifest.display());
     let (vault, checkpoint) = unsealed.finish();
     checkpoint?;
@@ -162,7 +230,11 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     println!(
         "   {} entries, chain {}, head {}",
         report.entries,
-        if report.problems.is_empty() { "intact" } else { "TAMPERED" },
+        if report.problems.is_empty() {
+            "intact"
+        } else {
+            "TAMPERED"
+        },
         report.head.hash_hex()
     );
     println!("\n== Status");
@@ -171,10 +243,18 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let v = vault_dir.display();
     println!("\nThe customer opens the bundle with GnuPG:");
     println!("   export GNUPGHOME=$(mktemp -d)");
-    println!("   gpg --import {} {}/vault-cert.asc", secret.display(), cards.display());
+    println!(
+        "   gpg --import {} {}/vault-cert.asc",
+        secret.display(),
+        cards.display()
+    );
     println!("   gpg --decrypt {}", out.bundle.display());
     println!("   gpg --verify {}", out.manifest.display());
-    println!("\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):", cards.display(), pass_dir.display());
+    println!(
+        "\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):",
+        cards.display(),
+        pass_dir.display()
+    );
     println!("   cargo run -q -- --vault {v} tui      (or: seedvault --vault {v} tui)");
     Ok(())
 }

@@ -28,15 +28,27 @@ pub struct CliError {
 impl CliError {
     /// Refused or failed (exit 1).
     pub fn refused(message: impl Into<String>) -> Self {
-        CliError { message: message.into(), advice: None, code: EXIT_REFUSED }
+        CliError {
+            message: message.into(),
+            advice: None,
+            code: EXIT_REFUSED,
+        }
     }
     /// Usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { message: message.into(), advice: None, code: EXIT_USAGE }
+        CliError {
+            message: message.into(),
+            advice: None,
+            code: EXIT_USAGE,
+        }
     }
     /// Tampering found (exit 3).
     pub fn tampered(message: impl Into<String>) -> Self {
-        CliError { message: message.into(), advice: None, code: EXIT_TAMPERED }
+        CliError {
+            message: message.into(),
+            advice: None,
+            code: EXIT_TAMPERED,
+        }
     }
     /// Adds advice.
     pub fn advise(mut self, advice: impl Into<String>) -> Self {
@@ -57,12 +69,18 @@ impl fmt::Display for CliError {
 
 fn advice_for(e: &VaultError) -> Option<&'static str> {
     Some(match e {
-        VaultError::TooFewCards { .. } => "give one --card per custodian present, each with its passphrase",
+        VaultError::TooFewCards { .. } => {
+            "give one --card per custodian present, each with its passphrase"
+        }
         VaultError::Card(crate::cards::CardError::WrongPassphrase { .. }) => {
             "the attempt was logged; the custodian may retry with the right passphrase"
         }
-        VaultError::ForeignCard { .. } => "check that --vault points at the vault this card was made for",
-        VaultError::Tampered(_) => "run `seedvault audit verify` and involve your auditors before using this vault",
+        VaultError::ForeignCard { .. } => {
+            "check that --vault points at the vault this card was made for"
+        }
+        VaultError::Tampered(_) => {
+            "run `seedvault audit verify` and involve your auditors before using this vault"
+        }
         VaultError::Store(crate::store::StoreError::NoVault(_)) => {
             "set --vault DIR or SEEDVAULT_DIR, or run `seedvault init` / `seedvault demo`"
         }
@@ -72,8 +90,16 @@ fn advice_for(e: &VaultError) -> Option<&'static str> {
 
 impl From<VaultError> for CliError {
     fn from(e: VaultError) -> Self {
-        let code = if e.is_tampering() { EXIT_TAMPERED } else { EXIT_REFUSED };
-        CliError { message: e.to_string(), advice: advice_for(&e).map(str::to_owned), code }
+        let code = if e.is_tampering() {
+            EXIT_TAMPERED
+        } else {
+            EXIT_REFUSED
+        };
+        CliError {
+            message: e.to_string(),
+            advice: advice_for(&e).map(str::to_owned),
+            code,
+        }
     }
 }
 

@@ -20,18 +20,36 @@ pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
 /// The human form of `status`.
 pub(crate) fn render_status(s: &Status) -> String {
     let mut out = String::new();
-    let marker = if s.test_vault { "   [TEST VAULT: insecure fast KDF, never for real seeds]" } else { "" };
+    let marker = if s.test_vault {
+        "   [TEST VAULT: insecure fast KDF, never for real seeds]"
+    } else {
+        ""
+    };
     out += &format!("Vault        {}{marker}\n", s.vault_id);
     out += &format!("Created      {}\n", s.created_at);
-    out += &format!("Quorum       {} of {} cards ({})\n", s.threshold, s.share_count, s.custodians.join(", "));
-    out += &format!("Vault key    {} (key version {})\n", s.vault_fingerprint, s.key_version);
+    out += &format!(
+        "Quorum       {} of {} cards ({})\n",
+        s.threshold,
+        s.share_count,
+        s.custodians.join(", ")
+    );
+    out += &format!(
+        "Vault key    {} (key version {})\n",
+        s.vault_fingerprint, s.key_version
+    );
     let c = &s.counts;
     out += &format!(
         "Seeds        {} ({} active, {} voided, {} exported) in {} batches\n",
         c.seeds, c.active, c.voided, c.exported, c.batches
     );
-    out += &format!("Orders       {} ({} requests pending approval, {} approved awaiting export)\n", s.orders, s.requests_pending, s.requests_approved);
-    out += &format!("Audit log    {} entries, head {}\n", s.audit.entries, s.audit.head);
+    out += &format!(
+        "Orders       {} ({} requests pending approval, {} approved awaiting export)\n",
+        s.orders, s.requests_pending, s.requests_approved
+    );
+    out += &format!(
+        "Audit log    {} entries, head {}\n",
+        s.audit.entries, s.audit.head
+    );
     for u in &s.unfinished_exports {
         out += &format!(
             "WARNING      export {} of request {} started {} and never completed: check the medium and the log\n",

@@ -99,7 +99,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => inspect::audit(&dir, a),
         Command::Demo(a) => demo::run(a),
-        Command::Tui(a) => Ok(crate::tui::run(&dir, std::time::Duration::from_secs(a.idle_timeout))?),
+        Command::Tui(a) => Ok(crate::tui::run(
+            &dir,
+            std::time::Duration::from_secs(a.idle_timeout),
+        )?),
     }
 }
 

@@ -13,7 +13,8 @@ use crate::vault::{NewRequest, Vault};
 /// Reads a serials file: one serial per line; blank lines and `#` comments
 /// ignored; every bad line reported with its number.
 fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut out = Vec::new();
     let mut bad = Vec::new();
@@ -28,39 +29,67 @@ fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
         }
     }
     if !bad.is_empty() {
-        return Err(CliError::refused(format!("{}: {} bad line(s):\n  {}", path.display(), bad.len(), bad.join("\n  "))));
+        return Err(CliError::refused(format!(
+            "{}: {} bad line(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        )));
     }
     Ok(out)
 }
 
 pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
     match cmd {
-        OrderCommand::Add { id, customer, emails, officer: o } => {
+        OrderCommand::Add {
+            id,
+            customer,
+            emails,
+            officer: o,
+        } => {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order add")?;
             vault.add_order(&id, &customer, &emails, &who)?;
-            println!("order {id} recorded for {customer} ({} authorized address(es))", emails.len());
+            println!(
+                "order {id} recorded for {customer} ({} authorized address(es))",
+                emails.len()
+            );
             Ok(())
         }
-        OrderCommand::Assign { id, serials_file, officer: o } => {
+        OrderCommand::Assign {
+            id,
+            serials_file,
+            officer: o,
+        } => {
             let serials = read_serials(&serials_file)?;
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order assign")?;
             let n = vault.assign_serials(&id, &serials, &who)?;
-            let distinct: std::collections::HashSet<&str> = serials.iter().map(|s| s.as_str()).collect();
-            println!("{n} serial(s) assigned to order {id} ({} already were)", distinct.len() - n);
+            let distinct: std::collections::HashSet<&str> =
+                serials.iter().map(|s| s.as_str()).collect();
+            println!(
+                "{n} serial(s) assigned to order {id} ({} already were)",
+                distinct.len() - n
+            );
             Ok(())
         }
         OrderCommand::Show { id, json } => {
             let vault = Vault::open(dir)?;
-            let o = vault.order(&id)?.ok_or_else(|| CliError::refused(format!("order {id} does not exist")))?;
+            let o = vault
+                .order(&id)?
+                .ok_or_else(|| CliError::refused(format!("order {id} does not exist")))?;
             if json {
                 return print_json(&o);
             }
             println!("Order      {}", o.id);
             println!("Customer   {}", o.customer);
             println!("Requesters {}", o.emails.join(", "));
-            println!("Serials    {} ({} voided, {} exported)", o.serials.len(), o.voided.len(), o.exported.len());
+            println!(
+                "Serials    {} ({} voided, {} exported)",
+                o.serials.len(),
+                o.voided.len(),
+                o.exported.len()
+            );
             println!("Recorded   {} by {}", o.created_at, o.created_by);
             for s in &o.serials {
                 let mark = if o.voided.contains(s) {
@@ -79,10 +108,23 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
 
 pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
     match cmd {
-        RequestCommand::Create { order, requester, recipient_key, format, serials_file, reexport, reason, json, officer: o } => {
+        RequestCommand::Create {
+            order,
+            requester,
+            recipient_key,
+            format,
+            serials_file,
+            reexport,
+            reason,
+            json,
+            officer: o,
+        } => {
             let format = Format::from_name(&format).ok_or_else(|| {
                 let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                CliError::usage(format!("unknown format {format:?}; one of: {}", all.join(", ")))
+                CliError::usage(format!(
+                    "unknown format {format:?}; one of: {}",
+                    all.join(", ")
+                ))
             })?;
             if reexport && reason.is_none() {
                 return Err(CliError::usage("--reexport needs --reason TEXT"));
@@ -109,7 +151,10 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             if json {
                 return print_json(&created);
             }
-            println!("Request for order {order}: {} serial(s) as {format}, created by {}", created.serials, who.name);
+            println!(
+                "Request for order {order}: {} serial(s) as {format}, created by {}",
+                created.serials, who.name
+            );
             println!("Recipient  {}", created.recipient_fingerprint);
             for uid in &created.user_ids {
                 println!("  user id  {uid}");
@@ -135,7 +180,11 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             );
             Ok(())
         }
-        RequestCommand::Reject { id, reason, officer: o } => {
+        RequestCommand::Reject {
+            id,
+            reason,
+            officer: o,
+        } => {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request reject")?;
             vault.decide_request(&id, false, Some(&reason), &who)?;
@@ -161,7 +210,10 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                     r.format,
                     r.requester,
                     r.created_by,
-                    r.decided_by.as_deref().map(|d| format!(", decided by {d}")).unwrap_or_default()
+                    r.decided_by
+                        .as_deref()
+                        .map(|d| format!(", decided by {d}"))
+                        .unwrap_or_default()
                 );
             }
             Ok(())
@@ -170,12 +222,21 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
 }
 
 pub fn export(dir: &Path, a: ExportArgs) -> Result<(), CliError> {
-    let out = quorum::session(dir, &a.quorum, "export", |unsealed| Ok(unsealed.export(&a.request, &a.media)?))?;
+    let out = quorum::session(dir, &a.quorum, "export", |unsealed| {
+        Ok(unsealed.export(&a.request, &a.media)?)
+    })?;
     if a.json {
         return print_json(&out);
     }
-    println!("exported {} serial(s) of request {} to {}", out.serials, out.request_id, out.recipient_fingerprint);
-    println!("  bundle   {} (sha256 {})", out.bundle.display(), out.bundle_sha256);
+    println!(
+        "exported {} serial(s) of request {} to {}",
+        out.serials, out.request_id, out.recipient_fingerprint
+    );
+    println!(
+        "  bundle   {} (sha256 {})",
+        out.bundle.display(),
+        out.bundle_sha256
+    );
     println!("  manifest {}", out.manifest.display());
     Ok(())
 }

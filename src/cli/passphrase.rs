@@ -11,11 +11,20 @@ use super::error::CliError;
 
 /// Reads a passphrase file; one trailing newline (LF or CRLF) is dropped.
 pub fn from_file(path: &Path) -> Result<SecretString, CliError> {
-    let mut raw = std::fs::read(path)
-        .map_err(|e| CliError::refused(format!("cannot read passphrase file {}: {e}", path.display())))?;
+    let mut raw = std::fs::read(path).map_err(|e| {
+        CliError::refused(format!(
+            "cannot read passphrase file {}: {e}",
+            path.display()
+        ))
+    })?;
     let text = std::str::from_utf8(&raw).map(str::to_owned);
     raw.zeroize();
-    let mut text = text.map_err(|_| CliError::refused(format!("passphrase file {} is not UTF-8 text", path.display())))?;
+    let mut text = text.map_err(|_| {
+        CliError::refused(format!(
+            "passphrase file {} is not UTF-8 text",
+            path.display()
+        ))
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -43,7 +52,9 @@ pub fn prompt_new(what: &str) -> Result<SecretString, CliError> {
         .map_err(|_| CliError::refused(format!("no terminal to ask the passphrase for {what}")))?;
     use secrecy::ExposeSecret;
     if first.expose_secret() != again.expose_secret() {
-        return Err(CliError::refused(format!("the two passphrases for {what} differ; nothing was created")));
+        return Err(CliError::refused(format!(
+            "the two passphrases for {what} differ; nothing was created"
+        )));
     }
     Ok(first)
 }

@@ -10,7 +10,11 @@ use crate::cards::SealedCard;
 use crate::vault::{UnsealedVault, Vault};
 
 /// Reads every `--card`; unreadable cards are logged as a refused attempt.
-pub fn read_cards(vault: &mut Vault, paths: &[PathBuf], purpose: &str) -> Result<Vec<SealedCard>, CliError> {
+pub fn read_cards(
+    vault: &mut Vault,
+    paths: &[PathBuf],
+    purpose: &str,
+) -> Result<Vec<SealedCard>, CliError> {
     let mut cards = Vec::new();
     for p in paths {
         match SealedCard::read(p) {
@@ -43,7 +47,10 @@ pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault
     let cards = read_cards(&mut vault, &a.cards, purpose)?;
     if let Err(e) = vault.check_quorum_cards(&cards) {
         let names: Vec<String> = cards.iter().map(|c| c.header.name.clone()).collect();
-        let described = cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect();
+        let described = cards
+            .iter()
+            .map(|c| format!("{} ({})", c.header.name, c.path.display()))
+            .collect();
         vault.record_refusal(purpose, names, described, &e.to_string());
         return Err(e.into());
     }
@@ -59,8 +66,13 @@ pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault
 /// `seedvault unseal`: proves a quorum opens the vault, changes nothing
 /// else (but the log's unseal entry and the closing checkpoint).
 pub fn rehearse(dir: &Path, a: QuorumArgs) -> Result<(), CliError> {
-    let (names, info) = session(dir, &a, "quorum check", |u| Ok((u.officer_names().join(", "), u.vault().info().clone())))?;
-    println!("quorum OK: {names} unseal vault {} ({} of {} needed); sealed again", info.vault_id, info.threshold, info.share_count);
+    let (names, info) = session(dir, &a, "quorum check", |u| {
+        Ok((u.officer_names().join(", "), u.vault().info().clone()))
+    })?;
+    println!(
+        "quorum OK: {names} unseal vault {} ({} of {} needed); sealed again",
+        info.vault_id, info.threshold, info.share_count
+    );
     Ok(())
 }
 

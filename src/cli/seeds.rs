@@ -26,13 +26,24 @@ impl From<IngestError> for CliError {
 
 fn read_options(a: &IngestArgs) -> Result<ReadOptions, CliError> {
     let pskc_key = match (&a.pskc_key_file, &a.pskc_password_file) {
-        (Some(_), Some(_)) => return Err(CliError::usage("give either --pskc-key-file or --pskc-password-file, not both")),
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage(
+                "give either --pskc-key-file or --pskc-password-file, not both",
+            ))
+        }
         (Some(f), None) => {
             let text = passphrase::from_file(f)?;
-            let hex = secrecy::ExposeSecret::expose_secret(&text).trim().to_owned();
+            let hex = secrecy::ExposeSecret::expose_secret(&text)
+                .trim()
+                .to_owned();
             let bytes = data_encoding::HEXLOWER_PERMISSIVE
                 .decode(hex.as_bytes())
-                .map_err(|_| CliError::refused(format!("{}: the PSKC key must be hex (32, 48 or 64 digits)", f.display())))?;
+                .map_err(|_| {
+                    CliError::refused(format!(
+                        "{}: the PSKC key must be hex (32, 48 or 64 digits)",
+                        f.display()
+                    ))
+                })?;
             Some(PskcKey::PreShared(SecretBox::new(Box::new(bytes))))
         }
         (None, Some(f)) => Some(PskcKey::Password(passphrase::from_file(f)?)),
@@ -50,11 +61,15 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
         None => None,
     };
     if !a.file.is_file() {
-        return Err(CliError::refused(format!("{}: no such file", a.file.display())));
+        return Err(CliError::refused(format!(
+            "{}: no such file",
+            a.file.display()
+        )));
     }
     let factory = match &a.factory_cert {
         Some(f) => {
-            let bytes = std::fs::read(f).map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
+            let bytes =
+                std::fs::read(f).map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
             Some(crate::pgp::keys::parse_public_cert(&bytes).map_err(|e| {
                 CliError::refused(format!("{}: not an OpenPGP certificate: {e}", f.display()))
             })?)
@@ -79,14 +94,22 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
         out.batch_id,
         out.count,
         out.format,
-        if out.openpgp { ", OpenPGP-encrypted" } else { "" },
+        if out.openpgp {
+            ", OpenPGP-encrypted"
+        } else {
+            ""
+        },
         out.source_sha256
     );
     Ok(())
 }
 
 /// Proves one officer by their card and passphrase.
-pub(crate) fn officer(vault: &mut Vault, o: &OneOfficer, purpose: &str) -> Result<crate::vault::Officer, CliError> {
+pub(crate) fn officer(
+    vault: &mut Vault,
+    o: &OneOfficer,
+    purpose: &str,
+) -> Result<crate::vault::Officer, CliError> {
     let cards = quorum::read_cards(vault, std::slice::from_ref(&o.card), purpose)?;
     let card = &cards[0];
     let pass = match &o.passphrase_file {
@@ -109,8 +132,15 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             }
             println!("Serial     {}", rec.serial);
             println!("State      {}", rec.state);
-            let label = rec.batch_label.as_deref().map(|l| format!(" \"{l}\"")).unwrap_or_default();
-            println!("Batch      {}{label} ({}, ingested {})", rec.batch_id, rec.batch_format, rec.ingested_at);
+            let label = rec
+                .batch_label
+                .as_deref()
+                .map(|l| format!(" \"{l}\""))
+                .unwrap_or_default();
+            println!(
+                "Batch      {}{label} ({}, ingested {})",
+                rec.batch_id, rec.batch_format, rec.ingested_at
+            );
             let p = &rec.params;
             let kind = match p.kind {
                 crate::token::OtpKind::Totp { period } => format!("TOTP every {period} s"),
@@ -118,7 +148,11 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             };
             println!("Token      {kind}, {} digits, {}", p.digits, p.algorithm);
             if p.manufacturer.is_some() || p.model.is_some() {
-                println!("Made by    {} {}", p.manufacturer.as_deref().unwrap_or(""), p.model.as_deref().unwrap_or(""));
+                println!(
+                    "Made by    {} {}",
+                    p.manufacturer.as_deref().unwrap_or(""),
+                    p.model.as_deref().unwrap_or("")
+                );
             }
             if let Some(r) = &rec.void_reason {
                 println!(
@@ -131,16 +165,29 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             println!("Exports    {}", rec.exports);
             println!("History");
             for h in &rec.history {
-                println!("  #{:<6} {}  {:<18} {}", h.seq, h.time, h.event, h.actors.join(", "));
+                println!(
+                    "  #{:<6} {}  {:<18} {}",
+                    h.seq,
+                    h.time,
+                    h.event,
+                    h.actors.join(", ")
+                );
             }
             Ok(())
         }
-        SerialCommand::Void { serial, reason, officer: o } => {
+        SerialCommand::Void {
+            serial,
+            reason,
+            officer: o,
+        } => {
             let serial = parse_serial(&serial)?;
             let mut vault = Vault::open(dir)?;
             let officer = officer(&mut vault, &o, "serial void")?;
             vault.void_serial(&serial, &reason, &officer)?;
-            println!("serial {serial} voided by {}: it can never be exported", officer.name);
+            println!(
+                "serial {serial} voided by {}: it can never be exported",
+                officer.name
+            );
             Ok(())
         }
     }
@@ -155,18 +202,28 @@ pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
             .map(|d| d.as_secs())
             .map_err(|_| CliError::refused("the system clock is before 1970"))?,
     };
-    let r = quorum::session(dir, &a.quorum, "verify-token", |unsealed| Ok(unsealed.verify_token(&serial, &a.code, at)?))?;
+    let r = quorum::session(dir, &a.quorum, "verify-token", |unsealed| {
+        Ok(unsealed.verify_token(&serial, &a.code, at)?)
+    })?;
     if a.json {
         print_json(&r)?;
     } else if let Some(d) = r.drift {
-        println!("match: serial {} code accepted, drift {d:+} steps", r.serial);
+        println!(
+            "match: serial {} code accepted, drift {d:+} steps",
+            r.serial
+        );
     } else {
-        println!("no match: serial {} code not accepted within ±{} steps", r.serial, r.window);
+        println!(
+            "no match: serial {} code not accepted within ±{} steps",
+            r.serial, r.window
+        );
     }
     if r.matched {
         Ok(())
     } else {
-        Err(CliError::refused(format!("the code does not match serial {} within ±{} steps", r.serial, r.window)))
+        Err(CliError::refused(format!(
+            "the code does not match serial {} within ±{} steps",
+            r.serial, r.window
+        )))
     }
 }
-

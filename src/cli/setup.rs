@@ -16,7 +16,11 @@ pub fn init(dir: &Path, a: InitArgs) -> Result<(), CliError> {
             a.custodians.len()
         )));
     }
-    let kdf = if a.insecure_fast_kdf { KdfParams::INSECURE_FAST } else { KdfParams::RFC9106_SECOND };
+    let kdf = if a.insecure_fast_kdf {
+        KdfParams::INSECURE_FAST
+    } else {
+        KdfParams::RFC9106_SECOND
+    };
     let outcome = init_with(dir, &a, kdf)?;
     let names = a.custodians.join(", ");
     eprintln!(
@@ -32,7 +36,11 @@ pub fn init(dir: &Path, a: InitArgs) -> Result<(), CliError> {
     for p in &outcome.card_paths {
         eprintln!("  card: {}", p.display());
     }
-    eprintln!("  vault certificate: {} ({})", outcome.cert_path.display(), outcome.vault_fingerprint);
+    eprintln!(
+        "  vault certificate: {} ({})",
+        outcome.cert_path.display(),
+        outcome.vault_fingerprint
+    );
     eprintln!("Each custodian now takes their card away and may write down its words with `seedvault card words`.");
     println!("{}", outcome.vault_id);
     Ok(())
@@ -43,14 +51,22 @@ fn init_with(dir: &Path, a: &InitArgs, kdf: KdfParams) -> Result<vault::InitOutc
     vault::preflight(dir, a.threshold, &a.custodians, &a.cards_out)?;
     let mut passphrases = Vec::new();
     for (i, name) in a.custodians.iter().enumerate() {
-        passphrases.push(passphrase::nth(&a.passphrase_files, i, &format!("custodian {name}"), true)?);
+        passphrases.push(passphrase::nth(
+            &a.passphrase_files,
+            i,
+            &format!("custodian {name}"),
+            true,
+        )?);
     }
     let params = InitParams {
         threshold: a.threshold,
         custodians: a.custodians.clone(),
         passphrases,
         kdf,
-        approval_ttl_s: a.approval_ttl_seconds.map(i64::from).unwrap_or(i64::from(a.approval_ttl_hours) * 3600),
+        approval_ttl_s: a
+            .approval_ttl_seconds
+            .map(i64::from)
+            .unwrap_or(i64::from(a.approval_ttl_hours) * 3600),
         cards_out: a.cards_out.clone(),
     };
     Ok(vault::init(dir, params)?)

@@ -63,7 +63,13 @@ impl SealingKey {
     ) -> Result<Vec<u8>, AeadError> {
         let ct = self
             .0
-            .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| AeadError::Integrity)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(nonce);
@@ -89,7 +95,12 @@ impl SealingKey {
     /// `out` is never grown (growing would leave a copy of what it holds in
     /// freed memory): without spare capacity for the plaintext the result
     /// is [`AeadError::NoRoom`]. On any error `out` is as it was.
-    pub fn open_append(&self, aad: &[u8], sealed: &[u8], out: &mut Zeroizing<Vec<u8>>) -> Result<(), AeadError> {
+    pub fn open_append(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Zeroizing<Vec<u8>>,
+    ) -> Result<(), AeadError> {
         if sealed.len() < OVERHEAD {
             return Err(AeadError::Truncated);
         }
@@ -100,9 +111,12 @@ impl SealingKey {
         }
         let start = out.len();
         out.extend_from_slice(ct);
-        let opened = self
-            .0
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut out[start..], Tag::from_slice(tag));
+        let opened = self.0.decrypt_in_place_detached(
+            Nonce::from_slice(nonce),
+            aad,
+            &mut out[start..],
+            Tag::from_slice(tag),
+        );
         if opened.is_err() {
             out[start..].zeroize();
             out.truncate(start);
@@ -129,7 +143,10 @@ pub struct CounterSealer {
 impl CounterSealer {
     /// Takes a fresh key; it must never have sealed anything.
     pub fn new(fresh: Key32) -> Self {
-        CounterSealer { key: SealingKey::new(&fresh), next: 0 }
+        CounterSealer {
+            key: SealingKey::new(&fresh),
+            next: 0,
+        }
     }
 
     /// Encrypts `plaintext` under the next nonce, binding `aad`. Opens with
@@ -219,7 +236,10 @@ mod tests {
         let sealed = k.seal(b"", &[7u8; 20]).unwrap();
         let mut out = Zeroizing::new(Vec::with_capacity(19));
         let cap = out.capacity();
-        assert_eq!(k.open_append(b"", &sealed, &mut out).unwrap_err(), AeadError::NoRoom);
+        assert_eq!(
+            k.open_append(b"", &sealed, &mut out).unwrap_err(),
+            AeadError::NoRoom
+        );
         assert_eq!((out.len(), out.capacity()), (0, cap));
     }
 

@@ -20,11 +20,19 @@ pub struct KdfParams {
 impl KdfParams {
     /// RFC 9106 section 4, second recommended option: Argon2id, t=3, p=4,
     /// 64 MiB. The production default for custodian cards.
-    pub const RFC9106_SECOND: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 4 };
+    pub const RFC9106_SECOND: KdfParams = KdfParams {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 4,
+    };
 
     /// For tests and demos only (`--insecure-fast-kdf`): a vault made with
     /// it says so in `status` and in every export manifest.
-    pub const INSECURE_FAST: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
+    pub const INSECURE_FAST: KdfParams = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
 
     /// The weakest parameters a card may carry and still be opened without
     /// the vault being marked as a test vault.
@@ -53,7 +61,11 @@ pub(crate) fn argon2id_full(
     params: KdfParams,
 ) -> Result<Key32, KdfError> {
     let mut builder = argon2::ParamsBuilder::new();
-    builder.m_cost(params.m_kib).t_cost(params.t).p_cost(params.p).output_len(32);
+    builder
+        .m_cost(params.m_kib)
+        .t_cost(params.t)
+        .p_cost(params.p)
+        .output_len(32);
     if let Some(ad) = ad {
         builder.data(argon2::AssociatedData::new(ad).map_err(|e| KdfError(e.to_string()))?);
     }
@@ -65,7 +77,8 @@ pub(crate) fn argon2id_full(
     };
     // The output buffer is wiped by `from_slice_wiping` below.
     let mut out = [0u8; 32];
-    a.hash_password_into(passphrase, salt, &mut out).map_err(|e| KdfError(e.to_string()))?;
+    a.hash_password_into(passphrase, salt, &mut out)
+        .map_err(|e| KdfError(e.to_string()))?;
     Key32::from_slice_wiping(&mut out).ok_or_else(|| KdfError("output length".into()))
 }
 

@@ -18,7 +18,9 @@ pub struct SelfTestError(pub &'static str);
 fn unhex(s: &str) -> Vec<u8> {
     // Only ever called on the literal vectors below, which are valid hex.
     #[allow(clippy::expect_used)]
-    data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).expect("vector is hex")
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.as_bytes())
+        .expect("vector is hex")
 }
 
 fn check(ok: bool, what: &'static str) -> Result<(), SelfTestError> {
@@ -43,7 +45,10 @@ pub fn run() -> Result<(), SelfTestError> {
 /// FIPS 180-2 appendix B.1: SHA-256("abc").
 fn sha256() -> Result<(), SelfTestError> {
     let want = unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    check(super::sha256(b"abc")[..] == want[..], "SHA-256 (FIPS 180-2 B.1)")
+    check(
+        super::sha256(b"abc")[..] == want[..],
+        "SHA-256 (FIPS 180-2 B.1)",
+    )
 }
 
 /// RFC 4231 test case 2.
@@ -76,7 +81,9 @@ fn aes_256_gcm() -> Result<(), SelfTestError> {
          1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
     );
     let aad = unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
-    let nonce: [u8; 12] = [0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88];
+    let nonce: [u8; 12] = [
+        0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad, 0xde, 0xca, 0xf8, 0x88,
+    ];
     let want = unhex(
         "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa\
          8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662\
@@ -87,18 +94,33 @@ fn aes_256_gcm() -> Result<(), SelfTestError> {
         .seal_with_nonce(&nonce, &aad, &pt)
         .map_err(|_| SelfTestError("AES-256-GCM (GCM spec case 16)"))?;
     check(sealed[12..] == want[..], "AES-256-GCM (GCM spec case 16)")?;
-    let opened = sk.open(&aad, &sealed).map_err(|_| SelfTestError("AES-256-GCM open"))?;
+    let opened = sk
+        .open(&aad, &sealed)
+        .map_err(|_| SelfTestError("AES-256-GCM open"))?;
     check(opened[..] == pt[..], "AES-256-GCM open")?;
     let mut bad = sealed.clone();
     bad[20] ^= 1;
-    check(sk.open(&aad, &bad).is_err(), "AES-256-GCM rejects a forgery")
+    check(
+        sk.open(&aad, &bad).is_err(),
+        "AES-256-GCM rejects a forgery",
+    )
 }
 
 /// RFC 9106 section 5.3: the Argon2id test vector.
 fn argon2id() -> Result<(), SelfTestError> {
-    let params = kdf::KdfParams { m_kib: 32, t: 3, p: 4 };
-    let tag = kdf::argon2id_full(&[1u8; 32], &[2u8; 16], Some(&[3u8; 8]), Some(&[4u8; 12]), params)
-        .map_err(|_| SelfTestError("Argon2id (RFC 9106 5.3)"))?;
+    let params = kdf::KdfParams {
+        m_kib: 32,
+        t: 3,
+        p: 4,
+    };
+    let tag = kdf::argon2id_full(
+        &[1u8; 32],
+        &[2u8; 16],
+        Some(&[3u8; 8]),
+        Some(&[4u8; 12]),
+        params,
+    )
+    .map_err(|_| SelfTestError("Argon2id (RFC 9106 5.3)"))?;
     let want = unhex("0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659");
     check(tag.expose()[..] == want[..], "Argon2id (RFC 9106 5.3)")
 }
@@ -112,12 +134,24 @@ fn ed25519() -> Result<(), SelfTestError> {
     );
     let kp = Ed25519KeyPair::from_seed_and_public_key(&seed, &want_pub)
         .map_err(|_| SelfTestError("Ed25519 key (RFC 8032 test 1)"))?;
-    check(kp.public_key().as_ref() == &want_pub[..], "Ed25519 public key (RFC 8032 test 1)")?;
+    check(
+        kp.public_key().as_ref() == &want_pub[..],
+        "Ed25519 public key (RFC 8032 test 1)",
+    )?;
     let sig = kp.sign(b"");
-    check(sig.as_ref() == &want_sig[..], "Ed25519 signature (RFC 8032 test 1)")?;
+    check(
+        sig.as_ref() == &want_sig[..],
+        "Ed25519 signature (RFC 8032 test 1)",
+    )?;
     let pk = UnparsedPublicKey::new(&ED25519, &want_pub);
-    check(pk.verify(b"", &want_sig).is_ok(), "Ed25519 verify (RFC 8032 test 1)")?;
-    check(pk.verify(b"x", &want_sig).is_err(), "Ed25519 rejects a forgery")
+    check(
+        pk.verify(b"", &want_sig).is_ok(),
+        "Ed25519 verify (RFC 8032 test 1)",
+    )?;
+    check(
+        pk.verify(b"x", &want_sig).is_err(),
+        "Ed25519 rejects a forgery",
+    )
 }
 
 #[cfg(test)]

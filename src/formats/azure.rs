@@ -13,29 +13,49 @@
 use std::io::BufRead;
 
 use super::lines::{self, decode_base32, parse_serial, record_error, to_seed, Fields, Lines};
-use super::{FormatError, LocatedRecords, ReadOptions, Records, RecordError, WriteOptions};
+use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records, WriteOptions};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams, MAX_SERIAL_LEN};
 
 /// The header line, as Entra's template writes it.
 pub const HEADER: &str = "upn,serial number,secret key,time interval,manufacturer,model";
 /// Entra's limit on the secret key column.
 pub const MAX_SECRET_CHARS: usize = 128;
-const COLUMNS: [&str; 6] = ["upn", "serial number", "secret key", "time interval", "manufacturer", "model"];
+const COLUMNS: [&str; 6] = [
+    "upn",
+    "serial number",
+    "secret key",
+    "time interval",
+    "manufacturer",
+    "model",
+];
 
 /// Reads an Azure CSV file. Fails at once when the header is missing or wrong.
-pub fn reader<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+pub fn reader<'a>(
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<Records<'a>, FormatError> {
     let _ = opts;
     Ok(Box::new(read_located(input)?.map(|r| r.map(|(_, t)| t))))
 }
 
 /// As [`reader`], with the line of each record.
-pub(crate) fn read_located<'a>(input: Box<dyn BufRead + 'a>) -> Result<LocatedRecords<'a>, FormatError> {
+pub(crate) fn read_located<'a>(
+    input: Box<dyn BufRead + 'a>,
+) -> Result<LocatedRecords<'a>, FormatError> {
     let mut lines = Lines::new(input, false, true);
     let header_line = match lines.next_line() {
         None => {
-            return Err(FormatError::Structure { line: 1, problem: format!("the file is empty; expected the header `{HEADER}`") })
+            return Err(FormatError::Structure {
+                line: 1,
+                problem: format!("the file is empty; expected the header `{HEADER}`"),
+            })
         }
-        Some(Err(e)) => return Err(FormatError::Structure { line: e.line, problem: e.problem }),
+        Some(Err(e)) => {
+            return Err(FormatError::Structure {
+                line: e.line,
+                problem: e.problem,
+            })
+        }
         Some(Ok(l)) => l,
     };
     check_header(header_line, lines.fields())?;
@@ -52,7 +72,10 @@ pub(crate) fn read_located<'a>(input: Box<dyn BufRead + 'a>) -> Result<LocatedRe
 fn check_header(line: u64, f: Fields<'_>) -> Result<(), FormatError> {
     let matches = f.error.is_none()
         && f.len_used() == COLUMNS.len()
-        && COLUMNS.iter().enumerate().all(|(i, c)| f.get(i).eq_ignore_ascii_case(c));
+        && COLUMNS
+            .iter()
+            .enumerate()
+            .all(|(i, c)| f.get(i).eq_ignore_ascii_case(c));
     if matches {
         return Ok(());
     }
@@ -75,30 +98,52 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
     }
     if f.len() < 4 {
         // Too short to know which field is the serial: do not guess.
-        return Err(record_error(line, None, format!("expected 6 fields ({HEADER}), found {}", f.len())));
+        return Err(record_error(
+            line,
+            None,
+            format!("expected 6 fields ({HEADER}), found {}", f.len()),
+        ));
     }
     if f.get(1).eq_ignore_ascii_case(COLUMNS[1]) && f.get(2).eq_ignore_ascii_case(COLUMNS[2]) {
-        return Err(record_error(line, None, "a second header line; were two files joined?"));
+        return Err(record_error(
+            line,
+            None,
+            "a second header line; were two files joined?",
+        ));
     }
     let serial = parse_serial(line, f.get(1))?;
     let s = Some(serial.as_str());
     let err = |p: String| record_error(line, s, p);
     if f.len_used() > 6 {
-        return Err(err(format!("expected 6 fields ({HEADER}), found {}", f.len_used())));
+        return Err(err(format!(
+            "expected 6 fields ({HEADER}), found {}",
+            f.len_used()
+        )));
     }
     let secret = f.get(2);
     // Chars other than spaces and padding, counted on bytes (continuation
     // bytes of UTF-8 do not start a char).
-    let chars = secret.bytes().filter(|&b| !matches!(b, b' ' | b'\t' | b'=') && b & 0xC0 != 0x80).count();
+    let chars = secret
+        .bytes()
+        .filter(|&b| !matches!(b, b' ' | b'\t' | b'=') && b & 0xC0 != 0x80)
+        .count();
     if chars > MAX_SECRET_CHARS {
-        return Err(err(format!("secret key is {chars} characters; Azure MFA allows at most {MAX_SECRET_CHARS}")));
+        return Err(err(format!(
+            "secret key is {chars} characters; Azure MFA allows at most {MAX_SECRET_CHARS}"
+        )));
     }
     let period = match f.get(3) {
         "30" => 30,
         "60" => 60,
-        other => return Err(err(format!("time interval must be 30 or 60, not {other:?}"))),
+        other => {
+            return Err(err(format!(
+                "time interval must be 30 or 60, not {other:?}"
+            )))
+        }
     };
-    let seed = decode_base32(secret, scratch).and_then(to_seed).map_err(err)?;
+    let seed = decode_base32(secret, scratch)
+        .and_then(to_seed)
+        .map_err(err)?;
     let text = |i: usize| Some(f.get(i)).filter(|t| !t.is_empty()).map(str::to_owned);
     let params = TokenParams {
         algorithm: Algorithm::Sha1,
@@ -107,7 +152,11 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
         manufacturer: text(4),
         model: text(5),
     };
-    Ok(Token { serial, seed, params })
+    Ok(Token {
+        serial,
+        seed,
+        params,
+    })
 }
 
 /// Appends `field` as one CSV cell, quoted when it has to be.
@@ -125,32 +174,60 @@ fn push_cell(buf: &mut Vec<u8>, field: &str) {
 }
 
 fn unrepresentable(t: &Token, problem: String) -> FormatError {
-    FormatError::Unrepresentable { serial: t.serial.to_string(), format: "azure-csv", problem }
+    FormatError::Unrepresentable {
+        serial: t.serial.to_string(),
+        format: "azure-csv",
+        problem,
+    }
 }
 
 /// Why `t` cannot go in an Azure file, if it cannot.
 fn check(t: &Token) -> Result<u32, FormatError> {
     let p = &t.params;
     let period = match p.kind {
-        OtpKind::Totp { period: period @ (30 | 60) } => period,
+        OtpKind::Totp {
+            period: period @ (30 | 60),
+        } => period,
         OtpKind::Totp { period } => {
-            return Err(unrepresentable(t, format!("time step {period} s; Azure MFA takes 30 or 60")))
+            return Err(unrepresentable(
+                t,
+                format!("time step {period} s; Azure MFA takes 30 or 60"),
+            ))
         }
-        OtpKind::Hotp { .. } => return Err(unrepresentable(t, "HOTP token; Azure MFA holds TOTP only".into())),
+        OtpKind::Hotp { .. } => {
+            return Err(unrepresentable(
+                t,
+                "HOTP token; Azure MFA holds TOTP only".into(),
+            ))
+        }
     };
     if p.algorithm != Algorithm::Sha1 {
-        return Err(unrepresentable(t, format!("{} token; Azure MFA computes SHA1 codes only", p.algorithm)));
+        return Err(unrepresentable(
+            t,
+            format!("{} token; Azure MFA computes SHA1 codes only", p.algorithm),
+        ));
     }
     if p.digits != 6 {
-        return Err(unrepresentable(t, format!("{} digits; Azure MFA computes 6-digit codes only", p.digits)));
+        return Err(unrepresentable(
+            t,
+            format!("{} digits; Azure MFA computes 6-digit codes only", p.digits),
+        ));
     }
     let base32_len = data_encoding::BASE32_NOPAD.encode_len(t.seed.len());
     if base32_len > MAX_SECRET_CHARS {
-        return Err(unrepresentable(t, format!("secret is {base32_len} Base32 characters; Azure MFA allows {MAX_SECRET_CHARS}")));
+        return Err(unrepresentable(
+            t,
+            format!(
+                "secret is {base32_len} Base32 characters; Azure MFA allows {MAX_SECRET_CHARS}"
+            ),
+        ));
     }
     for text in [&p.manufacturer, &p.model].into_iter().flatten() {
         if text.contains(['\r', '\n']) {
-            return Err(unrepresentable(t, "manufacturer or model contains a line break".into()));
+            return Err(unrepresentable(
+                t,
+                "manufacturer or model contains a line break".into(),
+            ));
         }
     }
     Ok(period)
@@ -160,7 +237,10 @@ fn check(t: &Token) -> Result<u32, FormatError> {
 pub(crate) fn upn(opts: &WriteOptions) -> Result<String, FormatError> {
     let upn = opts.upn.clone().unwrap_or_default();
     if upn.contains(['\r', '\n']) {
-        return Err(FormatError::Structure { line: 0, problem: "the upn contains a line break".into() });
+        return Err(FormatError::Structure {
+            line: 0,
+            problem: "the upn contains a line break".into(),
+        });
     }
     Ok(upn)
 }

@@ -137,10 +137,16 @@ impl<R: BufRead> Lines<R> {
             let line = self.line_no;
             if let Err(e) = read {
                 self.done = true;
-                return Some(Err(record_error(line, None, format!("cannot read the file: {e}"))));
+                return Some(Err(record_error(
+                    line,
+                    None,
+                    format!("cannot read the file: {e}"),
+                )));
             }
             if self.raw.is_empty() {
-                let problem = format!("the line is longer than {MAX_LINE_BYTES} bytes; no record is that long");
+                let problem = format!(
+                    "the line is longer than {MAX_LINE_BYTES} bytes; no record is that long"
+                );
                 return Some(Err(record_error(line, None, problem)));
             }
             let mut start = 0;
@@ -191,7 +197,11 @@ impl<R: BufRead> Lines<R> {
 
     /// The fields of the current line (when splitting is enabled).
     pub(crate) fn fields(&self) -> Fields<'_> {
-        Fields { buf: &self.fields, ranges: &self.ranges, error: self.split_error }
+        Fields {
+            buf: &self.fields,
+            ranges: &self.ranges,
+            error: self.split_error,
+        }
     }
 }
 
@@ -207,7 +217,10 @@ pub(crate) struct Fields<'l> {
 impl<'l> Fields<'l> {
     /// Field `i`, trimmed; empty when the line has fewer fields.
     pub(crate) fn get(&self, i: usize) -> &'l str {
-        self.ranges.get(i).and_then(|r| self.buf.get(r.clone())).unwrap_or("")
+        self.ranges
+            .get(i)
+            .and_then(|r| self.buf.get(r.clone()))
+            .unwrap_or("")
     }
 
     /// How many fields the line has.
@@ -229,7 +242,11 @@ impl<'l> Fields<'l> {
 /// Splits `line` at commas into `out`, with CSV double quotes (`""` is a
 /// quote inside a quoted field). Unquoted fields are trimmed; a quoted
 /// field keeps its inner spaces.
-fn split_fields(line: &str, out: &mut String, ranges: &mut Vec<Range<usize>>) -> Result<(), &'static str> {
+fn split_fields(
+    line: &str,
+    out: &mut String,
+    ranges: &mut Vec<Range<usize>>,
+) -> Result<(), &'static str> {
     let mut rest = line;
     loop {
         let s = rest.trim_ascii_start();
@@ -283,8 +300,16 @@ fn split_fields(line: &str, out: &mut String, ranges: &mut Vec<Range<usize>>) ->
 }
 
 /// Builds a record error.
-pub(crate) fn record_error(line: u64, serial: Option<&str>, problem: impl Into<String>) -> RecordError {
-    RecordError { line, serial: serial.map(str::to_owned), problem: problem.into() }
+pub(crate) fn record_error(
+    line: u64,
+    serial: Option<&str>,
+    problem: impl Into<String>,
+) -> RecordError {
+    RecordError {
+        line,
+        serial: serial.map(str::to_owned),
+        problem: problem.into(),
+    }
 }
 
 /// Checks a serial field; the error names the field as written when it is
@@ -348,7 +373,9 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
         match b {
             b' ' | b'\t' => {}
             b'=' => padding = true,
-            b'a'..=b'z' | b'A'..=b'Z' | b'2'..=b'7' if !padding => scratch.push(b.to_ascii_uppercase()),
+            b'a'..=b'z' | b'A'..=b'Z' | b'2'..=b'7' if !padding => {
+                scratch.push(b.to_ascii_uppercase())
+            }
             _ => {
                 let (c, at) = char_at(text, i);
                 result = Err(if padding {
@@ -394,7 +421,9 @@ pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, S
             b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => scratch.push(b),
             _ => {
                 let (c, at) = char_at(text, i);
-                result = Err(format!("secret has {c:?} at {at}, which is not hex (0-9, a-f)"));
+                result = Err(format!(
+                    "secret has {c:?} at {at}, which is not hex (0-9, a-f)"
+                ));
                 break;
             }
         }
@@ -409,7 +438,8 @@ pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, S
                 scratch.len()
             ));
         }
-        decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, scratch).ok_or_else(|| "secret is not valid hex".to_owned())
+        decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, scratch)
+            .ok_or_else(|| "secret is not valid hex".to_owned())
     });
     wipe(scratch);
     decoded
@@ -427,7 +457,10 @@ impl<'w> SecretOut<'w> {
     const CHUNK: usize = 64 * 1024;
 
     pub(crate) fn new(out: &'w mut dyn Write) -> Self {
-        SecretOut { out, buf: Vec::with_capacity(Self::CHUNK + 512) }
+        SecretOut {
+            out,
+            buf: Vec::with_capacity(Self::CHUNK + 512),
+        }
     }
 
     /// Writes out what has gathered when it is large.
@@ -482,14 +515,20 @@ pub(crate) enum SecretEncoding {
 /// True when a first line `a,b` of a two-column file is a header such as
 /// `serial,secret_hex` or `Serial Number,Seed`, not a record.
 pub(crate) fn is_pair_header(first: &str, second: &str) -> bool {
-    let (a, b) = (first.trim().to_ascii_lowercase(), second.trim().to_ascii_lowercase());
+    let (a, b) = (
+        first.trim().to_ascii_lowercase(),
+        second.trim().to_ascii_lowercase(),
+    );
     a.starts_with("serial") && ["secret", "seed", "key"].iter().any(|w| b.starts_with(w))
 }
 
 /// Reads `serial,secret` lines (`hex` or `base32`). A first line like
 /// `serial,secret_hex` is taken as a header and skipped (see [`is_pair_header`]);
 /// `#` lines are comments. Tokens get the defaults (SHA1, 6 digits, TOTP 30 s).
-pub(crate) fn read_pairs<'a>(input: Box<dyn BufRead + 'a>, encoding: SecretEncoding) -> LocatedRecords<'a> {
+pub(crate) fn read_pairs<'a>(
+    input: Box<dyn BufRead + 'a>,
+    encoding: SecretEncoding,
+) -> LocatedRecords<'a> {
     let mut lines = Lines::new(input, true, true);
     let mut scratch = Vec::new();
     let mut first = true;
@@ -506,7 +545,12 @@ pub(crate) fn read_pairs<'a>(input: Box<dyn BufRead + 'a>, encoding: SecretEncod
     }))
 }
 
-fn pair_record(line: u64, f: Fields<'_>, encoding: SecretEncoding, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
+fn pair_record(
+    line: u64,
+    f: Fields<'_>,
+    encoding: SecretEncoding,
+    scratch: &mut Vec<u8>,
+) -> Result<Token, RecordError> {
     if let Some(problem) = f.error {
         return Err(record_error(line, None, problem));
     }
@@ -514,21 +558,39 @@ fn pair_record(line: u64, f: Fields<'_>, encoding: SecretEncoding, scratch: &mut
     let s = Some(serial.as_str());
     let used = f.len_used();
     if used < 2 {
-        return Err(record_error(line, s, "expected `serial,secret`; the secret is missing"));
+        return Err(record_error(
+            line,
+            s,
+            "expected `serial,secret`; the secret is missing",
+        ));
     }
     if used > 2 {
-        return Err(record_error(line, s, format!("expected 2 fields (`serial,secret`), found {used}")));
+        return Err(record_error(
+            line,
+            s,
+            format!("expected 2 fields (`serial,secret`), found {used}"),
+        ));
     }
     let bytes = match encoding {
         SecretEncoding::Hex => decode_hex(f.get(1), scratch),
         SecretEncoding::Base32 => decode_base32(f.get(1), scratch),
     };
-    let seed = bytes.and_then(to_seed).map_err(|p| record_error(line, s, p))?;
-    Ok(Token { serial, seed, params: TokenParams::default() })
+    let seed = bytes
+        .and_then(to_seed)
+        .map_err(|p| record_error(line, s, p))?;
+    Ok(Token {
+        serial,
+        seed,
+        params: TokenParams::default(),
+    })
 }
 
 /// Appends a `serial,secret` line; parameters are not carried.
-pub(crate) fn push_pair(buf: &mut Vec<u8>, encoding: SecretEncoding, t: &Token) -> Result<(), FormatError> {
+pub(crate) fn push_pair(
+    buf: &mut Vec<u8>,
+    encoding: SecretEncoding,
+    t: &Token,
+) -> Result<(), FormatError> {
     // These files carry a serial and a secret only: a reader takes every
     // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
     // hand the customer a file that computes wrong codes.
@@ -584,7 +646,11 @@ pub(crate) fn read_privacyidea<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecor
     }))
 }
 
-fn privacyidea_record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
+fn privacyidea_record(
+    line: u64,
+    f: Fields<'_>,
+    scratch: &mut Vec<u8>,
+) -> Result<Token, RecordError> {
     if let Some(problem) = f.error {
         return Err(record_error(line, None, problem));
     }
@@ -593,7 +659,9 @@ fn privacyidea_record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result
     let err = |p: String| record_error(line, s, p);
     let used = f.len_used();
     if used < 2 {
-        return Err(err("expected `serial, seed_hex, type, digits, timestep`; the seed is missing".into()));
+        return Err(err(
+            "expected `serial, seed_hex, type, digits, timestep`; the seed is missing".into(),
+        ));
     }
     if used > 6 {
         return Err(err(format!(
@@ -605,21 +673,44 @@ fn privacyidea_record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result
         k => k.to_ascii_lowercase(),
     };
     if kind_name != "totp" && kind_name != "hotp" {
-        return Err(err(format!("token type {:?} is not supported; expected totp or hotp", f.get(2))));
+        return Err(err(format!(
+            "token type {:?} is not supported; expected totp or hotp",
+            f.get(2)
+        )));
     }
     let digits = parse_digits(f.get(3)).map_err(err)?;
     let kind = if kind_name == "totp" {
-        OtpKind::Totp { period: parse_period(f.get(4)).map_err(err)? }
+        OtpKind::Totp {
+            period: parse_period(f.get(4)).map_err(err)?,
+        }
     } else {
-        OtpKind::Hotp { counter: parse_counter(f.get(4)).map_err(err)? }
+        OtpKind::Hotp {
+            counter: parse_counter(f.get(4)).map_err(err)?,
+        }
     };
     let algorithm = match f.get(5) {
         "" => Algorithm::Sha1,
-        a => Algorithm::parse(a).ok_or_else(|| err(format!("unknown hash algorithm {a:?}; expected sha1, sha256 or sha512")))?,
+        a => Algorithm::parse(a).ok_or_else(|| {
+            err(format!(
+                "unknown hash algorithm {a:?}; expected sha1, sha256 or sha512"
+            ))
+        })?,
     };
-    let seed = decode_hex(f.get(1), scratch).and_then(to_seed).map_err(err)?;
-    let params = TokenParams { algorithm, digits, kind, manufacturer: None, model: None };
-    Ok(Token { serial, seed, params })
+    let seed = decode_hex(f.get(1), scratch)
+        .and_then(to_seed)
+        .map_err(err)?;
+    let params = TokenParams {
+        algorithm,
+        digits,
+        kind,
+        manufacturer: None,
+        model: None,
+    };
+    Ok(Token {
+        serial,
+        seed,
+        params,
+    })
 }
 
 /// Digits: 6 or 8; empty means 6.
@@ -638,7 +729,9 @@ pub(crate) fn parse_period(text: &str) -> Result<u32, String> {
     }
     match text.parse::<u32>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("time step must be a positive number of seconds, not {text:?}")),
+        _ => Err(format!(
+            "time step must be a positive number of seconds, not {text:?}"
+        )),
     }
 }
 
@@ -647,7 +740,8 @@ pub(crate) fn parse_counter(text: &str) -> Result<u64, String> {
     if text.is_empty() {
         return Ok(0);
     }
-    text.parse::<u64>().map_err(|_| format!("counter must be a whole number, not {text:?}"))
+    text.parse::<u64>()
+        .map_err(|_| format!("counter must be a whole number, not {text:?}"))
 }
 
 /// Checks what the otpauth and privacyIDEA readers would refuse: digits
@@ -660,7 +754,11 @@ pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), Format
     } else {
         return Ok(());
     };
-    Err(FormatError::Unrepresentable { serial: t.serial.to_string(), format, problem })
+    Err(FormatError::Unrepresentable {
+        serial: t.serial.to_string(),
+        format,
+        problem,
+    })
 }
 
 /// Appends a privacyIDEA line: `serial, seed_hex, type, digits,
@@ -725,14 +823,34 @@ mod tests {
     #[test]
     fn fast_and_careful_decoders_agree() {
         let mut s = Vec::new();
-        for text in ["GEZD=GNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "GEZDGNBVGY3TQOJQGEZDGNBVGZ", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ", " = "] {
+        for text in [
+            "GEZD=GNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+            "GEZDGNBVGY3TQOJQGEZDGNBVGZ",
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ",
+            " = ",
+        ] {
             assert!(decode_base32(text, &mut s).is_err(), "{text}");
         }
-        assert_eq!(decode_base32("  gezdgnbvgy3tqojq GEZDGNBVGY3TQOJQ == ", &mut s).unwrap(), b"12345678901234567890");
-        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGZ", &mut s).unwrap_err().contains("stray bits"));
-        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVG", &mut s).unwrap_err().contains("whole number"));
-        assert_eq!(decode_hex("31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36", &mut s).unwrap(), b"1234567890123456");
-        assert_eq!(decode_hex("3132333435363738393031323334353A", &mut s).unwrap(), b"123456789012345:");
-        assert!(decode_hex("313233343536373839303132333435363", &mut s).unwrap_err().contains("odd"));
+        assert_eq!(
+            decode_base32("  gezdgnbvgy3tqojq GEZDGNBVGY3TQOJQ == ", &mut s).unwrap(),
+            b"12345678901234567890"
+        );
+        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGZ", &mut s)
+            .unwrap_err()
+            .contains("stray bits"));
+        assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVG", &mut s)
+            .unwrap_err()
+            .contains("whole number"));
+        assert_eq!(
+            decode_hex("31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36", &mut s).unwrap(),
+            b"1234567890123456"
+        );
+        assert_eq!(
+            decode_hex("3132333435363738393031323334353A", &mut s).unwrap(),
+            b"123456789012345:"
+        );
+        assert!(decode_hex("313233343536373839303132333435363", &mut s)
+            .unwrap_err()
+            .contains("odd"));
     }
 }

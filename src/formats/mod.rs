@@ -205,7 +205,9 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 /// letter after `F` somewhere in the file's first lines, whereas a hex
 /// file never holds one. Files that still mislead can name `--format`.
 pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
-    let head = head.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(head);
+    let head = head
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(head);
     let trimmed = head.trim_ascii_start();
     if trimmed.starts_with(b"<") {
         return Ok(Format::Pskc);
@@ -216,14 +218,25 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
         _ => head,
     };
     let text = String::from_utf8_lossy(complete);
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).peekable();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .peekable();
     let Some(first) = lines.peek().copied() else {
         return Err(FormatError::Undetected("the file holds no records".into()));
     };
-    if first.get(..10).is_some_and(|s| s.eq_ignore_ascii_case("otpauth://")) {
+    if first
+        .get(..10)
+        .is_some_and(|s| s.eq_ignore_ascii_case("otpauth://"))
+    {
         return Ok(Format::Otpauth);
     }
-    let fields = |l: &str| l.split(',').map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect::<Vec<_>>();
+    let fields = |l: &str| {
+        l.split(',')
+            .map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
     let f = fields(first);
     // A headerless Azure row (6 fields, interval 30/60) is still Azure, so
     // reading reports the missing header rather than "unknown format".
@@ -250,22 +263,32 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
         if !secret.is_empty() && secret.len() % 2 == 0 && secret.iter().all(u8::is_ascii_hexdigit) {
             hex += 1;
         }
-        if !secret.is_empty() && secret.iter().all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=') {
+        if !secret.is_empty()
+            && secret
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=')
+        {
             base32 += 1;
         }
     }
     if seen == 0 {
-        return Err(FormatError::Undetected("no records after the header".into()));
+        return Err(FormatError::Undetected(
+            "no records after the header".into(),
+        ));
     }
     if pairs * 2 <= seen {
-        return Err(FormatError::Undetected("most lines are not `serial,secret` pairs; no known format fits".into()));
+        return Err(FormatError::Undetected(
+            "most lines are not `serial,secret` pairs; no known format fits".into(),
+        ));
     }
     if hex == pairs || (hex > 0 && hex >= base32) {
         Ok(Format::Hex)
     } else if base32 > 0 {
         Ok(Format::Base32)
     } else {
-        Err(FormatError::Undetected("the secrets are neither hex nor Base32".into()))
+        Err(FormatError::Undetected(
+            "the secrets are neither hex nor Base32".into(),
+        ))
     }
 }
 
@@ -282,15 +305,25 @@ pub fn detect_buffered(input: &mut dyn BufRead) -> Result<Format, FormatError> {
 /// only when the file as a whole is unreadable (e.g. a missing Azure header
 /// or an encrypted PSKC file without a key); bad records come as errors in
 /// the stream, and reading goes on after them.
-pub fn reader<'a>(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+pub fn reader<'a>(
+    format: Format,
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<Records<'a>, FormatError> {
     if format == Format::Pskc {
         return pskc::reader(input, opts);
     }
-    Ok(Box::new(located_reader(format, input, opts)?.map(|r| r.map(|(_, t)| t))))
+    Ok(Box::new(
+        located_reader(format, input, opts)?.map(|r| r.map(|(_, t)| t)),
+    ))
 }
 
 /// As [`reader`], with the line each record starts on (0 for PSKC).
-pub fn located_reader<'a>(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<LocatedRecords<'a>, FormatError> {
+pub fn located_reader<'a>(
+    format: Format,
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
         Format::AzureCsv => azure::read_located(input)?,
         Format::Hex => lines::read_pairs(input, lines::SecretEncoding::Hex),
@@ -335,7 +368,10 @@ impl std::fmt::Debug for Writer<'_> {
 
 enum WriterKind<'w> {
     /// One line per token, gathered in a wiped buffer.
-    Lines { out: lines::SecretOut<'w>, format: LineFormat },
+    Lines {
+        out: lines::SecretOut<'w>,
+        format: LineFormat,
+    },
     Pskc(pskc::write::Writer<'w>),
 }
 
@@ -348,10 +384,16 @@ enum LineFormat {
 
 impl<'w> Writer<'w> {
     /// Starts a file in `format` on `out`.
-    pub fn new(format: Format, out: &'w mut dyn Write, opts: &WriteOptions) -> Result<Self, FormatError> {
+    pub fn new(
+        format: Format,
+        out: &'w mut dyn Write,
+        opts: &WriteOptions,
+    ) -> Result<Self, FormatError> {
         let format = match format {
             Format::Pskc => return Ok(Writer(WriterKind::Pskc(pskc::writer(out, opts)?))),
-            Format::AzureCsv => LineFormat::Azure { upn: azure::upn(opts)? },
+            Format::AzureCsv => LineFormat::Azure {
+                upn: azure::upn(opts)?,
+            },
             Format::Hex => LineFormat::Pairs(lines::SecretEncoding::Hex),
             Format::Base32 => LineFormat::Pairs(lines::SecretEncoding::Base32),
             Format::Otpauth => LineFormat::Otpauth,
@@ -481,7 +523,11 @@ impl<'a> BatchReader<'a> {
     }
 
     /// Opens `input` as `format` (see [`located_reader`]) and wraps it.
-    pub fn open(format: Format, input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Self, FormatError> {
+    pub fn open(
+        format: Format,
+        input: Box<dyn BufRead + 'a>,
+        opts: &'a ReadOptions,
+    ) -> Result<Self, FormatError> {
         Ok(Self::new(located_reader(format, input, opts)?))
     }
 
@@ -507,7 +553,11 @@ impl<'a> BatchReader<'a> {
         match self.first_seen.entry(serial.into()) {
             std::collections::hash_map::Entry::Occupied(first) => {
                 let (first_line, first_pos) = *first.get();
-                let place = if first_line > 0 { format!("line {first_line}") } else { format!("record {first_pos}") };
+                let place = if first_line > 0 {
+                    format!("line {first_line}")
+                } else {
+                    format!("record {first_pos}")
+                };
                 Some(RecordError {
                     line,
                     serial: Some(serial.to_owned()),

@@ -13,14 +13,20 @@
 
 use std::io::BufRead;
 
-use super::lines::{self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, record_error, to_seed, Lines};
+use super::lines::{
+    self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, record_error,
+    to_seed, Lines,
+};
 use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 
 const SCHEME: &str = "otpauth://";
 
 /// Reads one URI per line; blank lines and `#` comments are skipped.
-pub fn reader<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+pub fn reader<'a>(
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<Records<'a>, FormatError> {
     let _ = opts;
     Ok(Box::new(read_located(input).map(|r| r.map(|(_, t)| t))))
 }
@@ -50,7 +56,9 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
                 match byte {
                     Some(v) => out.push(v),
@@ -72,14 +80,17 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
 }
 
 fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
-    let scheme_ok = text.get(..SCHEME.len()).is_some_and(|s| s.eq_ignore_ascii_case(SCHEME));
+    let scheme_ok = text
+        .get(..SCHEME.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME));
     if !scheme_ok {
         return Err(record_error(line, None, "not an otpauth:// URI"));
     }
     let rest = &text[SCHEME.len()..];
     let (kind_name, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let label = percent_decode(label, false).map_err(|p| record_error(line, None, format!("label: {p}")))?;
+    let label = percent_decode(label, false)
+        .map_err(|p| record_error(line, None, format!("label: {p}")))?;
     let (label_issuer, account) = match label.rsplit_once(':') {
         Some((i, a)) => (Some(i.trim()), a),
         None => (None, label.as_str()),
@@ -89,13 +100,16 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
     let err = |p: String| record_error(line, s, p);
 
     let mut secret = None;
-    let (mut issuer, mut algorithm, mut digits, mut period, mut counter) = (None, None, None, None, None);
+    let (mut issuer, mut algorithm, mut digits, mut period, mut counter) =
+        (None, None, None, None, None);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key.to_ascii_lowercase().as_str() {
             // The secret is Base32 and needs no decoding; never copy it around.
             "secret" => secret = Some(value),
-            "issuer" => issuer = Some(percent_decode(value, true).map_err(|p| err(format!("issuer: {p}")))?),
+            "issuer" => {
+                issuer = Some(percent_decode(value, true).map_err(|p| err(format!("issuer: {p}")))?)
+            }
             "algorithm" => algorithm = Some(value),
             "digits" => digits = Some(value),
             "period" => period = Some(value),
@@ -104,17 +118,28 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
         }
     }
     let kind = match kind_name.to_ascii_lowercase().as_str() {
-        "totp" => OtpKind::Totp { period: parse_period(period.unwrap_or("")).map_err(err)? },
+        "totp" => OtpKind::Totp {
+            period: parse_period(period.unwrap_or("")).map_err(err)?,
+        },
         "hotp" => match counter {
-            Some(c) if !c.is_empty() => OtpKind::Hotp { counter: parse_counter(c).map_err(err)? },
+            Some(c) if !c.is_empty() => OtpKind::Hotp {
+                counter: parse_counter(c).map_err(err)?,
+            },
             _ => return Err(err("HOTP URI without a counter parameter".into())),
         },
-        _ => return Err(err(format!("token type {kind_name:?} is not supported; expected totp or hotp"))),
+        _ => {
+            return Err(err(format!(
+                "token type {kind_name:?} is not supported; expected totp or hotp"
+            )))
+        }
     };
     let algorithm = match algorithm {
         None | Some("") => Algorithm::Sha1,
-        Some(a) => Algorithm::parse(a)
-            .ok_or_else(|| err(format!("unknown algorithm {a:?}; expected SHA1, SHA256 or SHA512")))?,
+        Some(a) => Algorithm::parse(a).ok_or_else(|| {
+            err(format!(
+                "unknown algorithm {a:?}; expected SHA1, SHA256 or SHA512"
+            ))
+        })?,
     };
     let digits = parse_digits(digits.unwrap_or("")).map_err(err)?;
     let Some(secret) = secret else {
@@ -130,9 +155,21 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
         decode_base32(secret, scratch)
     };
     let seed = seed.and_then(to_seed).map_err(err)?;
-    let manufacturer = issuer.or(label_issuer.map(str::to_owned)).filter(|i| !i.is_empty());
-    let params = TokenParams { algorithm, digits, kind, manufacturer, model: None };
-    Ok(Token { serial, seed, params })
+    let manufacturer = issuer
+        .or(label_issuer.map(str::to_owned))
+        .filter(|i| !i.is_empty());
+    let params = TokenParams {
+        algorithm,
+        digits,
+        kind,
+        manufacturer,
+        model: None,
+    };
+    Ok(Token {
+        serial,
+        seed,
+        params,
+    })
 }
 
 /// Appends `text` percent-encoded (everything but RFC 3986 unreserved characters).
@@ -170,8 +207,14 @@ pub(crate) fn push_line(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError>
         push_encoded(buf, m);
     }
     let tail = match p.kind {
-        OtpKind::Totp { period } => format!("&algorithm={}&digits={}&period={period}\n", p.algorithm, p.digits),
-        OtpKind::Hotp { counter } => format!("&algorithm={}&digits={}&counter={counter}\n", p.algorithm, p.digits),
+        OtpKind::Totp { period } => format!(
+            "&algorithm={}&digits={}&period={period}\n",
+            p.algorithm, p.digits
+        ),
+        OtpKind::Hotp { counter } => format!(
+            "&algorithm={}&digits={}&counter={counter}\n",
+            p.algorithm, p.digits
+        ),
     };
     buf.extend_from_slice(tail.as_bytes());
     Ok(())

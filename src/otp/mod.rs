@@ -28,14 +28,23 @@ fn truncated(key: &hmac::Key, counter: u64) -> u32 {
     let mac = tag.as_ref();
     // Every supported MAC is at least 20 bytes, so offset + 3 <= 15 + 3 < 20.
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-    u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]])
+    u32::from_be_bytes([
+        mac[offset] & 0x7f,
+        mac[offset + 1],
+        mac[offset + 2],
+        mac[offset + 3],
+    ])
 }
 
 /// Formats the low `digits` decimal digits of `value`, zero-padded.
 fn format_code(value: u32, digits: u8) -> String {
     // 10^10 exceeds any 31-bit value, so more than 10 digits only pads.
     let modulus = 10u64.pow(u32::from(digits.min(10)));
-    format!("{:0width$}", u64::from(value) % modulus, width = usize::from(digits))
+    format!(
+        "{:0width$}",
+        u64::from(value) % modulus,
+        width = usize::from(digits)
+    )
 }
 
 /// The HOTP code for `counter` (RFC 4226), `digits` long, zero-padded.
@@ -67,7 +76,13 @@ pub fn totp(seed: &Seed, params: &TokenParams, unix_time: u64) -> String {
 ///
 /// Every step in the window is computed and compared in constant time,
 /// whatever matched; the work grows with `window`.
-pub fn verify(seed: &Seed, params: &TokenParams, code: &str, unix_time: u64, window: u32) -> Option<i64> {
+pub fn verify(
+    seed: &Seed,
+    params: &TokenParams,
+    code: &str,
+    unix_time: u64,
+    window: u32,
+) -> Option<i64> {
     if code.len() != usize::from(params.digits) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

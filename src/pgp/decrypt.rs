@@ -22,10 +22,10 @@ use sequoia_openpgp as openpgp;
 
 use openpgp::crypto::{KeyPair, SessionKey};
 use openpgp::packet::{PKESK, SKESK};
-use openpgp::parse::Parse;
 use openpgp::parse::stream::{
     DecryptionHelper, Decryptor, DecryptorBuilder, MessageStructure, VerificationHelper,
 };
+use openpgp::parse::Parse;
 use openpgp::types::SymmetricAlgorithm;
 use openpgp::{Cert, KeyHandle};
 
@@ -71,7 +71,13 @@ pub fn decrypt_batch<'a>(
 ) -> Result<BatchReader<'a>, PgpError> {
     let mut keys = Vec::new();
     if let Ok(vc) = vault_key.cert().with_policy(&POLICY, None) {
-        for ka in vc.keys().unencrypted_secret().supported().for_transport_encryption().for_storage_encryption() {
+        for ka in vc
+            .keys()
+            .unencrypted_secret()
+            .supported()
+            .for_transport_encryption()
+            .for_storage_encryption()
+        {
             if let Ok(pair) = ka.key().clone().into_keypair() {
                 keys.push(pair);
             }
@@ -84,7 +90,9 @@ pub fn decrypt_batch<'a>(
         verdict: None,
     };
     let builder = DecryptorBuilder::from_reader(input).map_err(as_malformed)?;
-    let decryptor = builder.with_policy(&POLICY, None, helper).map_err(as_malformed)?;
+    let decryptor = builder
+        .with_policy(&POLICY, None, helper)
+        .map_err(as_malformed)?;
     Ok(BatchReader(decryptor))
 }
 
@@ -93,9 +101,9 @@ pub fn decrypt_batch<'a>(
 fn as_malformed(e: anyhow::Error) -> PgpError {
     match PgpError::openpgp(e) {
         PgpError::OpenPgp(s) => PgpError::Malformed(s),
-        PgpError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            PgpError::Malformed(format!("the input ends early or is not an OpenPGP message ({e})"))
-        }
+        PgpError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => PgpError::Malformed(
+            format!("the input ends early or is not an OpenPGP message ({e})"),
+        ),
         other => other,
     }
 }
@@ -106,11 +114,16 @@ fn as_malformed(e: anyhow::Error) -> PgpError {
 /// signature, signature, compressed, literal, marker, SEIPD, AEAD).
 pub fn is_openpgp_message(head: &[u8]) -> bool {
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
     if text[start..].starts_with(b"-----BEGIN PGP MESSAGE-----") {
         return true;
     }
-    let Some((&first, rest)) = head.split_first() else { return false };
+    let Some((&first, rest)) = head.split_first() else {
+        return false;
+    };
     if first & 0x80 == 0 {
         return false;
     }
@@ -146,7 +159,10 @@ pub fn is_openpgp_message(head: &[u8]) -> bool {
         // Marker: "PGP".
         10 => matches!(version, None | Some(b'P')),
         // Literal: format b, t, u, l, 1, m.
-        11 => matches!(version, None | Some(b'b' | b't' | b'u' | b'l' | b'1' | b'm')),
+        11 => matches!(
+            version,
+            None | Some(b'b' | b't' | b'u' | b'l' | b'1' | b'm')
+        ),
         // SEIPD v1/v2, AEAD (LibrePGP) v1.
         18 => matches!(version, None | Some(1) | Some(2)),
         20 => matches!(version, None | Some(1)),
@@ -198,14 +214,22 @@ impl DecryptionHelper for BatchHelper {
         }
         let recipients: Vec<String> = pkesks
             .iter()
-            .map(|p| p.recipient().map(|h| h.to_hex()).unwrap_or_else(|| "an anonymous recipient".into()))
+            .map(|p| {
+                p.recipient()
+                    .map(|h| h.to_hex())
+                    .unwrap_or_else(|| "an anonymous recipient".into())
+            })
             .collect();
         let recipients = if recipients.is_empty() {
             "no public-key recipient (password-encrypted?)".to_string()
         } else {
             recipients.join(", ")
         };
-        Err(PgpError::NotForThisKey { vault: self.vault.clone(), recipients }.into())
+        Err(PgpError::NotForThisKey {
+            vault: self.vault.clone(),
+            recipients,
+        }
+        .into())
     }
 }
 
@@ -251,7 +275,9 @@ mod tests {
         assert!(is_openpgp_message(&[0xc1, 0x5e, 0x03, 0x11]));
         assert!(is_openpgp_message(&[0x84, 0x5e, 0x03, 0x11]));
         assert!(is_openpgp_message(&[0xa3, 0x01]));
-        assert!(!is_openpgp_message(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"));
+        assert!(!is_openpgp_message(
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
+        ));
         assert!(!is_openpgp_message(b"serial,secret\n"));
         assert!(!is_openpgp_message(b"\xEF\xBB\xBFupn,serial number"));
         assert!(!is_openpgp_message("Árvíztűrő".as_bytes()));

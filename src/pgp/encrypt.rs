@@ -76,13 +76,17 @@ where
     W: Write + Send + Sync,
     E: From<PgpError>,
 {
-    let no_key = || PgpError::NoEncryptionKey { fingerprint: recipient.fingerprint() };
+    let no_key = || PgpError::NoEncryptionKey {
+        fingerprint: recipient.fingerprint(),
+    };
     let keypair = signing_keypair(signer)?;
     let vc = recipient
         .cert()
         .with_policy(&POLICY, recipient.checked_at())
         .map_err(|_| no_key())?;
-    let flags = KeyFlags::empty().set_transport_encryption().set_storage_encryption();
+    let flags = KeyFlags::empty()
+        .set_transport_encryption()
+        .set_storage_encryption();
     let recipients: Vec<Recipient> = vc
         .keys()
         .supported()
@@ -109,7 +113,9 @@ where
         .map_err(PgpError::openpgp)?
         .build()
         .map_err(PgpError::openpgp)?;
-    let mut message = LiteralWriter::new(message).build().map_err(PgpError::openpgp)?;
+    let mut message = LiteralWriter::new(message)
+        .build()
+        .map_err(PgpError::openpgp)?;
     fill(&mut message)?;
     message.finalize().map_err(PgpError::openpgp)?;
     Ok(())
@@ -131,7 +137,10 @@ impl Staging {
 
 impl Write for Staging {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0.lock().map_err(|_| poisoned())?.extend_from_slice(data);
+        self.0
+            .lock()
+            .map_err(|_| poisoned())?
+            .extend_from_slice(data);
         Ok(data.len())
     }
 

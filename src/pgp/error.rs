@@ -38,7 +38,9 @@ pub enum PgpError {
     NoSignature,
     /// A signature by the expected key does not match the data: the data
     /// or the signature was altered.
-    #[error("bad signature by {fingerprint}: the signed data was altered or the signature is damaged")]
+    #[error(
+        "bad signature by {fingerprint}: the signed data was altered or the signature is damaged"
+    )]
     BadSignature {
         /// Fingerprint of the key whose signature failed.
         fingerprint: String,
@@ -78,25 +80,32 @@ impl PgpError {
     pub(crate) fn duplicate(&self) -> PgpError {
         use PgpError::*;
         match self {
-            NoSigningKey { fingerprint } => NoSigningKey { fingerprint: fingerprint.clone() },
-            NoEncryptionKey { fingerprint } => NoEncryptionKey { fingerprint: fingerprint.clone() },
+            NoSigningKey { fingerprint } => NoSigningKey {
+                fingerprint: fingerprint.clone(),
+            },
+            NoEncryptionKey { fingerprint } => NoEncryptionKey {
+                fingerprint: fingerprint.clone(),
+            },
             Io(e) => Io(std::io::Error::new(e.kind(), e.to_string())),
             OpenPgp(s) => OpenPgp(s.clone()),
             NotClearsigned => NotClearsigned,
             NoSignature => NoSignature,
-            BadSignature { fingerprint } => BadSignature { fingerprint: fingerprint.clone() },
-            UnknownSigner { issuers, expected } => {
-                UnknownSigner { issuers: issuers.clone(), expected: expected.clone() }
-            }
+            BadSignature { fingerprint } => BadSignature {
+                fingerprint: fingerprint.clone(),
+            },
+            UnknownSigner { issuers, expected } => UnknownSigner {
+                issuers: issuers.clone(),
+                expected: expected.clone(),
+            },
             SignatureRejected(s) => SignatureRejected(s.clone()),
             NotEncrypted => NotEncrypted,
-            NotForThisKey { vault, recipients } => {
-                NotForThisKey { vault: vault.clone(), recipients: recipients.clone() }
-            }
+            NotForThisKey { vault, recipients } => NotForThisKey {
+                vault: vault.clone(),
+                recipients: recipients.clone(),
+            },
             Malformed(s) => Malformed(s.clone()),
         }
     }
-
 
     /// Wraps a sequoia error, keeping its whole cause chain in the message.
     pub(crate) fn openpgp(e: anyhow::Error) -> Self {

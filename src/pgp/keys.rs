@@ -48,7 +48,9 @@ impl SecretCert {
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let cert = Cert::from_bytes(bytes).map_err(|e| KeyError::NotASecretKey(e.to_string()))?;
         if !cert.is_tsk() {
-            return Err(KeyError::NotASecretKey("it holds no secret key material".into()));
+            return Err(KeyError::NotASecretKey(
+                "it holds no secret key material".into(),
+            ));
         }
         Ok(SecretCert(cert))
     }
@@ -91,9 +93,13 @@ pub fn generate_vault_key(vault_id: &str) -> Result<SecretCert, KeyError> {
         .map_err(pgp_err)?
         .set_cipher_suite(CipherSuite::Cv25519)
         .set_primary_key_flags(KeyFlags::empty().set_certification().set_signing())
-        .add_userid(format!("seedvault {vault_id} <vault-{vault_id}@seedvault.invalid>"))
+        .add_userid(format!(
+            "seedvault {vault_id} <vault-{vault_id}@seedvault.invalid>"
+        ))
         .add_subkey(
-            KeyFlags::empty().set_storage_encryption().set_transport_encryption(),
+            KeyFlags::empty()
+                .set_storage_encryption()
+                .set_transport_encryption(),
             None,
             None,
         )
@@ -135,7 +141,9 @@ pub fn generate_customer_key(user_id: &str) -> Result<SecretCert, KeyError> {
 /// The transferable secret key, ASCII-armored (for `gpg --import`).
 pub fn secret_armored(key: &SecretCert) -> Result<Zeroizing<String>, KeyError> {
     let bytes = Zeroizing::new(key.0.as_tsk().armored().to_vec().map_err(pgp_err)?);
-    String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|e| KeyError::OpenPgp(e.to_string()))
+    String::from_utf8(bytes.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|e| KeyError::OpenPgp(e.to_string()))
 }
 
 /// Parses a public certificate (armored or binary).
@@ -154,7 +162,10 @@ mod tests {
         let bytes = k.to_secret_bytes().unwrap();
         let back = SecretCert::from_secret_bytes(&bytes).unwrap();
         assert_eq!(back.fingerprint(), k.fingerprint());
-        assert!(k.public_armored().unwrap().starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+        assert!(k
+            .public_armored()
+            .unwrap()
+            .starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
     }
 
     #[test]

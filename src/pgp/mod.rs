@@ -32,7 +32,8 @@ pub static POLICY: StandardPolicy<'static> = StandardPolicy::new();
 
 /// A time for a person: `2026-11-22 14:00:00 UTC`.
 pub(crate) fn fmt_time(t: std::time::SystemTime) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     time::OffsetDateTime::from(t)
         .format(&fmt)
         .unwrap_or_else(|_| format!("{t:?}"))

@@ -122,7 +122,11 @@ impl RecipientCert {
         };
 
         if problems.is_empty() {
-            Ok(RecipientCert { cert, checked_at: now, encryption_keys })
+            Ok(RecipientCert {
+                cert,
+                checked_at: now,
+                encryption_keys,
+            })
         } else {
             Err(problems)
         }
@@ -172,7 +176,11 @@ fn armor_problem(bytes: &[u8]) -> Option<CertProblem> {
         let after = &rest[at + "-----BEGIN ".len()..];
         let label = match after.find("-----") {
             Some(end) => after[..end].trim().to_string(),
-            None => return Some(CertProblem::TruncatedArmor(after.lines().next().unwrap_or("").trim().to_string())),
+            None => {
+                return Some(CertProblem::TruncatedArmor(
+                    after.lines().next().unwrap_or("").trim().to_string(),
+                ))
+            }
         };
         let end_line = format!("-----END {label}-----");
         match after.find(&end_line) {
@@ -212,12 +220,18 @@ fn weak_rsa(cert: &Cert, problems: &mut Vec<CertProblem>) {
         #[allow(deprecated)] // RSAEncrypt and RSASign still occur in old keys.
         let rsa = matches!(
             key.pk_algo(),
-            PublicKeyAlgorithm::RSAEncryptSign | PublicKeyAlgorithm::RSAEncrypt | PublicKeyAlgorithm::RSASign
+            PublicKeyAlgorithm::RSAEncryptSign
+                | PublicKeyAlgorithm::RSAEncrypt
+                | PublicKeyAlgorithm::RSASign
         );
         if let (true, Some(bits)) = (rsa, key.mpis().bits()) {
             if bits < 2048 {
                 problems.push(CertProblem::WeakRsa {
-                    role: if ka.primary() { "the primary key" } else { "subkey" },
+                    role: if ka.primary() {
+                        "the primary key"
+                    } else {
+                        "subkey"
+                    },
                     fingerprint: key.fingerprint().to_hex(),
                     bits,
                 });
@@ -228,7 +242,11 @@ fn weak_rsa(cert: &Cert, problems: &mut Vec<CertProblem>) {
 
 /// Revocation, expiry and encryption capability of a policy-valid cert;
 /// returns the usable encryption keys.
-fn check_valid(vc: &ValidCert<'_>, now: SystemTime, problems: &mut Vec<CertProblem>) -> Vec<String> {
+fn check_valid(
+    vc: &ValidCert<'_>,
+    now: SystemTime,
+    problems: &mut Vec<CertProblem>,
+) -> Vec<String> {
     let mut cert_dead = false;
     if let RevocationStatus::Revoked(sigs) = vc.revocation_status() {
         cert_dead = true;
@@ -250,7 +268,9 @@ fn check_valid(vc: &ValidCert<'_>, now: SystemTime, problems: &mut Vec<CertProbl
     let primary = vc.primary_key();
     if primary.key().creation_time() > now {
         cert_dead = true;
-        problems.push(CertProblem::NotYetValid(super::fmt_time(primary.key().creation_time())));
+        problems.push(CertProblem::NotYetValid(super::fmt_time(
+            primary.key().creation_time(),
+        )));
     } else if let Some(t) = primary.key_expiration_time() {
         if t <= now {
             cert_dead = true;
@@ -258,19 +278,26 @@ fn check_valid(vc: &ValidCert<'_>, now: SystemTime, problems: &mut Vec<CertProbl
         }
     }
 
-    let flags = KeyFlags::empty().set_transport_encryption().set_storage_encryption();
+    let flags = KeyFlags::empty()
+        .set_transport_encryption()
+        .set_storage_encryption();
     let candidates: Vec<_> = vc.keys().key_flags(flags).collect();
     let mut usable = Vec::new();
     let mut why_not = Vec::new();
     for ka in &candidates {
         let fpr = ka.key().fingerprint().to_hex();
         if !ka.key().pk_algo().is_supported() {
-            why_not.push(format!("{fpr} uses the unsupported algorithm {}", ka.key().pk_algo()));
+            why_not.push(format!(
+                "{fpr} uses the unsupported algorithm {}",
+                ka.key().pk_algo()
+            ));
         } else if let RevocationStatus::Revoked(_) = ka.revocation_status() {
             why_not.push(format!("{fpr} is revoked"));
         } else if ka.alive().is_err() {
             match ka.key_expiration_time() {
-                Some(t) if t <= now => why_not.push(format!("{fpr} expired on {}", super::fmt_time(t))),
+                Some(t) if t <= now => {
+                    why_not.push(format!("{fpr} expired on {}", super::fmt_time(t)))
+                }
                 _ => why_not.push(format!("{fpr} is not live at the check time")),
             }
         } else {
@@ -330,15 +357,21 @@ mod tests {
     #[test]
     fn our_own_vault_cert_is_a_valid_recipient() {
         let vault = crate::pgp::generate_vault_key("0123abcd").unwrap();
-        let rc = RecipientCert::parse(vault.public_armored().unwrap().as_bytes(), SystemTime::now()).unwrap();
+        let rc = RecipientCert::parse(
+            vault.public_armored().unwrap().as_bytes(),
+            SystemTime::now(),
+        )
+        .unwrap();
         assert_eq!(rc.fingerprint(), vault.fingerprint());
         assert_eq!(rc.encryption_subkey_fingerprints().len(), 1);
         // The officer key signs only.
         let officer = crate::pgp::generate_officer_key("alice", "0123abcd").unwrap();
-        let p = RecipientCert::parse(&officer.public_bytes().unwrap(), SystemTime::now()).unwrap_err();
+        let p =
+            RecipientCert::parse(&officer.public_bytes().unwrap(), SystemTime::now()).unwrap_err();
         assert_eq!(p, vec![CertProblem::NoEncryptionKey]);
         // The secret key is refused, with the reason.
-        let p = RecipientCert::parse(&vault.to_secret_bytes().unwrap(), SystemTime::now()).unwrap_err();
+        let p =
+            RecipientCert::parse(&vault.to_secret_bytes().unwrap(), SystemTime::now()).unwrap_err();
         assert_eq!(p, vec![CertProblem::SecretKeyMaterial]);
     }
 }

@@ -22,8 +22,13 @@ use super::{verify, PgpError, SecretCert, POLICY};
 
 /// The signer's first usable signing key, ready to sign now.
 pub(crate) fn signing_keypair(signer: &SecretCert) -> Result<KeyPair, PgpError> {
-    let no_key = || PgpError::NoSigningKey { fingerprint: signer.fingerprint() };
-    let vc = signer.cert().with_policy(&POLICY, None).map_err(|_| no_key())?;
+    let no_key = || PgpError::NoSigningKey {
+        fingerprint: signer.fingerprint(),
+    };
+    let vc = signer
+        .cert()
+        .with_policy(&POLICY, None)
+        .map_err(|_| no_key())?;
     let ka = vc
         .keys()
         .unencrypted_secret()
@@ -67,7 +72,10 @@ pub fn verify_clearsigned(signed: &str, cert: &Cert) -> Result<String, PgpError>
     if !head.starts_with("-----BEGIN PGP SIGNED MESSAGE-----") {
         return Err(PgpError::NotClearsigned);
     }
-    let helper = OneSigner { cert, verdict: None };
+    let helper = OneSigner {
+        cert,
+        verdict: None,
+    };
     let mut verifier = VerifierBuilder::from_bytes(signed.as_bytes())
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
@@ -76,7 +84,11 @@ pub fn verify_clearsigned(signed: &str, cert: &Cert) -> Result<String, PgpError>
     if let Err(e) = std::io::copy(&mut verifier, &mut text) {
         // Past sequoia's buffer the verdict arrives as an opaque io::Error;
         // the helper kept the original.
-        return Err(verifier.helper_mut().verdict.take().unwrap_or_else(|| malformed(e.into())));
+        return Err(verifier
+            .helper_mut()
+            .verdict
+            .take()
+            .unwrap_or_else(|| malformed(e.into())));
     }
     String::from_utf8(text).map_err(|_| PgpError::Malformed("the signed text is not UTF-8".into()))
 }
@@ -105,7 +117,10 @@ pub fn sign_detached(signer: &SecretCert, data: &[u8]) -> Result<String, PgpErro
 
 /// Checks a detached signature (armored or binary) over `data` by `cert`.
 pub fn verify_detached(cert: &Cert, data: &[u8], signature: &[u8]) -> Result<(), PgpError> {
-    let helper = OneSigner { cert, verdict: None };
+    let helper = OneSigner {
+        cert,
+        verdict: None,
+    };
     let mut verifier = DetachedVerifierBuilder::from_bytes(signature)
         .map_err(malformed)?
         .with_policy(&POLICY, None, helper)
@@ -118,9 +133,9 @@ pub fn verify_detached(cert: &Cert, data: &[u8], signature: &[u8]) -> Result<(),
 /// sequoia means "not a complete OpenPGP message", not a failing disk).
 fn malformed(e: anyhow::Error) -> PgpError {
     match PgpError::openpgp(e) {
-        PgpError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            PgpError::Malformed(format!("not an OpenPGP signature, or it is cut short ({e})"))
-        }
+        PgpError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => PgpError::Malformed(
+            format!("not an OpenPGP signature, or it is cut short ({e})"),
+        ),
         PgpError::Io(e) => PgpError::Malformed(e.to_string()),
         PgpError::OpenPgp(s) => PgpError::Malformed(s),
         verdict => verdict,

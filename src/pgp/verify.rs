@@ -17,7 +17,10 @@ pub(crate) struct Seen {
 
 /// Accepts the message if any signature in it is a good signature by
 /// `expected`; otherwise returns the most telling reason.
-pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, Result<(), PgpError>) {
+pub(crate) fn judge(
+    structure: MessageStructure<'_>,
+    expected: &Cert,
+) -> (Seen, Result<(), PgpError>) {
     let expected_fpr = expected.fingerprint();
     let mut seen = Seen::default();
     let mut any = false;
@@ -44,7 +47,9 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
                             issuers.extend(sig.get_issuers());
                         }
                         Err(VerificationError::BadSignature { ka, .. }) => {
-                            bad = Some(PgpError::BadSignature { fingerprint: ka.cert().fingerprint().to_hex() });
+                            bad = Some(PgpError::BadSignature {
+                                fingerprint: ka.cert().fingerprint().to_hex(),
+                            });
                         }
                         Err(e) => {
                             rejected = Some(PgpError::SignatureRejected(e.to_string()));
@@ -59,10 +64,16 @@ pub(crate) fn judge(structure: MessageStructure<'_>, expected: &Cert) -> (Seen, 
     } else if let Some(r) = rejected {
         Err(r)
     } else if !issuers.is_empty() {
-        Err(PgpError::UnknownSigner { issuers: name_issuers(&issuers), expected: expected_fpr.to_hex() })
+        Err(PgpError::UnknownSigner {
+            issuers: name_issuers(&issuers),
+            expected: expected_fpr.to_hex(),
+        })
     } else if any {
         // Signatures without issuer information.
-        Err(PgpError::UnknownSigner { issuers: "(not named in the signature)".into(), expected: expected_fpr.to_hex() })
+        Err(PgpError::UnknownSigner {
+            issuers: "(not named in the signature)".into(),
+            expected: expected_fpr.to_hex(),
+        })
     } else {
         Err(PgpError::NoSignature)
     };

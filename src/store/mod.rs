@@ -50,7 +50,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,11 @@ fn migrate(conn: &mut Connection, dir: &Path) -> Result<(), StoreError> {
     let known = schema::MIGRATIONS.len() as i64;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > known {
-        return Err(StoreError::TooNew { path: dir.to_owned(), found: version, known });
+        return Err(StoreError::TooNew {
+            path: dir.to_owned(),
+            found: version,
+            known,
+        });
     }
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -99,7 +105,10 @@ impl Store {
         let mut conn = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         configure(&conn)?;
         migrate(&mut conn, dir)?;
-        Ok(Store { conn, dir: dir.to_owned() })
+        Ok(Store {
+            conn,
+            dir: dir.to_owned(),
+        })
     }
 
     /// The vault directory.
@@ -119,7 +128,9 @@ impl Store {
     where
         E: From<rusqlite::Error>,
     {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)

@@ -198,7 +198,9 @@ impl Held {
         match self.vault() {
             Ok(v) => Snapshot {
                 status: v.status().map_err(|e| e.to_string()),
-                audit: v.audit_entries(sources.audit_window).map_err(|e| e.to_string()),
+                audit: v
+                    .audit_entries(sources.audit_window)
+                    .map_err(|e| e.to_string()),
                 requests: v.requests().map_err(|e| e.to_string()),
                 read_at,
                 media,

@@ -32,7 +32,9 @@ impl UnsealedVault {
                 }
             }
             let cp = Checkpoint::of(&id, &head);
-            let signed = cp.sign(&key).map_err(|e| VaultError::Crypto(format!("signing the checkpoint failed: {e}")))?;
+            let signed = cp
+                .sign(&key)
+                .map_err(|e| VaultError::Crypto(format!("signing the checkpoint failed: {e}")))?;
             checkpoint::store(tx, &cp, &signed)?;
             Ok((cp, signed))
         })
@@ -51,13 +53,21 @@ impl UnsealedVault {
 
 /// Creates `path` for writing, refusing to replace an existing file.
 fn create_new(path: &Path) -> Result<fs::File, VaultError> {
-    OpenOptions::new().write(true).create_new(true).mode(0o644).open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
-            VaultError::WouldOverwrite(path.to_owned())
-        } else {
-            VaultError::Io { path: path.to_owned(), source }
-        }
-    })
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                VaultError::WouldOverwrite(path.to_owned())
+            } else {
+                VaultError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })
 }
 
 impl Vault {
@@ -70,10 +80,18 @@ impl Vault {
     /// Writes the latest checkpoint to a new file; `None` if there is none yet.
     pub fn save_checkpoint(&self, path: &Path) -> Result<Option<Checkpoint>, VaultError> {
         let id = self.info().vault_id.to_string();
-        let Some((cp, signed)) = checkpoint::latest(self.store().conn(), &id)? else { return Ok(None) };
+        let Some((cp, signed)) = checkpoint::latest(self.store().conn(), &id)? else {
+            return Ok(None);
+        };
         let mut file = create_new(path)?;
-        let io = |source| VaultError::Io { path: path.to_owned(), source };
-        if let Err(e) = file.write_all(signed.as_bytes()).and_then(|()| file.sync_all()) {
+        let io = |source| VaultError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Err(e) = file
+            .write_all(signed.as_bytes())
+            .and_then(|()| file.sync_all())
+        {
             let _ = fs::remove_file(path);
             return Err(io(e));
         }
@@ -84,8 +102,9 @@ impl Vault {
     /// vault, and extended by the log as it is now.
     pub fn verify_checkpoint(&self, signed: &str) -> Result<Checkpoint, CheckpointError> {
         let info = self.info();
-        let cert = pgp::keys::parse_public_cert(&info.vault_cert)
-            .map_err(|e| CheckpointError::NotSigned(format!("the vault's stored certificate is unreadable: {e}")))?;
+        let cert = pgp::keys::parse_public_cert(&info.vault_cert).map_err(|e| {
+            CheckpointError::NotSigned(format!("the vault's stored certificate is unreadable: {e}"))
+        })?;
         let cp = Checkpoint::open(signed, &cert, &info.vault_id.to_string())?;
         cp.check_extended_by(self.store().conn())?;
         Ok(cp)
@@ -97,15 +116,22 @@ impl Vault {
     pub fn export_audit(&self, path: &Path) -> Result<u64, VaultError> {
         let header = self.export_header()?;
         let file = create_new(path)?;
-        let io = |source| VaultError::Io { path: path.to_owned(), source };
+        let io = |source| VaultError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let result = (|| {
             let mut w = BufWriter::new(file);
-            let n = export::write_jsonl(self.store().conn(), &header, &mut w).map_err(|e| match e {
-                export::ExportError::Io(e) => io(e),
-                export::ExportError::Audit(a) => a.into(),
-            })?;
+            let n =
+                export::write_jsonl(self.store().conn(), &header, &mut w).map_err(|e| match e {
+                    export::ExportError::Io(e) => io(e),
+                    export::ExportError::Audit(a) => a.into(),
+                })?;
             w.flush().map_err(io)?;
-            w.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
+            w.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
             Ok(n)
         })();
         if result.is_err() {
@@ -124,17 +150,27 @@ impl Vault {
         let genesis: serde_json::Value = serde_json::from_slice(&genesis)
             .map_err(|_| VaultError::Tampered("the genesis entry is not valid JSON".into()))?;
         let armor = |b64: &str| -> Result<String, VaultError> {
-            let bytes = data_encoding::BASE64
-                .decode(b64.as_bytes())
-                .map_err(|_| VaultError::Tampered("a certificate in the genesis entry is not base64".into()))?;
-            let cert = pgp::keys::parse_public_cert(&bytes)
-                .map_err(|e| VaultError::Tampered(format!("a certificate in the genesis entry is unreadable: {e}")))?;
+            let bytes = data_encoding::BASE64.decode(b64.as_bytes()).map_err(|_| {
+                VaultError::Tampered("a certificate in the genesis entry is not base64".into())
+            })?;
+            let cert = pgp::keys::parse_public_cert(&bytes).map_err(|e| {
+                VaultError::Tampered(format!(
+                    "a certificate in the genesis entry is unreadable: {e}"
+                ))
+            })?;
             use sequoia_openpgp::serialize::SerializeInto;
-            let a = cert.armored().to_vec().map_err(|e| VaultError::Crypto(e.to_string()))?;
+            let a = cert
+                .armored()
+                .to_vec()
+                .map_err(|e| VaultError::Crypto(e.to_string()))?;
             String::from_utf8(a).map_err(|e| VaultError::Crypto(e.to_string()))
         };
         let mut officers = Vec::new();
-        for c in genesis["data"]["custodians"].as_array().into_iter().flatten() {
+        for c in genesis["data"]["custodians"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             officers.push(json!({
                 "name": c["name"],
                 "member_index": c["member_index"],
@@ -144,7 +180,9 @@ impl Vault {
         }
         let head = audit::head(conn)?;
         let info = self.info();
-        let fpr = pgp::keys::parse_public_cert(&info.vault_cert).map(|c| c.fingerprint().to_hex()).unwrap_or_default();
+        let fpr = pgp::keys::parse_public_cert(&info.vault_cert)
+            .map(|c| c.fingerprint().to_hex())
+            .unwrap_or_default();
         Ok(json!({
             "format": export::FORMAT,
             "version": export::VERSION,

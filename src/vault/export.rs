@@ -45,7 +45,10 @@ pub struct ExportOutcome {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
-    move |source| VaultError::Io { path: path.to_owned(), source }
+    move |source| VaultError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Checks the medium: a writable directory outside the vault. Returns its
@@ -53,7 +56,10 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
 pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, VaultError> {
     let refused = |m: String| Err(VaultError::Refused(m));
     if !media.is_dir() {
-        return refused(format!("media directory {} does not exist (is the medium mounted?)", media.display()));
+        return refused(format!(
+            "media directory {} does not exist (is the medium mounted?)",
+            media.display()
+        ));
     }
     let m = fs::canonicalize(media).map_err(io_err(media))?;
     let v = fs::canonicalize(vault_dir).map_err(io_err(vault_dir))?;
@@ -68,14 +74,22 @@ pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, Vau
         Ok(_) => {
             let _ = fs::remove_file(&probe);
         }
-        Err(e) => return refused(format!("media directory {} is not writable: {e}", media.display())),
+        Err(e) => {
+            return refused(format!(
+                "media directory {} is not writable: {e}",
+                media.display()
+            ))
+        }
     }
     Ok(m)
 }
 
 /// Checks that the medium has room for `need` bytes.
 fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
-    let st = rustix::fs::statvfs(media).map_err(|e| VaultError::Io { path: media.to_owned(), source: e.into() })?;
+    let st = rustix::fs::statvfs(media).map_err(|e| VaultError::Io {
+        path: media.to_owned(),
+        source: e.into(),
+    })?;
     let free = st.f_bavail.saturating_mul(st.f_frsize);
     if free < need {
         return Err(VaultError::Refused(format!(
@@ -94,14 +108,26 @@ fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
 /// (they are clean after the fsync), so on a medium that honours that the
 /// bytes compared are the medium's, not the copy still in memory. The hash
 /// is computed on a second thread while the file is written and synced.
-fn write_durably(dir: &Path, final_path: &Path, written: &mut Vec<PathBuf>, bytes: &[u8]) -> Result<String, VaultError> {
-    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+fn write_durably(
+    dir: &Path,
+    final_path: &Path,
+    written: &mut Vec<PathBuf>,
+    bytes: &[u8],
+) -> Result<String, VaultError> {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial"));
     written.push(tmp.clone());
     let (wrote, sha) = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| crypto::hex(&crypto::sha256(bytes)));
         let wrote = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&tmp)?;
             if fault_point("media-full") {
                 f.write_all(&bytes[..bytes.len() / 2])?;
                 return Err(rustix::io::Errno::NOSPC.into());
@@ -116,9 +142,15 @@ fn write_durably(dir: &Path, final_path: &Path, written: &mut Vec<PathBuf>, byte
     // No-clobber move: link then unlink.
     fs::hard_link(&tmp, final_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            VaultError::Refused(format!("{} already exists; refusing to overwrite it", final_path.display()))
+            VaultError::Refused(format!(
+                "{} already exists; refusing to overwrite it",
+                final_path.display()
+            ))
         } else {
-            VaultError::Io { path: final_path.to_owned(), source: e }
+            VaultError::Io {
+                path: final_path.to_owned(),
+                source: e,
+            }
         }
     })?;
     written.push(final_path.to_owned());
@@ -164,8 +196,16 @@ impl UnsealedVault {
             .ok_or_else(|| VaultError::Refused(format!("request {request_id} does not exist")))?;
         match req.state.as_str() {
             "approved" => {}
-            "pending" => return Err(VaultError::Refused(format!("request {request_id} is not approved yet (a second officer must approve it)"))),
-            other => return Err(VaultError::Refused(format!("request {request_id} is {other}; only an approved request can be exported"))),
+            "pending" => {
+                return Err(VaultError::Refused(format!(
+                    "request {request_id} is not approved yet (a second officer must approve it)"
+                )))
+            }
+            other => {
+                return Err(VaultError::Refused(format!(
+                    "request {request_id} is {other}; only an approved request can be exported"
+                )))
+            }
         }
         let now = unix_now();
         if req.expires_at.is_none_or(|t| t <= now) {
@@ -173,17 +213,28 @@ impl UnsealedVault {
                 "the approval of request {request_id} expired; create and approve a new request"
             )));
         }
-        let format = Format::from_name(&req.format)
-            .ok_or_else(|| VaultError::Tampered(format!("request {request_id} names an unknown format")))?;
-        let conn = self.vault().store().conn();
-        let cert_bytes: Vec<u8> = conn.query_row("SELECT recipient_cert FROM requests WHERE id = ?1", [request_id], |r| r.get(0))?;
-        // The certificate was valid at creation; it must still be now.
-        let recipient = RecipientCert::parse(&cert_bytes, std::time::SystemTime::now()).map_err(|ps| {
-            let reasons: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
-            VaultError::Refused(format!("the recipient key of request {request_id} is no longer usable: {}", reasons.join("; ")))
+        let format = Format::from_name(&req.format).ok_or_else(|| {
+            VaultError::Tampered(format!("request {request_id} names an unknown format"))
         })?;
+        let conn = self.vault().store().conn();
+        let cert_bytes: Vec<u8> = conn.query_row(
+            "SELECT recipient_cert FROM requests WHERE id = ?1",
+            [request_id],
+            |r| r.get(0),
+        )?;
+        // The certificate was valid at creation; it must still be now.
+        let recipient =
+            RecipientCert::parse(&cert_bytes, std::time::SystemTime::now()).map_err(|ps| {
+                let reasons: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+                VaultError::Refused(format!(
+                    "the recipient key of request {request_id} is no longer usable: {}",
+                    reasons.join("; ")
+                ))
+            })?;
         if recipient.fingerprint() != req.recipient_fingerprint {
-            return Err(VaultError::Tampered(format!("the stored recipient key of request {request_id} changed")));
+            return Err(VaultError::Tampered(format!(
+                "the stored recipient key of request {request_id} changed"
+            )));
         }
         let media = check_media(media, self.vault().dir())?;
         let stem = format!("{}-{}", req.order_id, req.id);
@@ -191,20 +242,30 @@ impl UnsealedVault {
         let manifest = media.join(format!("{stem}.manifest.asc"));
         for p in [&bundle, &manifest] {
             if p.exists() {
-                return Err(VaultError::Refused(format!("{} already exists; refusing to overwrite it", p.display())));
+                return Err(VaultError::Refused(format!(
+                    "{} already exists; refusing to overwrite it",
+                    p.display()
+                )));
             }
         }
         let vault_key = self.vault_key()?;
         // Every serial is checked again now (voids or other exports may have
         // happened since approval) while the bundle is made, in memory: no
         // byte reaches the medium before `export.started` is logged.
-        let (armored, serials) = self.seal_bundle(request_id, &req, format, &recipient, &vault_key)?;
+        let (armored, serials) =
+            self.seal_bundle(request_id, &req, format, &recipient, &vault_key)?;
         check_room(&media, armored.len() as u64 + 64 * 1024)?;
         let info = self.vault().info().clone();
         let vid = info.vault_id.to_string();
         let officers = self.officer_names();
-        let bundle_name = bundle.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let manifest_name = manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bundle_name = bundle
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let manifest_name = manifest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
 
         // export.started: committed before any byte reaches the medium.
         let export_id = self.vault_mut().store_mut().write(|tx| {
@@ -238,8 +299,18 @@ impl UnsealedVault {
         let mut written = Vec::new();
         let result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, &armored)?;
-            let text = manifest_text(&info, &req, &recipient, format, serials.len(), &bundle_name, &bundle_sha, &officers);
-            let signed = pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
+            let text = manifest_text(
+                &info,
+                &req,
+                &recipient,
+                format,
+                serials.len(),
+                &bundle_name,
+                &bundle_sha,
+                &officers,
+            );
+            let signed =
+                pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
             write_durably(&media, &manifest, &mut written, signed.as_bytes())?;
             Ok(bundle_sha)
         })();
@@ -349,19 +420,24 @@ impl UnsealedVault {
             let encryptor = scope.spawn(move || {
                 let mut armored = Vec::new();
                 pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
-                    let mut file = formats::Writer::new(format, w, &WriteOptions::default()).map_err(BundleError::Format)?;
+                    let mut file = formats::Writer::new(format, w, &WriteOptions::default())
+                        .map_err(BundleError::Format)?;
                     for batch in batches {
                         for token in batch.tokens() {
-                            file.push(&token.map_err(BundleError::Vault)?).map_err(BundleError::Format)?;
+                            file.push(&token.map_err(BundleError::Vault)?)
+                                .map_err(BundleError::Format)?;
                         }
                     }
                     file.finish().map_err(BundleError::Format)
                 })
                 .map(|()| armored)
             });
-            let opened = self.open_request_tokens(request_id, &req.order_id, req.reexport_reason.is_some(), &mut |batch| {
-                to_encryptor.send(batch).is_ok()
-            });
+            let opened = self.open_request_tokens(
+                request_id,
+                &req.order_id,
+                req.reexport_reason.is_some(),
+                &mut |batch| to_encryptor.send(batch).is_ok(),
+            );
             drop(to_encryptor);
             (opened, encryptor.join())
         });
@@ -374,10 +450,16 @@ impl UnsealedVault {
         }
         match sealed {
             Ok(Ok(armored)) => Ok((armored, found.serials)),
-            Ok(Err(BundleError::Format(e))) => Err(VaultError::Refused(format!("cannot write the bundle as {format}: {e}"))),
-            Ok(Err(BundleError::Pgp(e))) => Err(VaultError::Refused(format!("cannot encrypt the bundle: {e}"))),
+            Ok(Err(BundleError::Format(e))) => Err(VaultError::Refused(format!(
+                "cannot write the bundle as {format}: {e}"
+            ))),
+            Ok(Err(BundleError::Pgp(e))) => Err(VaultError::Refused(format!(
+                "cannot encrypt the bundle: {e}"
+            ))),
             Ok(Err(BundleError::Vault(e))) => Err(e),
-            Err(_) => Err(VaultError::Crypto("the bundle encryption thread panicked".into())),
+            Err(_) => Err(VaultError::Crypto(
+                "the bundle encryption thread panicked".into(),
+            )),
         }
     }
 }
@@ -400,16 +482,30 @@ fn manifest_text(
     } else {
         t += "test-vault: no\n";
     }
-    t += &format!("request: {}\norder: {}\nrequester: {}\n", req.id, req.order_id, req.requester);
+    t += &format!(
+        "request: {}\norder: {}\nrequester: {}\n",
+        req.id, req.order_id, req.requester
+    );
     t += &format!("recipient: {}\n", recipient.fingerprint());
-    t += &format!("encryption-subkeys: {}\n", recipient.encryption_subkey_fingerprints().join(" "));
+    t += &format!(
+        "encryption-subkeys: {}\n",
+        recipient.encryption_subkey_fingerprints().join(" ")
+    );
     t += &format!("format: {format}\nserials: {count}\n");
     t += &format!("bundle: {bundle_name}\nbundle-sha256: {bundle_sha}\n");
-    t += &format!("created-by: {}\napproved-by: {}\n", req.created_by, req.decided_by.as_deref().unwrap_or(""));
+    t += &format!(
+        "created-by: {}\napproved-by: {}\n",
+        req.created_by,
+        req.decided_by.as_deref().unwrap_or("")
+    );
     if let Some(r) = &req.reexport_reason {
         t += &format!("reexport: {r}\n");
     }
-    t += &format!("exported-by: {}\nexported-at: {}\n", officers.join(", "), audit::now_rfc3339());
+    t += &format!(
+        "exported-by: {}\nexported-at: {}\n",
+        officers.join(", "),
+        audit::now_rfc3339()
+    );
     t
 }
 
@@ -437,9 +533,14 @@ fn fault_point(name: &str) -> bool {
 }
 
 /// Exports that started and never completed or failed (the process died).
-pub(crate) fn unfinished(conn: &rusqlite::Connection) -> Result<Vec<(i64, String, String)>, VaultError> {
-    let mut st = conn.prepare("SELECT id, request_id, started_at FROM exports WHERE state = 'started' ORDER BY id")?;
-    let v = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn unfinished(
+    conn: &rusqlite::Connection,
+) -> Result<Vec<(i64, String, String)>, VaultError> {
+    let mut st = conn.prepare(
+        "SELECT id, request_id, started_at FROM exports WHERE state = 'started' ORDER BY id",
+    )?;
+    let v = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(v)
 }
-

@@ -79,7 +79,9 @@ pub enum IngestError {
         errors: BatchErrors,
     },
     /// Serials already in the vault.
-    #[error("{path}: {count} serial(s) are already in the vault: {listed}{more}\nnothing was ingested")]
+    #[error(
+        "{path}: {count} serial(s) are already in the vault: {listed}{more}\nnothing was ingested"
+    )]
     AlreadyPresent {
         /// The file.
         path: String,
@@ -137,7 +139,9 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// The problem of an OpenPGP read error, if that is what it is.
 fn pgp_reason(e: &std::io::Error) -> Option<String> {
-    e.get_ref().and_then(|i| i.downcast_ref::<pgp::PgpError>()).map(|p| p.to_string())
+    e.get_ref()
+        .and_then(|i| i.downcast_ref::<pgp::PgpError>())
+        .map(|p| p.to_string())
 }
 
 impl UnsealedVault {
@@ -180,15 +184,29 @@ impl UnsealedVault {
         name: &str,
         hash: &Arc<Mutex<Sha256>>,
     ) -> Result<IngestOutcome, IngestError> {
-        let file = File::open(src.path).map_err(|e| IngestError::Format { path: name.into(), source: e.into() })?;
-        let hashing = HashingReader { inner: file, hash: hash.clone() };
+        let file = File::open(src.path).map_err(|e| IngestError::Format {
+            path: name.into(),
+            source: e.into(),
+        })?;
+        let hashing = HashingReader {
+            inner: file,
+            hash: hash.clone(),
+        };
         let mut raw = BufReader::with_capacity(256 * 1024, hashing);
-        let head = raw.fill_buf().map_err(|e| IngestError::Format { path: name.into(), source: e.into() })?;
+        let head = raw.fill_buf().map_err(|e| IngestError::Format {
+            path: name.into(),
+            source: e.into(),
+        })?;
         let openpgp = pgp::is_openpgp_message(head);
         let mut input: Box<dyn BufRead + Send> = if openpgp {
             let vault_key = self.vault_key()?;
-            let plain = pgp::decrypt_batch(&vault_key, Box::new(raw), src.factory_cert)
-                .map_err(|e| IngestError::OpenPgp { path: name.into(), reason: e.to_string() })?;
+            let plain =
+                pgp::decrypt_batch(&vault_key, Box::new(raw), src.factory_cert).map_err(|e| {
+                    IngestError::OpenPgp {
+                        path: name.into(),
+                        reason: e.to_string(),
+                    }
+                })?;
             Box::new(BufReader::with_capacity(256 * 1024, plain))
         } else {
             if src.factory_cert.is_some() {
@@ -203,10 +221,19 @@ impl UnsealedVault {
             Some(f) => f,
             None => formats::detect_buffered(&mut input).map_err(|e| match e {
                 FormatError::Io(io) => match pgp_reason(&io) {
-                    Some(reason) => IngestError::OpenPgp { path: name.into(), reason },
-                    None => IngestError::Format { path: name.into(), source: io.into() },
+                    Some(reason) => IngestError::OpenPgp {
+                        path: name.into(),
+                        reason,
+                    },
+                    None => IngestError::Format {
+                        path: name.into(),
+                        source: io.into(),
+                    },
                 },
-                other => IngestError::Format { path: name.into(), source: other },
+                other => IngestError::Format {
+                    path: name.into(),
+                    source: other,
+                },
             })?,
         };
 
@@ -214,11 +241,17 @@ impl UnsealedVault {
         let vault_id = info.vault_id;
         let officers = self.officer_names();
         let dk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let next_dk: i64 =
-            self.vault().store().conn().query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
+        let next_dk: i64 = self.vault().store().conn().query_row(
+            "SELECT coalesce(max(id), 0) + 1 FROM data_keys",
+            [],
+            |r| r.get(0),
+        )?;
         let wrapped = self
             .kek()
-            .seal(&keys::aad_data_key(vault_id, next_dk, info.key_version), dk.expose())
+            .seal(
+                &keys::aad_data_key(vault_id, next_dk, info.key_version),
+                dk.expose(),
+            )
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
         let batch = BatchMeta {
             vault_id,
@@ -244,16 +277,27 @@ impl UnsealedVault {
             // The data key is fresh and seals this batch only: counter nonces.
             let mut sealer = CounterSealer::new(dk);
             let parser = scope.spawn(move || -> Result<Result<u64, BatchErrors>, IngestError> {
-                let mut records = BatchReader::open(format, input, read_options)
-                    .map_err(|e| IngestError::Format { path: name.into(), source: e })?;
+                let mut records = BatchReader::open(format, input, read_options).map_err(|e| {
+                    IngestError::Format {
+                        path: name.into(),
+                        source: e,
+                    }
+                })?;
                 let mut seed_aad = keys::SeedAad::new(vault_id);
                 let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
                 for token in records.by_ref() {
                     let aad = seed_aad.of(token.serial.as_str(), next_dk);
-                    let sealed = sealer.seal(aad, token.seed.expose()).map_err(|e| VaultError::Crypto(e.to_string()))?;
-                    chunk.push(Row { serial: token.serial.into_string(), params: token.params, sealed });
+                    let sealed = sealer
+                        .seal(aad, token.seed.expose())
+                        .map_err(|e| VaultError::Crypto(e.to_string()))?;
+                    chunk.push(Row {
+                        serial: token.serial.into_string(),
+                        params: token.params,
+                        sealed,
+                    });
                     if chunk.len() == ROWS_PER_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));
+                        let full =
+                            std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));
                         if to_db.send(full).is_err() {
                             // The inserting side failed; its error is the one to report.
                             return Ok(Ok(0));
@@ -299,7 +343,14 @@ struct SerialLog {
 
 impl SerialLog {
     /// Takes `serials` (emptying it), logging each full part.
-    fn accept(&mut self, tx: &rusqlite::Connection, id: &str, officers: &[String], batch_id: i64, serials: &mut Vec<String>) -> Result<(), IngestError> {
+    fn accept(
+        &mut self,
+        tx: &rusqlite::Connection,
+        id: &str,
+        officers: &[String],
+        batch_id: i64,
+        serials: &mut Vec<String>,
+    ) -> Result<(), IngestError> {
         for serial in serials.drain(..) {
             if self.count > 0 {
                 self.hash.update(b"\n");
@@ -315,7 +366,13 @@ impl SerialLog {
     }
 
     /// Logs the part in progress, if any.
-    fn flush(&mut self, tx: &rusqlite::Connection, id: &str, officers: &[String], batch_id: i64) -> Result<(), IngestError> {
+    fn flush(
+        &mut self,
+        tx: &rusqlite::Connection,
+        id: &str,
+        officers: &[String],
+        batch_id: i64,
+    ) -> Result<(), IngestError> {
         if self.part.is_empty() {
             return Ok(());
         }
@@ -339,12 +396,22 @@ fn insert_group(
     }
     let mut sql = String::from("INSERT OR IGNORE INTO seeds (serial, batch_id, data_key_id, params_id, sealed, state) VALUES ");
     for i in 0..group.len() {
-        sql.push_str(if i == 0 { "(?,?,?,?,?,'active')" } else { ",(?,?,?,?,?,'active')" });
+        sql.push_str(if i == 0 {
+            "(?,?,?,?,?,'active')"
+        } else {
+            ",(?,?,?,?,?,'active')"
+        });
     }
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(group.len() * 5);
     for (serial, pid, sealed) in group.iter() {
-        values.extend([serial as &dyn rusqlite::ToSql, &batch_id, &dk_id, pid, sealed]);
+        values.extend([
+            serial as &dyn rusqlite::ToSql,
+            &batch_id,
+            &dk_id,
+            pid,
+            sealed,
+        ]);
     }
     let inserted = stmt.execute(values.as_slice())?;
     drop(values);
@@ -401,11 +468,19 @@ fn insert_batch(
     hash: &Arc<Mutex<Sha256>>,
 ) -> Result<IngestOutcome, IngestError> {
     let id = b.vault_id.to_string();
-    let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| r.get(0))?;
+    let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| {
+        r.get(0)
+    })?;
     if dk_id != b.dk_id {
-        return Err(VaultError::Refused("another command changed the vault during ingest; try again".into()).into());
+        return Err(VaultError::Refused(
+            "another command changed the vault during ingest; try again".into(),
+        )
+        .into());
     }
-    tx.execute("INSERT INTO data_keys (id, key_version, wrapped) VALUES (?1, ?2, ?3)", params![dk_id, b.kek_version, b.wrapped])?;
+    tx.execute(
+        "INSERT INTO data_keys (id, key_version, wrapped) VALUES (?1, ?2, ?3)",
+        params![dk_id, b.kek_version, b.wrapped],
+    )?;
     let officers_json = serde_json::to_string(&b.officers).map_err(audit::AuditError::from)?;
     tx.execute(
         "INSERT INTO batches (label, source_sha256, format, count, officers, created_at, data_key_id, audit_seq)
@@ -414,8 +489,13 @@ fn insert_batch(
     )?;
     let batch_id = tx.last_insert_rowid();
     let params_id = |json: &str| -> Result<i64, rusqlite::Error> {
-        tx.execute("INSERT OR IGNORE INTO token_params (json) VALUES (?1)", [json])?;
-        tx.query_row("SELECT id FROM token_params WHERE json = ?1", [json], |r| r.get(0))
+        tx.execute(
+            "INSERT OR IGNORE INTO token_params (json) VALUES (?1)",
+            [json],
+        )?;
+        tx.query_row("SELECT id FROM token_params WHERE json = ?1", [json], |r| {
+            r.get(0)
+        })
     };
     let mut acc = Accepted::default();
     let mut log = SerialLog::default();
@@ -447,7 +527,10 @@ fn insert_batch(
         .join()
         .map_err(|_| VaultError::Crypto("the batch parser stopped unexpectedly".into()))??;
     if let Err(errors) = parsed {
-        return Err(IngestError::Records { path: b.name.into(), errors });
+        return Err(IngestError::Records {
+            path: b.name.into(),
+            errors,
+        });
     }
     if present_count > 0 {
         let more = present_count - present.len() as u64;
@@ -455,7 +538,11 @@ fn insert_batch(
             path: b.name.into(),
             count: present_count,
             listed: present.join(", "),
-            more: if more > 0 { format!(", and {more} more") } else { String::new() },
+            more: if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            },
         });
     }
     if count == 0 {
@@ -463,7 +550,10 @@ fn insert_batch(
     }
     log.flush(tx, &id, &b.officers, batch_id)?;
     let parts = log.parts;
-    let source_sha256 = hash.lock().map(|h| crypto::hex(&h.clone().finish())).unwrap_or_default();
+    let source_sha256 = hash
+        .lock()
+        .map(|h| crypto::hex(&h.clone().finish()))
+        .unwrap_or_default();
     let head = audit::append(
         tx,
         &id,
@@ -488,7 +578,13 @@ fn insert_batch(
         "UPDATE batches SET count = ?1, source_sha256 = ?2, audit_seq = ?3 WHERE id = ?4",
         params![count as i64, source_sha256, head.count as i64, batch_id],
     )?;
-    Ok(IngestOutcome { batch_id, count, format: b.format.name().into(), source_sha256, openpgp: b.openpgp })
+    Ok(IngestOutcome {
+        batch_id,
+        count,
+        format: b.format.name().into(),
+        source_sha256,
+        openpgp: b.openpgp,
+    })
 }
 
 fn log_part(

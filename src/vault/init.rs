@@ -70,11 +70,19 @@ pub struct InitOutcome {
 }
 
 fn check_name(name: &str) -> Result<(), VaultError> {
-    let bad = |why| Err(VaultError::BadCustodianName { name: name.to_owned(), why });
+    let bad = |why| {
+        Err(VaultError::BadCustodianName {
+            name: name.to_owned(),
+            why,
+        })
+    };
     if name.is_empty() || name.len() > cards::MAX_NAME_LEN {
         return bad("names are 1 to 64 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return bad("use letters, digits, '.', '_' and '-' only (it becomes the card's file name)");
     }
     if name.starts_with(['.', '-']) {
@@ -86,7 +94,12 @@ fn check_name(name: &str) -> Result<(), VaultError> {
 /// Checks everything about a ceremony that needs no passphrase: the
 /// quorum, the names, and that nothing would be overwritten. The CLI calls
 /// it before asking anyone to type a passphrase.
-pub fn preflight(dir: &Path, threshold: u8, custodians: &[String], cards_out: &Path) -> Result<(), VaultError> {
+pub fn preflight(
+    dir: &Path,
+    threshold: u8,
+    custodians: &[String],
+    cards_out: &Path,
+) -> Result<(), VaultError> {
     let (m, n) = (threshold as usize, custodians.len());
     if !(2..=n).contains(&m) || n > MAX_CUSTODIANS {
         return Err(VaultError::BadQuorum { m, n });
@@ -102,7 +115,10 @@ pub fn preflight(dir: &Path, threshold: u8, custodians: &[String], cards_out: &P
     if dir.join(DB_FILE).exists() {
         return Err(VaultError::AlreadyExists(dir.to_owned()));
     }
-    for path in card_paths(custodians, cards_out).iter().chain([&cards_out.join(CERT_FILE)]) {
+    for path in card_paths(custodians, cards_out)
+        .iter()
+        .chain([&cards_out.join(CERT_FILE)])
+    {
         if path.exists() {
             return Err(VaultError::WouldOverwrite(path.clone()));
         }
@@ -111,19 +127,28 @@ pub fn preflight(dir: &Path, threshold: u8, custodians: &[String], cards_out: &P
 }
 
 fn card_paths(custodians: &[String], cards_out: &Path) -> Vec<PathBuf> {
-    custodians.iter().map(|n| cards_out.join(format!("{n}.card"))).collect()
+    custodians
+        .iter()
+        .map(|n| cards_out.join(format!("{n}.card")))
+        .collect()
 }
 
 fn validate(dir: &Path, p: &InitParams) -> Result<(), VaultError> {
     preflight(dir, p.threshold, &p.custodians, &p.cards_out)?;
     let n = p.custodians.len();
     if p.passphrases.len() != n {
-        return Err(VaultError::PassphraseCount { needed: n, given: p.passphrases.len() });
+        return Err(VaultError::PassphraseCount {
+            needed: n,
+            given: p.passphrases.len(),
+        });
     }
     for (name, pass) in p.custodians.iter().zip(&p.passphrases) {
         let chars = pass.expose_secret().chars().count();
         if chars < MIN_PASSPHRASE_CHARS {
-            return Err(VaultError::WeakPassphrase { custodian: name.clone(), chars });
+            return Err(VaultError::WeakPassphrase {
+                custodian: name.clone(),
+                chars,
+            });
         }
     }
     Ok(())
@@ -131,15 +156,28 @@ fn validate(dir: &Path, p: &InitParams) -> Result<(), VaultError> {
 
 /// Writes a new file (never overwriting) and syncs it to disk.
 pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), VaultError> {
-    let io = |source| VaultError::Io { path: path.to_owned(), source };
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
+    let io = |source| VaultError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)
 }
 
 /// Syncs a directory so renames and creations in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|source| VaultError::Io { path: dir.to_owned(), source })
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| VaultError::Io {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 /// Moves `from` to `to` without ever replacing an existing `to`.
@@ -148,7 +186,10 @@ fn link_into_place(from: &Path, to: &Path) -> Result<(), VaultError> {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
             VaultError::WouldOverwrite(to.to_owned())
         } else {
-            VaultError::Io { path: to.to_owned(), source }
+            VaultError::Io {
+                path: to.to_owned(),
+                source,
+            }
         }
     })?;
     let _ = fs::remove_file(from);
@@ -216,24 +257,38 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
     let mk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
     let m = p.threshold;
     let n = p.custodians.len() as u8;
-    let shares = shares::split(mk.expose(), m, n, b"", ITERATION_EXPONENT, &crypto::random::system())
-        .map_err(|e| VaultError::Crypto(e.to_string()))?;
+    let shares = shares::split(
+        mk.expose(),
+        m,
+        n,
+        b"",
+        ITERATION_EXPONENT,
+        &crypto::random::system(),
+    )
+    .map_err(|e| VaultError::Crypto(e.to_string()))?;
 
     // The vault's OpenPGP key, sealed under KEK_1.
     let key_version = 1u32;
-    let vault_key = pgp::generate_vault_key(&vault_id.to_string()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+    let vault_key = pgp::generate_vault_key(&vault_id.to_string())
+        .map_err(|e| VaultError::Crypto(e.to_string()))?;
     let kek = SealingKey::new(&keys::kek(&mk, vault_id, key_version));
     let vault_key_sealed = {
-        let tsk = vault_key.to_secret_bytes().map_err(|e| VaultError::Crypto(e.to_string()))?;
-        kek.seal(&keys::aad_vault_key(vault_id, key_version), &tsk).map_err(|e| VaultError::Crypto(e.to_string()))?
+        let tsk = vault_key
+            .to_secret_bytes()
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        kek.seal(&keys::aad_vault_key(vault_id, key_version), &tsk)
+            .map_err(|e| VaultError::Crypto(e.to_string()))?
     };
-    let vault_cert = vault_key.public_bytes().map_err(|e| VaultError::Crypto(e.to_string()))?;
+    let vault_cert = vault_key
+        .public_bytes()
+        .map_err(|e| VaultError::Crypto(e.to_string()))?;
 
     // One card per custodian.
     let mut custodians = Vec::new();
     let mut card_bytes = Vec::new();
     for ((name, pass), share) in p.custodians.iter().zip(&p.passphrases).zip(&shares) {
-        let officer = pgp::generate_officer_key(name, &vault_id.to_string()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let officer = pgp::generate_officer_key(name, &vault_id.to_string())
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
         let mnemonic = share.to_mnemonic();
         let idx = share.member_index();
         custodians.push(super::Custodian {
@@ -241,10 +296,14 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
             member_index: idx,
             commitment: keys::share_commitment(vault_id, idx, mnemonic.expose_secret()),
             officer_fingerprint: officer.fingerprint(),
-            officer_cert: officer.public_bytes().map_err(|e| VaultError::Crypto(e.to_string()))?,
+            officer_cert: officer
+                .public_bytes()
+                .map_err(|e| VaultError::Crypto(e.to_string()))?,
         });
         let secrets = CardSecrets {
-            officer_key: officer.to_secret_bytes().map_err(|e| VaultError::Crypto(e.to_string()))?,
+            officer_key: officer
+                .to_secret_bytes()
+                .map_err(|e| VaultError::Crypto(e.to_string()))?,
             mnemonic,
         };
         let bytes = cards::seal((vault_id, idx, m, name), p.kdf, pass, &secrets)
@@ -284,7 +343,9 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
     for path in &card_paths {
         link_into_place(&partial(path), path)?;
     }
-    let armored = vault_key.public_armored().map_err(|e| VaultError::Crypto(e.to_string()))?;
+    let armored = vault_key
+        .public_armored()
+        .map_err(|e| VaultError::Crypto(e.to_string()))?;
     write_new(&cert_path, armored.as_bytes(), 0o644)?;
     sync_dir(&p.cards_out)?;
     temps.0.clear();
@@ -324,10 +385,24 @@ fn create_database(path: &Path, info: &VaultInfo) -> Result<(), VaultError> {
             tx.execute(
                 "INSERT INTO custodians (member_index, name, commitment, officer_fpr, officer_cert)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.member_index, c.name, &c.commitment[..], c.officer_fingerprint, c.officer_cert],
+                params![
+                    c.member_index,
+                    c.name,
+                    &c.commitment[..],
+                    c.officer_fingerprint,
+                    c.officer_cert
+                ],
             )?;
         }
-        audit::append(tx, &id, &Event { kind: events::VAULT_INIT, actors, data: genesis_data(info) })?;
+        audit::append(
+            tx,
+            &id,
+            &Event {
+                kind: events::VAULT_INIT,
+                actors,
+                data: genesis_data(info),
+            },
+        )?;
         Ok::<_, VaultError>(())
     })
 }

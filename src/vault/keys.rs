@@ -43,7 +43,12 @@ pub(crate) fn aad_vault_key(vault: VaultId, v: u32) -> Vec<u8> {
 
 /// AAD of a wrapped data key.
 pub(crate) fn aad_data_key(vault: VaultId, dk_id: i64, v: u32) -> Vec<u8> {
-    aad(&["seedvault/v1/data-key", &vault.to_string(), &dk_id.to_string(), &v.to_string()])
+    aad(&[
+        "seedvault/v1/data-key",
+        &vault.to_string(),
+        &dk_id.to_string(),
+        &v.to_string(),
+    ])
 }
 
 /// AAD of sealed seeds, `seed | id | serial | i`, built in one reused
@@ -57,7 +62,10 @@ pub(crate) struct SeedAad {
 impl SeedAad {
     pub(crate) fn new(vault: VaultId) -> Self {
         let buf = format!("seedvault/v1/seed\0{vault}\0").into_bytes();
-        SeedAad { prefix: buf.len(), buf }
+        SeedAad {
+            prefix: buf.len(),
+            buf,
+        }
     }
 
     /// The AAD of the seed of `serial` sealed under data key `dk_id`.
@@ -97,8 +105,14 @@ mod tests {
         // Sealed seeds on disk depend on these exact bytes.
         let vault = VaultId([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
         let mut aad = SeedAad::new(vault);
-        assert_eq!(aad.of("SN0001", 7), b"seedvault/v1/seed\x000123456789abcdef\x00SN0001\x007");
+        assert_eq!(
+            aad.of("SN0001", 7),
+            b"seedvault/v1/seed\x000123456789abcdef\x00SN0001\x007"
+        );
         // Reuse leaves nothing of the previous, longer serial behind.
-        assert_eq!(aad.of("9", 12), b"seedvault/v1/seed\x000123456789abcdef\x009\x0012");
+        assert_eq!(
+            aad.of("9", 12),
+            b"seedvault/v1/seed\x000123456789abcdef\x009\x0012"
+        );
     }
 }

@@ -11,8 +11,8 @@ mod export;
 mod ingest;
 mod init;
 pub mod keys;
-mod query;
 pub(crate) mod orders;
+mod query;
 mod seeds;
 mod status;
 mod unseal;
@@ -26,13 +26,15 @@ use crate::audit::{self, Event};
 use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
-pub use init::{init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS};
-pub use query::AuditEntry;
-pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
 pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use init::{
+    init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
+};
 pub use orders::{CreatedRequest, NewRequest, Order, Request};
+pub use query::AuditEntry;
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
+pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
 pub use unseal::{CardCheck, Officer, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.
@@ -43,7 +45,8 @@ pub const DEFAULT_APPROVAL_TTL_S: i64 = 24 * 3600;
 /// about some serials costs what they cost, not what the vault's whole
 /// export history does, as the view (materialized whole) would. The `+`
 /// keeps SQLite from probing the index once per completed export instead.
-pub(crate) const EXPORTS_OF_SERIAL: &str = "(SELECT count(*) FROM request_serials rs WHERE rs.serial = s.serial
+pub(crate) const EXPORTS_OF_SERIAL: &str =
+    "(SELECT count(*) FROM request_serials rs WHERE rs.serial = s.serial
      AND +rs.request_id IN (SELECT request_id FROM exports WHERE state = 'completed'))";
 
 /// Everything that can refuse or fail at the vault level. Messages name
@@ -129,7 +132,9 @@ pub enum VaultError {
         given: usize,
     },
     /// A card whose header names a custodian this vault does not have.
-    #[error("card {path} names custodian {name} (share {index}), who is not a custodian of this vault")]
+    #[error(
+        "card {path} names custodian {name} (share {index}), who is not a custodian of this vault"
+    )]
     UnknownCustodian {
         /// The card.
         path: PathBuf,
@@ -281,16 +286,21 @@ impl Vault {
     /// The public certificate, ASCII-armored.
     pub fn vault_cert_armored(&self) -> Result<String, VaultError> {
         use sequoia_openpgp::serialize::SerializeInto;
-        let cert = crate::pgp::keys::parse_public_cert(&self.info.vault_cert)
-            .map_err(|e| VaultError::Tampered(format!("the stored vault certificate is unreadable: {e}")))?;
-        let bytes = cert.armored().to_vec().map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let cert = crate::pgp::keys::parse_public_cert(&self.info.vault_cert).map_err(|e| {
+            VaultError::Tampered(format!("the stored vault certificate is unreadable: {e}"))
+        })?;
+        let bytes = cert
+            .armored()
+            .to_vec()
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
         String::from_utf8(bytes).map_err(|e| VaultError::Crypto(e.to_string()))
     }
 
     /// Records an event in its own transaction (refusals, failed unseals).
     pub(crate) fn log(&mut self, event: &Event) -> Result<audit::Head, VaultError> {
         let id = self.info.vault_id.to_string();
-        self.store.write(|tx| audit::append(tx, &id, event).map_err(VaultError::from))
+        self.store
+            .write(|tx| audit::append(tx, &id, event).map_err(VaultError::from))
     }
 
     /// Rebuilds the vault's state from the log alone and compares it with
@@ -305,7 +315,9 @@ impl Vault {
     pub fn verify_audit(&self) -> Result<audit::ChainReport, VaultError> {
         let mut report = audit::verify_chain(self.store.conn(), &self.info.vault_id.to_string())?;
         if let Some(p) = status::genesis_mismatch(&self.store, &self.info)? {
-            report.problems.push(audit::ChainProblem { seq: 1, problem: p });
+            report
+                .problems
+                .push(audit::ChainProblem { seq: 1, problem: p });
         }
         Ok(report)
     }
@@ -342,14 +354,26 @@ fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
     )?;
     let custodians = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })?
         .map(|r| {
             let (idx, name, c, fpr, cert) = r?;
-            let commitment: [u8; 32] = c
-                .try_into()
-                .map_err(|_| VaultError::Tampered(format!("custodian {name}'s share commitment is malformed")))?;
-            Ok(Custodian { name, member_index: idx as u8, commitment, officer_fingerprint: fpr, officer_cert: cert })
+            let commitment: [u8; 32] = c.try_into().map_err(|_| {
+                VaultError::Tampered(format!("custodian {name}'s share commitment is malformed"))
+            })?;
+            Ok(Custodian {
+                name,
+                member_index: idx as u8,
+                commitment,
+                officer_fingerprint: fpr,
+                officer_cert: cert,
+            })
         })
         .collect::<Result<Vec<_>, VaultError>>()?;
     Ok(VaultInfo {

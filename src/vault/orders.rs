@@ -109,13 +109,18 @@ pub struct CreatedRequest {
 
 /// Unix time now.
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn normalize_email(e: &str) -> Result<String, String> {
     let e = e.trim().to_ascii_lowercase();
     let ok = e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',')
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
         && matches!(e.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
     if ok {
         Ok(e)
@@ -125,17 +130,29 @@ fn normalize_email(e: &str) -> Result<String, String> {
 }
 
 fn check_order_id(id: &str) -> Result<String, VaultError> {
-    Serial::parse(id)
-        .map(Serial::into_string)
-        .map_err(|e| VaultError::Refused(format!("invalid order id: {}", e.to_string().replacen("serial", "order id", 1))))
+    Serial::parse(id).map(Serial::into_string).map_err(|e| {
+        VaultError::Refused(format!(
+            "invalid order id: {}",
+            e.to_string().replacen("serial", "order id", 1)
+        ))
+    })
 }
 
 /// Whether tokens with `params` can be written in `format` (the writer's
 /// own rules, tried on a fixed non-secret dummy seed).
 fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
     let dummy = Seed::new(b"representability-check".to_vec()).map_err(|e| e.to_string())?;
-    let t = Token { serial: Serial::parse("CHECK").map_err(|e| e.to_string())?, seed: dummy, params: params.clone() };
-    match formats::write(format, &mut std::iter::once(&t), &mut std::io::sink(), &Default::default()) {
+    let t = Token {
+        serial: Serial::parse("CHECK").map_err(|e| e.to_string())?,
+        seed: dummy,
+        params: params.clone(),
+    };
+    match formats::write(
+        format,
+        &mut std::iter::once(&t),
+        &mut std::io::sink(),
+        &Default::default(),
+    ) {
         Ok(()) => Ok(()),
         Err(formats::FormatError::Unrepresentable { problem, .. }) => Err(problem),
         Err(e) => Err(e.to_string()),
@@ -144,7 +161,13 @@ fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
 
 impl Vault {
     /// Records an order (`order add`). One officer.
-    pub fn add_order(&mut self, id: &str, customer: &str, emails: &[String], officer: &Officer) -> Result<(), VaultError> {
+    pub fn add_order(
+        &mut self,
+        id: &str,
+        customer: &str,
+        emails: &[String],
+        officer: &Officer,
+    ) -> Result<(), VaultError> {
         let id = check_order_id(id)?;
         let customer = customer.trim();
         if customer.is_empty() {
@@ -163,12 +186,19 @@ impl Vault {
             problems.push("at least one authorized e-mail address is required".into());
         }
         if !problems.is_empty() {
-            return Err(VaultError::Refused(format!("order {id} refused: {}", problems.join("; "))));
+            return Err(VaultError::Refused(format!(
+                "order {id} refused: {}",
+                problems.join("; ")
+            )));
         }
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
-            if tx.query_row("SELECT 1 FROM orders WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_some() {
+            if tx
+                .query_row("SELECT 1 FROM orders WHERE id = ?1", [&id], |_| Ok(()))
+                .optional()?
+                .is_some()
+            {
                 return Err(VaultError::Refused(format!("order {id} already exists")));
             }
             tx.execute(
@@ -176,7 +206,10 @@ impl Vault {
                 params![id, customer, audit::now_rfc3339(), name],
             )?;
             for e in &clean {
-                tx.execute("INSERT INTO order_emails (order_id, email) VALUES (?1, ?2)", params![id, e])?;
+                tx.execute(
+                    "INSERT INTO order_emails (order_id, email) VALUES (?1, ?2)",
+                    params![id, e],
+                )?;
             }
             audit::append(
                 tx,
@@ -193,30 +226,53 @@ impl Vault {
 
     /// Records the serials shipped in an order (`order assign`). Every
     /// problem is reported at once; nothing changes unless all are fine.
-    pub fn assign_serials(&mut self, order_id: &str, serials: &[Serial], officer: &Officer) -> Result<usize, VaultError> {
+    pub fn assign_serials(
+        &mut self,
+        order_id: &str,
+        serials: &[Serial],
+        officer: &Officer,
+    ) -> Result<usize, VaultError> {
         let order_id = check_order_id(order_id)?;
         if serials.is_empty() {
-            return Err(VaultError::Refused("the serials file lists no serial".into()));
+            return Err(VaultError::Refused(
+                "the serials file lists no serial".into(),
+            ));
         }
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
-            if tx.query_row("SELECT 1 FROM orders WHERE id = ?1", [&order_id], |_| Ok(())).optional()?.is_none() {
-                return Err(VaultError::Refused(format!("order {order_id} does not exist")));
+            if tx
+                .query_row(
+                    "SELECT 1 FROM orders WHERE id = ?1",
+                    [&order_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_none()
+            {
+                return Err(VaultError::Refused(format!(
+                    "order {order_id} does not exist"
+                )));
             }
             let mut problems = Vec::new();
             let mut fresh = Vec::new();
             let mut fresh_set = std::collections::HashSet::new();
             {
-                let mut q = tx.prepare_cached("SELECT state, order_id FROM seeds WHERE serial = ?1")?;
+                let mut q =
+                    tx.prepare_cached("SELECT state, order_id FROM seeds WHERE serial = ?1")?;
                 for s in serials {
-                    let row: Option<(String, Option<String>)> =
-                        q.query_row([s.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+                    let row: Option<(String, Option<String>)> = q
+                        .query_row([s.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
                     match row {
                         None => problems.push(format!("serial {s} is not in the vault")),
-                        Some((state, _)) if state == "voided" => problems.push(format!("serial {s} is voided")),
+                        Some((state, _)) if state == "voided" => {
+                            problems.push(format!("serial {s} is voided"))
+                        }
                         Some((_, Some(o))) if o == order_id => {}
-                        Some((_, Some(o))) => problems.push(format!("serial {s} already belongs to order {o}")),
+                        Some((_, Some(o))) => {
+                            problems.push(format!("serial {s} already belongs to order {o}"))
+                        }
                         Some((_, None)) => {
                             if fresh_set.insert(s.as_str()) {
                                 fresh.push(s.as_str());
@@ -253,33 +309,60 @@ impl Vault {
     pub fn order(&self, id: &str) -> Result<Option<Order>, VaultError> {
         let conn = self.store().conn();
         let row: Option<(String, String, String)> = conn
-            .query_row("SELECT customer, created_at, created_by FROM orders WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT customer, created_at, created_by FROM orders WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()?;
-        let Some((customer, created_at, created_by)) = row else { return Ok(None) };
-        let mut st = conn.prepare("SELECT email FROM order_emails WHERE order_id = ?1 ORDER BY email")?;
-        let emails = st.query_map([id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let Some((customer, created_at, created_by)) = row else {
+            return Ok(None);
+        };
+        let mut st =
+            conn.prepare("SELECT email FROM order_emails WHERE order_id = ?1 ORDER BY email")?;
+        let emails = st
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         let mut st = conn.prepare(&format!(
             "SELECT s.serial, s.state, {} FROM seeds s WHERE s.order_id = ?1 ORDER BY s.serial",
             super::EXPORTS_OF_SERIAL
         ))?;
         let rows = st
-            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Order {
             id: id.to_owned(),
             customer,
             emails,
             serials: rows.iter().map(|r| r.0.clone()).collect(),
-            voided: rows.iter().filter(|r| r.1 == "voided").map(|r| r.0.clone()).collect(),
-            exported: rows.iter().filter(|r| r.2 > 0).map(|r| r.0.clone()).collect(),
+            voided: rows
+                .iter()
+                .filter(|r| r.1 == "voided")
+                .map(|r| r.0.clone())
+                .collect(),
+            exported: rows
+                .iter()
+                .filter(|r| r.2 > 0)
+                .map(|r| r.0.clone())
+                .collect(),
             created_at,
             created_by,
         }))
     }
 
-    fn log_request_refusal(&mut self, order_id: &str, requester: &str, officer: &Officer, problems: &[String]) {
+    fn log_request_refusal(
+        &mut self,
+        order_id: &str,
+        requester: &str,
+        officer: &Officer,
+        problems: &[String],
+    ) {
         let _ = self.log(&Event {
             kind: events::REQUEST_REFUSED,
             actors: vec![officer.name.clone()],
@@ -289,7 +372,11 @@ impl Vault {
 
     /// `request create`: checks everything, reports every problem at once,
     /// and writes nothing unless all is well.
-    pub fn create_request(&mut self, r: NewRequest<'_>, officer: &Officer) -> Result<CreatedRequest, VaultError> {
+    pub fn create_request(
+        &mut self,
+        r: NewRequest<'_>,
+        officer: &Officer,
+    ) -> Result<CreatedRequest, VaultError> {
         let mut problems: Vec<String> = Vec::new();
         let order_id = r.order_id.trim().to_owned();
         let requester = normalize_email(r.requester).unwrap_or_else(|p| {
@@ -311,15 +398,23 @@ impl Vault {
                 Vec::new()
             }
             (Some(o), _) if !o.emails.contains(&requester) => {
-                problems.push(format!("{requester} is not authorized to request the seeds of order {order_id}"));
-                r.serials.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default()
+                problems.push(format!(
+                    "{requester} is not authorized to request the seeds of order {order_id}"
+                ));
+                r.serials
+                    .as_ref()
+                    .map(|v| v.iter().map(|s| s.to_string()).collect())
+                    .unwrap_or_default()
             }
             (Some(o), None) => {
                 let voided: std::collections::HashSet<&String> = o.voided.iter().collect();
                 let exported: std::collections::HashSet<&String> = o.exported.iter().collect();
                 o.serials
                     .iter()
-                    .filter(|s| !voided.contains(s) && (r.reexport_reason.is_some() || !exported.contains(s)))
+                    .filter(|s| {
+                        !voided.contains(s)
+                            && (r.reexport_reason.is_some() || !exported.contains(s))
+                    })
                     .cloned()
                     .collect()
             }
@@ -343,11 +438,17 @@ impl Vault {
             let exported: HashSet<&String> = o.exported.iter().collect();
             for s in &serials {
                 if !in_order.contains(s) {
-                    problems.push(format!("serial {s} is not one recorded for order {order_id}"));
+                    problems.push(format!(
+                        "serial {s} is not one recorded for order {order_id}"
+                    ));
                 } else if voided.contains(s) {
-                    problems.push(format!("serial {s} is voided (reprogrammed tokens have no valid factory seed)"));
+                    problems.push(format!(
+                        "serial {s} is voided (reprogrammed tokens have no valid factory seed)"
+                    ));
                 } else if exported.contains(s) && r.reexport_reason.is_none() {
-                    problems.push(format!("serial {s} was already exported (use --reexport --reason TEXT)"));
+                    problems.push(format!(
+                        "serial {s} was already exported (use --reexport --reason TEXT)"
+                    ));
                 }
             }
             if serials.is_empty() && problems.is_empty() {
@@ -365,7 +466,9 @@ impl Vault {
             let mut st = conn.prepare_cached(
                 "SELECT DISTINCT p.json FROM seeds s JOIN token_params p ON p.id = s.params_id WHERE s.order_id = ?1",
             )?;
-            let sets = st.query_map([&order_id], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            let sets = st
+                .query_map([&order_id], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
             for j in sets {
                 if let Ok(p) = serde_json::from_str::<TokenParams>(&j) {
                     if let Err(why) = representable(r.format, &p) {
@@ -388,7 +491,10 @@ impl Vault {
         };
 
         let vid = self.info().vault_id.to_string();
-        let next: i64 = self.store().conn().query_row("SELECT count(*) + 1 FROM requests", [], |r| r.get(0))?;
+        let next: i64 =
+            self.store()
+                .conn()
+                .query_row("SELECT count(*) + 1 FROM requests", [], |r| r.get(0))?;
         let id = format!("R{next:04}");
         let serials_sha = crate::crypto::hex(&crate::crypto::sha256(serials.join("\n").as_bytes()));
         let statement = format!(
@@ -400,10 +506,13 @@ impl Vault {
             r.reexport_reason.as_deref().unwrap_or("no"),
             officer.name
         );
-        let sig = pgp::sign_detached(officer.signing_key(), statement.as_bytes()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let sig = pgp::sign_detached(officer.signing_key(), statement.as_bytes())
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
         let cert_bytes = {
             use sequoia_openpgp::serialize::SerializeInto;
-            cert.cert().to_vec().map_err(|e| VaultError::Crypto(e.to_string()))?
+            cert.cert()
+                .to_vec()
+                .map_err(|e| VaultError::Crypto(e.to_string()))?
         };
         let created = CreatedRequest {
             id: id.clone(),
@@ -485,16 +594,29 @@ impl Vault {
                     r.reexport_reason, r.created_at, r.created_by, r.decided_by, r.decided_at, r.reject_reason, r.expires_at
              FROM requests r ORDER BY r.created_at, r.id",
         )?;
-        let v = st.query_map([], request_row)?.collect::<Result<Vec<_>, _>>()?;
+        let v = st
+            .query_map([], request_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(v)
     }
 
     /// Approves (`approve = true`) or rejects a pending request. The
     /// deciding officer must differ from the creator (two-person rule).
-    pub fn decide_request(&mut self, id: &str, approve: bool, reason: Option<&str>, officer: &Officer) -> Result<Request, VaultError> {
-        let req = self.request(id)?.ok_or_else(|| VaultError::Refused(format!("request {id} does not exist")))?;
+    pub fn decide_request(
+        &mut self,
+        id: &str,
+        approve: bool,
+        reason: Option<&str>,
+        officer: &Officer,
+    ) -> Result<Request, VaultError> {
+        let req = self
+            .request(id)?
+            .ok_or_else(|| VaultError::Refused(format!("request {id} does not exist")))?;
         if req.state != "pending" {
-            return Err(VaultError::Refused(format!("request {id} is {}, not pending", req.state)));
+            return Err(VaultError::Refused(format!(
+                "request {id} is {}, not pending",
+                req.state
+            )));
         }
         if req.created_by == officer.name {
             let what = if approve { "approve" } else { "reject" };
@@ -513,15 +635,25 @@ impl Vault {
         if !approve && reason.is_empty() {
             return Err(VaultError::Refused("a rejection needs a reason".into()));
         }
-        let statement: String =
-            self.store().conn().query_row("SELECT statement FROM requests WHERE id = ?1", [id], |r| r.get(0))?;
+        let statement: String = self.store().conn().query_row(
+            "SELECT statement FROM requests WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         let expires_at = unix_now() + self.info().approval_ttl_s;
         let decision = if approve {
-            format!("{statement}decision: approve\napproved-by: {}\nexpires: {expires_at}\n", officer.name)
+            format!(
+                "{statement}decision: approve\napproved-by: {}\nexpires: {expires_at}\n",
+                officer.name
+            )
         } else {
-            format!("{statement}decision: reject\nrejected-by: {}\nreason: {reason}\n", officer.name)
+            format!(
+                "{statement}decision: reject\nrejected-by: {}\nreason: {reason}\n",
+                officer.name
+            )
         };
-        let sig = pgp::sign_detached(officer.signing_key(), decision.as_bytes()).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let sig = pgp::sign_detached(officer.signing_key(), decision.as_bytes())
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
@@ -547,7 +679,8 @@ impl Vault {
             audit::append(tx, &vid, &Event { kind, actors: vec![name.clone()], data })?;
             Ok::<_, VaultError>(())
         })?;
-        self.request(id)?.ok_or_else(|| VaultError::Refused(format!("request {id} vanished")))
+        self.request(id)?
+            .ok_or_else(|| VaultError::Refused(format!("request {id} vanished")))
     }
 }
 

@@ -96,8 +96,9 @@ impl Vault {
             )
             .optional()?;
         let Some(r) = row else { return Ok(None) };
-        let params: TokenParams = serde_json::from_str(&r.5)
-            .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
+        let params: TokenParams = serde_json::from_str(&r.5).map_err(|_| {
+            VaultError::Tampered(format!("the parameters of serial {serial} are unreadable"))
+        })?;
         let mut history = Vec::new();
         let mut push = |seq: i64| -> Result<(), VaultError> {
             if let Some(item) = history_item(conn, seq)? {
@@ -113,7 +114,9 @@ impl Vault {
         let mut stmt = conn.prepare(
             "SELECT seq FROM audit WHERE seq > ?1 AND CAST(body AS TEXT) LIKE ?2 ORDER BY seq",
         )?;
-        let seqs: Vec<i64> = stmt.query_map(params![r.11, needle], |row| row.get(0))?.collect::<Result<_, _>>()?;
+        let seqs: Vec<i64> = stmt
+            .query_map(params![r.11, needle], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
         for s in seqs {
             push(s)?;
         }
@@ -136,10 +139,17 @@ impl Vault {
 
     /// Voids a serial (a reprogrammed token has no valid factory seed any
     /// more); it can never be exported after. One officer's card suffices.
-    pub fn void_serial(&mut self, serial: &Serial, reason: &str, officer: &Officer) -> Result<(), VaultError> {
+    pub fn void_serial(
+        &mut self,
+        serial: &Serial,
+        reason: &str,
+        officer: &Officer,
+    ) -> Result<(), VaultError> {
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(VaultError::Refused("a reason is required to void a serial".into()));
+            return Err(VaultError::Refused(
+                "a reason is required to void a serial".into(),
+            ));
         }
         let id = self.info().vault_id.to_string();
         let now = crate::audit::now_rfc3339();
@@ -173,24 +183,44 @@ impl Vault {
 }
 
 fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
-    let body: Option<Vec<u8>> = conn.query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0)).optional()?;
+    let body: Option<Vec<u8>> = conn
+        .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+        .optional()?;
     let Some(body) = body else { return Ok(None) };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else { return Ok(None) };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Ok(None);
+    };
     Ok(Some(HistoryItem {
         seq,
         time: v["time"].as_str().unwrap_or_default().to_owned(),
         event: v["event"].as_str().unwrap_or_default().to_owned(),
-        actors: v["actors"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default(),
+        actors: v["actors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }))
 }
 
 /// Opens one sealed seed under its data key, the AAD binding the vault,
 /// the serial and the key. A ciphertext altered or moved from another row
 /// fails naming the serial.
-fn open_seed(key: &SealingKey, aad: &mut SeedAad, serial: &str, dk_id: i64, sealed: &[u8]) -> Result<Seed, VaultError> {
-    let mut plain = key.open(aad.of(serial, dk_id), sealed).map_err(|_| integrity_failed(serial))?;
+fn open_seed(
+    key: &SealingKey,
+    aad: &mut SeedAad,
+    serial: &str,
+    dk_id: i64,
+    sealed: &[u8],
+) -> Result<Seed, VaultError> {
+    let mut plain = key
+        .open(aad.of(serial, dk_id), sealed)
+        .map_err(|_| integrity_failed(serial))?;
     // Moved, not copied: the seed wipes it when dropped.
-    Seed::new(std::mem::take(&mut *plain)).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
+    Seed::new(std::mem::take(&mut *plain))
+        .map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
 }
 
 fn integrity_failed(serial: &str) -> VaultError {
@@ -236,26 +266,44 @@ impl std::fmt::Debug for SeedBatch {
 
 impl SeedBatch {
     fn new(params: Arc<HashMap<i64, TokenParams>>) -> Self {
-        SeedBatch { bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)), entries: Vec::with_capacity(REQUEST_BATCH), params }
+        SeedBatch {
+            bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)),
+            entries: Vec::with_capacity(REQUEST_BATCH),
+            params,
+        }
     }
 
     /// Whether another token of any allowed size may not fit.
     fn is_full(&self) -> bool {
-        self.entries.len() == REQUEST_BATCH || BATCH_BYTES - self.bytes.len() < MAX_SERIAL_LEN + MAX_SEED_BYTES
+        self.entries.len() == REQUEST_BATCH
+            || BATCH_BYTES - self.bytes.len() < MAX_SERIAL_LEN + MAX_SEED_BYTES
     }
 
     /// Opens the seed of `serial` into the batch.
-    fn open(&mut self, key: &SealingKey, aad: &mut SeedAad, serial: &str, dk_id: i64, sealed: &[u8], params_id: i64) -> Result<(), VaultError> {
-        if serial.len() > MAX_SERIAL_LEN || sealed.len() > MAX_SEED_BYTES + crate::crypto::aead::OVERHEAD {
-            return Err(VaultError::Tampered(format!("serial {serial} or its sealed seed is longer than the vault allows")));
+    fn open(
+        &mut self,
+        key: &SealingKey,
+        aad: &mut SeedAad,
+        serial: &str,
+        dk_id: i64,
+        sealed: &[u8],
+        params_id: i64,
+    ) -> Result<(), VaultError> {
+        if serial.len() > MAX_SERIAL_LEN
+            || sealed.len() > MAX_SEED_BYTES + crate::crypto::aead::OVERHEAD
+        {
+            return Err(VaultError::Tampered(format!(
+                "serial {serial} or its sealed seed is longer than the vault allows"
+            )));
         }
         let start = self.bytes.len();
         self.bytes.extend_from_slice(serial.as_bytes());
         let serial_end = self.bytes.len();
-        key.open_append(aad.of(serial, dk_id), sealed, &mut self.bytes).map_err(|_| {
-            self.bytes.truncate(start);
-            integrity_failed(serial)
-        })?;
+        key.open_append(aad.of(serial, dk_id), sealed, &mut self.bytes)
+            .map_err(|_| {
+                self.bytes.truncate(start);
+                integrity_failed(serial)
+            })?;
         self.entries.push((serial_end, self.bytes.len(), params_id));
         Ok(())
     }
@@ -268,19 +316,33 @@ impl SeedBatch {
     /// The tokens, in the order they were opened.
     pub(crate) fn tokens(&self) -> impl Iterator<Item = Result<Token, VaultError>> + '_ {
         let mut start = 0;
-        self.entries.iter().map(move |&(serial_end, seed_end, params_id)| {
-            let (serial, seed) = (&self.bytes[start..serial_end], &self.bytes[serial_end..seed_end]);
-            start = seed_end;
-            let serial = std::str::from_utf8(serial)
-                .ok()
-                .and_then(|s| Serial::parse(s).ok())
-                .ok_or_else(|| VaultError::Tampered("a serial in the vault is not a valid serial".into()))?;
-            let seed = Seed::new(seed.to_vec()).map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
-            let params = self.params.get(&params_id).cloned().ok_or_else(|| {
-                VaultError::Tampered(format!("serial {serial} names a parameter set that does not exist"))
-            })?;
-            Ok(Token { serial, seed, params })
-        })
+        self.entries
+            .iter()
+            .map(move |&(serial_end, seed_end, params_id)| {
+                let (serial, seed) = (
+                    &self.bytes[start..serial_end],
+                    &self.bytes[serial_end..seed_end],
+                );
+                start = seed_end;
+                let serial = std::str::from_utf8(serial)
+                    .ok()
+                    .and_then(|s| Serial::parse(s).ok())
+                    .ok_or_else(|| {
+                        VaultError::Tampered("a serial in the vault is not a valid serial".into())
+                    })?;
+                let seed = Seed::new(seed.to_vec())
+                    .map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
+                let params = self.params.get(&params_id).cloned().ok_or_else(|| {
+                    VaultError::Tampered(format!(
+                        "serial {serial} names a parameter set that does not exist"
+                    ))
+                })?;
+                Ok(Token {
+                    serial,
+                    seed,
+                    params,
+                })
+            })
     }
 }
 
@@ -308,7 +370,11 @@ pub struct TokenCheck {
 
 impl UnsealedVault {
     fn data_key(&self, dk_id: i64) -> Result<std::sync::Arc<SealingKey>, VaultError> {
-        let mut cache = self.data_keys.0.lock().map_err(|_| VaultError::Crypto("data key cache poisoned".into()))?;
+        let mut cache = self
+            .data_keys
+            .0
+            .lock()
+            .map_err(|_| VaultError::Crypto("data key cache poisoned".into()))?;
         if let Some(k) = cache.get(&dk_id) {
             return Ok(k.clone());
         }
@@ -317,16 +383,26 @@ impl UnsealedVault {
             .vault()
             .store()
             .conn()
-            .query_row("SELECT key_version, wrapped FROM data_keys WHERE id = ?1", [dk_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT key_version, wrapped FROM data_keys WHERE id = ?1",
+                [dk_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
             .ok_or_else(|| VaultError::Tampered(format!("data key {dk_id} is missing")))?;
         let mut raw = self
             .kek()
-            .open(&keys::aad_data_key(info.vault_id, dk_id, version as u32), &wrapped)
-            .map_err(|_| VaultError::Tampered(format!("data key {dk_id} does not open (altered or moved)")))?
+            .open(
+                &keys::aad_data_key(info.vault_id, dk_id, version as u32),
+                &wrapped,
+            )
+            .map_err(|_| {
+                VaultError::Tampered(format!("data key {dk_id} does not open (altered or moved)"))
+            })?
             .to_vec();
-        let key = Key32::from_slice_wiping(&mut raw)
-            .ok_or_else(|| VaultError::Tampered(format!("data key {dk_id} has the wrong length")))?;
+        let key = Key32::from_slice_wiping(&mut raw).ok_or_else(|| {
+            VaultError::Tampered(format!("data key {dk_id} has the wrong length"))
+        })?;
         let k = std::sync::Arc::new(SealingKey::new(&key));
         cache.insert(dk_id, k.clone());
         Ok(k)
@@ -347,12 +423,24 @@ impl UnsealedVault {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
-        let (dk_id, params, sealed) = row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
+        let (dk_id, params, sealed) =
+            row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
         let key = self.data_key(dk_id)?;
-        let seed = open_seed(&key, &mut SeedAad::new(self.vault().info().vault_id), serial.as_str(), dk_id, &sealed)?;
-        let params: TokenParams = serde_json::from_str(&params)
-            .map_err(|_| VaultError::Tampered(format!("the parameters of serial {serial} are unreadable")))?;
-        Ok(Token { serial: serial.clone(), seed, params })
+        let seed = open_seed(
+            &key,
+            &mut SeedAad::new(self.vault().info().vault_id),
+            serial.as_str(),
+            dk_id,
+            &sealed,
+        )?;
+        let params: TokenParams = serde_json::from_str(&params).map_err(|_| {
+            VaultError::Tampered(format!("the parameters of serial {serial} are unreadable"))
+        })?;
+        Ok(Token {
+            serial: serial.clone(),
+            seed,
+            params,
+        })
     }
 
     /// Opens every seed of a request in one pass over the database (an
@@ -380,8 +468,9 @@ impl UnsealedVault {
         let mut st = conn.prepare("SELECT id, json FROM token_params")?;
         for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
             let (id, json) = row?;
-            let p: TokenParams = serde_json::from_str(&json)
-                .map_err(|_| VaultError::Tampered(format!("token parameter set {id} is unreadable")))?;
+            let p: TokenParams = serde_json::from_str(&json).map_err(|_| {
+                VaultError::Tampered(format!("token parameter set {id} is unreadable"))
+            })?;
             params.insert(id, p);
         }
         let params = Arc::new(params);
@@ -399,17 +488,25 @@ impl UnsealedVault {
             .prepare("SELECT request_id FROM exports WHERE state = 'completed'")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let mut wanted_st = conn.prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
+        let mut wanted_st = conn
+            .prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
         let mut seeds_st = conn.prepare(
             "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
         )?;
         let mut takers_st = if reexport {
             None
         } else {
-            Some(conn.prepare("SELECT serial, request_id FROM request_serials WHERE serial >= ?1 ORDER BY serial")?)
+            Some(conn.prepare(
+                "SELECT serial, request_id FROM request_serials WHERE serial >= ?1 ORDER BY serial",
+            )?)
         };
-        fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, rusqlite::Error> {
-            row.get_ref(i)?.as_str_or_null().map_err(rusqlite::Error::from)
+        fn text<'r>(
+            row: &'r rusqlite::Row<'_>,
+            i: usize,
+        ) -> Result<Option<&'r str>, rusqlite::Error> {
+            row.get_ref(i)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)
         }
         let mut aad = SeedAad::new(self.vault().info().vault_id);
         let mut found = RequestSerials::default();
@@ -436,7 +533,9 @@ impl UnsealedVault {
                         match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
                             std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
                             std::cmp::Ordering::Less => continue 'seek,
-                            std::cmp::Ordering::Equal => exported |= completed.contains(text(row, 1)?.unwrap_or_default()),
+                            std::cmp::Ordering::Equal => {
+                                exported |= completed.contains(text(row, 1)?.unwrap_or_default())
+                            }
                             std::cmp::Ordering::Greater => break,
                         }
                         t.advance()?;
@@ -457,7 +556,9 @@ impl UnsealedVault {
                 let row = match seeds.get() {
                     Some(row) if present => row,
                     _ => {
-                        found.problems.push(format!("serial {serial_text} is no longer in the vault"));
+                        found
+                            .problems
+                            .push(format!("serial {serial_text} is no longer in the vault"));
                         delivering = false;
                         wanted.advance()?;
                         continue;
@@ -465,7 +566,9 @@ impl UnsealedVault {
                 };
                 let problem = match (text(row, 1)?, text(row, 2)?) {
                     (Some("voided"), _) => Some(format!("serial {serial_text} was voided")),
-                    (_, o) if o != Some(order) => Some(format!("serial {serial_text} is not in order {order}")),
+                    (_, o) if o != Some(order) => {
+                        Some(format!("serial {serial_text} is not in order {order}"))
+                    }
                     _ if exported => Some(format!("serial {serial_text} was exported meanwhile")),
                     _ => None,
                 };
@@ -509,7 +612,12 @@ impl UnsealedVault {
     }
 
     /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.
-    pub fn verify_token(&mut self, serial: &Serial, code: &str, unix_time: u64) -> Result<TokenCheck, VaultError> {
+    pub fn verify_token(
+        &mut self,
+        serial: &Serial,
+        code: &str,
+        unix_time: u64,
+    ) -> Result<TokenCheck, VaultError> {
         let code = code.trim();
         let token = self.open_token(serial)?;
         if code.len() != token.params.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -534,6 +642,11 @@ impl UnsealedVault {
             )
             .map_err(VaultError::from)
         })?;
-        Ok(TokenCheck { serial: serial.to_string(), matched: drift.is_some(), drift, window: VERIFY_WINDOW })
+        Ok(TokenCheck {
+            serial: serial.to_string(),
+            matched: drift.is_some(),
+            drift,
+            window: VERIFY_WINDOW,
+        })
     }
 }

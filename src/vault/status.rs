@@ -106,13 +106,20 @@ impl super::Vault {
             key_version: info.key_version,
             vault_fingerprint,
             counts,
-            audit: AuditStatus { entries: head.count, head: head.hash_hex() },
+            audit: AuditStatus {
+                entries: head.count,
+                head: head.hash_hex(),
+            },
             orders: count("SELECT count(*) FROM orders")?,
             requests_pending: count("SELECT count(*) FROM requests WHERE state = 'pending'")?,
             requests_approved: count("SELECT count(*) FROM requests WHERE state = 'approved'")?,
             unfinished_exports: super::export::unfinished(conn)?
                 .into_iter()
-                .map(|(export_id, request_id, started_at)| UnfinishedExport { export_id, request_id, started_at })
+                .map(|(export_id, request_id, started_at)| UnfinishedExport {
+                    export_id,
+                    request_id,
+                    started_at,
+                })
                 .collect(),
             media: crate::media::removable_media(),
         })
@@ -121,19 +128,30 @@ impl super::Vault {
 
 /// Compares the vault's fixed facts with what the genesis entry recorded;
 /// `Some(problem)` when they differ (the tables were edited).
-pub(crate) fn genesis_mismatch(store: &Store, info: &VaultInfo) -> Result<Option<String>, VaultError> {
-    let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(
-        store.conn().query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0)),
-    )?;
+pub(crate) fn genesis_mismatch(
+    store: &Store,
+    info: &VaultInfo,
+) -> Result<Option<String>, VaultError> {
+    let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(store.conn().query_row(
+        "SELECT body FROM audit WHERE seq = 1",
+        [],
+        |r| r.get(0),
+    ))?;
     let Some(body) = body else { return Ok(None) }; // reported by the chain walk
-    let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else { return Ok(None) };
+    let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return Ok(None);
+    };
     let recorded = entry.get("data").cloned().unwrap_or_default();
     let expected = genesis_data(info);
     if recorded == expected {
         return Ok(None);
     }
     let fields: Vec<String> = match (expected.as_object(), recorded.as_object()) {
-        (Some(e), Some(r)) => e.iter().filter(|(k, v)| r.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect(),
+        (Some(e), Some(r)) => e
+            .iter()
+            .filter(|(k, v)| r.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect(),
         _ => vec!["data".into()],
     };
     Ok(Some(format!(

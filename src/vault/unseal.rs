@@ -78,7 +78,10 @@ impl fmt::Debug for UnsealedVault {
 
 fn card_names(cards: &[&SealedCard]) -> (Vec<String>, Vec<String>) {
     let names = cards.iter().map(|c| c.header.name.clone()).collect();
-    let described = cards.iter().map(|c| format!("{} ({})", c.header.name, c.path.display())).collect();
+    let described = cards
+        .iter()
+        .map(|c| format!("{} ({})", c.header.name, c.path.display()))
+        .collect();
     (names, described)
 }
 
@@ -131,27 +134,54 @@ impl Vault {
     }
 
     /// Opens one card and checks it against the vault's records.
-    fn open_card(&self, card: &SealedCard, pass: &SecretString) -> Result<(Officer, Share), VaultError> {
+    fn open_card(
+        &self,
+        card: &SealedCard,
+        pass: &SecretString,
+    ) -> Result<(Officer, Share), VaultError> {
         let cust = self.custodian_of(card)?.clone();
         let secrets: CardSecrets = card.open(pass)?;
-        let mismatch = || VaultError::ShareMismatch { path: card.path.clone(), name: cust.name.clone() };
-        let share = Share::from_mnemonic(secrets.mnemonic.expose_secret()).map_err(|_| mismatch())?;
+        let mismatch = || VaultError::ShareMismatch {
+            path: card.path.clone(),
+            name: cust.name.clone(),
+        };
+        let share =
+            Share::from_mnemonic(secrets.mnemonic.expose_secret()).map_err(|_| mismatch())?;
         let canonical = share.to_mnemonic();
-        let commitment = keys::share_commitment(self.info.vault_id, share.member_index(), canonical.expose_secret());
-        if share.member_index() != cust.member_index || !crypto::ct_eq(&commitment, &cust.commitment) {
+        let commitment = keys::share_commitment(
+            self.info.vault_id,
+            share.member_index(),
+            canonical.expose_secret(),
+        );
+        if share.member_index() != cust.member_index
+            || !crypto::ct_eq(&commitment, &cust.commitment)
+        {
             return Err(mismatch());
         }
         let key = SecretCert::from_secret_bytes(&secrets.officer_key).map_err(|_| mismatch())?;
         if key.fingerprint() != cust.officer_fingerprint {
             return Err(mismatch());
         }
-        Ok((Officer { name: cust.name, member_index: cust.member_index, key }, share))
+        Ok((
+            Officer {
+                name: cust.name,
+                member_index: cust.member_index,
+                key,
+            },
+            share,
+        ))
     }
 
     /// Logs a refused attempt; the refusal itself is what the caller
     /// returns. `actors` are the custodian names the cards claim (or file
     /// names when a card could not be read); `cards` describe the cards.
-    pub fn record_refusal(&mut self, purpose: &str, actors: Vec<String>, cards: Vec<String>, reason: &str) {
+    pub fn record_refusal(
+        &mut self,
+        purpose: &str,
+        actors: Vec<String>,
+        cards: Vec<String>,
+        reason: &str,
+    ) {
         // A refusal changes nothing, so a log that cannot be written (read-only
         // medium, full disk) must not hide the refusal's own message.
         let _ = self.log(&Event {
@@ -161,7 +191,12 @@ impl Vault {
         });
     }
 
-    fn refused<T>(&mut self, purpose: &str, cards: &[&SealedCard], e: VaultError) -> Result<T, VaultError> {
+    fn refused<T>(
+        &mut self,
+        purpose: &str,
+        cards: &[&SealedCard],
+        e: VaultError,
+    ) -> Result<T, VaultError> {
         let (names, described) = card_names(cards);
         self.record_refusal(purpose, names, described, &e.to_string());
         Err(e)
@@ -169,7 +204,11 @@ impl Vault {
 
     /// `card check`: opens one card and checks it against the vault's
     /// commitment, without a quorum.
-    pub fn check_card(&mut self, card: &SealedCard, pass: &SecretString) -> Result<CardCheck, VaultError> {
+    pub fn check_card(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+    ) -> Result<CardCheck, VaultError> {
         match self.open_card(card, pass) {
             Ok((officer, _share)) => Ok(CardCheck {
                 name: officer.name,
@@ -184,7 +223,11 @@ impl Vault {
 
     /// `card words`: the card's SLIP-0039 mnemonic for a paper backup,
     /// after checking it against the commitment. Showing it is logged.
-    pub fn card_words(&mut self, card: &SealedCard, pass: &SecretString) -> Result<SecretString, VaultError> {
+    pub fn card_words(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+    ) -> Result<SecretString, VaultError> {
         match self.open_card(card, pass) {
             Ok((officer, share)) => {
                 self.log(&Event {
@@ -200,7 +243,12 @@ impl Vault {
 
     /// Proves one officer (for acts that need a person, not a quorum:
     /// creating, approving or rejecting a request, voiding a serial).
-    pub fn authenticate(&mut self, card: &SealedCard, pass: &SecretString, purpose: &str) -> Result<Officer, VaultError> {
+    pub fn authenticate(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+        purpose: &str,
+    ) -> Result<Officer, VaultError> {
         match self.open_card(card, pass) {
             Ok((officer, _)) => Ok(officer),
             Err(e) => self.refused(purpose, &[card], e),
@@ -208,7 +256,11 @@ impl Vault {
     }
 
     /// Combines M cards into the master key for this command or session.
-    pub fn unseal(mut self, cards: Vec<(SealedCard, SecretString)>, purpose: &str) -> Result<UnsealedVault, VaultError> {
+    pub fn unseal(
+        mut self,
+        cards: Vec<(SealedCard, SecretString)>,
+        purpose: &str,
+    ) -> Result<UnsealedVault, VaultError> {
         let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
         let all: Vec<&SealedCard> = headers.iter().collect();
         if let Err(e) = self.check_quorum_cards(&headers) {
@@ -233,12 +285,16 @@ impl Vault {
                 match Key32::from_slice_wiping(&mut bytes) {
                     Some(k) => k,
                     None => {
-                        let e = VaultError::WrongMasterKey("the shares hold a secret of the wrong length".into());
+                        let e = VaultError::WrongMasterKey(
+                            "the shares hold a secret of the wrong length".into(),
+                        );
                         return self.refused(purpose, &all, e);
                     }
                 }
             }
-            Err(e) => return self.refused(purpose, &all, VaultError::WrongMasterKey(e.to_string())),
+            Err(e) => {
+                return self.refused(purpose, &all, VaultError::WrongMasterKey(e.to_string()))
+            }
         };
         drop(shares);
         let id = self.info.vault_id;
@@ -254,7 +310,12 @@ impl Vault {
             actors: names.clone(),
             data: json!({ "purpose": purpose, "cards": names }),
         })?;
-        Ok(UnsealedVault { vault: self, kek, officers, data_keys: Default::default() })
+        Ok(UnsealedVault {
+            vault: self,
+            kek,
+            officers,
+            data_keys: Default::default(),
+        })
     }
 }
 
@@ -289,8 +350,15 @@ impl UnsealedVault {
         let info = &self.vault.info;
         let tsk = self
             .kek
-            .open(&keys::aad_vault_key(info.vault_id, info.key_version), &info.vault_key_sealed)
-            .map_err(|_| VaultError::Tampered("the sealed vault key does not open under this vault's key".into()))?;
+            .open(
+                &keys::aad_vault_key(info.vault_id, info.key_version),
+                &info.vault_key_sealed,
+            )
+            .map_err(|_| {
+                VaultError::Tampered(
+                    "the sealed vault key does not open under this vault's key".into(),
+                )
+            })?;
         SecretCert::from_secret_bytes(&tsk).map_err(|e| VaultError::Tampered(e.to_string()))
     }
 

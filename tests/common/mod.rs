@@ -10,7 +10,9 @@ use std::process::Command;
 pub fn python() -> PathBuf {
     let p = std::env::var_os("SEEDVAULT_TEST_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python")
+        });
     assert!(
         p.exists(),
         "the interop tests need the Python venv at {}: run ./scripts/test, which creates it",
@@ -27,7 +29,10 @@ pub fn require_tool(name: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "the interop tests need `{name}`: run ./scripts/test, which installs it");
+    assert!(
+        found,
+        "the interop tests need `{name}`: run ./scripts/test, which installs it"
+    );
 }
 
 /// Path to the shared directory beside the repository (SPEC, vectors, tools).
@@ -71,21 +76,36 @@ impl TestVault {
         let vault = tmp.path().join("vault");
         let cards = tmp.path().join("cards");
         let mut cmd = seedvault();
-        cmd.arg("--vault").arg(&vault).args(["init", "--threshold", &threshold.to_string()]);
+        cmd.arg("--vault")
+            .arg(&vault)
+            .args(["init", "--threshold", &threshold.to_string()]);
         for n in names {
             cmd.args(["--custodian", n]);
         }
-        cmd.arg("--cards-out").arg(&cards).arg("--insecure-fast-kdf").args(extra);
+        cmd.arg("--cards-out")
+            .arg(&cards)
+            .arg("--insecure-fast-kdf")
+            .args(extra);
         for n in names {
             let f = tmp.path().join(format!("{n}.pass"));
             std::fs::write(&f, format!("{n}-passphrase-123\n")).unwrap();
             cmd.arg("--passphrase-file").arg(f);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8(out.stdout).unwrap();
         let vault_id = stdout.lines().last().unwrap().trim().to_owned();
-        TestVault { tmp, vault, cards, names: names.iter().map(|s| s.to_string()).collect(), vault_id }
+        TestVault {
+            tmp,
+            vault,
+            cards,
+            names: names.iter().map(|s| s.to_string()).collect(),
+            vault_id,
+        }
     }
 
     pub fn card(&self, name: &str) -> PathBuf {
@@ -122,26 +142,57 @@ impl TestVault {
     /// Runs SQL on the vault database with the real `sqlite3` CLI.
     pub fn sqlite(&self, sql: &str) -> String {
         require_tool("sqlite3");
-        let out = Command::new("sqlite3").arg(self.db()).arg(sql).output().unwrap();
-        assert!(out.status.success(), "sqlite3 failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("sqlite3")
+            .arg(self.db())
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sqlite3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 }
 
 /// stdout and stderr of a finished command, for messages in assertions.
 pub fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Runs `make-batch.py` into `dir`; returns (batch file, truth file).
-pub fn make_batch(dir: &std::path::Path, format: &str, count: u32, first: u64, seed: u32) -> (PathBuf, PathBuf) {
+pub fn make_batch(
+    dir: &std::path::Path,
+    format: &str,
+    count: u32,
+    first: u64,
+    seed: u32,
+) -> (PathBuf, PathBuf) {
     let out = dir.join(format!("batch-{first}.{format}"));
     let truth = dir.join(format!("truth-{first}.jsonl"));
     let tool = shared_dir().join("tools/make-batch.py");
-    assert!(tool.is_file(), "make-batch.py not found at {}", tool.display());
+    assert!(
+        tool.is_file(),
+        "make-batch.py not found at {}",
+        tool.display()
+    );
     let st = Command::new("python3")
         .arg(&tool)
-        .args(["--format", format, "--count", &count.to_string(), "--first", &first.to_string(), "--rng-seed", &seed.to_string()])
+        .args([
+            "--format",
+            format,
+            "--count",
+            &count.to_string(),
+            "--first",
+            &first.to_string(),
+            "--rng-seed",
+            &seed.to_string(),
+        ])
         .arg("--out")
         .arg(&out)
         .arg("--truth")
@@ -160,7 +211,11 @@ pub fn read_truth(path: &std::path::Path) -> Vec<(String, String, u64)> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["serial"].as_str().unwrap().to_owned(), v["secret_hex"].as_str().unwrap().to_owned(), v["period"].as_u64().unwrap())
+            (
+                v["serial"].as_str().unwrap().to_owned(),
+                v["secret_hex"].as_str().unwrap().to_owned(),
+                v["period"].as_u64().unwrap(),
+            )
         })
         .collect()
 }

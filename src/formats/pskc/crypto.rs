@@ -101,11 +101,19 @@ impl Cipher {
         let (iv, ciphertext) = data.split_at(BLOCK);
         let mut buf = Zeroizing::new(ciphertext.to_vec());
         let len = match self {
-            Cipher::Aes128 => unpad_len(cbc::Decryptor::<Aes128>::new_from_slices(key, iv), &mut buf),
-            Cipher::Aes192 => unpad_len(cbc::Decryptor::<Aes192>::new_from_slices(key, iv), &mut buf),
-            Cipher::Aes256 => unpad_len(cbc::Decryptor::<Aes256>::new_from_slices(key, iv), &mut buf),
+            Cipher::Aes128 => {
+                unpad_len(cbc::Decryptor::<Aes128>::new_from_slices(key, iv), &mut buf)
+            }
+            Cipher::Aes192 => {
+                unpad_len(cbc::Decryptor::<Aes192>::new_from_slices(key, iv), &mut buf)
+            }
+            Cipher::Aes256 => {
+                unpad_len(cbc::Decryptor::<Aes256>::new_from_slices(key, iv), &mut buf)
+            }
         }
-        .ok_or_else(|| "the decrypted value has bad padding (wrong key, or the file was altered)".to_owned())?;
+        .ok_or_else(|| {
+            "the decrypted value has bad padding (wrong key, or the file was altered)".to_owned()
+        })?;
         // Wipe the padding before shortening: truncate does not clear.
         buf[len..].zeroize();
         buf.truncate(len);
@@ -117,23 +125,22 @@ impl Cipher {
         let mut iv = [0u8; BLOCK];
         rng.fill(&mut iv)
             .map_err(|_| "the system random number generator failed".to_owned())?;
-        let ciphertext =
-            match self {
-                Cipher::Aes128 => cbc::Encryptor::<Aes128>::new_from_slices(key, &iv)
-                    .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
-                Cipher::Aes192 => cbc::Encryptor::<Aes192>::new_from_slices(key, &iv)
-                    .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
-                Cipher::Aes256 => cbc::Encryptor::<Aes256>::new_from_slices(key, &iv)
-                    .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
-            }
-            .map_err(|_| {
-                format!(
-                    "the key is {} bytes but {} needs {}",
-                    key.len(),
-                    self.name(),
-                    self.key_len()
-                )
-            })?;
+        let ciphertext = match self {
+            Cipher::Aes128 => cbc::Encryptor::<Aes128>::new_from_slices(key, &iv)
+                .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
+            Cipher::Aes192 => cbc::Encryptor::<Aes192>::new_from_slices(key, &iv)
+                .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
+            Cipher::Aes256 => cbc::Encryptor::<Aes256>::new_from_slices(key, &iv)
+                .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plain)),
+        }
+        .map_err(|_| {
+            format!(
+                "the key is {} bytes but {} needs {}",
+                key.len(),
+                self.name(),
+                self.key_len()
+            )
+        })?;
         let mut out = iv.to_vec();
         out.extend_from_slice(&ciphertext);
         Ok(out)
@@ -142,8 +149,14 @@ impl Cipher {
 
 /// Decrypts in place and returns the unpadded length, or None on a bad key
 /// length or bad padding.
-fn unpad_len<D: BlockDecryptMut>(dec: Result<D, cbc::cipher::InvalidLength>, buf: &mut [u8]) -> Option<usize> {
-    dec.ok()?.decrypt_padded_mut::<Pkcs7>(buf).ok().map(|plain| plain.len())
+fn unpad_len<D: BlockDecryptMut>(
+    dec: Result<D, cbc::cipher::InvalidLength>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    dec.ok()?
+        .decrypt_padded_mut::<Pkcs7>(buf)
+        .ok()
+        .map(|plain| plain.len())
 }
 
 /// The HMACs a MACMethod may name.
@@ -209,7 +222,9 @@ impl MacAlg {
 
     /// The tag over `data`.
     pub fn sign(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        hmac::sign(&hmac::Key::new(self.ring(), key), data).as_ref().to_vec()
+        hmac::sign(&hmac::Key::new(self.ring(), key), data)
+            .as_ref()
+            .to_vec()
     }
 }
 
@@ -230,7 +245,12 @@ impl Prf {
     /// Recognizes a PRF by its XML Signature URI, or by the name at its end
     /// (`hmac-sha256`), as python-pskc writes it.
     pub fn from_uri(uri: &str) -> Option<Prf> {
-        let name = uri.trim().rsplit('#').next().unwrap_or_default().to_ascii_lowercase();
+        let name = uri
+            .trim()
+            .rsplit('#')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match name.as_str() {
             "hmac-sha1" | "hmacwithsha1" => Some(Prf::Sha1),
             "hmac-sha256" | "hmacwithsha256" => Some(Prf::Sha256),
@@ -241,7 +261,13 @@ impl Prf {
     }
 
     /// PBKDF2 of `password`.
-    pub fn derive(self, iterations: NonZeroU32, salt: &[u8], password: &[u8], len: usize) -> SecretBox<Vec<u8>> {
+    pub fn derive(
+        self,
+        iterations: NonZeroU32,
+        salt: &[u8],
+        password: &[u8],
+        len: usize,
+    ) -> SecretBox<Vec<u8>> {
         let alg = match self {
             Prf::Sha1 => ring::pbkdf2::PBKDF2_HMAC_SHA1,
             Prf::Sha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,

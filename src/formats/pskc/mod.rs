@@ -83,7 +83,10 @@ pub const MAX_PBKDF2_ITERATIONS: u32 = 13_000_000;
 /// Reads the container's header (the root, `EncryptionKey`, `MACMethod`)
 /// before returning, so a file that is not PSKC, or is encrypted and no key
 /// was given, fails here rather than at the first record.
-pub fn reader<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+pub fn reader<'a>(
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<Records<'a>, FormatError> {
     read::open(input, opts)
 }
 
@@ -98,6 +101,9 @@ pub fn write(
 }
 
 /// A KeyContainer written one token at a time (see [`crate::formats::Writer`]).
-pub(crate) fn writer<'w>(out: &'w mut dyn Write, opts: &WriteOptions) -> Result<write::Writer<'w>, FormatError> {
+pub(crate) fn writer<'w>(
+    out: &'w mut dyn Write,
+    opts: &WriteOptions,
+) -> Result<write::Writer<'w>, FormatError> {
     write::Writer::new(out, opts, PBKDF2_ITERATIONS)
 }

@@ -55,7 +55,11 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
         .and_then(|d| d.child(Ns::Pskc, "SerialNo"))
         .map(|s| s.trimmed())
         .filter(|s| !s.is_empty())
-        .or_else(|| key.and_then(|k| k.attr("Id")).map(str::trim).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            key.and_then(|k| k.attr("Id"))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        })
         .map(printable);
     let fail = |problem: String| RecordError {
         line: pkg.line,
@@ -87,7 +91,10 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
     })?;
 
     let params = key.child(Ns::Pskc, "AlgorithmParameters");
-    let algorithm = match params.and_then(|p| p.child(Ns::Pskc, "Suite")).map(|s| s.trimmed()) {
+    let algorithm = match params
+        .and_then(|p| p.child(Ns::Pskc, "Suite"))
+        .map(|s| s.trimmed())
+    {
         None | Some("") => Algorithm::Sha1,
         Some(suite) => Algorithm::parse(suite).ok_or_else(|| {
             fail(format!(
@@ -151,7 +158,11 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             let period = u32::try_from(period)
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| fail(format!("TimeInterval {period} is not a usable period in seconds")))?;
+                .ok_or_else(|| {
+                    fail(format!(
+                        "TimeInterval {period} is not a usable period in seconds"
+                    ))
+                })?;
             if let Some(el) = field("Time") {
                 let t0 = integer(el, keys).map_err(&fail)?;
                 if t0 != 0 {
@@ -194,11 +205,15 @@ fn value<'e>(el: &'e Element, keys: &Keys) -> Result<Raw<'e>, String> {
         return Ok(Raw::Plain(plain.trimmed()));
     }
     let Some(encrypted) = el.child(Ns::Pskc, "EncryptedValue") else {
-        return Err(format!("the {name} has neither a PlainValue nor an EncryptedValue"));
+        return Err(format!(
+            "the {name} has neither a PlainValue nor an EncryptedValue"
+        ));
     };
     let (cipher, data) = encrypted_data(encrypted).map_err(|e| format!("{name}: {e}"))?;
     let Some(mac) = el.child(Ns::Pskc, "ValueMAC") else {
-        return Err(format!("the encrypted {name} has no ValueMAC, so it cannot be checked"));
+        return Err(format!(
+            "the encrypted {name} has no ValueMAC, so it cannot be checked"
+        ));
     };
     let Some(enc_key) = &keys.enc else {
         return Err(format!("the {name} is encrypted and no key was given"));
@@ -227,9 +242,13 @@ fn value<'e>(el: &'e Element, keys: &Keys) -> Result<Raw<'e>, String> {
 /// python-pskc writes it).
 fn integer(el: &Element, keys: &Keys) -> Result<u64, String> {
     match value(el, keys)? {
-        Raw::Plain(text) => text
-            .parse::<u64>()
-            .map_err(|_| format!("{} {:?} is not a non-negative integer", el.name, printable(text))),
+        Raw::Plain(text) => text.parse::<u64>().map_err(|_| {
+            format!(
+                "{} {:?} is not a non-negative integer",
+                el.name,
+                printable(text)
+            )
+        }),
         Raw::Decrypted(bytes) => big_endian(el, &bytes),
     }
 }

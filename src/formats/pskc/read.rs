@@ -36,7 +36,10 @@ impl std::fmt::Debug for Keys {
 }
 
 /// Reads the header and returns the stream of the KeyPackages.
-pub(super) fn open<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> Result<Records<'a>, FormatError> {
+pub(super) fn open<'a>(
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<Records<'a>, FormatError> {
     let mut xml = XmlStream::new(input);
     let (root, root_empty) = match xml.next().map_err(structure)? {
         Next::Start(el, empty) => (el, empty),
@@ -61,7 +64,10 @@ pub(super) fn open<'a>(input: Box<dyn BufRead + 'a>, opts: &'a ReadOptions) -> R
         if version.trim() != "1.0" {
             return Err(FormatError::Structure {
                 line: root.line,
-                problem: format!("PSKC Version {:?} is not supported; only 1.0 is", printable(version)),
+                problem: format!(
+                    "PSKC Version {:?} is not supported; only 1.0 is",
+                    printable(version)
+                ),
             });
         }
     }
@@ -139,7 +145,10 @@ impl Iterator for Packages<'_> {
                 self.done = true;
                 return match self.xml.next() {
                     Ok(Next::Eof) | Ok(Next::End) => None,
-                    Ok(Next::Start(el, _)) => Some(Err(record(el.line, "there is an element after </KeyContainer>"))),
+                    Ok(Next::Start(el, _)) => Some(Err(record(
+                        el.line,
+                        "there is an element after </KeyContainer>",
+                    ))),
                     Err(e) => Some(Err(record(e.line, e.problem))),
                 };
             }
@@ -214,7 +223,8 @@ pub(super) fn printable(text: &str) -> String {
 
 /// Base64 as PSKC files write it: any whitespace inside, padding usually.
 pub(super) fn base64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: Zeroizing<String> = Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
+    let compact: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     let input = compact.as_bytes();
     let encoding = if input.len() % 4 == 0 {
         &data_encoding::BASE64
@@ -269,7 +279,9 @@ fn keys(
         // No EncryptionKey: a pre-shared key given by the caller is still
         // used if a value turns out to be encrypted.
         None => match &opts.pskc_key {
-            Some(PskcKey::PreShared(k)) => Some(SecretBox::new(Box::new(k.expose_secret().clone()))),
+            Some(PskcKey::PreShared(k)) => {
+                Some(SecretBox::new(Box::new(k.expose_secret().clone())))
+            }
             _ => None,
         },
     };
@@ -295,7 +307,8 @@ fn keys(
             let Some(key) = &enc else {
                 return Err(FormatError::KeyNeeded("its MAC key is encrypted".into()));
             };
-            let (cipher, data) = encrypted_data(mac_key).map_err(|p| structure_at(mac_key, format!("MACKey: {p}")))?;
+            let (cipher, data) = encrypted_data(mac_key)
+                .map_err(|p| structure_at(mac_key, format!("MACKey: {p}")))?;
             let mut plain = cipher.decrypt(key.expose_secret(), &data).map_err(|p| {
                 structure_at(
                     mac_key,
@@ -379,7 +392,11 @@ fn encryption(
             None => Err(FormatError::KeyNeeded(format!("with {which}"))),
         };
     }
-    let what = el.children.first().map(|c| c.name.as_str()).unwrap_or_default();
+    let what = el
+        .children
+        .first()
+        .map(|c| c.name.as_str())
+        .unwrap_or_default();
     Err(structure_at(
         el,
         format!(
@@ -407,17 +424,24 @@ impl Pbkdf2 {
         if !uri.trim().ends_with("pkcs-5v2-0#pbkdf2") {
             return Err(structure_at(
                 method,
-                format!("key derivation {:?} is not supported; only PBKDF2 is", printable(uri)),
+                format!(
+                    "key derivation {:?} is not supported; only PBKDF2 is",
+                    printable(uri)
+                ),
             ));
         }
-        let params = method
-            .child_any_ns("PBKDF2-params")
-            .ok_or_else(|| structure_at(method, "the PBKDF2 KeyDerivationMethod has no PBKDF2-params"))?;
+        let params = method.child_any_ns("PBKDF2-params").ok_or_else(|| {
+            structure_at(
+                method,
+                "the PBKDF2 KeyDerivationMethod has no PBKDF2-params",
+            )
+        })?;
         let salt = params
             .child_any_ns("Salt")
             .and_then(|s| s.child_any_ns("Specified"))
             .ok_or_else(|| structure_at(params, "PBKDF2-params has no Salt/Specified"))?;
-        let salt = base64(&salt.text).map_err(|p| structure_at(salt, format!("the PBKDF2 salt is {p}")))?;
+        let salt = base64(&salt.text)
+            .map_err(|p| structure_at(salt, format!("the PBKDF2 salt is {p}")))?;
         let count = params
             .child_any_ns("IterationCount")
             .ok_or_else(|| structure_at(params, "PBKDF2-params has no IterationCount"))?;
@@ -447,7 +471,10 @@ impl Pbkdf2 {
                 .ok_or_else(|| {
                     structure_at(
                         len,
-                        format!("PBKDF2 KeyLength {:?} is not 16, 24 or 32", printable(len.trimmed())),
+                        format!(
+                            "PBKDF2 KeyLength {:?} is not 16, 24 or 32",
+                            printable(len.trimmed())
+                        ),
                     )
                 })?,
             None => mac_method
@@ -469,7 +496,10 @@ impl Pbkdf2 {
                     Prf::Sha1
                 } else {
                     Prf::from_uri(&uri).ok_or_else(|| {
-                        structure_at(prf, format!("PBKDF2 PRF {:?} is not supported", printable(&uri)))
+                        structure_at(
+                            prf,
+                            format!("PBKDF2 PRF {:?} is not supported", printable(&uri)),
+                        )
                     })?
                 }
             }

@@ -16,7 +16,10 @@ use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
 /// each case take half a second.
 const FAST_ITERATIONS: u32 = 2;
 
-fn read_all(bytes: &[u8], key: Option<PskcKey>) -> Result<Vec<Result<Token, RecordError>>, FormatError> {
+fn read_all(
+    bytes: &[u8],
+    key: Option<PskcKey>,
+) -> Result<Vec<Result<Token, RecordError>>, FormatError> {
     let opts = ReadOptions { pskc_key: key };
     let records = reader(Box::new(bytes), &opts)?;
     Ok(records.collect())
@@ -51,14 +54,21 @@ fn pre_shared(bytes: &[u8]) -> Option<PskcKey> {
 fn text_strategy() -> impl Strategy<Value = Option<String>> {
     // What the reader gives back unchanged: no control characters (XML
     // cannot hold most of them) and no surrounding space (the reader trims).
-    proptest::option::of("[\\PC&<>'\"]{1,24}".prop_filter("trimmed", |s| s.trim() == s && !s.is_empty()))
+    proptest::option::of(
+        "[\\PC&<>'\"]{1,24}".prop_filter("trimmed", |s| s.trim() == s && !s.is_empty()),
+    )
 }
 
 fn token_strategy() -> impl Strategy<Value = Token> {
     (
         "[A-Za-z0-9]{1,64}",
-        proptest::collection::vec(any::<u8>(), 16..=128).prop_filter_map("weak seed", |b| Seed::new(b).ok()),
-        prop_oneof![Just(Algorithm::Sha1), Just(Algorithm::Sha256), Just(Algorithm::Sha512)],
+        proptest::collection::vec(any::<u8>(), 16..=128)
+            .prop_filter_map("weak seed", |b| Seed::new(b).ok()),
+        prop_oneof![
+            Just(Algorithm::Sha1),
+            Just(Algorithm::Sha256),
+            Just(Algorithm::Sha512)
+        ],
         prop_oneof![Just(6u8), Just(8u8)],
         prop_oneof![
             (1u32..).prop_map(|period| OtpKind::Totp { period }),
@@ -67,20 +77,26 @@ fn token_strategy() -> impl Strategy<Value = Token> {
         text_strategy(),
         text_strategy(),
     )
-        .prop_map(|(serial, seed, algorithm, digits, kind, manufacturer, model)| Token {
-            serial: Serial::parse(&serial).unwrap(),
-            seed,
-            params: TokenParams {
-                algorithm,
-                digits,
-                kind,
-                manufacturer,
-                model,
+        .prop_map(
+            |(serial, seed, algorithm, digits, kind, manufacturer, model)| Token {
+                serial: Serial::parse(&serial).unwrap(),
+                seed,
+                params: TokenParams {
+                    algorithm,
+                    digits,
+                    kind,
+                    manufacturer,
+                    model,
+                },
             },
-        })
+        )
 }
 
-fn round_trip(tokens: &[Token], write_key: Option<PskcKey>, read_key: Option<PskcKey>) -> Vec<Token> {
+fn round_trip(
+    tokens: &[Token],
+    write_key: Option<PskcKey>,
+    read_key: Option<PskcKey>,
+) -> Vec<Token> {
     let bytes = write_fast(tokens, write_key);
     read_all(&bytes, read_key)
         .unwrap()
@@ -152,7 +168,10 @@ fn default_iteration_count_is_what_the_docs_say() {
         super::PBKDF2_ITERATIONS
     )));
     let back = read_all(text.as_bytes(), password("pw")).unwrap();
-    assert_eq!(back.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [token("1")]);
+    assert_eq!(
+        back.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>(),
+        [token("1")]
+    );
 }
 
 #[test]
@@ -179,7 +198,9 @@ fn pre_shared_keys_pick_their_cipher() {
 fn a_wrong_pre_shared_key_is_never_a_wrong_seed() {
     let bytes = write_fast(&[token("1"), token("2")], pre_shared(&[1; 16]));
     match read_all(&bytes, pre_shared(&[2; 16])) {
-        Err(FormatError::Structure { problem, .. }) => assert!(problem.contains("wrong"), "{problem}"),
+        Err(FormatError::Structure { problem, .. }) => {
+            assert!(problem.contains("wrong"), "{problem}")
+        }
         Ok(records) => assert!(records
             .iter()
             .all(|r| r.as_ref().is_err_and(|e| e.problem.contains("wrong")))),
@@ -206,12 +227,27 @@ fn writer_escapes_and_refuses_control_characters() {
 #[test]
 fn algorithm_uris() {
     for (uri, want) in [
-        ("urn:ietf:params:xml:ns:keyprov:pskc:hotp", Some(OtpType::Hotp)),
-        ("urn:ietf:params:xml:ns:keyprov:pskc:totp", Some(OtpType::Totp)),
-        ("urn:ietf:params:xml:ns:keyprov:pskc#hotp", Some(OtpType::Hotp)),
-        ("urn:ietf:params:xml:ns:keyprov:pskc#totp", Some(OtpType::Totp)),
+        (
+            "urn:ietf:params:xml:ns:keyprov:pskc:hotp",
+            Some(OtpType::Hotp),
+        ),
+        (
+            "urn:ietf:params:xml:ns:keyprov:pskc:totp",
+            Some(OtpType::Totp),
+        ),
+        (
+            "urn:ietf:params:xml:ns:keyprov:pskc#hotp",
+            Some(OtpType::Hotp),
+        ),
+        (
+            "urn:ietf:params:xml:ns:keyprov:pskc#totp",
+            Some(OtpType::Totp),
+        ),
         ("http://www.ietf.org/keyprov/pskc#hotp", Some(OtpType::Hotp)),
-        (" URN:IETF:PARAMS:XML:NS:KEYPROV:PSKC:TOTP ", Some(OtpType::Totp)),
+        (
+            " URN:IETF:PARAMS:XML:NS:KEYPROV:PSKC:TOTP ",
+            Some(OtpType::Totp),
+        ),
         ("urn:ietf:params:xml:ns:keyprov:pskc:pin", None),
         ("urn:ietf:params:xml:ns:keyprov:pskc:hotpx", None),
         ("hotp", None),
@@ -257,20 +293,32 @@ fn any_prefix_and_only_the_pskc_namespace() {
 #[test]
 fn nonzero_t0_and_bad_digits_are_record_errors() {
     let t0 = PREFIXED.replace("<k:Time><k:PlainValue>0<", "<k:Time><k:PlainValue>100<");
-    let e = read_all(t0.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let e = read_all(t0.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("T0"), "{}", e.problem);
     assert_eq!((e.line, e.serial.as_deref()), (3, Some("42")));
 
     let digits = PREFIXED.replace("Length=\"8\"", "Length=\"7\"");
-    let e = read_all(digits.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let e = read_all(digits.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("6 or 8"), "{}", e.problem);
 
     let hex = PREFIXED.replace("Encoding=\"DECIMAL\"", "Encoding=\"HEXADECIMAL\"");
-    let e = read_all(hex.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let e = read_all(hex.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("DECIMAL"), "{}", e.problem);
 
     let suite = PREFIXED.replace("HMAC-SHA256", "HMAC-MD5");
-    let e = read_all(suite.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let e = read_all(suite.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("unknown hash"), "{}", e.problem);
 }
 
@@ -454,11 +502,20 @@ fn deep_or_huge_packages_are_record_errors_not_crashes() {
         "<a>".repeat(100_000),
         "</a>".repeat(100_000)
     );
-    let e = read_all(deep.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let e = read_all(deep.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("too deeply"), "{}", e.problem);
     assert_eq!(e.line, 2);
 
-    let wide = format!("{open}{}</KeyPackage></KeyContainer>", "<a/>".repeat(20_000));
-    let e = read_all(wide.as_bytes(), None).unwrap().remove(0).unwrap_err();
+    let wide = format!(
+        "{open}{}</KeyPackage></KeyContainer>",
+        "<a/>".repeat(20_000)
+    );
+    let e = read_all(wide.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
     assert!(e.problem.contains("too many elements"), "{}", e.problem);
 }

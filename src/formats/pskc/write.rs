@@ -60,7 +60,11 @@ pub(crate) struct Writer<'w> {
 
 impl<'w> Writer<'w> {
     /// Writes the header; `iterations` is the PBKDF2 count for passwords.
-    pub(crate) fn new(out: &'w mut dyn Write, opts: &WriteOptions, iterations: u32) -> Result<Self, FormatError> {
+    pub(crate) fn new(
+        out: &'w mut dyn Write,
+        opts: &WriteOptions,
+        iterations: u32,
+    ) -> Result<Self, FormatError> {
         let rng = SystemRandom::new();
         // The header holds no secret. Here and in `package`, `write!` to a
         // String cannot fail, so its results are ignored.
@@ -68,15 +72,23 @@ impl<'w> Writer<'w> {
         header.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let encryption = match &opts.pskc_key {
             None => {
-                let _ = writeln!(header, "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" Version=\"1.0\">");
+                let _ = writeln!(
+                    header,
+                    "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" Version=\"1.0\">"
+                );
                 None
             }
             Some(PskcKey::Password(password)) => {
-                let iterations =
-                    NonZeroU32::new(iterations).ok_or_else(|| failed("PBKDF2 needs at least one iteration"))?;
+                let iterations = NonZeroU32::new(iterations)
+                    .ok_or_else(|| failed("PBKDF2 needs at least one iteration"))?;
                 let salt = random(SALT_LEN, &rng).map_err(failed)?;
                 let salt = salt.expose_secret();
-                let key = Prf::Sha1.derive(iterations, salt, password.expose_secret().as_bytes(), DERIVED_KEY_LEN);
+                let key = Prf::Sha1.derive(
+                    iterations,
+                    salt,
+                    password.expose_secret().as_bytes(),
+                    DERIVED_KEY_LEN,
+                );
                 let _ = writeln!(
                     header,
                     "<pskc:KeyContainer xmlns:pskc=\"{NS_PSKC}\" xmlns:xenc=\"{NS_XENC}\" \
@@ -114,7 +126,12 @@ impl<'w> Writer<'w> {
                      <pskc:EncryptionKey>\n    <ds:KeyName>{PRE_SHARED_KEY_NAME}</ds:KeyName>\n  \
                      </pskc:EncryptionKey>"
                 );
-                Some(with_mac(cipher, SecretBox::new(Box::new(key.to_vec())), mac, &rng)?)
+                Some(with_mac(
+                    cipher,
+                    SecretBox::new(Box::new(key.to_vec())),
+                    mac,
+                    &rng,
+                )?)
             }
         };
         if let Some(enc) = &encryption {
@@ -134,7 +151,11 @@ impl<'w> Writer<'w> {
             );
         }
         out.write_all(header.as_bytes())?;
-        Ok(Writer { out, encryption, rng })
+        Ok(Writer {
+            out,
+            encryption,
+            rng,
+        })
     }
 
     pub(crate) fn push(&mut self, token: &Token) -> Result<(), FormatError> {
@@ -188,7 +209,11 @@ fn package(
     }
     let _ = writeln!(s, "      <pskc:SerialNo>{serial}</pskc:SerialNo>");
     if let Some(m) = &p.model {
-        let _ = writeln!(s, "      <pskc:Model>{}</pskc:Model>", text(token, "model", m)?);
+        let _ = writeln!(
+            s,
+            "      <pskc:Model>{}</pskc:Model>",
+            text(token, "model", m)?
+        );
     }
     let (uri, moving) = match p.kind {
         OtpKind::Hotp { counter } => (
@@ -248,7 +273,11 @@ fn package(
 }
 
 /// Escapes a manufacturer or model; refuses what XML 1.0 cannot carry.
-fn text<'t>(token: &Token, what: &str, value: &'t str) -> Result<std::borrow::Cow<'t, str>, FormatError> {
+fn text<'t>(
+    token: &Token,
+    what: &str,
+    value: &'t str,
+) -> Result<std::borrow::Cow<'t, str>, FormatError> {
     if let Some(c) = value
         .chars()
         .find(|c| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}'))
@@ -256,7 +285,9 @@ fn text<'t>(token: &Token, what: &str, value: &'t str) -> Result<std::borrow::Co
         return Err(FormatError::Unrepresentable {
             serial: token.serial.to_string(),
             format: "pskc",
-            problem: format!("the {what} contains the control character {c:?}, which XML cannot hold"),
+            problem: format!(
+                "the {what} contains the control character {c:?}, which XML cannot hold"
+            ),
         });
     }
     Ok(escape(value))

@@ -105,7 +105,10 @@ impl std::fmt::Debug for Element {
 impl Element {
     /// The value of the attribute with this local name.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The first child with this namespace and local name.
@@ -114,8 +117,14 @@ impl Element {
     }
 
     /// Every child with this namespace and local name.
-    pub fn children_named<'s>(&'s self, ns: Ns, name: &'s str) -> impl Iterator<Item = &'s Element> + 's {
-        self.children.iter().filter(move |c| c.ns == ns && c.name == name)
+    pub fn children_named<'s>(
+        &'s self,
+        ns: Ns,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Element> + 's {
+        self.children
+            .iter()
+            .filter(move |c| c.ns == ns && c.name == name)
     }
 
     /// The first child with this local name, whatever its namespace (for
@@ -238,11 +247,17 @@ impl<'a> XmlStream<'a> {
         loop {
             let (line, ns, event) = pull(&mut self.reader, &mut self.buf)?;
             match event {
-                Event::Start(e) => return Ok(Next::Start(head(&self.reader, ns, &e, line)?, false)),
+                Event::Start(e) => {
+                    return Ok(Next::Start(head(&self.reader, ns, &e, line)?, false))
+                }
                 Event::Empty(e) => return Ok(Next::Start(head(&self.reader, ns, &e, line)?, true)),
                 Event::End(_) => return Ok(Next::End),
                 Event::Eof => return Ok(Next::Eof),
-                Event::Text(_) | Event::CData(_) | Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+                Event::Text(_)
+                | Event::CData(_)
+                | Event::Comment(_)
+                | Event::Decl(_)
+                | Event::PI(_) => {}
                 Event::DocType(_) => {}
             }
         }
@@ -265,7 +280,10 @@ impl<'a> XmlStream<'a> {
 }
 
 /// Reads one event, with the line it starts on and its namespace.
-fn pull<'b>(reader: &mut Reader<'_>, buf: &'b mut Vec<u8>) -> Result<(u64, Result<Ns, Vec<u8>>, Event<'b>), XmlError> {
+fn pull<'b>(
+    reader: &mut Reader<'_>,
+    buf: &'b mut Vec<u8>,
+) -> Result<(u64, Result<Ns, Vec<u8>>, Event<'b>), XmlError> {
     let line = line_of(reader);
     // The last event may have been a base64 secret: wipe it first.
     buf.zeroize();
@@ -301,11 +319,16 @@ fn fill(
             Event::Eof => {
                 return Err(err(
                     line,
-                    format!("the file ends inside <{}> (line {}): it is truncated", el.name, el.line),
+                    format!(
+                        "the file ends inside <{}> (line {}): it is truncated",
+                        el.name, el.line
+                    ),
                 ))
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| err(line, format!("bad text: {e}")))?;
+                let text = t
+                    .unescape()
+                    .map_err(|e| err(line, format!("bad text: {e}")))?;
                 budget.push_text(&mut el, text).map_err(|p| err(line, p))?;
             }
             Event::CData(c) => {
@@ -320,7 +343,12 @@ fn fill(
 }
 
 /// Builds the element of a start tag: namespace, name, attributes.
-fn head(reader: &Reader<'_>, ns: Result<Ns, Vec<u8>>, e: &BytesStart<'_>, line: u64) -> Result<Element, XmlError> {
+fn head(
+    reader: &Reader<'_>,
+    ns: Result<Ns, Vec<u8>>,
+    e: &BytesStart<'_>,
+    line: u64,
+) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let ns = ns.map_err(|prefix| {
         err(
@@ -342,7 +370,10 @@ fn head(reader: &Reader<'_>, ns: Result<Ns, Vec<u8>>, e: &BytesStart<'_>, line: 
         let value = attr
             .unescape_value()
             .map_err(|e| err(line, format!("bad attribute value in <{name}>: {e}")))?;
-        attrs.push((String::from_utf8_lossy(local.as_ref()).into_owned(), value.into_owned()));
+        attrs.push((
+            String::from_utf8_lossy(local.as_ref()).into_owned(),
+            value.into_owned(),
+        ));
     }
     Ok(Element {
         ns,
@@ -364,10 +395,16 @@ struct Budget {
 impl Budget {
     fn take_element(&mut self, parent: &Element, line: u64, depth: usize) -> Result<(), XmlError> {
         if depth >= MAX_DEPTH {
-            return Err(err(line, format!("<{}> nests elements too deeply", parent.name)));
+            return Err(err(
+                line,
+                format!("<{}> nests elements too deeply", parent.name),
+            ));
         }
         if self.elements == 0 {
-            return Err(err(line, format!("<{}> holds too many elements", parent.name)));
+            return Err(err(
+                line,
+                format!("<{}> holds too many elements", parent.name),
+            ));
         }
         self.elements -= 1;
         Ok(())

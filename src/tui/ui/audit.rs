@@ -12,7 +12,9 @@ use crate::tui::app::{State, Verify};
 /// the TUI reads.
 fn shown(len: usize, s: &State) -> String {
     match &s.status {
-        Some(Ok(st)) if st.audit.entries > len as u64 => format!("last {len} of {} entries", st.audit.entries),
+        Some(Ok(st)) if st.audit.entries > len as u64 => {
+            format!("last {len} of {} entries", st.audit.entries)
+        }
         _ => format!("{len} entries"),
     }
 }

@@ -13,16 +13,28 @@ use crate::vault::Request;
 
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let requests = match &s.requests {
-        None => return f.render_widget(Paragraph::new("reading the requests…").block(Block::bordered()), area),
+        None => {
+            return f.render_widget(
+                Paragraph::new("reading the requests…").block(Block::bordered()),
+                area,
+            )
+        }
         Some(Err(e)) => {
             return f.render_widget(
-                Paragraph::new(format!("cannot read the requests: {e}")).fg(Color::Red).block(Block::bordered()),
+                Paragraph::new(format!("cannot read the requests: {e}"))
+                    .fg(Color::Red)
+                    .block(Block::bordered()),
                 area,
             )
         }
         Some(Ok(r)) => r,
     };
-    let waiting = |state: &str| requests.iter().filter(|r| r.state == state && !expired(r, s.read_at)).count();
+    let waiting = |state: &str| {
+        requests
+            .iter()
+            .filter(|r| r.state == state && !expired(r, s.read_at))
+            .count()
+    };
     let mut summary = vec![
         Line::from(format!(
             "{} pending approval: a second officer approves (request approve ID) or rejects.",
@@ -45,10 +57,27 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
             );
         }
     }
-    let [top, list] = Layout::vertical([Constraint::Length(summary.len() as u16 + 1), Constraint::Min(3)]).areas(area);
-    f.render_widget(Paragraph::new(summary).wrap(ratatui::widgets::Wrap { trim: true }), top);
+    let [top, list] = Layout::vertical([
+        Constraint::Length(summary.len() as u16 + 1),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    f.render_widget(
+        Paragraph::new(summary).wrap(ratatui::widgets::Wrap { trim: true }),
+        top,
+    );
 
-    let header = Row::new(["Request", "Order", "State", "Serials", "Format", "Created by", "Decided by", "Note"]).bold();
+    let header = Row::new([
+        "Request",
+        "Order",
+        "State",
+        "Serials",
+        "Format",
+        "Created by",
+        "Decided by",
+        "Note",
+    ])
+    .bold();
     let rows = requests.iter().rev().map(|r| {
         let (state, style) = state_of(r, s.read_at);
         Row::new(vec![
@@ -74,7 +103,12 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         Constraint::Min(10),
     ];
     let title = format!(" Seed requests · {} ", requests.len());
-    f.render_widget(Table::new(rows, widths).header(header).block(Block::bordered().title(title)), list);
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::bordered().title(title)),
+        list,
+    );
 }
 
 fn expired(r: &Request, now: i64) -> bool {
@@ -95,7 +129,10 @@ fn state_of(r: &Request, now: i64) -> (String, Style) {
 fn note(r: &Request) -> String {
     let mut parts = Vec::new();
     if r.state == "approved" {
-        if let Some(t) = r.expires_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()) {
+        if let Some(t) = r
+            .expires_at
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        {
             let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]Z");
             parts.push(format!("until {}", t.format(fmt).unwrap_or_default()));
         }
