@@ -21,6 +21,15 @@ use crate::vault::{AuditEntry, Request, Status};
 /// Default idle time before an unsealed session seals itself.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Shortest idle timeout `seedvault tui --idle-timeout` accepts, seconds.
+pub const MIN_IDLE_TIMEOUT_S: u64 = 1;
+
+/// Longest idle timeout `seedvault tui --idle-timeout` accepts, seconds:
+/// 8 hours, one shift at the console. A longer one would keep the key in
+/// memory through a shift change or a night at an unattended console,
+/// which is what the timeout exists to prevent.
+pub const MAX_IDLE_TIMEOUT_S: u64 = 8 * 3600;
+
 /// Longest passphrase the field takes. The buffer is allocated at this
 /// size up front so typing never reallocates (a reallocation would leave
 /// a copy of the prefix behind in freed memory that nothing wipes).
