@@ -10,7 +10,9 @@
 //!
 //! Security model item 4: the unsealed vault lives on the worker thread
 //! for the session; it is dropped (key wiped) on `s`, on quit, and when no
-//! key has been pressed for the idle timeout (1 second to 8 hours).
+//! key has been pressed for the idle timeout (1 second to 8 hours). Of
+//! the unsealed vault the session keeps only the key-encryption key and
+//! the officers' names ([`crate::vault::UnsealedSession`]).
 
 pub mod action;
 pub mod app;
