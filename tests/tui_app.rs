@@ -16,7 +16,7 @@ use seedvault::media::Medium;
 use seedvault::tui::app::Session;
 use seedvault::tui::worker::{Sources, AUDIT_WINDOW};
 use seedvault::tui::{App, Options};
-use seedvault::vault::{self, InitParams, Vault};
+use seedvault::vault::{self, HeldSecrets, InitParams, Vault};
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 const WAIT: Duration = Duration::from_secs(60);
@@ -395,10 +395,18 @@ fn unseal_shows_working_then_unsealed_with_officers_and_countdown() {
     );
     assert!(working.contains("UNSEALING"), "{working}");
     h.settle();
+    // The vault thread keeps the key-encryption key for the session and
+    // nothing else: the officers' signing keys from their cards and any
+    // data key were wiped right after the unseal.
     assert_eq!(
         h.session(),
         &Session::Unsealed {
-            officers: vec!["alice".into(), "carol".into()]
+            officers: vec!["alice".into(), "carol".into()],
+            held: HeldSecrets {
+                kek_version: 1,
+                officer_keys: 0,
+                data_keys: 0,
+            },
         }
     );
     let s = h.screen();
@@ -406,11 +414,19 @@ fn unseal_shows_working_then_unsealed_with_officers_and_countdown() {
         s.contains("UNSEALED  by alice, carol · re-seals in 5:00 idle"),
         "{s}"
     );
+    assert!(
+        s.contains(
+            "In memory    the key-encryption key (version 1); no officer signing key, no data key"
+        ),
+        "{s}"
+    );
     insta::assert_snapshot!("unsealed", s);
     // `s` seals.
     h.key(KeyCode::Char('s')).settle();
     assert_eq!(h.session(), &Session::Sealed);
-    assert!(h.screen().contains(" SEALED "));
+    let s = h.screen();
+    assert!(s.contains(" SEALED "), "{s}");
+    assert!(!s.contains("In memory"), "{s}");
 }
 
 #[test]

@@ -231,8 +231,15 @@ pub struct VerifyTokenArgs {
 
 #[derive(Debug, Args)]
 pub struct TuiArgs {
-    /// Seal an unsealed session after this many seconds without a key press.
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seal an unsealed session after this many seconds without a key press
+    /// (1 to 28800, i.e. at most 8 hours).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64)
+            .range(crate::tui::MIN_IDLE_TIMEOUT_S..=crate::tui::MAX_IDLE_TIMEOUT_S)
+    )]
     pub idle_timeout: u64,
 }
 

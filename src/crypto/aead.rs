@@ -61,20 +61,27 @@ impl SealingKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, AeadError> {
-        let ct = self
-            .0
-            .encrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| AeadError::Integrity)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        // One buffer of the final size: the plaintext is copied in and
+        // encrypted in place, so the only copy of it this makes is
+        // overwritten by the ciphertext (or wiped, should encryption fail),
+        // and the buffer never grows (a reallocation would free a copy
+        // unwiped). aes-gcm's `encrypt` would make a second, unwiped buffer.
+        let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
         out.extend_from_slice(nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
+        out.extend_from_slice(plaintext);
+        match self
+            .0
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut out[NONCE_LEN..])
+        {
+            Ok(tag) => {
+                out.extend_from_slice(&tag);
+                Ok(out)
+            }
+            Err(_) => {
+                out.zeroize();
+                Err(AeadError::Integrity)
+            }
+        }
     }
 
     /// Decrypts what [`SealingKey::seal`] made under the same `aad`. The
@@ -241,6 +248,19 @@ mod tests {
             AeadError::NoRoom
         );
         assert_eq!((out.len(), out.capacity()), (0, cap));
+    }
+
+    #[test]
+    fn sealing_fills_one_buffer_of_the_final_size() {
+        let k = SealingKey::new(&Key32::random().unwrap());
+        for len in [0usize, 1, 20, 64, 1000] {
+            let sealed = k.seal(b"aad", &vec![0x5a; len]).unwrap();
+            assert_eq!(
+                (sealed.len(), sealed.capacity()),
+                (len + OVERHEAD, len + OVERHEAD)
+            );
+            assert_eq!(&k.open(b"aad", &sealed).unwrap()[..], &vec![0x5a; len][..]);
+        }
     }
 
     #[test]

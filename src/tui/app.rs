@@ -16,10 +16,19 @@ use super::keys::Context;
 use super::worker::{CardInfo, Job, Reply, Snapshot};
 use crate::audit::ChainReport;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, Request, Status};
+use crate::vault::{AuditEntry, HeldSecrets, Request, Status};
 
 /// Default idle time before an unsealed session seals itself.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Shortest idle timeout `seedvault tui --idle-timeout` accepts, seconds.
+pub const MIN_IDLE_TIMEOUT_S: u64 = 1;
+
+/// Longest idle timeout `seedvault tui --idle-timeout` accepts, seconds:
+/// 8 hours, one shift at the console. A longer one would keep the key in
+/// memory through a shift change or a night at an unattended console,
+/// which is what the timeout exists to prevent.
+pub const MAX_IDLE_TIMEOUT_S: u64 = 8 * 3600;
 
 /// Longest passphrase the field takes. The buffer is allocated at this
 /// size up front so typing never reallocates (a reallocation would leave
@@ -70,6 +79,8 @@ pub enum Session {
     Unsealed {
         /// Whose cards.
         officers: Vec<String>,
+        /// What the vault thread holds in memory for the session.
+        held: HeldSecrets,
     },
     /// A seal was requested; the vault thread has not confirmed yet.
     Sealing,
@@ -415,7 +426,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
                 state.dialog = Some(UnsealDialog::new());
                 vec![Job::ScanCards(None)]
             }
-            Session::Unsealed { officers } => {
+            Session::Unsealed { officers, .. } => {
                 let text = format!("already unsealed by {}", officers.join(", "));
                 state.info(text);
                 Vec::new()
@@ -676,9 +687,9 @@ pub fn apply(state: &mut State, reply: Reply) {
         Reply::Unsealed(r, snap) => {
             state.apply_snapshot(snap);
             match r {
-                Ok(officers) => {
+                Ok((officers, held)) => {
                     state.info(format!("unsealed by {}", officers.join(", ")));
-                    state.session = Session::Unsealed { officers };
+                    state.session = Session::Unsealed { officers, held };
                     state.last_activity = state.now;
                     state.dialog = None;
                 }
@@ -745,6 +756,11 @@ mod tests {
         let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
         s.session = Session::Unsealed {
             officers: vec!["alice".into(), "bob".into()],
+            held: HeldSecrets {
+                kek_version: 1,
+                officer_keys: 0,
+                data_keys: 0,
+            },
         };
         s
     }

@@ -10,7 +10,9 @@
 //!
 //! Security model item 4: the unsealed vault lives on the worker thread
 //! for the session; it is dropped (key wiped) on `s`, on quit, and when no
-//! key has been pressed for the idle timeout.
+//! key has been pressed for the idle timeout (1 second to 8 hours). Of
+//! the unsealed vault the session keeps only the key-encryption key and
+//! the officers' names ([`crate::vault::UnsealedSession`]).
 
 pub mod action;
 pub mod app;
@@ -30,7 +32,7 @@ use crate::vault::{Vault, VaultError};
 use app::State;
 use worker::{Job, Sources, Worker};
 
-pub use app::DEFAULT_IDLE_TIMEOUT;
+pub use app::{DEFAULT_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT_S, MIN_IDLE_TIMEOUT_S};
 
 /// How the app is set up.
 #[derive(Debug, Clone)]

@@ -2,11 +2,17 @@
 //!
 //! Everything slow or secret happens here: reading card files, Argon2id
 //! (about half a second per card), walking the audit chain, and holding
-//! the [`UnsealedVault`] for the session. The UI thread sends [`Job`]s and
+//! the [`UnsealedSession`] for the session. The UI thread sends [`Job`]s and
 //! gets one [`Reply`] per job, so it keeps drawing (and counting down the
 //! idle timeout) while a quorum is being opened, and the key never sits in
 //! the state the renderer reads. Dropping the [`Worker`] closes the channel;
 //! the thread then drops whatever vault it holds, which wipes the key.
+//!
+//! What the session holds is the least its acts need: right after the
+//! unseal the [`UnsealedVault`](crate::vault::UnsealedVault) becomes an
+//! [`UnsealedSession`], which keeps the key-encryption key and the
+//! officers' names and wipes the officers' signing keys and any data key
+//! (see [`HeldSecrets`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -17,7 +23,7 @@ use secrecy::SecretString;
 use crate::audit::ChainReport;
 use crate::cards::SealedCard;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, Request, Status, UnsealedVault, Vault};
+use crate::vault::{AuditEntry, HeldSecrets, Request, Status, UnsealedSession, Vault};
 
 /// What the audit log says a TUI unseal was for.
 pub const PURPOSE: &str = "tui session";
@@ -90,8 +96,9 @@ pub enum Reply {
     /// For [`Job::CheckCards`]: the library's refusal, verbatim (a refusal
     /// is logged, hence the fresh snapshot).
     Checked(Result<(), String>, Snapshot),
-    /// For [`Job::Unseal`]: the officers, or the library's refusal.
-    Unsealed(Result<Vec<String>, String>, Snapshot),
+    /// For [`Job::Unseal`]: the officers and what the session holds in
+    /// memory, or the library's refusal.
+    Unsealed(Result<(Vec<String>, HeldSecrets), String>, Snapshot),
     /// For [`Job::Seal`].
     Sealed(Snapshot),
 }
@@ -175,7 +182,7 @@ impl Drop for Worker {
 #[allow(clippy::large_enum_variant)]
 enum Held {
     Sealed(Vault),
-    Unsealed(UnsealedVault),
+    Unsealed(UnsealedSession),
     /// The vault could not be reopened after a failed unseal.
     Gone(PathBuf, String),
 }
@@ -318,7 +325,10 @@ impl Held {
         Ok(())
     }
 
-    fn unseal(&mut self, given: Vec<(PathBuf, SecretString)>) -> Result<Vec<String>, String> {
+    fn unseal(
+        &mut self,
+        given: Vec<(PathBuf, SecretString)>,
+    ) -> Result<(Vec<String>, HeldSecrets), String> {
         let (paths, passes): (Vec<PathBuf>, Vec<SecretString>) = given.into_iter().unzip();
         let cards = self.read_cards(&paths)?;
         if !matches!(self, Held::Sealed(_)) {
@@ -332,9 +342,11 @@ impl Held {
         let dir = vault.dir().to_path_buf();
         match vault.unseal(cards.into_iter().zip(passes).collect(), PURPOSE) {
             Ok(u) => {
-                let names = u.officer_names();
-                *self = Held::Unsealed(u);
-                Ok(names)
+                // Officers' signing keys and data keys are wiped here.
+                let session = u.into_session();
+                let answer = (session.officer_names(), session.held_secrets());
+                *self = Held::Unsealed(session);
+                Ok(answer)
             }
             Err(e) => {
                 // `unseal` consumed the vault; open it again to go on browsing.

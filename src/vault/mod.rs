@@ -35,7 +35,7 @@ pub use orders::{CreatedRequest, NewRequest, Order, Request};
 pub use query::AuditEntry;
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
-pub use unseal::{CardCheck, Officer, UnsealedVault};
+pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.
 pub const DEFAULT_APPROVAL_TTL_S: i64 = 24 * 3600;

@@ -233,6 +233,15 @@ fn integrity_failed(serial: &str) -> VaultError {
 #[derive(Default)]
 pub(crate) struct DataKeyCache(Mutex<HashMap<i64, std::sync::Arc<SealingKey>>>);
 
+impl DataKeyCache {
+    /// How many data keys are cached (a poisoned cache still holds its keys).
+    pub(crate) fn len(&self) -> usize {
+        self.0
+            .lock()
+            .map_or_else(|poisoned| poisoned.into_inner().len(), |c| c.len())
+    }
+}
+
 impl std::fmt::Debug for DataKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKeyCache([REDACTED])")

@@ -369,3 +369,108 @@ impl UnsealedVault {
         self.vault
     }
 }
+
+/// The secrets an unsealed vault or session holds in memory, counted from
+/// what it actually holds (for the TUI to show the officer at the console,
+/// and for tests). No secret itself, only how many of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldSecrets {
+    /// Version of the key-encryption key held (derived from the master key
+    /// at unseal; the master key itself is wiped then).
+    pub kek_version: u32,
+    /// Officers' card signing keys held.
+    pub officer_keys: usize,
+    /// Batch data keys opened and cached.
+    pub data_keys: usize,
+}
+
+impl UnsealedVault {
+    /// What this value holds in memory.
+    pub fn held_secrets(&self) -> HeldSecrets {
+        HeldSecrets {
+            kek_version: self.vault.info.key_version,
+            officer_keys: self.officers.len(),
+            data_keys: self.data_keys.len(),
+        }
+    }
+
+    /// Keeps only what a session that stays unsealed needs between acts,
+    /// and wipes the rest now: every officer's signing key and every
+    /// cached data key are dropped here.
+    pub fn into_session(self) -> UnsealedSession {
+        let UnsealedVault {
+            vault,
+            kek,
+            officers,
+            data_keys,
+        } = self;
+        drop(data_keys);
+        UnsealedSession {
+            vault,
+            kek,
+            // The signing keys go with the `Officer` values (wiped on drop).
+            officers: officers.into_iter().map(|o| o.name).collect(),
+        }
+    }
+}
+
+/// An unsealed vault as a long session (the terminal UI) keeps it: the
+/// vault, the key-encryption key of the current version, and the names of
+/// the officers whose cards unsealed it. Nothing else.
+///
+/// The KEK is the one secret held: the vault's OpenPGP key (checkpoints,
+/// bundles) and the batch data keys (seeds) are opened from it when an act
+/// needs them and wiped when it ends, so they are never held between acts.
+/// Officers' signing keys are not held at all: they cannot be derived from
+/// the master key, and an act that needs an officer's signature (approve,
+/// reject) proves that officer with their card at the time of the act
+/// ([`Vault::authenticate`]), as the two-person rule intends. The master
+/// key is not held either: the KEK is all that any act below it needs.
+pub struct UnsealedSession {
+    vault: Vault,
+    kek: SealingKey,
+    officers: Vec<String>,
+}
+
+impl fmt::Debug for UnsealedSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnsealedSession")
+            .field("vault", &self.vault.info.vault_id)
+            .field("officers", &self.officers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnsealedSession {
+    /// The sealed view (status, log).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The officers whose cards unsealed the session.
+    pub fn officer_names(&self) -> Vec<String> {
+        self.officers.clone()
+    }
+
+    /// What the session holds in memory: the KEK, nothing more.
+    pub fn held_secrets(&self) -> HeldSecrets {
+        HeldSecrets {
+            kek_version: self.vault.info.key_version,
+            officer_keys: 0,
+            data_keys: 0,
+        }
+    }
+
+    /// Ends the session as [`UnsealedVault::finish`] does: signs a
+    /// checkpoint with the vault key, opened from the KEK for this
+    /// signature only, then seals (the KEK is wiped).
+    pub fn finish(self) -> (Vault, Result<crate::audit::Checkpoint, VaultError>) {
+        UnsealedVault {
+            vault: self.vault,
+            kek: self.kek,
+            officers: Vec::new(),
+            data_keys: Default::default(),
+        }
+        .finish()
+    }
+}

@@ -105,7 +105,7 @@ pub(super) fn session_line(s: &State) -> Line<'static> {
             Span::from(" SEALING ").style(Style::new().fg(Color::Black).bg(Color::Yellow).bold()),
             Span::from(" wiping the key"),
         ]),
-        Session::Unsealed { officers } => Line::from(vec![
+        Session::Unsealed { officers, .. } => Line::from(vec![
             Span::from(" UNSEALED ").style(Style::new().fg(Color::White).bg(Color::Red).bold()),
             Span::from(format!(
                 " by {} · re-seals in {} idle · s seals",

@@ -8,13 +8,30 @@ use ratatui::Frame;
 
 use super::session_line;
 use crate::media::{human_bytes, MEDIA_ROOTS};
-use crate::tui::app::State;
+use crate::tui::app::{Session, State};
+use crate::vault::HeldSecrets;
 
 fn row(label: &str, value: impl Into<String>) -> Line<'static> {
     Line::from(vec![
         Span::from(format!("{label:<13}")).bold(),
         Span::from(value.into()),
     ])
+}
+
+/// What the vault thread holds for the session, as the officer should
+/// read it: the one key, and that nothing else is kept.
+fn held_text(h: &HeldSecrets) -> String {
+    let count = |n: usize, what: &str| match n {
+        0 => format!("no {what}"),
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    };
+    format!(
+        "the key-encryption key (version {}); {}, {}",
+        h.kek_version,
+        count(h.officer_keys, "officer signing key"),
+        count(h.data_keys, "data key")
+    )
 }
 
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
@@ -69,6 +86,9 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         .insert(0, Span::from(format!("{:<13}", "Seal state")).bold());
     lines.push(Line::from(""));
     lines.push(seal);
+    if let Session::Unsealed { held, .. } = &s.session {
+        lines.push(row("In memory", held_text(held)));
+    }
     lines.push(Line::from(""));
     if s.media.is_empty() {
         lines.push(row(
