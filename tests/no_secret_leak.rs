@@ -421,6 +421,21 @@ fn cases(rng: &mut Rng) -> Vec<Case> {
         seeds: vec![a, b, c, d, e],
         lines: vec![3, 7, 11, 15, 19],
     });
+    let (a, b) = (s(), s());
+    cases.push(Case {
+        name: "azure-csv, a good row whose model column holds its secret",
+        format: Some("azure-csv"),
+        body: format!("{AZ_HEADER}\n,100111,{},30,Token2,{}\n", b32(&a), b32(&a)),
+        seeds: vec![a],
+        lines: vec![2],
+    });
+    cases.push(Case {
+        name: "otpauth, a good URI whose issuer is its secret",
+        format: Some("otpauth"),
+        body: format!("otpauth://totp/{}:100121?secret={}\n", b32(&b), b32(&b)),
+        seeds: vec![b],
+        lines: vec![1],
+    });
     let a = s();
     cases.push(Case {
         name: "undetectable file of secrets",

@@ -13,7 +13,7 @@
 use std::io::BufRead;
 
 use super::lines::{self, decode_base32, parse_serial, to_seed, Fields, Lines};
-use super::problem::{number, Problem};
+use super::problem::{clear_text, number, Problem};
 use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records, WriteOptions};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 
@@ -158,6 +158,8 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
     let seed = decode_base32(secret, scratch)
         .and_then(to_seed)
         .map_err(err)?;
+    clear_text(f.get(4), "manufacturer").map_err(err)?;
+    clear_text(f.get(5), "model").map_err(err)?;
     let text = |i: usize| Some(f.get(i)).filter(|t| !t.is_empty()).map(str::to_owned);
     let params = TokenParams {
         algorithm: Algorithm::Sha1,

@@ -154,6 +154,9 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
     let manufacturer = issuer
         .or(label_issuer.map(str::to_owned))
         .filter(|i| !i.is_empty());
+    if let Some(m) = &manufacturer {
+        super::problem::clear_text(m, "issuer").map_err(err)?;
+    }
     let params = TokenParams {
         algorithm,
         digits,

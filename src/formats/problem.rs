@@ -288,6 +288,12 @@ pub enum Problem {
     HashUnknown,
     /// An HOTP URI without a counter.
     HotpWithoutCounter,
+    /// A text field the vault would keep in clear (manufacturer, model)
+    /// holds what could be a secret: a column out of place.
+    TextLooksSecret {
+        /// Which field (fixed text).
+        field: &'static str,
+    },
     /// A PSKC KeyPackage's problem.
     Pskc(PskcProblem),
     /// The XML of a PSKC file is broken (or too large) at this point.
@@ -441,6 +447,7 @@ impl Problem {
             Problem::TypeUnsupported => "type_unsupported",
             Problem::HashUnknown => "hash_unknown",
             Problem::HotpWithoutCounter => "hotp_without_counter",
+            Problem::TextLooksSecret { .. } => "text_looks_secret",
             Problem::Pskc(p) => p.kind(),
             Problem::Xml { kind, .. } => kind,
         }
@@ -591,6 +598,11 @@ impl fmt::Display for Problem {
                 f.write_str("unknown hash algorithm; expected SHA1, SHA256 or SHA512")
             }
             Problem::HotpWithoutCounter => f.write_str("HOTP URI without a counter parameter"),
+            Problem::TextLooksSecret { field } => write!(
+                f,
+                "the {field} looks like encoded data of 16 bytes or more, which the vault would keep in clear; \
+                 is a secret in the wrong column?"
+            ),
             Problem::Pskc(p) => p.fmt(f),
             Problem::Xml { message, .. } => f.write_str(message),
         }
@@ -654,6 +666,16 @@ impl fmt::Display for PskcProblem {
                 "the encrypted {field} is {bytes} bytes, longer than an integer"
             ),
         }
+    }
+}
+
+/// `text` as a manufacturer or model to keep in clear, refused when it
+/// could be a secret.
+pub(crate) fn clear_text(text: &str, field: &'static str) -> Result<(), Problem> {
+    if could_be_secret(text) {
+        Err(Problem::TextLooksSecret { field })
+    } else {
+        Ok(())
     }
 }
 

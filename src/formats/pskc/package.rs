@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::read::{base64, encrypted_data, Keys};
 use super::xml::{Element, Ns};
-use crate::formats::problem::{number, PskcProblem};
+use crate::formats::problem::{clear_text, number, PskcProblem};
 use crate::formats::{Problem, RecordError, RecordSerial};
 use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
 
@@ -185,6 +185,12 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             .map(|e| e.trimmed().to_owned())
             .filter(|s| !s.is_empty())
     };
+    let (manufacturer, model) = (text("Manufacturer"), text("Model"));
+    for (value, field) in [(&manufacturer, "Manufacturer"), (&model, "Model")] {
+        if let Some(v) = value {
+            clear_text(v, field).map_err(&fail)?;
+        }
+    }
     Ok(Token {
         serial,
         seed,
@@ -192,8 +198,8 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             algorithm,
             digits,
             kind,
-            manufacturer: text("Manufacturer"),
-            model: text("Model"),
+            manufacturer,
+            model,
         },
     })
 }
