@@ -217,7 +217,7 @@ fn runaway_line_is_one_error_not_a_whole_file_in_memory() {
         .unwrap_err();
     assert_eq!(errs.listed.len(), 1);
     assert_eq!(errs.listed[0].line, 2);
-    assert!(errs.listed[0].problem.contains("longer than"));
+    assert!(errs.listed[0].problem.to_string().contains("longer than"));
     let tokens: Vec<_> = formats::reader(Format::Hex, Box::new(text.as_bytes()), &opts)
         .unwrap()
         .filter_map(Result::ok)

@@ -32,7 +32,7 @@ fn one(format: Format, text: &str, line: u64, serial: Option<&str>, secret: &str
             "the error repeats the secret: {e}"
         );
     }
-    e.problem.clone()
+    e.problem.to_string()
 }
 
 fn azure(rows: &str) -> String {
@@ -74,7 +74,7 @@ fn azure_all_zero_and_repeated_byte_secrets() {
 }
 
 #[test]
-fn azure_non_base32_character_is_named() {
+fn azure_non_base32_character_is_placed_but_not_shown() {
     let bad = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJ1";
     let p = one(
         Format::AzureCsv,
@@ -83,7 +83,7 @@ fn azure_non_base32_character_is_named() {
         Some("104"),
         bad,
     );
-    assert!(p.contains("'1'") && p.contains("character 32"), "{p}");
+    assert!(p.contains("at its end") && !p.contains("'1'"), "{p}");
     let p = one(
         Format::AzureCsv,
         &azure(",105,GEZDGNBV-GY3TQOJQGEZDGNBVGY3TQOJQ,30,,\n"),
@@ -91,7 +91,7 @@ fn azure_non_base32_character_is_named() {
         Some("105"),
         "GY3TQOJQ",
     );
-    assert!(p.contains("'-'") && p.contains("character 9"), "{p}");
+    assert!(p.contains("in its middle") && !p.contains("'-'"), "{p}");
 }
 
 #[test]
@@ -123,12 +123,16 @@ fn azure_interval_other_than_30_or_60() {
 fn azure_bad_serial() {
     let p = one(
         Format::AzureCsv,
-        &azure(&format!(",12-34,{B32},30,,\n")),
+        &azure(&format!(",12_34,{B32},30,,\n")),
         3,
-        Some("12-34"),
+        None,
         B32,
     );
-    assert!(p.contains("bad serial") && p.contains("'-'"), "{p}");
+    // Described, not shown: a serial field that is not a serial may be a secret.
+    assert!(
+        p.contains("bad serial") && p.contains("5 characters") && !p.contains("12_34"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -164,7 +168,8 @@ fn hex_rules() {
     assert!(p.contains("120 bits"), "{p}");
     let bad = format!("{}g{}", &HEX[..10], &HEX[11..]);
     let p = one(Format::Hex, &format!("202,{bad}\n"), 1, Some("202"), &bad);
-    assert!(p.contains("'g'") && p.contains("character 11"), "{p}");
+    assert!(p.contains("not hex") && p.contains("in its middle"), "{p}");
+    assert!(!p.contains("'g'") && !p.contains("11"), "{p}");
     let p = one(
         Format::Hex,
         &format!("203,{}\n", &HEX[..39]),
@@ -197,7 +202,11 @@ fn base32_rules() {
         Some("301"),
         bad,
     );
-    assert!(p.contains("'8'") && p.contains("character 16"), "{p}");
+    assert!(
+        p.contains("not Base32") && p.contains("in its middle"),
+        "{p}"
+    );
+    assert!(!p.contains("'8'") && !p.contains("16"), "{p}");
     let p = one(
         Format::Base32,
         &format!("302,{}\n", &B32[..20]),
@@ -235,7 +244,7 @@ fn otpauth_rules() {
     let cases = [
         (
             format!("otpauth://totp/ACME:500?secret={B32}&algorithm=MD5"),
-            "unknown algorithm",
+            "unknown hash algorithm",
         ),
         (
             format!("otpauth://totp/ACME:501?secret={B32}&digits=7"),
@@ -247,7 +256,7 @@ fn otpauth_rules() {
         ),
         (
             "otpauth://totp/ACME:503?issuer=ACME".to_owned(),
-            "no secret",
+            "secret is missing",
         ),
         (format!("otpauth://hotp/504?secret={B32}"), "counter"),
         (
@@ -270,10 +279,10 @@ fn otpauth_rules() {
         Format::Otpauth,
         &format!("otpauth://totp/ACME:alice@example.com?secret={B32}\n"),
         1,
-        Some("alice@example.com"),
+        None,
         B32,
     );
-    assert!(p.contains("bad serial"), "{p}");
+    assert!(p.contains("bad serial") && !p.contains("alice"), "{p}");
 }
 
 #[test]
@@ -288,7 +297,7 @@ fn duplicate_serials_name_both_lines() {
     let e = &errs.listed[0];
     assert_eq!((e.line, e.serial.as_deref()), (5, Some("600")));
     assert!(
-        e.problem.contains("duplicate") && e.problem.contains("line 2"),
+        e.problem.to_string().contains("duplicate") && e.problem.to_string().contains("line 2"),
         "{e}"
     );
 }
@@ -304,10 +313,10 @@ fn duplicate_of_a_bad_record_is_reported_too() {
     let lines: Vec<_> = errs
         .listed
         .iter()
-        .map(|e| (e.line, e.serial.clone().unwrap()))
+        .map(|e| (e.line, e.serial.as_deref().unwrap().to_owned()))
         .collect();
     assert_eq!(lines, [(1, "700".to_owned()), (3, "700".to_owned())]);
-    assert!(errs.listed[1].problem.contains("line 1"));
+    assert!(errs.listed[1].problem.to_string().contains("line 1"));
 }
 
 #[test]

@@ -75,7 +75,11 @@ fn figure2_secret_is_too_short() {
     let e = only_error("rfc6030_figure2.pskcxml", None);
     assert_eq!(e.serial.as_deref(), Some("12345678"));
     assert_eq!(e.line, 11);
-    assert!(e.problem.contains("at least 128 bits"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("at least 128 bits"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
@@ -90,7 +94,11 @@ fn figure3_supplementary_data() {
 fn figure4_has_no_secret() {
     let e = only_error("rfc6030_figure4.pskcxml", None);
     assert_eq!(e.serial.as_deref(), Some("987654321"));
-    assert!(e.problem.contains("no Data/Secret"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("no Data/Secret"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
@@ -99,7 +107,11 @@ fn figure5_reads_the_hotp_key_and_refuses_the_pin() {
     assert_eq!(records.len(), 2);
     assert_rfc_hotp8(records[0].as_ref().unwrap(), "987654321");
     let e = records[1].as_ref().unwrap_err();
-    assert!(e.problem.contains("unknown algorithm"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("unknown algorithm"),
+        "{}",
+        e.problem
+    );
     assert_eq!(e.line, 42);
 }
 
@@ -131,7 +143,7 @@ fn figure6_with_a_wrong_key_is_refused() {
         }
         Ok(records) => {
             let e = records[0].as_ref().unwrap_err();
-            assert!(e.problem.contains("wrong"), "{}", e.problem);
+            assert!(e.problem.to_string().contains("wrong"), "{}", e.problem);
         }
         Err(e) => panic!("{e}"),
     }
@@ -190,7 +202,7 @@ fn fail_tampered_ciphervalue() {
     let e = only_error("fail_tampered_ciphervalue.pskcxml", pre_shared(RFC_KEY));
     assert_eq!(e.serial.as_deref(), Some("987654321"));
     assert!(
-        e.problem.contains("ValueMAC") && e.problem.contains("altered"),
+        e.problem.to_string().contains("ValueMAC") && e.problem.to_string().contains("altered"),
         "{}",
         e.problem
     );
@@ -199,13 +211,21 @@ fn fail_tampered_ciphervalue() {
 #[test]
 fn fail_wrong_mac() {
     let e = only_error("fail_wrong_mac.pskcxml", pre_shared(RFC_KEY));
-    assert!(e.problem.contains("does not match"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("does not match"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
 fn fail_missing_valuemac() {
     let e = only_error("fail_missing_valuemac.pskcxml", pre_shared(RFC_KEY));
-    assert!(e.problem.contains("no ValueMAC"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("no ValueMAC"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
@@ -216,7 +236,11 @@ fn fail_wrong_password() {
         }
         Ok(records) => {
             let e = records[0].as_ref().unwrap_err();
-            assert!(e.problem.contains("password is wrong"), "{}", e.problem);
+            assert!(
+                e.problem.to_string().contains("password is wrong"),
+                "{}",
+                e.problem
+            );
         }
         Err(e) => panic!("{e}"),
     }
@@ -228,17 +252,26 @@ fn fail_wrong_password() {
 #[test]
 fn fail_unknown_algorithm() {
     let e = only_error("fail_unknown_algorithm.pskcxml", None);
-    assert!(e.problem.contains("unknown algorithm"), "{}", e.problem);
-    assert!(e.problem.contains("frobnicate"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("unknown algorithm"),
+        "{}",
+        e.problem
+    );
+    // The attribute is not echoed: a refusal never quotes a field it could not use.
+    assert!(
+        !e.problem.to_string().contains("frobnicate"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
 fn fail_short_secret() {
     let e = only_error("fail_short_secret.pskcxml", None);
     assert_eq!(e.serial.as_deref(), Some("987654321"));
-    assert!(e.problem.contains("80 bits"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("80 bits"), "{}", e.problem);
     assert!(
-        !e.problem.contains("MTIz"),
+        !e.problem.to_string().contains("MTIz"),
         "the message must not carry the secret"
     );
 }
@@ -249,7 +282,7 @@ fn fail_truncated() {
     assert_eq!(records.len(), 2);
     assert!(records[0].is_ok());
     let e = records[1].as_ref().unwrap_err();
-    assert!(e.problem.contains("truncated"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("truncated"), "{}", e.problem);
 }
 
 #[test]
@@ -379,7 +412,7 @@ fn record_errors_name_the_line_of_their_keypackage() {
     assert_eq!(records.len(), 5);
     let e = records[2].as_ref().unwrap_err();
     assert_eq!((e.line, e.serial.as_deref()), (17, Some("102")), "{e}");
-    assert!(e.problem.contains("all zero"), "{e}");
+    assert!(e.problem.to_string().contains("all zero"), "{e}");
     assert!(records.iter().enumerate().all(|(i, r)| i == 2 || r.is_ok()));
 }
 
@@ -395,7 +428,9 @@ fn fail_plain_secret_in_encrypted_file() {
     let e = records[1].as_ref().unwrap_err();
     assert_eq!(e.serial.as_deref(), Some("123123123"));
     assert!(
-        e.problem.contains("plain text in an encrypted file"),
+        e.problem
+            .to_string()
+            .contains("plain text in an encrypted file"),
         "{}",
         e.problem
     );

@@ -25,8 +25,9 @@ pub const BATCH_SERIALS: &str = "batch.serials";
 /// `serials_sha256` (SHA-256 of the serials joined by `\n`, in order).
 pub const BATCH_INGESTED: &str = "batch.ingested";
 /// An ingest was refused and nothing stored: `source_name`,
-/// `source_sha256`, `format` (if known), `problems` (how many), `reason`
-/// (the first problems, never a secret).
+/// `source_sha256`, `format` (if named), `problems` (how many), `listed`
+/// (the first 100 as `{line, kind}`: a line number or null and a stable
+/// problem kind, never a message or a field of the file), `more`.
 pub const BATCH_REFUSED: &str = "batch.refused";
 /// A serial was voided (e.g. the token was reprogrammed): `serial`, `reason`.
 pub const SERIAL_VOIDED: &str = "serial.voided";

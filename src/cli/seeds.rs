@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use secrecy::SecretBox;
-
 use super::args::{IngestArgs, OneOfficer, SerialCommand, VerifyTokenArgs};
 use super::error::CliError;
 use super::{passphrase, print_json, quorum};
@@ -33,18 +31,9 @@ fn read_options(a: &IngestArgs) -> Result<ReadOptions, CliError> {
         }
         (Some(f), None) => {
             let text = passphrase::from_file(f)?;
-            let hex = secrecy::ExposeSecret::expose_secret(&text)
-                .trim()
-                .to_owned();
-            let bytes = data_encoding::HEXLOWER_PERMISSIVE
-                .decode(hex.as_bytes())
-                .map_err(|_| {
-                    CliError::refused(format!(
-                        "{}: the PSKC key must be hex (32, 48 or 64 digits)",
-                        f.display()
-                    ))
-                })?;
-            Some(PskcKey::PreShared(SecretBox::new(Box::new(bytes))))
+            let key = PskcKey::from_hex(&text)
+                .map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
+            Some(key)
         }
         (None, Some(f)) => Some(PskcKey::Password(passphrase::from_file(f)?)),
         (None, None) => None,

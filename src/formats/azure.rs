@@ -12,9 +12,10 @@
 
 use std::io::BufRead;
 
-use super::lines::{self, decode_base32, parse_serial, record_error, to_seed, Fields, Lines};
+use super::lines::{self, decode_base32, parse_serial, to_seed, Fields, Lines};
+use super::problem::{clear_text, number, Problem};
 use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records, WriteOptions};
-use crate::token::{Algorithm, OtpKind, Token, TokenParams, MAX_SERIAL_LEN};
+use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 
 /// The header line, as Entra's template writes it.
 pub const HEADER: &str = "upn,serial number,secret key,time interval,manufacturer,model";
@@ -53,7 +54,7 @@ pub(crate) fn read_located<'a>(
         Some(Err(e)) => {
             return Err(FormatError::Structure {
                 line: e.line,
-                problem: e.problem,
+                problem: e.problem.to_string(),
             })
         }
         Some(Ok(l)) => l,
@@ -79,12 +80,25 @@ fn check_header(line: u64, f: Fields<'_>) -> Result<(), FormatError> {
     if matches {
         return Ok(());
     }
-    // Never echo the line: without a header it is a record, with a secret.
-    let first = f.get(0);
-    let found = if first.len() <= MAX_SERIAL_LEN && !first.is_empty() {
-        format!("; found {} fields, the first {first:?}", f.len())
+    // Never echo the line: without a header it is a record, with a
+    // secret. Name the columns that differ, by position.
+    let found = if f.error.is_some() {
+        "; the line is not valid CSV".to_owned()
     } else {
-        String::new()
+        let wrong: Vec<String> = COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| !f.get(*i).eq_ignore_ascii_case(c))
+            .map(|(i, c)| format!("{} (`{c}`)", i + 1))
+            .collect();
+        let mut found = format!("; found {} fields", f.len_used());
+        if !wrong.is_empty() {
+            found.push_str(&format!(
+                "; column(s) not as expected: {}",
+                wrong.join(", ")
+            ));
+        }
+        found
     };
     Err(FormatError::Structure {
         line,
@@ -92,33 +106,32 @@ fn check_header(line: u64, f: Fields<'_>) -> Result<(), FormatError> {
     })
 }
 
+const LAYOUT: &str = "6 fields (upn,serial number,secret key,time interval,manufacturer,model)";
+
 fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
     if let Some(problem) = f.error {
-        return Err(record_error(line, None, problem));
+        return Err(RecordError::at(line, problem.clone()));
     }
     if f.len() < 4 {
         // Too short to know which field is the serial: do not guess.
-        return Err(record_error(
+        return Err(RecordError::at(
             line,
-            None,
-            format!("expected 6 fields ({HEADER}), found {}", f.len()),
+            Problem::FieldCount {
+                expected: LAYOUT,
+                found: f.len(),
+            },
         ));
     }
     if f.get(1).eq_ignore_ascii_case(COLUMNS[1]) && f.get(2).eq_ignore_ascii_case(COLUMNS[2]) {
-        return Err(record_error(
-            line,
-            None,
-            "a second header line; were two files joined?",
-        ));
+        return Err(RecordError::at(line, Problem::SecondHeader));
     }
     let serial = parse_serial(line, f.get(1))?;
-    let s = Some(serial.as_str());
-    let err = |p: String| record_error(line, s, p);
+    let err = |p: Problem| RecordError::of(line, &serial, p);
     if f.len_used() > 6 {
-        return Err(err(format!(
-            "expected 6 fields ({HEADER}), found {}",
-            f.len_used()
-        )));
+        return Err(err(Problem::FieldCount {
+            expected: LAYOUT,
+            found: f.len_used(),
+        }));
     }
     let secret = f.get(2);
     // Chars other than spaces and padding, counted on bytes (continuation
@@ -128,22 +141,25 @@ fn record(line: u64, f: Fields<'_>, scratch: &mut Vec<u8>) -> Result<Token, Reco
         .filter(|&b| !matches!(b, b' ' | b'\t' | b'=') && b & 0xC0 != 0x80)
         .count();
     if chars > MAX_SECRET_CHARS {
-        return Err(err(format!(
-            "secret key is {chars} characters; Azure MFA allows at most {MAX_SECRET_CHARS}"
-        )));
+        return Err(err(Problem::SecretTooManyCharacters {
+            chars,
+            max: MAX_SECRET_CHARS,
+        }));
     }
     let period = match f.get(3) {
         "30" => 30,
         "60" => 60,
         other => {
-            return Err(err(format!(
-                "time interval must be 30 or 60, not {other:?}"
-            )))
+            return Err(err(Problem::IntervalInvalid {
+                value: number(other),
+            }))
         }
     };
     let seed = decode_base32(secret, scratch)
         .and_then(to_seed)
         .map_err(err)?;
+    clear_text(f.get(4), "manufacturer").map_err(err)?;
+    clear_text(f.get(5), "model").map_err(err)?;
     let text = |i: usize| Some(f.get(i)).filter(|t| !t.is_empty()).map(str::to_owned);
     let params = TokenParams {
         algorithm: Algorithm::Sha1,

@@ -14,8 +14,9 @@ use std::ops::Range;
 
 use zeroize::Zeroize;
 
+use super::problem::{Encoding, Position, Problem};
 use super::{FormatError, LocatedRecords, RecordError};
-use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams, MAX_SERIAL_LEN};
+use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -75,7 +76,7 @@ pub(crate) struct Lines<R> {
     /// Field values, unquoted, one after the other. Holds secrets: wiped likewise.
     fields: String,
     ranges: Vec<Range<usize>>,
-    split_error: Option<&'static str>,
+    split_error: Option<Problem>,
     line_no: u64,
     done: bool,
     /// Skip lines whose first non-space character is `#`.
@@ -137,17 +138,16 @@ impl<R: BufRead> Lines<R> {
             let line = self.line_no;
             if let Err(e) = read {
                 self.done = true;
-                return Some(Err(record_error(
+                return Some(Err(RecordError::at(
                     line,
-                    None,
-                    format!("cannot read the file: {e}"),
+                    Problem::ReadFailed(e.to_string()),
                 )));
             }
             if self.raw.is_empty() {
-                let problem = format!(
-                    "the line is longer than {MAX_LINE_BYTES} bytes; no record is that long"
-                );
-                return Some(Err(record_error(line, None, problem)));
+                let problem = Problem::LineTooLong {
+                    max: MAX_LINE_BYTES,
+                };
+                return Some(Err(RecordError::at(line, problem)));
             }
             let mut start = 0;
             if line == 1 && self.raw.starts_with(BOM) {
@@ -160,11 +160,13 @@ impl<R: BufRead> Lines<R> {
             let text = match std::str::from_utf8(&self.raw[start..end]) {
                 Ok(t) => t,
                 Err(e) => {
-                    let problem = format!(
-                        "the line is not UTF-8 text (invalid byte at column {})",
-                        e.valid_up_to() + 1
-                    );
-                    return Some(Err(record_error(line, None, problem)));
+                    // Name the field, not the column: a column is an
+                    // offset into what may be a secret.
+                    let before = &self.raw[start..start + e.valid_up_to()];
+                    let field = self
+                        .split
+                        .then(|| before.iter().filter(|&&b| b == b',').count() + 1);
+                    return Some(Err(RecordError::at(line, Problem::NotUtf8 { field })));
                 }
             };
             let trimmed = text.trim_start();
@@ -200,18 +202,29 @@ impl<R: BufRead> Lines<R> {
         Fields {
             buf: &self.fields,
             ranges: &self.ranges,
-            error: self.split_error,
+            error: self.split_error.as_ref(),
         }
     }
 }
 
-/// The comma-separated fields of one line.
-#[derive(Debug, Clone, Copy)]
+/// The comma-separated fields of one line. They hold the secret, so
+/// `Debug` shows only how many there are.
+#[derive(Clone, Copy)]
 pub(crate) struct Fields<'l> {
     buf: &'l str,
     ranges: &'l [Range<usize>],
     /// Why the line could not be split (an unclosed quote), if it could not.
-    pub(crate) error: Option<&'static str>,
+    pub(crate) error: Option<&'l Problem>,
+}
+
+impl std::fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fields")
+            .field("count", &self.ranges.len())
+            .field("content", &"[REDACTED]")
+            .field("error", &self.error.map(Problem::kind))
+            .finish()
+    }
 }
 
 impl<'l> Fields<'l> {
@@ -246,7 +259,7 @@ fn split_fields(
     line: &str,
     out: &mut String,
     ranges: &mut Vec<Range<usize>>,
-) -> Result<(), &'static str> {
+) -> Result<(), Problem> {
     let mut rest = line;
     loop {
         let s = rest.trim_ascii_start();
@@ -271,7 +284,7 @@ fn split_fields(
                 i += 1;
             }
             let Some(after) = after else {
-                return Err("a quoted field is not closed");
+                return Err(Problem::UnclosedQuote);
             };
             ranges.push(start..out.len());
             let after = after.trim_ascii_start();
@@ -280,7 +293,7 @@ fn split_fields(
             }
             match after.strip_prefix(',') {
                 Some(r) => rest = r,
-                None => return Err("text follows a closing quote"),
+                None => return Err(Problem::TextAfterQuote),
             }
         } else {
             match s.find(',') {
@@ -299,40 +312,16 @@ fn split_fields(
     }
 }
 
-/// Builds a record error.
-pub(crate) fn record_error(
-    line: u64,
-    serial: Option<&str>,
-    problem: impl Into<String>,
-) -> RecordError {
-    RecordError {
-        line,
-        serial: serial.map(str::to_owned),
-        problem: problem.into(),
-    }
-}
-
-/// Checks a serial field; the error names the field as written when it is
-/// short enough to be a serial at all.
+/// Checks a serial field; the error describes the field (its length and
+/// what is wrong), never shows it: a field that is not a serial may well
+/// be a secret in the wrong column.
 pub(crate) fn parse_serial(line: u64, text: &str) -> Result<Serial, RecordError> {
-    Serial::parse(text).map_err(|e| {
-        let shown = text.trim();
-        let shown = (!shown.is_empty() && shown.len() <= MAX_SERIAL_LEN).then_some(shown);
-        record_error(line, shown, format!("bad serial: {e}"))
-    })
+    Serial::parse(text).map_err(|e| RecordError::at(line, Problem::serial(text, &e)))
 }
 
 /// Turns decoded bytes into a seed, with Seed's rules (the bytes are moved).
-pub(crate) fn to_seed(bytes: Vec<u8>) -> Result<Seed, String> {
-    Seed::new(bytes).map_err(|e| e.to_string())
-}
-
-/// The char starting at byte `i` of `text` (a char boundary) and where it
-/// is, for people: "character N", counted in chars from 1.
-fn char_at(text: &str, i: usize) -> (char, String) {
-    let c = text.get(i..).and_then(|t| t.chars().next()).unwrap_or('?');
-    let n = text.get(..i).map_or(i, |t| t.chars().count());
-    (c, format!("character {}", n + 1))
+pub(crate) fn to_seed(bytes: Vec<u8>) -> Result<Seed, Problem> {
+    Seed::new(bytes).map_err(Problem::from)
 }
 
 /// Decodes `input` into a fresh buffer; on failure the partly decoded
@@ -352,11 +341,28 @@ fn decode_wiping(enc: &data_encoding::Encoding, input: &[u8]) -> Option<Vec<u8>>
     }
 }
 
+/// The problem of a character outside `encoding` at byte `i` of `text`:
+/// where it is, coarsely, and never which character it is.
+fn bad_character(text: &str, i: usize, encoding: Encoding) -> Problem {
+    let body = text.trim();
+    let lead = text.len() - text.trim_start().len();
+    let at = Position::of(i.saturating_sub(lead), body.len());
+    let looks_hex = encoding == Encoding::Base32
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b' ' || b == b'\t');
+    Problem::SecretBadCharacter {
+        encoding,
+        at,
+        looks_hex,
+    }
+}
+
 /// Decodes a Base32 secret as real files write it: any case, `=` padding,
 /// spaces between groups. `scratch` is a buffer the caller reuses; it is
-/// wiped here after use. Errors name the offending character and its
-/// position, never the secret.
-pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+/// wiped here after use. Errors name the kind of problem and a coarse
+/// position, never a character of the secret nor its offset.
+pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, Problem> {
     // Fast path for the million well-formed records: one pass, straight
     // from the line. Anything it refuses (spaces between groups, or an
     // error) goes the careful way below, which finds words for the problem.
@@ -367,8 +373,6 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
     wipe(scratch);
     let mut padding = false;
     let mut result = Ok(());
-    // Bytes, not chars: this runs per record. Every accepted byte is ASCII,
-    // so the first rejected byte starts a char.
     for (i, &b) in text.as_bytes().iter().enumerate() {
         match b {
             b' ' | b'\t' => {}
@@ -377,13 +381,10 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
                 scratch.push(b.to_ascii_uppercase())
             }
             _ => {
-                let (c, at) = char_at(text, i);
                 result = Err(if padding {
-                    format!("secret has {c:?} after its '=' padding ({at})")
-                } else if b.is_ascii_digit() {
-                    format!("secret has {c:?} at {at}, which is not Base32 (A-Z, 2-7); is the secret hex?")
+                    Problem::SecretAfterPadding
                 } else {
-                    format!("secret has {c:?} at {at}, which is not Base32 (A-Z, 2-7)")
+                    bad_character(text, i, Encoding::Base32)
                 });
                 break;
             }
@@ -391,17 +392,16 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
     }
     let decoded = result.and_then(|()| {
         if scratch.is_empty() {
-            return Err("secret is empty".to_owned());
+            return Err(Problem::SecretMissing);
         }
         let enc = &data_encoding::BASE32_NOPAD;
         if enc.decode_len(scratch.len()).is_err() {
-            return Err(format!(
-                "secret has {} Base32 characters, which is not a whole number of bytes (truncated?)",
-                scratch.len()
-            ));
+            return Err(Problem::SecretPartialByte {
+                encoding: Encoding::Base32,
+                symbols: scratch.len(),
+            });
         }
-        decode_wiping(enc, scratch)
-            .ok_or_else(|| "secret's last Base32 character has stray bits set (truncated or mistyped?)".to_owned())
+        decode_wiping(enc, scratch).ok_or(Problem::SecretStrayBits)
     });
     wipe(scratch);
     decoded
@@ -409,7 +409,7 @@ pub(crate) fn decode_base32(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>
 
 /// Decodes a hex secret: any case, spaces between groups allowed.
 /// Same error discipline as [`decode_base32`].
-pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, Problem> {
     if let Some(bytes) = decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, text.as_bytes()) {
         return Ok(bytes);
     }
@@ -420,26 +420,28 @@ pub(crate) fn decode_hex(text: &str, scratch: &mut Vec<u8>) -> Result<Vec<u8>, S
             b' ' | b'\t' => {}
             b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => scratch.push(b),
             _ => {
-                let (c, at) = char_at(text, i);
-                result = Err(format!(
-                    "secret has {c:?} at {at}, which is not hex (0-9, a-f)"
-                ));
+                result = Err(bad_character(text, i, Encoding::Hex));
                 break;
             }
         }
     }
     let decoded = result.and_then(|()| {
         if scratch.is_empty() {
-            return Err("secret is empty".to_owned());
+            return Err(Problem::SecretMissing);
         }
         if scratch.len() % 2 == 1 {
-            return Err(format!(
-                "secret has {} hex digits, an odd number (truncated?)",
-                scratch.len()
-            ));
+            return Err(Problem::SecretPartialByte {
+                encoding: Encoding::Hex,
+                symbols: scratch.len(),
+            });
         }
-        decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, scratch)
-            .ok_or_else(|| "secret is not valid hex".to_owned())
+        decode_wiping(&data_encoding::HEXLOWER_PERMISSIVE, scratch).ok_or(
+            Problem::SecretBadCharacter {
+                encoding: Encoding::Hex,
+                at: Position::Middle,
+                looks_hex: false,
+            },
+        )
     });
     wipe(scratch);
     decoded
@@ -552,32 +554,25 @@ fn pair_record(
     scratch: &mut Vec<u8>,
 ) -> Result<Token, RecordError> {
     if let Some(problem) = f.error {
-        return Err(record_error(line, None, problem));
+        return Err(RecordError::at(line, problem.clone()));
     }
     let serial = parse_serial(line, f.get(0))?;
-    let s = Some(serial.as_str());
+    let err = |p: Problem| RecordError::of(line, &serial, p);
     let used = f.len_used();
     if used < 2 {
-        return Err(record_error(
-            line,
-            s,
-            "expected `serial,secret`; the secret is missing",
-        ));
+        return Err(err(Problem::SecretMissing));
     }
     if used > 2 {
-        return Err(record_error(
-            line,
-            s,
-            format!("expected 2 fields (`serial,secret`), found {used}"),
-        ));
+        return Err(err(Problem::FieldCount {
+            expected: "2 fields (`serial,secret`)",
+            found: used,
+        }));
     }
     let bytes = match encoding {
         SecretEncoding::Hex => decode_hex(f.get(1), scratch),
         SecretEncoding::Base32 => decode_base32(f.get(1), scratch),
     };
-    let seed = bytes
-        .and_then(to_seed)
-        .map_err(|p| record_error(line, s, p))?;
+    let seed = bytes.and_then(to_seed).map_err(err)?;
     Ok(Token {
         serial,
         seed,
@@ -652,31 +647,26 @@ fn privacyidea_record(
     scratch: &mut Vec<u8>,
 ) -> Result<Token, RecordError> {
     if let Some(problem) = f.error {
-        return Err(record_error(line, None, problem));
+        return Err(RecordError::at(line, problem.clone()));
     }
     let serial = parse_serial(line, f.get(0))?;
-    let s = Some(serial.as_str());
-    let err = |p: String| record_error(line, s, p);
+    let err = |p: Problem| RecordError::of(line, &serial, p);
     let used = f.len_used();
     if used < 2 {
-        return Err(err(
-            "expected `serial, seed_hex, type, digits, timestep`; the seed is missing".into(),
-        ));
+        return Err(err(Problem::SecretMissing));
     }
     if used > 6 {
-        return Err(err(format!(
-            "expected at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`), found {used}"
-        )));
+        return Err(err(Problem::FieldCount {
+            expected: "at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`)",
+            found: used,
+        }));
     }
     let kind_name = match f.get(2) {
         "" => "hotp".to_owned(),
         k => k.to_ascii_lowercase(),
     };
     if kind_name != "totp" && kind_name != "hotp" {
-        return Err(err(format!(
-            "token type {:?} is not supported; expected totp or hotp",
-            f.get(2)
-        )));
+        return Err(err(Problem::TypeUnsupported));
     }
     let digits = parse_digits(f.get(3)).map_err(err)?;
     let kind = if kind_name == "totp" {
@@ -690,11 +680,7 @@ fn privacyidea_record(
     };
     let algorithm = match f.get(5) {
         "" => Algorithm::Sha1,
-        a => Algorithm::parse(a).ok_or_else(|| {
-            err(format!(
-                "unknown hash algorithm {a:?}; expected sha1, sha256 or sha512"
-            ))
-        })?,
+        a => Algorithm::parse(a).ok_or_else(|| err(Problem::HashUnknown))?,
     };
     let seed = decode_hex(f.get(1), scratch)
         .and_then(to_seed)
@@ -714,34 +700,35 @@ fn privacyidea_record(
 }
 
 /// Digits: 6 or 8; empty means 6.
-pub(crate) fn parse_digits(text: &str) -> Result<u8, String> {
+pub(crate) fn parse_digits(text: &str) -> Result<u8, Problem> {
     match text {
         "" | "6" => Ok(6),
         "8" => Ok(8),
-        other => Err(format!("digits must be 6 or 8, not {other:?}")),
+        other => Err(Problem::DigitsInvalid {
+            value: super::problem::number(other),
+        }),
     }
 }
 
 /// Seconds per TOTP step: a positive whole number; empty means 30.
-pub(crate) fn parse_period(text: &str) -> Result<u32, String> {
+pub(crate) fn parse_period(text: &str) -> Result<u32, Problem> {
     if text.is_empty() {
         return Ok(30);
     }
     match text.parse::<u32>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!(
-            "time step must be a positive number of seconds, not {text:?}"
-        )),
+        _ => Err(Problem::PeriodInvalid {
+            value: super::problem::number(text),
+        }),
     }
 }
 
 /// HOTP counter: a whole number; empty means 0.
-pub(crate) fn parse_counter(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_counter(text: &str) -> Result<u64, Problem> {
     if text.is_empty() {
         return Ok(0);
     }
-    text.parse::<u64>()
-        .map_err(|_| format!("counter must be a whole number, not {text:?}"))
+    text.parse::<u64>().map_err(|_| Problem::CounterInvalid)
 }
 
 /// Checks what the otpauth and privacyIDEA readers would refuse: digits
@@ -813,11 +800,38 @@ mod tests {
     }
 
     #[test]
-    fn base32_errors_name_the_character_not_the_secret() {
+    fn base32_errors_name_the_kind_and_place_not_the_character() {
         let mut s = Vec::new();
         let e = decode_base32("GEZDGNBVGY3TQOJ!", &mut s).unwrap_err();
-        assert!(e.contains("'!'") && e.contains("character 16"), "{e}");
-        assert!(!e.contains("GEZD"));
+        let shown = e.to_string();
+        assert!(
+            shown.contains("at its end") && !shown.contains('!'),
+            "{shown}"
+        );
+        assert!(!shown.contains("16") && !shown.contains("GEZD"), "{shown}");
+        let e = decode_base32("3132333435363738393031323334353637383930", &mut s).unwrap_err();
+        assert_eq!(e.kind(), "secret_bad_character");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("is the secret hex?") && !shown.contains('1'),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn fields_debug_shows_no_content() {
+        let mut lines = Lines::new(
+            &b"100,3132333435363738393031323334353637383930\n"[..],
+            true,
+            true,
+        );
+        lines.next_line().unwrap().unwrap();
+        let shown = format!("{:?}", lines.fields());
+        assert!(
+            shown.contains("count: 2") && shown.contains("REDACTED"),
+            "{shown}"
+        );
+        assert!(!shown.contains("3132") && !shown.contains("100"), "{shown}");
     }
 
     #[test]
@@ -837,9 +851,11 @@ mod tests {
         );
         assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVGZ", &mut s)
             .unwrap_err()
+            .to_string()
             .contains("stray bits"));
         assert!(decode_base32("GEZDGNBVGY3TQOJQGEZDGNBVG", &mut s)
             .unwrap_err()
+            .to_string()
             .contains("whole number"));
         assert_eq!(
             decode_hex("31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36", &mut s).unwrap(),
@@ -851,6 +867,7 @@ mod tests {
         );
         assert!(decode_hex("313233343536373839303132333435363", &mut s)
             .unwrap_err()
+            .to_string()
             .contains("odd"));
     }
 }

@@ -22,7 +22,10 @@ use crate::token::Token;
 pub mod azure;
 pub mod lines;
 pub mod otpauth;
+pub mod problem;
 pub mod pskc;
+
+pub use problem::{could_be_secret, Problem, RecordSerial};
 
 /// The seed file formats of SPEC "Seed formats".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,23 +84,51 @@ impl fmt::Display for Format {
     }
 }
 
-/// One problem in an input file, with where it is. Never contains a secret.
+/// One problem in an input file, with where it is. Never contains a secret
+/// nor any field content: the problem is a [`Problem`] kind (fixed text
+/// around numbers) and the serial is shown only when it is a valid serial
+/// that cannot be a secret (see [`problem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
     /// 1-based line number in the input file (for XML: the line where the
     /// offending element starts).
     pub line: u64,
-    /// The serial of the record, when it could be read.
-    pub serial: Option<String>,
-    /// What is wrong, for a person.
-    pub problem: String,
+    /// The serial of the record, as far as it may be shown.
+    pub serial: RecordSerial,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl RecordError {
+    /// A problem of the line itself (no serial read).
+    pub fn at(line: u64, problem: Problem) -> Self {
+        RecordError {
+            line,
+            serial: RecordSerial::Unknown,
+            problem,
+        }
+    }
+
+    /// A problem of the record with this (valid) serial.
+    pub fn of(line: u64, serial: &crate::token::Serial, problem: Problem) -> Self {
+        RecordError {
+            line,
+            serial: RecordSerial::of(serial),
+            problem,
+        }
+    }
 }
 
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.serial {
-            Some(s) => write!(f, "line {} (serial {}): {}", self.line, s, self.problem),
-            None => write!(f, "line {}: {}", self.line, self.problem),
+            RecordSerial::Shown(s) => write!(f, "line {} (serial {}): {}", self.line, s, self.problem),
+            RecordSerial::Withheld { chars } => write!(
+                f,
+                "line {} (serial not shown: {chars} characters that could be a secret in the wrong column): {}",
+                self.line, self.problem
+            ),
+            RecordSerial::Unknown => write!(f, "line {}: {}", self.line, self.problem),
         }
     }
 }
@@ -137,12 +168,57 @@ pub enum FormatError {
     Io(#[from] std::io::Error),
 }
 
+impl FormatError {
+    /// A stable, machine-readable name of the kind of problem, for the
+    /// log (see [`Problem::kind`] for record problems).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FormatError::Undetected(_) => "format_undetected",
+            FormatError::KeyNeeded(_) => "pskc_key_needed",
+            FormatError::Structure { .. } => "file_structure",
+            FormatError::Unrepresentable { .. } => "unrepresentable",
+            FormatError::Io(_) => "read_failed",
+        }
+    }
+
+    /// The line the problem is on, when it has one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            FormatError::Structure { line, .. } if *line > 0 => Some(*line),
+            _ => None,
+        }
+    }
+}
+
 /// The key protecting an encrypted PSKC file.
 pub enum PskcKey {
     /// A pre-shared AES key (16, 24 or 32 bytes).
     PreShared(SecretBox<Vec<u8>>),
     /// A password for the PBKDF2 derivation the file names.
     Password(SecretString),
+}
+
+impl PskcKey {
+    /// A pre-shared key written as hex (spaces around it ignored; its
+    /// length is checked against the file's cipher when read). The text and every copy of it stay in wiped memory; the
+    /// error never repeats the text.
+    pub fn from_hex(text: &SecretString) -> Result<PskcKey, &'static str> {
+        use secrecy::ExposeSecret;
+        let hex = text.expose_secret().trim().as_bytes();
+        let enc = &data_encoding::HEXLOWER_PERMISSIVE;
+        let len = enc
+            .decode_len(hex.len())
+            .map_err(|_| "the PSKC key must be hex (32, 48 or 64 digits)")?;
+        // Decoded straight into wiped memory: a partial result is a secret too.
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; len]);
+        let n = enc
+            .decode_mut(hex, &mut bytes)
+            .map_err(|_| "the PSKC key must be hex (32, 48 or 64 digits)")?;
+        bytes.truncate(n);
+        Ok(PskcKey::PreShared(SecretBox::new(Box::new(
+            std::mem::take(&mut *bytes),
+        ))))
+    }
 }
 
 impl fmt::Debug for PskcKey {
@@ -548,21 +624,21 @@ impl<'a> BatchReader<'a> {
     }
 
     /// Records `serial` at `line`; the error when it was seen before.
-    fn check_duplicate(&mut self, serial: &str, line: u64) -> Option<RecordError> {
+    fn check_duplicate(&mut self, serial: &crate::token::Serial, line: u64) -> Option<RecordError> {
         // One hash per record: the key is stored in the common (new) case.
-        match self.first_seen.entry(serial.into()) {
+        match self.first_seen.entry(serial.as_str().into()) {
             std::collections::hash_map::Entry::Occupied(first) => {
                 let (first_line, first_pos) = *first.get();
-                let place = if first_line > 0 {
-                    format!("line {first_line}")
+                let first = if first_line > 0 {
+                    problem::Place::Line(first_line)
                 } else {
-                    format!("record {first_pos}")
+                    problem::Place::Record(first_pos)
                 };
-                Some(RecordError {
+                Some(RecordError::of(
                     line,
-                    serial: Some(serial.to_owned()),
-                    problem: format!("duplicate serial: it first appears on {place}"),
-                })
+                    serial,
+                    Problem::DuplicateSerial { first },
+                ))
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert((line, self.position));
@@ -581,7 +657,7 @@ impl Iterator for BatchReader<'_> {
             self.position += 1;
             match record {
                 Ok((line, token)) => {
-                    if let Some(e) = self.check_duplicate(token.serial.as_str(), line) {
+                    if let Some(e) = self.check_duplicate(&token.serial, line) {
                         self.errors.push(e);
                         continue;
                     }
@@ -589,15 +665,19 @@ impl Iterator for BatchReader<'_> {
                     return Some(token);
                 }
                 Err(e) => {
-                    if let Some(serial) = e.serial.clone() {
-                        if crate::token::Serial::parse(&serial).is_ok() {
-                            let dup = self.check_duplicate(&serial, e.line);
-                            self.errors.push(e);
-                            if let Some(d) = dup {
-                                self.errors.push(d);
-                            }
-                            continue;
+                    // Only a shown serial is kept to check for repeats: a
+                    // withheld one is not kept anywhere.
+                    let serial = match &e.serial {
+                        RecordSerial::Shown(s) => Some(s.clone()),
+                        _ => None,
+                    };
+                    if let Some(serial) = serial {
+                        let dup = self.check_duplicate(&serial, e.line);
+                        self.errors.push(e);
+                        if let Some(d) = dup {
+                            self.errors.push(d);
                         }
+                        continue;
                     }
                     self.errors.push(e);
                 }

@@ -14,9 +14,9 @@
 use std::io::BufRead;
 
 use super::lines::{
-    self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, record_error,
-    to_seed, Lines,
+    self, decode_base32, parse_counter, parse_digits, parse_period, parse_serial, to_seed, Lines,
 };
+use super::problem::Problem;
 use super::{FormatError, LocatedRecords, ReadOptions, RecordError, Records};
 use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 
@@ -45,13 +45,15 @@ pub(crate) fn read_located<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecords<'
 }
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`, as
-/// query strings are often written).
-fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
+/// query strings are often written). The secret goes through here when it
+/// is escaped, so the work buffer is wiped on every path; the error says
+/// nothing of the text.
+fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, ()> {
     if !text.contains(['%', '+']) {
         return Ok(text.to_owned());
     }
     let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(b.len()));
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -59,11 +61,8 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
                 let hex = b
                     .get(i + 1..i + 3)
                     .and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                match byte {
-                    Some(v) => out.push(v),
-                    None => return Err("a `%` escape is not followed by two hex digits".into()),
-                }
+                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or(())?;
+                out.push(byte);
                 i += 3;
             }
             b'+' if plus_is_space => {
@@ -76,7 +75,9 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Result<String, String> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| "a percent-encoded part is not UTF-8".into())
+    std::str::from_utf8(&out).map_err(|_| ())?;
+    // Checked just above; the bytes move into the String without a copy.
+    String::from_utf8(std::mem::take(&mut *out)).map_err(|_| ())
 }
 
 fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, RecordError> {
@@ -84,20 +85,19 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
         .get(..SCHEME.len())
         .is_some_and(|s| s.eq_ignore_ascii_case(SCHEME));
     if !scheme_ok {
-        return Err(record_error(line, None, "not an otpauth:// URI"));
+        return Err(RecordError::at(line, Problem::NotOtpauthUri));
     }
     let rest = &text[SCHEME.len()..];
     let (kind_name, rest) = rest.split_once('/').unwrap_or((rest, ""));
     let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
     let label = percent_decode(label, false)
-        .map_err(|p| record_error(line, None, format!("label: {p}")))?;
+        .map_err(|()| RecordError::at(line, Problem::BadPercentEscape { part: "label" }))?;
     let (label_issuer, account) = match label.rsplit_once(':') {
         Some((i, a)) => (Some(i.trim()), a),
         None => (None, label.as_str()),
     };
     let serial = parse_serial(line, account)?;
-    let s = Some(serial.as_str());
-    let err = |p: String| record_error(line, s, p);
+    let err = |p: Problem| RecordError::of(line, &serial, p);
 
     let mut secret = None;
     let (mut issuer, mut algorithm, mut digits, mut period, mut counter) =
@@ -108,7 +108,10 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
             // The secret is Base32 and needs no decoding; never copy it around.
             "secret" => secret = Some(value),
             "issuer" => {
-                issuer = Some(percent_decode(value, true).map_err(|p| err(format!("issuer: {p}")))?)
+                issuer = Some(
+                    percent_decode(value, true)
+                        .map_err(|()| err(Problem::BadPercentEscape { part: "issuer" }))?,
+                )
             }
             "algorithm" => algorithm = Some(value),
             "digits" => digits = Some(value),
@@ -125,29 +128,22 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
             Some(c) if !c.is_empty() => OtpKind::Hotp {
                 counter: parse_counter(c).map_err(err)?,
             },
-            _ => return Err(err("HOTP URI without a counter parameter".into())),
+            _ => return Err(err(Problem::HotpWithoutCounter)),
         },
-        _ => {
-            return Err(err(format!(
-                "token type {kind_name:?} is not supported; expected totp or hotp"
-            )))
-        }
+        _ => return Err(err(Problem::TypeUnsupported)),
     };
     let algorithm = match algorithm {
         None | Some("") => Algorithm::Sha1,
-        Some(a) => Algorithm::parse(a).ok_or_else(|| {
-            err(format!(
-                "unknown algorithm {a:?}; expected SHA1, SHA256 or SHA512"
-            ))
-        })?,
+        Some(a) => Algorithm::parse(a).ok_or_else(|| err(Problem::HashUnknown))?,
     };
     let digits = parse_digits(digits.unwrap_or("")).map_err(err)?;
     let Some(secret) = secret else {
-        return Err(err("the URI has no secret parameter".into()));
+        return Err(err(Problem::SecretMissing));
     };
     // Base32 from a URI may carry `%3D` padding or `%20` group spaces.
     let seed = if secret.contains('%') {
-        let mut decoded = percent_decode(secret, false).map_err(|p| err(format!("secret: {p}")))?;
+        let mut decoded = percent_decode(secret, false)
+            .map_err(|()| err(Problem::BadPercentEscape { part: "secret" }))?;
         let seed = decode_base32(&decoded, scratch);
         zeroize::Zeroize::zeroize(&mut decoded);
         seed
@@ -158,6 +154,9 @@ fn parse_uri(line: u64, text: &str, scratch: &mut Vec<u8>) -> Result<Token, Reco
     let manufacturer = issuer
         .or(label_issuer.map(str::to_owned))
         .filter(|i| !i.is_empty());
+    if let Some(m) = &manufacturer {
+        super::problem::clear_text(m, "issuer").map_err(err)?;
+    }
     let params = TokenParams {
         algorithm,
         digits,

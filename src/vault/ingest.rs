@@ -120,6 +120,33 @@ impl From<audit::AuditError> for IngestError {
     }
 }
 
+impl IngestError {
+    /// For the log: how many problems in all, the first ones as
+    /// `{"line", "kind"}` (line null when the problem has none), and how
+    /// many more were not listed. Never a field of the file.
+    fn problem_kinds(&self) -> (u64, Vec<serde_json::Value>, u64) {
+        let one = |line: Option<u64>, kind: &str| vec![json!({ "line": line, "kind": kind })];
+        match self {
+            IngestError::Records { errors, .. } => (
+                errors.total(),
+                errors
+                    .listed
+                    .iter()
+                    .map(|e| json!({ "line": e.line, "kind": e.problem.kind() }))
+                    .collect(),
+                errors.more,
+            ),
+            IngestError::Format { source, .. } => (1, one(source.line(), source.kind()), 0),
+            IngestError::AlreadyPresent { count, .. } => {
+                (*count, one(None, "serial_already_present"), 0)
+            }
+            IngestError::Empty(_) => (1, one(None, "no_tokens"), 0),
+            IngestError::OpenPgp { .. } => (1, one(None, "openpgp"), 0),
+            IngestError::Vault(_) => (1, one(None, "vault"), 0),
+        }
+    }
+}
+
 /// Hashes everything read through it; the digest is shared so it can be
 /// read after the reader was handed to the OpenPGP layer.
 struct HashingReader<R> {
@@ -154,14 +181,10 @@ impl UnsealedVault {
             Err(e) => {
                 // Finish hashing the file so the refusal names exactly what was offered.
                 let sha = file_sha256(src.path).unwrap_or_default();
-                let problems = match &e {
-                    IngestError::Records { errors, .. } => errors.total(),
-                    IngestError::AlreadyPresent { count, .. } => *count,
-                    _ => 1,
-                };
-                let mut reason = e.to_string();
-                reason.truncate(2000);
+                let (problems, listed, more) = e.problem_kinds();
                 let actors = self.officer_names();
+                // Kinds and line numbers only: the log is permanent, and a
+                // message, however careful, is field content.
                 let _ = self.vault_mut().log(&Event {
                     kind: events::BATCH_REFUSED,
                     actors,
@@ -170,7 +193,8 @@ impl UnsealedVault {
                         "source_sha256": sha,
                         "format": src.format.map(|f| f.name()),
                         "problems": problems,
-                        "reason": reason,
+                        "listed": listed,
+                        "more": more,
                     }),
                 });
                 Err(e)
@@ -533,6 +557,12 @@ fn insert_batch(
         });
     }
     if present_count > 0 {
+        // A serial that could be a secret in the wrong column is counted,
+        // not shown (see formats::problem).
+        let present: Vec<String> = present
+            .into_iter()
+            .filter(|s| !formats::could_be_secret(s))
+            .collect();
         let more = present_count - present.len() as u64;
         return Err(IngestError::AlreadyPresent {
             path: b.name.into(),

@@ -1,14 +1,15 @@
 //! One KeyPackage to one token.
 //!
 //! Everything here is a record error, not a file error: one bad package
-//! must not hide the others, so ingest can list them all. Messages name the
-//! field and never carry a secret, not even a wrong one.
+//! must not hide the others, so ingest can list them all. Problems are
+//! typed ([`PskcProblem`]): they name the field, never its content.
 
 use zeroize::Zeroizing;
 
-use super::read::{base64, encrypted_data, printable, Keys};
+use super::read::{base64, encrypted_data, Keys};
 use super::xml::{Element, Ns};
-use crate::formats::RecordError;
+use crate::formats::problem::{clear_text, number, PskcProblem};
+use crate::formats::{Problem, RecordError, RecordSerial};
 use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
 
 /// TOTP period when a file gives no TimeInterval (RFC 6238's default).
@@ -47,6 +48,18 @@ enum Raw<'e> {
     Decrypted(Zeroizing<Vec<u8>>),
 }
 
+/// The fixed name of a value field, for messages (never the file's text).
+fn field_name(el: &Element) -> &'static str {
+    match el.name.as_str() {
+        "Secret" => "Secret",
+        "Counter" => "Counter",
+        "TimeInterval" => "TimeInterval",
+        "Time" => "Time",
+        "TimeDrift" => "TimeDrift",
+        _ => "value",
+    }
+}
+
 /// Reads a KeyPackage element into a token.
 pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
     let device = pkg.child(Ns::Pskc, "DeviceInfo");
@@ -59,36 +72,35 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             key.and_then(|k| k.attr("Id"))
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-        })
-        .map(printable);
-    let fail = |problem: String| RecordError {
+        });
+    // Checked first, so that every message can say which serial, and none
+    // shows a serial field that is not one.
+    let serial = serial_text.map(|t| Serial::parse(t).map_err(|e| Problem::serial(t, &e)));
+    let shown = match &serial {
+        Some(Ok(s)) => RecordSerial::of(s),
+        _ => RecordSerial::Unknown,
+    };
+    let fail = |problem: Problem| RecordError {
         line: pkg.line,
-        serial: serial_text.clone(),
+        serial: shown.clone(),
         problem,
     };
+    let pskc = |p: PskcProblem| fail(Problem::Pskc(p));
 
-    let key = key.ok_or_else(|| fail("the KeyPackage has no Key".into()))?;
+    let key = key.ok_or_else(|| pskc(PskcProblem::NoKey))?;
     if pkg.children_named(Ns::Pskc, "Key").count() > 1 {
-        return Err(fail("the KeyPackage has more than one Key".into()));
+        return Err(pskc(PskcProblem::ManyKeys));
     }
-    let serial = match &serial_text {
-        Some(text) => Serial::parse(text).map_err(|e| fail(e.to_string()))?,
-        None => {
-            return Err(fail(
-                "no serial: the KeyPackage has neither DeviceInfo/SerialNo nor a Key Id".into(),
-            ))
-        }
+    let serial = match serial {
+        Some(Ok(serial)) => serial,
+        Some(Err(p)) => return Err(fail(p)),
+        None => return Err(pskc(PskcProblem::NoSerial)),
     };
 
     let uri = key
         .attr("Algorithm")
-        .ok_or_else(|| fail("the Key has no Algorithm".into()))?;
-    let otp = otp_type(uri).ok_or_else(|| {
-        fail(format!(
-            "unknown algorithm {:?}; only HOTP and TOTP keys can be read",
-            printable(uri)
-        ))
-    })?;
+        .ok_or_else(|| pskc(PskcProblem::NoAlgorithm))?;
+    let otp = otp_type(uri).ok_or_else(|| pskc(PskcProblem::AlgorithmUnsupported))?;
 
     let params = key.child(Ns::Pskc, "AlgorithmParameters");
     let algorithm = match params
@@ -96,22 +108,14 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
         .map(|s| s.trimmed())
     {
         None | Some("") => Algorithm::Sha1,
-        Some(suite) => Algorithm::parse(suite).ok_or_else(|| {
-            fail(format!(
-                "unknown hash {:?} in Suite; SHA1, SHA256 and SHA512 are supported",
-                printable(suite)
-            ))
-        })?,
+        Some(suite) => Algorithm::parse(suite).ok_or_else(|| fail(Problem::HashUnknown))?,
     };
     let digits = match params.and_then(|p| p.child(Ns::Pskc, "ResponseFormat")) {
         None => 6,
         Some(format) => {
             if let Some(encoding) = format.attr("Encoding") {
                 if !encoding.trim().eq_ignore_ascii_case("DECIMAL") {
-                    return Err(fail(format!(
-                        "ResponseFormat Encoding {:?} is not supported; only DECIMAL is",
-                        printable(encoding)
-                    )));
+                    return Err(pskc(PskcProblem::ResponseEncoding));
                 }
             }
             let length = format.attr("Length").unwrap_or_default().trim();
@@ -119,10 +123,9 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
                 "6" => 6,
                 "8" => 8,
                 _ => {
-                    return Err(fail(format!(
-                        "ResponseFormat Length {:?} is not supported; codes have 6 or 8 digits",
-                        printable(length)
-                    )))
+                    return Err(fail(Problem::DigitsInvalid {
+                        value: number(length),
+                    }))
                 }
             }
         }
@@ -130,50 +133,47 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
 
     let data = key.child(Ns::Pskc, "Data");
     let field = |name: &str| data.and_then(|d| d.child(Ns::Pskc, name));
-    let secret = field("Secret").ok_or_else(|| fail("the Key has no Data/Secret".into()))?;
-    let bytes = match value(secret, keys).map_err(&fail)? {
+    let secret = field("Secret").ok_or_else(|| pskc(PskcProblem::NoSecret))?;
+    let bytes = match value(secret, keys).map_err(&pskc)? {
         Raw::Plain(_) if keys.encrypted => {
-            return Err(fail(
-                "the Secret is in plain text in an encrypted file; refused, since nothing shows who put it there"
-                    .into(),
-            ))
+            return Err(pskc(PskcProblem::PlainSecretInEncryptedFile))
         }
-        Raw::Plain(text) => base64(text).map_err(|e| fail(format!("the Secret is {e}")))?,
+        Raw::Plain(text) => {
+            base64(text).map_err(|()| pskc(PskcProblem::NotBase64 { field: "Secret" }))?
+        }
         Raw::Decrypted(mut plain) => std::mem::take(&mut *plain),
     };
-    let seed = Seed::new(bytes).map_err(|e| fail(e.to_string()))?;
+    let seed = Seed::new(bytes).map_err(|e| fail(e.into()))?;
 
     let kind = match otp {
         OtpType::Hotp => OtpKind::Hotp {
             counter: match field("Counter") {
-                Some(el) => integer(el, keys).map_err(&fail)?,
+                Some(el) => integer(el, keys).map_err(&pskc)?,
                 None => 0,
             },
         },
         OtpType::Totp => {
             let period = match field("TimeInterval") {
-                Some(el) => integer(el, keys).map_err(&fail)?,
+                Some(el) => integer(el, keys).map_err(&pskc)?,
                 None => u64::from(DEFAULT_PERIOD),
             };
             let period = u32::try_from(period)
                 .ok()
                 .filter(|p| *p > 0)
                 .ok_or_else(|| {
-                    fail(format!(
-                        "TimeInterval {period} is not a usable period in seconds"
-                    ))
+                    fail(Problem::PeriodInvalid {
+                        value: Some(period),
+                    })
                 })?;
             if let Some(el) = field("Time") {
-                let t0 = integer(el, keys).map_err(&fail)?;
+                let t0 = integer(el, keys).map_err(&pskc)?;
                 if t0 != 0 {
-                    return Err(fail(format!(
-                        "Time (T0) is {t0}; only tokens counting from the Unix epoch (0) are supported"
-                    )));
+                    return Err(pskc(PskcProblem::TimeOrigin));
                 }
             }
             if let Some(el) = field("TimeDrift") {
                 // Checked, then left out: verification allows a window of steps.
-                signed(el, keys).map_err(&fail)?;
+                signed(el, keys).map_err(&pskc)?;
             }
             OtpKind::Totp { period }
         }
@@ -185,6 +185,12 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             .map(|e| e.trimmed().to_owned())
             .filter(|s| !s.is_empty())
     };
+    let (manufacturer, model) = (text("Manufacturer"), text("Model"));
+    for (value, field) in [(&manufacturer, "Manufacturer"), (&model, "Model")] {
+        if let Some(v) = value {
+            clear_text(v, field).map_err(&fail)?;
+        }
+    }
     Ok(Token {
         serial,
         seed,
@@ -192,85 +198,73 @@ pub(super) fn token(pkg: &Element, keys: &Keys) -> Result<Token, RecordError> {
             algorithm,
             digits,
             kind,
-            manufacturer: text("Manufacturer"),
-            model: text("Model"),
+            manufacturer,
+            model,
         },
     })
 }
 
 /// The PlainValue, or the EncryptedValue after its ValueMAC is checked.
-fn value<'e>(el: &'e Element, keys: &Keys) -> Result<Raw<'e>, String> {
-    let name = &el.name;
+fn value<'e>(el: &'e Element, keys: &Keys) -> Result<Raw<'e>, PskcProblem> {
+    let field = field_name(el);
     if let Some(plain) = el.child(Ns::Pskc, "PlainValue") {
         return Ok(Raw::Plain(plain.trimmed()));
     }
     let Some(encrypted) = el.child(Ns::Pskc, "EncryptedValue") else {
-        return Err(format!(
-            "the {name} has neither a PlainValue nor an EncryptedValue"
-        ));
+        return Err(PskcProblem::NoValue { field });
     };
-    let (cipher, data) = encrypted_data(encrypted).map_err(|e| format!("{name}: {e}"))?;
+    let (cipher, data) =
+        encrypted_data(encrypted).map_err(|what| PskcProblem::BadEncryptedValue { field, what })?;
     let Some(mac) = el.child(Ns::Pskc, "ValueMAC") else {
-        return Err(format!(
-            "the encrypted {name} has no ValueMAC, so it cannot be checked"
-        ));
+        return Err(PskcProblem::NoValueMac { field });
     };
     let Some(enc_key) = &keys.enc else {
-        return Err(format!("the {name} is encrypted and no key was given"));
+        return Err(PskcProblem::NoKeyGiven { field });
     };
     let Some((alg, mac_key)) = &keys.mac else {
-        return Err(format!(
-            "the {name} has a ValueMAC but the file has no MACMethod to check it with"
-        ));
+        return Err(PskcProblem::NoMacMethod { field });
     };
-    let tag = base64(&mac.text).map_err(|e| format!("the ValueMAC of the {name} is {e}"))?;
+    let tag = base64(&mac.text).map_err(|()| PskcProblem::NotBase64 { field: "ValueMAC" })?;
     // Encrypt-then-MAC: the MAC covers IV || ciphertext and is checked
     // first, so nothing unauthenticated is ever decrypted.
     if !alg.verify(super::crypto::expose(mac_key), &data, &tag) {
-        return Err(format!(
-            "the ValueMAC of the {name} does not match: the key or password is wrong, or the file was altered"
-        ));
+        return Err(PskcProblem::MacMismatch { field });
     }
     let plain = cipher
         .decrypt(super::crypto::expose(enc_key), &data)
-        .map_err(|e| format!("cannot decrypt the {name}: {e}"))?;
+        .map_err(|_| PskcProblem::Undecryptable { field })?;
     Ok(Raw::Decrypted(plain))
 }
 
 /// A non-negative integer field (Counter, TimeInterval, Time): decimal
 /// text when plain, a big-endian binary integer when encrypted (as
 /// python-pskc writes it).
-fn integer(el: &Element, keys: &Keys) -> Result<u64, String> {
+fn integer(el: &Element, keys: &Keys) -> Result<u64, PskcProblem> {
     match value(el, keys)? {
-        Raw::Plain(text) => text.parse::<u64>().map_err(|_| {
-            format!(
-                "{} {:?} is not a non-negative integer",
-                el.name,
-                printable(text)
-            )
+        Raw::Plain(text) => text.parse::<u64>().map_err(|_| PskcProblem::NotInteger {
+            field: field_name(el),
         }),
         Raw::Decrypted(bytes) => big_endian(el, &bytes),
     }
 }
 
 /// A signed integer field (TimeDrift).
-fn signed(el: &Element, keys: &Keys) -> Result<i64, String> {
+fn signed(el: &Element, keys: &Keys) -> Result<i64, PskcProblem> {
     match value(el, keys)? {
-        Raw::Plain(text) => text
-            .parse::<i64>()
-            .map_err(|_| format!("{} {:?} is not an integer", el.name, printable(text))),
+        Raw::Plain(text) => text.parse::<i64>().map_err(|_| PskcProblem::NotInteger {
+            field: field_name(el),
+        }),
         // Two's complement of the same width: the cast is the intent.
         Raw::Decrypted(bytes) => big_endian(el, &bytes).map(|n| n as i64),
     }
 }
 
-fn big_endian(el: &Element, bytes: &[u8]) -> Result<u64, String> {
+fn big_endian(el: &Element, bytes: &[u8]) -> Result<u64, PskcProblem> {
     if bytes.len() > 8 {
-        return Err(format!(
-            "the encrypted {} is {} bytes, longer than an integer",
-            el.name,
-            bytes.len()
-        ));
+        return Err(PskcProblem::IntegerTooLong {
+            field: field_name(el),
+            bytes: bytes.len(),
+        });
     }
     Ok(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
 }

@@ -13,7 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::crypto::{Cipher, MacAlg, Prf};
 use super::xml::{Element, Next, Ns, XmlError, XmlStream, NS_PSKC};
 use super::{package, MAX_PBKDF2_ITERATIONS};
-use crate::formats::{FormatError, PskcKey, ReadOptions, RecordError, Records};
+use crate::formats::{FormatError, Problem, PskcKey, ReadOptions, RecordError, Records};
 use crate::token::Token;
 
 /// The keys that open the values of one file.
@@ -145,11 +145,12 @@ impl Iterator for Packages<'_> {
                 self.done = true;
                 return match self.xml.next() {
                     Ok(Next::Eof) | Ok(Next::End) => None,
-                    Ok(Next::Start(el, _)) => Some(Err(record(
-                        el.line,
-                        "there is an element after </KeyContainer>",
-                    ))),
-                    Err(e) => Some(Err(record(e.line, e.problem))),
+                    Ok(Next::Start(el, _)) => Some(Err(record(XmlError {
+                        line: el.line,
+                        kind: "xml_after_container",
+                        problem: "there is an element after </KeyContainer>".into(),
+                    }))),
+                    Err(e) => Some(Err(record(e))),
                 };
             }
             let (head, empty) = match self.pending.take() {
@@ -163,14 +164,15 @@ impl Iterator for Packages<'_> {
                     Ok(Next::Eof) => {
                         self.done = true;
                         let line = self.xml.line();
-                        return Some(Err(record(
+                        return Some(Err(record(XmlError {
                             line,
-                            "the file ends before </KeyContainer>: it is truncated",
-                        )));
+                            kind: "xml_truncated",
+                            problem: "the file ends before </KeyContainer>: it is truncated".into(),
+                        })));
                     }
                     Err(e) => {
                         self.done = true;
-                        return Some(Err(record(e.line, e.problem)));
+                        return Some(Err(record(e)));
                     }
                 },
             };
@@ -181,19 +183,21 @@ impl Iterator for Packages<'_> {
                 Ok(_) => {}
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(record(e.line, e.problem)));
+                    return Some(Err(record(e)));
                 }
             }
         }
     }
 }
 
-fn record(line: u64, problem: impl Into<String>) -> RecordError {
-    RecordError {
-        line,
-        serial: None,
-        problem: problem.into(),
-    }
+fn record(e: XmlError) -> RecordError {
+    RecordError::at(
+        e.line,
+        Problem::Xml {
+            kind: e.kind,
+            message: e.problem,
+        },
+    )
 }
 
 fn structure(e: XmlError) -> FormatError {
@@ -211,18 +215,15 @@ fn structure_at(el: &Element, problem: impl Into<String>) -> FormatError {
 }
 
 /// Text from the file, shortened and stripped of control characters, for
-/// a message.
+/// a message; text that could be a secret is described, not shown.
 pub(super) fn printable(text: &str) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
-    if text.chars().count() > 64 {
-        format!("{clean}...")
-    } else {
-        clean
-    }
+    crate::formats::problem::shown(text)
 }
 
 /// Base64 as PSKC files write it: any whitespace inside, padding usually.
-pub(super) fn base64(text: &str) -> Result<Vec<u8>, String> {
+/// The error says nothing (a decoder's error names an offset into what
+/// may be a secret).
+pub(super) fn base64(text: &str) -> Result<Vec<u8>, ()> {
     let compact: Zeroizing<String> =
         Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     let input = compact.as_bytes();
@@ -231,14 +232,10 @@ pub(super) fn base64(text: &str) -> Result<Vec<u8>, String> {
     } else {
         &data_encoding::BASE64_NOPAD
     };
-    let len = encoding
-        .decode_len(input.len())
-        .map_err(|e| format!("not valid base64 ({e})"))?;
+    let len = encoding.decode_len(input.len()).map_err(|_| ())?;
     // Decoded in wiped memory: on an error the partial output is a secret too.
     let mut out = Zeroizing::new(vec![0u8; len]);
-    let n = encoding
-        .decode_mut(input, &mut out)
-        .map_err(|e| format!("not valid base64 ({})", e.error))?;
+    let n = encoding.decode_mut(input, &mut out).map_err(|_| ())?;
     out[n..].zeroize();
     out.truncate(n);
     Ok(std::mem::take(&mut *out))
@@ -246,24 +243,21 @@ pub(super) fn base64(text: &str) -> Result<Vec<u8>, String> {
 
 /// The cipher and IV || ciphertext of an element holding
 /// `xenc:EncryptionMethod` and `xenc:CipherData/xenc:CipherValue`.
-pub(super) fn encrypted_data(el: &Element) -> Result<(Cipher, Vec<u8>), String> {
+pub(super) fn encrypted_data(el: &Element) -> Result<(Cipher, Vec<u8>), &'static str> {
     let method = el
         .child(Ns::Xenc, "EncryptionMethod")
-        .ok_or_else(|| format!("<{}> has no xenc:EncryptionMethod", el.name))?;
+        .ok_or("has no xenc:EncryptionMethod")?;
     let uri = method
         .attr("Algorithm")
-        .ok_or_else(|| format!("the EncryptionMethod of <{}> has no Algorithm", el.name))?;
-    let cipher = Cipher::from_uri(uri).ok_or_else(|| {
-        format!(
-            "encryption algorithm {:?} is not supported (aes128-cbc, aes192-cbc, aes256-cbc are)",
-            printable(uri)
-        )
-    })?;
+        .ok_or("has an EncryptionMethod without Algorithm")?;
+    let cipher = Cipher::from_uri(uri).ok_or(
+        "names an encryption algorithm that is not supported (aes128-cbc, aes192-cbc, aes256-cbc are)",
+    )?;
     let value = el
         .child(Ns::Xenc, "CipherData")
         .and_then(|d| d.child(Ns::Xenc, "CipherValue"))
-        .ok_or_else(|| format!("<{}> has no xenc:CipherData/xenc:CipherValue", el.name))?;
-    let data = base64(&value.text).map_err(|e| format!("the CipherValue is {e}"))?;
+        .ok_or("has no xenc:CipherData/xenc:CipherValue")?;
+    let data = base64(&value.text).map_err(|()| "has a CipherValue that is not valid base64")?;
     Ok((cipher, data))
 }
 
@@ -308,7 +302,7 @@ fn keys(
                 return Err(FormatError::KeyNeeded("its MAC key is encrypted".into()));
             };
             let (cipher, data) = encrypted_data(mac_key)
-                .map_err(|p| structure_at(mac_key, format!("MACKey: {p}")))?;
+                .map_err(|p| structure_at(mac_key, format!("the MACKey {p}")))?;
             let mut plain = cipher.decrypt(key.expose_secret(), &data).map_err(|p| {
                 structure_at(
                     mac_key,
@@ -441,7 +435,7 @@ impl Pbkdf2 {
             .and_then(|s| s.child_any_ns("Specified"))
             .ok_or_else(|| structure_at(params, "PBKDF2-params has no Salt/Specified"))?;
         let salt = base64(&salt.text)
-            .map_err(|p| structure_at(salt, format!("the PBKDF2 salt is {p}")))?;
+            .map_err(|()| structure_at(salt, "the PBKDF2 salt is not valid base64"))?;
         let count = params
             .child_any_ns("IterationCount")
             .ok_or_else(|| structure_at(params, "PBKDF2-params has no IterationCount"))?;

@@ -201,9 +201,9 @@ fn a_wrong_pre_shared_key_is_never_a_wrong_seed() {
         Err(FormatError::Structure { problem, .. }) => {
             assert!(problem.contains("wrong"), "{problem}")
         }
-        Ok(records) => assert!(records
-            .iter()
-            .all(|r| r.as_ref().is_err_and(|e| e.problem.contains("wrong")))),
+        Ok(records) => assert!(records.iter().all(|r| r
+            .as_ref()
+            .is_err_and(|e| e.problem.to_string().contains("wrong")))),
         Err(e) => panic!("{e}"),
     }
 }
@@ -297,7 +297,7 @@ fn nonzero_t0_and_bad_digits_are_record_errors() {
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("T0"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("T0"), "{}", e.problem);
     assert_eq!((e.line, e.serial.as_deref()), (3, Some("42")));
 
     let digits = PREFIXED.replace("Length=\"8\"", "Length=\"7\"");
@@ -305,21 +305,25 @@ fn nonzero_t0_and_bad_digits_are_record_errors() {
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("6 or 8"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("6 or 8"), "{}", e.problem);
 
     let hex = PREFIXED.replace("Encoding=\"DECIMAL\"", "Encoding=\"HEXADECIMAL\"");
     let e = read_all(hex.as_bytes(), None)
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("DECIMAL"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("DECIMAL"), "{}", e.problem);
 
     let suite = PREFIXED.replace("HMAC-SHA256", "HMAC-MD5");
     let e = read_all(suite.as_bytes(), None)
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("unknown hash"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("unknown hash"),
+        "{}",
+        e.problem
+    );
 }
 
 #[test]
@@ -330,7 +334,7 @@ fn undeclared_prefix_and_broken_xml() {
     let broken = PREFIXED.replace("</k:Key>", "</k:Kee>");
     let records = read_all(broken.as_bytes(), None).unwrap();
     let e = records.last().unwrap().as_ref().unwrap_err();
-    assert!(e.problem.contains("XML"), "{}", e.problem);
+    assert!(e.problem.to_string().contains("XML"), "{}", e.problem);
 
     let trailing = format!("{PREFIXED}<again/>");
     let records = read_all(trailing.as_bytes(), None).unwrap();
@@ -506,7 +510,11 @@ fn deep_or_huge_packages_are_record_errors_not_crashes() {
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("too deeply"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("too deeply"),
+        "{}",
+        e.problem
+    );
     assert_eq!(e.line, 2);
 
     let wide = format!(
@@ -517,5 +525,85 @@ fn deep_or_huge_packages_are_record_errors_not_crashes() {
         .unwrap()
         .remove(0)
         .unwrap_err();
-    assert!(e.problem.contains("too many elements"), "{}", e.problem);
+    assert!(
+        e.problem.to_string().contains("too many elements"),
+        "{}",
+        e.problem
+    );
+}
+
+/// An endless text node, counting what the reader pulls from it.
+struct EndlessText {
+    head: &'static [u8],
+    sent: Rc<Cell<usize>>,
+}
+
+impl Read for EndlessText {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = if self.head.is_empty() {
+            out.fill(b'A');
+            out.len()
+        } else {
+            let n = self.head.len().min(out.len());
+            out[..n].copy_from_slice(&self.head[..n]);
+            self.head = &self.head[n..];
+            n
+        };
+        self.sent.set(self.sent.get() + n);
+        Ok(n)
+    }
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_huge_text_node_is_refused_while_it_is_read() {
+    // The node never ends: a reader that buffered it whole would never
+    // return. It must stop within one limit (plus a read buffer) of input.
+    let sent = Rc::new(Cell::new(0));
+    let input = EndlessText {
+        head: b"<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n\
+                <KeyPackage>\n<Key Id=\"1\"><Data><Secret><PlainValue>",
+        sent: sent.clone(),
+    };
+    let opts = ReadOptions::default();
+    let records: Vec<_> = reader(Box::new(BufReader::new(input)), &opts)
+        .unwrap()
+        .collect();
+    let e = records.last().unwrap().as_ref().unwrap_err();
+    let limit = super::xml::MAX_EVENT_BYTES;
+    assert!(
+        e.problem
+            .to_string()
+            .contains(&format!("longer than {limit} bytes")),
+        "{}",
+        e.problem
+    );
+    assert_eq!(e.problem.kind(), "xml_too_large");
+    assert_eq!(e.line, 3);
+    assert!(sent.get() < limit + 64 * 1024, "read {} bytes", sent.get());
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn errors_name_no_value_and_withhold_secret_like_serials() {
+    let serial = "3132333435363738393031323334353637383930";
+    let xml = format!(
+        "<KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n\
+         <KeyPackage><DeviceInfo><SerialNo>{serial}</SerialNo></DeviceInfo>\
+         <Key Id=\"1\" Algorithm=\"{}\"><Data><Secret><PlainValue>MTIz*NDU2</PlainValue></Secret>\
+         </Data></Key></KeyPackage></KeyContainer>",
+        super::TOTP_URI
+    );
+    let e = read_all(xml.as_bytes(), None)
+        .unwrap()
+        .remove(0)
+        .unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.contains("not valid base64"), "{shown}");
+    assert!(
+        !shown.contains(serial) && !shown.contains("MTIz"),
+        "{shown}"
+    );
+    assert!(shown.contains("serial not shown: 40 characters"), "{shown}");
+    assert_eq!(e.problem.kind(), "pskc_not_base64");
 }

@@ -19,6 +19,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::formats::problem::shown;
+
 /// RFC 6030's own namespace.
 pub(super) const NS_PSKC: &str = "urn:ietf:params:xml:ns:keyprov:pskc";
 /// XML Encryption 1.0.
@@ -36,6 +38,12 @@ const MAX_SUBTREE_ELEMENTS: usize = 10_000;
 /// Most text bytes one subtree may hold (a secret is at most 128 bytes;
 /// certificates in a Signature are a few kilobytes).
 const MAX_SUBTREE_TEXT: usize = 1 << 20;
+/// Most bytes one piece of markup (a text node, a tag, a comment) may
+/// take. quick-xml gathers a whole event in memory before handing it over,
+/// so the subtree budget above would apply only after a huge text node had
+/// been buffered; this limit is enforced while the bytes are read, so
+/// memory stays bounded whatever the file holds.
+pub(super) const MAX_EVENT_BYTES: usize = MAX_SUBTREE_TEXT + 64 * 1024;
 /// Deepest nesting inside one subtree: a KeyPackage is 5 levels deep, a
 /// Signature 6; the limit keeps the recursive reader's stack small.
 const MAX_DEPTH: usize = 32;
@@ -150,7 +158,9 @@ impl Element {
 pub(super) struct XmlError {
     /// 1-based line.
     pub line: u64,
-    /// What is wrong.
+    /// Stable kind for the log (`xml_malformed`, `xml_too_large`, ...).
+    pub kind: &'static str,
+    /// What is wrong: fixed text and element names, never text content.
     pub problem: String,
 }
 
@@ -165,10 +175,16 @@ pub(super) enum Next {
     Eof,
 }
 
-/// Counts the newlines of every byte handed to quick-xml.
+/// Counts the newlines of every byte handed to quick-xml, and the bytes of
+/// the event being read, refusing to hand over more than
+/// [`MAX_EVENT_BYTES`] for one event.
 struct LineCounter<R> {
     inner: R,
     newlines: u64,
+    /// Bytes consumed since the current event began.
+    event_bytes: usize,
+    /// The limit was hit: the read error is ours, not the disk's.
+    over_limit: bool,
 }
 
 impl<R: BufRead> Read for LineCounter<R> {
@@ -186,6 +202,10 @@ impl<R: BufRead> Read for LineCounter<R> {
 
 impl<R: BufRead> BufRead for LineCounter<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.event_bytes > MAX_EVENT_BYTES {
+            self.over_limit = true;
+            return Err(io::Error::other("markup larger than the limit"));
+        }
         self.inner.fill_buf()
     }
 
@@ -198,6 +218,7 @@ impl<R: BufRead> BufRead for LineCounter<R> {
                 self.newlines += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
             }
         }
+        self.event_bytes = self.event_bytes.saturating_add(amt);
         self.inner.consume(amt);
     }
 }
@@ -205,7 +226,14 @@ impl<R: BufRead> BufRead for LineCounter<R> {
 /// A namespace-aware pull parser over a PSKC file.
 pub(super) struct XmlStream<'a> {
     reader: Reader<'a>,
+    /// The current event's bytes; may hold a secret: wiped per event and on drop.
     buf: Vec<u8>,
+}
+
+impl Drop for XmlStream<'_> {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
 }
 
 type Reader<'a> = NsReader<LineCounter<Box<dyn BufRead + 'a>>>;
@@ -217,7 +245,25 @@ fn line_of(reader: &Reader<'_>) -> u64 {
 fn err(line: u64, problem: impl Into<String>) -> XmlError {
     XmlError {
         line,
+        kind: "xml_malformed",
         problem: problem.into(),
+    }
+}
+
+/// Words for a parser error that carry none of the file's text (quick-xml's
+/// own messages can quote content, e.g. an unknown entity).
+fn describe(e: &quick_xml::Error) -> String {
+    use quick_xml::Error as E;
+    match e {
+        E::Syntax(s) => format!("not well-formed XML: {s}"),
+        E::IllFormed(_) => {
+            "not well-formed XML: tags do not match or markup is out of place".into()
+        }
+        E::Io(_) => "not well-formed XML: the input could not be read".into(),
+        E::Encoding(_) => "not well-formed XML: the text is not in its declared encoding".into(),
+        E::Escape(_) => "not well-formed XML: a character reference or entity is not valid".into(),
+        E::Namespace(_) => "not well-formed XML: a namespace declaration is not valid".into(),
+        _ => "not well-formed XML".into(),
     }
 }
 
@@ -226,6 +272,8 @@ impl<'a> XmlStream<'a> {
         let mut reader = NsReader::from_reader(LineCounter {
             inner: input,
             newlines: 0,
+            event_bytes: 0,
+            over_limit: false,
         });
         let config = reader.config_mut();
         config.check_end_names = true;
@@ -287,10 +335,22 @@ fn pull<'b>(
     let line = line_of(reader);
     // The last event may have been a base64 secret: wipe it first.
     buf.zeroize();
-    match reader.read_resolved_event_into(buf) {
-        Ok((ns, event)) => Ok((line, resolve(ns), event)),
-        Err(e) => Err(err(line_of(reader), format!("not well-formed XML: {e}"))),
+    reader.get_mut().event_bytes = 0;
+    let failed = match reader.read_resolved_event_into(buf) {
+        Ok((ns, event)) => return Ok((line, resolve(ns), event)),
+        Err(e) => describe(&e),
+    };
+    if reader.get_ref().over_limit {
+        return Err(XmlError {
+            line,
+            kind: "xml_too_large",
+            problem: format!(
+                "a text node or tag is longer than {MAX_EVENT_BYTES} bytes (the limit of one piece of markup); \
+                 no PSKC value is that long"
+            ),
+        });
     }
+    Err(err(line_of(reader), failed))
 }
 
 /// Reads the content of `el`, at nesting `depth` below the subtree's root.
@@ -321,14 +381,21 @@ fn fill(
                     line,
                     format!(
                         "the file ends inside <{}> (line {}): it is truncated",
-                        el.name, el.line
+                        shown(&el.name),
+                        el.line
                     ),
                 ))
             }
             Event::Text(t) => {
-                let text = t
-                    .unescape()
-                    .map_err(|e| err(line, format!("bad text: {e}")))?;
+                let text = t.unescape().map_err(|_| {
+                    err(
+                        line,
+                        format!(
+                            "the text of <{}> has a character reference or entity that is not valid",
+                            shown(&el.name)
+                        ),
+                    )
+                })?;
                 budget.push_text(&mut el, text).map_err(|p| err(line, p))?;
             }
             Event::CData(c) => {
@@ -350,18 +417,21 @@ fn head(
     line: u64,
 ) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    // Names go into messages through `shown`: one that could be a secret
+    // is described.
     let ns = ns.map_err(|prefix| {
         err(
             line,
             format!(
-                "<{name}> uses the prefix {:?}, which is not declared",
-                String::from_utf8_lossy(&prefix)
+                "<{}> uses the prefix {:?}, which is not declared",
+                shown(&name),
+                shown(&String::from_utf8_lossy(&prefix))
             ),
         )
     })?;
     let mut attrs = Vec::new();
     for attr in e.attributes() {
-        let attr = attr.map_err(|e| err(line, format!("bad attribute in <{name}>: {e}")))?;
+        let attr = attr.map_err(|_| err(line, format!("bad attribute in <{}>", shown(&name))))?;
         let key = attr.key.as_ref();
         if key == b"xmlns" || key.starts_with(b"xmlns:") {
             continue;
@@ -369,7 +439,7 @@ fn head(
         let (_, local) = reader.resolve_attribute(attr.key);
         let value = attr
             .unescape_value()
-            .map_err(|e| err(line, format!("bad attribute value in <{name}>: {e}")))?;
+            .map_err(|_| err(line, format!("bad attribute value in <{}>", shown(&name))))?;
         attrs.push((
             String::from_utf8_lossy(local.as_ref()).into_owned(),
             value.into_owned(),
@@ -397,13 +467,13 @@ impl Budget {
         if depth >= MAX_DEPTH {
             return Err(err(
                 line,
-                format!("<{}> nests elements too deeply", parent.name),
+                format!("<{}> nests elements too deeply", shown(&parent.name)),
             ));
         }
         if self.elements == 0 {
             return Err(err(
                 line,
-                format!("<{}> holds too many elements", parent.name),
+                format!("<{}> holds too many elements", shown(&parent.name)),
             ));
         }
         self.elements -= 1;
@@ -412,7 +482,7 @@ impl Budget {
 
     fn push_text(&mut self, el: &mut Element, text: Cow<'_, str>) -> Result<(), String> {
         if text.len() > self.text {
-            return Err(format!("<{}> holds too much text", el.name));
+            return Err(format!("<{}> holds too much text", shown(&el.name)));
         }
         self.text -= text.len();
         el.text.push_str(&text);
