@@ -521,3 +521,24 @@ fn a_partial_file_that_was_already_there_is_left_alone() {
     assert_eq!(std::fs::read_to_string(&partial).unwrap(), "someone else's");
     assert_eq!(entries(&f.v, "export.started"), 0);
 }
+
+#[test]
+fn an_edited_pending_request_is_not_approved() {
+    let f = flow();
+    let id = create(&f);
+    f.v.sqlite("UPDATE requests SET format = 'base32'");
+    let out = approve(&f, &id, "bob");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("signed creation statement"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(entries(&f.v, "request.approved"), 0);
+    assert_eq!(entries(&f.v, "request.decision_refused"), 1);
+    assert_eq!(
+        f.v.sqlite(&format!("SELECT state FROM requests WHERE id = '{id}'"))
+            .trim(),
+        "pending"
+    );
+}
