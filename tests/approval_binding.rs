@@ -4,6 +4,8 @@
 //! the edit; free text cannot add a line to a signed statement; and a
 //! decision or export that lost a race with another console is refused.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

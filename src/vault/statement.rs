@@ -297,6 +297,7 @@ fn int_value(line: &str, key: &str, v2: bool) -> Result<i64, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
