@@ -42,19 +42,28 @@ pub const ORDER_ASSIGNED: &str = "order.assigned";
 /// A seed request was created: `request_id`, `order_id`, `requester`,
 /// `format`, `recipient_fingerprint`, `encryption_subkeys`, `serials`,
 /// `reexport_reason` (null unless a re-export), `statement` (the signed
-/// text), `signature` (the creator's detached OpenPGP signature over it).
+/// text, `docs/formats.md` "Officers' statements"; version 2 since
+/// 2026-11-29, serials ascending), `signature` (the creator's detached
+/// OpenPGP signature over it).
 pub const REQUEST_CREATED: &str = "request.created";
 /// A seed request was refused at creation: `order_id`, `requester`,
 /// `problems` (every reason).
 pub const REQUEST_REFUSED: &str = "request.refused";
-/// An approval or rejection was refused (e.g. the creator tried to decide
-/// their own request): `request_id`, `decision`, `reason`.
+/// An approval or rejection was refused (the creator tried to decide their
+/// own request, or the request's row contradicts its signed statement):
+/// `request_id`, `decision`, `reason`. A decision that lost a race with
+/// another officer's is refused without an entry.
 pub const REQUEST_DECISION_REFUSED: &str = "request.decision_refused";
 /// A request was approved by a second officer: `request_id`, `expires_at`
 /// (unix), `statement`, `signature`.
 pub const REQUEST_APPROVED: &str = "request.approved";
 /// A request was rejected: `request_id`, `reason`, `statement`, `signature`.
 pub const REQUEST_REJECTED: &str = "request.rejected";
+/// An export was refused before anything was written because the vault's
+/// records contradict what the officers signed (a request edited in the
+/// database, a forged approval...): `request_id`, `reason`. The CLI exits
+/// with code 3.
+pub const EXPORT_REFUSED: &str = "export.refused";
 /// An export began (before any byte is written): `export_id`,
 /// `request_id`, `order_id`, `recipient_fingerprint`, `format`, `serials`
 /// (count), `bundle`, `manifest` (file names).

@@ -5,10 +5,12 @@
 //! were not altered behind the log's back. It rebuilds, from the entries
 //! only, every batch and its serials, voids, orders and their serials,
 //! seed requests with their creator and approver (each signature checked
-//! against the officer certificates enrolled in the genesis entry, the
-//! approver different from the creator, the approval unexpired when the
-//! export completed) and exports with their serials; then it compares
-//! with the tables and names every difference.
+//! against the officer certificates enrolled in the genesis entry, each
+//! entry checked against the statement it carries, the approver different
+//! from the creator, the approval unexpired when the export completed) and
+//! exports with their recipient, format and serials; then it compares with
+//! the tables (request rows field by field, their certificates, statements,
+//! signatures and serials) and names every difference.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -43,6 +45,8 @@ pub struct ReplayReport {
 #[derive(Deserialize)]
 struct Entry {
     seq: u64,
+    #[serde(default)]
+    vault: String,
     time: String,
     event: String,
     actors: Vec<String>,
@@ -64,6 +68,151 @@ struct RequestState {
     state: &'static str,
     serials: BTreeSet<String>,
     expires_at: Option<i64>,
+    /// What the creation entry and its signed statement name.
+    requester: String,
+    format: String,
+    recipient: String,
+    reexport: Option<String>,
+    statement: String,
+    create_sig: String,
+    decision_sig: Option<String>,
+}
+
+/// Compares a field of a `request.created` entry with its signed statement.
+fn signed_field(
+    out: &mut Vec<String>,
+    seq: u64,
+    id: &str,
+    field: &str,
+    logged: &str,
+    signed: &str,
+) {
+    if logged != signed {
+        out.push(format!(
+            "entry {seq}: request {id}: the entry's {field} {logged:?} is not the signed {signed:?}"
+        ));
+    }
+}
+
+/// The differences between a `request.created` entry and the statement it
+/// carries (which `check_sig` verified), or why the statement is unreadable.
+fn creation_vs_statement(seq: u64, vault: &str, creator: &str, d: &Value) -> Vec<String> {
+    use crate::vault::statement::RequestStatement;
+    let id = s(d, "request_id");
+    let mut out = Vec::new();
+    let st = match RequestStatement::parse(&s(d, "statement")) {
+        Ok(st) => st,
+        Err(why) => {
+            out.push(format!(
+                "entry {seq}: the statement of request {id} is not a well-formed statement: {why}"
+            ));
+            return out;
+        }
+    };
+    let list = strings(d, "serials");
+    let sha = if st.version == 2 {
+        crate::vault::statement::serials_sha256_v2(&list)
+    } else {
+        crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()))
+    };
+    let reexport = d
+        .get("reexport_reason")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    signed_field(&mut out, seq, &id, "vault", vault, &st.vault);
+    signed_field(&mut out, seq, &id, "request id", &id, &st.request);
+    signed_field(&mut out, seq, &id, "order", &s(d, "order_id"), &st.order);
+    signed_field(
+        &mut out,
+        seq,
+        &id,
+        "requester",
+        &s(d, "requester"),
+        &st.requester,
+    );
+    signed_field(&mut out, seq, &id, "format", &s(d, "format"), &st.format);
+    signed_field(
+        &mut out,
+        seq,
+        &id,
+        "recipient",
+        &s(d, "recipient_fingerprint"),
+        &st.recipient,
+    );
+    signed_field(&mut out, seq, &id, "creator", creator, &st.created_by);
+    signed_field(
+        &mut out,
+        seq,
+        &id,
+        "re-export reason",
+        reexport.as_deref().unwrap_or("(none)"),
+        st.reexport.as_deref().unwrap_or("(none)"),
+    );
+    if list.len() as u64 != st.serials || sha != st.serials_sha256 {
+        out.push(format!(
+            "entry {seq}: request {id}: the entry's {} serials are not the {} serials signed (serials-sha256)",
+            list.len(),
+            st.serials
+        ));
+    }
+    out
+}
+
+/// The differences between a decision entry and the decision statement it
+/// carries: the statement must extend the request's creation statement and
+/// name the same decision, officer, expiry or reason as the entry.
+fn decision_vs_statement(
+    seq: u64,
+    approved: bool,
+    who: &str,
+    d: &Value,
+    creation: Option<&str>,
+) -> Vec<String> {
+    use crate::vault::statement::{parse_decision, Decision};
+    let id = s(d, "request_id");
+    let text = s(d, "statement");
+    let mut out = Vec::new();
+    let (_, prefix, decision) = match parse_decision(&text) {
+        Ok(x) => x,
+        Err(why) => {
+            out.push(format!(
+                "entry {seq}: the decision statement on request {id} is not well-formed: {why}"
+            ));
+            return out;
+        }
+    };
+    if creation.is_some_and(|c| c != prefix) {
+        out.push(format!(
+            "entry {seq}: the decision on request {id} does not sign the request's creation statement"
+        ));
+    }
+    match (approved, decision) {
+        (true, Decision::Approve { by, expires }) => {
+            if by != who {
+                out.push(format!("entry {seq}: request {id}: approved by {who} in the entry, by {by} in the signed statement"));
+            }
+            if d["expires_at"].as_i64() != Some(expires) {
+                out.push(format!(
+                    "entry {seq}: request {id}: the entry's expiry {} is not the signed {expires}",
+                    d["expires_at"]
+                ));
+            }
+        }
+        (false, Decision::Reject { by, reason }) => {
+            if by != who {
+                out.push(format!("entry {seq}: request {id}: rejected by {who} in the entry, by {by} in the signed statement"));
+            }
+            if s(d, "reason") != reason {
+                out.push(format!(
+                    "entry {seq}: request {id}: the entry's reason is not the signed reason"
+                ));
+            }
+        }
+        _ => out.push(format!(
+            "entry {seq}: request {id}: the entry and its signed statement name different decisions"
+        )),
+    }
+    out
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -223,6 +372,9 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
             events::REQUEST_CREATED => {
                 let creator = e.actors.first().cloned().unwrap_or_default();
                 check_sig(&creator, &format!("request {}", s(d, "request_id")));
+                for m in creation_vs_statement(e.seq, &e.vault, &creator, d) {
+                    diff(m);
+                }
                 requests.insert(
                     s(d, "request_id"),
                     RequestState {
@@ -232,6 +384,16 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         state: "pending",
                         serials: strings(d, "serials").into_iter().collect(),
                         expires_at: None,
+                        requester: s(d, "requester"),
+                        format: s(d, "format"),
+                        recipient: s(d, "recipient_fingerprint"),
+                        reexport: d
+                            .get("reexport_reason")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        statement: s(d, "statement"),
+                        create_sig: s(d, "signature"),
+                        decision_sig: None,
                     },
                 );
             }
@@ -239,14 +401,26 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 let id = s(d, "request_id");
                 let who = e.actors.first().cloned().unwrap_or_default();
                 check_sig(&who, &format!("the decision on request {id}"));
+                let approved = kind == events::REQUEST_APPROVED;
+                let creation = requests.get(&id).map(|q| q.statement.as_str());
+                for m in decision_vs_statement(e.seq, approved, &who, d, creation) {
+                    diff(m);
+                }
                 match requests.get_mut(&id) {
                     None => diff(format!("entry {}: decision on unknown request {id}", e.seq)),
                     Some(req) => {
                         if req.creator == who {
                             diff(format!("entry {}: request {id} was decided by its own creator {who} (two-person rule)", e.seq));
                         }
+                        if req.state != "pending" {
+                            diff(format!(
+                                "entry {}: request {id} was decided again while {}",
+                                e.seq, req.state
+                            ));
+                        }
                         req.decider = Some(who);
-                        if kind == events::REQUEST_APPROVED {
+                        req.decision_sig = Some(s(d, "signature"));
+                        if approved {
                             req.state = "approved";
                             req.expires_at = d["expires_at"].as_i64();
                         } else {
@@ -256,10 +430,31 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 }
             }
             events::EXPORT_STARTED => {
-                exports.insert(
-                    d["export_id"].as_i64().unwrap_or(-1),
-                    (s(d, "request_id"), "started"),
-                );
+                let id = s(d, "request_id");
+                match requests.get(&id) {
+                    None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
+                    Some(req) => {
+                        if req.state != "approved" {
+                            diff(format!(
+                                "entry {}: an export of request {id} started while it was {}",
+                                e.seq, req.state
+                            ));
+                        }
+                        for (field, started, signed) in [
+                            ("recipient", s(d, "recipient_fingerprint"), &req.recipient),
+                            ("format", s(d, "format"), &req.format),
+                            ("order", s(d, "order_id"), &req.order),
+                        ] {
+                            if &started != signed {
+                                diff(format!(
+                                    "entry {}: the export of request {id} went out with {field} {started}, the signed request names {signed}",
+                                    e.seq
+                                ));
+                            }
+                        }
+                    }
+                }
+                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "started"));
             }
             events::EXPORT_FAILED => {
                 exports.insert(
@@ -323,6 +518,23 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
         conn, &mut r, &serials, &batches, &orders, &requests, &exports,
     )?;
     Ok(r)
+}
+
+/// A `requests` row as replay compares it.
+struct RequestRow {
+    order: String,
+    state: String,
+    creator: String,
+    decider: Option<String>,
+    requester: String,
+    format: String,
+    recipient: String,
+    recipient_cert: Vec<u8>,
+    reexport: Option<String>,
+    statement: String,
+    create_sig: String,
+    decision_sig: Option<String>,
+    expires_at: Option<i64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -444,35 +656,109 @@ fn compare(
     for id in db.keys().filter(|k| !orders.contains_key(*k)) {
         d(format!("order {id} is in the table but not in the log"));
     }
-    let mut st =
-        conn.prepare("SELECT id, order_id, state, created_by, decided_by FROM requests")?;
-    let db: BTreeMap<String, (String, String, String, Option<String>)> = st
+    let mut st = conn.prepare(
+        "SELECT id, order_id, state, created_by, decided_by, requester, format, recipient_fpr,
+                recipient_cert, reexport_reason, statement, create_sig, decision_sig, expires_at
+         FROM requests",
+    )?;
+    let db: BTreeMap<String, RequestRow> = st
         .query_map([], |row| {
             Ok((
                 row.get(0)?,
-                (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+                RequestRow {
+                    order: row.get(1)?,
+                    state: row.get(2)?,
+                    creator: row.get(3)?,
+                    decider: row.get(4)?,
+                    requester: row.get(5)?,
+                    format: row.get(6)?,
+                    recipient: row.get(7)?,
+                    recipient_cert: row.get(8)?,
+                    reexport: row.get(9)?,
+                    statement: row.get(10)?,
+                    create_sig: row.get(11)?,
+                    decision_sig: row.get(12)?,
+                    expires_at: row.get(13)?,
+                },
             ))
         })?
         .collect::<Result<_, _>>()?;
     for (id, q) in requests {
-        match db.get(id) {
-            None => d(format!("request {id} is missing from the requests table")),
-            Some((o, state, by, dec)) => {
-                if o != &q.order || state != q.state || by != &q.creator || dec != &q.decider {
-                    d(format!(
-                        "request {id}: table says {state}, created by {by}, decided by {dec:?}; the log says {}, created by {}, decided by {:?}",
-                        q.state, q.creator, q.decider
-                    ));
-                }
-                let mut st = conn
-                    .prepare_cached("SELECT serial FROM request_serials WHERE request_id = ?1")?;
-                let got: BTreeSet<String> = st
-                    .query_map([id], |row| row.get(0))?
-                    .collect::<Result<_, _>>()?;
-                if got != q.serials {
-                    d(format!("request {id}: its serials differ from the log"));
-                }
+        let Some(t) = db.get(id) else {
+            d(format!("request {id} is missing from the requests table"));
+            continue;
+        };
+        let (o, state, by, dec) = (&t.order, &t.state, &t.creator, &t.decider);
+        if o != &q.order || state != q.state || by != &q.creator || dec != &q.decider {
+            d(format!(
+                "request {id}: table says {state}, created by {by}, decided by {dec:?}; the log says {}, created by {}, decided by {:?}",
+                q.state, q.creator, q.decider
+            ));
+        }
+        if state == "approved" && q.state != "approved" {
+            d(format!(
+                "request {id}: marked approved in the table, but the log holds no signed approval of it (the log says {})",
+                q.state
+            ));
+        }
+        if state == "exported" && q.state != "exported" {
+            d(format!(
+                "request {id}: marked exported in the table, but the log holds no completed export of it (the log says {})",
+                q.state
+            ));
+        }
+        let cert_fpr = crate::pgp::keys::parse_public_cert(&t.recipient_cert)
+            .map(|c| c.fingerprint().to_hex())
+            .unwrap_or_else(|_| "an unreadable certificate".into());
+        let none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+        for (field, table, log) in [
+            ("order", t.order.clone(), q.order.clone()),
+            ("requester", t.requester.clone(), q.requester.clone()),
+            ("format", t.format.clone(), q.format.clone()),
+            (
+                "recipient fingerprint",
+                t.recipient.clone(),
+                q.recipient.clone(),
+            ),
+            ("recipient certificate", cert_fpr, q.recipient.clone()),
+            ("re-export reason", none(&t.reexport), none(&q.reexport)),
+        ] {
+            if table != log {
+                d(format!(
+                    "request {id}: the table's {field} is {table}, the signed request's {log}"
+                ));
             }
+        }
+        if t.statement != q.statement || t.create_sig != q.create_sig {
+            d(format!(
+                "request {id}: the creation statement or signature in the table is not the logged one"
+            ));
+        }
+        if t.decision_sig != q.decision_sig || t.expires_at != q.expires_at {
+            d(format!(
+                "request {id}: the decision signature or expiry in the table ({:?}) is not the logged one ({:?})",
+                t.expires_at, q.expires_at
+            ));
+        }
+        let mut st =
+            conn.prepare_cached("SELECT serial FROM request_serials WHERE request_id = ?1")?;
+        let got: BTreeSet<String> = st
+            .query_map([id], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        if got != q.serials {
+            let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+                let v: Vec<&str> = a.difference(b).take(5).map(String::as_str).collect();
+                if v.is_empty() {
+                    "none".to_owned()
+                } else {
+                    v.join(" ")
+                }
+            };
+            d(format!(
+                "request {id}: its serials differ from the log (in the table only: {}; signed only: {})",
+                only(&got, &q.serials),
+                only(&q.serials, &got)
+            ));
         }
     }
     for id in db.keys().filter(|k| !requests.contains_key(*k)) {

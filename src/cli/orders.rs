@@ -8,6 +8,7 @@ use super::seeds::officer;
 use super::{print_json, quorum};
 use crate::formats::Format;
 use crate::token::Serial;
+use crate::vault::check_free_text;
 use crate::vault::{NewRequest, Vault};
 
 /// Reads a serials file: one serial per line; blank lines and `#` comments
@@ -47,6 +48,8 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
             emails,
             officer: o,
         } => {
+            // Free text is checked before a passphrase is asked for.
+            check_free_text("the customer name", &customer)?;
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order add")?;
             vault.add_order(&id, &customer, &emails, &who)?;
@@ -129,6 +132,9 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             if reexport && reason.is_none() {
                 return Err(CliError::usage("--reexport needs --reason TEXT"));
             }
+            if let Some(r) = &reason {
+                check_free_text("the reason", r)?;
+            }
             let key = std::fs::read(&recipient_key)
                 .map_err(|e| CliError::refused(format!("{}: {e}", recipient_key.display())))?;
             let serials = match &serials_file {
@@ -185,6 +191,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             reason,
             officer: o,
         } => {
+            check_free_text("the reason", &reason)?;
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request reject")?;
             vault.decide_request(&id, false, Some(&reason), &who)?;

@@ -170,6 +170,9 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             officer: o,
         } => {
             let serial = parse_serial(&serial)?;
+            // Before any passphrase is asked: the reason goes into the log
+            // and into `serial show`, one line of plain text.
+            crate::vault::check_free_text("the reason", &reason)?;
             let mut vault = Vault::open(dir)?;
             let officer = officer(&mut vault, &o, "serial void")?;
             vault.void_serial(&serial, &reason, &officer)?;

@@ -15,17 +15,17 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
 use super::orders::unix_now;
 use super::seeds::SeedBatch;
-use super::{UnsealedVault, VaultError};
+use super::{ApprovedRequest, UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::crypto;
-use crate::formats::{self, Format, FormatError, WriteOptions};
-use crate::pgp::{self, RecipientCert};
+use crate::formats::{self, FormatError, WriteOptions};
+use crate::pgp;
 
 /// What an export wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -114,20 +114,18 @@ fn write_durably(
     written: &mut Vec<PathBuf>,
     bytes: &[u8],
 ) -> Result<String, VaultError> {
-    let name = final_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.partial"));
+    let tmp = partial_of(dir, final_path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    // Created by this run (create_new): from here on it is ours to remove.
     written.push(tmp.clone());
     let (wrote, sha) = std::thread::scope(|scope| {
         let hasher = scope.spawn(|| crypto::hex(&crypto::sha256(bytes)));
         let wrote = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&tmp)?;
             if fault_point("media-full") {
                 f.write_all(&bytes[..bytes.len() / 2])?;
                 return Err(rustix::io::Errno::NOSPC.into());
@@ -155,6 +153,8 @@ fn write_durably(
     })?;
     written.push(final_path.to_owned());
     fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+    // Gone: a file of that name appearing later is not this run's.
+    written.retain(|p| p != &tmp);
     super::init::sync_dir(dir)?;
     if !reads_back_as(final_path, bytes).map_err(io_err(final_path))? {
         return Err(VaultError::Refused(format!(
@@ -187,88 +187,148 @@ fn reads_back_as(path: &Path, want: &[u8]) -> std::io::Result<bool> {
     }
 }
 
+/// What is ready before `export.started`: checked, sealed, in memory.
+struct Prepared {
+    bundle: PathBuf,
+    manifest: PathBuf,
+    armored: Vec<u8>,
+    serials: Vec<String>,
+    vault_key: pgp::SecretCert,
+}
+
+/// The temporary name a file is written under before it is linked into place.
+fn partial_of(dir: &Path, final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.partial"))
+}
+
 impl UnsealedVault {
     /// Exports an approved, unexpired request onto `media`.
+    ///
+    /// Nothing is taken from the request's row on trust: the export runs
+    /// on the [`ApprovedRequest`] that [`Vault::approved_request`] builds
+    /// from the officers' verified statements. Tampering found before the
+    /// first byte is written refuses the export (exit 3) and is logged as
+    /// `export.refused`.
+    ///
+    /// [`Vault::approved_request`]: super::Vault::approved_request
     pub fn export(&mut self, request_id: &str, media: &Path) -> Result<ExportOutcome, VaultError> {
-        let req = self
+        let prepared = self
             .vault()
-            .request(request_id)?
-            .ok_or_else(|| VaultError::Refused(format!("request {request_id} does not exist")))?;
-        match req.state.as_str() {
-            "approved" => {}
-            "pending" => {
-                return Err(VaultError::Refused(format!(
-                    "request {request_id} is not approved yet (a second officer must approve it)"
-                )))
+            .approved_request(request_id, unix_now())
+            .and_then(|req| {
+                let p = self.prepare(&req, media)?;
+                Ok((req, p))
+            });
+        match prepared {
+            Ok((req, p)) => self.write_export(req, p),
+            Err(e) => {
+                if e.is_tampering() {
+                    let officers = self.officer_names();
+                    let _ = self.vault_mut().log(&Event {
+                        kind: events::EXPORT_REFUSED,
+                        actors: officers,
+                        data: json!({ "request_id": request_id, "reason": e.to_string() }),
+                    });
+                }
+                Err(e)
             }
-            other => {
-                return Err(VaultError::Refused(format!(
-                    "request {request_id} is {other}; only an approved request can be exported"
-                )))
-            }
         }
-        let now = unix_now();
-        if req.expires_at.is_none_or(|t| t <= now) {
-            return Err(VaultError::Refused(format!(
-                "the approval of request {request_id} expired; create and approve a new request"
-            )));
-        }
-        let format = Format::from_name(&req.format).ok_or_else(|| {
-            VaultError::Tampered(format!("request {request_id} names an unknown format"))
-        })?;
-        let conn = self.vault().store().conn();
-        let cert_bytes: Vec<u8> = conn.query_row(
-            "SELECT recipient_cert FROM requests WHERE id = ?1",
-            [request_id],
-            |r| r.get(0),
-        )?;
-        // The certificate was valid at creation; it must still be now.
-        let recipient =
-            RecipientCert::parse(&cert_bytes, std::time::SystemTime::now()).map_err(|ps| {
-                let reasons: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
-                VaultError::Refused(format!(
-                    "the recipient key of request {request_id} is no longer usable: {}",
-                    reasons.join("; ")
-                ))
-            })?;
-        if recipient.fingerprint() != req.recipient_fingerprint {
-            return Err(VaultError::Tampered(format!(
-                "the stored recipient key of request {request_id} changed"
-            )));
-        }
+    }
+
+    /// Checks the medium and makes the bundle in memory; writes nothing.
+    fn prepare(&self, req: &ApprovedRequest, media: &Path) -> Result<Prepared, VaultError> {
+        let format = req.format();
         let media = check_media(media, self.vault().dir())?;
-        let stem = format!("{}-{}", req.order_id, req.id);
+        let stem = format!("{}-{}", req.order_id(), req.id());
         let bundle = media.join(format!("{stem}.{}.asc", format.extension()));
         let manifest = media.join(format!("{stem}.manifest.asc"));
         for p in [&bundle, &manifest] {
-            if p.exists() {
-                return Err(VaultError::Refused(format!(
-                    "{} already exists; refusing to overwrite it",
-                    p.display()
-                )));
+            for q in [p.clone(), partial_of(&media, p)] {
+                if q.exists() {
+                    return Err(VaultError::Refused(format!(
+                        "{} already exists; refusing to overwrite it",
+                        q.display()
+                    )));
+                }
             }
         }
         let vault_key = self.vault_key()?;
         // Every serial is checked again now (voids or other exports may have
         // happened since approval) while the bundle is made, in memory: no
         // byte reaches the medium before `export.started` is logged.
-        let (armored, serials) =
-            self.seal_bundle(request_id, &req, format, &recipient, &vault_key)?;
+        let (armored, serials) = self.seal_bundle(req, &vault_key)?;
+        if serials != req.serials() {
+            return Err(VaultError::Tampered(format!(
+                "request {}: the serials read for the bundle are not the {} the officers signed",
+                req.id(),
+                req.serials().len()
+            )));
+        }
         check_room(&media, armored.len() as u64 + 64 * 1024)?;
+        Ok(Prepared {
+            bundle,
+            manifest,
+            armored,
+            serials,
+            vault_key,
+        })
+    }
+
+    fn write_export(
+        &mut self,
+        req: ApprovedRequest,
+        p: Prepared,
+    ) -> Result<ExportOutcome, VaultError> {
+        let request_id = req.id().to_owned();
+        let format = req.format();
+        let recipient_fpr = req.recipient().fingerprint();
+        let Prepared {
+            bundle,
+            manifest,
+            armored,
+            serials,
+            vault_key,
+        } = p;
+        let media = bundle
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
         let info = self.vault().info().clone();
         let vid = info.vault_id.to_string();
         let officers = self.officer_names();
-        let bundle_name = bundle
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let manifest_name = manifest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let file_name = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let bundle_name = file_name(&bundle);
+        let manifest_name = file_name(&manifest);
 
-        // export.started: committed before any byte reaches the medium.
+        pause_point("export-before-start");
+        // export.started: committed before any byte reaches the medium, and
+        // only while the request is still approved and not exported by
+        // another run (checked inside the transaction; a lost race is
+        // refused with nothing logged).
         let export_id = self.vault_mut().store_mut().write(|tx| {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM requests WHERE id = ?1", [&request_id], |r| r.get(0))
+                .optional()?;
+            let done: i64 = tx.query_row(
+                "SELECT count(*) FROM exports WHERE request_id = ?1 AND state = 'completed'",
+                [&request_id],
+                |r| r.get(0),
+            )?;
+            if state.as_deref() != Some("approved") || done > 0 {
+                return Err(VaultError::Refused(format!(
+                    "request {request_id} was exported or changed by another run meanwhile (it is {}); \
+                     nothing was written",
+                    state.as_deref().unwrap_or("gone")
+                )));
+            }
             tx.execute(
                 "INSERT INTO exports (request_id, state, started_at, bundle_path, manifest_path) VALUES (?1, 'started', ?2, ?3, ?4)",
                 params![request_id, audit::now_rfc3339(), bundle.display().to_string(), manifest.display().to_string()],
@@ -283,8 +343,8 @@ impl UnsealedVault {
                     data: json!({
                         "export_id": export_id,
                         "request_id": request_id,
-                        "order_id": req.order_id,
-                        "recipient_fingerprint": req.recipient_fingerprint,
+                        "order_id": req.order_id(),
+                        "recipient_fingerprint": recipient_fpr,
                         "format": format.name(),
                         "serials": serials.len(),
                         "bundle": bundle_name,
@@ -297,13 +357,11 @@ impl UnsealedVault {
 
         crash_point("export-started");
         let mut written = Vec::new();
-        let result = (|| -> Result<String, VaultError> {
+        let mut result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, &armored)?;
             let text = manifest_text(
                 &info,
                 &req,
-                &recipient,
-                format,
                 serials.len(),
                 &bundle_name,
                 &bundle_sha,
@@ -315,41 +373,62 @@ impl UnsealedVault {
             Ok(bundle_sha)
         })();
 
-        match result {
-            Ok(bundle_sha) => {
-                self.vault_mut().store_mut().write(|tx| {
-                    // The completed export row is what makes its serials exported (view seed_exports).
-                    tx.execute("UPDATE requests SET state = 'exported' WHERE id = ?1", [request_id])?;
-                    tx.execute(
-                        "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",
-                        params![audit::now_rfc3339(), bundle_sha, export_id],
-                    )?;
-                    audit::append(
-                        tx,
-                        &vid,
-                        &Event {
-                            kind: events::EXPORT_COMPLETED,
-                            actors: officers.clone(),
-                            data: json!({
-                                "export_id": export_id,
-                                "request_id": request_id,
-                                "bundle_sha256": bundle_sha,
-                                "serials": serials,
-                            }),
-                        },
-                    )?;
-                    Ok::<_, VaultError>(())
-                })?;
-                Ok(ExportOutcome {
-                    request_id: request_id.to_owned(),
-                    bundle,
-                    manifest,
-                    bundle_sha256: bundle_sha,
-                    serials: serials.len(),
-                    recipient_fingerprint: req.recipient_fingerprint,
-                })
+        if let Ok(bundle_sha) = &result {
+            pause_point("export-before-complete");
+            let completed = self.vault_mut().store_mut().write(|tx| {
+                // The completed export row is what makes its serials exported
+                // (view seed_exports). Only one export of an approval completes.
+                let changed = tx.execute(
+                    "UPDATE requests SET state = 'exported' WHERE id = ?1 AND state = 'approved'",
+                    [&request_id],
+                )?;
+                let others: i64 = tx.query_row(
+                    "SELECT count(*) FROM exports WHERE request_id = ?1 AND state = 'completed'",
+                    [&request_id],
+                    |r| r.get(0),
+                )?;
+                if changed != 1 || others > 0 {
+                    return Err(VaultError::Refused(format!(
+                        "another export of request {request_id} completed first; what this run wrote is removed"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",
+                    params![audit::now_rfc3339(), bundle_sha, export_id],
+                )?;
+                audit::append(
+                    tx,
+                    &vid,
+                    &Event {
+                        kind: events::EXPORT_COMPLETED,
+                        actors: officers.clone(),
+                        data: json!({
+                            "export_id": export_id,
+                            "request_id": request_id,
+                            "bundle_sha256": bundle_sha,
+                            "serials": serials,
+                        }),
+                    },
+                )?;
+                Ok::<_, VaultError>(())
+            });
+            if let Err(e) = completed {
+                result = Err(e);
             }
+        }
+
+        match result {
+            Ok(bundle_sha) => Ok(ExportOutcome {
+                request_id,
+                bundle,
+                manifest,
+                bundle_sha256: bundle_sha,
+                serials: serials.len(),
+                recipient_fingerprint: recipient_fpr,
+            }),
             Err(e) => {
+                // Only what this run created: `written` lists a file once
+                // this run has created it, never one that was there before.
                 for p in written.iter().rev() {
                     let _ = fs::remove_file(p);
                 }
@@ -409,12 +488,10 @@ impl UnsealedVault {
     /// naming every one.
     fn seal_bundle(
         &self,
-        request_id: &str,
-        req: &super::Request,
-        format: Format,
-        recipient: &RecipientCert,
+        req: &ApprovedRequest,
         vault_key: &pgp::SecretCert,
     ) -> Result<(Vec<u8>, Vec<String>), VaultError> {
+        let (request_id, format, recipient) = (req.id(), req.format(), req.recipient());
         let (to_encryptor, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
         let (opened, sealed) = std::thread::scope(|scope| {
             let encryptor = scope.spawn(move || {
@@ -434,8 +511,8 @@ impl UnsealedVault {
             });
             let opened = self.open_request_tokens(
                 request_id,
-                &req.order_id,
-                req.reexport_reason.is_some(),
+                req.order_id(),
+                req.reexport_reason().is_some(),
                 &mut |batch| to_encryptor.send(batch).is_ok(),
             );
             drop(to_encryptor);
@@ -464,17 +541,16 @@ impl UnsealedVault {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The manifest's text. Every request field in it is the signed one.
 fn manifest_text(
     info: &super::VaultInfo,
-    req: &super::Request,
-    recipient: &RecipientCert,
-    format: Format,
+    req: &ApprovedRequest,
     count: usize,
     bundle_name: &str,
     bundle_sha: &str,
     officers: &[String],
 ) -> String {
+    let recipient = req.recipient();
     let mut t = String::from("seedvault export manifest v1\n");
     t += &format!("vault: {}\n", info.vault_id);
     if info.test_vault {
@@ -484,21 +560,25 @@ fn manifest_text(
     }
     t += &format!(
         "request: {}\norder: {}\nrequester: {}\n",
-        req.id, req.order_id, req.requester
+        req.id(),
+        req.order_id(),
+        req.requester()
     );
     t += &format!("recipient: {}\n", recipient.fingerprint());
     t += &format!(
         "encryption-subkeys: {}\n",
         recipient.encryption_subkey_fingerprints().join(" ")
     );
-    t += &format!("format: {format}\nserials: {count}\n");
+    t += &format!("format: {}\nserials: {count}\n", req.format());
     t += &format!("bundle: {bundle_name}\nbundle-sha256: {bundle_sha}\n");
     t += &format!(
         "created-by: {}\napproved-by: {}\n",
-        req.created_by,
-        req.decided_by.as_deref().unwrap_or("")
+        req.created_by(),
+        req.approved_by()
     );
-    if let Some(r) = &req.reexport_reason {
+    // Signed free text holds no control character (statement v2), so it
+    // cannot add a line here.
+    if let Some(r) = req.reexport_reason() {
         t += &format!("reexport: {r}\n");
     }
     t += &format!(
@@ -530,6 +610,29 @@ fn fault_point(name: &str) -> bool {
     }
     let _ = name;
     false
+}
+
+/// Test builds only: when `SEEDVAULT_TEST_PAUSE_AT` names this point,
+/// creates the file `$SEEDVAULT_TEST_PAUSE_FILE.reached` and waits (at most
+/// a minute) until `$SEEDVAULT_TEST_PAUSE_FILE` exists, so a test can run
+/// a second command in between, as a second console would. Compiled out of
+/// release builds.
+pub(crate) fn pause_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("SEEDVAULT_TEST_PAUSE_AT").as_deref() == Ok(name) {
+        if let Some(go) = std::env::var_os("SEEDVAULT_TEST_PAUSE_FILE").map(PathBuf::from) {
+            let mut reached = go.clone().into_os_string();
+            reached.push(".reached");
+            let _ = fs::write(&reached, name);
+            for _ in 0..1200 {
+                if go.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+    let _ = name;
 }
 
 /// Exports that started and never completed or failed (the process died).

@@ -6,6 +6,7 @@
 //! private key can be reached. Operations that need plaintext take an
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
+mod approval;
 mod checkpoints;
 mod export;
 mod ingest;
@@ -14,6 +15,7 @@ pub mod keys;
 pub(crate) mod orders;
 mod query;
 mod seeds;
+pub mod statement;
 mod status;
 mod unseal;
 
@@ -26,11 +28,13 @@ use crate::audit::{self, Event};
 use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
+pub use approval::ApprovedRequest;
 pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
 pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
+pub(crate) use orders::check_free_text;
 pub use orders::{CreatedRequest, NewRequest, Order, Request};
 pub use query::AuditEntry;
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};

@@ -15,6 +15,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
+use super::statement::{self, Decision, RequestStatement};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
@@ -116,6 +117,11 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 fn normalize_email(e: &str) -> Result<String, String> {
+    if let Some(at) = statement::control_char_at(e.trim()) {
+        return Err(format!(
+            "the e-mail address holds a control character at character {at}"
+        ));
+    }
     let e = e.trim().to_ascii_lowercase();
     let ok = e.len() <= 254
         && !e
@@ -126,6 +132,20 @@ fn normalize_email(e: &str) -> Result<String, String> {
         Ok(e)
     } else {
         Err(format!("{e:?} is not an e-mail address"))
+    }
+}
+
+/// Refuses free text (a reason, a customer name) holding a control
+/// character: it would go into signed statements, manifests and logs,
+/// where a line break could pass for a field of its own. The message names
+/// the field and the position, never the text.
+pub(crate) fn check_free_text(what: &str, text: &str) -> Result<(), VaultError> {
+    match statement::control_char_at(text) {
+        None => Ok(()),
+        Some(at) => Err(VaultError::Refused(format!(
+            "{what} contains a control character (line break, tab or similar) at character {at}; \
+             give it as one line of plain text"
+        ))),
     }
 }
 
@@ -173,6 +193,7 @@ impl Vault {
         if customer.is_empty() {
             return Err(VaultError::Refused("the customer name is empty".into()));
         }
+        check_free_text("the customer name", customer)?;
         let mut problems = Vec::new();
         let mut clean = Vec::new();
         for e in emails {
@@ -458,6 +479,8 @@ impl Vault {
         if let Some(reason) = &r.reexport_reason {
             if reason.trim().is_empty() {
                 problems.push("a re-export needs a reason".into());
+            } else if let Err(e) = check_free_text("the re-export reason", reason) {
+                problems.push(e.to_string());
             }
         }
         // The chosen format must be able to hold these tokens.
@@ -496,16 +519,29 @@ impl Vault {
                 .conn()
                 .query_row("SELECT count(*) + 1 FROM requests", [], |r| r.get(0))?;
         let id = format!("R{next:04}");
-        let serials_sha = crate::crypto::hex(&crate::crypto::sha256(serials.join("\n").as_bytes()));
-        let statement = format!(
-            "seedvault seed request v1\nvault: {vid}\nrequest: {id}\norder: {order_id}\nrequester: {requester}\n\
-             format: {}\nrecipient: {}\nserials: {}\nserials-sha256: {serials_sha}\nreexport: {}\ncreated-by: {}\n",
-            r.format,
-            cert.fingerprint(),
-            serials.len(),
-            r.reexport_reason.as_deref().unwrap_or("no"),
-            officer.name
-        );
+        // The signed serial set is ascending: the statement and the table
+        // (whose key orders it the same way) then name one list.
+        let mut serials = serials;
+        serials.sort_unstable();
+        let reexport_reason = r
+            .reexport_reason
+            .as_deref()
+            .map(str::trim)
+            .map(str::to_owned);
+        let statement = RequestStatement {
+            version: 2,
+            vault: vid.clone(),
+            request: id.clone(),
+            order: order_id.clone(),
+            requester: requester.clone(),
+            format: r.format.name().to_owned(),
+            recipient: cert.fingerprint(),
+            serials: serials.len() as u64,
+            serials_sha256: statement::serials_sha256_v2(&serials),
+            reexport: reexport_reason.clone(),
+            created_by: officer.name.clone(),
+        }
+        .render();
         let sig = pgp::sign_detached(officer.signing_key(), statement.as_bytes())
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
         let cert_bytes = {
@@ -534,7 +570,7 @@ impl Vault {
                     r.format.name(),
                     cert_bytes,
                     created.recipient_fingerprint,
-                    r.reexport_reason,
+                    reexport_reason,
                     statement,
                     audit::now_rfc3339(),
                     name,
@@ -559,7 +595,7 @@ impl Vault {
                         "recipient_fingerprint": created.recipient_fingerprint,
                         "encryption_subkeys": created.encryption_subkeys,
                         "serials": serials,
-                        "reexport_reason": r.reexport_reason,
+                        "reexport_reason": reexport_reason,
                         "statement": statement,
                         "signature": sig,
                     }),
@@ -602,6 +638,12 @@ impl Vault {
 
     /// Approves (`approve = true`) or rejects a pending request. The
     /// deciding officer must differ from the creator (two-person rule).
+    /// The creation statement is verified first (against the officers'
+    /// certificates from the genesis entry, and against the columns), so
+    /// an officer never signs a decision over a request edited in the
+    /// table. The request is read again inside the transaction that
+    /// records the decision: when another officer decided it meanwhile,
+    /// this decision is refused and nothing is logged.
     pub fn decide_request(
         &mut self,
         id: &str,
@@ -618,8 +660,28 @@ impl Vault {
                 req.state
             )));
         }
-        if req.created_by == officer.name {
-            let what = if approve { "approve" } else { "reject" };
+        let what = if approve { "approve" } else { "reject" };
+        let reason = reason.map(str::trim).unwrap_or("");
+        if !approve {
+            if reason.is_empty() {
+                return Err(VaultError::Refused("a rejection needs a reason".into()));
+            }
+            check_free_text("the reason", reason)?;
+        }
+        let creation = match self.verified_creation(id) {
+            Ok(c) => c,
+            Err(e) => {
+                if e.is_tampering() {
+                    let _ = self.log(&Event {
+                        kind: events::REQUEST_DECISION_REFUSED,
+                        actors: vec![officer.name.clone()],
+                        data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
+                    });
+                }
+                return Err(e);
+            }
+        };
+        if creation.statement.created_by == officer.name {
             let msg = format!(
                 "{} created request {id} and cannot {what} it: a different officer must (two-person rule)",
                 officer.name
@@ -631,32 +693,47 @@ impl Vault {
             });
             return Err(VaultError::Refused(msg));
         }
-        let reason = reason.map(str::trim).unwrap_or("");
-        if !approve && reason.is_empty() {
-            return Err(VaultError::Refused("a rejection needs a reason".into()));
-        }
-        let statement: String = self.store().conn().query_row(
-            "SELECT statement FROM requests WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
+        let statement = creation.row.statement;
         let expires_at = unix_now() + self.info().approval_ttl_s;
         let decision = if approve {
-            format!(
-                "{statement}decision: approve\napproved-by: {}\nexpires: {expires_at}\n",
-                officer.name
-            )
+            Decision::Approve {
+                by: officer.name.clone(),
+                expires: expires_at,
+            }
         } else {
-            format!(
-                "{statement}decision: reject\nrejected-by: {}\nreason: {reason}\n",
-                officer.name
-            )
+            Decision::Reject {
+                by: officer.name.clone(),
+                reason: reason.to_owned(),
+            }
         };
-        let sig = pgp::sign_detached(officer.signing_key(), decision.as_bytes())
+        let signed = statement::render_decision(&statement, &decision);
+        let sig = pgp::sign_detached(officer.signing_key(), signed.as_bytes())
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        super::export::pause_point("decide-before-write");
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
+            // The decision stands only on the request as read and signed above.
+            let now_row: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT state, statement FROM requests WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match now_row {
+                Some((state, _)) if state != "pending" => {
+                    return Err(VaultError::Refused(format!(
+                        "request {id} was {state} meanwhile by another run; this {what} was not recorded"
+                    )))
+                }
+                Some((_, st)) if st == statement => {}
+                _ => {
+                    return Err(VaultError::Refused(format!(
+                        "request {id} changed while it was being decided; nothing was recorded, try again"
+                    )))
+                }
+            }
             let now = audit::now_rfc3339();
             if approve {
                 tx.execute(
@@ -672,9 +749,9 @@ impl Vault {
                 )?;
             }
             let (kind, data) = if approve {
-                (events::REQUEST_APPROVED, json!({ "request_id": id, "expires_at": expires_at, "statement": decision, "signature": sig }))
+                (events::REQUEST_APPROVED, json!({ "request_id": id, "expires_at": expires_at, "statement": signed, "signature": sig }))
             } else {
-                (events::REQUEST_REJECTED, json!({ "request_id": id, "reason": reason, "statement": decision, "signature": sig }))
+                (events::REQUEST_REJECTED, json!({ "request_id": id, "reason": reason, "statement": signed, "signature": sig }))
             };
             audit::append(tx, &vid, &Event { kind, actors: vec![name.clone()], data })?;
             Ok::<_, VaultError>(())
