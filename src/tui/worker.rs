@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use crate::audit::ChainReport;
 use crate::cards::SealedCard;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, Request, Status, UnsealedVault, Vault};
+use crate::vault::{AuditEntry, Request, Status, UnsealedVault, Vault, VaultError};
 
 /// What the audit log says a TUI unseal was for.
 pub const PURPOSE: &str = "tui session";
@@ -342,6 +342,13 @@ impl Held {
                     Ok(v) => Held::Sealed(v),
                     Err(e2) => Held::Gone(dir, e2.to_string()),
                 };
+                // The UI never goes on over a broken log (the refusal is
+                // logged); incident response has the CLI's explicit flag.
+                if matches!(e, VaultError::BrokenLog { .. }) {
+                    return Err(format!(
+                        "{e}. The terminal UI does not unseal over a broken log: stop and involve the auditors (incident response: the CLI's quorum commands take --accept-broken-log)"
+                    ));
+                }
                 Err(e.to_string())
             }
         }
