@@ -71,7 +71,7 @@ fn assert_refused(v: &TestVault, out: &std::process::Output, expect: &str) {
     assert_eq!(out.status.code(), Some(3), "{}", text(out));
     let msg = String::from_utf8_lossy(&out.stderr);
     assert!(
-        msg.contains("the audit log is broken; refusing to unseal for quorum check"),
+        msg.contains("the audit log is broken; refusing quorum check"),
         "{msg}"
     );
     assert!(msg.contains(expect), "expected {expect:?} in {msg}");
@@ -481,4 +481,44 @@ fn a_log_changed_during_a_session_gets_no_checkpoint_and_the_refusal_is_logged()
     let (event, data) = last_entry(&v);
     assert_eq!(event, "audit.checkpoint_refused", "{data}");
     assert_eq!(data["purpose"], "test session");
+}
+
+#[test]
+fn an_officers_act_over_a_broken_log_is_refused_until_accepted() {
+    let v = vault_with_sessions();
+    v.sqlite("DELETE FROM audit WHERE seq > 3");
+    let order_add = |extra: &[&str]| {
+        v.cmd()
+            .args(["order", "add", "--id", "4711", "--customer", "Example Ltd"])
+            .args(["--email", "it@example.com", "--card"])
+            .arg(v.card("alice"))
+            .arg("--passphrase-file")
+            .arg(v.pass("alice"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = order_add(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        msg.contains(
+            "the audit log is broken; refusing order add: the log no longer extends checkpoint 4"
+        ),
+        "{msg}"
+    );
+    let (event, data) = last_entry(&v);
+    assert_eq!(event, "audit.broken_log_refused", "{data}");
+    assert_eq!(v.sqlite("SELECT count(*) FROM orders").trim(), "0");
+
+    let out = order_add(&["--accept-broken-log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ev = events(&v);
+    assert_eq!(
+        &ev[ev.len() - 2..],
+        ["audit.broken_log_accepted", "order.added"],
+        "{ev:?}"
+    );
+    assert_eq!(v.sqlite("SELECT count(*) FROM orders").trim(), "1");
+    assert_eq!(checkpoint_rows(&v), "2\n3\n4\n");
 }

@@ -177,8 +177,9 @@ pub enum VaultError {
     #[error("tampering detected: {0}")]
     Tampered(String),
     /// The audit log is broken (its chain, or a checkpoint it no longer
-    /// extends), so a quorum session is refused. Exit code 3.
-    #[error("the audit log is broken; refusing to unseal for {purpose}: {reason}")]
+    /// extends), so a quorum session or an officer's act is refused.
+    /// Exit code 3.
+    #[error("the audit log is broken; refusing {purpose}: {reason}")]
     BrokenLog {
         /// What the session was for.
         purpose: String,

@@ -282,16 +282,56 @@ impl Vault {
 
     /// Proves one officer (for acts that need a person, not a quorum:
     /// creating, approving or rejecting a request, voiding a serial).
+    /// The log is checked first, as for a quorum session: an officer's act
+    /// over a broken log is refused.
     pub fn authenticate(
         &mut self,
         card: &SealedCard,
         pass: &SecretString,
         purpose: &str,
     ) -> Result<Officer, VaultError> {
-        match self.open_card(card, pass) {
-            Ok((officer, _)) => Ok(officer),
-            Err(e) => self.refused(purpose, &[card], e),
+        let log = self.check_log_for_session(
+            std::slice::from_ref(card),
+            purpose,
+            BrokenLogPolicy::Refuse,
+        )?;
+        self.authenticate_checked(card, pass, purpose, log)
+    }
+
+    /// [`Vault::authenticate`] given the log check made before the
+    /// passphrase was asked for. Over a broken log (accepted), the
+    /// acceptance is logged with the officer as its actor.
+    pub fn authenticate_checked(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+        purpose: &str,
+        log: LogCheck,
+    ) -> Result<Officer, VaultError> {
+        if !log.is_intact() && log.policy != BrokenLogPolicy::Accept {
+            let e = VaultError::BrokenLog {
+                purpose: purpose.to_owned(),
+                reason: log.reason(),
+            };
+            return self.refused(purpose, &[card], e);
         }
+        let officer = match self.open_card(card, pass) {
+            Ok((officer, _)) => officer,
+            Err(e) => return self.refused(purpose, &[card], e),
+        };
+        if !log.is_intact() {
+            self.log(&Event {
+                kind: events::BROKEN_LOG_ACCEPTED,
+                actors: vec![officer.name.clone()],
+                data: json!({
+                    "purpose": purpose,
+                    "cards": [officer.name.clone()],
+                    "reason": log.reason(),
+                    "checkpoint": log.checkpoint_json(),
+                }),
+            })?;
+        }
+        Ok(officer)
     }
 
     /// Checks the log before a quorum session ([`Vault::check_log`]) and
