@@ -248,3 +248,123 @@ fn walk(
         recorded_checkpoint,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::audit::{append, events, Event};
+
+    const VAULT: &str = "0123456789abcdef";
+
+    fn log(n: usize) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+        )
+        .unwrap();
+        append(
+            &conn,
+            VAULT,
+            &event(events::VAULT_INIT, serde_json::json!({})),
+        )
+        .unwrap();
+        for _ in 1..n {
+            add(&conn);
+        }
+        conn
+    }
+
+    fn event(kind: &'static str, data: serde_json::Value) -> Event {
+        Event {
+            kind,
+            actors: vec!["alice".into()],
+            data,
+        }
+    }
+
+    fn add(conn: &rusqlite::Connection) -> Head {
+        append(
+            conn,
+            VAULT,
+            &event(events::TOKEN_VERIFIED, serde_json::json!({})),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn verify_since_accepts_appends_and_refuses_a_rewritten_anchor() {
+        let conn = log(5);
+        let anchor = verify_chain(&conn, VAULT).unwrap().head;
+        assert_eq!(anchor.count, 5);
+        for _ in 0..3 {
+            add(&conn);
+        }
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.head.count, 8);
+        assert_eq!(r.entries, 3, "only the entries after the anchor are read");
+
+        // The anchor entry rewritten (hash recomputed): refused.
+        conn.execute(
+            "UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'eve') AS BLOB) WHERE seq = 5",
+            [],
+        )
+        .unwrap();
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert_eq!(r.problems[0].seq, 5, "{:?}", r.problems);
+        assert!(r.problems[0]
+            .problem
+            .contains("rewritten during the session"));
+
+        // Cut below the anchor: refused.
+        let conn = log(5);
+        let anchor = verify_chain(&conn, VAULT).unwrap().head;
+        conn.execute("DELETE FROM audit WHERE seq > 3", []).unwrap();
+        // Forged entries in place of the cut ones (the same ones would be
+        // the same history: same bytes within the same second).
+        for n in 0..3 {
+            let forged = event(events::TOKEN_VERIFIED, serde_json::json!({ "n": n }));
+            append(&conn, VAULT, &forged).unwrap();
+        }
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert!(
+            r.problems[0]
+                .problem
+                .contains("truncated during the session")
+                || r.problems[0]
+                    .problem
+                    .contains("rewritten during the session"),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn the_walk_finds_the_highest_checkpoint_an_unseal_entry_records() {
+        let conn = log(2);
+        let cp = |n: u64| serde_json::json!({ "checkpoint": { "entries": n, "head": "ab".repeat(32), "time": "2026-11-22T14:05:23Z" } });
+        append(&conn, VAULT, &event(events::UNSEAL, cp(2))).unwrap();
+        append(&conn, VAULT, &event(events::UNSEAL, cp(3))).unwrap();
+        // Another event's `checkpoint` key, of any shape, is neither read nor a problem.
+        append(
+            &conn,
+            VAULT,
+            &event(
+                events::TOKEN_VERIFIED,
+                serde_json::json!({ "checkpoint": 99 }),
+            ),
+        )
+        .unwrap();
+        append(
+            &conn,
+            VAULT,
+            &event(events::UNSEAL, serde_json::json!({ "checkpoint": null })),
+        )
+        .unwrap();
+        let r = verify_chain(&conn, VAULT).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let (seq, recorded) = r.recorded_checkpoint.unwrap();
+        assert_eq!((seq, recorded.entries), (4, 3));
+    }
+}
