@@ -72,7 +72,9 @@ fn a_session_keeps_the_kek_and_wipes_officer_keys_and_data_keys() {
     // Ending the session still signs a checkpoint with the vault key opened
     // from the KEK, and an auditor's `audit verify` accepts it.
     let (vault, cp) = session.finish();
-    let cp = cp.unwrap();
+    let cp = cp
+        .unwrap()
+        .expect("an unsealed session over an intact log signs a checkpoint");
     // It covers the whole log, the session's own unseal included.
     assert_eq!(cp.entries, vault.status().unwrap().audit.entries);
     drop(vault);

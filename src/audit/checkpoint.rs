@@ -371,6 +371,73 @@ pub fn latest(
     }))
 }
 
+/// What the `checkpoints` table holds, judged by the signed texts.
+#[derive(Debug, Clone, Default)]
+pub struct StoredCheckpoints {
+    /// The highest checkpoint, its signature checked with the vault's
+    /// certificate; `None` when there is none or it does not verify.
+    pub highest: Option<Checkpoint>,
+    /// Rows that contradict their own signed text, or a highest checkpoint
+    /// whose signature does not verify: the table was edited.
+    pub problems: Vec<String>,
+}
+
+/// Reads every stored checkpoint. The table is on the untrusted disk, so a
+/// row counts for what its signed text says, not for its columns: the
+/// highest is chosen by the entry count in the text (a row relabelled to
+/// a lower `seq` cannot hide it), and only that one's signature needs
+/// checking (one verification, however many sessions the vault has had):
+/// lower checkpoints add nothing once the log is shown to extend the
+/// highest and its chain is intact.
+pub fn stored(
+    conn: &Connection,
+    vault_id: &str,
+    vault_cert: &sequoia_openpgp::Cert,
+) -> Result<StoredCheckpoints, AuditError> {
+    let mut stmt = conn.prepare("SELECT seq, head_hash, signed FROM checkpoints ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut problems = Vec::new();
+    let mut top: Option<(Checkpoint, String)> = None;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let head: Vec<u8> = row.get(1).unwrap_or_default();
+        let Ok(signed) = row.get::<_, String>(2) else {
+            problems.push(format!("checkpoint row {seq} holds no signed text"));
+            continue;
+        };
+        let Some(claimed) = unverified_text(&signed).and_then(|t| Checkpoint::parse(&t).ok())
+        else {
+            problems.push(format!(
+                "checkpoint row {seq} does not hold a signed checkpoint document"
+            ));
+            continue;
+        };
+        if claimed.entries as i64 != seq || claimed.head[..] != head[..] {
+            problems.push(format!(
+                "checkpoint row {seq} holds the checkpoint of entry {}, not its own columns (the row was edited)",
+                claimed.entries
+            ));
+        }
+        if top
+            .as_ref()
+            .is_none_or(|(t, _)| t.entries < claimed.entries)
+        {
+            top = Some((claimed, signed));
+        }
+    }
+    let mut highest = None;
+    if let Some((claimed, signed)) = top {
+        match Checkpoint::open(&signed, vault_cert, vault_id) {
+            Ok(cp) => highest = Some(cp),
+            Err(e) => problems.push(format!(
+                "the highest stored checkpoint (entry {}) cannot be trusted: {e}",
+                claimed.entries
+            )),
+        }
+    }
+    Ok(StoredCheckpoints { highest, problems })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

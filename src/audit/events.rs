@@ -6,7 +6,9 @@
 /// certificate), `vault_fingerprint`, and `custodians`: a list of
 /// `{name, member_index, commitment, officer_fingerprint, officer_cert}`.
 pub const VAULT_INIT: &str = "vault.init";
-/// A quorum unsealed the vault for a command: `purpose`, `cards`.
+/// A quorum unsealed the vault for a command: `purpose`, `cards`, and
+/// `checkpoint`, the highest checkpoint its log check found the log
+/// extending (`{entries, head, time}` or null).
 pub const UNSEAL: &str = "vault.unsealed";
 /// A refused unseal or card check: `purpose`, `cards` (names claimed by the
 /// card headers or file names), `reason`.
@@ -74,3 +76,15 @@ pub const EXPORT_COMPLETED: &str = "export.completed";
 /// An export failed after it started; partial files were removed and no
 /// serial was marked exported: `export_id`, `request_id`, `reason`.
 pub const EXPORT_FAILED: &str = "export.failed";
+/// A quorum session was refused because the log is broken (its chain, or
+/// a checkpoint it no longer extends): `purpose`, `cards`, `reason`,
+/// `checkpoint` (the highest known, `{entries, head, time}`, or null).
+pub const BROKEN_LOG_REFUSED: &str = "audit.broken_log_refused";
+/// A quorum session went on over a broken log (`--accept-broken-log`, for
+/// incident response); it signs no checkpoint: `purpose`, `cards`,
+/// `reason`, `checkpoint`.
+pub const BROKEN_LOG_ACCEPTED: &str = "audit.broken_log_accepted";
+/// A session's closing checkpoint was refused because the log no longer
+/// extends the head verified when the session began: `purpose`, `entries`
+/// and `head` (what would have been signed), `reason`.
+pub const CHECKPOINT_REFUSED: &str = "audit.checkpoint_refused";

@@ -37,6 +37,23 @@ pub struct ChainReport {
     pub head: Head,
     /// Everything found wrong; empty means the chain is intact.
     pub problems: Vec<ChainProblem>,
+    /// The highest checkpoint an entry of the log records as verified at
+    /// an unseal (`vault.unsealed` data `checkpoint`), and that entry's
+    /// `seq`: what the log itself knows of its checkpoints, should rows of
+    /// the `checkpoints` table be deleted.
+    pub recorded_checkpoint: Option<(u64, RecordedCheckpoint)>,
+}
+
+/// A checkpoint as an entry records it (unsigned: the entry is covered by
+/// the chain instead).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordedCheckpoint {
+    /// The entries it covers.
+    pub entries: u64,
+    /// Hex SHA-256 of entry `entries`.
+    pub head: String,
+    /// When it was signed.
+    pub time: String,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +66,17 @@ struct Link<'a> {
     vault: &'a str,
     #[serde(borrow)]
     event: &'a str,
+    #[serde(default)]
+    data: LinkData,
+}
+
+/// The one part of an entry's payload the walk reads: a recorded checkpoint.
+#[derive(Deserialize, Default)]
+struct LinkData {
+    // Any shape here, so that another event's `checkpoint` key of another
+    // type never makes an entry "invalid"; only unseal entries are read.
+    #[serde(default)]
+    checkpoint: Option<serde_json::Value>,
 }
 
 /// Walks the whole log in `seq` order and checks each link.
@@ -57,12 +85,63 @@ pub fn verify_chain(
     conn: &rusqlite::Connection,
     vault_id: &str,
 ) -> Result<ChainReport, AuditError> {
-    let mut stmt = conn.prepare("SELECT seq, body, hash FROM audit ORDER BY seq")?;
-    let mut rows = stmt.query([])?;
+    walk(conn, vault_id, None)
+}
+
+/// Checks that the log still extends `from` (a head verified earlier, by
+/// a full walk): entry `from.count` still hashes to `from.hash`, and every
+/// later entry links to the one before. The work is proportional to the
+/// entries after `from`, not to the log: this is what a session checks
+/// before it signs a checkpoint over the entries it added. Entries before
+/// `from.count` are not read again; an edit to one of them that keeps the
+/// later hashes cannot change what the hash of entry `from.count` commits
+/// to, and one that recomputes them changes that hash.
+pub fn verify_since(
+    conn: &rusqlite::Connection,
+    vault_id: &str,
+    from: Head,
+) -> Result<ChainReport, AuditError> {
+    walk(conn, vault_id, Some(from))
+}
+
+fn walk(
+    conn: &rusqlite::Connection,
+    vault_id: &str,
+    from: Option<Head>,
+) -> Result<ChainReport, AuditError> {
     let mut problems = Vec::new();
     let mut prev = [0u8; 32];
     let mut expected: u64 = 1;
     let mut entries = 0u64;
+    let mut recorded_checkpoint: Option<(u64, RecordedCheckpoint)> = None;
+    if let Some(from) = from.filter(|f| f.count > 0) {
+        let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT body FROM audit WHERE seq = ?1",
+            [from.count as i64],
+            |r| r.get(0),
+        ))?;
+        match body {
+            None => problems.push(ChainProblem {
+                seq: from.count,
+                problem: format!(
+                    "missing: this session began with {} entries (the log was truncated during the session)",
+                    from.count
+                ),
+            }),
+            Some(b) if !crypto::ct_eq(&crypto::sha256(&b), &from.hash) => {
+                problems.push(ChainProblem {
+                    seq: from.count,
+                    problem: "hashes to something else than when this session began (the log was rewritten during the session)".into(),
+                })
+            }
+            Some(_) => {}
+        }
+        prev = from.hash;
+        expected = from.count + 1;
+    }
+    let mut stmt =
+        conn.prepare("SELECT seq, body, hash FROM audit WHERE seq >= ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([expected as i64])?;
     while let Some(row) = rows.next()? {
         let seq = row.get::<_, i64>(0)? as u64;
         let body: Vec<u8> = match row.get(1) {
@@ -134,12 +213,26 @@ pub fn verify_chain(
                         problem: "the first entry is not the vault's genesis".into(),
                     });
                 }
+                if link.event == super::events::UNSEAL {
+                    let cp = link
+                        .data
+                        .checkpoint
+                        .and_then(|v| serde_json::from_value::<RecordedCheckpoint>(v).ok());
+                    if let Some(cp) = cp {
+                        if recorded_checkpoint
+                            .as_ref()
+                            .is_none_or(|(_, r)| r.entries < cp.entries)
+                        {
+                            recorded_checkpoint = Some((seq, cp));
+                        }
+                    }
+                }
             }
         }
         prev = hash;
         expected = seq + 1;
     }
-    if entries == 0 {
+    if entries == 0 && from.is_none() {
         problems.push(ChainProblem {
             seq: 0,
             problem: "the log is empty (no genesis entry)".into(),
@@ -152,5 +245,126 @@ pub fn verify_chain(
             hash: prev,
         },
         problems,
+        recorded_checkpoint,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::audit::{append, events, Event};
+
+    const VAULT: &str = "0123456789abcdef";
+
+    fn log(n: usize) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+        )
+        .unwrap();
+        append(
+            &conn,
+            VAULT,
+            &event(events::VAULT_INIT, serde_json::json!({})),
+        )
+        .unwrap();
+        for _ in 1..n {
+            add(&conn);
+        }
+        conn
+    }
+
+    fn event(kind: &'static str, data: serde_json::Value) -> Event {
+        Event {
+            kind,
+            actors: vec!["alice".into()],
+            data,
+        }
+    }
+
+    fn add(conn: &rusqlite::Connection) -> Head {
+        append(
+            conn,
+            VAULT,
+            &event(events::TOKEN_VERIFIED, serde_json::json!({})),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn verify_since_accepts_appends_and_refuses_a_rewritten_anchor() {
+        let conn = log(5);
+        let anchor = verify_chain(&conn, VAULT).unwrap().head;
+        assert_eq!(anchor.count, 5);
+        for _ in 0..3 {
+            add(&conn);
+        }
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.head.count, 8);
+        assert_eq!(r.entries, 3, "only the entries after the anchor are read");
+
+        // The anchor entry rewritten (hash recomputed): refused.
+        conn.execute(
+            "UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'eve') AS BLOB) WHERE seq = 5",
+            [],
+        )
+        .unwrap();
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert_eq!(r.problems[0].seq, 5, "{:?}", r.problems);
+        assert!(r.problems[0]
+            .problem
+            .contains("rewritten during the session"));
+
+        // Cut below the anchor: refused.
+        let conn = log(5);
+        let anchor = verify_chain(&conn, VAULT).unwrap().head;
+        conn.execute("DELETE FROM audit WHERE seq > 3", []).unwrap();
+        // Forged entries in place of the cut ones (the same ones would be
+        // the same history: same bytes within the same second).
+        for n in 0..3 {
+            let forged = event(events::TOKEN_VERIFIED, serde_json::json!({ "n": n }));
+            append(&conn, VAULT, &forged).unwrap();
+        }
+        let r = verify_since(&conn, VAULT, anchor).unwrap();
+        assert!(
+            r.problems[0]
+                .problem
+                .contains("truncated during the session")
+                || r.problems[0]
+                    .problem
+                    .contains("rewritten during the session"),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn the_walk_finds_the_highest_checkpoint_an_unseal_entry_records() {
+        let conn = log(2);
+        let cp = |n: u64| serde_json::json!({ "checkpoint": { "entries": n, "head": "ab".repeat(32), "time": "2026-11-22T14:05:23Z" } });
+        append(&conn, VAULT, &event(events::UNSEAL, cp(2))).unwrap();
+        append(&conn, VAULT, &event(events::UNSEAL, cp(3))).unwrap();
+        // Another event's `checkpoint` key, of any shape, is neither read nor a problem.
+        append(
+            &conn,
+            VAULT,
+            &event(
+                events::TOKEN_VERIFIED,
+                serde_json::json!({ "checkpoint": 99 }),
+            ),
+        )
+        .unwrap();
+        append(
+            &conn,
+            VAULT,
+            &event(events::UNSEAL, serde_json::json!({ "checkpoint": null })),
+        )
+        .unwrap();
+        let r = verify_chain(&conn, VAULT).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let (seq, recorded) = r.recorded_checkpoint.unwrap();
+        assert_eq!((seq, recorded.entries), (4, 3));
+    }
 }

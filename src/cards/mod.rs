@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
+use crate::crypto::kdf::KdfOutOfBounds;
 use crate::crypto::{self, argon2id, KdfParams, SealingKey};
 
 const MAGIC: &[u8; 8] = b"SVCARD\0\x01";
@@ -91,6 +92,18 @@ pub enum CardError {
         path: PathBuf,
         /// What is damaged.
         why: String,
+    },
+    /// The header asks for Argon2id parameters outside the bounds every
+    /// card is held to (`crypto::kdf::KDF_BOUNDS`): refused before any key
+    /// derivation, which could otherwise hang or abort the process.
+    #[error("card {path} (custodian {name}) is refused: {bounds}; the card's header was altered or the card was not made by seedvault")]
+    KdfOutOfBounds {
+        /// The file.
+        path: PathBuf,
+        /// The custodian named in the card.
+        name: String,
+        /// Which parameter, its value and the allowed range.
+        bounds: KdfOutOfBounds,
     },
     /// The passphrase does not open the card.
     #[error("wrong passphrase for card {path} (custodian {name})")]
@@ -256,10 +269,10 @@ impl SealedCard {
     /// Parses card bytes; `path` is for messages.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, CardError> {
         let path = path.to_owned();
-        if bytes.len() < 8 || &bytes[..6] != &MAGIC[..6] {
+        if bytes.len() < 8 || bytes[..6] != MAGIC[..6] {
             return Err(CardError::NotACard { path });
         }
-        if &bytes[6..8] != &MAGIC[6..8] {
+        if bytes[6..8] != MAGIC[6..8] {
             return Err(CardError::UnsupportedVersion { path });
         }
         let corrupted = |why: &str| CardError::Corrupted {
@@ -312,6 +325,11 @@ impl SealedCard {
         if member_index > 15 || threshold == 0 || name.is_empty() {
             return Err(corrupted("impossible header values"));
         }
+        // The trailing checksum has no key, so these values are whatever
+        // the file says: bound them before anyone derives a key with them.
+        if let Err(bounds) = kdf.check_bounds() {
+            return Err(CardError::KdfOutOfBounds { path, name, bounds });
+        }
         Ok(SealedCard {
             path,
             header: CardHeader {
@@ -329,6 +347,14 @@ impl SealedCard {
 
     /// Opens the card with its custodian's passphrase (runs Argon2id).
     pub fn open(&self, passphrase: &SecretString) -> Result<CardSecrets, CardError> {
+        // `parse` checked the bounds; the header is a public field, so again.
+        if let Err(bounds) = self.header.kdf.check_bounds() {
+            return Err(CardError::KdfOutOfBounds {
+                path: self.path.clone(),
+                name: self.header.name.clone(),
+                bounds,
+            });
+        }
         let key = argon2id(
             passphrase.expose_secret().as_bytes(),
             &self.header.salt,
@@ -370,6 +396,7 @@ impl SealedCard {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -445,6 +472,31 @@ mod tests {
         assert!(c
             .open(&SecretString::from("correct horse battery".to_owned()))
             .is_err());
+    }
+
+    #[test]
+    fn fail_kdf_parameters_out_of_bounds_with_fixed_checksum_are_named() {
+        // m at offset 19, t at 23, p at 27 (docs/formats.md).
+        for (offset, value, param) in [
+            (23usize, u32::MAX, "t (passes)"),
+            (19, u32::MAX, "m (memory, KiB)"),
+            (27, 0, "p (lanes)"),
+        ] {
+            let mut b = card();
+            let n = b.len();
+            b[offset..offset + 4].copy_from_slice(&value.to_be_bytes());
+            let sum = crypto::sha256(&b[..n - 32]);
+            b[n - 32..].copy_from_slice(&sum);
+            let e = SealedCard::parse(Path::new("a.card"), &b).unwrap_err();
+            assert!(
+                matches!(&e, CardError::KdfOutOfBounds { name, bounds, .. }
+                    if name == "alice" && bounds.param == param && bounds.value == value),
+                "{e}"
+            );
+            let msg = e.to_string();
+            assert!(msg.contains("card a.card (custodian alice)"), "{msg}");
+            assert!(msg.contains(param), "{msg}");
+        }
     }
 
     #[test]

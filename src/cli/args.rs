@@ -70,6 +70,9 @@ pub struct QuorumArgs {
     /// Passphrase file of the card at the same position (else asked on the terminal).
     #[arg(long = "passphrase-file", value_name = "F")]
     pub passphrase_files: Vec<PathBuf>,
+    /// INCIDENT RESPONSE: go on although the audit log is broken (logged; no checkpoint is signed).
+    #[arg(long)]
+    pub accept_broken_log: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +190,9 @@ pub struct OneOfficer {
     /// Passphrase file for the card (else asked on the terminal).
     #[arg(long = "passphrase-file", value_name = "F")]
     pub passphrase_file: Option<PathBuf>,
+    /// INCIDENT RESPONSE: go on although the audit log is broken (logged).
+    #[arg(long)]
+    pub accept_broken_log: bool,
 }
 
 #[derive(Debug, Subcommand)]

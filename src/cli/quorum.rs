@@ -7,7 +7,7 @@ use super::args::QuorumArgs;
 use super::error::CliError;
 use super::passphrase;
 use crate::cards::SealedCard;
-use crate::vault::{UnsealedVault, Vault};
+use crate::vault::{BrokenLogPolicy, LogCheck, UnsealedVault, Vault, VaultError};
 
 /// Reads every `--card`; unreadable cards are logged as a refused attempt.
 pub fn read_cards(
@@ -40,11 +40,48 @@ fn check_pairing(a: &QuorumArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Checks the log before anyone types a passphrase (for a quorum session
+/// or an officer's act): a broken log is refused (exit 3, logged) unless
+/// `accept` (`--accept-broken-log`), which goes on with a warning.
+pub fn check_log(
+    vault: &mut Vault,
+    cards: &[SealedCard],
+    purpose: &str,
+    accept: bool,
+) -> Result<LogCheck, CliError> {
+    let policy = if accept {
+        BrokenLogPolicy::Accept
+    } else {
+        BrokenLogPolicy::Refuse
+    };
+    let log = vault
+        .check_log_for_session(cards, purpose, policy)
+        .map_err(|e| {
+            let broken = matches!(e, VaultError::BrokenLog { .. });
+            let e = CliError::from(e);
+            if broken {
+                e.advise("the refusal was logged. Do not go on with this vault: run `seedvault audit verify`, involve your auditors, and restore a copy whose log extends the checkpoint. For incident response only, the command may go on with --accept-broken-log (logged; no checkpoint is signed)")
+            } else {
+                e
+            }
+        })?;
+    if !log.is_intact() {
+        eprintln!(
+            "WARNING: the audit log is broken ({}); going on under --accept-broken-log: the acceptance is logged and no checkpoint will be signed",
+            log.reason()
+        );
+    }
+    Ok(log)
+}
+
 /// Opens the vault and unseals it with the cards of `a` for `purpose`.
+/// The log is checked before anyone types a passphrase: a broken log
+/// refuses the session (exit 3) unless `--accept-broken-log` is given.
 pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault, CliError> {
     check_pairing(a)?;
     let mut vault = Vault::open(dir)?;
     let cards = read_cards(&mut vault, &a.cards, purpose)?;
+    let log = check_log(&mut vault, &cards, purpose, a.accept_broken_log)?;
     if let Err(e) = vault.check_quorum_cards(&cards) {
         let names: Vec<String> = cards.iter().map(|c| c.header.name.clone()).collect();
         let described = cards
@@ -60,7 +97,7 @@ pub fn unseal(dir: &Path, a: &QuorumArgs, purpose: &str) -> Result<UnsealedVault
         let pass = passphrase::nth(&a.passphrase_files, i, &what, false)?;
         with_pass.push((card, pass));
     }
-    Ok(vault.unseal(with_pass, purpose)?)
+    Ok(vault.unseal_checked(with_pass, purpose, log)?)
 }
 
 /// `seedvault unseal`: proves a quorum opens the vault, changes nothing
@@ -90,8 +127,19 @@ pub fn session<T>(
     let out = work(&mut unsealed);
     let (_sealed, checkpoint) = unsealed.finish();
     let out = out?;
-    checkpoint.map_err(|e| {
-        CliError::from(e).advise("the command's work is committed, but no checkpoint was written; the next quorum command writes one")
-    })?;
+    match checkpoint {
+        Ok(Some(_)) => {}
+        Ok(None) => eprintln!(
+            "WARNING: no checkpoint was signed: this session went on over a broken audit log (--accept-broken-log)"
+        ),
+        Err(e) if e.is_tampering() => {
+            return Err(CliError::from(e).advise(
+                "the command's work is committed, but the log changed behind it; the refusal was logged: run `seedvault audit verify`",
+            ))
+        }
+        Err(e) => {
+            return Err(CliError::from(e).advise("the command's work is committed, but no checkpoint was written; the next quorum command writes one"))
+        }
+    }
     Ok(out)
 }

@@ -100,12 +100,13 @@ pub(crate) fn officer(
     purpose: &str,
 ) -> Result<crate::vault::Officer, CliError> {
     let cards = quorum::read_cards(vault, std::slice::from_ref(&o.card), purpose)?;
+    let log = quorum::check_log(vault, &cards, purpose, o.accept_broken_log)?;
     let card = &cards[0];
     let pass = match &o.passphrase_file {
         Some(f) => passphrase::from_file(f)?,
         None => passphrase::prompt(&format!("{} ({})", card.header.name, card.path.display()))?,
     };
-    Ok(vault.authenticate(card, &pass, purpose)?)
+    Ok(vault.authenticate_checked(card, &pass, purpose, log)?)
 }
 
 pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {

@@ -37,8 +37,92 @@ impl KdfParams {
     /// The weakest parameters a card may carry and still be opened without
     /// the vault being marked as a test vault.
     pub fn is_at_least_default(&self) -> bool {
-        self.m_kib >= Self::RFC9106_SECOND.m_kib && self.t >= Self::RFC9106_SECOND.t
+        !self.weaker_than(&Self::RFC9106_SECOND)
     }
+
+    /// Whether these parameters cost a guesser less than `policy`: less
+    /// memory or fewer passes. Lanes are not compared: they let the
+    /// legitimate user spread the same work over cores, and do not change
+    /// the work a guesser must do per guess.
+    pub fn weaker_than(&self, policy: &KdfParams) -> bool {
+        self.m_kib < policy.m_kib || self.t < policy.t
+    }
+
+    /// Checks the parameters against [`KDF_BOUNDS`] before any key
+    /// derivation: a header asking for 4 TiB of memory or 2^32 passes
+    /// would otherwise abort the process (allocation failure) or hang it,
+    /// before the refusal could be logged. Returns the first parameter out
+    /// of bounds.
+    pub fn check_bounds(&self) -> Result<(), KdfOutOfBounds> {
+        let b = KDF_BOUNDS;
+        let out = |param: &'static str, value: u32, min: u32, max: u32| KdfOutOfBounds {
+            param,
+            value,
+            min,
+            max,
+        };
+        if !(b.t_min..=b.t_max).contains(&self.t) {
+            return Err(out("t (passes)", self.t, b.t_min, b.t_max));
+        }
+        if !(b.p_min..=b.p_max).contains(&self.p) {
+            return Err(out("p (lanes)", self.p, b.p_min, b.p_max));
+        }
+        // Argon2 itself needs 8 KiB per lane; p <= 16 keeps this <= 128 KiB.
+        let m_min = b.m_kib_min.max(8 * self.p);
+        if !(m_min..=b.m_kib_max).contains(&self.m_kib) {
+            return Err(out("m (memory, KiB)", self.m_kib, m_min, b.m_kib_max));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for KdfParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "m = {} KiB, t = {}, p = {}", self.m_kib, self.t, self.p)
+    }
+}
+
+/// The Argon2id parameters any card may carry (docs/formats.md). A vault
+/// additionally refuses cards weaker than the parameters of its own
+/// ceremony (its genesis entry), so the low end only serves test vaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfBounds {
+    /// Fewest memory KiB (the test parameters' 64 KiB; at least 8 per lane).
+    pub m_kib_min: u32,
+    /// Most memory KiB: 4 GiB, what a console can be expected to hold.
+    pub m_kib_max: u32,
+    /// Fewest passes.
+    pub t_min: u32,
+    /// Most passes: 16 (RFC 9106's recommendations use 1 to 3).
+    pub t_max: u32,
+    /// Fewest lanes.
+    pub p_min: u32,
+    /// Most lanes: 16.
+    pub p_max: u32,
+}
+
+/// The bounds every card is held to before any key derivation.
+pub const KDF_BOUNDS: KdfBounds = KdfBounds {
+    m_kib_min: KdfParams::INSECURE_FAST.m_kib,
+    m_kib_max: 4 * 1024 * 1024,
+    t_min: 1,
+    t_max: 16,
+    p_min: 1,
+    p_max: 16,
+};
+
+/// One Argon2id parameter outside [`KDF_BOUNDS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Argon2id {param} = {value} is outside the allowed {min}..={max}")]
+pub struct KdfOutOfBounds {
+    /// Which parameter.
+    pub param: &'static str,
+    /// Its value.
+    pub value: u32,
+    /// The smallest allowed.
+    pub min: u32,
+    /// The largest allowed.
+    pub max: u32,
 }
 
 /// Argon2id refused its parameters (only possible with a corrupted card).
@@ -47,7 +131,9 @@ impl KdfParams {
 pub struct KdfError(String);
 
 /// Argon2id (v1.3) of `passphrase` with `salt`, 32-byte output.
+/// Refuses parameters outside [`KDF_BOUNDS`] before any work.
 pub fn argon2id(passphrase: &[u8], salt: &[u8], params: KdfParams) -> Result<Key32, KdfError> {
+    params.check_bounds().map_err(|e| KdfError(e.to_string()))?;
     argon2id_full(passphrase, salt, None, None, params)
 }
 
@@ -108,4 +194,90 @@ pub fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8]) -> Key32 {
     // Exactly 32 bytes, so `from_slice_wiping` returns Some.
     #[allow(clippy::expect_used)]
     Key32::from_slice_wiping(&mut out).expect("32-byte HKDF output")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vaults_own_parameters_are_within_bounds() {
+        assert_eq!(KdfParams::RFC9106_SECOND.check_bounds(), Ok(()));
+        assert_eq!(KdfParams::INSECURE_FAST.check_bounds(), Ok(()));
+        let max = KdfParams {
+            m_kib: KDF_BOUNDS.m_kib_max,
+            t: KDF_BOUNDS.t_max,
+            p: KDF_BOUNDS.p_max,
+        };
+        assert_eq!(max.check_bounds(), Ok(()));
+    }
+
+    #[test]
+    fn fail_out_of_bounds_parameters_name_the_parameter() {
+        let ok = KdfParams::RFC9106_SECOND;
+        let cases = [
+            (KdfParams { t: u32::MAX, ..ok }, "t (passes)", u32::MAX),
+            (KdfParams { t: 0, ..ok }, "t (passes)", 0),
+            (KdfParams { t: 17, ..ok }, "t (passes)", 17),
+            (KdfParams { p: 0, ..ok }, "p (lanes)", 0),
+            (KdfParams { p: 17, ..ok }, "p (lanes)", 17),
+            (
+                KdfParams {
+                    m_kib: u32::MAX,
+                    ..ok
+                },
+                "m (memory, KiB)",
+                u32::MAX,
+            ),
+            (
+                KdfParams {
+                    m_kib: 4 * 1024 * 1024 + 1,
+                    ..ok
+                },
+                "m (memory, KiB)",
+                4 * 1024 * 1024 + 1,
+            ),
+            (
+                KdfParams {
+                    m_kib: 63,
+                    t: 1,
+                    p: 1,
+                },
+                "m (memory, KiB)",
+                63,
+            ),
+            // Argon2 needs 8 KiB per lane.
+            (
+                KdfParams {
+                    m_kib: 64,
+                    t: 1,
+                    p: 16,
+                },
+                "m (memory, KiB)",
+                64,
+            ),
+        ];
+        for (params, param, value) in cases {
+            let e = params.check_bounds().unwrap_err();
+            assert_eq!((e.param, e.value), (param, value), "{params:?}");
+            // And the KDF itself refuses them before any work.
+            assert!(argon2id(b"pass", &[0u8; 16], params).is_err(), "{params:?}");
+        }
+    }
+
+    #[test]
+    fn weaker_compares_memory_and_passes_not_lanes() {
+        let policy = KdfParams::RFC9106_SECOND;
+        assert!(KdfParams::INSECURE_FAST.weaker_than(&policy));
+        assert!(KdfParams { t: 2, ..policy }.weaker_than(&policy));
+        assert!(KdfParams {
+            m_kib: policy.m_kib - 1,
+            ..policy
+        }
+        .weaker_than(&policy));
+        assert!(!KdfParams { p: 1, ..policy }.weaker_than(&policy));
+        assert!(!KdfParams { t: 4, ..policy }.weaker_than(&policy));
+        assert!(!policy.weaker_than(&KdfParams::INSECURE_FAST));
+    }
 }

@@ -23,7 +23,7 @@ use secrecy::SecretString;
 use crate::audit::ChainReport;
 use crate::cards::SealedCard;
 use crate::media::Medium;
-use crate::vault::{AuditEntry, HeldSecrets, Request, Status, UnsealedSession, Vault};
+use crate::vault::{AuditEntry, HeldSecrets, Request, Status, UnsealedSession, Vault, VaultError};
 
 /// What the audit log says a TUI unseal was for.
 pub const PURPOSE: &str = "tui session";
@@ -354,6 +354,13 @@ impl Held {
                     Ok(v) => Held::Sealed(v),
                     Err(e2) => Held::Gone(dir, e2.to_string()),
                 };
+                // The UI never goes on over a broken log (the refusal is
+                // logged); incident response has the CLI's explicit flag.
+                if matches!(e, VaultError::BrokenLog { .. }) {
+                    return Err(format!(
+                        "{e}. The terminal UI does not unseal over a broken log: stop and involve the auditors (incident response: the CLI's quorum commands take --accept-broken-log)"
+                    ));
+                }
                 Err(e.to_string())
             }
         }

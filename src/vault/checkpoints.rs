@@ -14,21 +14,196 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{UnsealedVault, Vault, VaultError};
-use crate::audit::{self, checkpoint, export, Checkpoint, CheckpointError};
+use crate::audit::{self, checkpoint, events, export, Checkpoint, CheckpointError, Event, Head};
 use crate::pgp;
+
+/// Most problems named in one refusal; `audit verify` lists them all.
+const PROBLEMS_SHOWN: usize = 5;
+
+/// What a quorum session does when the log is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenLogPolicy {
+    /// Refuse the session (the default).
+    Refuse,
+    /// Go on, for incident response (`--accept-broken-log`): the acceptance
+    /// is logged and the session signs no checkpoint.
+    Accept,
+}
+
+/// What the vault found when it checked its log before a quorum session:
+/// the proof [`Vault::unseal_checked`] needs. Only this crate makes one.
+#[derive(Debug, Clone)]
+pub struct LogCheck {
+    /// The head verified: chain intact from genesis, genesis matching the
+    /// vault's tables, extending the highest known checkpoint. `None` when
+    /// the log is broken.
+    pub(crate) verified: Option<Head>,
+    /// The highest checkpoint known (stored and signed, or recorded by an
+    /// unseal entry).
+    pub checkpoint: Option<Checkpoint>,
+    /// Everything wrong; empty when the log is intact.
+    pub problems: Vec<String>,
+    /// Checked under [`BrokenLogPolicy::Accept`].
+    pub(crate) policy: BrokenLogPolicy,
+}
+
+impl LogCheck {
+    /// Whether the log is intact.
+    pub fn is_intact(&self) -> bool {
+        self.verified.is_some()
+    }
+
+    /// The problems, for a message (the first few).
+    pub fn reason(&self) -> String {
+        let mut r = self
+            .problems
+            .iter()
+            .take(PROBLEMS_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.problems.len() > PROBLEMS_SHOWN {
+            r += &format!(
+                "; and {} more problems (run `seedvault audit verify`)",
+                self.problems.len() - PROBLEMS_SHOWN
+            );
+        }
+        r
+    }
+
+    /// The known checkpoint as the log records it in an unseal entry.
+    pub(crate) fn checkpoint_json(&self) -> serde_json::Value {
+        match &self.checkpoint {
+            None => serde_json::Value::Null,
+            Some(cp) => json!({ "entries": cp.entries, "head": cp.head_hex(), "time": cp.time }),
+        }
+    }
+}
+
+impl Vault {
+    /// Checks the log as a quorum session needs it: the whole chain (as
+    /// `audit verify` does; about 1.3 s per million entries), then the
+    /// highest checkpoint known, from the `checkpoints` table (signature
+    /// checked with the vault certificate of the genesis entry, which the
+    /// chain covers, not the table's copy) or, should its row have been
+    /// deleted, from the log's own unseal entries. The log must extend it.
+    /// Problems are collected; `Err` only when the database cannot be
+    /// read. (Edits to the vault's tables, as opposed to its log, are what
+    /// `audit verify` and `audit replay` report, and each use of a record
+    /// checks it: a card against its commitment, a request against its
+    /// signatures.)
+    pub fn check_log(&self, policy: BrokenLogPolicy) -> Result<LogCheck, VaultError> {
+        let id = self.info().vault_id.to_string();
+        let conn = self.store().conn();
+        let report = audit::verify_chain(conn, &id)?;
+        let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        let stored = match genesis_cert(conn) {
+            Ok(cert) => checkpoint::stored(conn, &id, &cert)?,
+            Err(e) => {
+                problems.push(e);
+                checkpoint::StoredCheckpoints::default()
+            }
+        };
+        problems.extend(stored.problems);
+        let recorded = report.recorded_checkpoint.and_then(|(seq, r)| {
+            let head: [u8; 32] = data_encoding::HEXLOWER
+                .decode(r.head.as_bytes())
+                .ok()?
+                .try_into()
+                .ok()?;
+            Some((
+                seq,
+                Checkpoint {
+                    vault_id: id.clone(),
+                    entries: r.entries,
+                    head,
+                    time: r.time,
+                },
+            ))
+        });
+        let known = match (stored.highest, recorded) {
+            (Some(s), Some((seq, r))) if r.entries > s.entries => Some((r, Some(seq))),
+            (Some(s), Some((seq, r))) if r.entries == s.entries && r.head != s.head => {
+                problems.push(format!(
+                    "checkpoint {} says head {}, but entry {seq} recorded it as {} (the log or the checkpoints table was rewritten)",
+                    s.entries,
+                    s.head_hex(),
+                    r.head_hex()
+                ));
+                Some((s, None))
+            }
+            (Some(s), _) => Some((s, None)),
+            (None, Some((seq, r))) => Some((r, Some(seq))),
+            (None, None) => None,
+        };
+        if let Some((cp, recorded_in)) = &known {
+            if let Err(e) = cp.check_extended_by(conn) {
+                let source = match recorded_in {
+                    None => format!("signed {}", cp.time),
+                    Some(seq) => format!(
+                        "signed {}, recorded by entry {seq}; its row in the checkpoints table is gone",
+                        cp.time
+                    ),
+                };
+                problems.insert(
+                    0,
+                    format!(
+                        "the log no longer extends checkpoint {} ({source}): {e}",
+                        cp.entries
+                    ),
+                );
+            }
+        }
+        Ok(LogCheck {
+            verified: problems.is_empty().then_some(report.head),
+            checkpoint: known.map(|(cp, _)| cp),
+            problems,
+            policy,
+        })
+    }
+}
 
 impl UnsealedVault {
     /// Signs a checkpoint of the log as it stands now and stores it (in
-    /// the `checkpoints` table, outside the chain). If the latest stored
-    /// checkpoint already covers the head, that one is returned.
-    pub fn checkpoint(&mut self) -> Result<(Checkpoint, String), VaultError> {
+    /// the `checkpoints` table, outside the chain), but only over a log
+    /// that extends the head verified when the session began (checked now
+    /// for the entries added since). If the latest stored checkpoint
+    /// already covers the head, that one is returned. `Ok(None)`: the
+    /// session went on over a broken log (`--accept-broken-log`) and signs
+    /// nothing. A log changed behind the session is refused, and the
+    /// refusal logged.
+    pub fn checkpoint(&mut self) -> Result<Option<(Checkpoint, String)>, VaultError> {
+        let Some(verified) = self.verified_head() else {
+            return Ok(None);
+        };
         let key = self.vault_key()?;
         let id = self.vault().info().vault_id.to_string();
-        self.vault_mut().store_mut().write(|tx| {
-            let head = audit::head(tx)?;
+        let cert = genesis_cert(self.vault().store().conn()).map_err(VaultError::Tampered)?;
+        // The key opened under the master key is the real one; the genesis
+        // certificate, which checked the stored checkpoints, must be its own.
+        if key.cert().fingerprint() != cert.fingerprint() {
+            return Err(VaultError::Tampered(format!(
+                "the vault certificate {} of the genesis entry is not that of the vault's key {}: the log was rewritten from its genesis",
+                cert.fingerprint().to_hex(),
+                key.cert().fingerprint().to_hex()
+            )));
+        }
+        let result = self.vault_mut().store_mut().write(|tx| {
+            let report = audit::verify::verify_since(tx, &id, verified)?;
+            if !report.problems.is_empty() {
+                let reason = report
+                    .problems
+                    .iter()
+                    .take(PROBLEMS_SHOWN)
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Ok(Err((report.head, reason)));
+            }
+            let head = report.head;
             if let Some((cp, signed)) = checkpoint::latest(tx, &id)? {
                 if cp.entries == head.count && cp.head == head.hash {
-                    return Ok((cp, signed));
+                    return Ok(Ok((cp, signed)));
                 }
             }
             let cp = Checkpoint::of(&id, &head);
@@ -36,19 +211,63 @@ impl UnsealedVault {
                 .sign(&key)
                 .map_err(|e| VaultError::Crypto(format!("signing the checkpoint failed: {e}")))?;
             checkpoint::store(tx, &cp, &signed)?;
-            Ok((cp, signed))
-        })
+            Ok::<_, VaultError>(Ok((cp, signed)))
+        })?;
+        match result {
+            Ok(done) => Ok(Some(done)),
+            Err((head, reason)) => {
+                let reason = format!(
+                    "the log no longer extends the head this session verified (entry {}): {reason}",
+                    verified.count
+                );
+                let purpose = self.purpose().to_owned();
+                let names = self.officer_names();
+                // The refusal is what matters; a log that cannot take its
+                // entry must not hide it.
+                let _ = self.vault_mut().log(&Event {
+                    kind: events::CHECKPOINT_REFUSED,
+                    actors: names,
+                    data: json!({
+                        "purpose": purpose,
+                        "entries": head.count,
+                        "head": head.hash_hex(),
+                        "reason": reason,
+                    }),
+                });
+                Err(VaultError::Tampered(format!(
+                    "no checkpoint was signed: {reason}"
+                )))
+            }
+        }
     }
 
     /// Ends an unsealed command or session: signs and stores a checkpoint
     /// of the log, then seals (the keys are wiped). Every command or
     /// session that unsealed the vault ends here, whether its work
     /// succeeded or not, since the unseal itself was logged. It always
-    /// seals; the checkpoint's result says whether one was written.
-    pub fn finish(mut self) -> (Vault, Result<Checkpoint, VaultError>) {
-        let cp = self.checkpoint().map(|(cp, _)| cp);
+    /// seals; the checkpoint's result says whether one was written
+    /// (`Ok(None)`: the session accepted a broken log and signs none).
+    pub fn finish(mut self) -> (Vault, Result<Option<Checkpoint>, VaultError>) {
+        let cp = self.checkpoint().map(|o| o.map(|(cp, _)| cp));
         (self.seal(), cp)
     }
+}
+
+/// The vault certificate as the genesis entry recorded it.
+fn genesis_cert(conn: &rusqlite::Connection) -> Result<sequoia_openpgp::Cert, String> {
+    let bad = |why: &str| format!("the genesis entry's vault certificate {why}");
+    let body: Vec<u8> = conn
+        .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
+        .map_err(|_| bad("cannot be read (no genesis entry)"))?;
+    let entry: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| bad("cannot be read (not JSON)"))?;
+    let b64 = entry["data"]["vault_cert"]
+        .as_str()
+        .ok_or_else(|| bad("is missing"))?;
+    let bytes = data_encoding::BASE64
+        .decode(b64.as_bytes())
+        .map_err(|_| bad("is not base64"))?;
+    pgp::keys::parse_public_cert(&bytes).map_err(|e| bad(&format!("is unreadable: {e}")))
 }
 
 /// Creates `path` for writing, refusing to replace an existing file.

@@ -216,7 +216,7 @@ pub(crate) fn genesis_data(info: &VaultInfo) -> serde_json::Value {
     let vault_fpr = pgp::keys::parse_public_cert(&info.vault_cert)
         .map(|c| c.fingerprint().to_hex())
         .unwrap_or_default();
-    json!({
+    let mut data = json!({
         "vault_id": info.vault_id.to_string(),
         "created_at": info.created_at,
         "threshold": info.threshold,
@@ -227,7 +227,13 @@ pub(crate) fn genesis_data(info: &VaultInfo) -> serde_json::Value {
         "vault_fingerprint": vault_fpr,
         "vault_cert": b64(&info.vault_cert),
         "custodians": custodians,
-    })
+    });
+    // The card KDF policy (checked at every unseal); absent from the genesis
+    // of vaults made before it was recorded.
+    if let (Some(kdf), Some(obj)) = (info.kdf_recorded, data.as_object_mut()) {
+        obj.insert("kdf".into(), json!(kdf));
+    }
+    data
 }
 
 struct Temporaries(Vec<PathBuf>);
@@ -322,6 +328,7 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
         custodians,
         vault_cert,
         approval_ttl_s: p.approval_ttl_s,
+        kdf_recorded: Some(p.kdf),
         master_check: keys::master_check(&mk, vault_id).to_vec(),
         vault_key_sealed,
     };

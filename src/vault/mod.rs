@@ -29,6 +29,7 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use approval::ApprovedRequest;
+pub use checkpoints::{BrokenLogPolicy, LogCheck};
 pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
 pub use init::{
@@ -155,6 +156,19 @@ pub enum VaultError {
         /// Its custodian.
         name: String,
     },
+    /// A card sealed with cheaper Argon2id parameters than the vault's
+    /// ceremony recorded (refused before any key derivation).
+    #[error("card {path} (custodian {name}) is sealed with Argon2id {card}, weaker than this vault's policy {policy} (recorded at its key ceremony); the card was re-sealed or altered")]
+    WeakCardKdf {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// The card's parameters.
+        card: crate::crypto::KdfParams,
+        /// The vault's.
+        policy: crate::crypto::KdfParams,
+    },
     /// The combined shares did not give this vault's master key.
     #[error("the cards combine to a key that is not this vault's master key: {0}")]
     WrongMasterKey(String),
@@ -166,6 +180,16 @@ pub enum VaultError {
     /// changed the database behind the vault's back. Exit code 3.
     #[error("tampering detected: {0}")]
     Tampered(String),
+    /// The audit log is broken (its chain, or a checkpoint it no longer
+    /// extends), so a quorum session or an officer's act is refused.
+    /// Exit code 3.
+    #[error("the audit log is broken; refusing {purpose}: {reason}")]
+    BrokenLog {
+        /// What the session was for.
+        purpose: String,
+        /// What is wrong with the log.
+        reason: String,
+    },
     /// A cryptographic operation failed unexpectedly.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
@@ -197,7 +221,7 @@ impl From<audit::AuditError> for VaultError {
 impl VaultError {
     /// Whether this error means the vault's data was tampered with (exit 3).
     pub fn is_tampering(&self) -> bool {
-        matches!(self, VaultError::Tampered(_))
+        matches!(self, VaultError::Tampered(_) | VaultError::BrokenLog { .. })
     }
 }
 
@@ -237,6 +261,9 @@ pub struct VaultInfo {
     pub vault_cert: Vec<u8>,
     /// How long an approval stays valid.
     pub approval_ttl_s: i64,
+    /// The cards' Argon2id parameters as the genesis entry recorded them
+    /// at the ceremony (`None` for a vault made before they were recorded).
+    pub kdf_recorded: Option<crate::crypto::KdfParams>,
     master_check: Vec<u8>,
     vault_key_sealed: Vec<u8>,
 }
@@ -391,6 +418,7 @@ fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
         vault_cert: row.7,
         vault_key_sealed: row.8,
         approval_ttl_s: row.9,
+        kdf_recorded: unseal::recorded_kdf(conn),
         custodians,
     })
 }

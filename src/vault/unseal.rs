@@ -15,7 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{keys, Custodian, Vault, VaultError};
-use crate::audit::{events, Event};
+use super::{BrokenLogPolicy, LogCheck};
+use crate::audit::{events, Event, Head};
 use crate::cards::{CardSecrets, SealedCard, VaultId};
 use crate::crypto::{self, KdfParams, Key32, SealingKey};
 use crate::pgp::SecretCert;
@@ -65,6 +66,10 @@ pub struct UnsealedVault {
     kek: SealingKey,
     officers: Vec<Officer>,
     pub(crate) data_keys: super::seeds::DataKeyCache,
+    /// The head the log check verified before the unseal; `None` when the
+    /// session went on over a broken log (it then signs no checkpoint).
+    verified: Option<Head>,
+    purpose: String,
 }
 
 impl fmt::Debug for UnsealedVault {
@@ -83,6 +88,29 @@ fn card_names(cards: &[&SealedCard]) -> (Vec<String>, Vec<String>) {
         .map(|c| format!("{} ({})", c.header.name, c.path.display()))
         .collect();
     (names, described)
+}
+
+/// The card KDF parameters the genesis entry recorded, if it did.
+pub(crate) fn recorded_kdf(conn: &rusqlite::Connection) -> Option<KdfParams> {
+    let body: Vec<u8> = conn
+        .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
+        .ok()?;
+    let entry: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    serde_json::from_value(entry.get("data")?.get("kdf")?.clone()).ok()
+}
+
+impl super::VaultInfo {
+    /// The weakest Argon2id parameters this vault's cards may carry: those
+    /// of its ceremony, as the genesis entry recorded them. A vault whose
+    /// genesis predates the record had only two choices: the production
+    /// default, or the test parameters (`test_vault`, in the genesis too).
+    pub fn kdf_policy(&self) -> KdfParams {
+        match self.kdf_recorded {
+            Some(k) => k,
+            None if self.test_vault => KdfParams::INSECURE_FAST,
+            None => KdfParams::RFC9106_SECOND,
+        }
+    }
 }
 
 impl Vault {
@@ -140,6 +168,17 @@ impl Vault {
         pass: &SecretString,
     ) -> Result<(Officer, Share), VaultError> {
         let cust = self.custodian_of(card)?.clone();
+        // Before any key derivation: a card re-sealed with cheaper
+        // parameters than the ceremony's is as weak as its cheapest card.
+        let policy = self.info.kdf_policy();
+        if card.header.kdf.weaker_than(&policy) {
+            return Err(VaultError::WeakCardKdf {
+                path: card.path.clone(),
+                name: cust.name.clone(),
+                card: card.header.kdf,
+                policy,
+            });
+        }
         let secrets: CardSecrets = card.open(pass)?;
         let mismatch = || VaultError::ShareMismatch {
             path: card.path.clone(),
@@ -243,26 +282,138 @@ impl Vault {
 
     /// Proves one officer (for acts that need a person, not a quorum:
     /// creating, approving or rejecting a request, voiding a serial).
+    /// The log is checked first, as for a quorum session: an officer's act
+    /// over a broken log is refused.
     pub fn authenticate(
         &mut self,
         card: &SealedCard,
         pass: &SecretString,
         purpose: &str,
     ) -> Result<Officer, VaultError> {
-        match self.open_card(card, pass) {
-            Ok((officer, _)) => Ok(officer),
-            Err(e) => self.refused(purpose, &[card], e),
-        }
+        let log = self.check_log_for_session(
+            std::slice::from_ref(card),
+            purpose,
+            BrokenLogPolicy::Refuse,
+        )?;
+        self.authenticate_checked(card, pass, purpose, log)
     }
 
-    /// Combines M cards into the master key for this command or session.
+    /// [`Vault::authenticate`] given the log check made before the
+    /// passphrase was asked for. Over a broken log (accepted), the
+    /// acceptance is logged with the officer as its actor.
+    pub fn authenticate_checked(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+        purpose: &str,
+        log: LogCheck,
+    ) -> Result<Officer, VaultError> {
+        if !log.is_intact() && log.policy != BrokenLogPolicy::Accept {
+            let e = VaultError::BrokenLog {
+                purpose: purpose.to_owned(),
+                reason: log.reason(),
+            };
+            return self.refused(purpose, &[card], e);
+        }
+        let officer = match self.open_card(card, pass) {
+            Ok((officer, _)) => officer,
+            Err(e) => return self.refused(purpose, &[card], e),
+        };
+        if !log.is_intact() {
+            self.log(&Event {
+                kind: events::BROKEN_LOG_ACCEPTED,
+                actors: vec![officer.name.clone()],
+                data: json!({
+                    "purpose": purpose,
+                    "cards": [officer.name.clone()],
+                    "reason": log.reason(),
+                    "checkpoint": log.checkpoint_json(),
+                }),
+            })?;
+        }
+        Ok(officer)
+    }
+
+    /// Checks the log before a quorum session ([`Vault::check_log`]) and
+    /// logs what it found: a broken log refuses the session
+    /// ([`VaultError::BrokenLog`], logged as `audit.broken_log_refused`)
+    /// unless `policy` accepts it, in which case the acceptance is logged
+    /// by [`Vault::unseal_checked`] once the cards are proven. Call before
+    /// asking for passphrases; `cards` are only named.
+    pub fn check_log_for_session(
+        &mut self,
+        cards: &[SealedCard],
+        purpose: &str,
+        policy: BrokenLogPolicy,
+    ) -> Result<LogCheck, VaultError> {
+        let all: Vec<&SealedCard> = cards.iter().collect();
+        let log = match self.check_log(policy) {
+            Ok(l) => l,
+            Err(e) => return self.refused(purpose, &all, e),
+        };
+        if log.is_intact() || policy == BrokenLogPolicy::Accept {
+            return Ok(log);
+        }
+        let (names, described) = card_names(&all);
+        let reason = log.reason();
+        // The refusal's own message must survive a log that cannot be written.
+        let _ = self.log(&Event {
+            kind: events::BROKEN_LOG_REFUSED,
+            actors: names,
+            data: json!({
+                "purpose": purpose,
+                "cards": described,
+                "reason": reason,
+                "checkpoint": log.checkpoint_json(),
+            }),
+        });
+        Err(VaultError::BrokenLog {
+            purpose: purpose.to_owned(),
+            reason,
+        })
+    }
+
+    /// Combines M cards into the master key for this command or session,
+    /// after checking the log (a broken log refuses it).
     pub fn unseal(
-        mut self,
+        self,
         cards: Vec<(SealedCard, SecretString)>,
         purpose: &str,
     ) -> Result<UnsealedVault, VaultError> {
+        self.unseal_with(cards, purpose, BrokenLogPolicy::Refuse)
+    }
+
+    /// [`Vault::unseal`] with a chosen [`BrokenLogPolicy`].
+    pub fn unseal_with(
+        mut self,
+        cards: Vec<(SealedCard, SecretString)>,
+        purpose: &str,
+        policy: BrokenLogPolicy,
+    ) -> Result<UnsealedVault, VaultError> {
+        let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
+        let log = self.check_log_for_session(&headers, purpose, policy)?;
+        self.unseal_checked(cards, purpose, log)
+    }
+
+    /// Combines M cards into the master key, given the log check made
+    /// before the passphrases were asked for. A session over a broken log
+    /// (accepted) logs the acceptance with the unseal and signs no
+    /// checkpoint when it ends.
+    pub fn unseal_checked(
+        mut self,
+        cards: Vec<(SealedCard, SecretString)>,
+        purpose: &str,
+        log: LogCheck,
+    ) -> Result<UnsealedVault, VaultError> {
         let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
         let all: Vec<&SealedCard> = headers.iter().collect();
+        if !log.is_intact() && log.policy != BrokenLogPolicy::Accept {
+            let e = VaultError::BrokenLog {
+                purpose: purpose.to_owned(),
+                reason: log.reason(),
+            };
+            return self.refused(purpose, &all, e);
+        }
         if let Err(e) = self.check_quorum_cards(&headers) {
             return self.refused(purpose, &all, e);
         }
@@ -305,16 +456,38 @@ impl Vault {
         let kek = SealingKey::new(&keys::kek(&mk, id, self.info.key_version));
         drop(mk);
         let names: Vec<String> = officers.iter().map(|o| o.name.clone()).collect();
-        self.log(&Event {
+        let id = self.info.vault_id.to_string();
+        let unsealed = Event {
             kind: events::UNSEAL,
             actors: names.clone(),
-            data: json!({ "purpose": purpose, "cards": names }),
+            // The checkpoint this session found the log extending: the log's
+            // own record of it, should its row be deleted.
+            data: json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() }),
+        };
+        let accepted = (!log.is_intact()).then(|| Event {
+            kind: events::BROKEN_LOG_ACCEPTED,
+            actors: names.clone(),
+            data: json!({
+                "purpose": purpose,
+                "cards": names,
+                "reason": log.reason(),
+                "checkpoint": log.checkpoint_json(),
+            }),
+        });
+        self.store.write(|tx| {
+            crate::audit::append(tx, &id, &unsealed)?;
+            if let Some(a) = &accepted {
+                crate::audit::append(tx, &id, a)?;
+            }
+            Ok::<_, VaultError>(())
         })?;
         Ok(UnsealedVault {
             vault: self,
             kek,
             officers,
             data_keys: Default::default(),
+            verified: log.verified,
+            purpose: purpose.to_owned(),
         })
     }
 }
@@ -328,6 +501,22 @@ impl UnsealedVault {
     /// Their names, for audit entries.
     pub fn officer_names(&self) -> Vec<String> {
         self.officers.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// The head the session's log check verified; `None` when it went on
+    /// over a broken log.
+    pub fn verified_head(&self) -> Option<Head> {
+        self.verified
+    }
+
+    /// Whether the session went on over a broken log (`--accept-broken-log`).
+    pub fn accepted_broken_log(&self) -> bool {
+        self.verified.is_none()
+    }
+
+    /// What the session was unsealed for.
+    pub fn purpose(&self) -> &str {
+        &self.purpose
     }
 
     /// The sealed view (status, log).
@@ -403,11 +592,15 @@ impl UnsealedVault {
             kek,
             officers,
             data_keys,
+            verified,
+            purpose,
         } = self;
         drop(data_keys);
         UnsealedSession {
             vault,
             kek,
+            verified,
+            purpose,
             // The signing keys go with the `Officer` values (wiped on drop).
             officers: officers.into_iter().map(|o| o.name).collect(),
         }
@@ -430,6 +623,10 @@ pub struct UnsealedSession {
     vault: Vault,
     kek: SealingKey,
     officers: Vec<String>,
+    /// As [`UnsealedVault`]'s: the head verified at unseal, `None` over an
+    /// accepted broken log (then no checkpoint is signed).
+    verified: Option<Head>,
+    purpose: String,
 }
 
 impl fmt::Debug for UnsealedSession {
@@ -464,12 +661,14 @@ impl UnsealedSession {
     /// Ends the session as [`UnsealedVault::finish`] does: signs a
     /// checkpoint with the vault key, opened from the KEK for this
     /// signature only, then seals (the KEK is wiped).
-    pub fn finish(self) -> (Vault, Result<crate::audit::Checkpoint, VaultError>) {
+    pub fn finish(self) -> (Vault, Result<Option<crate::audit::Checkpoint>, VaultError>) {
         UnsealedVault {
             vault: self.vault,
             kek: self.kek,
             officers: Vec::new(),
             data_keys: Default::default(),
+            verified: self.verified,
+            purpose: self.purpose,
         }
         .finish()
     }
