@@ -48,7 +48,7 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Build a demo vault in a fresh directory and walk through the flow.
+    /// Build a demo vault (in ./demo) and walk through the whole flow; a second run reuses it.
     Demo(DemoArgs),
     /// Full-screen terminal UI: overview, audit log, unsealed sessions.
     Tui(TuiArgs),
@@ -146,9 +146,15 @@ pub struct AuditVerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to build the demo (must not exist yet).
+    /// Where to build the demo: a new or empty directory, or one an earlier demo made (reused as it is).
     #[arg(long, value_name = "DIR", default_value = "demo")]
     pub dir: PathBuf,
+    /// Delete what an earlier demo made in DIR and build it again (never touches other files).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Not used: the demo's vault is always DIR/vault (hides the global --vault from this help).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub vault: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
