@@ -21,7 +21,8 @@ pub const NAMES: [&str; 2] = ["alice", "bob"];
 /// `tests/common/batch.rs`) to `out`.
 pub fn make_batch(format: &str, count: u64, first: u64, rng_seed: u32, out: &Path) {
     let spec = batch::BatchSpec::new(count, first, u64::from(rng_seed));
-    batch::write_files(format, &spec, out, None).expect("writing the batch");
+    batch::write_files(format, &spec, out, None)
+        .unwrap_or_else(|e| panic!("writing the batch {}: {e}", out.display()));
 }
 
 /// A custodian's benchmark passphrase.
