@@ -74,16 +74,18 @@ pub struct QuorumArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Cards needed to unseal (M).
+    /// Cards needed to unseal (M), with 2 <= M <= N <= 16.
     #[arg(long, value_name = "M")]
     pub threshold: u8,
-    /// A custodian (repeat for each; N = how many). Becomes the card's file name.
+    /// A custodian (repeat for each; N = how many). Becomes the card's file name NAME.card: 1 to 64
+    /// letters, digits, '.', '_' or '-', not starting with '.' or '-', distinct ignoring case.
     #[arg(long = "custodian", value_name = "NAME", required = true)]
     pub custodians: Vec<String>,
     /// Where to write NAME.card for each custodian and vault-cert.asc.
     #[arg(long, value_name = "DIR")]
     pub cards_out: PathBuf,
     /// Passphrase file for each custodian, in the same order (else asked twice on the terminal).
+    /// Each passphrase has at least 12 characters.
     #[arg(long = "passphrase-file", value_name = "F")]
     pub passphrase_files: Vec<PathBuf>,
     /// TEST ONLY: cheap Argon2id; the vault says so in status and every manifest.
