@@ -1,5 +1,5 @@
 //! Benchmark (not a test): ingest of a 1,000,000-token `azure-csv` batch
-//! made by `make-batch.py`, against `sqlite3 .import` of the same file into
+//! made by the tests' generator, against `sqlite3 .import` of the same file into
 //! a plain table, measured in the same run. Prints wall times, their
 //! ratio (target <= 1.5) and this process's peak RSS (target <= 256 MB).
 //!

@@ -1,11 +1,13 @@
 //! Whole files as they arrive: a noisy Azure export, format detection, and
-//! the synthetic batches of shared/tools/make-batch.py against their truth.
+//! the synthetic batches of `tests/common/batch.rs` against their truth.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::batch::BatchSpec;
 use seedvault::formats::{self, BatchReader, Format, FormatError, ReadOptions};
 use seedvault::token::{Algorithm, OtpKind, Token};
 
@@ -118,38 +120,14 @@ struct Truth {
     period: u32,
 }
 
-/// `../shared/tools/make-batch.py` beside the checkout; a git worktree one
-/// level deeper (`wt/NAME`) finds it one more level up.
-fn make_batch_tool() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        root.join("../shared/tools/make-batch.py"),
-        root.join("../../shared/tools/make-batch.py"),
-    ];
-    let found = candidates.iter().find(|p| p.exists()).cloned();
-    found.unwrap_or_else(|| panic!("make-batch.py not found at {:?}", candidates))
-}
-
 fn make_batch(dir: &Path, format: &str, period: u32, rng_seed: u32) -> (Vec<u8>, Vec<Truth>) {
-    let tool = make_batch_tool();
     let out = dir.join(format!("batch.{format}"));
     let truth = dir.join(format!("truth.{format}.jsonl"));
-    let status = Command::new("python3")
-        .arg(&tool)
-        .args(["--format", format, "--count", "300", "--first", "60000000"])
-        .args([
-            "--rng-seed",
-            &rng_seed.to_string(),
-            "--period",
-            &period.to_string(),
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--truth")
-        .arg(&truth)
-        .status()
-        .expect("python3 runs make-batch.py");
-    assert!(status.success(), "make-batch.py --format {format} failed");
+    let spec = BatchSpec {
+        period,
+        ..BatchSpec::new(300, 60_000_000, u64::from(rng_seed))
+    };
+    common::batch::write_files(format, &spec, &out, Some(&truth)).unwrap();
     let truth = std::fs::read_to_string(truth)
         .unwrap()
         .lines()

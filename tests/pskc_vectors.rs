@@ -1,9 +1,10 @@
 //! PSKC reading against RFC 6030's own examples, the failing vectors
 //! (`fail_*`), and a synthetic factory batch with its truth file.
 
+mod common;
+
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::Command;
 
 use secrecy::{SecretBox, SecretString};
 use seedvault::formats::{pskc, FormatError, PskcKey, ReadOptions, RecordError};
@@ -308,43 +309,19 @@ fn not_pskc_is_a_structure_error() {
     }
 }
 
-/// `shared/tools/make-batch.py` beside the checkout: `../shared` from the
-/// main checkout, further up from a worktree under `wt/`.
-fn make_batch() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/tools/make-batch.py"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("no shared/tools/make-batch.py above {}", manifest.display()))
+/// Writes a synthetic PSKC batch (`tests/common/batch.rs`) and its truth.
+fn make_batch(dir: &std::path::Path, count: u64, first: u64, seed: u64) -> (PathBuf, PathBuf) {
+    let out = dir.join("batch.pskc");
+    let truth = dir.join("truth.jsonl");
+    let spec = common::batch::BatchSpec::new(count, first, seed);
+    common::batch::write_files("pskc", &spec, &out, Some(&truth)).unwrap();
+    (out, truth)
 }
 
 #[test]
 fn make_batch_file_reads_to_its_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("batch.pskc");
-    let truth = dir.path().join("truth.jsonl");
-    let tool = make_batch();
-    let status = Command::new("python3")
-        .arg(&tool)
-        .args([
-            "--format",
-            "pskc",
-            "--count",
-            "500",
-            "--first",
-            "60000000",
-            "--rng-seed",
-            "7",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--truth")
-        .arg(&truth)
-        .status()
-        .expect("python3 runs make-batch.py");
-    assert!(status.success());
+    let (out, truth) = make_batch(dir.path(), 500, 60_000_000, 7);
     let records = read_file(&out, None).unwrap();
     let truth = std::fs::read_to_string(&truth).unwrap();
     let truth: Vec<serde_json::Value> = truth
@@ -377,26 +354,8 @@ fn make_batch_file_reads_to_its_truth() {
 #[test]
 fn record_errors_name_the_line_of_their_keypackage() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("batch.pskc");
-    let tool = make_batch();
-    let status = Command::new("python3")
-        .arg(&tool)
-        .args([
-            "--format",
-            "pskc",
-            "--count",
-            "5",
-            "--first",
-            "100",
-            "--rng-seed",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .status()
-        .expect("python3 runs make-batch.py");
-    assert!(status.success());
-    // make-batch writes a 2-line header, then 7 lines per KeyPackage: the
+    let (out, _) = make_batch(dir.path(), 5, 100, 1);
+    // The generator writes a 2-line header, then 7 lines per KeyPackage: the
     // third package (serial 102) starts on line 3 + 2 * 7 = 17.
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();

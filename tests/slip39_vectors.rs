@@ -1,7 +1,8 @@
 //! SLIP-0039's official test vectors, every case, in one test.
 //!
-//! The vectors file lives beside the repository (`../shared/vectors/`) and
-//! is not copied in. Each entry is `[description, [mnemonics], master
+//! The vectors file is the reference implementation's own
+//! (`tests/vectors/slip39-vectors.json`, MIT licence beside it in
+//! `slip39-vectors.LICENSE`). Each entry is `[description, [mnemonics], master
 //! secret hex, xprv]`; an empty secret means the set must be rejected. The
 //! passphrase is "TREZOR" for all. The test collects every failing case and
 //! reports them together, so one bug does not hide the others.
@@ -11,31 +12,9 @@
 use secrecy::ExposeSecret;
 use seedvault::shares::{combine_mnemonics, Share};
 
-/// Where the vectors sit relative to the shared directory.
-const VECTORS: &str = "vectors/slip39-vectors.json";
-
-/// The vectors, from `$SEEDVAULT_SHARED_DIR` if set, else from `shared/`
-/// beside the repository (`CARGO_MANIFEST_DIR/../shared`) or beside one of
-/// its ancestors (a git worktree sits deeper than the main checkout). A
-/// missing file fails the test, never skips it.
+/// The official vectors, from `tests/vectors/`.
 fn read_vectors() -> Vec<(String, Vec<String>, String, String)> {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = match std::env::var_os("SEEDVAULT_SHARED_DIR") {
-        Some(dir) => std::path::PathBuf::from(dir).join(VECTORS),
-        None => manifest
-            .ancestors()
-            .skip(1)
-            .map(|dir| dir.join("shared").join(VECTORS))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| manifest.join("../shared").join(VECTORS)),
-    };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the SLIP-0039 vectors at {}: {e}",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("vectors JSON")
+    serde_json::from_str(include_str!("vectors/slip39-vectors.json")).expect("vectors JSON")
 }
 
 fn hex(bytes: &[u8]) -> String {

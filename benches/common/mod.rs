@@ -1,10 +1,13 @@
-//! Setup shared by the benchmarks: batches from make-batch.py and a
+//! Setup shared by the benchmarks: synthetic batches and a
 //! fast-KDF vault (the benchmarks measure ingest, export and audit, not
 //! Argon2id; `ceremony` measures that with the production parameters).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+/// The batch generator the integration tests use.
+#[path = "../../tests/common/batch.rs"]
+pub mod batch;
+
+use std::path::Path;
 
 use secrecy::SecretString;
 use seedvault::cards::SealedCard;
@@ -14,32 +17,12 @@ use seedvault::vault::{self, InitOutcome, InitParams};
 /// The custodians of a benchmark vault.
 pub const NAMES: [&str; 2] = ["alice", "bob"];
 
-/// `shared/` beside the repository, or `$SEEDVAULT_SHARED_DIR`.
-pub fn shared() -> PathBuf {
-    std::env::var_os("SEEDVAULT_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
-
-/// Writes a make-batch.py batch of `count` tokens to `out`.
+/// Writes a synthetic batch of `count` tokens (the tests' generator,
+/// `tests/common/batch.rs`) to `out`.
 pub fn make_batch(format: &str, count: u64, first: u64, rng_seed: u32, out: &Path) {
-    let st = Command::new("python3")
-        .arg(shared().join("tools/make-batch.py"))
-        .args([
-            "--format",
-            format,
-            "--count",
-            &count.to_string(),
-            "--first",
-            &first.to_string(),
-            "--rng-seed",
-            &rng_seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(out)
-        .status()
-        .expect("python3 runs");
-    assert!(st.success(), "make-batch.py failed");
+    let spec = batch::BatchSpec::new(count, first, u64::from(rng_seed));
+    batch::write_files(format, &spec, out, None)
+        .unwrap_or_else(|e| panic!("writing the batch {}: {e}", out.display()));
 }
 
 /// A custodian's benchmark passphrase.

@@ -48,7 +48,7 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Build a demo vault in a fresh directory and walk through the flow.
+    /// Build a demo vault (in ./demo) and walk through the whole flow; a second run reuses it.
     Demo(DemoArgs),
     /// Full-screen terminal UI: overview, audit log, unsealed sessions.
     Tui(TuiArgs),
@@ -77,16 +77,18 @@ pub struct QuorumArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Cards needed to unseal (M).
+    /// Cards needed to unseal (M), with 2 <= M <= N <= 16.
     #[arg(long, value_name = "M")]
     pub threshold: u8,
-    /// A custodian (repeat for each; N = how many). Becomes the card's file name.
+    /// A custodian (repeat for each; N = how many). Becomes the card's file name NAME.card: 1 to 64
+    /// letters, digits, '.', '_' or '-', not starting with '.' or '-', distinct ignoring case.
     #[arg(long = "custodian", value_name = "NAME", required = true)]
     pub custodians: Vec<String>,
     /// Where to write NAME.card for each custodian and vault-cert.asc.
     #[arg(long, value_name = "DIR")]
     pub cards_out: PathBuf,
     /// Passphrase file for each custodian, in the same order (else asked twice on the terminal).
+    /// Each passphrase has at least 12 characters.
     #[arg(long = "passphrase-file", value_name = "F")]
     pub passphrase_files: Vec<PathBuf>,
     /// TEST ONLY: cheap Argon2id; the vault says so in status and every manifest.
@@ -149,9 +151,15 @@ pub struct AuditVerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to build the demo (must not exist yet).
+    /// Where to build the demo: a new or empty directory, or one an earlier demo made (reused as it is).
     #[arg(long, value_name = "DIR", default_value = "demo")]
     pub dir: PathBuf,
+    /// Delete what an earlier demo made in DIR and build it again (never touches other files).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Not used: the demo's vault is always DIR/vault (hides the global --vault from this help).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub vault: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

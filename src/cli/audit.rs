@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::args::{AuditCommand, AuditVerifyArgs, OutArg};
 use super::error::CliError;
+use super::inspect::counted;
 use super::print_json;
 use crate::audit::CheckpointError;
 use crate::vault::Vault;
@@ -54,6 +55,12 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
         }
     }
     let ok = problems.is_empty();
+    // A checkpoint is compared with the stored hash of its entry; once the
+    // chain is broken those hashes prove nothing, so no checkpoint is said
+    // to be extended by this log.
+    let chain_broken = !report.problems.is_empty();
+    const UNCHECKED: &str =
+        "not compared: the log's hash chain is broken, so it cannot be said to extend this checkpoint";
     if a.json {
         let chain: Vec<_> = report
             .problems
@@ -63,6 +70,7 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
         let cps: Vec<_> = results
             .iter()
             .map(|r| match &r.verdict {
+                Ok(cp) if chain_broken => json!({"file": r.file, "ok": false, "entries": cp.entries, "head": cp.head_hex(), "time": cp.time, "problem": UNCHECKED}),
                 Ok(cp) => json!({"file": r.file, "ok": true, "entries": cp.entries, "head": cp.head_hex(), "time": cp.time}),
                 Err(e) => json!({"file": r.file, "ok": false, "problem": e.to_string()}),
             })
@@ -80,23 +88,29 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
         }
         if ok {
             println!(
-                "audit log intact: {} entries, head {}",
-                report.entries,
+                "audit log intact: {}, head {}",
+                counted(report.entries, "entry", "entries"),
                 report.head.hash_hex()
             );
         } else if report.problems.is_empty() {
             println!(
-                "hash chain consistent: {} entries, head {}",
-                report.entries,
+                "hash chain consistent: {}, head {}",
+                counted(report.entries, "entry", "entries"),
                 report.head.hash_hex()
             );
         }
         for r in &results {
             match &r.verdict {
-                Ok(cp) => println!(
-                    "checkpoint {}: the log extends it ({} entries, {})",
+                Ok(cp) if chain_broken => println!(
+                    "checkpoint {}: signed by this vault ({}, {}); {UNCHECKED}",
                     r.file.display(),
-                    cp.entries,
+                    counted(cp.entries, "entry", "entries"),
+                    cp.time
+                ),
+                Ok(cp) => println!(
+                    "checkpoint {}: the log extends it ({}, {})",
+                    r.file.display(),
+                    counted(cp.entries, "entry", "entries"),
                     cp.time
                 ),
                 Err(e) => println!("TAMPERED checkpoint {}: {e}", r.file.display()),
@@ -107,16 +121,41 @@ fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
         return Ok(());
     }
     Err(CliError::tampered(format!(
-        "the audit log failed verification ({} problem{}; first: {})",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" },
+        "the audit log failed verification ({}; first: {})",
+        counted(problems.len() as u64, "problem", "problems"),
         problems[0]
     ))
     .advise("do not use this vault for exports; compare with your last exported checkpoint and involve your auditors"))
 }
 
+/// Refuses an `--out` file whose directory is missing, naming it and the
+/// fix, before anything is read or written.
+fn out_dir_ready(out: &Path) -> Result<(), CliError> {
+    let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    let what = if parent.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(CliError::refused(format!(
+        "cannot write {}: the directory {} {what}",
+        out.display(),
+        parent.display()
+    ))
+    .advise(format!(
+        "mount the medium or create the directory (`mkdir -p {}`), then run the command again",
+        parent.display()
+    )))
+}
+
 fn checkpoint(dir: &Path, a: OutArg) -> Result<(), CliError> {
     let vault = Vault::open(dir)?;
+    out_dir_ready(&a.out)?;
     match vault.save_checkpoint(&a.out)? {
         Some(cp) => {
             println!("{}: {cp}", a.out.display());
@@ -129,7 +168,12 @@ fn checkpoint(dir: &Path, a: OutArg) -> Result<(), CliError> {
 
 fn export(dir: &Path, a: OutArg) -> Result<(), CliError> {
     let vault = Vault::open(dir)?;
+    out_dir_ready(&a.out)?;
     let n = vault.export_audit(&a.out)?;
-    println!("{}: {n} audit entries exported", a.out.display());
+    println!(
+        "{}: {} exported",
+        a.out.display(),
+        counted(n, "audit entry", "audit entries")
+    );
     Ok(())
 }

@@ -81,29 +81,122 @@ fn factory_batch(path: &Path) -> Result<(), CliError> {
     fs::write(path, out).map_err(fail(path))
 }
 
+/// The file that marks a directory as one `demo` made. Its first line is
+/// [`MARKER_LINE`]; a second line `complete VAULT_ID` is added when the
+/// demo finished.
+const MARKER: &str = ".seedvault-demo";
+const MARKER_LINE: &str =
+    "seedvault demo directory: `seedvault demo --fresh` may delete what it made here";
+/// The subdirectories a demo makes, and the only ones `--fresh` deletes.
+const SUBDIRS: [&str; 6] = [
+    "vault",
+    "cards",
+    "passphrases",
+    "factory",
+    "customer",
+    "media",
+];
+
+/// What is in the `--dir` directory before the demo runs.
+enum Found {
+    /// Nothing (missing or empty): build here.
+    Nothing,
+    /// A demo that ran to the end: its vault id.
+    Complete(String),
+    /// A demo that was interrupted.
+    Incomplete,
+    /// Something that is not a demo's: never touched.
+    Foreign,
+}
+
+fn inspect(root: &Path) -> Found {
+    let marker = root.join(MARKER);
+    if let Ok(text) = fs::read_to_string(&marker) {
+        let mut lines = text.lines();
+        if lines.next() == Some(MARKER_LINE) {
+            return match lines.next().and_then(|l| l.strip_prefix("complete ")) {
+                Some(id) if root.join("vault").join(crate::store::DB_FILE).is_file() => {
+                    Found::Complete(id.trim().to_owned())
+                }
+                _ => Found::Incomplete,
+            };
+        }
+        return Found::Foreign;
+    }
+    match fs::read_dir(root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::Nothing,
+        Ok(mut d) => match d.next() {
+            None => Found::Nothing,
+            Some(_) => Found::Foreign,
+        },
+        Err(_) => Found::Foreign,
+    }
+}
+
+/// Removes what an earlier demo made in `root` (its subdirectories and
+/// marker), nothing else.
+fn remove_old_demo(root: &Path) -> Result<(), CliError> {
+    for d in SUBDIRS {
+        let p = root.join(d);
+        // remove_dir_all removes a symbolic link itself, never its target.
+        match fs::remove_dir_all(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(&p)(e)),
+            _ => {}
+        }
+    }
+    let m = root.join(MARKER);
+    fs::remove_file(&m).map_err(fail(&m))
+}
+
+/// A second run on a finished demo: show it again, change nothing.
+fn reuse(root: &Path, vault_id: &str) -> Result<(), CliError> {
+    let vault_dir = root.join("vault");
+    println!(
+        "{} holds the demo built earlier (vault {vault_id}); reusing it.",
+        root.display()
+    );
+    println!(
+        "   (`seedvault demo --fresh --dir {}` builds a new one)\n",
+        root.display()
+    );
+    let vault = Vault::open(&vault_dir)?;
+    print!("{}", render_status(&vault.status()?));
+    print_tui_hint(root);
+    Ok(())
+}
+
+fn print_tui_hint(root: &Path) {
+    let v = root.join("vault");
+    println!(
+        "\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):",
+        root.join("cards").display(),
+        root.join("passphrases").display()
+    );
+    println!(
+        "   cargo run -q -- --vault {} tui      (or: seedvault --vault {} tui)",
+        v.display(),
+        v.display()
+    );
+}
+
 pub fn run(a: DemoArgs) -> Result<(), CliError> {
     let root = a.dir;
-    if root.exists()
-        && fs::read_dir(&root)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(
-            CliError::refused(format!("{} exists and is not empty", root.display()))
-                .advise("choose another --dir, or remove the old demo"),
-        );
+    match inspect(&root) {
+        Found::Nothing => {}
+        Found::Complete(id) if !a.fresh => return reuse(&root, &id),
+        Found::Complete(_) | Found::Incomplete => remove_old_demo(&root)?,
+        Found::Foreign => {
+            return Err(CliError::refused(format!(
+                "{} exists, is not empty and was not made by `seedvault demo`; nothing was changed",
+                root.display()
+            ))
+            .advise("choose another --dir (the demo only ever deletes a directory it made)"))
+        }
     }
-    let dirs: Vec<PathBuf> = [
-        "vault",
-        "cards",
-        "passphrases",
-        "factory",
-        "customer",
-        "media",
-    ]
-    .iter()
-    .map(|d| root.join(d))
-    .collect();
+    fs::create_dir_all(&root).map_err(fail(&root))?;
+    let marker = root.join(MARKER);
+    fs::write(&marker, format!("{MARKER_LINE}\n")).map_err(fail(&marker))?;
+    let dirs: Vec<PathBuf> = SUBDIRS.iter().map(|d| root.join(d)).collect();
     for d in &dirs[2..] {
         fs::create_dir_all(d).map_err(fail(d))?;
     }
@@ -240,7 +333,6 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     println!("\n== Status");
     print!("{}", render_status(&vault.status()?));
 
-    let v = vault_dir.display();
     println!("\nThe customer opens the bundle with GnuPG:");
     println!("   export GNUPGHOME=$(mktemp -d)");
     println!(
@@ -250,11 +342,11 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
     );
     println!("   gpg --decrypt {}", out.bundle.display());
     println!("   gpg --verify {}", out.manifest.display());
-    println!(
-        "\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):",
-        cards.display(),
-        pass_dir.display()
-    );
-    println!("   cargo run -q -- --vault {v} tui      (or: seedvault --vault {v} tui)");
+    print_tui_hint(&root);
+    fs::write(
+        &marker,
+        format!("{MARKER_LINE}\ncomplete {}\n", outcome.vault_id),
+    )
+    .map_err(fail(&marker))?;
     Ok(())
 }

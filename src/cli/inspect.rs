@@ -17,6 +17,12 @@ pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `n` with its noun, singular for exactly one: "1 order", "2 orders".
+pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The human form of `status`.
 pub(crate) fn render_status(s: &Status) -> String {
     let mut out = String::new();
@@ -37,19 +43,14 @@ pub(crate) fn render_status(s: &Status) -> String {
         "Vault key    {} (key version {})\n",
         s.vault_fingerprint, s.key_version
     );
-    let c = &s.counts;
+    out += &format!("Seeds        {}\n", s.counts.summary());
     out += &format!(
-        "Seeds        {} ({} active, {} voided, {} exported) in {} batches\n",
-        c.seeds, c.active, c.voided, c.exported, c.batches
+        "Orders       {} ({} pending approval, {} approved awaiting export)\n",
+        s.orders,
+        counted(s.requests_pending, "request", "requests"),
+        s.requests_approved
     );
-    out += &format!(
-        "Orders       {} ({} requests pending approval, {} approved awaiting export)\n",
-        s.orders, s.requests_pending, s.requests_approved
-    );
-    out += &format!(
-        "Audit log    {} entries, head {}\n",
-        s.audit.entries, s.audit.head
-    );
+    out += &format!("Audit log    {}\n", s.audit.summary());
     for u in &s.unfinished_exports {
         out += &format!(
             "WARNING      export {} of request {} started {} and never completed: check the medium and the log\n",
@@ -89,8 +90,19 @@ pub(super) fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
         print_json(&r)?;
     } else {
         println!(
-            "replayed {} entries: {} batches, {} serials ({} voided), {} orders, {} requests, {} exports; {} officer signatures checked",
-            r.entries, r.batches, r.serials, r.voided, r.orders, r.requests, r.exports, r.signatures_checked
+            "replayed {}: {}, {} ({} voided), {}, {}, {}; {} checked",
+            counted(r.entries, "entry", "entries"),
+            counted(r.batches, "batch", "batches"),
+            counted(r.serials, "serial", "serials"),
+            r.voided,
+            counted(r.orders, "order", "orders"),
+            counted(r.requests, "request", "requests"),
+            counted(r.exports, "export", "exports"),
+            counted(
+                r.signatures_checked,
+                "officer signature",
+                "officer signatures"
+            ),
         );
         for d in &r.differences {
             println!("DIFFERS {d}");
@@ -103,9 +115,8 @@ pub(super) fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::tampered(format!(
-            "the tables differ from what the log records ({} difference{}; first: {})",
-            r.differences.len(),
-            if r.differences.len() == 1 { "" } else { "s" },
+            "the tables differ from what the log records ({}; first: {})",
+            counted(r.differences.len() as u64, "difference", "differences"),
             r.differences[0]
         ))
         .advise("something changed the database behind the log; involve your auditors"))

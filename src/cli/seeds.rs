@@ -205,17 +205,13 @@ pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
             "match: serial {} code accepted, drift {d:+} steps",
             r.serial
         );
-    } else {
-        println!(
-            "no match: serial {} code not accepted within ±{} steps",
-            r.serial, r.window
-        );
     }
     if r.matched {
         Ok(())
     } else {
+        // Said once, on stderr (the JSON document above is for scripts).
         Err(CliError::refused(format!(
-            "the code does not match serial {} within ±{} steps",
+            "no match: the code is not accepted for serial {} within ±{} steps",
             r.serial, r.window
         )))
     }

@@ -13,6 +13,7 @@
 pub mod schema;
 
 use std::fmt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -36,6 +37,14 @@ pub enum StoreError {
         found: i64,
         /// Ours.
         known: i64,
+    },
+    /// The database file could not be created.
+    #[error("cannot create the database {path}: {source}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
     /// SQLite failed (full disk, locked, corrupted file...).
     #[error("database error: {0}")]
@@ -86,9 +95,22 @@ fn migrate(conn: &mut Connection, dir: &Path) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Creates a new database file at `file` (which must not exist).
+    /// Creates a new database file at `file` (which must not exist),
+    /// readable by its owner only.
     pub fn create(file: &Path) -> Result<Self, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        // The file is made here, 0600, before SQLite opens it: SQLite would
+        // create it with the umask's mode (often 0644), and it gives its
+        // -journal, -wal and -shm files the database file's mode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)
+            .map_err(|source| StoreError::Create {
+                path: file.to_owned(),
+                source,
+            })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
         let mut conn = Connection::open_with_flags(file, flags)?;
         configure(&conn)?;
         let dir = file.parent().unwrap_or(Path::new(".")).to_owned();

@@ -10,7 +10,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rusqlite::params;
@@ -253,7 +253,12 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
         let path = path.to_owned();
         move |source| VaultError::Io { path, source }
     };
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    // A vault directory made here is its owner's alone (0700).
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
     fs::create_dir_all(&p.cards_out).map_err(io(&p.cards_out))?;
     let card_paths = card_paths(&p.custodians, &p.cards_out);
     let cert_path = p.cards_out.join(CERT_FILE);

@@ -21,6 +21,26 @@ pub struct Counts {
     pub batches: u64,
 }
 
+/// `n` with its noun, singular for exactly one: "1 batch", "2 batches".
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Counts {
+    /// The line both front ends show: "20 (18 active, 2 voided, 10
+    /// exported) in 1 batch".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} ({} active, {} voided, {} exported) in {}",
+            self.seeds,
+            self.active,
+            self.voided,
+            self.exported,
+            counted(self.batches, "batch", "batches")
+        )
+    }
+}
+
 /// The audit log's head.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AuditStatus {
@@ -28,6 +48,17 @@ pub struct AuditStatus {
     pub entries: u64,
     /// SHA-256 of the last entry, hex.
     pub head: String,
+}
+
+impl AuditStatus {
+    /// "N entries, head H" (singular for one entry).
+    pub fn summary(&self) -> String {
+        format!(
+            "{}, head {}",
+            counted(self.entries, "entry", "entries"),
+            self.head
+        )
+    }
 }
 
 /// The vault at a glance.

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod batch;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -33,20 +35,6 @@ pub fn require_tool(name: &str) {
         found,
         "the interop tests need `{name}`: run ./scripts/test, which installs it"
     );
-}
-
-/// Path to the shared directory beside the repository (SPEC, vectors, tools).
-pub fn shared_dir() -> PathBuf {
-    // Beside the repository (CI and the main checkout); SEEDVAULT_SHARED_DIR overrides.
-    if let Some(d) = std::env::var_os("SEEDVAULT_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    // From a git worktree the repository sits deeper: look upwards.
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|a| a.join("shared"))
-        .find(|d| d.join("tools/make-batch.py").is_file())
-        .unwrap_or_else(|| here.join("../shared"))
 }
 
 /// The `seedvault` binary under test, with a clean environment.
@@ -165,7 +153,8 @@ pub fn text(out: &std::process::Output) -> String {
     )
 }
 
-/// Runs `make-batch.py` into `dir`; returns (batch file, truth file).
+/// Writes a synthetic batch (see `batch.rs`) of `count` tokens from serial
+/// `first` into `dir`; returns (batch file, truth file).
 pub fn make_batch(
     dir: &std::path::Path,
     format: &str,
@@ -175,35 +164,13 @@ pub fn make_batch(
 ) -> (PathBuf, PathBuf) {
     let out = dir.join(format!("batch-{first}.{format}"));
     let truth = dir.join(format!("truth-{first}.jsonl"));
-    let tool = shared_dir().join("tools/make-batch.py");
-    assert!(
-        tool.is_file(),
-        "make-batch.py not found at {}",
-        tool.display()
-    );
-    let st = Command::new("python3")
-        .arg(&tool)
-        .args([
-            "--format",
-            format,
-            "--count",
-            &count.to_string(),
-            "--first",
-            &first.to_string(),
-            "--rng-seed",
-            &seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--truth")
-        .arg(&truth)
-        .status()
-        .unwrap();
-    assert!(st.success(), "make-batch.py failed");
+    let spec = batch::BatchSpec::new(u64::from(count), first, u64::from(seed));
+    batch::write_files(format, &spec, &out, Some(&truth))
+        .unwrap_or_else(|e| panic!("writing the {format} batch into {}: {e}", dir.display()));
     (out, truth)
 }
 
-/// The truth file of make-batch.py: (serial, secret hex, period).
+/// A truth file of `make_batch`: (serial, secret hex, period).
 pub fn read_truth(path: &std::path::Path) -> Vec<(String, String, u64)> {
     std::fs::read_to_string(path)
         .unwrap()

@@ -67,18 +67,8 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
                 ),
             ));
             lines.push(row("Key version", st.key_version.to_string()));
-            let c = &st.counts;
-            lines.push(row(
-                "Seeds",
-                format!(
-                    "{} ({} active, {} voided, {} exported) in {} batches",
-                    c.seeds, c.active, c.voided, c.exported, c.batches
-                ),
-            ));
-            lines.push(row(
-                "Audit log",
-                format!("{} entries, head {}", st.audit.entries, st.audit.head),
-            ));
+            lines.push(row("Seeds", st.counts.summary()));
+            lines.push(row("Audit log", st.audit.summary()));
         }
     }
     let mut seal = session_line(s);
