@@ -4,15 +4,12 @@
 //! the edit; free text cannot add a line to a signed statement; and a
 //! decision or export that lost a race with another console is refused.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{make_batch, text, TestVault};
+use crate::common::{make_batch, text, TestVault};
 use seedvault::vault::statement::{self, Decision};
 
 struct Flow {

@@ -2,12 +2,10 @@
 //! verifier needs, readable by the standard-library verifier, and no
 //! secret in it (nor in the checkpoint, nor anywhere under the vault).
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, TestVault};
 use rusqlite::Connection;
 
 #[test]

@@ -5,12 +5,10 @@
 //! what the Python script checks; for those cases `gpg --verify`, the
 //! auditor's tool for signatures, is asserted to refuse instead.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{text, TestVault};
+use crate::common::{text, TestVault};
 use rusqlite::{params, Connection};
 use seedvault::crypto;
 
@@ -435,7 +433,7 @@ fn a_vault_replaced_by_a_fresh_genesis_is_caught_by_its_checkpoint() {
 }
 
 fn gpg_verify(f: &Fixture, cp: &Path) -> std::process::Output {
-    common::require_tool("gpg");
+    crate::common::require_tool("gpg");
     let home = f.v.tmp.path().join("gnupg");
     if !home.exists() {
         std::fs::create_dir(&home).unwrap();

@@ -4,9 +4,7 @@
 //! check value the genesis entry recorded (HKDF-SHA256, recomputed in
 //! Python with the standard library).
 
-mod common;
-
-use common::TestVault;
+use crate::common::TestVault;
 
 const COMBINE_AND_CHECK: &str = r#"
 import hashlib, hmac, json, sys
@@ -28,7 +26,7 @@ fn words(v: &TestVault, name: &str) -> String {
         .arg(v.pass(name))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", common::text(&out));
+    assert!(out.status.success(), "{}", crate::common::text(&out));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -53,7 +51,7 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
     let mut secrets = Vec::new();
     for (a, b) in [(0, 1), (0, 2), (1, 2), (2, 0)] {
         let input = serde_json::json!([[w[a], w[b]], v.vault_id, want_check]).to_string();
-        let out = std::process::Command::new(common::python())
+        let out = std::process::Command::new(crate::common::python())
             .args(["-c", COMBINE_AND_CHECK])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -65,7 +63,7 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
                 c.wait_with_output()
             })
             .unwrap();
-        assert!(out.status.success(), "python: {}", common::text(&out));
+        assert!(out.status.success(), "python: {}", crate::common::text(&out));
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             r["check_ok"], true,
@@ -85,7 +83,7 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
 #[test]
 fn one_card_alone_does_not_combine_in_shamir_mnemonic() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let out = std::process::Command::new(common::python())
+    let out = std::process::Command::new(crate::common::python())
         .args([
             "-c",
             "import shamir_mnemonic,sys; shamir_mnemonic.combine_mnemonics([sys.argv[1]])",

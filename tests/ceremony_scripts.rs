@@ -1,14 +1,11 @@
 //! The ceremony scripts, run as a rehearsal runs them (passphrases from
 //! files, no terminal) against the real binary: what the people in a
 //! ceremony would see checked must really be checked.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{make_batch, require_tool, text, TestVault};
+use crate::common::{make_batch, require_tool, text, TestVault};
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -98,7 +95,7 @@ fn key_ceremony_writes_checked_cards_and_prints_the_record() {
     );
 
     // The printed id and fingerprint are the vault's own.
-    let status = common::seedvault()
+    let status = crate::common::seedvault()
         .arg("--vault")
         .arg(&vault)
         .args(["status", "--json"])

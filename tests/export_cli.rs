@@ -2,12 +2,10 @@
 //! them: recipient keys made by gpg itself, bundles opened by gpg, codes
 //! cross-checked with oathtool, and every refusal writing nothing.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, TestVault};
 
 /// A GnuPG home of its own, with helpers to make the keys customers send.
 struct Gpg {
@@ -16,7 +14,7 @@ struct Gpg {
 
 impl Gpg {
     fn new() -> Gpg {
-        common::require_tool("gpg");
+        crate::common::require_tool("gpg");
         let home = tempfile::tempdir().unwrap();
         std::fs::set_permissions(
             home.path(),
@@ -323,7 +321,7 @@ fn exported_end_to_end(primary: &str, sub: &str) {
     }
 
     // oathtool computes from an exported secret the code the vault accepts at drift 0.
-    common::require_tool("oathtool");
+    crate::common::require_tool("oathtool");
     let (serial, secret) = &rows[3];
     let at = 1_800_000_000u64;
     let code = Command::new("oathtool")
@@ -741,10 +739,10 @@ fn rejection_is_signed_logged_and_final() {
 
 #[test]
 fn the_readme_demo_exports_a_bundle_gpg_opens() {
-    common::require_tool("gpg");
+    crate::common::require_tool("gpg");
     let tmp = tempfile::tempdir().unwrap();
     let demo = tmp.path().join("demo");
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .args(["demo", "--dir"])
         .arg(&demo)
         .output()
@@ -769,7 +767,7 @@ fn the_readme_demo_exports_a_bundle_gpg_opens() {
         assert_entra_csv(&String::from_utf8(dec.stdout).unwrap()).len(),
         10
     );
-    common::seedvault()
+    crate::common::seedvault()
         .arg("--vault")
         .arg(demo.join("vault"))
         .args(["audit", "verify"])

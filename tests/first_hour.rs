@@ -1,14 +1,11 @@
 //! A new user's first hour: the demo run twice, the help they read, and
 //! the messages they meet first, each asserted as the user sees it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, TestVault};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -28,7 +25,7 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 fn audit_entries(vault: &Path) -> u64 {
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .arg("--vault")
         .arg(vault)
         .args(["status", "--json"])
@@ -40,7 +37,7 @@ fn audit_entries(vault: &Path) -> u64 {
 }
 
 fn vault_id(vault: &Path) -> String {
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .arg("--vault")
         .arg(vault)
         .args(["status", "--json"])
@@ -56,7 +53,7 @@ fn demo_runs_again_on_its_own_directory_and_fresh_rebuilds_it() {
     let dir = tmp.path().join("demo");
     let vault = dir.join("vault");
 
-    let first = common::seedvault()
+    let first = crate::common::seedvault()
         .args(["demo", "--dir"])
         .arg(&dir)
         .output()
@@ -68,7 +65,7 @@ fn demo_runs_again_on_its_own_directory_and_fresh_rebuilds_it() {
 
     // The README's main command, a second time: demo succeeds (so the TUI
     // opens after it) and leaves the earlier demo as it was.
-    let again = common::seedvault()
+    let again = crate::common::seedvault()
         .args(["demo", "--dir"])
         .arg(&dir)
         .output()
@@ -84,7 +81,7 @@ fn demo_runs_again_on_its_own_directory_and_fresh_rebuilds_it() {
 
     // --fresh builds a new demo and keeps what demo did not make.
     std::fs::write(dir.join("my-notes.txt"), "keep me\n").unwrap();
-    let fresh = common::seedvault()
+    let fresh = crate::common::seedvault()
         .args(["demo", "--fresh", "--dir"])
         .arg(&dir)
         .output()
@@ -95,7 +92,7 @@ fn demo_runs_again_on_its_own_directory_and_fresh_rebuilds_it() {
         std::fs::read_to_string(dir.join("my-notes.txt")).unwrap(),
         "keep me\n"
     );
-    common::seedvault()
+    crate::common::seedvault()
         .arg("--vault")
         .arg(&vault)
         .args(["audit", "verify"])
@@ -111,7 +108,7 @@ fn demo_never_touches_a_directory_it_did_not_make() {
     std::fs::create_dir(dir.join("vault")).unwrap();
     std::fs::write(dir.join("vault/holiday.jpg"), "not a demo").unwrap();
     for extra in [&[][..], &["--fresh"][..]] {
-        let out = common::seedvault()
+        let out = crate::common::seedvault()
             .arg("demo")
             .args(extra)
             .arg("--dir")
@@ -134,7 +131,7 @@ fn demo_never_touches_a_directory_it_did_not_make() {
 
 #[test]
 fn help_shows_what_a_new_user_needs() {
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .args(["demo", "--help"])
         .output()
         .unwrap();
@@ -143,7 +140,7 @@ fn help_shows_what_a_new_user_needs() {
     assert!(!help.contains("--vault"), "demo ignores --vault: {help}");
     assert!(help.contains("--dir") && help.contains("--fresh"), "{help}");
 
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .args(["init", "--help"])
         .output()
         .unwrap();

@@ -1,13 +1,10 @@
 //! Whole files as they arrive: a noisy Azure export, format detection, and
 //! the synthetic batches of `tests/common/batch.rs` against their truth.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 
-use common::batch::BatchSpec;
+use crate::common::batch::BatchSpec;
 use seedvault::formats::{self, BatchReader, Format, FormatError, ReadOptions};
 use seedvault::token::{Algorithm, OtpKind, Token};
 
@@ -127,7 +124,7 @@ fn make_batch(dir: &Path, format: &str, period: u32, rng_seed: u32) -> (Vec<u8>,
         period,
         ..BatchSpec::new(300, 60_000_000, u64::from(rng_seed))
     };
-    common::batch::write_files(format, &spec, &out, Some(&truth)).unwrap();
+    crate::common::batch::write_files(format, &spec, &out, Some(&truth)).unwrap();
     let truth = std::fs::read_to_string(truth)
         .unwrap()
         .lines()

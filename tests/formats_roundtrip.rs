@@ -3,7 +3,6 @@
 //! carries), detection names the format we wrote, and a BatchReader finds
 //! no problem in our own output.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
 use seedvault::formats::{self, BatchReader, Format, ReadOptions, WriteOptions};

@@ -1,9 +1,7 @@
 //! The foundation as a custodian meets it: init, status, cards, unseal,
 //! and the audit chain, driven through the real binary.
 
-mod common;
-
-use common::{text, TestVault};
+use crate::common::{text, TestVault};
 use predicates::prelude::*;
 
 #[test]
@@ -41,7 +39,7 @@ fn init_writes_three_cards_and_a_certificate_and_status_shows_the_quorum() {
 
 #[test]
 fn gpg_imports_the_vault_certificate() {
-    common::require_tool("gpg");
+    crate::common::require_tool("gpg");
     let v = TestVault::new(2, &["alice", "bob"]);
     let home = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("gpg")
@@ -67,7 +65,7 @@ fn init_cmd(
     names: &[&str],
     pass_len: usize,
 ) -> assert_cmd::Command {
-    let mut c = common::seedvault();
+    let mut c = crate::common::seedvault();
     c.arg("--vault")
         .arg(tmp.join("vault"))
         .args(["init", "--threshold", threshold]);
@@ -143,11 +141,11 @@ fn init_refuses_to_overwrite_a_vault_and_usage_errors_exit_2() {
     assert!(text(&out).contains("already exists"), "{}", text(&out));
     assert_eq!(std::fs::read(v.db()).unwrap(), before);
 
-    common::seedvault()
+    crate::common::seedvault()
         .args(["init", "--custodian", "a"])
         .assert()
         .code(2);
-    common::seedvault()
+    crate::common::seedvault()
         .args(["no-such-command"])
         .assert()
         .code(2);
@@ -157,7 +155,7 @@ fn init_refuses_to_overwrite_a_vault_and_usage_errors_exit_2() {
 fn without_terminal_or_passphrase_file_init_exits_1() {
     // `setsid` starts the binary in a new session with no controlling
     // terminal, as on CI or under cron.
-    common::require_tool("setsid");
+    crate::common::require_tool("setsid");
     let tmp = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("setsid")
         .arg("-w")
@@ -454,7 +452,7 @@ fn flipping_any_byte_of_any_audit_entry_makes_verify_exit_3_naming_it() {
 #[test]
 fn status_without_a_vault_says_how_to_make_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .arg("--vault")
         .arg(tmp.path().join("none"))
         .arg("status")

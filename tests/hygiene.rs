@@ -2,11 +2,8 @@
 //! session keeps in memory once the unseal is done, that a session ending
 //! with only that still signs a checkpoint `audit verify` accepts, and the
 //! bounds of the TUI's idle timeout.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-mod common;
-
-use common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, TestVault};
 use secrecy::SecretString;
 use seedvault::cards::SealedCard;
 use seedvault::token::Serial;
@@ -114,7 +111,7 @@ fn idle_timeout_is_bounded_to_one_second_through_eight_hours() {
     // The bounds themselves pass the parser; without a vault the command is
     // then refused for that reason (exit 1), before touching the terminal.
     for good in ["1", "28800"] {
-        let out = common::seedvault()
+        let out = crate::common::seedvault()
             .arg("--vault")
             .arg(v.tmp.path().join("no-vault-here"))
             .args(["tui", "--idle-timeout", good])

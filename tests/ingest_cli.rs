@@ -2,11 +2,9 @@
 //! refusals that add nothing, real-world noise, OpenPGP-wrapped batches,
 //! the OTP check against oathtool, and no plaintext anywhere on disk.
 
-mod common;
-
 use std::process::Command;
 
-use common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, TestVault};
 use secrecy::SecretString;
 use seedvault::cards::SealedCard;
 use seedvault::token::{OtpKind, Serial};
@@ -221,7 +219,7 @@ fn a_noisy_real_world_azure_file_ingests_and_serial_show_finds_000123() {
 }
 
 fn oathtool(args: &[&str]) -> String {
-    common::require_tool("oathtool");
+    crate::common::require_tool("oathtool");
     let out = Command::new("oathtool").args(args).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
@@ -280,7 +278,7 @@ fn verify_token_accepts_oathtools_code_two_steps_back_with_drift_minus_2() {
 
 #[test]
 fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_checked() {
-    common::require_tool("gpg");
+    crate::common::require_tool("gpg");
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let home = tempfile::tempdir().unwrap();
     std::fs::set_permissions(

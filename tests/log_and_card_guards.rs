@@ -5,14 +5,11 @@
 //! would make it (the `sqlite3` CLI, or rusqlite for a rewrite with
 //! recomputed hashes); each refusal is checked for its exit code, its
 //! message, its audit entry, and that no checkpoint was signed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{text, TestVault};
+use crate::common::{text, TestVault};
 use rusqlite::{params, Connection};
 use secrecy::SecretString;
 use seedvault::cards::{self, SealedCard};
@@ -360,7 +357,7 @@ fn card_kdf_parameters_out_of_bounds_are_refused_quickly_and_logged() {
 fn init_production(dir: &Path) -> (PathBuf, PathBuf, String) {
     let vault = dir.join("vault");
     let cards = dir.join("cards");
-    let mut cmd = common::seedvault();
+    let mut cmd = crate::common::seedvault();
     cmd.arg("--vault")
         .arg(&vault)
         .args(["init", "--threshold", "2", "--custodian", "alice"])
@@ -417,7 +414,7 @@ fn a_production_vault_refuses_a_card_resealed_with_test_parameters() {
     let weak_path = tmp.path().join("alice-weak.card");
     std::fs::write(&weak_path, weak).unwrap();
 
-    let out = common::seedvault()
+    let out = crate::common::seedvault()
         .arg("--vault")
         .arg(&vault)
         .arg("unseal")

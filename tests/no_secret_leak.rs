@@ -8,14 +8,11 @@
 //! 16-character stretch of those encodings. The `batch.refused` entry must
 //! name the file's SHA-256 and the lines, and only kinds of problem.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{text, TestVault};
+use crate::common::{text, TestVault};
 
 /// A deterministic generator of seed bytes (xorshift64*): the test makes
 /// its own data and needs nothing beside the repository.
@@ -584,7 +581,7 @@ fn an_encrypted_pskc_with_a_broken_mac_leaks_nothing() {
 
 #[test]
 fn an_openpgp_wrapped_bad_batch_leaks_nothing() {
-    common::require_tool("gpg");
+    crate::common::require_tool("gpg");
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let home = tempfile::tempdir().unwrap();
     std::fs::set_permissions(

@@ -2,9 +2,6 @@
 //! TOTP with SHA1/SHA256/SHA512, 6 and 8 digits, at several times, and HOTP
 //! counters. A missing oathtool fails the test; it never skips.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::Command;
 
@@ -35,7 +32,7 @@ fn seed(len: usize, salt: u8) -> Seed {
 
 #[test]
 fn totp_matches_oathtool() {
-    common::require_tool("oathtool");
+    crate::common::require_tool("oathtool");
     let times: [u64; 5] = [
         59,
         1_111_111_109,
@@ -78,7 +75,7 @@ fn totp_matches_oathtool() {
 
 #[test]
 fn hotp_matches_oathtool() {
-    common::require_tool("oathtool");
+    crate::common::require_tool("oathtool");
     let s = seed(20, 3);
     let hex = data_encoding::HEXLOWER.encode(s.expose());
     for digits in [6u8, 8] {

@@ -4,9 +4,6 @@
 //!
 //! Every test runs gpg in its own temporary GNUPGHOME. gpg-made keys are
 //! generated once per test run (in a throwaway home) and shared as bytes.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
-
-mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -29,7 +26,7 @@ struct Gpg {
 
 impl Gpg {
     fn new() -> Gpg {
-        common::require_tool("gpg");
+        crate::common::require_tool("gpg");
         let home = tempfile::Builder::new().prefix("sv-gpg").tempdir().unwrap();
         // gpg warns about a home other users can read.
         use std::os::unix::fs::PermissionsExt;

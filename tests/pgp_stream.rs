@@ -2,7 +2,6 @@
 //! a batch larger than sequoia's 25 MiB verification buffer yields
 //! plaintext before its signature is checked, and a wrong signer still
 //! fails the read at the latest at EOF (ingest commits only after EOF).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 use std::io::Read;
 use std::time::SystemTime;

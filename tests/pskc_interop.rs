@@ -2,8 +2,6 @@
 //! it reads what we write, plain, with a password and with a pre-shared key,
 //! and we read what it writes. A missing venv fails these tests.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -60,7 +58,7 @@ p.write(path)
 "#;
 
 fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new(common::python())
+    let out = Command::new(crate::common::python())
         .arg("-c")
         .arg(script)
         .args(args)
@@ -209,7 +207,7 @@ fn python_pskc_refuses_our_password_file_with_a_wrong_password() {
         &path,
         Some(PskcKey::Password(SecretString::from(PASSWORD.to_owned()))),
     );
-    let out = Command::new(common::python())
+    let out = Command::new(crate::common::python())
         .arg("-c")
         .arg(PY_READ)
         .args([path.to_str().unwrap(), "password", "wrong"])

@@ -1,8 +1,6 @@
 //! PSKC reading against RFC 6030's own examples, the failing vectors
 //! (`fail_*`), and a synthetic factory batch with its truth file.
 
-mod common;
-
 use std::io::BufReader;
 use std::path::PathBuf;
 
@@ -313,8 +311,8 @@ fn not_pskc_is_a_structure_error() {
 fn make_batch(dir: &std::path::Path, count: u64, first: u64, seed: u64) -> (PathBuf, PathBuf) {
     let out = dir.join("batch.pskc");
     let truth = dir.join("truth.jsonl");
-    let spec = common::batch::BatchSpec::new(count, first, seed);
-    common::batch::write_files("pskc", &spec, &out, Some(&truth)).unwrap();
+    let spec = crate::common::batch::BatchSpec::new(count, first, seed);
+    crate::common::batch::write_files("pskc", &spec, &out, Some(&truth)).unwrap();
     (out, truth)
 }
 

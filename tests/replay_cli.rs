@@ -1,9 +1,7 @@
 //! `audit replay`: changes made to the tables behind the log's back are
 //! found and named; an untouched vault replays clean.
 
-mod common;
-
-use common::{make_batch, text, TestVault};
+use crate::common::{make_batch, text, TestVault};
 
 fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
     vec![

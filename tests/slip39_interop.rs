@@ -6,9 +6,6 @@
 //! threshold subset; Python's shares (extendable and not) combine here. A
 //! missing interpreter or package fails these tests; they never skip.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -23,7 +20,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Runs `script` with the venv's Python, `input` on stdin; returns stdout.
 fn run_python(script: &str, input: &str) -> String {
-    let mut child = Command::new(common::python())
+    let mut child = Command::new(crate::common::python())
         .arg("-c")
         .arg(script)
         .stdin(Stdio::piped())
@@ -131,7 +128,7 @@ print(json.dumps(groups[0]))
 fn we_combine_python_shares_extendable_or_not() {
     for extendable in [true, false] {
         let secret = random_secret(32);
-        let out = Command::new(common::python())
+        let out = Command::new(crate::common::python())
             .arg("-c")
             .arg(PY_GENERATE)
             .arg(hex(&secret))

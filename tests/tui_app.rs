@@ -2,7 +2,6 @@
 //! injected clock, a real (fast-KDF) vault in a temporary directory, and
 //! insta snapshots of the screen. Volatile values (vault id, hashes,
 //! fingerprints, times, the temp path) are masked before snapshotting.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,0 +1,38 @@
+//! The integration tests: one binary, a module per topic.
+//!
+//! Every test binary links sequoia-openpgp and SQLite again, so the suite
+//! is one binary (as ripgrep's `tests/tests.rs`), with `autotests = false`
+//! in Cargo.toml. Add a topic as `tests/<topic>.rs` and a `mod` line here.
+//! Helpers shared with the benches are in `tests/common/`.
+
+// A test fails by panicking: unwrap and expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod approval_binding;
+mod audit_export;
+mod audit_tamper;
+mod card_words_interop;
+mod ceremony_scripts;
+mod export_cli;
+mod first_hour;
+mod formats_files;
+mod formats_reject;
+mod formats_robust;
+mod formats_roundtrip;
+mod foundation_cli;
+mod hygiene;
+mod ingest_cli;
+mod log_and_card_guards;
+mod no_secret_leak;
+mod otp_oathtool;
+mod otp_vectors;
+mod pgp_gpg;
+mod pgp_stream;
+mod pskc_interop;
+mod pskc_vectors;
+mod replay_cli;
+mod slip39_interop;
+mod slip39_vectors;
+mod tui_app;
