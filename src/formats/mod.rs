@@ -7,9 +7,11 @@
 //! types themselves (`Seed::new`, `Serial::parse`) as a reader builds a
 //! token, duplicates inside one file by [`BatchReader`].
 //!
-//! Module map: `lines` holds the text machinery (line buffer, CSV field
-//! splitting, tolerant Base32/hex decoding) and the `hex`, `base32` and
-//! `privacyidea` formats; `azure` and `otpauth` build on it; `pskc` is XML.
+//! Module map: `lines` holds the text machinery every line format shares
+//! (line buffer, CSV field splitting, tolerant Base32/hex decoding, the
+//! digits, period and counter rules); the line formats `hexbase32` (`hex`
+//! and `base32`), `privacyidea`, `azure` and `otpauth` build on it; `pskc`
+//! is XML.
 
 use std::fmt;
 #[allow(unused_imports)] // used by the readers and writers being added
@@ -20,8 +22,10 @@ use secrecy::{SecretBox, SecretString};
 use crate::token::Token;
 
 pub mod azure;
+mod hexbase32;
 pub mod lines;
 pub mod otpauth;
+mod privacyidea;
 pub mod problem;
 pub mod pskc;
 
@@ -322,7 +326,7 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
     if (3..=6).contains(&f.len()) && (f[2] == "totp" || f[2] == "hotp") {
         return Ok(Format::PrivacyIdea);
     }
-    if f.len() == 2 && lines::is_pair_header(&f[0], &f[1]) {
+    if f.len() == 2 && hexbase32::is_pair_header(&f[0], &f[1]) {
         lines.next();
     }
     // Count, rather than require, fitting lines: one bad line must not
@@ -402,10 +406,10 @@ pub fn located_reader<'a>(
 ) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
         Format::AzureCsv => azure::read_located(input)?,
-        Format::Hex => lines::read_pairs(input, lines::SecretEncoding::Hex),
-        Format::Base32 => lines::read_pairs(input, lines::SecretEncoding::Base32),
+        Format::Hex => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Hex),
+        Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),
-        Format::PrivacyIdea => lines::read_privacyidea(input),
+        Format::PrivacyIdea => privacyidea::read_privacyidea(input),
         Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
     })
 }
@@ -453,7 +457,7 @@ enum WriterKind<'w> {
 
 enum LineFormat {
     Azure { upn: String },
-    Pairs(lines::SecretEncoding),
+    Pairs(hexbase32::SecretEncoding),
     Otpauth,
     PrivacyIdea,
 }
@@ -470,8 +474,8 @@ impl<'w> Writer<'w> {
             Format::AzureCsv => LineFormat::Azure {
                 upn: azure::upn(opts)?,
             },
-            Format::Hex => LineFormat::Pairs(lines::SecretEncoding::Hex),
-            Format::Base32 => LineFormat::Pairs(lines::SecretEncoding::Base32),
+            Format::Hex => LineFormat::Pairs(hexbase32::SecretEncoding::Hex),
+            Format::Base32 => LineFormat::Pairs(hexbase32::SecretEncoding::Base32),
             Format::Otpauth => LineFormat::Otpauth,
             Format::PrivacyIdea => LineFormat::PrivacyIdea,
         };
@@ -491,9 +495,9 @@ impl<'w> Writer<'w> {
         };
         match format {
             LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
-            LineFormat::Pairs(encoding) => lines::push_pair(&mut out.buf, *encoding, token)?,
+            LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token)?,
             LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
-            LineFormat::PrivacyIdea => lines::push_privacyidea(&mut out.buf, token)?,
+            LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token)?,
         }
         out.maybe_flush()
     }
