@@ -1,5 +1,5 @@
-//! The line-oriented formats (`hex`, `base32`, `privacyidea`) and the text
-//! machinery every line format shares (Azure CSV and otpauth use it too).
+//! The text machinery every line format shares: `hex` and `base32`,
+//! `privacyidea`, Azure CSV and otpauth all read and write through it.
 //!
 //! Factory files are large and messy: a million lines, written on Windows
 //! (BOM, CRLF), edited in spreadsheets (spaces around fields, quoted cells,
@@ -8,15 +8,19 @@
 //! buffers have grown, and wipes those buffers because they held secrets.
 //! A bad line becomes a [`RecordError`] naming its line and serial; reading
 //! goes on, so ingest can list every problem of a file at once.
-
+//!
+//! The secret decoders and the rules for serial, digits, period and counter
+//! live here too rather than in each format: a Base32 secret with spaces is
+//! read alike in Azure CSV and in otpauth, and a refusal is worded alike
+//! (never showing the field) whichever format the file is in.
 use std::io::{BufRead, Write};
 use std::ops::Range;
 
 use zeroize::Zeroize;
 
 use super::problem::{Encoding, Position, Problem};
-use super::{FormatError, LocatedRecords, RecordError};
-use crate::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};
+use super::{FormatError, RecordError};
+use crate::token::{OtpKind, Seed, Serial, Token};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -505,200 +509,6 @@ pub(crate) fn push_hex(buf: &mut Vec<u8>, seed: &Seed) {
     enc.encode_mut(seed.expose(), &mut buf[start..]);
 }
 
-// ---------------------------------------------------------------- hex, base32
-
-/// How the secret column of a two-column file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SecretEncoding {
-    Hex,
-    Base32,
-}
-
-/// True when a first line `a,b` of a two-column file is a header such as
-/// `serial,secret_hex` or `Serial Number,Seed`, not a record.
-pub(crate) fn is_pair_header(first: &str, second: &str) -> bool {
-    let (a, b) = (
-        first.trim().to_ascii_lowercase(),
-        second.trim().to_ascii_lowercase(),
-    );
-    a.starts_with("serial") && ["secret", "seed", "key"].iter().any(|w| b.starts_with(w))
-}
-
-/// Reads `serial,secret` lines (`hex` or `base32`). A first line like
-/// `serial,secret_hex` is taken as a header and skipped (see [`is_pair_header`]);
-/// `#` lines are comments. Tokens get the defaults (SHA1, 6 digits, TOTP 30 s).
-pub(crate) fn read_pairs<'a>(
-    input: Box<dyn BufRead + 'a>,
-    encoding: SecretEncoding,
-) -> LocatedRecords<'a> {
-    let mut lines = Lines::new(input, true, true);
-    let mut scratch = Vec::new();
-    let mut first = true;
-    Box::new(std::iter::from_fn(move || loop {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        let f = lines.fields();
-        if std::mem::take(&mut first) && is_pair_header(f.get(0), f.get(1)) {
-            continue;
-        }
-        return Some(pair_record(line, f, encoding, &mut scratch).map(|t| (line, t)));
-    }))
-}
-
-fn pair_record(
-    line: u64,
-    f: Fields<'_>,
-    encoding: SecretEncoding,
-    scratch: &mut Vec<u8>,
-) -> Result<Token, RecordError> {
-    if let Some(problem) = f.error {
-        return Err(RecordError::at(line, problem.clone()));
-    }
-    let serial = parse_serial(line, f.get(0))?;
-    let err = |p: Problem| RecordError::of(line, &serial, p);
-    let used = f.len_used();
-    if used < 2 {
-        return Err(err(Problem::SecretMissing));
-    }
-    if used > 2 {
-        return Err(err(Problem::FieldCount {
-            expected: "2 fields (`serial,secret`)",
-            found: used,
-        }));
-    }
-    let bytes = match encoding {
-        SecretEncoding::Hex => decode_hex(f.get(1), scratch),
-        SecretEncoding::Base32 => decode_base32(f.get(1), scratch),
-    };
-    let seed = bytes.and_then(to_seed).map_err(err)?;
-    Ok(Token {
-        serial,
-        seed,
-        params: TokenParams::default(),
-    })
-}
-
-/// Appends a `serial,secret` line; parameters are not carried.
-pub(crate) fn push_pair(
-    buf: &mut Vec<u8>,
-    encoding: SecretEncoding,
-    t: &Token,
-) -> Result<(), FormatError> {
-    // These files carry a serial and a secret only: a reader takes every
-    // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
-    // hand the customer a file that computes wrong codes.
-    let p = &t.params;
-    let default = TokenParams::default();
-    if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
-        let name = match encoding {
-            SecretEncoding::Hex => "hex",
-            SecretEncoding::Base32 => "base32",
-        };
-        return Err(FormatError::Unrepresentable {
-            serial: t.serial.to_string(),
-            format: name,
-            problem: format!(
-                "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
-                p.kind, p.digits, p.algorithm
-            ),
-        });
-    }
-    buf.extend_from_slice(t.serial.as_str().as_bytes());
-    buf.push(b',');
-    match encoding {
-        SecretEncoding::Hex => push_hex(buf, &t.seed),
-        SecretEncoding::Base32 => push_base32(buf, &t.seed),
-    }
-    buf.push(b'\n');
-    Ok(())
-}
-
-// ---------------------------------------------------------------- privacyIDEA
-
-/// Reads privacyIDEA's OATH CSV, as its importer (`parseOATHcsv`) documents it:
-///
-/// ```text
-/// serial, seed_hex, totp, [6|8], [timestep]
-/// serial, seed_hex, hotp, [6|8], [counter]
-/// ```
-///
-/// For HOTP the fifth column is the counter (privacyIDEA's own reading).
-/// Missing trailing columns take privacyIDEA's defaults (type hotp, 6
-/// digits, 30 s, counter 0). A sixth column, when present, names the hash
-/// (`sha1`, `sha256`, `sha512`), as LinOTP's variant of the format does;
-/// without it the hash is SHA1. `#` lines (e.g. `# version: 2`) are comments.
-pub(crate) fn read_privacyidea<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecords<'a> {
-    let mut lines = Lines::new(input, true, true);
-    let mut scratch = Vec::new();
-    Box::new(std::iter::from_fn(move || {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(privacyidea_record(line, lines.fields(), &mut scratch).map(|t| (line, t)))
-    }))
-}
-
-fn privacyidea_record(
-    line: u64,
-    f: Fields<'_>,
-    scratch: &mut Vec<u8>,
-) -> Result<Token, RecordError> {
-    if let Some(problem) = f.error {
-        return Err(RecordError::at(line, problem.clone()));
-    }
-    let serial = parse_serial(line, f.get(0))?;
-    let err = |p: Problem| RecordError::of(line, &serial, p);
-    let used = f.len_used();
-    if used < 2 {
-        return Err(err(Problem::SecretMissing));
-    }
-    if used > 6 {
-        return Err(err(Problem::FieldCount {
-            expected: "at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`)",
-            found: used,
-        }));
-    }
-    let kind_name = match f.get(2) {
-        "" => "hotp".to_owned(),
-        k => k.to_ascii_lowercase(),
-    };
-    if kind_name != "totp" && kind_name != "hotp" {
-        return Err(err(Problem::TypeUnsupported));
-    }
-    let digits = parse_digits(f.get(3)).map_err(err)?;
-    let kind = if kind_name == "totp" {
-        OtpKind::Totp {
-            period: parse_period(f.get(4)).map_err(err)?,
-        }
-    } else {
-        OtpKind::Hotp {
-            counter: parse_counter(f.get(4)).map_err(err)?,
-        }
-    };
-    let algorithm = match f.get(5) {
-        "" => Algorithm::Sha1,
-        a => Algorithm::parse(a).ok_or_else(|| err(Problem::HashUnknown))?,
-    };
-    let seed = decode_hex(f.get(1), scratch)
-        .and_then(to_seed)
-        .map_err(err)?;
-    let params = TokenParams {
-        algorithm,
-        digits,
-        kind,
-        manufacturer: None,
-        model: None,
-    };
-    Ok(Token {
-        serial,
-        seed,
-        params,
-    })
-}
-
 /// Digits: 6 or 8; empty means 6.
 pub(crate) fn parse_digits(text: &str) -> Result<u8, Problem> {
     match text {
@@ -746,27 +556,6 @@ pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), Format
         format,
         problem,
     })
-}
-
-/// Appends a privacyIDEA line: `serial, seed_hex, type, digits,
-/// timestep|counter`, plus the hash as a sixth column when it is not SHA1.
-pub(crate) fn push_privacyidea(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError> {
-    check_params(t, "privacyidea")?;
-    buf.extend_from_slice(t.serial.as_str().as_bytes());
-    buf.extend_from_slice(b", ");
-    push_hex(buf, &t.seed);
-    let p = &t.params;
-    let tail = match p.kind {
-        OtpKind::Totp { period } => format!(", totp, {}, {}", p.digits, period),
-        OtpKind::Hotp { counter } => format!(", hotp, {}, {}", p.digits, counter),
-    };
-    buf.extend_from_slice(tail.as_bytes());
-    if p.algorithm != Algorithm::Sha1 {
-        buf.extend_from_slice(b", ");
-        buf.extend_from_slice(p.algorithm.name().to_ascii_lowercase().as_bytes());
-    }
-    buf.push(b'\n');
-    Ok(())
 }
 
 #[cfg(test)]

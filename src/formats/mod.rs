@@ -7,9 +7,11 @@
 //! types themselves (`Seed::new`, `Serial::parse`) as a reader builds a
 //! token, duplicates inside one file by [`BatchReader`].
 //!
-//! Module map: `lines` holds the text machinery (line buffer, CSV field
-//! splitting, tolerant Base32/hex decoding) and the `hex`, `base32` and
-//! `privacyidea` formats; `azure` and `otpauth` build on it; `pskc` is XML.
+//! Module map: `lines` holds the text machinery every line format shares
+//! (line buffer, CSV field splitting, tolerant Base32/hex decoding, the
+//! digits, period and counter rules); the line formats `hexbase32` (`hex`
+//! and `base32`), `privacyidea`, `azure` and `otpauth` build on it; `pskc`
+//! is XML; `detect` tells the formats apart when `--format` is not given.
 
 use std::fmt;
 #[allow(unused_imports)] // used by the readers and writers being added
@@ -20,11 +22,15 @@ use secrecy::{SecretBox, SecretString};
 use crate::token::Token;
 
 pub mod azure;
+mod detect;
+mod hexbase32;
 pub mod lines;
 pub mod otpauth;
+mod privacyidea;
 pub mod problem;
 pub mod pskc;
 
+pub use detect::{detect, detect_buffered, DETECT_HEAD_BYTES};
 pub use problem::{could_be_secret, Problem, RecordSerial};
 
 /// The seed file formats of SPEC "Seed formats".
@@ -254,129 +260,6 @@ pub type Records<'a> = Box<dyn Iterator<Item = Result<Token, RecordError>> + 'a>
 /// line is 0: its reader does not say (the record's position is used).
 pub type LocatedRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Token), RecordError>> + 'a>;
 
-/// How many bytes of the start of a file [`detect`] wants to see.
-pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
-
-/// Tells the format of a file from its first bytes (ideally
-/// [`DETECT_HEAD_BYTES`]; a partial last line is ignored).
-///
-/// The rule, in order, on the first line with content (after a UTF-8 BOM,
-/// blank lines and `#` comments):
-///
-/// 1. it starts with `<` (XML; a KeyContainer, the only XML format): `pskc`;
-/// 2. it starts with `otpauth://` (any case): `otpauth`;
-/// 3. its first field is `upn` (the Azure header, even a misspelt one), or
-///    it is a headerless Azure row (6 fields, the fourth 30 or 60), so that
-///    reading names what is wrong with it: `azure-csv`;
-/// 4. it has 3 to 6 comma-separated fields and the third is `totp` or
-///    `hotp`: `privacyidea`;
-/// 5. most lines seen have 2 fields (a first line like `serial,secret_hex`
-///    is a header and skipped): `hex` when every secret is hex digits of
-///    even length, or when at least as many are hex as Base32; else
-///    `base32`. Lines that fit neither are left for the reader to name.
-///
-/// Ambiguity in rule 5: a secret made only of `A`-`F` and `2`-`7` is valid
-/// in both encodings. It resolves to hex, because every line of the head
-/// is checked: a Base32 secret of 128 bits or more almost surely holds a
-/// letter after `F` somewhere in the file's first lines, whereas a hex
-/// file never holds one. Files that still mislead can name `--format`.
-pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
-    let head = head
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(head);
-    let trimmed = head.trim_ascii_start();
-    if trimmed.starts_with(b"<") {
-        return Ok(Format::Pskc);
-    }
-    // A cut-off last line says nothing reliable; drop it unless it is all.
-    let complete = match head.iter().rposition(|&b| b == b'\n') {
-        Some(end) if end + 1 < head.len() => &head[..end + 1],
-        _ => head,
-    };
-    let text = String::from_utf8_lossy(complete);
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .peekable();
-    let Some(first) = lines.peek().copied() else {
-        return Err(FormatError::Undetected("the file holds no records".into()));
-    };
-    if first
-        .get(..10)
-        .is_some_and(|s| s.eq_ignore_ascii_case("otpauth://"))
-    {
-        return Ok(Format::Otpauth);
-    }
-    let fields = |l: &str| {
-        l.split(',')
-            .map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase())
-            .collect::<Vec<_>>()
-    };
-    let f = fields(first);
-    // A headerless Azure row (6 fields, interval 30/60) is still Azure, so
-    // reading reports the missing header rather than "unknown format".
-    if f[0] == "upn" || (f.len() == 6 && (f[3] == "30" || f[3] == "60")) {
-        return Ok(Format::AzureCsv);
-    }
-    if (3..=6).contains(&f.len()) && (f[2] == "totp" || f[2] == "hotp") {
-        return Ok(Format::PrivacyIdea);
-    }
-    if f.len() == 2 && lines::is_pair_header(&f[0], &f[1]) {
-        lines.next();
-    }
-    // Count, rather than require, fitting lines: one bad line must not
-    // hide the format; the reader then names that line.
-    let (mut hex, mut base32, mut pairs, mut seen) = (0usize, 0usize, 0usize, 0usize);
-    for line in lines {
-        seen += 1;
-        let f = fields(line);
-        if f.len() != 2 {
-            continue;
-        }
-        pairs += 1;
-        let secret: Vec<u8> = f[1].bytes().filter(|b| *b != b' ').collect();
-        if !secret.is_empty() && secret.len() % 2 == 0 && secret.iter().all(u8::is_ascii_hexdigit) {
-            hex += 1;
-        }
-        if !secret.is_empty()
-            && secret
-                .iter()
-                .all(|&b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b) || b == b'=')
-        {
-            base32 += 1;
-        }
-    }
-    if seen == 0 {
-        return Err(FormatError::Undetected(
-            "no records after the header".into(),
-        ));
-    }
-    if pairs * 2 <= seen {
-        return Err(FormatError::Undetected(
-            "most lines are not `serial,secret` pairs; no known format fits".into(),
-        ));
-    }
-    if hex == pairs || (hex > 0 && hex >= base32) {
-        Ok(Format::Hex)
-    } else if base32 > 0 {
-        Ok(Format::Base32)
-    } else {
-        Err(FormatError::Undetected(
-            "the secrets are neither hex nor Base32".into(),
-        ))
-    }
-}
-
-/// [`detect`] on what `input` has buffered, without consuming it, so the
-/// same reader can then be handed to [`reader`]. Wrap files in a
-/// `BufReader` of at least [`DETECT_HEAD_BYTES`]; a pipe's first read may
-/// be shorter, which detection tolerates (it looks at complete lines).
-pub fn detect_buffered(input: &mut dyn BufRead) -> Result<Format, FormatError> {
-    let head = input.fill_buf()?;
-    detect(&head[..head.len().min(DETECT_HEAD_BYTES)])
-}
-
 /// Opens a stream of the tokens in `input`, read as `format`. Fails at once
 /// only when the file as a whole is unreadable (e.g. a missing Azure header
 /// or an encrypted PSKC file without a key); bad records come as errors in
@@ -402,10 +285,10 @@ pub fn located_reader<'a>(
 ) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
         Format::AzureCsv => azure::read_located(input)?,
-        Format::Hex => lines::read_pairs(input, lines::SecretEncoding::Hex),
-        Format::Base32 => lines::read_pairs(input, lines::SecretEncoding::Base32),
+        Format::Hex => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Hex),
+        Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),
-        Format::PrivacyIdea => lines::read_privacyidea(input),
+        Format::PrivacyIdea => privacyidea::read_privacyidea(input),
         Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
     })
 }
@@ -453,7 +336,7 @@ enum WriterKind<'w> {
 
 enum LineFormat {
     Azure { upn: String },
-    Pairs(lines::SecretEncoding),
+    Pairs(hexbase32::SecretEncoding),
     Otpauth,
     PrivacyIdea,
 }
@@ -470,8 +353,8 @@ impl<'w> Writer<'w> {
             Format::AzureCsv => LineFormat::Azure {
                 upn: azure::upn(opts)?,
             },
-            Format::Hex => LineFormat::Pairs(lines::SecretEncoding::Hex),
-            Format::Base32 => LineFormat::Pairs(lines::SecretEncoding::Base32),
+            Format::Hex => LineFormat::Pairs(hexbase32::SecretEncoding::Hex),
+            Format::Base32 => LineFormat::Pairs(hexbase32::SecretEncoding::Base32),
             Format::Otpauth => LineFormat::Otpauth,
             Format::PrivacyIdea => LineFormat::PrivacyIdea,
         };
@@ -491,9 +374,9 @@ impl<'w> Writer<'w> {
         };
         match format {
             LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
-            LineFormat::Pairs(encoding) => lines::push_pair(&mut out.buf, *encoding, token)?,
+            LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token)?,
             LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
-            LineFormat::PrivacyIdea => lines::push_privacyidea(&mut out.buf, token)?,
+            LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token)?,
         }
         out.maybe_flush()
     }

@@ -4,16 +4,16 @@
 //! vault thread; `apply` folds the thread's replies back in; `tick` moves
 //! the clock. None of them does I/O: the event loop (or a test) passes the
 //! time in, so the idle re-seal can be tested without waiting five minutes.
+//! While the unseal dialog is open `update` hands the keys to it
+//! ([`super::unseal`]) and acts on what it reports back.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-use zeroize::{Zeroize, Zeroizing};
-
 use super::action::Action;
 use super::keys::Context;
-use super::worker::{CardInfo, Job, Reply, Snapshot};
+use super::unseal::{Outcome, UnsealDialog};
+use super::worker::{Job, Reply, Snapshot};
 use crate::audit::ChainReport;
 use crate::media::Medium;
 use crate::vault::{AuditEntry, HeldSecrets, Request, Status};
@@ -29,11 +29,6 @@ pub const MIN_IDLE_TIMEOUT_S: u64 = 1;
 /// memory through a shift change or a night at an unattended console,
 /// which is what the timeout exists to prevent.
 pub const MAX_IDLE_TIMEOUT_S: u64 = 8 * 3600;
-
-/// Longest passphrase the field takes. The buffer is allocated at this
-/// size up front so typing never reallocates (a reallocation would leave
-/// a copy of the prefix behind in freed memory that nothing wipes).
-pub const MAX_PASSPHRASE: usize = 512;
 
 /// Rows a PgUp/PgDn moves.
 const PAGE: usize = 10;
@@ -108,122 +103,6 @@ pub struct AuditView {
     pub open: Option<(usize, u16)>,
     /// Chain verification.
     pub verify: Verify,
-}
-
-/// Which part of the card step has the keyboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    /// The directory field.
-    Path,
-    /// The card list.
-    List,
-}
-
-/// The steps of the unseal dialog.
-#[derive(Debug)]
-pub enum Step {
-    /// Choose the cards.
-    Cards,
-    /// The vault thread checks the chosen cards' headers.
-    Checking,
-    /// Ask each chosen card's passphrase in turn.
-    Passphrase {
-        /// The chosen cards.
-        chosen: Vec<CardInfo>,
-        /// Whose passphrase is being typed.
-        index: usize,
-        /// Passphrases accepted so far, same order as `chosen`.
-        typed: Vec<SecretString>,
-        /// The field; wiped on drop.
-        input: PassField,
-    },
-    /// The vault thread is running Argon2id and combining the shares.
-    Working {
-        /// The custodians whose cards are being opened.
-        names: Vec<String>,
-        /// When it started (for the spinner).
-        since: Instant,
-    },
-}
-
-/// The passphrase being typed. Wiped on drop; `Debug` shows its length
-/// only, so a logged or panicking state cannot print it.
-pub struct PassField(Zeroizing<String>);
-
-impl PassField {
-    fn new() -> Self {
-        PassField(Zeroizing::new(String::with_capacity(MAX_PASSPHRASE)))
-    }
-}
-
-impl std::ops::Deref for PassField {
-    type Target = String;
-    fn deref(&self) -> &String {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for PassField {
-    fn deref_mut(&mut self) -> &mut String {
-        &mut self.0
-    }
-}
-
-impl std::fmt::Debug for PassField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PassField([REDACTED {} chars])", self.0.chars().count())
-    }
-}
-
-/// The unseal dialog.
-#[derive(Debug)]
-pub struct UnsealDialog {
-    /// Current step.
-    pub step: Step,
-    /// The directory field (empty: media mounts and default directories).
-    pub dir: String,
-    /// Directories the last scan looked in.
-    pub scanned: Vec<PathBuf>,
-    /// Whether a scan is running.
-    pub scanning: bool,
-    /// Cards found.
-    pub cards: Vec<CardInfo>,
-    /// Card files that could not be read.
-    pub scan_errors: Vec<String>,
-    /// Which are chosen.
-    pub chosen: Vec<bool>,
-    /// Cursor in the list.
-    pub cursor: usize,
-    /// Keyboard focus in the card step.
-    pub focus: Focus,
-    /// The library's last refusal, verbatim.
-    pub error: Option<String>,
-}
-
-impl UnsealDialog {
-    fn new() -> Self {
-        UnsealDialog {
-            step: Step::Cards,
-            dir: String::new(),
-            scanned: Vec::new(),
-            scanning: true,
-            cards: Vec::new(),
-            scan_errors: Vec::new(),
-            chosen: Vec::new(),
-            cursor: 0,
-            focus: Focus::List,
-            error: None,
-        }
-    }
-
-    /// How many characters are in the passphrase field (all that the
-    /// screen may learn about it).
-    pub fn masked_len(&self) -> usize {
-        match &self.step {
-            Step::Passphrase { input, .. } => input.chars().count(),
-            _ => 0,
-        }
-    }
 }
 
 /// A one-line message in the status bar.
@@ -317,13 +196,7 @@ impl State {
             return vec![Context::Help];
         }
         if let Some(d) = &self.dialog {
-            return match (&d.step, d.focus) {
-                (Step::Cards, Focus::Path) | (Step::Passphrase { .. }, _) => {
-                    vec![Context::TextField, Context::Dialog]
-                }
-                (Step::Cards, Focus::List) => vec![Context::CardList, Context::Dialog],
-                _ => vec![Context::Dialog],
-            };
+            return d.contexts();
         }
         match (self.tab, self.audit.open) {
             (Tab::Audit, Some(_)) => vec![Context::Entry, Context::Main],
@@ -513,112 +386,22 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
     let Some(d) = state.dialog.as_mut() else {
         return Vec::new();
     };
-    if action == Action::Back {
-        if matches!(d.step, Step::Working { .. }) {
-            // The thread is already opening the cards; let it finish and
-            // report, rather than leave an unseal nobody sees.
+    match d.update(action, state.now) {
+        Outcome::Jobs(jobs) => jobs,
+        Outcome::Busy => {
             state.info("unsealing is under way; press s afterwards to seal");
-            return Vec::new();
-        }
-        state.dialog = None;
-        state.info("unseal cancelled");
-        return Vec::new();
-    }
-    match &mut d.step {
-        Step::Cards => cards_step(d, action),
-        Step::Passphrase {
-            chosen,
-            index,
-            typed,
-            input,
-        } => {
-            match action {
-                Action::Input(c) if input.len() + c.len_utf8() <= MAX_PASSPHRASE => input.push(c),
-                Action::Backspace => {
-                    input.pop();
-                }
-                Action::ClearInput => input.0.zeroize(),
-                Action::Confirm if input.is_empty() => {
-                    d.error = Some("type the passphrase, then Enter".into());
-                }
-                Action::Confirm => {
-                    d.error = None;
-                    typed.push(SecretString::from(input.as_str().to_owned()));
-                    input.0.zeroize();
-                    *index += 1;
-                    if *index == chosen.len() {
-                        let names = chosen.iter().map(|c| c.custodian.clone()).collect();
-                        let given = chosen
-                            .iter()
-                            .map(|c| c.path.clone())
-                            .zip(std::mem::take(typed))
-                            .collect();
-                        d.step = Step::Working {
-                            names,
-                            since: state.now,
-                        };
-                        state.session = Session::Unsealing;
-                        return vec![Job::Unseal(given)];
-                    }
-                }
-                _ => {}
-            }
             Vec::new()
         }
-        Step::Checking | Step::Working { .. } => Vec::new(),
+        Outcome::Cancel => {
+            state.dialog = None;
+            state.info("unseal cancelled");
+            Vec::new()
+        }
+        Outcome::Unseal(given) => {
+            state.session = Session::Unsealing;
+            vec![Job::Unseal(given)]
+        }
     }
-}
-
-fn cards_step(d: &mut UnsealDialog, action: Action) -> Vec<Job> {
-    if action == Action::SwitchFocus {
-        d.focus = if d.focus == Focus::Path {
-            Focus::List
-        } else {
-            Focus::Path
-        };
-        return Vec::new();
-    }
-    match d.focus {
-        Focus::Path => match action {
-            Action::Input(c) => d.dir.push(c),
-            Action::Backspace => {
-                d.dir.pop();
-            }
-            Action::ClearInput => d.dir.clear(),
-            Action::Confirm => {
-                d.scanning = true;
-                d.focus = Focus::List;
-                let dir = d.dir.trim();
-                return vec![Job::ScanCards(
-                    (!dir.is_empty()).then(|| PathBuf::from(dir)),
-                )];
-            }
-            _ => {}
-        },
-        Focus::List => match action {
-            Action::Up => d.cursor = d.cursor.saturating_sub(1),
-            Action::Down => d.cursor = (d.cursor + 1).min(d.cards.len().saturating_sub(1)),
-            Action::ToggleCard => {
-                if let Some(c) = d.chosen.get_mut(d.cursor) {
-                    *c = !*c;
-                }
-            }
-            Action::Confirm => {
-                let paths: Vec<PathBuf> = d
-                    .cards
-                    .iter()
-                    .zip(&d.chosen)
-                    .filter(|(_, on)| **on)
-                    .map(|(c, _)| c.path.clone())
-                    .collect();
-                d.error = None;
-                d.step = Step::Checking;
-                return vec![Job::CheckCards(paths)];
-            }
-            _ => {}
-        },
-    }
-    Vec::new()
 }
 
 /// Folds a reply from the vault thread into the state.
@@ -645,43 +428,13 @@ pub fn apply(state: &mut State, reply: Reply) {
             errors,
         } => {
             if let Some(d) = state.dialog.as_mut() {
-                d.scanning = false;
-                d.scanned = dirs;
-                d.chosen = vec![false; cards.len()];
-                d.cards = cards;
-                d.scan_errors = errors;
-                d.cursor = 0;
+                d.cards_found(dirs, cards, errors);
             }
         }
         Reply::Checked(r, snap) => {
             state.apply_snapshot(snap);
-            let Some(d) = state.dialog.as_mut() else {
-                return;
-            };
-            if !matches!(d.step, Step::Checking) {
-                return;
-            }
-            match r {
-                Ok(()) => {
-                    let chosen: Vec<CardInfo> = d
-                        .cards
-                        .iter()
-                        .zip(&d.chosen)
-                        .filter(|(_, on)| **on)
-                        .map(|(c, _)| c.clone())
-                        .collect();
-                    let n = chosen.len();
-                    d.step = Step::Passphrase {
-                        chosen,
-                        index: 0,
-                        typed: Vec::with_capacity(n),
-                        input: PassField::new(),
-                    };
-                }
-                Err(e) => {
-                    d.step = Step::Cards;
-                    d.error = Some(e);
-                }
+            if let Some(d) = state.dialog.as_mut() {
+                d.checked(r);
             }
         }
         Reply::Unsealed(r, snap) => {
@@ -701,8 +454,7 @@ pub fn apply(state: &mut State, reply: Reply) {
                     // bar only says that it is there (or shows it, if not).
                     match state.dialog.as_mut() {
                         Some(d) => {
-                            d.step = Step::Cards;
-                            d.error = Some(e);
+                            d.refused(e);
                             state.error("unseal refused");
                         }
                         None => state.error(format!("unseal refused: {e}")),
@@ -740,7 +492,7 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
     if state
         .dialog
         .as_ref()
-        .is_some_and(|d| matches!(d.step, Step::Passphrase { .. }))
+        .is_some_and(UnsealDialog::holds_passphrases)
     {
         state.dialog = None;
         state.info("unseal dialog closed after the idle timeout; typed passphrases wiped");
@@ -751,6 +503,7 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tui::unseal::{PassField, Step};
 
     fn unsealed(t0: Instant) -> State {
         let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
@@ -814,19 +567,5 @@ mod tests {
         assert!(!format!("{s:?}").contains("secret"));
         tick(&mut s, t0 + Duration::from_secs(60));
         assert!(s.dialog.is_none());
-    }
-
-    #[test]
-    fn esc_does_not_abandon_a_running_unseal() {
-        let t0 = Instant::now();
-        let mut s = State::new(PathBuf::from("v"), Duration::from_secs(60), t0);
-        let mut d = UnsealDialog::new();
-        d.step = Step::Working {
-            names: vec!["alice".into()],
-            since: t0,
-        };
-        s.dialog = Some(d);
-        update(&mut s, Action::Back);
-        assert!(s.dialog.is_some());
     }
 }

@@ -4,9 +4,11 @@
 //! [`Action`](action::Action) through the table in [`keys`], `update`
 //! changes the [`State`](app::State) and asks the vault thread
 //! ([`worker`]) for anything slow or secret, and `ui::render` draws the
-//! state. Only this file touches the terminal, and only the worker touches
-//! the vault, so the whole app runs the same on a real terminal and on
-//! ratatui's `TestBackend` with a scripted clock (see `tests/tui_app.rs`).
+//! state. The unseal dialog ([`unseal`]), the one screen that takes
+//! secrets (passphrases), keeps its steps to itself. Only this file
+//! touches the terminal, and only the worker touches the vault, so the
+//! whole app runs the same on a real terminal and on ratatui's
+//! `TestBackend` with a scripted clock (see `tests/tui_app.rs`).
 //!
 //! Security model item 4: the unsealed vault lives on the worker thread
 //! for the session; it is dropped (key wiped) on `s`, on quit, and when no
@@ -18,6 +20,7 @@ pub mod action;
 pub mod app;
 pub mod keys;
 pub mod ui;
+pub mod unseal;
 pub mod worker;
 
 use std::io;

@@ -10,7 +10,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{centered, spinner};
-use crate::tui::app::{Focus, State, Step, UnsealDialog};
+use crate::tui::app::State;
+use crate::tui::unseal::{Focus, Step, UnsealDialog};
 
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
     let (need, total) = match &s.status {

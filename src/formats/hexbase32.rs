@@ -1,0 +1,128 @@
+//! `hex` and `base32`: the bare `serial,secret` files many factories send.
+//!
+//! One format with two encodings of the secret column, hence one module:
+//! the header rule, the field count, the defaults and the refusal to write
+//! what the file cannot say are the same for both, and only the decoder
+//! and the encoder differ (a [`SecretEncoding`] picks them). Two modules
+//! would hold the same reader twice and could drift apart.
+//!
+//! The file carries no token parameters, so a reader must take every token
+//! as TOTP, SHA1, 6 digits, 30 s. Writing refuses any other token for that
+//! reason: the customer would load a file that computes wrong codes.
+
+use std::io::BufRead;
+
+use super::lines::{
+    decode_base32, decode_hex, parse_serial, push_base32, push_hex, to_seed, Fields, Lines,
+};
+use super::problem::Problem;
+use super::{FormatError, LocatedRecords, RecordError};
+use crate::token::{Token, TokenParams};
+
+/// How the secret column of a two-column file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretEncoding {
+    Hex,
+    Base32,
+}
+
+/// True when a first line `a,b` of a two-column file is a header such as
+/// `serial,secret_hex` or `Serial Number,Seed`, not a record.
+pub(crate) fn is_pair_header(first: &str, second: &str) -> bool {
+    let (a, b) = (
+        first.trim().to_ascii_lowercase(),
+        second.trim().to_ascii_lowercase(),
+    );
+    a.starts_with("serial") && ["secret", "seed", "key"].iter().any(|w| b.starts_with(w))
+}
+
+/// Reads `serial,secret` lines (`hex` or `base32`). A first line like
+/// `serial,secret_hex` is taken as a header and skipped (see [`is_pair_header`]);
+/// `#` lines are comments. Tokens get the defaults (SHA1, 6 digits, TOTP 30 s).
+pub(crate) fn read_pairs<'a>(
+    input: Box<dyn BufRead + 'a>,
+    encoding: SecretEncoding,
+) -> LocatedRecords<'a> {
+    let mut lines = Lines::new(input, true, true);
+    let mut scratch = Vec::new();
+    let mut first = true;
+    Box::new(std::iter::from_fn(move || loop {
+        let line = match lines.next_line()? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        let f = lines.fields();
+        if std::mem::take(&mut first) && is_pair_header(f.get(0), f.get(1)) {
+            continue;
+        }
+        return Some(pair_record(line, f, encoding, &mut scratch).map(|t| (line, t)));
+    }))
+}
+
+fn pair_record(
+    line: u64,
+    f: Fields<'_>,
+    encoding: SecretEncoding,
+    scratch: &mut Vec<u8>,
+) -> Result<Token, RecordError> {
+    if let Some(problem) = f.error {
+        return Err(RecordError::at(line, problem.clone()));
+    }
+    let serial = parse_serial(line, f.get(0))?;
+    let err = |p: Problem| RecordError::of(line, &serial, p);
+    let used = f.len_used();
+    if used < 2 {
+        return Err(err(Problem::SecretMissing));
+    }
+    if used > 2 {
+        return Err(err(Problem::FieldCount {
+            expected: "2 fields (`serial,secret`)",
+            found: used,
+        }));
+    }
+    let bytes = match encoding {
+        SecretEncoding::Hex => decode_hex(f.get(1), scratch),
+        SecretEncoding::Base32 => decode_base32(f.get(1), scratch),
+    };
+    let seed = bytes.and_then(to_seed).map_err(err)?;
+    Ok(Token {
+        serial,
+        seed,
+        params: TokenParams::default(),
+    })
+}
+
+/// Appends a `serial,secret` line; parameters are not carried.
+pub(crate) fn push_pair(
+    buf: &mut Vec<u8>,
+    encoding: SecretEncoding,
+    t: &Token,
+) -> Result<(), FormatError> {
+    // These files carry a serial and a secret only: a reader takes every
+    // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
+    // hand the customer a file that computes wrong codes.
+    let p = &t.params;
+    let default = TokenParams::default();
+    if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
+        let name = match encoding {
+            SecretEncoding::Hex => "hex",
+            SecretEncoding::Base32 => "base32",
+        };
+        return Err(FormatError::Unrepresentable {
+            serial: t.serial.to_string(),
+            format: name,
+            problem: format!(
+                "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
+                p.kind, p.digits, p.algorithm
+            ),
+        });
+    }
+    buf.extend_from_slice(t.serial.as_str().as_bytes());
+    buf.push(b',');
+    match encoding {
+        SecretEncoding::Hex => push_hex(buf, &t.seed),
+        SecretEncoding::Base32 => push_base32(buf, &t.seed),
+    }
+    buf.push(b'\n');
+    Ok(())
+}
