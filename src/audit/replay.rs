@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{events, AuditError};
+use crate::vault::RequestStateKind as Stage;
 
 /// What replay found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -65,7 +66,7 @@ struct RequestState {
     order: String,
     creator: String,
     decider: Option<String>,
-    state: &'static str,
+    state: Stage,
     serials: BTreeSet<String>,
     expires_at: Option<i64>,
     /// What the creation entry and its signed statement name.
@@ -381,7 +382,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         order: s(d, "order_id"),
                         creator,
                         decider: None,
-                        state: "pending",
+                        state: Stage::Pending,
                         serials: strings(d, "serials").into_iter().collect(),
                         expires_at: None,
                         requester: s(d, "requester"),
@@ -412,7 +413,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         if req.creator == who {
                             diff(format!("entry {}: request {id} was decided by its own creator {who} (two-person rule)", e.seq));
                         }
-                        if req.state != "pending" {
+                        if req.state != Stage::Pending {
                             diff(format!(
                                 "entry {}: request {id} was decided again while {}",
                                 e.seq, req.state
@@ -421,10 +422,10 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         req.decider = Some(who);
                         req.decision_sig = Some(s(d, "signature"));
                         if approved {
-                            req.state = "approved";
+                            req.state = Stage::Approved;
                             req.expires_at = d["expires_at"].as_i64();
                         } else {
-                            req.state = "rejected";
+                            req.state = Stage::Rejected;
                         }
                     }
                 }
@@ -434,7 +435,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 match requests.get(&id) {
                     None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
                     Some(req) => {
-                        if req.state != "approved" {
+                        if req.state != Stage::Approved {
                             diff(format!(
                                 "entry {}: an export of request {id} started while it was {}",
                                 e.seq, req.state
@@ -468,7 +469,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 match requests.get_mut(&id) {
                     None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
                     Some(req) => {
-                        if req.state != "approved" {
+                        if req.state != Stage::Approved {
                             diff(format!(
                                 "entry {}: request {id} was exported while {}",
                                 e.seq, req.state
@@ -483,7 +484,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         if listed != req.serials {
                             diff(format!("entry {}: export of request {id} lists other serials than the request", e.seq));
                         }
-                        req.state = "exported";
+                        req.state = Stage::Exported;
                     }
                 }
                 for serial in strings(d, "serials") {
@@ -523,7 +524,8 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
 /// A `requests` row as replay compares it.
 struct RequestRow {
     order: String,
-    state: String,
+    /// `None`: the table's text names no stage.
+    state: Option<Stage>,
     creator: String,
     decider: Option<String>,
     requester: String,
@@ -667,7 +669,7 @@ fn compare(
                 row.get(0)?,
                 RequestRow {
                     order: row.get(1)?,
-                    state: row.get(2)?,
+                    state: Stage::parse(&row.get::<_, String>(2)?),
                     creator: row.get(3)?,
                     decider: row.get(4)?,
                     requester: row.get(5)?,
@@ -688,20 +690,21 @@ fn compare(
             d(format!("request {id} is missing from the requests table"));
             continue;
         };
-        let (o, state, by, dec) = (&t.order, &t.state, &t.creator, &t.decider);
-        if o != &q.order || state != q.state || by != &q.creator || dec != &q.decider {
+        let (o, state, by, dec) = (&t.order, t.state, &t.creator, &t.decider);
+        if o != &q.order || state != Some(q.state) || by != &q.creator || dec != &q.decider {
+            let shown = state.map_or_else(|| "an unknown state".to_owned(), |k| k.to_string());
             d(format!(
-                "request {id}: table says {state}, created by {by}, decided by {dec:?}; the log says {}, created by {}, decided by {:?}",
+                "request {id}: table says {shown}, created by {by}, decided by {dec:?}; the log says {}, created by {}, decided by {:?}",
                 q.state, q.creator, q.decider
             ));
         }
-        if state == "approved" && q.state != "approved" {
+        if state == Some(Stage::Approved) && q.state != Stage::Approved {
             d(format!(
                 "request {id}: marked approved in the table, but the log holds no signed approval of it (the log says {})",
                 q.state
             ));
         }
-        if state == "exported" && q.state != "exported" {
+        if state == Some(Stage::Exported) && q.state != Stage::Exported {
             d(format!(
                 "request {id}: marked exported in the table, but the log holds no completed export of it (the log says {})",
                 q.state

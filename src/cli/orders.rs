@@ -211,10 +211,10 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                 println!(
                     "{:<6} {:<9} order {:<8} {:>5} serial(s) {:<12} {} created by {}{}",
                     r.id,
-                    r.state,
+                    r.state.kind(),
                     r.order_id,
                     r.serials,
-                    r.format,
+                    r.format.name(),
                     r.requester,
                     r.created_by,
                     r.decided_by

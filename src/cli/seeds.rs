@@ -190,7 +190,7 @@ pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
     let serial = parse_serial(&a.serial)?;
     let at = match a.at {
         Some(t) => t,
-        None => std::time::SystemTime::now()
+        None => crate::vault::clock::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .map_err(|_| CliError::refused("the system clock is before 1970"))?,

@@ -201,7 +201,7 @@ impl Held {
 
     fn snapshot(&self, sources: &Sources) -> Snapshot {
         let media = (sources.media)();
-        let read_at = crate::vault::orders::unix_now();
+        let read_at = crate::vault::clock::unix_now();
         match self.vault() {
             Ok(v) => Snapshot {
                 status: v.status().map_err(|e| e.to_string()),

@@ -14,11 +14,12 @@
 //! takes nothing else.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use rusqlite::OptionalExtension;
 use sequoia_openpgp::Cert;
 
+use super::clock;
+use super::lifecycle::{approval_ended, format_from_column, RequestState};
 use super::statement::{self, Decision, RequestStatement};
 use super::{Vault, VaultError};
 use crate::formats::Format;
@@ -85,22 +86,21 @@ impl ApprovedRequest {
     }
 }
 
-/// A request row, every column the checks need.
+/// A request row, every column the checks need, state and format parsed.
 pub(crate) struct RequestRow {
     pub id: String,
     pub order_id: String,
     pub requester: String,
-    pub format: String,
+    pub format: Format,
     pub recipient_cert: Vec<u8>,
     pub recipient_fpr: String,
     pub reexport_reason: Option<String>,
-    pub state: String,
+    pub state: RequestState,
     pub statement: String,
     pub created_by: String,
     pub create_sig: String,
     pub decided_by: Option<String>,
     pub decision_sig: Option<String>,
-    pub expires_at: Option<i64>,
 }
 
 /// A request statement whose signature verified and whose row agrees.
@@ -112,36 +112,39 @@ pub(crate) struct VerifiedCreation {
     pub officers: HashMap<String, Cert>,
 }
 
+/// Request `id`'s row; a state or format that does not parse is
+/// [`VaultError::Tampered`].
 pub(crate) fn read_row(
     conn: &rusqlite::Connection,
     id: &str,
 ) -> Result<Option<RequestRow>, VaultError> {
     conn.query_row(
         "SELECT id, order_id, requester, format, recipient_cert, recipient_fpr, reexport_reason, state,
-                statement, created_by, create_sig, decided_by, decision_sig, expires_at
+                statement, created_by, create_sig, decided_by, decision_sig, expires_at, reject_reason
          FROM requests WHERE id = ?1",
         [id],
-        |r| {
-            Ok(RequestRow {
-                id: r.get(0)?,
-                order_id: r.get(1)?,
-                requester: r.get(2)?,
-                format: r.get(3)?,
-                recipient_cert: r.get(4)?,
-                recipient_fpr: r.get(5)?,
-                reexport_reason: r.get(6)?,
-                state: r.get(7)?,
-                statement: r.get(8)?,
-                created_by: r.get(9)?,
-                create_sig: r.get(10)?,
-                decided_by: r.get(11)?,
-                decision_sig: r.get(12)?,
-                expires_at: r.get(13)?,
-            })
-        },
+        |r| Ok(parse_row(id, r)),
     )
-    .optional()
-    .map_err(VaultError::from)
+    .optional()?
+    .transpose()
+}
+
+fn parse_row(id: &str, r: &rusqlite::Row<'_>) -> Result<RequestRow, VaultError> {
+    Ok(RequestRow {
+        id: r.get(0)?,
+        order_id: r.get(1)?,
+        requester: r.get(2)?,
+        format: format_from_column(id, &r.get::<_, String>(3)?)?,
+        recipient_cert: r.get(4)?,
+        recipient_fpr: r.get(5)?,
+        reexport_reason: r.get(6)?,
+        state: RequestState::from_columns(id, &r.get::<_, String>(7)?, r.get(13)?, r.get(14)?)?,
+        statement: r.get(8)?,
+        created_by: r.get(9)?,
+        create_sig: r.get(10)?,
+        decided_by: r.get(11)?,
+        decision_sig: r.get(12)?,
+    })
 }
 
 fn tampered(id: &str, what: impl std::fmt::Display) -> VaultError {
@@ -233,7 +236,7 @@ impl Vault {
         cmp("request id", &row.id, &st.request);
         cmp("order", &row.order_id, &st.order);
         cmp("requester", &row.requester, &st.requester);
-        cmp("format", &row.format, &st.format);
+        cmp("format", row.format.name(), &st.format);
         cmp("recipient fingerprint", &row.recipient_fpr, &st.recipient);
         cmp("creator", &row.created_by, &st.created_by);
         cmp(
@@ -268,7 +271,7 @@ impl Vault {
                 ),
             ));
         }
-        let recipient = RecipientCert::parse(&row.recipient_cert, SystemTime::now());
+        let recipient = RecipientCert::parse(&row.recipient_cert, clock::now());
         let recipient = match recipient {
             Ok(c) if c.fingerprint() != st.recipient => {
                 return Err(tampered(
@@ -309,9 +312,9 @@ impl Vault {
         let state = read_row(self.store().conn(), id)?
             .ok_or_else(|| VaultError::Refused(format!("request {id} does not exist")))?
             .state;
-        match state.as_str() {
-            "approved" => {}
-            "pending" => {
+        match state {
+            RequestState::Approved { .. } => {}
+            RequestState::Pending => {
                 return Err(VaultError::Refused(format!(
                     "request {id} is not approved yet (a second officer must approve it)"
                 )))
@@ -323,11 +326,16 @@ impl Vault {
             }
         }
         let v = self.verified_creation(id)?;
-        let (Some(by), Some(sig), Some(expires)) = (
-            v.row.decided_by.as_deref(),
-            v.row.decision_sig.as_deref(),
-            v.row.expires_at,
-        ) else {
+        let expires = match v.row.state {
+            RequestState::Approved { expires_at } => expires_at,
+            _ => {
+                return Err(VaultError::Refused(format!(
+                    "request {id} changed while it was being read; try again"
+                )))
+            }
+        };
+        let (Some(by), Some(sig)) = (v.row.decided_by.as_deref(), v.row.decision_sig.as_deref())
+        else {
             return Err(tampered(
                 id,
                 "it is marked approved but carries no signed approval",
@@ -361,7 +369,7 @@ impl Vault {
                 ),
             )
         })?;
-        if expires <= now {
+        if approval_ended(expires, now) {
             return Err(VaultError::Refused(format!(
                 "the approval of request {id} expired; create and approve a new request"
             )));

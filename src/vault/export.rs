@@ -19,9 +19,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
-use super::orders::unix_now;
+use super::clock::unix_now;
 use super::seeds::SeedBatch;
-use super::{ApprovedRequest, UnsealedVault, VaultError};
+use super::{ApprovedRequest, RequestStateKind, UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::crypto;
 use crate::formats::{self, FormatError, WriteOptions};
@@ -317,16 +317,21 @@ impl UnsealedVault {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM requests WHERE id = ?1", [&request_id], |r| r.get(0))
                 .optional()?;
+            let state = state.map(|s| RequestStateKind::parse(&s));
             let done: i64 = tx.query_row(
                 "SELECT count(*) FROM exports WHERE request_id = ?1 AND state = 'completed'",
                 [&request_id],
                 |r| r.get(0),
             )?;
-            if state.as_deref() != Some("approved") || done > 0 {
+            if state != Some(Some(RequestStateKind::Approved)) || done > 0 {
                 return Err(VaultError::Refused(format!(
                     "request {request_id} was exported or changed by another run meanwhile (it is {}); \
                      nothing was written",
-                    state.as_deref().unwrap_or("gone")
+                    match state {
+                        None => "gone".to_owned(),
+                        Some(None) => "in an unknown state".to_owned(),
+                        Some(Some(k)) => k.to_string(),
+                    }
                 )));
             }
             tx.execute(
@@ -379,8 +384,12 @@ impl UnsealedVault {
                 // The completed export row is what makes its serials exported
                 // (view seed_exports). Only one export of an approval completes.
                 let changed = tx.execute(
-                    "UPDATE requests SET state = 'exported' WHERE id = ?1 AND state = 'approved'",
-                    [&request_id],
+                    "UPDATE requests SET state = ?2 WHERE id = ?1 AND state = ?3",
+                    params![
+                        request_id,
+                        RequestStateKind::Exported.as_str(),
+                        RequestStateKind::Approved.as_str()
+                    ],
                 )?;
                 let others: i64 = tx.query_row(
                     "SELECT count(*) FROM exports WHERE request_id = ?1 AND state = 'completed'",

@@ -8,12 +8,15 @@
 
 mod approval;
 mod checkpoints;
+pub mod clock;
 mod export;
 mod ingest;
 mod init;
 pub mod keys;
-pub(crate) mod orders;
+mod lifecycle;
+mod orders;
 mod query;
+mod requests;
 mod seeds;
 pub mod statement;
 mod status;
@@ -35,9 +38,11 @@ pub use ingest::{IngestError, IngestOutcome, IngestSource};
 pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
+pub use lifecycle::{Request, RequestState, RequestStateKind};
 pub(crate) use orders::check_free_text;
-pub use orders::{CreatedRequest, NewRequest, Order, Request};
+pub use orders::Order;
 pub use query::AuditEntry;
+pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
 pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{init::genesis_data, VaultError, VaultInfo};
+use super::{init::genesis_data, RequestStateKind, VaultError, VaultInfo};
 use crate::audit;
 use crate::store::Store;
 
@@ -122,6 +122,13 @@ impl super::Vault {
             exported: count("SELECT count(*) FROM seed_exports")?,
             batches: count("SELECT count(*) FROM batches")?,
         };
+        let requests_in = |k: RequestStateKind| -> Result<u64, VaultError> {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM requests WHERE state = ?1",
+                [k.as_str()],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        };
         let head = audit::head(conn)?;
         let info = &self.info;
         let vault_fingerprint = crate::pgp::keys::parse_public_cert(&info.vault_cert)
@@ -142,8 +149,8 @@ impl super::Vault {
                 head: head.hash_hex(),
             },
             orders: count("SELECT count(*) FROM orders")?,
-            requests_pending: count("SELECT count(*) FROM requests WHERE state = 'pending'")?,
-            requests_approved: count("SELECT count(*) FROM requests WHERE state = 'approved'")?,
+            requests_pending: requests_in(RequestStateKind::Pending)?,
+            requests_approved: requests_in(RequestStateKind::Approved)?,
             unfinished_exports: super::export::unfinished(conn)?
                 .into_iter()
                 .map(|(export_id, request_id, started_at)| UnfinishedExport {

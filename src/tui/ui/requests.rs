@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use crate::tui::app::State;
-use crate::vault::Request;
+use crate::vault::{Request, RequestState, RequestStateKind};
 
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let requests = match &s.requests {
@@ -29,20 +29,20 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         }
         Some(Ok(r)) => r,
     };
-    let waiting = |state: &str| {
+    let waiting = |kind: RequestStateKind| {
         requests
             .iter()
-            .filter(|r| r.state == state && !expired(r, s.read_at))
+            .filter(|r| r.state.kind() == kind && !r.approval_expired(s.read_at))
             .count()
     };
     let mut summary = vec![
         Line::from(format!(
             "{} pending approval: a second officer approves (request approve ID) or rejects.",
-            waiting("pending")
+            waiting(RequestStateKind::Pending)
         )),
         Line::from(format!(
             "{} approved: export (export ID --media DIR) before the approval expires.",
-            waiting("approved")
+            waiting(RequestStateKind::Approved)
         )),
     ];
     if let Some(Ok(st)) = &s.status {
@@ -85,7 +85,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
             r.order_id.clone(),
             state,
             r.serials.to_string(),
-            r.format.clone(),
+            r.format.name().to_owned(),
             r.created_by.clone(),
             r.decided_by.clone().unwrap_or_default(),
             note(r),
@@ -111,33 +111,30 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     );
 }
 
-fn expired(r: &Request, now: i64) -> bool {
-    r.state == "approved" && r.expires_at.is_none_or(|t| t <= now)
-}
-
 /// The state as an officer needs it, and how loudly to show it.
 fn state_of(r: &Request, now: i64) -> (String, Style) {
-    match r.state.as_str() {
-        "pending" => ("pending approval".into(), Style::new().fg(Color::Yellow)),
-        "approved" if expired(r, now) => ("approval expired".into(), Style::new().fg(Color::Red)),
-        "approved" => ("approved".into(), Style::new().fg(Color::Green).bold()),
-        "rejected" => ("rejected".into(), Style::new().dim()),
-        other => (other.to_owned(), Style::new()),
+    match &r.state {
+        RequestState::Pending => ("pending approval".into(), Style::new().fg(Color::Yellow)),
+        RequestState::Approved { .. } if r.approval_expired(now) => {
+            ("approval expired".into(), Style::new().fg(Color::Red))
+        }
+        RequestState::Approved { .. } => {
+            (r.state.to_string(), Style::new().fg(Color::Green).bold())
+        }
+        RequestState::Rejected { .. } => (r.state.to_string(), Style::new().dim()),
+        RequestState::Exported { .. } => (r.state.to_string(), Style::new()),
     }
 }
 
 fn note(r: &Request) -> String {
     let mut parts = Vec::new();
-    if r.state == "approved" {
-        if let Some(t) = r
-            .expires_at
-            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        {
+    if let RequestState::Approved { expires_at } = r.state {
+        if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(expires_at) {
             let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]Z");
             parts.push(format!("until {}", t.format(fmt).unwrap_or_default()));
         }
     }
-    if let Some(why) = &r.reject_reason {
+    if let Some(why) = r.state.reject_reason() {
         parts.push(format!("rejected: {why}"));
     }
     if let Some(why) = &r.reexport_reason {

@@ -1,0 +1,656 @@
+//! Seed requests: created by one officer, decided by another.
+//!
+//! A seed request names the order, the requester, the serials and the
+//! customer's OpenPGP certificate. Creation goes in three steps: it is
+//! checked completely (every problem reported at once, before anything is
+//! written), the creating officer signs a statement of it, and statement,
+//! signature and rows are inserted with their log entry in one
+//! transaction. A second officer approves (until an expiry) or rejects it
+//! with a signed decision over that statement, so an auditor can verify
+//! who decided what without trusting the vault. The stages are the types
+//! of `lifecycle.rs`.
+
+use std::collections::HashSet;
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use super::clock;
+use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
+use super::orders::{check_free_text, normalize_email, Order};
+use super::statement::{self, Decision, RequestStatement};
+use super::{Officer, Vault, VaultError};
+use crate::audit::{self, events, Event};
+use crate::formats::{self, Format};
+use crate::pgp::{self, RecipientCert};
+use crate::token::{Seed, Serial, Token, TokenParams};
+
+/// What `request create` needs.
+#[derive(Debug)]
+pub struct NewRequest<'a> {
+    /// The order.
+    pub order_id: &'a str,
+    /// The requester's e-mail.
+    pub requester: &'a str,
+    /// The customer's certificate file contents.
+    pub recipient_key: &'a [u8],
+    /// Bundle format.
+    pub format: Format,
+    /// Serials; `None` = every serial of the order neither voided nor exported.
+    pub serials: Option<Vec<Serial>>,
+    /// Allow serials already exported, with this reason.
+    pub reexport_reason: Option<String>,
+}
+
+/// A created request.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedRequest {
+    /// Its id.
+    pub id: String,
+    /// Primary fingerprint of the recipient certificate.
+    pub recipient_fingerprint: String,
+    /// Encryption subkeys that will be used.
+    pub encryption_subkeys: Vec<String>,
+    /// User ids of the certificate.
+    pub user_ids: Vec<String>,
+    /// Serial count.
+    pub serials: usize,
+}
+
+/// A request that passed every check: what the statement will sign.
+struct CheckedRequest {
+    order_id: String,
+    requester: String,
+    format: Format,
+    recipient: RecipientCert,
+    /// Ascending: the statement and the table (whose key orders it the
+    /// same way) then name one list.
+    serials: Vec<String>,
+    reexport_reason: Option<String>,
+}
+
+/// A checked request with its id and the creating officer's signature.
+struct SignedRequest {
+    id: String,
+    statement: String,
+    signature: String,
+    recipient_cert: Vec<u8>,
+}
+
+/// Whether tokens with `params` can be written in `format` (the writer's
+/// own rules, tried on a fixed non-secret dummy seed).
+fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
+    let dummy = Seed::new(b"representability-check".to_vec()).map_err(|e| e.to_string())?;
+    let t = Token {
+        serial: Serial::parse("CHECK").map_err(|e| e.to_string())?,
+        seed: dummy,
+        params: params.clone(),
+    };
+    match formats::write(
+        format,
+        &mut std::iter::once(&t),
+        &mut std::io::sink(),
+        &Default::default(),
+    ) {
+        Ok(()) => Ok(()),
+        Err(formats::FormatError::Unrepresentable { problem, .. }) => Err(problem),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The serials a request asks for: the listed ones (each once), or by
+/// default every serial of the order neither voided nor (unless a
+/// re-export) exported. Problems found on the way go to `problems`.
+fn requested_serials(
+    order: Option<&Order>,
+    order_id: &str,
+    requester: &str,
+    r: &NewRequest<'_>,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    match (order, &r.serials) {
+        (None, _) => {
+            problems.push(format!("order {order_id} does not exist"));
+            Vec::new()
+        }
+        (Some(o), _) if !o.emails.iter().any(|e| e == requester) => {
+            problems.push(format!(
+                "{requester} is not authorized to request the seeds of order {order_id}"
+            ));
+            r.serials
+                .as_ref()
+                .map(|v| v.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default()
+        }
+        (Some(o), None) => {
+            let voided: HashSet<&String> = o.voided.iter().collect();
+            let exported: HashSet<&String> = o.exported.iter().collect();
+            o.serials
+                .iter()
+                .filter(|s| {
+                    !voided.contains(s) && (r.reexport_reason.is_some() || !exported.contains(s))
+                })
+                .cloned()
+                .collect()
+        }
+        (Some(_), Some(list)) => {
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for s in list {
+                if seen.insert(s.as_str()) {
+                    out.push(s.to_string());
+                } else {
+                    problems.push(format!("serial {s} is listed twice"));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Each serial against the order: recorded for it, not voided, not
+/// exported unless this is a re-export.
+fn check_serials_in_order(
+    o: &Order,
+    serials: &[String],
+    reexport: bool,
+    problems: &mut Vec<String>,
+) {
+    let in_order: HashSet<&String> = o.serials.iter().collect();
+    let voided: HashSet<&String> = o.voided.iter().collect();
+    let exported: HashSet<&String> = o.exported.iter().collect();
+    for s in serials {
+        if !in_order.contains(s) {
+            problems.push(format!("serial {s} is not one recorded for order {}", o.id));
+        } else if voided.contains(s) {
+            problems.push(format!(
+                "serial {s} is voided (reprogrammed tokens have no valid factory seed)"
+            ));
+        } else if exported.contains(s) && !reexport {
+            problems.push(format!(
+                "serial {s} was already exported (use --reexport --reason TEXT)"
+            ));
+        }
+    }
+    if serials.is_empty() && problems.is_empty() {
+        problems.push(format!("order {} has no serial left to export", o.id));
+    }
+}
+
+impl Vault {
+    fn log_request_refusal(
+        &mut self,
+        order_id: &str,
+        requester: &str,
+        officer: &Officer,
+        problems: &[String],
+    ) {
+        let _ = self.log(&Event {
+            kind: events::REQUEST_REFUSED,
+            actors: vec![officer.name.clone()],
+            data: json!({ "order_id": order_id, "requester": requester, "problems": problems }),
+        });
+    }
+
+    /// `request create`: checks everything, reports every problem at once,
+    /// and writes nothing unless all is well.
+    pub fn create_request(
+        &mut self,
+        r: NewRequest<'_>,
+        officer: &Officer,
+    ) -> Result<CreatedRequest, VaultError> {
+        let checked = self.check_request(&r, officer)?;
+        let signed = self.sign_request(&checked, officer)?;
+        let created = CreatedRequest {
+            id: signed.id.clone(),
+            recipient_fingerprint: checked.recipient.fingerprint(),
+            encryption_subkeys: checked.recipient.encryption_subkey_fingerprints(),
+            user_ids: checked.recipient.user_ids(),
+            serials: checked.serials.len(),
+        };
+        self.insert_request(&checked, &signed, &created, officer)?;
+        Ok(created)
+    }
+
+    /// The first step of `request create`: every check, every problem at
+    /// once. A refusal is logged (`request.refused`) and nothing else
+    /// happens.
+    fn check_request(
+        &mut self,
+        r: &NewRequest<'_>,
+        officer: &Officer,
+    ) -> Result<CheckedRequest, VaultError> {
+        let mut problems: Vec<String> = Vec::new();
+        let order_id = r.order_id.trim().to_owned();
+        let requester = normalize_email(r.requester).unwrap_or_else(|p| {
+            problems.push(p);
+            r.requester.trim().to_owned()
+        });
+        // The recipient certificate first: a malformed key must never get as far as a file.
+        let cert = match RecipientCert::parse(r.recipient_key, clock::now()) {
+            Ok(c) => Some(c),
+            Err(ps) => {
+                problems.extend(ps.iter().map(|p| format!("recipient key: {p}")));
+                None
+            }
+        };
+        let order = self.order(&order_id)?;
+        let mut serials =
+            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        if let Some(o) = &order {
+            check_serials_in_order(o, &serials, r.reexport_reason.is_some(), &mut problems);
+        }
+        if let Some(reason) = &r.reexport_reason {
+            if reason.trim().is_empty() {
+                problems.push("a re-export needs a reason".into());
+            } else if let Err(e) = check_free_text("the re-export reason", reason) {
+                problems.push(e.to_string());
+            }
+        }
+        // The chosen format must be able to hold these tokens.
+        if problems.is_empty() {
+            if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
+                problems.push(format!("format {}: {why}", r.format));
+            }
+        }
+        let recipient = match (cert, problems.is_empty()) {
+            (Some(c), true) => c,
+            _ => {
+                self.log_request_refusal(&order_id, &requester, officer, &problems);
+                return Err(VaultError::Refused(format!(
+                    "request refused, nothing was written; {} problem(s):\n  {}",
+                    problems.len(),
+                    problems.join("\n  ")
+                )));
+            }
+        };
+        serials.sort_unstable();
+        Ok(CheckedRequest {
+            order_id,
+            requester,
+            format: r.format,
+            recipient,
+            serials,
+            reexport_reason: r
+                .reexport_reason
+                .as_deref()
+                .map(str::trim)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Why some token of order `order_id` cannot be written in `format`,
+    /// if one cannot.
+    fn unrepresentable_in(
+        &self,
+        order_id: &str,
+        format: Format,
+    ) -> Result<Option<String>, VaultError> {
+        let conn = self.store().conn();
+        let mut st = conn.prepare_cached(
+            "SELECT DISTINCT p.json FROM seeds s JOIN token_params p ON p.id = s.params_id WHERE s.order_id = ?1",
+        )?;
+        let sets = st
+            .query_map([order_id], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for j in sets {
+            if let Ok(p) = serde_json::from_str::<TokenParams>(&j) {
+                if let Err(why) = representable(format, &p) {
+                    return Ok(Some(why));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The second step of `request create`: the next request id and the
+    /// creating officer's signature over the canonical statement.
+    fn sign_request(
+        &self,
+        c: &CheckedRequest,
+        officer: &Officer,
+    ) -> Result<SignedRequest, VaultError> {
+        let next: i64 =
+            self.store()
+                .conn()
+                .query_row("SELECT count(*) + 1 FROM requests", [], |r| r.get(0))?;
+        let id = format!("R{next:04}");
+        let statement = RequestStatement {
+            version: 2,
+            vault: self.info().vault_id.to_string(),
+            request: id.clone(),
+            order: c.order_id.clone(),
+            requester: c.requester.clone(),
+            format: c.format.name().to_owned(),
+            recipient: c.recipient.fingerprint(),
+            serials: c.serials.len() as u64,
+            serials_sha256: statement::serials_sha256_v2(&c.serials),
+            reexport: c.reexport_reason.clone(),
+            created_by: officer.name.clone(),
+        }
+        .render();
+        let signature = pgp::sign_detached(officer.signing_key(), statement.as_bytes())
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let recipient_cert = {
+            use sequoia_openpgp::serialize::SerializeInto;
+            c.recipient
+                .cert()
+                .to_vec()
+                .map_err(|e| VaultError::Crypto(e.to_string()))?
+        };
+        Ok(SignedRequest {
+            id,
+            statement,
+            signature,
+            recipient_cert,
+        })
+    }
+
+    /// The last step of `request create`: the rows and `request.created`
+    /// in one transaction.
+    fn insert_request(
+        &mut self,
+        c: &CheckedRequest,
+        s: &SignedRequest,
+        created: &CreatedRequest,
+        officer: &Officer,
+    ) -> Result<(), VaultError> {
+        let vid = self.info().vault_id.to_string();
+        let name = officer.name.clone();
+        self.store_mut().write(|tx| {
+            tx.execute(
+                "INSERT INTO requests (id, order_id, requester, format, recipient_cert, recipient_fpr, reexport_reason,
+                    state, statement, created_at, created_by, create_sig)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    s.id,
+                    c.order_id,
+                    c.requester,
+                    c.format.name(),
+                    s.recipient_cert,
+                    created.recipient_fingerprint,
+                    c.reexport_reason,
+                    RequestStateKind::Pending.as_str(),
+                    s.statement,
+                    audit::now_rfc3339(),
+                    name,
+                    s.signature
+                ],
+            )?;
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO request_serials (request_id, serial) VALUES (?1, ?2)",
+            )?;
+            for serial in &c.serials {
+                ins.execute(params![s.id, serial])?;
+            }
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::REQUEST_CREATED,
+                    actors: vec![name.clone()],
+                    data: json!({
+                        "request_id": s.id,
+                        "order_id": c.order_id,
+                        "requester": c.requester,
+                        "format": c.format.name(),
+                        "recipient_fingerprint": created.recipient_fingerprint,
+                        "encryption_subkeys": created.encryption_subkeys,
+                        "serials": c.serials,
+                        "reexport_reason": c.reexport_reason,
+                        "statement": s.statement,
+                        "signature": s.signature,
+                    }),
+                },
+            )?;
+            Ok::<_, VaultError>(())
+        })
+    }
+
+    /// A request by id. A row whose state or format does not parse is
+    /// [`VaultError::Tampered`].
+    pub fn request(&self, id: &str) -> Result<Option<Request>, VaultError> {
+        let conn = self.store().conn();
+        let raw = conn
+            .query_row(
+                &format!("{REQUEST_COLUMNS} WHERE r.id = ?1"),
+                [id],
+                RawRequest::read,
+            )
+            .optional()?;
+        raw.map(RawRequest::parse).transpose()
+    }
+
+    /// Every request, oldest first. A row whose state or format does not
+    /// parse is [`VaultError::Tampered`], naming the request.
+    pub fn requests(&self) -> Result<Vec<Request>, VaultError> {
+        let conn = self.store().conn();
+        let mut st = conn.prepare(&format!("{REQUEST_COLUMNS} ORDER BY r.created_at, r.id"))?;
+        let raw = st
+            .query_map([], RawRequest::read)?
+            .collect::<Result<Vec<_>, _>>()?;
+        raw.into_iter().map(RawRequest::parse).collect()
+    }
+
+    /// Approves (`approve = true`) or rejects a pending request. The
+    /// deciding officer must differ from the creator (two-person rule).
+    /// The creation statement is verified first (against the officers'
+    /// certificates from the genesis entry, and against the columns), so
+    /// an officer never signs a decision over a request edited in the
+    /// table. The request is read again inside the transaction that
+    /// records the decision: when another officer decided it meanwhile,
+    /// this decision is refused and nothing is logged.
+    pub fn decide_request(
+        &mut self,
+        id: &str,
+        approve: bool,
+        reason: Option<&str>,
+        officer: &Officer,
+    ) -> Result<Request, VaultError> {
+        let what = if approve { "approve" } else { "reject" };
+        let req = match self.request(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(VaultError::Refused(format!("request {id} does not exist"))),
+            Err(e) => return Err(self.decision_refused(id, what, officer, e)),
+        };
+        if req.state != RequestState::Pending {
+            return Err(VaultError::Refused(format!(
+                "request {id} is {}, not pending",
+                req.state
+            )));
+        }
+        let reason = reason.map(str::trim).unwrap_or("");
+        if !approve {
+            if reason.is_empty() {
+                return Err(VaultError::Refused("a rejection needs a reason".into()));
+            }
+            check_free_text("the reason", reason)?;
+        }
+        let creation = match self.verified_creation(id) {
+            Ok(c) => c,
+            Err(e) => return Err(self.decision_refused(id, what, officer, e)),
+        };
+        if creation.statement.created_by == officer.name {
+            let msg = format!(
+                "{} created request {id} and cannot {what} it: a different officer must (two-person rule)",
+                officer.name
+            );
+            let _ = self.log(&Event {
+                kind: events::REQUEST_DECISION_REFUSED,
+                actors: vec![officer.name.clone()],
+                data: json!({ "request_id": id, "decision": what, "reason": msg }),
+            });
+            return Err(VaultError::Refused(msg));
+        }
+        let statement = creation.row.statement;
+        let decision = if approve {
+            Decision::Approve {
+                by: officer.name.clone(),
+                expires: clock::unix_now() + self.info().approval_ttl_s,
+            }
+        } else {
+            Decision::Reject {
+                by: officer.name.clone(),
+                reason: reason.to_owned(),
+            }
+        };
+        let signed = statement::render_decision(&statement, &decision);
+        let sig = pgp::sign_detached(officer.signing_key(), signed.as_bytes())
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        super::export::pause_point("decide-before-write");
+        self.record_decision(id, &statement, &decision, &signed, &sig)?;
+        self.request(id)?
+            .ok_or_else(|| VaultError::Refused(format!("request {id} vanished")))
+    }
+
+    /// Logs tampering found while deciding (`request.decision_refused`)
+    /// and hands the error back.
+    fn decision_refused(
+        &mut self,
+        id: &str,
+        what: &str,
+        officer: &Officer,
+        e: VaultError,
+    ) -> VaultError {
+        if e.is_tampering() {
+            let _ = self.log(&Event {
+                kind: events::REQUEST_DECISION_REFUSED,
+                actors: vec![officer.name.clone()],
+                data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
+            });
+        }
+        e
+    }
+
+    /// Writes a signed decision and its log entry in one transaction, only
+    /// while the request is still pending and its statement is the one
+    /// `decision` was signed over.
+    fn record_decision(
+        &mut self,
+        id: &str,
+        statement: &str,
+        decision: &Decision,
+        signed: &str,
+        sig: &str,
+    ) -> Result<(), VaultError> {
+        let vid = self.info().vault_id.to_string();
+        let pending = RequestStateKind::Pending;
+        self.store_mut().write(|tx| {
+            let what = match decision {
+                Decision::Approve { .. } => "approve",
+                Decision::Reject { .. } => "reject",
+            };
+            // The decision stands only on the request as read and signed above.
+            let now_row: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT state, statement FROM requests WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match now_row {
+                Some((state, _)) if RequestStateKind::parse(&state) != Some(pending) => {
+                    let now = RequestStateKind::parse(&state)
+                        .map_or_else(|| "changed".to_owned(), |k| k.to_string());
+                    return Err(VaultError::Refused(format!(
+                        "request {id} was {now} meanwhile by another run; this {what} was not recorded"
+                    )));
+                }
+                Some((_, st)) if st == statement => {}
+                _ => {
+                    return Err(VaultError::Refused(format!(
+                        "request {id} changed while it was being decided; nothing was recorded, try again"
+                    )))
+                }
+            }
+            let now = audit::now_rfc3339();
+            let (kind, actor, data) = match decision {
+                Decision::Approve { by, expires } => {
+                    tx.execute(
+                        "UPDATE requests SET state = ?1, decided_at = ?2, decided_by = ?3, decision_sig = ?4, expires_at = ?5
+                         WHERE id = ?6 AND state = ?7",
+                        params![RequestStateKind::Approved.as_str(), now, by, sig, expires, id, pending.as_str()],
+                    )?;
+                    (events::REQUEST_APPROVED, by, json!({ "request_id": id, "expires_at": expires, "statement": signed, "signature": sig }))
+                }
+                Decision::Reject { by, reason } => {
+                    tx.execute(
+                        "UPDATE requests SET state = ?1, decided_at = ?2, decided_by = ?3, decision_sig = ?4, reject_reason = ?5
+                         WHERE id = ?6 AND state = ?7",
+                        params![RequestStateKind::Rejected.as_str(), now, by, sig, reason, id, pending.as_str()],
+                    )?;
+                    (events::REQUEST_REJECTED, by, json!({ "request_id": id, "reason": reason, "statement": signed, "signature": sig }))
+                }
+            };
+            audit::append(tx, &vid, &Event { kind, actors: vec![actor.clone()], data })?;
+            Ok::<_, VaultError>(())
+        })
+    }
+}
+
+/// The columns [`RawRequest::read`] reads, in its order.
+const REQUEST_COLUMNS: &str =
+    "SELECT r.id, r.order_id, r.requester, r.format, r.recipient_fpr, r.state,
+            (SELECT count(*) FROM request_serials s WHERE s.request_id = r.id),
+            r.reexport_reason, r.created_at, r.created_by, r.decided_by, r.decided_at, r.reject_reason, r.expires_at
+     FROM requests r";
+
+/// A request row as SQLite hands it over, before its state and format
+/// are parsed.
+struct RawRequest {
+    id: String,
+    order_id: String,
+    requester: String,
+    format: String,
+    recipient_fingerprint: String,
+    state: String,
+    serials: i64,
+    reexport_reason: Option<String>,
+    created_at: String,
+    created_by: String,
+    decided_by: Option<String>,
+    decided_at: Option<String>,
+    reject_reason: Option<String>,
+    expires_at: Option<i64>,
+}
+
+impl RawRequest {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRequest> {
+        Ok(RawRequest {
+            id: r.get(0)?,
+            order_id: r.get(1)?,
+            requester: r.get(2)?,
+            format: r.get(3)?,
+            recipient_fingerprint: r.get(4)?,
+            state: r.get(5)?,
+            serials: r.get(6)?,
+            reexport_reason: r.get(7)?,
+            created_at: r.get(8)?,
+            created_by: r.get(9)?,
+            decided_by: r.get(10)?,
+            decided_at: r.get(11)?,
+            reject_reason: r.get(12)?,
+            expires_at: r.get(13)?,
+        })
+    }
+
+    fn parse(self) -> Result<Request, VaultError> {
+        let state =
+            RequestState::from_columns(&self.id, &self.state, self.expires_at, self.reject_reason)?;
+        Ok(Request {
+            format: format_from_column(&self.id, &self.format)?,
+            state,
+            id: self.id,
+            order_id: self.order_id,
+            requester: self.requester,
+            recipient_fingerprint: self.recipient_fingerprint,
+            serials: u64::try_from(self.serials).unwrap_or_default(),
+            reexport_reason: self.reexport_reason,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            decided_by: self.decided_by,
+            decided_at: self.decided_at,
+        })
+    }
+}
