@@ -4,7 +4,6 @@
 //! the edit; free text cannot add a line to a signed statement; and a
 //! decision or export that lost a race with another console is refused.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -63,7 +63,11 @@ fn any_two_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
                 c.wait_with_output()
             })
             .unwrap();
-        assert!(out.status.success(), "python: {}", crate::common::text(&out));
+        assert!(
+            out.status.success(),
+            "python: {}",
+            crate::common::text(&out)
+        );
         let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             r["check_ok"], true,

@@ -1,7 +1,6 @@
 //! A new user's first hour: the demo run twice, the help they read, and
 //! the messages they meet first, each asserted as the user sees it.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

@@ -1,7 +1,6 @@
 //! Whole files as they arrive: a noisy Azure export, format detection, and
 //! the synthetic batches of `tests/common/batch.rs` against their truth.
 
-
 use std::path::Path;
 
 use crate::common::batch::BatchSpec;

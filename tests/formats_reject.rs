@@ -1,7 +1,6 @@
 //! Every rejection rule of SPEC "Seed formats", each asserting the line and
 //! serial named in the error, and that no error repeats the secret.
 
-
 use seedvault::formats::{
     self, BatchReader, Format, FormatError, ReadOptions, RecordError, MAX_LISTED_ERRORS,
 };

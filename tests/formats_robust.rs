@@ -2,7 +2,6 @@
 //! built from the characters the formats care about, read in every format
 //! (and detected) without a panic; every error names a line in the input.
 
-
 use proptest::prelude::*;
 use seedvault::formats::{self, BatchReader, Format, ReadOptions};
 

@@ -3,7 +3,6 @@
 //! carries), detection names the format we wrote, and a BatchReader finds
 //! no problem in our own output.
 
-
 use proptest::prelude::*;
 use seedvault::formats::{self, BatchReader, Format, ReadOptions, WriteOptions};
 use seedvault::token::{Algorithm, OtpKind, Seed, Serial, Token, TokenParams};

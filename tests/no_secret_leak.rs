@@ -8,7 +8,6 @@
 //! 16-character stretch of those encodings. The `batch.refused` entry must
 //! name the file's SHA-256 and the lines, and only kinds of problem.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,7 +2,6 @@
 //! TOTP with SHA1/SHA256/SHA512, 6 and 8 digits, at several times, and HOTP
 //! counters. A missing oathtool fails the test; it never skips.
 
-
 use std::process::Command;
 
 use seedvault::otp;

@@ -2,7 +2,6 @@
 //! Appendix B, and verify cases (the `fail_*` ones must not match), all
 //! read from tests/vectors/otp.json.
 
-
 use seedvault::otp;
 use seedvault::token::{Algorithm, OtpKind, Seed, TokenParams};
 use serde::Deserialize;

@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{make_batch, text, TestVault};
+use crate::common::{make_batch, text, TestVault};
 use serde_json::Value;
 
 struct Flow {

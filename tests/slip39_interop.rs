@@ -6,7 +6,6 @@
 //! threshold subset; Python's shares (extendable and not) combine here. A
 //! missing interpreter or package fails these tests; they never skip.
 
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

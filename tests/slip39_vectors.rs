@@ -7,7 +7,6 @@
 //! passphrase is "TREZOR" for all. The test collects every failing case and
 //! reports them together, so one bug does not hide the others.
 
-
 use secrecy::ExposeSecret;
 use seedvault::shares::{combine_mnemonics, Share};
 

@@ -33,6 +33,7 @@ mod pgp_stream;
 mod pskc_interop;
 mod pskc_vectors;
 mod replay_cli;
+mod request_lifecycle;
 mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;
