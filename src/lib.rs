@@ -1,7 +1,8 @@
 //! seedvault: an offline vault for the factory seeds of TOTP/HOTP tokens.
 //!
-//! The library is the product; `src/main.rs` and the terminal UI are thin
-//! front ends that translate between a person and these modules. Neither
+//! The library is the product; the CLI (`src/main.rs` and `src/cli/`, a
+//! module of the binary that the library cannot import) and the terminal UI
+//! are thin front ends that translate between a person and these modules. Neither
 //! opens the database nor calls a cipher itself.
 //!
 //! | module    | what it holds |
@@ -16,11 +17,10 @@
 //! | `formats` | factory seed files, read and written |
 //! | `otp`     | HOTP/TOTP |
 //! | `pgp`     | the vault's and officers' OpenPGP keys, customer certificates |
-//! | `cli`, `tui` | the two front ends |
+//! | `tui`     | the terminal UI front end (the CLI lives in the binary) |
 
 pub mod audit;
 pub mod cards;
-pub mod cli;
 pub mod crypto;
 pub mod formats;
 pub mod hygiene;

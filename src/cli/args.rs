@@ -252,7 +252,7 @@ pub struct TuiArgs {
         value_name = "SECS",
         default_value_t = 300,
         value_parser = clap::value_parser!(u64)
-            .range(crate::tui::MIN_IDLE_TIMEOUT_S..=crate::tui::MAX_IDLE_TIMEOUT_S)
+            .range(seedvault::tui::MIN_IDLE_TIMEOUT_S..=seedvault::tui::MAX_IDLE_TIMEOUT_S)
     )]
     pub idle_timeout: u64,
 }

@@ -1,20 +1,19 @@
-//! `audit verify`, `audit checkpoint`, `audit export` (`audit replay` is in `inspect`).
+//! `audit verify`, `audit replay`, `audit checkpoint`, `audit export`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::args::{AuditCommand, AuditVerifyArgs, OutArg};
+use super::args::{AuditCommand, AuditVerifyArgs, JsonArg, OutArg};
 use super::error::CliError;
-use super::inspect::counted;
-use super::print_json;
-use crate::audit::CheckpointError;
-use crate::vault::Vault;
+use super::{counted, print_json};
+use seedvault::audit::CheckpointError;
+use seedvault::vault::Vault;
 
 pub fn run(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
     match cmd {
         AuditCommand::Verify(a) => verify(dir, a),
-        AuditCommand::Replay(a) => super::inspect::replay(dir, a),
+        AuditCommand::Replay(a) => replay(dir, a),
         AuditCommand::Checkpoint(a) => checkpoint(dir, a),
         AuditCommand::Export(a) => export(dir, a),
     }
@@ -23,7 +22,7 @@ pub fn run(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
 /// One `--checkpoint` file's verdict.
 struct CheckpointResult {
     file: PathBuf,
-    verdict: Result<crate::audit::Checkpoint, CheckpointError>,
+    verdict: Result<seedvault::audit::Checkpoint, CheckpointError>,
 }
 
 fn verify(dir: &Path, a: AuditVerifyArgs) -> Result<(), CliError> {
@@ -176,4 +175,44 @@ fn export(dir: &Path, a: OutArg) -> Result<(), CliError> {
         counted(n, "audit entry", "audit entries")
     );
     Ok(())
+}
+
+fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
+    let vault = Vault::open(dir)?;
+    let r = vault.replay_audit()?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "replayed {}: {}, {} ({} voided), {}, {}, {}; {} checked",
+            counted(r.entries, "entry", "entries"),
+            counted(r.batches, "batch", "batches"),
+            counted(r.serials, "serial", "serials"),
+            r.voided,
+            counted(r.orders, "order", "orders"),
+            counted(r.requests, "request", "requests"),
+            counted(r.exports, "export", "exports"),
+            counted(
+                r.signatures_checked,
+                "officer signature",
+                "officer signatures"
+            ),
+        );
+        for d in &r.differences {
+            println!("DIFFERS {d}");
+        }
+    }
+    if r.differences.is_empty() {
+        if !a.json {
+            println!("the tables match the log");
+        }
+        Ok(())
+    } else {
+        Err(CliError::tampered(format!(
+            "the tables differ from what the log records ({}; first: {})",
+            counted(r.differences.len() as u64, "difference", "differences"),
+            r.differences[0]
+        ))
+        .advise("something changed the database behind the log; involve your auditors"))
+    }
 }

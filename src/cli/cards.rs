@@ -7,8 +7,8 @@ use secrecy::ExposeSecret;
 use super::args::{CardCommand, OneCardArgs};
 use super::error::CliError;
 use super::passphrase;
-use crate::cards::SealedCard;
-use crate::vault::Vault;
+use seedvault::cards::SealedCard;
+use seedvault::vault::Vault;
 
 fn open(
     dir: &Path,

@@ -15,12 +15,12 @@ use secrecy::SecretString;
 use super::args::DemoArgs;
 use super::error::CliError;
 use super::inspect::render_status;
-use crate::cards::SealedCard;
-use crate::crypto::{self, KdfParams};
-use crate::formats::{self, Format, ReadOptions, WriteOptions};
-use crate::pgp;
-use crate::token::{Seed, Serial, Token, TokenParams};
-use crate::vault::{self, IngestSource, InitParams, NewRequest, Vault};
+use seedvault::cards::SealedCard;
+use seedvault::crypto::{self, KdfParams};
+use seedvault::formats::{self, Format, ReadOptions, WriteOptions};
+use seedvault::pgp;
+use seedvault::token::{Seed, Serial, Token, TokenParams};
+use seedvault::vault::{self, IngestSource, InitParams, NewRequest, Vault};
 
 /// The demo custodians and their passphrases (printed: this is a demo).
 const CUSTODIANS: [(&str, &str); 3] = [
@@ -115,7 +115,7 @@ fn inspect(root: &Path) -> Found {
         let mut lines = text.lines();
         if lines.next() == Some(MARKER_LINE) {
             return match lines.next().and_then(|l| l.strip_prefix("complete ")) {
-                Some(id) if root.join("vault").join(crate::store::DB_FILE).is_file() => {
+                Some(id) if root.join("vault").join(seedvault::store::DB_FILE).is_file() => {
                     Found::Complete(id.trim().to_owned())
                 }
                 _ => Found::Incomplete,

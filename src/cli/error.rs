@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::vault::VaultError;
+use seedvault::vault::VaultError;
 
 /// Exit code: refused or failed.
 pub const EXIT_REFUSED: u8 = 1;
@@ -72,7 +72,7 @@ fn advice_for(e: &VaultError) -> Option<&'static str> {
         VaultError::TooFewCards { .. } => {
             "give one --card per custodian present, each with its passphrase"
         }
-        VaultError::Card(crate::cards::CardError::WrongPassphrase { .. }) => {
+        VaultError::Card(seedvault::cards::CardError::WrongPassphrase { .. }) => {
             "the attempt was logged; the custodian may retry with the right passphrase"
         }
         VaultError::ForeignCard { .. } => {
@@ -81,7 +81,7 @@ fn advice_for(e: &VaultError) -> Option<&'static str> {
         VaultError::Tampered(_) => {
             "run `seedvault audit verify` and involve your auditors before using this vault"
         }
-        VaultError::Store(crate::store::StoreError::NoVault(_)) => {
+        VaultError::Store(seedvault::store::StoreError::NoVault(_)) => {
             "set --vault DIR or SEEDVAULT_DIR, or run `seedvault init` / `seedvault demo`"
         }
         _ => return None,
@@ -103,14 +103,23 @@ impl From<VaultError> for CliError {
     }
 }
 
-impl From<crate::cards::CardError> for CliError {
-    fn from(e: crate::cards::CardError) -> Self {
+impl From<seedvault::tui::TuiError> for CliError {
+    fn from(e: seedvault::tui::TuiError) -> Self {
+        match e {
+            seedvault::tui::TuiError::Vault(v) => v.into(),
+            other => CliError::refused(other.to_string()),
+        }
+    }
+}
+
+impl From<seedvault::cards::CardError> for CliError {
+    fn from(e: seedvault::cards::CardError) -> Self {
         VaultError::Card(e).into()
     }
 }
 
-impl From<crate::store::StoreError> for CliError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<seedvault::store::StoreError> for CliError {
+    fn from(e: seedvault::store::StoreError) -> Self {
         VaultError::Store(e).into()
     }
 }

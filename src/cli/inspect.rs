@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use super::args::{AuditCommand, JsonArg};
+use super::args::JsonArg;
 use super::error::CliError;
-use super::print_json;
-use crate::vault::{Status, Vault};
+use super::{counted, print_json};
+use seedvault::vault::{Status, Vault};
 
 pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
     let vault = Vault::open(dir)?;
@@ -15,12 +15,6 @@ pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
     }
     print!("{}", render_status(&s));
     Ok(())
-}
-
-/// `n` with its noun, singular for exactly one: "1 order", "2 orders".
-pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The human form of `status`.
@@ -66,8 +60,8 @@ pub(crate) fn render_status(s: &Status) -> String {
             m.mount_point.display(),
             m.device,
             m.fs_type,
-            crate::media::human_bytes(m.free_bytes),
-            crate::media::human_bytes(m.total_bytes)
+            seedvault::media::human_bytes(m.free_bytes),
+            seedvault::media::human_bytes(m.total_bytes)
         );
     }
     out
@@ -77,48 +71,4 @@ pub fn vault_cert(dir: &Path) -> Result<(), CliError> {
     let vault = Vault::open(dir)?;
     print!("{}", vault.vault_cert_armored()?);
     Ok(())
-}
-
-pub fn audit(dir: &Path, cmd: AuditCommand) -> Result<(), CliError> {
-    super::audit::run(dir, cmd)
-}
-
-pub(super) fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
-    let vault = Vault::open(dir)?;
-    let r = vault.replay_audit()?;
-    if a.json {
-        print_json(&r)?;
-    } else {
-        println!(
-            "replayed {}: {}, {} ({} voided), {}, {}, {}; {} checked",
-            counted(r.entries, "entry", "entries"),
-            counted(r.batches, "batch", "batches"),
-            counted(r.serials, "serial", "serials"),
-            r.voided,
-            counted(r.orders, "order", "orders"),
-            counted(r.requests, "request", "requests"),
-            counted(r.exports, "export", "exports"),
-            counted(
-                r.signatures_checked,
-                "officer signature",
-                "officer signatures"
-            ),
-        );
-        for d in &r.differences {
-            println!("DIFFERS {d}");
-        }
-    }
-    if r.differences.is_empty() {
-        if !a.json {
-            println!("the tables match the log");
-        }
-        Ok(())
-    } else {
-        Err(CliError::tampered(format!(
-            "the tables differ from what the log records ({}; first: {})",
-            counted(r.differences.len() as u64, "difference", "differences"),
-            r.differences[0]
-        ))
-        .advise("something changed the database behind the log; involve your auditors"))
-    }
 }

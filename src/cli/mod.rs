@@ -22,9 +22,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::Cli;
+pub(crate) use args::Cli;
 use args::Command;
-pub use error::{CliError, EXIT_REFUSED, EXIT_TAMPERED, EXIT_USAGE};
+pub(crate) use error::{CliError, EXIT_REFUSED, EXIT_USAGE};
 
 /// A reader that stops early (`seedvault request list | head`) closes the
 /// pipe; Rust then panics inside `println!`. Output that nobody reads is
@@ -49,11 +49,11 @@ fn quiet_on_broken_pipe() {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    if let Err(e) = crate::hygiene::harden_process() {
+    if let Err(e) = seedvault::hygiene::harden_process() {
         eprintln!("error: {e}; refusing to run");
         return ExitCode::from(EXIT_REFUSED);
     }
-    if let Err(e) = crate::crypto::selftest::run() {
+    if let Err(e) = seedvault::crypto::selftest::run() {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_REFUSED);
     }
@@ -97,13 +97,19 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Request(a) => orders::request(&dir, a),
         Command::Export(a) => orders::export(&dir, a),
         Command::Unseal(a) => quorum::rehearse(&dir, a),
-        Command::Audit(a) => inspect::audit(&dir, a),
+        Command::Audit(a) => audit::run(&dir, a),
         Command::Demo(a) => demo::run(a),
-        Command::Tui(a) => Ok(crate::tui::run(
+        Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),
         )?),
     }
+}
+
+/// `n` with its noun, singular for exactly one: "1 order", "2 orders".
+pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Prints one JSON document to stdout.

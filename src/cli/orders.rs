@@ -6,10 +6,10 @@ use super::args::{ExportArgs, OrderCommand, RequestCommand};
 use super::error::CliError;
 use super::seeds::officer;
 use super::{print_json, quorum};
-use crate::formats::Format;
-use crate::token::Serial;
-use crate::vault::check_free_text;
-use crate::vault::{NewRequest, Vault};
+use seedvault::formats::Format;
+use seedvault::token::Serial;
+use seedvault::vault::check_free_text;
+use seedvault::vault::{NewRequest, Vault};
 
 /// Reads a serials file: one serial per line; blank lines and `#` comments
 /// ignored; every bad line reported with its number.

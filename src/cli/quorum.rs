@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use super::args::QuorumArgs;
 use super::error::CliError;
 use super::passphrase;
-use crate::cards::SealedCard;
-use crate::vault::{BrokenLogPolicy, LogCheck, UnsealedVault, Vault, VaultError};
+use seedvault::cards::SealedCard;
+use seedvault::vault::{BrokenLogPolicy, LogCheck, UnsealedVault, Vault, VaultError};
 
 /// Reads every `--card`; unreadable cards are logged as a refused attempt.
 pub fn read_cards(

@@ -5,9 +5,9 @@ use std::path::Path;
 use super::args::{IngestArgs, OneOfficer, SerialCommand, VerifyTokenArgs};
 use super::error::CliError;
 use super::{passphrase, print_json, quorum};
-use crate::formats::{Format, PskcKey, ReadOptions};
-use crate::token::Serial;
-use crate::vault::{IngestError, Vault};
+use seedvault::formats::{Format, PskcKey, ReadOptions};
+use seedvault::token::Serial;
+use seedvault::vault::{IngestError, Vault};
 
 fn parse_serial(s: &str) -> Result<Serial, CliError> {
     Serial::parse(s).map_err(|e| CliError::usage(format!("invalid serial: {e}")))
@@ -59,15 +59,17 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
         Some(f) => {
             let bytes =
                 std::fs::read(f).map_err(|e| CliError::refused(format!("{}: {e}", f.display())))?;
-            Some(crate::pgp::keys::parse_public_cert(&bytes).map_err(|e| {
-                CliError::refused(format!("{}: not an OpenPGP certificate: {e}", f.display()))
-            })?)
+            Some(
+                seedvault::pgp::keys::parse_public_cert(&bytes).map_err(|e| {
+                    CliError::refused(format!("{}: not an OpenPGP certificate: {e}", f.display()))
+                })?,
+            )
         }
         None => None,
     };
     let read_options = read_options(&a)?;
     let out = quorum::session(dir, &a.quorum, "ingest", |unsealed| {
-        Ok(unsealed.ingest(&crate::vault::IngestSource {
+        Ok(unsealed.ingest(&seedvault::vault::IngestSource {
             path: &a.file,
             format,
             label: a.label.clone(),
@@ -98,7 +100,7 @@ pub(crate) fn officer(
     vault: &mut Vault,
     o: &OneOfficer,
     purpose: &str,
-) -> Result<crate::vault::Officer, CliError> {
+) -> Result<seedvault::vault::Officer, CliError> {
     let cards = quorum::read_cards(vault, std::slice::from_ref(&o.card), purpose)?;
     let log = quorum::check_log(vault, &cards, purpose, o.accept_broken_log)?;
     let card = &cards[0];
@@ -133,8 +135,10 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             );
             let p = &rec.params;
             let kind = match p.kind {
-                crate::token::OtpKind::Totp { period } => format!("TOTP every {period} s"),
-                crate::token::OtpKind::Hotp { counter } => format!("HOTP from counter {counter}"),
+                seedvault::token::OtpKind::Totp { period } => format!("TOTP every {period} s"),
+                seedvault::token::OtpKind::Hotp { counter } => {
+                    format!("HOTP from counter {counter}")
+                }
             };
             println!("Token      {kind}, {} digits, {}", p.digits, p.algorithm);
             if p.manufacturer.is_some() || p.model.is_some() {
@@ -173,7 +177,7 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             let serial = parse_serial(&serial)?;
             // Before any passphrase is asked: the reason goes into the log
             // and into `serial show`, one line of plain text.
-            crate::vault::check_free_text("the reason", &reason)?;
+            seedvault::vault::check_free_text("the reason", &reason)?;
             let mut vault = Vault::open(dir)?;
             let officer = officer(&mut vault, &o, "serial void")?;
             vault.void_serial(&serial, &reason, &officer)?;
@@ -190,7 +194,7 @@ pub fn verify_token(dir: &Path, a: VerifyTokenArgs) -> Result<(), CliError> {
     let serial = parse_serial(&a.serial)?;
     let at = match a.at {
         Some(t) => t,
-        None => crate::vault::clock::now()
+        None => seedvault::vault::clock::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .map_err(|_| CliError::refused("the system clock is before 1970"))?,

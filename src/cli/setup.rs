@@ -5,8 +5,8 @@ use std::path::Path;
 use super::args::InitArgs;
 use super::error::CliError;
 use super::passphrase;
-use crate::crypto::KdfParams;
-use crate::vault::{self, InitParams};
+use seedvault::crypto::KdfParams;
+use seedvault::vault::{self, InitParams};
 
 pub fn init(dir: &Path, a: InitArgs) -> Result<(), CliError> {
     if a.passphrase_files.len() > a.custodians.len() {

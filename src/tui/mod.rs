@@ -151,15 +151,6 @@ pub enum TuiError {
     Terminal(#[from] io::Error),
 }
 
-impl From<TuiError> for crate::cli::CliError {
-    fn from(e: TuiError) -> Self {
-        match e {
-            TuiError::Vault(v) => v.into(),
-            TuiError::Terminal(t) => crate::cli::CliError::refused(format!("terminal: {t}")),
-        }
-    }
-}
-
 /// Restores the terminal when dropped, whichever way `run` ends.
 struct Restore;
 

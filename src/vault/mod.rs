@@ -39,7 +39,7 @@ pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
 pub use lifecycle::{Request, RequestState, RequestStateKind};
-pub(crate) use orders::check_free_text;
+pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
 pub use requests::{CreatedRequest, NewRequest};

@@ -59,7 +59,7 @@ pub(super) fn normalize_email(e: &str) -> Result<String, String> {
 /// character: it would go into signed statements, manifests and logs,
 /// where a line break could pass for a field of its own. The message names
 /// the field and the position, never the text.
-pub(crate) fn check_free_text(what: &str, text: &str) -> Result<(), VaultError> {
+pub fn check_free_text(what: &str, text: &str) -> Result<(), VaultError> {
     match statement::control_char_at(text) {
         None => Ok(()),
         Some(at) => Err(VaultError::Refused(format!(
