@@ -9,6 +9,10 @@
 //! Replay therefore rebuilds and compares 200,000 serials while parsing
 //! every entry.
 
+// A benchmark that cannot set itself up stops with the reason: unwrap and
+// expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use seedvault::audit::{self, events, Event};

@@ -2,6 +2,10 @@
 //! production Argon2id parameters (RFC 9106 second option: t=3, p=4,
 //! 64 MiB). Prints figures; run with `cargo bench --bench ceremony`.
 
+// A benchmark that cannot set itself up stops with the reason: unwrap and
+// expect say where.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use seedvault::crypto::KdfParams;

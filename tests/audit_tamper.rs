@@ -388,7 +388,7 @@ fn truncation_forged_appends_and_rollback_are_caught_by_a_checkpoint() {
     f.caught(
         "rollback",
         &[&f.cp, &f.cp_early],
-        &format!("the log has 2 entries but the checkpoint of"),
+        "the log has 2 entries but the checkpoint of",
     );
     f.restore();
 }

@@ -1041,14 +1041,12 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
     assert!(request("otpauth", "880001\n880002\n").status.success());
 }
 
+/// `(serial, secret hex)` lines.
+type SerialHex = Vec<(String, String)>;
 /// A vault holding `count` hex tokens from `first`, all in order 55; the
 /// request (`serials` of them, or all) is made, approved, exported and
 /// decrypted by gpg. Returns the truth and the decrypted `(serial, hex)` lines.
-fn export_hex(
-    count: u32,
-    first: u64,
-    pick: impl Fn(usize) -> bool,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHex, SerialHex) {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let (batch, truth) = make_batch(v.tmp.path(), "base32", count, first, 31);
     v.cmd()

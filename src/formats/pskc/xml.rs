@@ -327,11 +327,12 @@ impl<'a> XmlStream<'a> {
     }
 }
 
+/// One event read by [`pull`]: the line it starts on, its namespace (or
+/// the unbound prefix), and the event.
+type Pulled<'b> = (u64, Result<Ns, Vec<u8>>, Event<'b>);
+
 /// Reads one event, with the line it starts on and its namespace.
-fn pull<'b>(
-    reader: &mut Reader<'_>,
-    buf: &'b mut Vec<u8>,
-) -> Result<(u64, Result<Ns, Vec<u8>>, Event<'b>), XmlError> {
+fn pull<'b>(reader: &mut Reader<'_>, buf: &'b mut Vec<u8>) -> Result<Pulled<'b>, XmlError> {
     let line = line_of(reader);
     // The last event may have been a base64 secret: wipe it first.
     buf.zeroize();
