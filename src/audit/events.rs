@@ -64,3 +64,7 @@ pub const EXPORT_COMPLETED: &str = "export.completed";
 /// An export failed after it started; partial files were removed and no
 /// serial was marked exported: `export_id`, `request_id`, `reason`.
 pub const EXPORT_FAILED: &str = "export.failed";
+/// An export was refused before it started (nothing written to the
+/// medium), e.g. a seed or its token parameters failed their integrity
+/// check: `request_id`, `reason`.
+pub const EXPORT_REFUSED: &str = "export.refused";

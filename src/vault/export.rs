@@ -252,8 +252,9 @@ impl UnsealedVault {
         // Every serial is checked again now (voids or other exports may have
         // happened since approval) while the bundle is made, in memory: no
         // byte reaches the medium before `export.started` is logged.
-        let (armored, serials) =
-            self.seal_bundle(request_id, &req, format, &recipient, &vault_key)?;
+        let (armored, serials) = self
+            .seal_bundle(request_id, &req, format, &recipient, &vault_key)
+            .inspect_err(|e| self.log_export_refusal(request_id, e))?;
         check_room(&media, armored.len() as u64 + 64 * 1024)?;
         let info = self.vault().info().clone();
         let vid = info.vault_id.to_string();
