@@ -555,8 +555,8 @@ fn insert_batch(
             let pid = match &last_params {
                 Some((p, id)) if *p == row.params => *id,
                 _ => {
-                    let j = serde_json::to_string(&row.params).map_err(audit::AuditError::from)?;
-                    let id = params_id(&j)?;
+                    // Stored in canonical form: the bytes whose SHA-256 the seeds' AAD binds.
+                    let id = params_id(&row.params.canonical_json())?;
                     log.add_set(&row.params, id);
                     last_params = Some((row.params, id));
                     id
