@@ -241,6 +241,24 @@ pub struct TokenParams {
     pub model: Option<String>,
 }
 
+impl TokenParams {
+    /// The set's canonical bytes: compact JSON with the fields in
+    /// declaration order (`algorithm`, `digits`, `kind` {`type`, `period` |
+    /// `counter`}, `manufacturer`, `model`), as stored in `token_params`.
+    /// Two sets are the same set exactly when these bytes are equal.
+    pub fn canonical_json(&self) -> String {
+        // Serializing a struct of strings, integers and enums cannot fail
+        // (no map with non-string keys, no custom serializer).
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of [`TokenParams::canonical_json`], lower-case hex: what a
+    /// sealed seed's AAD binds, so a changed parameter row fails to open.
+    pub fn sha256_hex(&self) -> String {
+        crate::crypto::hex(&crate::crypto::sha256(self.canonical_json().as_bytes()))
+    }
+}
+
 impl Default for TokenParams {
     /// What a file that says nothing means: SHA1, 6 digits, TOTP every 30 s.
     fn default() -> Self {
@@ -292,6 +310,29 @@ mod tests {
         assert_eq!(Seed::new(vec![0; 20]).unwrap_err(), SeedError::AllZero);
         assert_eq!(Seed::new(vec![7; 20]).unwrap_err(), SeedError::RepeatedByte);
         assert!(Seed::new((0..20).collect()).is_ok());
+    }
+
+    #[test]
+    fn canonical_json_is_the_documented_layout() {
+        // Sealed seeds and the log depend on these exact bytes.
+        let p = TokenParams {
+            manufacturer: Some("Token2".into()),
+            ..TokenParams::default()
+        };
+        assert_eq!(
+            p.canonical_json(),
+            r#"{"algorithm":"SHA1","digits":6,"kind":{"type":"totp","period":30},"manufacturer":"Token2","model":null}"#
+        );
+        let h = TokenParams {
+            kind: OtpKind::Hotp { counter: 5 },
+            ..TokenParams::default()
+        };
+        assert_eq!(
+            h.canonical_json(),
+            r#"{"algorithm":"SHA1","digits":6,"kind":{"type":"hotp","counter":5},"manufacturer":null,"model":null}"#
+        );
+        assert_eq!(p.sha256_hex().len(), 64);
+        assert_ne!(p.sha256_hex(), h.sha256_hex());
     }
 
     #[test]

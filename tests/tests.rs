@@ -28,6 +28,7 @@ mod log_and_card_guards;
 mod no_secret_leak;
 mod otp_oathtool;
 mod otp_vectors;
+mod params_tamper;
 mod pgp_gpg;
 mod pgp_stream;
 mod pskc_interop;

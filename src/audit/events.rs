@@ -17,14 +17,16 @@ pub const UNSEAL_FAILED: &str = "vault.unseal_failed";
 /// `member_index` (never the words).
 pub const CARD_WORDS_SHOWN: &str = "card.words_shown";
 /// Part of a batch's serial list, in file order: `batch_id`, `part`
-/// (1-based), `serials`. Written before the batch's `batch.ingested`, in
+/// (1-based), `serials`, `params` (runs `[set, count]` naming each
+/// serial's parameter set in the batch's `params`). Written before the batch's `batch.ingested`, in
 /// the same transaction; parts hold at most 10,000 serials.
 pub const BATCH_SERIALS: &str = "batch.serials";
 /// A batch was ingested: `batch_id`, `label`, `source_name`,
 /// `source_sha256` (of the file as given, before any OpenPGP decryption),
 /// `format`, `openpgp` (whether the file was encrypted), `factory_signer`
 /// (fingerprint, when a signature was required), `count`, `parts`,
-/// `serials_sha256` (SHA-256 of the serials joined by `\n`, in order).
+/// `serials_sha256` (SHA-256 of the serials joined by `\n`, in order),
+/// `params` (the batch's token parameter sets, in order of first use).
 pub const BATCH_INGESTED: &str = "batch.ingested";
 /// An ingest was refused and nothing stored: `source_name`,
 /// `source_sha256`, `format` (if named), `problems` (how many), `listed`
@@ -63,7 +65,8 @@ pub const REQUEST_APPROVED: &str = "request.approved";
 pub const REQUEST_REJECTED: &str = "request.rejected";
 /// An export was refused before anything was written because the vault's
 /// records contradict what the officers signed (a request edited in the
-/// database, a forged approval...): `request_id`, `reason`. The CLI exits
+/// database, a forged approval...) or a seed or its token parameters failed
+/// their integrity check: `request_id`, `reason`. The CLI exits
 /// with code 3.
 pub const EXPORT_REFUSED: &str = "export.refused";
 /// An export began (before any byte is written): `export_id`,

@@ -3,7 +3,7 @@
 //!
 //! The chain proves the log was not altered; replay proves the tables
 //! were not altered behind the log's back. It rebuilds, from the entries
-//! only, every batch and its serials, voids, orders and their serials,
+//! only, every batch and its serials with their token parameters, voids, orders and their serials,
 //! seed requests with their creator and approver (each signature checked
 //! against the officer certificates enrolled in the genesis entry, each
 //! entry checked against the statement it carries, the approver different
@@ -57,9 +57,73 @@ struct Entry {
 #[derive(Default)]
 struct SerialState {
     batch: i64,
+    /// Index of its parameter set in [`ParamSets`], or [`NO_SET`].
+    params: u32,
     voided: bool,
     order: Option<String>,
     exported: i64,
+}
+
+/// A serial whose batch entry gave it no readable parameter set.
+const NO_SET: u32 = u32::MAX;
+
+/// Every token parameter set the log names, once, in canonical form
+/// (`TokenParams::canonical_json`): serials refer to them by index.
+#[derive(Default)]
+struct ParamSets {
+    canonical: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl ParamSets {
+    fn intern(&mut self, p: &crate::token::TokenParams) -> u32 {
+        let c = p.canonical_json();
+        if let Some(&i) = self.index.get(&c) {
+            return i;
+        }
+        let i = self.canonical.len() as u32;
+        self.canonical.push(c.clone());
+        self.index.insert(c, i);
+        i
+    }
+
+    fn name(&self, i: u32) -> &str {
+        self.canonical
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("(none)")
+    }
+}
+
+/// A batch's serial list as its parts give it: serials in file order and
+/// runs of `(parameter set index, count)`; `None` once a part gave no
+/// readable runs.
+type BatchList = (Vec<String>, Option<Vec<(usize, u64)>>);
+
+/// The parameter set of each serial of `list`, as batch indices expanded
+/// from `runs`, or why that cannot be done.
+fn expand_runs(
+    list_len: usize,
+    runs: Option<&[(usize, u64)]>,
+    sets: usize,
+) -> Result<Vec<usize>, String> {
+    let runs = runs.ok_or("a serial part gives no parameter set per serial")?;
+    let mut out = Vec::with_capacity(list_len);
+    for &(set, n) in runs {
+        if set >= sets {
+            return Err(format!(
+                "a serial part names parameter set {set}, which is not listed"
+            ));
+        }
+        if out.len() as u64 + n > list_len as u64 {
+            return Err("its parts give more parameter sets than serials".into());
+        }
+        out.extend(std::iter::repeat_n(set, n as usize));
+    }
+    if out.len() != list_len {
+        return Err("its parts give fewer parameter sets than serials".into());
+    }
+    Ok(out)
 }
 
 struct RequestState {
@@ -246,7 +310,8 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
     let mut diff = |m: String| r.differences.push(m);
     let mut officers: HashMap<String, sequoia_openpgp::Cert> = HashMap::new();
     let mut serials: HashMap<String, SerialState> = HashMap::new();
-    let mut batch_parts: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut batch_parts: HashMap<i64, BatchList> = HashMap::new();
+    let mut param_sets = ParamSets::default();
     let mut batches: BTreeMap<i64, (i64, String)> = BTreeMap::new();
     let mut orders: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     let mut requests: BTreeMap<String, RequestState> = BTreeMap::new();
@@ -307,14 +372,19 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
             }
             events::BATCH_SERIALS => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
-                batch_parts
+                let (list, runs) = batch_parts
                     .entry(id)
-                    .or_default()
-                    .extend(strings(d, "serials"));
+                    .or_insert_with(|| (Vec::new(), Some(Vec::new())));
+                list.extend(strings(d, "serials"));
+                let part_runs = Vec::<(usize, u64)>::deserialize(&d["params"]).ok();
+                match (runs.as_mut(), part_runs) {
+                    (Some(all), Some(more)) => all.extend(more),
+                    _ => *runs = None,
+                }
             }
             events::BATCH_INGESTED => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
-                let list = batch_parts.remove(&id).unwrap_or_default();
+                let (list, runs) = batch_parts.remove(&id).unwrap_or_default();
                 let count = d["count"].as_i64().unwrap_or(-1);
                 if list.len() as i64 != count {
                     diff(format!(
@@ -330,12 +400,37 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                         e.seq
                     ));
                 }
-                for serial in list {
+                // The batch's parameter sets, then which one each serial has.
+                let sets: Vec<u32> =
+                    match Vec::<crate::token::TokenParams>::deserialize(&d["params"]) {
+                        Ok(sets) => sets.iter().map(|p| param_sets.intern(p)).collect(),
+                        Err(_) => {
+                            diff(format!(
+                                "entry {}: batch {id} lists no readable token parameter sets",
+                                e.seq
+                            ));
+                            Vec::new()
+                        }
+                    };
+                let of_serial = if sets.is_empty() {
+                    Vec::new()
+                } else {
+                    expand_runs(list.len(), runs.as_deref(), sets.len()).unwrap_or_else(|why| {
+                        diff(format!(
+                            "entry {}: batch {id}'s token parameters per serial do not add up: {why}",
+                            e.seq
+                        ));
+                        Vec::new()
+                    })
+                };
+                for (i, serial) in list.into_iter().enumerate() {
+                    let params = of_serial.get(i).map_or(NO_SET, |&set| sets[set]);
                     if serials
                         .insert(
                             serial.clone(),
                             SerialState {
                                 batch: id,
+                                params,
                                 ..Default::default()
                             },
                         )
@@ -516,7 +611,14 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
     r.requests = requests.len() as u64;
     r.exports = exports.values().filter(|x| x.1 == "completed").count() as u64;
     compare(
-        conn, &mut r, &serials, &batches, &orders, &requests, &exports,
+        conn,
+        &mut r,
+        &serials,
+        &param_sets,
+        &batches,
+        &orders,
+        &requests,
+        &exports,
     )?;
     Ok(r)
 }
@@ -544,6 +646,7 @@ fn compare(
     conn: &rusqlite::Connection,
     r: &mut ReplayReport,
     serials: &HashMap<String, SerialState>,
+    param_sets: &ParamSets,
     batches: &BTreeMap<i64, (i64, String)>,
     orders: &BTreeMap<String, (String, BTreeSet<String>)>,
     requests: &BTreeMap<String, RequestState>,
@@ -557,8 +660,12 @@ fn compare(
     };
     // Seeds: every row against the log, then every logged serial against the rows.
     let mut seen = 0u64;
+    // A row's parameter set, by id, as an index into `param_sets` or why
+    // it is none of them: looked up once per set, not per serial.
+    let mut set_of: HashMap<i64, Result<u32, String>> = HashMap::new();
+    let mut set_st = conn.prepare("SELECT json FROM token_params WHERE id = ?1")?;
     let mut st = conn.prepare(
-        "SELECT s.serial, s.batch_id, s.state, s.order_id, coalesce(x.exports, 0)
+        "SELECT s.serial, s.batch_id, s.state, s.order_id, coalesce(x.exports, 0), s.params_id
          FROM seeds s LEFT JOIN seed_exports x ON x.serial = s.serial",
     )?;
     let mut rows = st.query([])?;
@@ -566,6 +673,7 @@ fn compare(
         let serial: String = row.get(0)?;
         let (batch, state, order, exported): (i64, String, Option<String>, i64) =
             (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let pid: i64 = row.get(5)?;
         let Some(l) = serials.get(&serial) else {
             d(format!(
                 "seed row {serial} is not in the log (added behind the log)"
@@ -596,6 +704,37 @@ fn compare(
                 "seed row {serial}: exported {exported} time(s), the log says {}",
                 l.exported
             ));
+        }
+        if l.params != NO_SET {
+            if let std::collections::hash_map::Entry::Vacant(slot) = set_of.entry(pid) {
+                let json: Option<String> =
+                    rusqlite::OptionalExtension::optional(set_st.query_row([pid], |r| r.get(0)))?;
+                let found = match json {
+                    None => Err(format!("token parameter set {pid} is missing")),
+                    Some(j) => match serde_json::from_str::<crate::token::TokenParams>(&j) {
+                        Err(_) => Err(format!("token parameter set {pid} is unreadable")),
+                        Ok(p) => param_sets
+                            .index
+                            .get(&p.canonical_json())
+                            .copied()
+                            .ok_or_else(|| format!("token parameters {}", p.canonical_json())),
+                    },
+                };
+                slot.insert(found);
+            }
+            match set_of.get(&pid) {
+                Some(Ok(got)) if *got == l.params => {}
+                Some(Ok(got)) => d(format!(
+                    "seed row {serial}: token parameters {}, the log says {}",
+                    param_sets.name(*got),
+                    param_sets.name(l.params)
+                )),
+                Some(Err(why)) => d(format!(
+                    "seed row {serial}: {why}, the log says {}",
+                    param_sets.name(l.params)
+                )),
+                None => {}
+            }
         }
     }
     drop(rows);

@@ -227,12 +227,7 @@ impl UnsealedVault {
             Ok((req, p)) => self.write_export(req, p),
             Err(e) => {
                 if e.is_tampering() {
-                    let officers = self.officer_names();
-                    let _ = self.vault_mut().log(&Event {
-                        kind: events::EXPORT_REFUSED,
-                        actors: officers,
-                        data: json!({ "request_id": request_id, "reason": e.to_string() }),
-                    });
+                    self.log_export_refusal(request_id, &e);
                 }
                 Err(e)
             }

@@ -6,8 +6,10 @@
 //! transaction, while every problem of the file is gathered. Only a file
 //! with no problem at all and no serial already in the vault commits;
 //! anything else rolls back and is logged as a refused ingest. The log
-//! records the batch and, in parts of 10,000, its serials in file order,
-//! so the log alone says which serial came in which batch.
+//! records the batch with its token parameter sets and, in parts of
+//! 10,000, its serials in file order with the set each one has, so the log
+//! alone says which serial came in which batch with which parameters; the
+//! seed's AAD binds the same set, so export refuses a forged one.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -309,8 +311,18 @@ impl UnsealedVault {
                 })?;
                 let mut seed_aad = keys::SeedAad::new(vault_id);
                 let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
+                // The parameter set's digest goes into every seed's AAD; a
+                // batch has few sets, so it is computed when the set changes.
+                let mut set: Option<(crate::token::TokenParams, String)> = None;
                 for token in records.by_ref() {
-                    let aad = seed_aad.of(token.serial.as_str(), next_dk);
+                    let digest = match &set {
+                        Some((p, d)) if *p == token.params => d,
+                        _ => {
+                            let d = token.params.sha256_hex();
+                            &set.insert((token.params.clone(), d)).1
+                        }
+                    };
+                    let aad = seed_aad.of(token.serial.as_str(), next_dk, digest);
                     let sealed = sealer
                         .seal(aad, token.seed.expose())
                         .map_err(|e| VaultError::Crypto(e.to_string()))?;
@@ -346,26 +358,41 @@ const ROWS_PER_CHUNK: usize = 1024;
 /// overhead rather than in the B-tree.
 const ROWS_PER_INSERT: usize = 50;
 
-/// Serials accepted (in file order, not yet logged) and refused as
-/// already present.
+/// Serials accepted (in file order, not yet logged, each with its
+/// parameter set's id) and refused as already present.
 #[derive(Default)]
 struct Accepted {
-    inserted: Vec<String>,
+    inserted: Vec<(String, i64)>,
     present: Vec<String>,
     present_count: u64,
 }
 
 /// The accepted serials of a batch, logged in parts of
-/// [`SERIALS_PER_PART`] in file order, with a running hash of the list.
+/// [`SERIALS_PER_PART`] in file order, with a running hash of the list,
+/// and which parameter set each serial has: the batch's sets are listed
+/// once (in `batch.ingested`, in order of first use) and each part says,
+/// as runs of `[set index, count]`, which set its serials have.
 #[derive(Default)]
 struct SerialLog {
     part: Vec<String>,
+    /// Runs of the part in progress: `(index into sets, serials)`.
+    runs: Vec<(usize, u64)>,
+    /// The batch's parameter sets in order of first use, with their ids.
+    sets: Vec<(crate::token::TokenParams, i64)>,
     parts: u64,
     hash: Sha256,
     count: u64,
 }
 
 impl SerialLog {
+    /// Records the parameter set `params` with id `pid` as one of the
+    /// batch's, if it is new to the batch.
+    fn add_set(&mut self, params: &crate::token::TokenParams, pid: i64) {
+        if !self.sets.iter().any(|(_, id)| *id == pid) {
+            self.sets.push((params.clone(), pid));
+        }
+    }
+
     /// Takes `serials` (emptying it), logging each full part.
     fn accept(
         &mut self,
@@ -373,15 +400,27 @@ impl SerialLog {
         id: &str,
         officers: &[String],
         batch_id: i64,
-        serials: &mut Vec<String>,
+        serials: &mut Vec<(String, i64)>,
     ) -> Result<(), IngestError> {
-        for serial in serials.drain(..) {
+        for (serial, pid) in serials.drain(..) {
             if self.count > 0 {
                 self.hash.update(b"\n");
             }
             self.hash.update(serial.as_bytes());
             self.count += 1;
             self.part.push(serial);
+            // Every id was added by `add_set` before its rows were inserted.
+            let set = self
+                .sets
+                .iter()
+                .position(|(_, id)| *id == pid)
+                .ok_or_else(|| {
+                    VaultError::Crypto(format!("parameter set {pid} was not recorded"))
+                })?;
+            match self.runs.last_mut() {
+                Some((s, n)) if *s == set => *n += 1,
+                _ => self.runs.push((set, 1)),
+            }
             if self.part.len() == SERIALS_PER_PART {
                 self.flush(tx, id, officers, batch_id)?;
             }
@@ -401,7 +440,15 @@ impl SerialLog {
             return Ok(());
         }
         self.parts += 1;
-        log_part(tx, id, officers, batch_id, self.parts, &mut self.part)
+        log_part(
+            tx,
+            id,
+            officers,
+            batch_id,
+            self.parts,
+            &mut self.part,
+            &mut self.runs,
+        )
     }
 }
 
@@ -440,14 +487,15 @@ fn insert_group(
     let inserted = stmt.execute(values.as_slice())?;
     drop(values);
     if inserted == group.len() {
-        acc.inserted.extend(group.drain(..).map(|(s, _, _)| s));
+        acc.inserted
+            .extend(group.drain(..).map(|(s, pid, _)| (s, pid)));
         return Ok(());
     }
     let mut owner = tx.prepare_cached("SELECT batch_id FROM seeds WHERE serial = ?1")?;
-    for (serial, _, _) in group.drain(..) {
+    for (serial, pid, _) in group.drain(..) {
         let b: i64 = owner.query_row([&serial], |r| r.get(0))?;
         if b == batch_id {
-            acc.inserted.push(serial);
+            acc.inserted.push((serial, pid));
         } else {
             acc.present_count += 1;
             if acc.present.len() < MAX_LISTED_PRESENT {
@@ -531,8 +579,9 @@ fn insert_batch(
             let pid = match &last_params {
                 Some((p, id)) if *p == row.params => *id,
                 _ => {
-                    let j = serde_json::to_string(&row.params).map_err(audit::AuditError::from)?;
-                    let id = params_id(&j)?;
+                    // Stored in canonical form: the bytes whose SHA-256 the seeds' AAD binds.
+                    let id = params_id(&row.params.canonical_json())?;
+                    log.add_set(&row.params, id);
                     last_params = Some((row.params, id));
                     id
                 }
@@ -601,6 +650,7 @@ fn insert_batch(
                 "count": count,
                 "parts": parts,
                 "serials_sha256": crypto::hex(&log.hash.finish()),
+                "params": log.sets.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             }),
         },
     )?;
@@ -624,6 +674,7 @@ fn log_part(
     batch_id: i64,
     part: u64,
     serials: &mut Vec<String>,
+    runs: &mut Vec<(usize, u64)>,
 ) -> Result<(), IngestError> {
     audit::append(
         tx,
@@ -631,10 +682,11 @@ fn log_part(
         &Event {
             kind: events::BATCH_SERIALS,
             actors: officers.to_vec(),
-            data: json!({ "batch_id": batch_id, "part": part, "serials": serials }),
+            data: json!({ "batch_id": batch_id, "part": part, "serials": serials, "params": runs }),
         },
     )?;
     serials.clear();
+    runs.clear();
     Ok(())
 }
 

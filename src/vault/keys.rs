@@ -6,10 +6,14 @@
 //!  └─ KEK_v     = HKDF(MK, salt, "kek" || v)       never stored
 //!      ├─ wraps the vault's OpenPGP secret key     AAD: vault-key | id | v
 //!      └─ wraps each batch's data key DK_i          AAD: data-key | id | i | v
-//!          └─ DK_i seals each seed of batch i       AAD: seed | id | serial | i
+//!          └─ DK_i seals each seed of batch i       AAD: seed | id | serial | i | P
 //! ```
 //!
-//! `salt` is "seedvault/v1/" followed by the vault id. A rekey makes a new
+//! `salt` is "seedvault/v1/" followed by the vault id. `P` is the SHA-256
+//! (hex) of the seed's token parameter set in canonical form
+//! (`TokenParams::canonical_json`), so the digits, algorithm, period or
+//! counter, manufacturer and model an export writes are the ones sealed
+//! with the seed (label `seedvault/v2/seed`; v1 bound no parameters). A rekey makes a new
 //! MK and KEK_{v+1} and rewraps the data keys and the vault key; no seed is
 //! re-encrypted. Every AAD starts with a purpose label and the vault id and
 //! separates fields with NUL (serials and ids never contain NUL), so a
@@ -51,9 +55,10 @@ pub(crate) fn aad_data_key(vault: VaultId, dk_id: i64, v: u32) -> Vec<u8> {
     ])
 }
 
-/// AAD of sealed seeds, `seed | id | serial | i`, built in one reused
-/// buffer whose first part (purpose and vault id) is made once: ingest and
-/// export build a million of them.
+/// AAD of sealed seeds, `seedvault/v2/seed | id | serial | i | P`, built
+/// in one reused buffer whose first part (purpose and vault id) is made
+/// once: ingest and export build a million of them. `P`, the parameter
+/// set's SHA-256 in hex, is computed once per set by the caller.
 pub(crate) struct SeedAad {
     buf: Vec<u8>,
     prefix: usize,
@@ -61,21 +66,24 @@ pub(crate) struct SeedAad {
 
 impl SeedAad {
     pub(crate) fn new(vault: VaultId) -> Self {
-        let buf = format!("seedvault/v1/seed\0{vault}\0").into_bytes();
+        let buf = format!("seedvault/v2/seed\0{vault}\0").into_bytes();
         SeedAad {
             prefix: buf.len(),
             buf,
         }
     }
 
-    /// The AAD of the seed of `serial` sealed under data key `dk_id`.
-    pub(crate) fn of(&mut self, serial: &str, dk_id: i64) -> &[u8] {
+    /// The AAD of the seed of `serial` sealed under data key `dk_id` with
+    /// the parameter set whose SHA-256 hex is `params_sha256`.
+    pub(crate) fn of(&mut self, serial: &str, dk_id: i64, params_sha256: &str) -> &[u8] {
         use std::io::Write;
         self.buf.truncate(self.prefix);
         self.buf.extend_from_slice(serial.as_bytes());
         self.buf.push(0);
         // Writing into a Vec cannot fail.
         let _ = write!(self.buf, "{dk_id}");
+        self.buf.push(0);
+        self.buf.extend_from_slice(params_sha256.as_bytes());
         &self.buf
     }
 }
@@ -102,17 +110,18 @@ mod tests {
 
     #[test]
     fn seed_aad_is_the_documented_layout_every_time() {
-        // Sealed seeds on disk depend on these exact bytes.
+        // Sealed seeds on disk depend on these exact bytes. Changed on
+        // purpose on 2026-11-29 (v1 -> v2: the parameter set's SHA-256 is
+        // bound); see docs/decisions/2026-11-29-token-parameters-in-the-seed-aad.md.
         let vault = VaultId([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        let p = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let mut aad = SeedAad::new(vault);
-        assert_eq!(
-            aad.of("SN0001", 7),
-            b"seedvault/v1/seed\x000123456789abcdef\x00SN0001\x007"
-        );
+        let mut want = b"seedvault/v2/seed\x000123456789abcdef\x00SN0001\x007\x00".to_vec();
+        want.extend_from_slice(p.as_bytes());
+        assert_eq!(aad.of("SN0001", 7, p), &want[..]);
         // Reuse leaves nothing of the previous, longer serial behind.
-        assert_eq!(
-            aad.of("9", 12),
-            b"seedvault/v1/seed\x000123456789abcdef\x009\x0012"
-        );
+        let mut want = b"seedvault/v2/seed\x000123456789abcdef\x009\x0012\x00".to_vec();
+        want.extend_from_slice(b"ab");
+        assert_eq!(aad.of("9", 12, "ab"), &want[..]);
     }
 }

@@ -71,8 +71,8 @@ impl Vault {
             .query_row(
                 &format!(
                     "SELECT s.state, s.batch_id, b.label, b.format, b.created_at, p.json, s.void_reason,
-                            s.voided_at, s.voided_by, s.order_id, {}, b.audit_seq
-                     FROM seeds s JOIN batches b ON b.id = s.batch_id JOIN token_params p ON p.id = s.params_id
+                            s.voided_at, s.voided_by, s.order_id, {}, b.audit_seq, s.params_id
+                     FROM seeds s JOIN batches b ON b.id = s.batch_id LEFT JOIN token_params p ON p.id = s.params_id
                      WHERE s.serial = ?1",
                     super::EXPORTS_OF_SERIAL
                 ),
@@ -84,21 +84,41 @@ impl Vault {
                         r.get::<_, Option<String>>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, Option<String>>(7)?,
                         r.get::<_, Option<String>>(8)?,
                         r.get::<_, Option<String>>(9)?,
                         r.get::<_, i64>(10)?,
                         r.get::<_, i64>(11)?,
+                        r.get::<_, i64>(12)?,
                     ))
                 },
             )
             .optional()?;
         let Some(r) = row else { return Ok(None) };
-        let params: TokenParams = serde_json::from_str(&r.5).map_err(|_| {
-            VaultError::Tampered(format!("the parameters of serial {serial} are unreadable"))
+        // What is shown is what the log recorded at ingest; a parameter row
+        // that is gone, unreadable or different is tampering.
+        let pid = r.12;
+        let stored = r.5.ok_or_else(|| {
+            VaultError::Tampered(format!(
+                "the token parameters of serial {serial} (set {pid}) are missing from the vault"
+            ))
         })?;
+        let params: TokenParams = serde_json::from_str(&stored).map_err(|_| {
+            VaultError::Tampered(format!(
+                "the token parameters of serial {serial} (set {pid}) are unreadable"
+            ))
+        })?;
+        let logged = super::query::logged_params(conn, serial.as_str(), r.1, r.11)?;
+        if params != logged {
+            return Err(VaultError::Tampered(format!(
+                "the token parameters of serial {serial} were changed behind the log: the vault holds {}, batch {} was ingested with {}",
+                params.canonical_json(),
+                r.1,
+                logged.canonical_json()
+            )));
+        }
         let mut history = Vec::new();
         let mut push = |seq: i64| -> Result<(), VaultError> {
             if let Some(item) = history_item(conn, seq)? {
@@ -206,17 +226,19 @@ fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryI
 }
 
 /// Opens one sealed seed under its data key, the AAD binding the vault,
-/// the serial and the key. A ciphertext altered or moved from another row
-/// fails naming the serial.
+/// the serial, the key and the token parameter set (`params_sha256`). A
+/// ciphertext altered or moved from another row, or a parameter set
+/// changed or swapped, fails naming the serial.
 fn open_seed(
     key: &SealingKey,
     aad: &mut SeedAad,
     serial: &str,
     dk_id: i64,
+    params_sha256: &str,
     sealed: &[u8],
 ) -> Result<Seed, VaultError> {
     let mut plain = key
-        .open(aad.of(serial, dk_id), sealed)
+        .open(aad.of(serial, dk_id, params_sha256), sealed)
         .map_err(|_| integrity_failed(serial))?;
     // Moved, not copied: the seed wipes it when dropped.
     Seed::new(std::mem::take(&mut *plain))
@@ -225,8 +247,50 @@ fn open_seed(
 
 fn integrity_failed(serial: &str) -> VaultError {
     VaultError::Tampered(format!(
-        "integrity check failed for the seed of serial {serial}: its ciphertext was altered or moved from another row"
+        "integrity check failed for the seed of serial {serial}: its ciphertext or its token parameters were altered, or it was moved from another row"
     ))
+}
+
+/// A token parameter set as stored, with the SHA-256 its seeds' AAD binds
+/// (computed once per set, not per seed).
+#[derive(Debug)]
+pub(crate) struct ParamSet {
+    params: TokenParams,
+    sha256: String,
+}
+
+/// Every parameter set of the vault by id; `None` for a row whose JSON
+/// does not read (reported only if a serial of the request uses it).
+type ParamSets = HashMap<i64, Option<ParamSet>>;
+
+fn read_param_sets(conn: &rusqlite::Connection) -> Result<ParamSets, VaultError> {
+    let mut sets = ParamSets::new();
+    let mut st = conn.prepare("SELECT id, json FROM token_params")?;
+    for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, json) = row?;
+        let set = serde_json::from_str::<TokenParams>(&json)
+            .ok()
+            .map(|params| ParamSet {
+                sha256: params.sha256_hex(),
+                params,
+            });
+        sets.insert(id, set);
+    }
+    Ok(sets)
+}
+
+/// The parameter set `pid` that `serial` names, or an integrity error
+/// naming the serial when the row is gone or unreadable.
+fn param_set<'a>(sets: &'a ParamSets, serial: &str, pid: i64) -> Result<&'a ParamSet, VaultError> {
+    match sets.get(&pid) {
+        Some(Some(set)) => Ok(set),
+        Some(None) => Err(VaultError::Tampered(format!(
+            "the token parameters of serial {serial} (set {pid}) are unreadable"
+        ))),
+        None => Err(VaultError::Tampered(format!(
+            "the token parameters of serial {serial} (set {pid}) are missing from the vault"
+        ))),
+    }
 }
 
 /// Unwrapped data keys of one unsealed session, by id.
@@ -264,7 +328,7 @@ pub(crate) struct SeedBatch {
     /// Per token: where its serial ends and its seed ends (each starts where
     /// the one before ends), and its parameter set.
     entries: Vec<(usize, usize, i64)>,
-    params: Arc<HashMap<i64, TokenParams>>,
+    params: Arc<ParamSets>,
 }
 
 impl std::fmt::Debug for SeedBatch {
@@ -274,7 +338,7 @@ impl std::fmt::Debug for SeedBatch {
 }
 
 impl SeedBatch {
-    fn new(params: Arc<HashMap<i64, TokenParams>>) -> Self {
+    fn new(params: Arc<ParamSets>) -> Self {
         SeedBatch {
             bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)),
             entries: Vec::with_capacity(REQUEST_BATCH),
@@ -305,10 +369,11 @@ impl SeedBatch {
                 "serial {serial} or its sealed seed is longer than the vault allows"
             )));
         }
+        let set = param_set(&self.params, serial, params_id)?;
         let start = self.bytes.len();
         self.bytes.extend_from_slice(serial.as_bytes());
         let serial_end = self.bytes.len();
-        key.open_append(aad.of(serial, dk_id), sealed, &mut self.bytes)
+        key.open_append(aad.of(serial, dk_id, &set.sha256), sealed, &mut self.bytes)
             .map_err(|_| {
                 self.bytes.truncate(start);
                 integrity_failed(serial)
@@ -341,11 +406,9 @@ impl SeedBatch {
                     })?;
                 let seed = Seed::new(seed.to_vec())
                     .map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
-                let params = self.params.get(&params_id).cloned().ok_or_else(|| {
-                    VaultError::Tampered(format!(
-                        "serial {serial} names a parameter set that does not exist"
-                    ))
-                })?;
+                let params = param_set(&self.params, serial.as_str(), params_id)?
+                    .params
+                    .clone();
                 Ok(Token {
                     serial,
                     seed,
@@ -420,31 +483,40 @@ impl UnsealedVault {
     /// Opens the sealed seed of `serial`. A ciphertext that was altered or
     /// moved from another row fails with an integrity error naming the serial.
     pub fn open_token(&self, serial: &Serial) -> Result<Token, VaultError> {
-        let row: Option<(i64, String, Vec<u8>)> = self
+        // A LEFT JOIN: a deleted parameter row is tampering, not an unknown serial.
+        let row: Option<(i64, i64, Option<String>, Vec<u8>)> = self
             .vault()
             .store()
             .conn()
             .query_row(
-                "SELECT s.data_key_id, p.json, s.sealed FROM seeds s JOIN token_params p ON p.id = s.params_id
+                "SELECT s.data_key_id, s.params_id, p.json, s.sealed
+                 FROM seeds s LEFT JOIN token_params p ON p.id = s.params_id
                  WHERE s.serial = ?1",
                 [serial.as_str()],
-                |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()?;
-        let (dk_id, params, sealed) =
+        let (dk_id, pid, params, sealed) =
             row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
+        let params = params.ok_or_else(|| {
+            VaultError::Tampered(format!(
+                "the token parameters of serial {serial} (set {pid}) are missing from the vault"
+            ))
+        })?;
+        let params: TokenParams = serde_json::from_str(&params).map_err(|_| {
+            VaultError::Tampered(format!(
+                "the token parameters of serial {serial} (set {pid}) are unreadable"
+            ))
+        })?;
         let key = self.data_key(dk_id)?;
         let seed = open_seed(
             &key,
             &mut SeedAad::new(self.vault().info().vault_id),
             serial.as_str(),
             dk_id,
+            &params.sha256_hex(),
             &sealed,
         )?;
-        let params: TokenParams = serde_json::from_str(&params).map_err(|_| {
-            VaultError::Tampered(format!("the parameters of serial {serial} are unreadable"))
-        })?;
         Ok(Token {
             serial: serial.clone(),
             seed,
@@ -472,17 +544,9 @@ impl UnsealedVault {
         deliver: &mut dyn FnMut(SeedBatch) -> bool,
     ) -> Result<RequestSerials, VaultError> {
         let conn = self.vault().store().conn();
-        // Once per request, not per row: the parameter sets (a handful).
-        let mut params: HashMap<i64, TokenParams> = HashMap::new();
-        let mut st = conn.prepare("SELECT id, json FROM token_params")?;
-        for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-            let (id, json) = row?;
-            let p: TokenParams = serde_json::from_str(&json).map_err(|_| {
-                VaultError::Tampered(format!("token parameter set {id} is unreadable"))
-            })?;
-            params.insert(id, p);
-        }
-        let params = Arc::new(params);
+        // Once per request, not per row: the parameter sets (a handful)
+        // and the digest each one's seeds bind in their AAD.
+        let params = Arc::new(read_param_sets(conn)?);
         // A merge join: the request's serials in order, against a forward
         // walk of `seeds` (clustered on the serial) and, unless this is a
         // re-export, of the serial index of every request's serials, whose
@@ -607,7 +671,8 @@ impl UnsealedVault {
                 } else {
                     // Opened even when nothing more is delivered: an altered
                     // seed is reported as such, whatever else is wrong.
-                    open_seed(&key, &mut aad, serial_text, dk_id, sealed)?;
+                    let set = param_set(&params, serial_text, pid)?;
+                    open_seed(&key, &mut aad, serial_text, dk_id, &set.sha256, sealed)?;
                 }
                 // Serials are unique in both tables: both move on.
                 seeds.advance()?;
@@ -618,6 +683,26 @@ impl UnsealedVault {
             deliver(batch);
         }
         Ok(found)
+    }
+
+    /// Logs that the export of `request_id` was refused before it started
+    /// (nothing reached the medium), with the reason. Best effort: the
+    /// refusal itself is what the officer must see.
+    pub(crate) fn log_export_refusal(&mut self, request_id: &str, e: &VaultError) {
+        let mut reason = e.to_string();
+        if reason.len() > 2000 {
+            let mut cut = 2000;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        let actors = self.officer_names();
+        let _ = self.vault_mut().log(&Event {
+            kind: events::EXPORT_REFUSED,
+            actors,
+            data: json!({ "request_id": request_id, "reason": reason }),
+        });
     }
 
     /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.
