@@ -15,6 +15,8 @@
 // A benchmark that cannot set itself up stops with the reason: unwrap and
 // expect say where.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Its counts (100,000 seeds) fit every integer type they meet.
+#![allow(clippy::cast_possible_truncation)]
 
 use std::path::Path;
 use std::process::Command;

@@ -5,8 +5,14 @@
 //! in Cargo.toml. Add a topic as `tests/<topic>.rs` and a `mod` line here.
 //! Helpers shared with the benches are in `tests/common/`.
 
-// A test fails by panicking: unwrap and expect say where.
+// A test fails by panicking: unwrap and expect say where. Its numbers are
+// small test data (counts, sequence numbers) that fit every type they meet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 mod common;
 

@@ -250,7 +250,7 @@ impl Checkpoint {
         let body: Option<Vec<u8>> = conn
             .query_row(
                 "SELECT body FROM audit WHERE seq = ?1",
-                params![self.entries as i64],
+                params![self.entries],
                 |r| r.get(0),
             )
             .optional()?;
@@ -329,7 +329,7 @@ fn unverified_text(signed: &str) -> Option<String> {
 pub fn store(conn: &Connection, cp: &Checkpoint, signed: &str) -> Result<(), AuditError> {
     conn.execute(
         "INSERT INTO checkpoints (seq, head_hash, created_at, signed) VALUES (?1, ?2, ?3, ?4)",
-        params![cp.entries as i64, &cp.head[..], cp.time, signed],
+        params![cp.entries, &cp.head[..], cp.time, signed],
     )?;
     Ok(())
 }
@@ -346,7 +346,8 @@ pub fn latest(
             [],
             |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
+                    // Out of range (an edited row) is an error, not a wrap.
+                    r.get::<_, u64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
@@ -362,7 +363,7 @@ pub fn latest(
         (
             Checkpoint {
                 vault_id: vault_id.to_owned(),
-                entries: seq as u64,
+                entries: seq,
                 head,
                 time,
             },
@@ -412,7 +413,7 @@ pub fn stored(
             ));
             continue;
         };
-        if claimed.entries as i64 != seq || claimed.head[..] != head[..] {
+        if i64::try_from(claimed.entries).ok() != Some(seq) || claimed.head[..] != head[..] {
             problems.push(format!(
                 "checkpoint row {seq} holds the checkpoint of entry {}, not its own columns (the row was edited)",
                 claimed.entries
@@ -439,7 +440,6 @@ pub fn stored(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -85,7 +85,9 @@ struct Body<'a> {
 
 /// The current head.
 pub fn head(conn: &Connection) -> Result<Head, AuditError> {
-    let row: Option<(i64, Vec<u8>)> = conn
+    // rusqlite refuses a negative or oversized stored seq (an edited row)
+    // with an out-of-range error instead of wrapping it.
+    let row: Option<(u64, Vec<u8>)> = conn
         .query_row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
             [],
@@ -102,10 +104,7 @@ pub fn head(conn: &Connection) -> Result<Head, AuditError> {
             if h.len() == 32 {
                 hash.copy_from_slice(&h);
             }
-            Head {
-                count: seq as u64,
-                hash,
-            }
+            Head { count: seq, hash }
         }
     })
 }
@@ -137,7 +136,7 @@ pub fn append(conn: &Connection, vault_id: &str, event: &Event) -> Result<Head, 
     let hash = crypto::sha256(&body);
     conn.execute(
         "INSERT INTO audit (seq, body, hash) VALUES (?1, ?2, ?3)",
-        params![(prev.count + 1) as i64, body, &hash[..]],
+        params![prev.count + 1, body, &hash[..]],
     )?;
     Ok(Head {
         count: prev.count + 1,

@@ -81,7 +81,8 @@ impl ParamSets {
         if let Some(&i) = self.index.get(&c) {
             return i;
         }
-        let i = self.canonical.len() as u32;
+        // A batch has at most as many sets as tokens, far below u32::MAX.
+        let i = u32::try_from(self.canonical.len()).unwrap_or(u32::MAX);
         self.canonical.push(c.clone());
         self.index.insert(c, i);
         i
@@ -118,7 +119,8 @@ fn expand_runs(
         if out.len() as u64 + n > list_len as u64 {
             return Err("its parts give more parameter sets than serials".into());
         }
-        out.extend(std::iter::repeat_n(set, n as usize));
+        // n is bounded by list_len (checked just above), so it fits.
+        out.extend(std::iter::repeat_n(set, usize::try_from(n).unwrap_or(0)));
     }
     if out.len() != list_len {
         return Err("its parts give fewer parameter sets than serials".into());
@@ -386,7 +388,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
                 let (list, runs) = batch_parts.remove(&id).unwrap_or_default();
                 let count = d["count"].as_i64().unwrap_or(-1);
-                if list.len() as i64 != count {
+                if i64::try_from(list.len()).ok() != Some(count) {
                     diff(format!(
                         "entry {}: batch {id} lists {} serials but says {count}",
                         e.seq,

@@ -202,9 +202,13 @@ pub fn seal(
         8 + mnemonic.len() + secrets.officer_key.len(),
     ));
     payload.push(PAYLOAD_VERSION);
-    payload.extend_from_slice(&(mnemonic.len() as u16).to_be_bytes());
+    // A SLIP-0039 mnemonic is a few hundred bytes and an Ed25519 officer key
+    // a few hundred more: both lengths fit their fields exactly.
+    #[allow(clippy::cast_possible_truncation)]
+    let (mnemonic_len, key_len) = (mnemonic.len() as u16, secrets.officer_key.len() as u32);
+    payload.extend_from_slice(&mnemonic_len.to_be_bytes());
     payload.extend_from_slice(mnemonic);
-    payload.extend_from_slice(&(secrets.officer_key.len() as u32).to_be_bytes());
+    payload.extend_from_slice(&key_len.to_be_bytes());
     payload.extend_from_slice(&secrets.officer_key);
 
     let sealed_len = payload.len() + crypto::aead::OVERHEAD;
@@ -229,9 +233,13 @@ fn encode_header(h: &CardHeader, sealed_len: usize) -> Vec<u8> {
     out.extend_from_slice(&h.kdf.t.to_be_bytes());
     out.extend_from_slice(&h.kdf.p.to_be_bytes());
     out.extend_from_slice(&h.salt);
-    out.push(h.name.len() as u8);
+    // Names are at most MAX_NAME_LEN (64) bytes, checked at init, and the
+    // sealed payload is under a kilobyte: both fit their fields exactly.
+    #[allow(clippy::cast_possible_truncation)]
+    let (name_len, sealed_len) = (h.name.len() as u8, sealed_len as u32);
+    out.push(name_len);
     out.extend_from_slice(h.name.as_bytes());
-    out.extend_from_slice(&(sealed_len as u32).to_be_bytes());
+    out.extend_from_slice(&sealed_len.to_be_bytes());
     out
 }
 
@@ -396,7 +404,6 @@ impl SealedCard {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

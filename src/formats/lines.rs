@@ -559,7 +559,6 @@ pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), Format
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -220,7 +220,6 @@ pub(crate) fn push_line(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError>
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

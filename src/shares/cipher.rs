@@ -118,7 +118,6 @@ pub(crate) fn decrypt(params: &Params, passphrase: &[u8], ems: &[u8]) -> Zeroizi
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -128,7 +128,6 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -145,7 +144,7 @@ mod tests {
         let mut p: u8 = 1;
         for (i, e) in exp.iter_mut().enumerate() {
             *e = p;
-            log[p as usize] = i as u8;
+            log[p as usize] = u8::try_from(i).unwrap();
             // p *= 3, i.e. p ^ (p * x)
             let times_x = (p << 1) ^ if p & 0x80 != 0 { 0x1b } else { 0 };
             p ^= times_x;

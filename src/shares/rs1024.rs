@@ -73,13 +73,12 @@ pub(crate) fn verify(extendable: bool, words: &[u16]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn create_then_verify() {
-        let data: Vec<u16> = (0..17).map(|i| (i * 97 % 1024) as u16).collect();
+        let data: Vec<u16> = (0..17u16).map(|i| i * 97 % 1024).collect();
         for ext in [false, true] {
             let mut words = data.clone();
             words.extend(create(ext, &data));

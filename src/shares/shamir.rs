@@ -164,7 +164,6 @@ pub(crate) fn recover(threshold: u8, shares: &[RawShare]) -> Result<Zeroizing<Ve
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

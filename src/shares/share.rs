@@ -134,6 +134,8 @@ impl Share {
         }
         let group_index = ((w[2] >> 6) & 0x0f) as u8;
         let group_threshold = ((w[2] >> 2) & 0x0f) as u8 + 1;
+        // Two bits and two bits (w[3] has 10): at most 15, exact in u8.
+        #[allow(clippy::cast_possible_truncation)]
         let group_count = (((w[2] & 0x03) << 2) | (w[3] >> 8)) as u8 + 1;
         let member_index = ((w[3] >> 4) & 0x0f) as u8;
         let member_threshold = (w[3] & 0x0f) as u8 + 1;
@@ -317,7 +319,6 @@ fn decode_value(words: &[u16], padding: usize) -> Result<Vec<u8>, ShareError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -325,7 +326,9 @@ mod tests {
     #[test]
     fn value_codec_round_trips() {
         for len in [16usize, 18, 20, 32, 64] {
-            let value: Vec<u8> = (0..len).map(|i| (i * 37 + 5) as u8).collect();
+            let value: Vec<u8> = (0..len)
+                .map(|i| u8::try_from((i * 37 + 5) % 256).unwrap())
+                .collect();
             let mut words = Vec::new();
             encode_value(&value, &mut words);
             assert_eq!(words.len(), (8 * len).div_ceil(10));

@@ -86,14 +86,18 @@ pub(crate) fn index_of(word: &str) -> Option<u16> {
         }
         let hit = is_zero(diff);
         found |= hit;
-        // i < 1024, so the cast is exact.
-        index |= (i as u32) & 0u32.wrapping_sub(hit);
+        // i < 1024, so the cast is exact (and try_from would branch).
+        #[allow(clippy::cast_possible_truncation)]
+        let i = i as u32;
+        index |= i & 0u32.wrapping_sub(hit);
     }
     // Wipe the copy of a possibly secret word.
     zeroize::Zeroize::zeroize(&mut padded);
     if found == 1 {
         // index < 1024 fits in u16.
-        Some(index as u16)
+        #[allow(clippy::cast_possible_truncation)]
+        let index = index as u16;
+        Some(index)
     } else {
         None
     }
@@ -107,7 +111,8 @@ pub(crate) fn push_word(index: u16, out: &mut String) {
     let index = u32::from(index) & 0x3ff;
     let mut word = [0u8; MAX_WORD_LEN];
     for (i, entry) in WORDS.iter().enumerate() {
-        // i < 1024, so the cast is exact.
+        // i < 1024, so the cast is exact; is_zero gives 0 or 1.
+        #[allow(clippy::cast_possible_truncation)]
         let select = 0u8.wrapping_sub(is_zero((i as u32) ^ index) as u8);
         for (w, e) in word.iter_mut().zip(entry) {
             *w |= e & select;
@@ -120,7 +125,6 @@ pub(crate) fn push_word(index: u16, out: &mut String) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -137,10 +141,11 @@ mod tests {
     #[test]
     fn every_word_round_trips() {
         for (i, w) in WORDLIST_TEXT.lines().enumerate() {
-            assert_eq!(index_of(w), Some(i as u16));
-            assert_eq!(index_of(&w.to_uppercase()), Some(i as u16));
+            let i = u16::try_from(i).unwrap();
+            assert_eq!(index_of(w), Some(i));
+            assert_eq!(index_of(&w.to_uppercase()), Some(i));
             let mut s = String::new();
-            push_word(i as u16, &mut s);
+            push_word(i, &mut s);
             assert_eq!(s, w);
         }
     }

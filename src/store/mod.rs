@@ -38,6 +38,14 @@ pub enum StoreError {
         /// Ours.
         known: i64,
     },
+    /// The schema version is one no seedvault writes (negative): edited.
+    #[error("the vault at {path} has schema version {found}, which no seedvault writes (the database was edited)")]
+    BadVersion {
+        /// The vault directory.
+        path: PathBuf,
+        /// Its version.
+        found: i64,
+    },
     /// The database file could not be created.
     #[error("cannot create the database {path}: {source}")]
     Create {
@@ -76,7 +84,7 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 }
 
 fn migrate(conn: &mut Connection, dir: &Path) -> Result<(), StoreError> {
-    let known = schema::MIGRATIONS.len() as i64;
+    let known = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > known {
         return Err(StoreError::TooNew {
@@ -85,10 +93,14 @@ fn migrate(conn: &mut Connection, dir: &Path) -> Result<(), StoreError> {
             known,
         });
     }
-    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let done = usize::try_from(version).map_err(|_| StoreError::BadVersion {
+        path: dir.to_owned(),
+        found: version,
+    })?;
+    for (applied, sql) in (1_i64..).zip(schema::MIGRATIONS).skip(done) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", applied)?;
         tx.commit()?;
     }
     Ok(())

@@ -357,7 +357,9 @@ fn audit_nav(state: &mut State, action: Action) {
     if let Some((_, scroll)) = &mut state.audit.open {
         match action {
             Action::Up => *scroll = scroll.saturating_sub(1),
-            Action::Down => *scroll = (*scroll + 1).min(open_lines.saturating_sub(1) as u16),
+            Action::Down => {
+                *scroll = (*scroll + 1).min(super::ui::rows(open_lines.saturating_sub(1)))
+            }
             Action::Confirm => state.audit.open = None,
             _ => {}
         }

@@ -89,8 +89,11 @@ pub enum Reply {
     /// For [`Job::ScanCards`]: the directories looked in, the cards, and
     /// files that looked like cards but could not be read.
     Cards {
+        /// The directories looked in.
         dirs: Vec<PathBuf>,
+        /// The cards found, by their public headers.
         cards: Vec<CardInfo>,
+        /// Files that looked like cards but could not be read.
         errors: Vec<String>,
     },
     /// For [`Job::CheckCards`]: the library's refusal, verbatim (a refusal

@@ -656,7 +656,7 @@ fn insert_batch(
     )?;
     tx.execute(
         "UPDATE batches SET count = ?1, source_sha256 = ?2, audit_seq = ?3 WHERE id = ?4",
-        params![count as i64, source_sha256, head.count as i64, batch_id],
+        params![count, source_sha256, head.count, batch_id],
     )?;
     Ok(IngestOutcome {
         batch_id,

@@ -267,7 +267,10 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
     let vault_id = VaultId(crypto::random::array().map_err(|e| VaultError::Crypto(e.to_string()))?);
     let mk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
     let m = p.threshold;
-    let n = p.custodians.len() as u8;
+    let n = u8::try_from(p.custodians.len()).map_err(|_| VaultError::BadQuorum {
+        m: m.into(),
+        n: p.custodians.len(),
+    })?;
     let shares = shares::split(
         mk.expose(),
         m,

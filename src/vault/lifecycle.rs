@@ -268,7 +268,6 @@ impl Serialize for Request {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

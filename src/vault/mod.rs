@@ -359,6 +359,13 @@ impl Vault {
     }
 }
 
+/// A stored integer as the type the vault uses, or tampering: the schema
+/// keeps these in range, so a value that does not fit was edited in.
+pub(crate) fn stored<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T, VaultError> {
+    T::try_from(value)
+        .map_err(|_| VaultError::Tampered(format!("the stored {what} {value} is out of range")))
+}
+
 fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
     let conn = store.conn();
     let row = conn
@@ -403,9 +410,10 @@ fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
             let commitment: [u8; 32] = c.try_into().map_err(|_| {
                 VaultError::Tampered(format!("custodian {name}'s share commitment is malformed"))
             })?;
+            let member_index = stored(idx, &format!("custodian {name}'s member index"))?;
             Ok(Custodian {
                 name,
-                member_index: idx as u8,
+                member_index,
                 commitment,
                 officer_fingerprint: fpr,
                 officer_cert: cert,
@@ -414,11 +422,11 @@ fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
         .collect::<Result<Vec<_>, VaultError>>()?;
     Ok(VaultInfo {
         vault_id,
-        threshold: row.1 as u8,
-        share_count: row.2 as u8,
+        threshold: stored(row.1, "threshold")?,
+        share_count: stored(row.2, "share count")?,
         test_vault: row.3 != 0,
         created_at: row.4,
-        key_version: row.5 as u32,
+        key_version: stored(row.5, "key version")?,
         master_check: row.6,
         vault_cert: row.7,
         vault_key_sealed: row.8,

@@ -52,8 +52,9 @@ impl Vault {
         let mut stmt = conn.prepare(
             "SELECT seq, body FROM audit WHERE seq > (SELECT coalesce(max(seq), 0) FROM audit) - ?1 ORDER BY seq",
         )?;
-        let rows = stmt.query_map([limit.min(i64::MAX as u64) as i64], |r| {
-            let seq = r.get::<_, i64>(0)? as u64;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([limit], |r| {
+            let seq = r.get::<_, u64>(0)?;
             let body = r.get::<_, Vec<u8>>(1).unwrap_or_default();
             Ok((seq, body))
         })?;

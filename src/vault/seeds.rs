@@ -465,7 +465,11 @@ impl UnsealedVault {
         let mut raw = self
             .kek()
             .open(
-                &keys::aad_data_key(info.vault_id, dk_id, version as u32),
+                &keys::aad_data_key(
+                    info.vault_id,
+                    dk_id,
+                    super::stored(version, &format!("key version of data key {dk_id}"))?,
+                ),
                 &wrapped,
             )
             .map_err(|_| {

@@ -297,7 +297,6 @@ fn int_value(line: &str, key: &str, v2: bool) -> Result<i64, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -113,7 +113,7 @@ impl super::Vault {
     pub fn status(&self) -> Result<Status, VaultError> {
         let conn = self.store.conn();
         let count = |sql: &str| -> Result<u64, VaultError> {
-            Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+            Ok(conn.query_row(sql, [], |r| r.get::<_, u64>(0))?)
         };
         let counts = Counts {
             seeds: count("SELECT count(*) FROM seeds")?,
@@ -126,8 +126,8 @@ impl super::Vault {
             Ok(conn.query_row(
                 "SELECT count(*) FROM requests WHERE state = ?1",
                 [k.as_str()],
-                |r| r.get::<_, i64>(0),
-            )? as u64)
+                |r| r.get::<_, u64>(0),
+            )?)
         };
         let head = audit::head(conn)?;
         let info = &self.info;

@@ -255,6 +255,7 @@ fn signed(el: &Element, keys: &Keys) -> Result<i64, PskcProblem> {
             field: field_name(el),
         }),
         // Two's complement of the same width: the cast is the intent.
+        #[allow(clippy::cast_possible_wrap)]
         Raw::Decrypted(bytes) => big_endian(el, &bytes).map(|n| n as i64),
     }
 }

@@ -555,7 +555,6 @@ impl Read for EndlessText {
 }
 
 #[test]
-#[allow(clippy::unwrap_used)]
 fn a_huge_text_node_is_refused_while_it_is_read() {
     // The node never ends: a reader that buffered it whole would never
     // return. It must stop within one limit (plus a read buffer) of input.
@@ -584,7 +583,6 @@ fn a_huge_text_node_is_refused_while_it_is_read() {
 }
 
 #[test]
-#[allow(clippy::unwrap_used)]
 fn errors_name_no_value_and_withhold_secret_like_serials() {
     let serial = "3132333435363738393031323334353637383930";
     let xml = format!(

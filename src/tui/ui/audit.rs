@@ -61,7 +61,9 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let report_h = if report_lines.is_empty() {
         0
     } else {
-        (wrapped as u16 + 2).min(area.height * 2 / 3)
+        super::rows(wrapped)
+            .saturating_add(2)
+            .min(area.height * 2 / 3)
     };
     let [list_area, report_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(report_h)]).areas(area);

@@ -43,7 +43,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         super::clock(s.idle_timeout)
     )));
     right.push(Line::from("without a key press."));
-    let h = left.len().max(right.len()) as u16 + 2;
+    let h = super::rows(left.len().max(right.len())).saturating_add(2);
     let rect = centered(area, 112, h);
     f.render_widget(Clear, rect);
     let block = Block::bordered().title(" Keys · ? or Esc closes ");

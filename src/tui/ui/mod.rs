@@ -17,6 +17,12 @@ use ratatui::Frame;
 
 use super::app::{Session, State, Tab};
 
+/// A count of lines as a terminal height, saturating: a screen is far
+/// smaller than u16::MAX rows, and ratatui clips what does not fit.
+pub(crate) fn rows(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// `m:ss` (or `h:mm:ss`).
 pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
@@ -30,7 +36,7 @@ pub fn clock(d: Duration) -> String {
 /// A countdown shows whole seconds rounded up, so it reads 0:01 until the
 /// moment the session seals, never 0:00 while the key is still held.
 fn round_up(d: Duration) -> Duration {
-    Duration::from_secs(d.as_millis().div_ceil(1000) as u64)
+    Duration::from_secs(u64::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u64::MAX))
 }
 
 /// Whether the status says this is a test vault.

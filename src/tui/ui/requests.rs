@@ -58,7 +58,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
         }
     }
     let [top, list] = Layout::vertical([
-        Constraint::Length(summary.len() as u16 + 1),
+        Constraint::Length(super::rows(summary.len()).saturating_add(1)),
         Constraint::Min(3),
     ])
     .areas(area);

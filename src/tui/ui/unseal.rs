@@ -144,7 +144,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
         .iter()
         .map(|l| l.width().max(1).div_ceil(inner_w))
         .sum();
-    let rect = centered(area, w, h as u16 + 2);
+    let rect = centered(area, w, super::rows(h).saturating_add(2));
     f.render_widget(Clear, rect);
     f.render_widget(
         Paragraph::new(lines)
