@@ -44,3 +44,4 @@ mod request_lifecycle;
 mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;
+mod typed_errors;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use seedvault::vault::VaultError;
+use seedvault::vault::{RequestStateKind, VaultError};
 
 /// Exit code: refused or failed.
 pub const EXIT_REFUSED: u8 = 1;
@@ -67,8 +67,10 @@ impl fmt::Display for CliError {
     }
 }
 
-fn advice_for(e: &VaultError) -> Option<&'static str> {
-    Some(match e {
+/// What to run or check next after a vault error, by variant: the
+/// library states the fact, the command line adds the flag or command.
+fn advice_for(e: &VaultError) -> Option<String> {
+    let advice = match e {
         VaultError::TooFewCards { .. } => {
             "give one --card per custodian present, each with its passphrase"
         }
@@ -78,15 +80,58 @@ fn advice_for(e: &VaultError) -> Option<&'static str> {
         VaultError::ForeignCard { .. } => {
             "check that --vault points at the vault this card was made for"
         }
-        VaultError::Tampered(_) => {
+        VaultError::Tampered(_) | VaultError::RequestTampered { .. } => {
             "run `seedvault audit verify` and involve your auditors before using this vault"
         }
+        VaultError::BrokenLog { .. } => BROKEN_LOG_ADVICE,
         VaultError::Store(seedvault::store::StoreError::NoVault(_)) => {
-            "set --vault DIR or SEEDVAULT_DIR, or run `seedvault init` / `seedvault demo`"
+            "create one with `seedvault init` (or try `seedvault demo`), or give --vault DIR or set SEEDVAULT_DIR"
         }
+        VaultError::RequestNotFound { .. } => "`seedvault request list` shows every request",
+        VaultError::RequestNotApproved { state, .. } if *state == RequestStateKind::Pending => {
+            "another officer approves it with `seedvault request approve ID --card CARD`"
+        }
+        VaultError::ApprovalExpired { .. } => {
+            "create the request again (`seedvault request create`) and have it approved"
+        }
+        VaultError::RequestChanged { .. } => {
+            "nothing was recorded by this run; check the request with `seedvault request list` and run the command again if still needed"
+        }
+        VaultError::RequestRefused {
+            already_exported, ..
+        } if !already_exported.is_empty() => {
+            return Some(format!(
+                "to export {} again, give --reexport --reason TEXT (the re-export is flagged in the log)",
+                if already_exported.len() == 1 {
+                    format!("serial {}", already_exported[0])
+                } else {
+                    format!("these {} serials", already_exported.len())
+                }
+            ))
+        }
+        VaultError::OrderNotFound { .. } => {
+            "record it first with `seedvault order add --id ID --customer NAME --email ADDR`"
+        }
+        VaultError::OrderExists { .. } => "`seedvault order show --id ID` shows what is recorded",
+        VaultError::MediaMissing { .. } => "mount the medium and give its directory with --media DIR",
+        VaultError::MediaInsideVault { .. } => {
+            "export to removable media: give --media DIR outside the vault directory"
+        }
+        VaultError::MediaNotWritable { .. } => {
+            "check that the medium is mounted read-write and is not write-protected"
+        }
+        VaultError::MediaTooSmall { .. } => "export to a medium with more free space (--media DIR)",
+        VaultError::MediumWriteFailed { .. } => {
+            "export it again to a medium that works: `seedvault export ID --media DIR`"
+        }
+        VaultError::WouldOverwrite(_) => "seedvault never overwrites a file; move it away or choose another directory",
         _ => return None,
-    })
+    };
+    Some(advice.to_owned())
 }
+
+/// Advice after a refusal over a broken audit log.
+const BROKEN_LOG_ADVICE: &str = "the refusal was logged. Do not go on with this vault: run `seedvault audit verify`, involve your auditors, and restore a copy whose log extends the checkpoint. For incident response only, the command may go on with --accept-broken-log (logged; no checkpoint is signed)";
 
 impl From<VaultError> for CliError {
     fn from(e: VaultError) -> Self {
@@ -97,7 +142,7 @@ impl From<VaultError> for CliError {
         };
         CliError {
             message: e.to_string(),
-            advice: advice_for(&e).map(str::to_owned),
+            advice: advice_for(&e),
             code,
         }
     }
@@ -121,5 +166,135 @@ impl From<seedvault::cards::CardError> for CliError {
 impl From<seedvault::store::StoreError> for CliError {
     fn from(e: seedvault::store::StoreError) -> Self {
         VaultError::Store(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use seedvault::store::StoreError;
+
+    fn cli(e: VaultError) -> CliError {
+        CliError::from(e)
+    }
+
+    #[test]
+    fn each_typed_refusal_exits_1_and_tampering_exits_3() {
+        let id = || "R0007".to_owned();
+        let media = || PathBuf::from("/media/usb");
+        let refusals = [
+            VaultError::RequestNotFound { id: id() },
+            VaultError::RequestNotPending {
+                id: id(),
+                state: RequestStateKind::Approved,
+            },
+            VaultError::RequestNotApproved {
+                id: id(),
+                state: RequestStateKind::Pending,
+            },
+            VaultError::ApprovalExpired { id: id() },
+            VaultError::TwoPersonRule {
+                officer: "alice".into(),
+                id: id(),
+                action: "approve",
+            },
+            VaultError::RequestChanged {
+                id: id(),
+                what: "changed while it was being read".into(),
+            },
+            VaultError::RequestRefused {
+                problems: vec!["serial A1 was already exported".into()],
+                already_exported: vec!["A1".into()],
+            },
+            VaultError::ExportRefused {
+                id: id(),
+                problems: vec!["serial A1 is voided".into()],
+            },
+            VaultError::OrderNotFound { id: "4711".into() },
+            VaultError::OrderExists { id: "4711".into() },
+            VaultError::MediaMissing { path: media() },
+            VaultError::MediaInsideVault { path: media() },
+            VaultError::MediaNotWritable {
+                path: media(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            },
+            VaultError::MediaTooSmall {
+                path: media(),
+                free: 1,
+                need: 2,
+            },
+            VaultError::MediumWriteFailed {
+                id: id(),
+                source: Box::new(VaultError::ReadBackMismatch {
+                    path: media().join("b.asc"),
+                }),
+            },
+            VaultError::WouldOverwrite(media().join("b.asc")),
+            VaultError::Store(StoreError::NoVault(media())),
+        ];
+        for e in refusals {
+            let shown = format!("{e:?}");
+            let c = cli(e);
+            assert_eq!(c.code, EXIT_REFUSED, "{shown}");
+        }
+        let tampering = [
+            VaultError::RequestTampered {
+                id: id(),
+                what: "it is marked approved but carries no signed approval".into(),
+            },
+            VaultError::Tampered("the vault record is missing".into()),
+            VaultError::BrokenLog {
+                purpose: "export".into(),
+                reason: "entry 3 does not hash to its stored hash".into(),
+            },
+        ];
+        for e in tampering {
+            let shown = format!("{e:?}");
+            let c = cli(e);
+            assert_eq!(c.code, EXIT_TAMPERED, "{shown}");
+            let advice = c.advice.unwrap_or_default();
+            assert!(
+                advice.contains("seedvault audit verify"),
+                "{shown}: {advice}"
+            );
+        }
+    }
+
+    /// The library states the fact; the flag to give is the CLI's advice.
+    #[test]
+    fn flags_are_advice_not_part_of_the_library_message() {
+        let c = cli(VaultError::Store(StoreError::NoVault(PathBuf::from(
+            "/srv/none",
+        ))));
+        assert_eq!(c.message, "no vault at /srv/none");
+        let advice = c.advice.unwrap_or_default();
+        assert!(
+            advice.contains("seedvault init") && advice.contains("--vault DIR"),
+            "{advice}"
+        );
+
+        let c = cli(VaultError::RequestRefused {
+            problems: vec!["serial A1 was already exported".into()],
+            already_exported: vec!["A1".into()],
+        });
+        assert!(!c.message.contains("--"), "{}", c.message);
+        assert_eq!(
+            c.advice.as_deref(),
+            Some("to export serial A1 again, give --reexport --reason TEXT (the re-export is flagged in the log)")
+        );
+        // A refusal for other reasons does not suggest a re-export.
+        let c = cli(VaultError::RequestRefused {
+            problems: vec!["serial A2 is voided".into()],
+            already_exported: vec![],
+        });
+        assert_eq!(c.advice, None);
+
+        let c = cli(VaultError::MediaInsideVault {
+            path: PathBuf::from("/srv/vault/out"),
+        });
+        assert!(!c.message.contains("--media"), "{}", c.message);
+        assert!(c.advice.unwrap_or_default().contains("--media DIR"));
     }
 }

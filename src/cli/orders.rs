@@ -9,7 +9,7 @@ use super::{print_json, quorum};
 use seedvault::formats::Format;
 use seedvault::token::Serial;
 use seedvault::vault::check_free_text;
-use seedvault::vault::{NewRequest, Vault};
+use seedvault::vault::{NewRequest, Vault, VaultError};
 
 /// Reads a serials file: one serial per line; blank lines and `#` comments
 /// ignored; every bad line reported with its number.
@@ -80,7 +80,7 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
             let vault = Vault::open(dir)?;
             let o = vault
                 .order(&id)?
-                .ok_or_else(|| CliError::refused(format!("order {id} does not exist")))?;
+                .ok_or_else(|| CliError::from(VaultError::OrderNotFound { id: id.clone() }))?;
             if json {
                 return print_json(&o);
             }

@@ -7,7 +7,7 @@ use super::args::QuorumArgs;
 use super::error::CliError;
 use super::passphrase;
 use seedvault::cards::SealedCard;
-use seedvault::vault::{BrokenLogPolicy, LogCheck, UnsealedVault, Vault, VaultError};
+use seedvault::vault::{BrokenLogPolicy, LogCheck, UnsealedVault, Vault};
 
 /// Reads every `--card`; unreadable cards are logged as a refused attempt.
 pub fn read_cards(
@@ -56,15 +56,8 @@ pub fn check_log(
     };
     let log = vault
         .check_log_for_session(cards, purpose, policy)
-        .map_err(|e| {
-            let broken = matches!(e, VaultError::BrokenLog { .. });
-            let e = CliError::from(e);
-            if broken {
-                e.advise("the refusal was logged. Do not go on with this vault: run `seedvault audit verify`, involve your auditors, and restore a copy whose log extends the checkpoint. For incident response only, the command may go on with --accept-broken-log (logged; no checkpoint is signed)")
-            } else {
-                e
-            }
-        })?;
+        // A broken log gets its advice by variant (`CliError::from`).
+        .map_err(CliError::from)?;
     if !log.is_intact() {
         eprintln!(
             "WARNING: the audit log is broken ({}); going on under --accept-broken-log: the acceptance is logged and no checkpoint will be signed",

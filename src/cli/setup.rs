@@ -48,7 +48,7 @@ pub fn init(dir: &Path, a: InitArgs) -> Result<(), CliError> {
 
 fn init_with(dir: &Path, a: &InitArgs, kdf: KdfParams) -> Result<vault::InitOutcome, CliError> {
     // Refuse a bad quorum, name or existing vault before anyone types a passphrase.
-    vault::preflight(dir, a.threshold, &a.custodians, &a.cards_out)?;
+    vault::preflight(dir, a.threshold, &a.custodians, &a.cards_out).map_err(cards_out_advice)?;
     let mut passphrases = Vec::new();
     for (i, name) in a.custodians.iter().enumerate() {
         passphrases.push(passphrase::nth(
@@ -69,5 +69,17 @@ fn init_with(dir: &Path, a: &InitArgs, kdf: KdfParams) -> Result<vault::InitOutc
             .unwrap_or(i64::from(a.approval_ttl_hours) * 3600),
         cards_out: a.cards_out.clone(),
     };
-    Ok(vault::init(dir, params)?)
+    vault::init(dir, params).map_err(cards_out_advice)
+}
+
+/// `init` writes cards and the certificate only into `--cards-out`: a file
+/// already there is one of another vault.
+fn cards_out_advice(e: vault::VaultError) -> CliError {
+    let overwrite = matches!(e, vault::VaultError::WouldOverwrite(_));
+    let e = CliError::from(e);
+    if overwrite {
+        e.advise("choose a --cards-out directory without cards of another vault")
+    } else {
+        e
+    }
 }

@@ -26,7 +26,7 @@ pub const DB_FILE: &str = "vault.db";
 #[non_exhaustive]
 pub enum StoreError {
     /// No vault at the path.
-    #[error("no vault at {0} (create one with `seedvault init`, or give --vault DIR)")]
+    #[error("no vault at {0}")]
     NoVault(PathBuf),
     /// The database was written by a newer seedvault.
     #[error("the vault at {path} has schema version {found}; this seedvault knows up to {known}")]

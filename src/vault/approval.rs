@@ -113,7 +113,7 @@ pub(crate) struct VerifiedCreation {
 }
 
 /// Request `id`'s row; a state or format that does not parse is
-/// [`VaultError::Tampered`].
+/// [`VaultError::RequestTampered`].
 pub(crate) fn read_row(
     conn: &rusqlite::Connection,
     id: &str,
@@ -148,7 +148,10 @@ fn parse_row(id: &str, r: &rusqlite::Row<'_>) -> Result<RequestRow, VaultError> 
 }
 
 fn tampered(id: &str, what: impl std::fmt::Display) -> VaultError {
-    VaultError::Tampered(format!("request {id}: {what}"))
+    VaultError::RequestTampered {
+        id: id.to_owned(),
+        what: what.to_string(),
+    }
 }
 
 impl Vault {
@@ -165,7 +168,7 @@ impl Vault {
         let bad = |m: &str| VaultError::Tampered(format!("the genesis entry {m}"));
         let (body, hash) = row.ok_or_else(|| bad("is missing"))?;
         if crate::crypto::sha256(&body)[..] != hash[..] {
-            return Err(bad("does not hash to its stored hash (run audit verify)"));
+            return Err(bad("does not hash to its stored hash"));
         }
         if let Some(p) = super::status::genesis_mismatch(self.store(), self.info())? {
             return Err(VaultError::Tampered(p));
@@ -198,8 +201,8 @@ impl Vault {
     /// statement signed.
     pub(crate) fn verified_creation(&self, id: &str) -> Result<VerifiedCreation, VaultError> {
         let conn = self.store().conn();
-        let row = read_row(conn, id)?
-            .ok_or_else(|| VaultError::Refused(format!("request {id} does not exist")))?;
+        let row =
+            read_row(conn, id)?.ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?;
         let officers = self.genesis_officers()?;
         let st = RequestStatement::parse(&row.statement)
             .map_err(|why| tampered(id, format!("its creation statement is unreadable: {why}")))?;
@@ -305,33 +308,32 @@ impl Vault {
     /// other than its creator, both statements verify against the genesis
     /// certificates, every column the export uses is the signed value, the
     /// signed expiry is after `now` (unix seconds), and no export of it
-    /// has completed. Tampering is [`VaultError::Tampered`]; a request
-    /// that is simply not (or no longer) exportable is
-    /// [`VaultError::Refused`].
+    /// has completed. Tampering is [`VaultError::RequestTampered`] (or
+    /// [`VaultError::Tampered`] for the genesis entry); a request that is
+    /// simply not (or no longer) exportable is
+    /// [`VaultError::RequestNotFound`], [`VaultError::RequestNotApproved`]
+    /// or [`VaultError::ApprovalExpired`].
     pub fn approved_request(&self, id: &str, now: i64) -> Result<ApprovedRequest, VaultError> {
         let state = read_row(self.store().conn(), id)?
-            .ok_or_else(|| VaultError::Refused(format!("request {id} does not exist")))?
+            .ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?
             .state;
         match state {
             RequestState::Approved { .. } => {}
-            RequestState::Pending => {
-                return Err(VaultError::Refused(format!(
-                    "request {id} is not approved yet (a second officer must approve it)"
-                )))
-            }
             other => {
-                return Err(VaultError::Refused(format!(
-                    "request {id} is {other}; only an approved request can be exported"
-                )))
+                return Err(VaultError::RequestNotApproved {
+                    id: id.to_owned(),
+                    state: other.kind(),
+                })
             }
         }
         let v = self.verified_creation(id)?;
         let expires = match v.row.state {
             RequestState::Approved { expires_at } => expires_at,
             _ => {
-                return Err(VaultError::Refused(format!(
-                    "request {id} changed while it was being read; try again"
-                )))
+                return Err(VaultError::RequestChanged {
+                    id: id.to_owned(),
+                    what: "changed while it was being read".into(),
+                })
             }
         };
         let (Some(by), Some(sig)) = (v.row.decided_by.as_deref(), v.row.decision_sig.as_deref())
@@ -370,9 +372,7 @@ impl Vault {
             )
         })?;
         if approval_ended(expires, now) {
-            return Err(VaultError::Refused(format!(
-                "the approval of request {id} expired; create and approve a new request"
-            )));
+            return Err(VaultError::ApprovalExpired { id: id.to_owned() });
         }
         if let Some(seq) = self.completed_export_of(id)? {
             return Err(tampered(

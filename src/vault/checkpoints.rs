@@ -64,7 +64,7 @@ impl LogCheck {
             .join("; ");
         if self.problems.len() > PROBLEMS_SHOWN {
             r += &format!(
-                "; and {} more problems (run `seedvault audit verify`)",
+                "; and {} more problems",
                 self.problems.len() - PROBLEMS_SHOWN
             );
         }

@@ -54,31 +54,28 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
 /// Checks the medium: a writable directory outside the vault. Returns its
 /// canonical path.
 pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, VaultError> {
-    let refused = |m: String| Err(VaultError::Refused(m));
     if !media.is_dir() {
-        return refused(format!(
-            "media directory {} does not exist (is the medium mounted?)",
-            media.display()
-        ));
+        return Err(VaultError::MediaMissing {
+            path: media.to_owned(),
+        });
     }
     let m = fs::canonicalize(media).map_err(io_err(media))?;
     let v = fs::canonicalize(vault_dir).map_err(io_err(vault_dir))?;
     if m.starts_with(&v) || v.starts_with(&m) {
-        return refused(format!(
-            "media directory {} is inside the vault directory (or contains it); export to removable media",
-            media.display()
-        ));
+        return Err(VaultError::MediaInsideVault {
+            path: media.to_owned(),
+        });
     }
     let probe = m.join(format!(".seedvault-probe-{}", std::process::id()));
     match OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = fs::remove_file(&probe);
         }
-        Err(e) => {
-            return refused(format!(
-                "media directory {} is not writable: {e}",
-                media.display()
-            ))
+        Err(source) => {
+            return Err(VaultError::MediaNotWritable {
+                path: media.to_owned(),
+                source,
+            })
         }
     }
     Ok(m)
@@ -92,10 +89,11 @@ fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
     })?;
     let free = st.f_bavail.saturating_mul(st.f_frsize);
     if free < need {
-        return Err(VaultError::Refused(format!(
-            "media {} has {free} bytes free; the export needs about {need}",
-            media.display()
-        )));
+        return Err(VaultError::MediaTooSmall {
+            path: media.to_owned(),
+            free,
+            need,
+        });
     }
     Ok(())
 }
@@ -140,10 +138,7 @@ fn write_durably(
     // No-clobber move: link then unlink.
     fs::hard_link(&tmp, final_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            VaultError::Refused(format!(
-                "{} already exists; refusing to overwrite it",
-                final_path.display()
-            ))
+            VaultError::WouldOverwrite(final_path.to_owned())
         } else {
             VaultError::Io {
                 path: final_path.to_owned(),
@@ -157,10 +152,9 @@ fn write_durably(
     written.retain(|p| p != &tmp);
     super::init::sync_dir(dir)?;
     if !reads_back_as(final_path, bytes).map_err(io_err(final_path))? {
-        return Err(VaultError::Refused(format!(
-            "{} reads back differently from what was written (bad medium?)",
-            final_path.display()
-        )));
+        return Err(VaultError::ReadBackMismatch {
+            path: final_path.to_owned(),
+        });
     }
     Ok(sha)
 }
@@ -244,10 +238,7 @@ impl UnsealedVault {
         for p in [&bundle, &manifest] {
             for q in [p.clone(), partial_of(&media, p)] {
                 if q.exists() {
-                    return Err(VaultError::Refused(format!(
-                        "{} already exists; refusing to overwrite it",
-                        q.display()
-                    )));
+                    return Err(VaultError::WouldOverwrite(q));
                 }
             }
         }
@@ -257,11 +248,13 @@ impl UnsealedVault {
         // byte reaches the medium before `export.started` is logged.
         let (armored, serials) = self.seal_bundle(req, &vault_key)?;
         if serials != req.serials() {
-            return Err(VaultError::Tampered(format!(
-                "request {}: the serials read for the bundle are not the {} the officers signed",
-                req.id(),
-                req.serials().len()
-            )));
+            return Err(VaultError::RequestTampered {
+                id: req.id().to_owned(),
+                what: format!(
+                    "the serials read for the bundle are not the {} the officers signed",
+                    req.serials().len()
+                ),
+            });
         }
         check_room(&media, armored.len() as u64 + 64 * 1024)?;
         Ok(Prepared {
@@ -319,15 +312,17 @@ impl UnsealedVault {
                 |r| r.get(0),
             )?;
             if state != Some(Some(RequestStateKind::Approved)) || done > 0 {
-                return Err(VaultError::Refused(format!(
-                    "request {request_id} was exported or changed by another run meanwhile (it is {}); \
-                     nothing was written",
-                    match state {
-                        None => "gone".to_owned(),
-                        Some(None) => "in an unknown state".to_owned(),
-                        Some(Some(k)) => k.to_string(),
-                    }
-                )));
+                return Err(VaultError::RequestChanged {
+                    id: request_id.clone(),
+                    what: format!(
+                        "was exported or changed by another run meanwhile (it is {}); nothing was written",
+                        match state {
+                            None => "gone".to_owned(),
+                            Some(None) => "in an unknown state".to_owned(),
+                            Some(Some(k)) => k.to_string(),
+                        }
+                    ),
+                });
             }
             tx.execute(
                 "INSERT INTO exports (request_id, state, started_at, bundle_path, manifest_path) VALUES (?1, 'started', ?2, ?3, ?4)",
@@ -367,8 +362,7 @@ impl UnsealedVault {
                 &bundle_sha,
                 &officers,
             );
-            let signed =
-                pgp::clearsign(&vault_key, &text).map_err(|e| VaultError::Crypto(e.to_string()))?;
+            let signed = pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
             write_durably(&media, &manifest, &mut written, signed.as_bytes())?;
             Ok(bundle_sha)
         })();
@@ -392,9 +386,10 @@ impl UnsealedVault {
                     |r| r.get(0),
                 )?;
                 if changed != 1 || others > 0 {
-                    return Err(VaultError::Refused(format!(
-                        "another export of request {request_id} completed first; what this run wrote is removed"
-                    )));
+                    return Err(VaultError::RequestChanged {
+                        id: request_id.clone(),
+                        what: "was exported by another run that completed first; what this run wrote is removed".into(),
+                    });
                 }
                 tx.execute(
                     "UPDATE exports SET state = 'completed', finished_at = ?1, bundle_sha256 = ?2 WHERE id = ?3",
@@ -455,10 +450,12 @@ impl UnsealedVault {
                     Ok::<_, VaultError>(())
                 });
                 Err(match e {
-                    VaultError::Io { .. } => VaultError::Refused(format!(
-                        "writing to the medium failed: {e}\nWhat was written is removed; nothing is marked exported and \
-                         request {request_id} stays approved: export it again to a medium that works."
-                    )),
+                    e @ (VaultError::Io { .. } | VaultError::ReadBackMismatch { .. }) => {
+                        VaultError::MediumWriteFailed {
+                            id: request_id,
+                            source: Box::new(e),
+                        }
+                    }
                     other => other,
                 })
             }
@@ -524,10 +521,10 @@ impl UnsealedVault {
         });
         let found = opened?;
         if !found.problems.is_empty() {
-            return Err(VaultError::Refused(format!(
-                "request {request_id} cannot be exported:\n  {}",
-                found.problems.join("\n  ")
-            )));
+            return Err(VaultError::ExportRefused {
+                id: request_id.to_owned(),
+                problems: found.problems,
+            });
         }
         match sealed {
             Ok(Ok(armored)) => Ok((armored, found.serials)),

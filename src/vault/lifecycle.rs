@@ -142,7 +142,10 @@ impl RequestState {
         expires_at: Option<i64>,
         reject_reason: Option<String>,
     ) -> Result<RequestState, VaultError> {
-        let tampered = |what: &str| VaultError::Tampered(format!("request {id}: {what}"));
+        let tampered = |what: &str| VaultError::RequestTampered {
+            id: id.to_owned(),
+            what: what.to_owned(),
+        };
         let kind = RequestStateKind::parse(state).ok_or_else(|| {
             tampered("its state in the table is none of pending, approved, rejected, exported")
         })?;
@@ -175,10 +178,9 @@ impl fmt::Display for RequestState {
 /// The bundle format of request `id` from its `format` column; a name no
 /// format has is tampering (and is not repeated).
 pub(crate) fn format_from_column(id: &str, name: &str) -> Result<Format, VaultError> {
-    Format::from_name(name).ok_or_else(|| {
-        VaultError::Tampered(format!(
-            "request {id}: its format in the table is not one this seedvault knows"
-        ))
+    Format::from_name(name).ok_or_else(|| VaultError::RequestTampered {
+        id: id.to_owned(),
+        what: "its format in the table is not one this seedvault knows".into(),
     })
 }
 

@@ -71,7 +71,10 @@ pub enum VaultError {
     #[error("a vault already exists in {0}; refusing to overwrite it")]
     AlreadyExists(PathBuf),
     /// A card or certificate file would be overwritten by `init`.
-    #[error("{0} already exists; refusing to overwrite it (choose a --cards-out directory without cards of another vault)")]
+    /// A file would be overwritten (a card or certificate by `init`, a
+    /// bundle or manifest on the medium, a checkpoint file): seedvault
+    /// never overwrites one.
+    #[error("{0} already exists; refusing to overwrite it")]
     WouldOverwrite(PathBuf),
     /// Threshold and custodian count do not satisfy 2 <= M <= N <= 16.
     #[error("invalid quorum {m} of {n}: need 2 <= threshold <= custodians <= 16")]
@@ -177,8 +180,143 @@ pub enum VaultError {
     /// The combined shares did not give this vault's master key.
     #[error("the cards combine to a key that is not this vault's master key: {0}")]
     WrongMasterKey(String),
+    /// No request has this id.
+    #[error("request {id} does not exist")]
+    RequestNotFound {
+        /// The request id as given.
+        id: String,
+    },
+    /// Only a pending request can be approved or rejected.
+    #[error("request {id} is {state}, not pending")]
+    RequestNotPending {
+        /// The request.
+        id: String,
+        /// Where it stands.
+        state: RequestStateKind,
+    },
+    /// Only an approved request can be exported.
+    #[error("{}", not_approved_message(id, *state))]
+    RequestNotApproved {
+        /// The request.
+        id: String,
+        /// Where it stands (pending, rejected or exported).
+        state: RequestStateKind,
+    },
+    /// The signed approval of the request has expired.
+    #[error("the approval of request {id} expired")]
+    ApprovalExpired {
+        /// The request.
+        id: String,
+    },
+    /// The officer who created a request tried to decide it.
+    #[error("{officer} created request {id} and cannot {action} it: a different officer must (two-person rule)")]
+    TwoPersonRule {
+        /// The creating officer.
+        officer: String,
+        /// The request.
+        id: String,
+        /// `approve` or `reject`.
+        action: &'static str,
+    },
+    /// Another run changed the request between reading it and acting on
+    /// it; nothing was recorded by this run.
+    #[error("request {id} {what}")]
+    RequestChanged {
+        /// The request.
+        id: String,
+        /// What happened to it and what this run did not do.
+        what: String,
+    },
+    /// `request create` found problems; every one is listed and nothing
+    /// was written.
+    #[error("request refused, nothing was written; {} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    RequestRefused {
+        /// Every problem, one line each, naming the serial or field.
+        problems: Vec<String>,
+        /// Of the requested serials, those refused only because they
+        /// were exported before (a re-export would take them).
+        already_exported: Vec<String>,
+    },
+    /// An export found problems with the request's serials (voided,
+    /// exported meanwhile, missing); nothing was written.
+    #[error("request {id} cannot be exported:\n  {}", problems.join("\n  "))]
+    ExportRefused {
+        /// The request.
+        id: String,
+        /// Every problem, naming the serial.
+        problems: Vec<String>,
+    },
+    /// No order has this id.
+    #[error("order {id} does not exist")]
+    OrderNotFound {
+        /// The order id.
+        id: String,
+    },
+    /// An order with this id is already recorded.
+    #[error("order {id} already exists")]
+    OrderExists {
+        /// The order id.
+        id: String,
+    },
+    /// The media directory does not exist.
+    #[error("media directory {} does not exist (is the medium mounted?)", path.display())]
+    MediaMissing {
+        /// The directory as given.
+        path: PathBuf,
+    },
+    /// The media directory is inside the vault directory or contains it.
+    #[error("media directory {} is inside the vault directory (or contains it)", path.display())]
+    MediaInsideVault {
+        /// The directory as given.
+        path: PathBuf,
+    },
+    /// The media directory cannot be written to.
+    #[error("media directory {} is not writable: {source}", path.display())]
+    MediaNotWritable {
+        /// The directory as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The medium has too little free space for the export.
+    #[error("media {} has {free} bytes free; the export needs about {need}", path.display())]
+    MediaTooSmall {
+        /// The medium.
+        path: PathBuf,
+        /// Free bytes.
+        free: u64,
+        /// Bytes needed.
+        need: u64,
+    },
+    /// Writing the bundle or manifest to the medium failed; what this run
+    /// wrote is removed and the request stays approved.
+    #[error("writing to the medium failed: {source}\nWhat was written is removed; nothing is marked exported and request {id} stays approved.")]
+    MediumWriteFailed {
+        /// The request.
+        id: String,
+        /// The failure (a file and its I/O error, or a read-back mismatch).
+        #[source]
+        source: Box<VaultError>,
+    },
+    /// A file on the medium read back differently from what was written.
+    #[error("{} reads back differently from what was written (bad medium?)", path.display())]
+    ReadBackMismatch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A request's row contradicts what the officers signed, or cannot be
+    /// read: the database was edited. Exit code 3.
+    #[error("tampering detected: request {id}: {what}")]
+    RequestTampered {
+        /// The request.
+        id: String,
+        /// What is wrong with it.
+        what: String,
+    },
     /// A request that the vault's rules refuse (unknown serial, missing
-    /// reason, ...); the message says what and where.
+    /// reason, ...); the message says what and where. The long tail of
+    /// one-off refusals; those a caller acts on have their own variant.
     #[error("{0}")]
     Refused(String),
     /// The vault's own records contradict each other or the log: someone
@@ -195,6 +333,13 @@ pub enum VaultError {
         /// What is wrong with the log.
         reason: String,
     },
+    /// Appending to or reading the audit log failed.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    /// An OpenPGP operation (signing a statement, decision, manifest or
+    /// checkpoint; encoding a key) failed unexpectedly.
+    #[error("cryptographic failure: {0}")]
+    Pgp(#[source] crate::pgp::PgpError),
     /// A cryptographic operation failed unexpectedly.
     #[error("cryptographic failure: {0}")]
     Crypto(String),
@@ -208,25 +353,37 @@ pub enum VaultError {
     },
 }
 
+/// The message of [`VaultError::RequestNotApproved`].
+fn not_approved_message(id: &str, state: RequestStateKind) -> String {
+    match state {
+        RequestStateKind::Pending => {
+            format!("request {id} is not approved yet (a second officer must approve it)")
+        }
+        other => format!("request {id} is {other}; only an approved request can be exported"),
+    }
+}
+
 impl From<rusqlite::Error> for VaultError {
     fn from(e: rusqlite::Error) -> Self {
         VaultError::Store(StoreError::Sqlite(e))
     }
 }
 
-impl From<audit::AuditError> for VaultError {
-    fn from(e: audit::AuditError) -> Self {
-        match e {
-            audit::AuditError::Sqlite(e) => e.into(),
-            other => VaultError::Crypto(other.to_string()),
-        }
-    }
-}
-
 impl VaultError {
     /// Whether this error means the vault's data was tampered with (exit 3).
     pub fn is_tampering(&self) -> bool {
-        matches!(self, VaultError::Tampered(_) | VaultError::BrokenLog { .. })
+        match self {
+            VaultError::Tampered(_)
+            | VaultError::RequestTampered { .. }
+            | VaultError::BrokenLog { .. } => true,
+            // An audit error is a database or encoding failure, not
+            // evidence of an edit; a new kind must be decided here.
+            VaultError::Audit(a) => match a {
+                audit::AuditError::Sqlite(_) | audit::AuditError::Encode(_) => false,
+            },
+            VaultError::MediumWriteFailed { source, .. } => source.is_tampering(),
+            _ => false,
+        }
     }
 }
 
@@ -434,4 +591,130 @@ fn load_info(store: &Store) -> Result<VaultInfo, VaultError> {
         kdf_recorded: unseal::recorded_kdf(conn),
         custodians,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "read-only file system",
+        )
+    }
+
+    /// The refusals a front end or script acts on: none means tampering
+    /// (exit 1), and each message names the request, order or medium.
+    #[test]
+    fn refusals_are_not_tampering_and_name_what_they_refuse() {
+        let id = || "R0007".to_owned();
+        let media = || PathBuf::from("/media/usb");
+        let cases: Vec<(VaultError, &str)> = vec![
+            (VaultError::RequestNotFound { id: id() }, "request R0007 does not exist"),
+            (
+                VaultError::RequestNotPending { id: id(), state: RequestStateKind::Exported },
+                "request R0007 is exported, not pending",
+            ),
+            (
+                VaultError::RequestNotApproved { id: id(), state: RequestStateKind::Pending },
+                "request R0007 is not approved yet (a second officer must approve it)",
+            ),
+            (
+                VaultError::RequestNotApproved { id: id(), state: RequestStateKind::Rejected },
+                "request R0007 is rejected; only an approved request can be exported",
+            ),
+            (VaultError::ApprovalExpired { id: id() }, "the approval of request R0007 expired"),
+            (
+                VaultError::TwoPersonRule { officer: "alice".into(), id: id(), action: "approve" },
+                "alice created request R0007 and cannot approve it: a different officer must (two-person rule)",
+            ),
+            (
+                VaultError::RequestChanged { id: id(), what: "was approved meanwhile by another run".into() },
+                "request R0007 was approved meanwhile by another run",
+            ),
+            (
+                VaultError::RequestRefused {
+                    problems: vec!["serial A1 was already exported".into(), "serial A2 is voided".into()],
+                    already_exported: vec!["A1".into()],
+                },
+                "request refused, nothing was written; 2 problem(s):\n  serial A1 was already exported\n  serial A2 is voided",
+            ),
+            (
+                VaultError::ExportRefused { id: id(), problems: vec!["serial A2 is voided".into()] },
+                "request R0007 cannot be exported:\n  serial A2 is voided",
+            ),
+            (VaultError::OrderNotFound { id: "4711".into() }, "order 4711 does not exist"),
+            (VaultError::OrderExists { id: "4711".into() }, "order 4711 already exists"),
+            (
+                VaultError::MediaMissing { path: media() },
+                "media directory /media/usb does not exist (is the medium mounted?)",
+            ),
+            (
+                VaultError::MediaInsideVault { path: media() },
+                "media directory /media/usb is inside the vault directory (or contains it)",
+            ),
+            (
+                VaultError::MediaNotWritable { path: media(), source: io() },
+                "media directory /media/usb is not writable: read-only file system",
+            ),
+            (
+                VaultError::MediaTooSmall { path: media(), free: 10, need: 65546 },
+                "media /media/usb has 10 bytes free; the export needs about 65546",
+            ),
+            (
+                VaultError::MediumWriteFailed {
+                    id: id(),
+                    source: Box::new(VaultError::ReadBackMismatch { path: media().join("b.asc") }),
+                },
+                "writing to the medium failed: /media/usb/b.asc reads back differently from what was written (bad medium?)\n\
+                 What was written is removed; nothing is marked exported and request R0007 stays approved.",
+            ),
+            (VaultError::WouldOverwrite(media().join("b.asc")), "/media/usb/b.asc already exists; refusing to overwrite it"),
+            (
+                VaultError::Audit(audit::AuditError::Sqlite(rusqlite::Error::InvalidQuery)),
+                "audit log database error: Query is not read-only",
+            ),
+        ];
+        for (e, message) in cases {
+            assert!(!e.is_tampering(), "{e:?} must exit 1, not 3");
+            assert_eq!(e.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn tampering_variants_exit_3_and_keep_their_cause() {
+        let tampered = VaultError::RequestTampered {
+            id: "R0007".into(),
+            what: "its state in the table is none of pending, approved, rejected, exported".into(),
+        };
+        assert!(tampered.is_tampering());
+        assert_eq!(
+            tampered.to_string(),
+            "tampering detected: request R0007: its state in the table is none of pending, approved, rejected, exported"
+        );
+        assert!(VaultError::Tampered("the vault record is missing".into()).is_tampering());
+        assert!(VaultError::BrokenLog {
+            purpose: "export".into(),
+            reason: "entry 3".into()
+        }
+        .is_tampering());
+        // A medium failure wrapping tampering is still tampering.
+        let wrapped = VaultError::MediumWriteFailed {
+            id: "R0007".into(),
+            source: Box::new(tampered),
+        };
+        assert!(wrapped.is_tampering());
+        // The audit error's cause is kept, not flattened into a string.
+        let e = VaultError::from(audit::AuditError::Sqlite(rusqlite::Error::InvalidQuery));
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("Query is not read-only"));
+        assert!(!e.is_tampering());
+        let e = VaultError::MediaNotWritable {
+            path: PathBuf::from("/m"),
+            source: io(),
+        };
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("read-only file system"));
+    }
 }

@@ -119,7 +119,7 @@ impl Vault {
                 .optional()?
                 .is_some()
             {
-                return Err(VaultError::Refused(format!("order {id} already exists")));
+                return Err(VaultError::OrderExists { id: id.clone() });
             }
             tx.execute(
                 "INSERT INTO orders (id, customer, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
@@ -170,9 +170,9 @@ impl Vault {
                 .optional()?
                 .is_none()
             {
-                return Err(VaultError::Refused(format!(
-                    "order {order_id} does not exist"
-                )));
+                return Err(VaultError::OrderNotFound {
+                    id: order_id.clone(),
+                });
             }
             let mut problems = Vec::new();
             let mut fresh = Vec::new();

@@ -156,6 +156,7 @@ fn check_serials_in_order(
     serials: &[String],
     reexport: bool,
     problems: &mut Vec<String>,
+    already_exported: &mut Vec<String>,
 ) {
     let in_order: HashSet<&String> = o.serials.iter().collect();
     let voided: HashSet<&String> = o.voided.iter().collect();
@@ -168,9 +169,8 @@ fn check_serials_in_order(
                 "serial {s} is voided (reprogrammed tokens have no valid factory seed)"
             ));
         } else if exported.contains(s) && !reexport {
-            problems.push(format!(
-                "serial {s} was already exported (use --reexport --reason TEXT)"
-            ));
+            problems.push(format!("serial {s} was already exported"));
+            already_exported.push(s.clone());
         }
     }
     if serials.is_empty() && problems.is_empty() {
@@ -222,6 +222,7 @@ impl Vault {
         officer: &Officer,
     ) -> Result<CheckedRequest, VaultError> {
         let mut problems: Vec<String> = Vec::new();
+        let mut already_exported: Vec<String> = Vec::new();
         let order_id = r.order_id.trim().to_owned();
         let requester = normalize_email(r.requester).unwrap_or_else(|p| {
             problems.push(p);
@@ -239,7 +240,13 @@ impl Vault {
         let mut serials =
             requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         if let Some(o) = &order {
-            check_serials_in_order(o, &serials, r.reexport_reason.is_some(), &mut problems);
+            check_serials_in_order(
+                o,
+                &serials,
+                r.reexport_reason.is_some(),
+                &mut problems,
+                &mut already_exported,
+            );
         }
         if let Some(reason) = &r.reexport_reason {
             if reason.trim().is_empty() {
@@ -258,11 +265,10 @@ impl Vault {
             (Some(c), true) => c,
             _ => {
                 self.log_request_refusal(&order_id, &requester, officer, &problems);
-                return Err(VaultError::Refused(format!(
-                    "request refused, nothing was written; {} problem(s):\n  {}",
-                    problems.len(),
-                    problems.join("\n  ")
-                )));
+                return Err(VaultError::RequestRefused {
+                    problems,
+                    already_exported,
+                });
             }
         };
         serials.sort_unstable();
@@ -331,7 +337,7 @@ impl Vault {
         }
         .render();
         let signature = pgp::sign_detached(officer.signing_key(), statement.as_bytes())
-            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+            .map_err(VaultError::Pgp)?;
         let recipient_cert = {
             use sequoia_openpgp::serialize::SerializeInto;
             c.recipient
@@ -409,7 +415,7 @@ impl Vault {
     }
 
     /// A request by id. A row whose state or format does not parse is
-    /// [`VaultError::Tampered`].
+    /// [`VaultError::RequestTampered`].
     pub fn request(&self, id: &str) -> Result<Option<Request>, VaultError> {
         let conn = self.store().conn();
         let raw = conn
@@ -423,7 +429,7 @@ impl Vault {
     }
 
     /// Every request, oldest first. A row whose state or format does not
-    /// parse is [`VaultError::Tampered`], naming the request.
+    /// parse is [`VaultError::RequestTampered`], naming it.
     pub fn requests(&self) -> Result<Vec<Request>, VaultError> {
         let conn = self.store().conn();
         let mut st = conn.prepare(&format!("{REQUEST_COLUMNS} ORDER BY r.created_at, r.id"))?;
@@ -451,14 +457,14 @@ impl Vault {
         let what = if approve { "approve" } else { "reject" };
         let req = match self.request(id) {
             Ok(Some(r)) => r,
-            Ok(None) => return Err(VaultError::Refused(format!("request {id} does not exist"))),
+            Ok(None) => return Err(VaultError::RequestNotFound { id: id.to_owned() }),
             Err(e) => return Err(self.decision_refused(id, what, officer, e)),
         };
         if req.state != RequestState::Pending {
-            return Err(VaultError::Refused(format!(
-                "request {id} is {}, not pending",
-                req.state
-            )));
+            return Err(VaultError::RequestNotPending {
+                id: id.to_owned(),
+                state: req.state.kind(),
+            });
         }
         let reason = reason.map(str::trim).unwrap_or("");
         if !approve {
@@ -472,16 +478,17 @@ impl Vault {
             Err(e) => return Err(self.decision_refused(id, what, officer, e)),
         };
         if creation.statement.created_by == officer.name {
-            let msg = format!(
-                "{} created request {id} and cannot {what} it: a different officer must (two-person rule)",
-                officer.name
-            );
+            let e = VaultError::TwoPersonRule {
+                officer: officer.name.clone(),
+                id: id.to_owned(),
+                action: what,
+            };
             let _ = self.log(&Event {
                 kind: events::REQUEST_DECISION_REFUSED,
                 actors: vec![officer.name.clone()],
-                data: json!({ "request_id": id, "decision": what, "reason": msg }),
+                data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
             });
-            return Err(VaultError::Refused(msg));
+            return Err(e);
         }
         let statement = creation.row.statement;
         let decision = if approve {
@@ -497,11 +504,13 @@ impl Vault {
         };
         let signed = statement::render_decision(&statement, &decision);
         let sig = pgp::sign_detached(officer.signing_key(), signed.as_bytes())
-            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+            .map_err(VaultError::Pgp)?;
         super::export::pause_point("decide-before-write");
         self.record_decision(id, &statement, &decision, &signed, &sig)?;
-        self.request(id)?
-            .ok_or_else(|| VaultError::Refused(format!("request {id} vanished")))
+        self.request(id)?.ok_or_else(|| VaultError::RequestChanged {
+            id: id.to_owned(),
+            what: "vanished after its decision was recorded".into(),
+        })
     }
 
     /// Logs tampering found while deciding (`request.decision_refused`)
@@ -553,15 +562,17 @@ impl Vault {
                 Some((state, _)) if RequestStateKind::parse(&state) != Some(pending) => {
                     let now = RequestStateKind::parse(&state)
                         .map_or_else(|| "changed".to_owned(), |k| k.to_string());
-                    return Err(VaultError::Refused(format!(
-                        "request {id} was {now} meanwhile by another run; this {what} was not recorded"
-                    )));
+                    return Err(VaultError::RequestChanged {
+                        id: id.to_owned(),
+                        what: format!("was {now} meanwhile by another run; this {what} was not recorded"),
+                    });
                 }
                 Some((_, st)) if st == statement => {}
                 _ => {
-                    return Err(VaultError::Refused(format!(
-                        "request {id} changed while it was being decided; nothing was recorded, try again"
-                    )))
+                    return Err(VaultError::RequestChanged {
+                        id: id.to_owned(),
+                        what: "changed while it was being decided; nothing was recorded".into(),
+                    })
                 }
             }
             let now = audit::now_rfc3339();
