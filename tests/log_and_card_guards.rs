@@ -147,6 +147,32 @@ fn a_deleted_tail_refuses_the_next_quorum_session_until_accepted() {
 }
 
 #[test]
+fn audit_verify_alone_reports_a_tail_cut_below_the_stored_checkpoints() {
+    let v = vault_with_sessions();
+    // The intact vault verifies without any checkpoint file.
+    let out = v.cmd().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The remaining chain is intact, but the vault's own signed checkpoint
+    // says the log was longer: no --checkpoint file is needed to see it.
+    v.sqlite("DELETE FROM audit WHERE seq > 2");
+    let out = v.cmd().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("the log no longer extends checkpoint 4"),
+        "{}",
+        text(&out)
+    );
+    let out = v
+        .cmd()
+        .args(["audit", "verify", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false, "{doc}");
+}
+
+#[test]
 fn a_deleted_tail_with_its_checkpoint_rows_is_still_caught_by_a_surviving_row() {
     let v = vault_with_sessions();
     // Cut past checkpoints 3 and 4, deleting their rows too: checkpoint 2
@@ -217,9 +243,15 @@ fn a_rewritten_log_without_its_checkpoint_rows_is_caught_by_the_logs_own_record(
     relink(&conn, 3);
     conn.execute("DELETE FROM checkpoints", []).unwrap();
     drop(conn);
-    // The chain alone is consistent again...
-    v.cmd().args(["audit", "verify"]).assert().success();
-    // ...but entry 4 recorded checkpoint 3 with the old head.
+    // The chain alone is consistent again, but entry 4 recorded checkpoint
+    // 3 with the old head: `audit verify` and the next session both say so.
+    let out = v.cmd().args(["audit", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("the log no longer extends checkpoint 3"),
+        "{}",
+        text(&out)
+    );
     let out = unseal(&v, &["alice", "bob"], &[]);
     assert_refused(&v, &out, "the log no longer extends checkpoint 3");
     assert!(

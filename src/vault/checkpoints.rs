@@ -93,9 +93,20 @@ impl Vault {
     /// checks it: a card against its commitment, a request against its
     /// signatures.)
     pub fn check_log(&self, policy: BrokenLogPolicy) -> Result<LogCheck, VaultError> {
+        let report = audit::verify_chain(self.store().conn(), &self.info().vault_id.to_string())?;
+        self.check_log_after(&report, policy)
+    }
+
+    /// [`Vault::check_log`] for a chain already walked (`audit verify`
+    /// walks it once for both): the stored and recorded checkpoints, and
+    /// whether the log extends the highest of them.
+    pub(crate) fn check_log_after(
+        &self,
+        report: &audit::ChainReport,
+        policy: BrokenLogPolicy,
+    ) -> Result<LogCheck, VaultError> {
         let id = self.info().vault_id.to_string();
         let conn = self.store().conn();
-        let report = audit::verify_chain(conn, &id)?;
         let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
         let stored = match genesis_cert(conn) {
             Ok(cert) => checkpoint::stored(conn, &id, &cert)?,
@@ -105,7 +116,7 @@ impl Vault {
             }
         };
         problems.extend(stored.problems);
-        let recorded = report.recorded_checkpoint.and_then(|(seq, r)| {
+        let recorded = report.recorded_checkpoint.clone().and_then(|(seq, r)| {
             let head: [u8; 32] = data_encoding::HEXLOWER
                 .decode(r.head.as_bytes())
                 .ok()?

@@ -507,6 +507,23 @@ impl Vault {
     /// database cannot be read.
     pub fn verify_audit(&self) -> Result<audit::ChainReport, VaultError> {
         let mut report = audit::verify_chain(self.store.conn(), &self.info.vault_id.to_string())?;
+        // The checkpoints the vault itself stored (signed, checked against
+        // the genesis certificate) and recorded in the log: a log cut back
+        // below them is truncated even when no checkpoint file is given.
+        let check = self.check_log_after(&report, BrokenLogPolicy::Refuse)?;
+        let at = check
+            .checkpoint
+            .as_ref()
+            .map_or(report.head.count, |c| c.entries);
+        let chained: std::collections::HashSet<String> =
+            report.problems.iter().map(|c| c.to_string()).collect();
+        for problem in check.problems {
+            if !chained.contains(&problem) {
+                report
+                    .problems
+                    .push(audit::ChainProblem { seq: at, problem });
+            }
+        }
         if let Some(p) = status::genesis_mismatch(&self.store, &self.info)? {
             report
                 .problems
