@@ -33,9 +33,15 @@ pub enum SerialError {
     /// The serial is longer than [`MAX_SERIAL_LEN`].
     #[error("serial is {0} characters long; at most {MAX_SERIAL_LEN} are allowed")]
     TooLong(usize),
-    /// The serial contains something other than ASCII letters and digits.
-    #[error("serial {0:?} contains {1:?}; only letters and digits are allowed")]
-    BadCharacter(String, char),
+    /// The serial contains something other than ASCII letters, digits and
+    /// inner hyphens. The text is not repeated: a serial that fails to parse
+    /// may be another column (a secret) in the wrong place.
+    #[error("serial ({0} characters) contains a character other than letters, digits and '-'")]
+    BadCharacter(usize),
+    /// The serial starts or ends with `-` (allowed only inside, as in
+    /// `306EUO4-00960`).
+    #[error("serial ({0} characters) starts or ends with '-'; '-' is allowed only inside")]
+    EdgeHyphen(usize),
 }
 
 impl Serial {
@@ -48,8 +54,12 @@ impl Serial {
         if text.len() > MAX_SERIAL_LEN {
             return Err(SerialError::TooLong(text.chars().count()));
         }
-        if let Some(bad) = text.chars().find(|c| !c.is_ascii_alphanumeric()) {
-            return Err(SerialError::BadCharacter(text.to_owned(), bad));
+        let chars = text.chars().count();
+        if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(SerialError::BadCharacter(chars));
+        }
+        if text.starts_with('-') || text.ends_with('-') {
+            return Err(SerialError::EdgeHyphen(chars));
         }
         Ok(Serial(text.to_owned()))
     }
@@ -294,11 +304,30 @@ mod tests {
 
     #[test]
     fn serial_rejects_punctuation_and_empty() {
-        assert!(matches!(
-            Serial::parse("12-3"),
-            Err(SerialError::BadCharacter(_, '-'))
-        ));
+        assert_eq!(Serial::parse("12_3"), Err(SerialError::BadCharacter(4)));
+        assert_eq!(Serial::parse("12 3"), Err(SerialError::BadCharacter(4)));
         assert_eq!(Serial::parse("  "), Err(SerialError::Empty));
+    }
+
+    #[test]
+    fn serial_allows_hyphens_inside_only() {
+        // A real vendor's serial (SPEC): '-' inside, never first or last.
+        assert_eq!(
+            Serial::parse("306EUO4-00960").unwrap().as_str(),
+            "306EUO4-00960"
+        );
+        assert_eq!(Serial::parse("A-B-C").unwrap().as_str(), "A-B-C");
+        assert_eq!(Serial::parse("-123"), Err(SerialError::EdgeHyphen(4)));
+        assert_eq!(Serial::parse("123-"), Err(SerialError::EdgeHyphen(4)));
+        assert_eq!(Serial::parse("-"), Err(SerialError::EdgeHyphen(1)));
+    }
+
+    #[test]
+    fn a_refused_serial_is_not_repeated() {
+        let secret = "JBSWY3DPEHPK3PXP+JBSWY3DPEHPK3PXP";
+        let e = Serial::parse(secret).unwrap_err();
+        assert!(!e.to_string().contains("JBSW"), "{e}");
+        assert!(!format!("{e:?}").contains("JBSW"), "{e:?}");
     }
 
     #[test]

@@ -620,3 +620,46 @@ fn encrypted_pskc_ingests_with_its_password_or_key_file_and_not_without() {
         assert_eq!(unsealed.open_token(&t.serial).unwrap().seed, t.seed);
     }
 }
+
+#[test]
+fn serials_with_an_inner_hyphen_are_ingested_and_shown() {
+    // SPEC: '-' is allowed inside a serial (a real vendor's `306EUO4-00960`),
+    // never first or last.
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let file = v.tmp.path().join("hyphen.csv");
+    std::fs::write(
+        &file,
+        "306EUO4-00960,3132333435363738393031323334353637383930\n\
+         306EUO4-00961,4132333435363738393031323334353637383930\n",
+    )
+    .unwrap();
+    let out = v
+        .cmd()
+        .args(["ingest", "--format", "hex"])
+        .arg(&file)
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = v
+        .cmd()
+        .args(["serial", "show", "306EUO4-00961", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec["serial"], "306EUO4-00961", "{rec}");
+
+    // A hyphen at either end is refused, naming the line, and nothing is added.
+    std::fs::write(&file, "-306EUO4,5132333435363738393031323334353637383930\n").unwrap();
+    let out = v
+        .cmd()
+        .args(["ingest", "--format", "hex"])
+        .arg(&file)
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("line 1"), "{}", text(&out));
+    assert_eq!(seeds(&v), 2);
+}

@@ -406,7 +406,7 @@ impl Problem {
         let flaw = match e {
             SerialError::Empty => return Problem::SerialMissing,
             SerialError::TooLong(_) => SerialFlaw::TooLong,
-            SerialError::BadCharacter(..) => SerialFlaw::BadCharacter,
+            SerialError::BadCharacter(..) | SerialError::EdgeHyphen(..) => SerialFlaw::BadCharacter,
             #[allow(unreachable_patterns)] // SerialError is non-exhaustive
             _ => SerialFlaw::Other,
         };
@@ -520,7 +520,7 @@ impl fmt::Display for Problem {
                         crate::token::MAX_SERIAL_LEN
                     ),
                     SerialFlaw::BadCharacter => f.write_str(
-                        ", not only letters and digits); is a column missing or out of place?",
+                        ", not only letters, digits and inner '-'); is a column missing or out of place?",
                     ),
                     SerialFlaw::Other => f.write_str(")"),
                 }
