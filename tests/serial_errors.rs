@@ -3,25 +3,7 @@
 //! `hint:` line says what to run next, and the exit code tells a refusal
 //! (1) from tampering (3). Nothing is changed by a refused command.
 
-use crate::common::{make_batch, text, TestVault};
-
-/// The `error:` line(s) and the `hint:` line of a failed command's stderr.
-fn error_and_hint(out: &std::process::Output) -> (String, String) {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    match stderr.split_once("\nhint: ") {
-        Some((error, hint)) => (error.to_owned(), hint.trim().to_owned()),
-        None => (stderr, String::new()),
-    }
-}
-
-fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    vec![
-        "--card".into(),
-        v.card(name).into(),
-        "--passphrase-file".into(),
-        v.pass(name).into(),
-    ]
-}
+use crate::common::{error_and_hint, make_batch, text, TestVault};
 
 /// A 2-of-3 vault holding serials 71000000..71000003.
 fn vault() -> TestVault {
@@ -45,14 +27,14 @@ fn voiding_a_serial_twice_is_refused_naming_it_and_pointing_at_its_record() {
     let v = vault();
     v.cmd()
         .args(["serial", "void", "71000001", "--reason", "reprogrammed"])
-        .args(officer(&v, "bob"))
+        .args(v.officer("bob"))
         .assert()
         .success();
     let entries = log_length(&v);
     let out = v
         .cmd()
         .args(["serial", "void", "71000001", "--reason", "again"])
-        .args(officer(&v, "carol"))
+        .args(v.officer("carol"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -83,7 +65,7 @@ fn an_unknown_serial_is_refused_with_exit_1_by_show_void_and_verify_token() {
     let void = v
         .cmd()
         .args(["serial", "void", "71999999", "--reason", "lost"])
-        .args(officer(&v, "bob"))
+        .args(v.officer("bob"))
         .output()
         .unwrap();
     assert_eq!(log_length(&v), entries, "a refused void logs nothing");
