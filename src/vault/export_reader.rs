@@ -10,9 +10,10 @@
 //! that never grows, so no copy of a seed is left in freed memory.
 //!
 //! It lives apart from `seeds.rs` because its concerns are throughput and
-//! thread hand-over; what a seed's integrity means (its AAD, the error
-//! naming the serial) is not repeated here but shared with `open_token`
-//! through `seeds::open_seed` and `seeds::seed_fault`.
+//! thread hand-over. What a seed's integrity means is not repeated here:
+//! a batch decrypts in place under the same AAD (`keys::SeedAad`) as
+//! `open_token`, a failure is the same [`SeedFault`] naming the serial, and
+//! seeds checked but not delivered go through `seeds::open_seed` itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
