@@ -41,6 +41,7 @@ mod pskc_interop;
 mod pskc_vectors;
 mod replay_cli;
 mod request_lifecycle;
+mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;

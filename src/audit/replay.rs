@@ -327,7 +327,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
         entries += 1;
         let body: Vec<u8> = row.get(0)?;
         let Ok(e) = serde_json::from_slice::<Entry>(&body) else {
-            diff(format!("entry {entries} cannot be read (run audit verify)"));
+            diff(format!("entry {entries} cannot be read"));
             continue;
         };
         let d = &e.data;

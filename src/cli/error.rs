@@ -80,7 +80,9 @@ fn advice_for(e: &VaultError) -> Option<String> {
         VaultError::ForeignCard { .. } => {
             "check that --vault points at the vault this card was made for"
         }
-        VaultError::Tampered(_) | VaultError::RequestTampered { .. } => {
+        VaultError::Tampered(_)
+        | VaultError::RequestTampered { .. }
+        | VaultError::SeedIntegrity { .. } => {
             "run `seedvault audit verify` and involve your auditors before using this vault"
         }
         VaultError::BrokenLog { .. } => BROKEN_LOG_ADVICE,
@@ -109,6 +111,15 @@ fn advice_for(e: &VaultError) -> Option<String> {
                 }
             ))
         }
+        VaultError::SerialNotFound { .. } => {
+            "check the serial against the factory file and `seedvault order show --id ID`; seeds enter the vault with `seedvault ingest FILE`"
+        }
+        VaultError::SerialVoided { serial } => {
+            return Some(format!(
+                "`seedvault serial show {serial}` shows who voided it and why"
+            ))
+        }
+        VaultError::VaultChanged { .. } => "run the command again",
         VaultError::OrderNotFound { .. } => {
             "record it first with `seedvault order add --id ID --customer NAME --email ADDR`"
         }
@@ -212,6 +223,13 @@ mod tests {
                 id: id(),
                 problems: vec!["serial A1 is voided".into()],
             },
+            VaultError::SerialNotFound {
+                serial: "A1".into(),
+            },
+            VaultError::SerialVoided {
+                serial: "A1".into(),
+            },
+            VaultError::VaultChanged { command: "ingest" },
             VaultError::OrderNotFound { id: "4711".into() },
             VaultError::OrderExists { id: "4711".into() },
             VaultError::MediaMissing { path: media() },
@@ -245,6 +263,10 @@ mod tests {
                 what: "it is marked approved but carries no signed approval".into(),
             },
             VaultError::Tampered("the vault record is missing".into()),
+            VaultError::SeedIntegrity {
+                serial: "A1".into(),
+                what: seedvault::vault::SeedFault::Sealed,
+            },
             VaultError::BrokenLog {
                 purpose: "export".into(),
                 reason: "entry 3 does not hash to its stored hash".into(),
@@ -290,6 +312,24 @@ mod tests {
             already_exported: vec![],
         });
         assert_eq!(c.advice, None);
+
+        // Serial refusals: the fact in the message, the command in the hint.
+        let c = cli(VaultError::SerialVoided {
+            serial: "A1".into(),
+        });
+        assert_eq!(c.message, "serial A1 is already voided");
+        assert_eq!(
+            c.advice.as_deref(),
+            Some("`seedvault serial show A1` shows who voided it and why")
+        );
+        let c = cli(VaultError::SerialNotFound {
+            serial: "A1".into(),
+        });
+        assert!(!c.message.contains("seedvault"), "{}", c.message);
+        assert!(c.advice.unwrap_or_default().contains("seedvault ingest"));
+        let c = cli(VaultError::VaultChanged { command: "ingest" });
+        assert!(!c.message.contains("again"), "{}", c.message);
+        assert_eq!(c.advice.as_deref(), Some("run the command again"));
 
         let c = cli(VaultError::MediaInsideVault {
             path: PathBuf::from("/srv/vault/out"),

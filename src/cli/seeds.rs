@@ -7,7 +7,7 @@ use super::error::CliError;
 use super::{passphrase, print_json, quorum};
 use seedvault::formats::{Format, PskcKey, ReadOptions};
 use seedvault::token::Serial;
-use seedvault::vault::{IngestError, Vault};
+use seedvault::vault::{IngestError, Vault, VaultError};
 
 fn parse_serial(s: &str) -> Result<Serial, CliError> {
     Serial::parse(s).map_err(|e| CliError::usage(format!("invalid serial: {e}")))
@@ -118,7 +118,9 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             let vault = Vault::open(dir)?;
             let rec = vault
                 .serial_record(&serial)?
-                .ok_or_else(|| CliError::refused(format!("serial {serial} is not in the vault")))?;
+                .ok_or_else(|| VaultError::SerialNotFound {
+                    serial: serial.to_string(),
+                })?;
             if json {
                 return print_json(&rec);
             }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::clock::unix_now;
-use super::seeds::SeedBatch;
+use super::export_reader::SeedBatch;
 use super::{ApprovedRequest, RequestStateKind, UnsealedVault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::crypto;

@@ -544,10 +544,7 @@ fn insert_batch(
         r.get(0)
     })?;
     if dk_id != b.dk_id {
-        return Err(VaultError::Refused(
-            "another command changed the vault during ingest; try again".into(),
-        )
-        .into());
+        return Err(VaultError::VaultChanged { command: "ingest" }.into());
     }
     tx.execute(
         "INSERT INTO data_keys (id, key_version, wrapped) VALUES (?1, ?2, ?3)",

@@ -10,6 +10,7 @@ mod approval;
 mod checkpoints;
 pub mod clock;
 mod export;
+mod export_reader;
 mod ingest;
 mod init;
 pub mod keys;
@@ -43,7 +44,7 @@ pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
 pub use requests::{CreatedRequest, NewRequest};
-pub use seeds::{HistoryItem, SerialRecord, TokenCheck, VERIFY_WINDOW};
+pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
 pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
 
@@ -314,7 +315,34 @@ pub enum VaultError {
         /// What is wrong with it.
         what: String,
     },
-    /// A request that the vault's rules refuse (unknown serial, missing
+    /// The vault holds no such serial.
+    #[error("serial {serial} is not in the vault")]
+    SerialNotFound {
+        /// The serial as given.
+        serial: String,
+    },
+    /// The serial is voided already (voiding it again is refused).
+    #[error("serial {serial} is already voided")]
+    SerialVoided {
+        /// The serial.
+        serial: String,
+    },
+    /// A seed of the vault, or the token parameters its seal binds, failed
+    /// to open: the database was edited or damaged. Exit code 3.
+    #[error("tampering detected: {}", what.describe(serial))]
+    SeedIntegrity {
+        /// The serial whose seed failed.
+        serial: String,
+        /// What failed.
+        what: SeedFault,
+    },
+    /// Another command changed the vault while this one was preparing its
+    /// write; nothing was written by this one.
+    #[error("another command changed the vault during {command}; nothing was written")]
+    VaultChanged {
+        /// The command that gave up (`ingest`).
+        command: &'static str,
+    },
     /// reason, ...); the message says what and where. The long tail of
     /// one-off refusals; those a caller acts on have their own variant.
     #[error("{0}")]
@@ -375,6 +403,7 @@ impl VaultError {
         match self {
             VaultError::Tampered(_)
             | VaultError::RequestTampered { .. }
+            | VaultError::SeedIntegrity { .. }
             | VaultError::BrokenLog { .. } => true,
             // An audit error is a database or encoding failure, not
             // evidence of an edit; a new kind must be decided here.
@@ -661,6 +690,12 @@ mod tests {
                 VaultError::ExportRefused { id: id(), problems: vec!["serial A2 is voided".into()] },
                 "request R0007 cannot be exported:\n  serial A2 is voided",
             ),
+            (VaultError::SerialNotFound { serial: "A1".into() }, "serial A1 is not in the vault"),
+            (VaultError::SerialVoided { serial: "A1".into() }, "serial A1 is already voided"),
+            (
+                VaultError::VaultChanged { command: "ingest" },
+                "another command changed the vault during ingest; nothing was written",
+            ),
             (VaultError::OrderNotFound { id: "4711".into() }, "order 4711 does not exist"),
             (VaultError::OrderExists { id: "4711".into() }, "order 4711 already exists"),
             (
@@ -711,6 +746,25 @@ mod tests {
             "tampering detected: request R0007: its state in the table is none of pending, approved, rejected, exported"
         );
         assert!(VaultError::Tampered("the vault record is missing".into()).is_tampering());
+        // Every way a seed fails to open is tampering, and names the serial.
+        let seeds = [
+            (SeedFault::Sealed, "tampering detected: integrity check failed for the seed of serial A1: its ciphertext or its token parameters were altered, or it was moved from another row"),
+            (SeedFault::ParamsMissing { set: 2 }, "tampering detected: the token parameters of serial A1 (set 2) are missing from the vault"),
+            (SeedFault::ParamsUnreadable { set: 2 }, "tampering detected: the token parameters of serial A1 (set 2) are unreadable"),
+            (SeedFault::Oversized, "tampering detected: serial A1 or its sealed seed is longer than the vault allows"),
+            (
+                SeedFault::Malformed(crate::token::SeedError::AllZero),
+                "tampering detected: seed of serial A1: secret is all zero bytes",
+            ),
+        ];
+        for (what, message) in seeds {
+            let e = VaultError::SeedIntegrity {
+                serial: "A1".into(),
+                what,
+            };
+            assert!(e.is_tampering(), "{e:?}");
+            assert_eq!(e.to_string(), message);
+        }
         assert!(VaultError::BrokenLog {
             purpose: "export".into(),
             reason: "entry 3".into()

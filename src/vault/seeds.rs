@@ -1,20 +1,23 @@
-//! One serial at a time: open its sealed seed, show its record, void it.
+//! One serial at a time: open its sealed seed, show its record, void it,
+//! check a code it shows.
+//!
+//! Opening a seed (its AAD, the data-key cache, the [`SeedFault`] that
+//! names the serial when it fails) is defined here once; the export's
+//! batched reader (`export_reader.rs`) opens through the same functions.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use super::keys::{self, SeedAad};
 use super::{Officer, UnsealedVault, Vault, VaultError};
 use crate::audit::{events, Event};
 use crate::crypto::{Key32, SealingKey};
 use crate::otp;
-use crate::token::{Seed, Serial, Token, TokenParams, MAX_SEED_BYTES, MAX_SERIAL_LEN};
+use crate::token::{Seed, Serial, Token, TokenParams};
 
 /// Largest drift `verify-token` searches, in time steps (or counter values).
 pub const VERIFY_WINDOW: u32 = 10;
@@ -99,17 +102,7 @@ impl Vault {
         let Some(r) = row else { return Ok(None) };
         // What is shown is what the log recorded at ingest; a parameter row
         // that is gone, unreadable or different is tampering.
-        let pid = r.12;
-        let stored = r.5.ok_or_else(|| {
-            VaultError::Tampered(format!(
-                "the token parameters of serial {serial} (set {pid}) are missing from the vault"
-            ))
-        })?;
-        let params: TokenParams = serde_json::from_str(&stored).map_err(|_| {
-            VaultError::Tampered(format!(
-                "the token parameters of serial {serial} (set {pid}) are unreadable"
-            ))
-        })?;
+        let params = parse_params(serial.as_str(), r.12, r.5.as_deref())?;
         let logged = super::query::logged_params(conn, serial.as_str(), r.1, r.11)?;
         if params != logged {
             return Err(VaultError::Tampered(format!(
@@ -180,8 +173,8 @@ impl Vault {
                 .query_row("SELECT state FROM seeds WHERE serial = ?1", [&serial_s], |r| r.get(0))
                 .optional()?;
             match state.as_deref() {
-                None => return Err(VaultError::Refused(format!("serial {serial_s} is not in the vault"))),
-                Some("voided") => return Err(VaultError::Refused(format!("serial {serial_s} is already voided"))),
+                None => return Err(VaultError::SerialNotFound { serial: serial_s.clone() }),
+                Some("voided") => return Err(VaultError::SerialVoided { serial: serial_s.clone() }),
                 _ => {}
             }
             tx.execute(
@@ -225,11 +218,74 @@ fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryI
     }))
 }
 
+/// Why a seed of the vault failed to open: each is tampering (or a
+/// damaged database), reported as [`VaultError::SeedIntegrity`] naming the
+/// serial. Never holds seed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SeedFault {
+    /// The sealed seed does not open under its data key and AAD: its
+    /// ciphertext or its parameter set was altered, or it was moved.
+    Sealed,
+    /// The parameter set the serial names is gone.
+    ParamsMissing {
+        /// The set's id.
+        set: i64,
+    },
+    /// The parameter set the serial names does not read.
+    ParamsUnreadable {
+        /// The set's id.
+        set: i64,
+    },
+    /// The serial or its sealed seed is longer than the vault stores.
+    Oversized,
+    /// The opened bytes are not an acceptable seed.
+    Malformed(crate::token::SeedError),
+}
+
+impl SeedFault {
+    /// The message for `serial` (without the "tampering detected" prefix).
+    pub(crate) fn describe(&self, serial: &str) -> String {
+        match self {
+            SeedFault::Sealed => format!(
+                "integrity check failed for the seed of serial {serial}: its ciphertext or its token parameters were altered, or it was moved from another row"
+            ),
+            SeedFault::ParamsMissing { set } => format!(
+                "the token parameters of serial {serial} (set {set}) are missing from the vault"
+            ),
+            SeedFault::ParamsUnreadable { set } => {
+                format!("the token parameters of serial {serial} (set {set}) are unreadable")
+            }
+            SeedFault::Oversized => {
+                format!("serial {serial} or its sealed seed is longer than the vault allows")
+            }
+            SeedFault::Malformed(e) => format!("seed of serial {serial}: {e}"),
+        }
+    }
+}
+
+/// The error for a seed of `serial` that failed to open.
+pub(super) fn seed_fault(serial: &str, what: SeedFault) -> VaultError {
+    VaultError::SeedIntegrity {
+        serial: serial.to_owned(),
+        what,
+    }
+}
+
+/// The token parameters of `serial` from the JSON of set `set` as stored
+/// (`None`: the row is gone).
+fn parse_params(serial: &str, set: i64, json: Option<&str>) -> Result<TokenParams, VaultError> {
+    let json = json.ok_or_else(|| seed_fault(serial, SeedFault::ParamsMissing { set }))?;
+    serde_json::from_str(json).map_err(|_| seed_fault(serial, SeedFault::ParamsUnreadable { set }))
+}
+
 /// Opens one sealed seed under its data key, the AAD binding the vault,
 /// the serial, the key and the token parameter set (`params_sha256`). A
 /// ciphertext altered or moved from another row, or a parameter set
-/// changed or swapped, fails naming the serial.
-fn open_seed(
+/// changed or swapped, fails naming the serial. Both `open_token` and the
+/// export reader open seeds through here (the reader's batches through
+/// the same AAD and [`SeedFault`]s).
+pub(super) fn open_seed(
     key: &SealingKey,
     aad: &mut SeedAad,
     serial: &str,
@@ -239,58 +295,9 @@ fn open_seed(
 ) -> Result<Seed, VaultError> {
     let mut plain = key
         .open(aad.of(serial, dk_id, params_sha256), sealed)
-        .map_err(|_| integrity_failed(serial))?;
+        .map_err(|_| seed_fault(serial, SeedFault::Sealed))?;
     // Moved, not copied: the seed wipes it when dropped.
-    Seed::new(std::mem::take(&mut *plain))
-        .map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))
-}
-
-fn integrity_failed(serial: &str) -> VaultError {
-    VaultError::Tampered(format!(
-        "integrity check failed for the seed of serial {serial}: its ciphertext or its token parameters were altered, or it was moved from another row"
-    ))
-}
-
-/// A token parameter set as stored, with the SHA-256 its seeds' AAD binds
-/// (computed once per set, not per seed).
-#[derive(Debug)]
-pub(crate) struct ParamSet {
-    params: TokenParams,
-    sha256: String,
-}
-
-/// Every parameter set of the vault by id; `None` for a row whose JSON
-/// does not read (reported only if a serial of the request uses it).
-type ParamSets = HashMap<i64, Option<ParamSet>>;
-
-fn read_param_sets(conn: &rusqlite::Connection) -> Result<ParamSets, VaultError> {
-    let mut sets = ParamSets::new();
-    let mut st = conn.prepare("SELECT id, json FROM token_params")?;
-    for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-        let (id, json) = row?;
-        let set = serde_json::from_str::<TokenParams>(&json)
-            .ok()
-            .map(|params| ParamSet {
-                sha256: params.sha256_hex(),
-                params,
-            });
-        sets.insert(id, set);
-    }
-    Ok(sets)
-}
-
-/// The parameter set `pid` that `serial` names, or an integrity error
-/// naming the serial when the row is gone or unreadable.
-fn param_set<'a>(sets: &'a ParamSets, serial: &str, pid: i64) -> Result<&'a ParamSet, VaultError> {
-    match sets.get(&pid) {
-        Some(Some(set)) => Ok(set),
-        Some(None) => Err(VaultError::Tampered(format!(
-            "the token parameters of serial {serial} (set {pid}) are unreadable"
-        ))),
-        None => Err(VaultError::Tampered(format!(
-            "the token parameters of serial {serial} (set {pid}) are missing from the vault"
-        ))),
-    }
+    Seed::new(std::mem::take(&mut *plain)).map_err(|e| seed_fault(serial, SeedFault::Malformed(e)))
 }
 
 /// Unwrapped data keys of one unsealed session, by id.
@@ -312,121 +319,6 @@ impl std::fmt::Debug for DataKeyCache {
     }
 }
 
-/// Most tokens in one [`SeedBatch`].
-pub(crate) const REQUEST_BATCH: usize = 1024;
-
-/// Bytes of serials and seeds one [`SeedBatch`] holds at most.
-const BATCH_BYTES: usize = 32 * 1024;
-
-/// Opened seeds of a request, packed to be handed to another thread: the
-/// serials and seeds of up to [`REQUEST_BATCH`] tokens in one wiped buffer
-/// that never grows (growing would leave a copy of the seeds in freed
-/// memory), and an index into it. The receiver makes the [`Token`]s, so
-/// their many small allocations are made and freed on one thread.
-pub(crate) struct SeedBatch {
-    bytes: Zeroizing<Vec<u8>>,
-    /// Per token: where its serial ends and its seed ends (each starts where
-    /// the one before ends), and its parameter set.
-    entries: Vec<(usize, usize, i64)>,
-    params: Arc<ParamSets>,
-}
-
-impl std::fmt::Debug for SeedBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SeedBatch({} tokens, [REDACTED])", self.entries.len())
-    }
-}
-
-impl SeedBatch {
-    fn new(params: Arc<ParamSets>) -> Self {
-        SeedBatch {
-            bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)),
-            entries: Vec::with_capacity(REQUEST_BATCH),
-            params,
-        }
-    }
-
-    /// Whether another token of any allowed size may not fit.
-    fn is_full(&self) -> bool {
-        self.entries.len() == REQUEST_BATCH
-            || BATCH_BYTES - self.bytes.len() < MAX_SERIAL_LEN + MAX_SEED_BYTES
-    }
-
-    /// Opens the seed of `serial` into the batch.
-    fn open(
-        &mut self,
-        key: &SealingKey,
-        aad: &mut SeedAad,
-        serial: &str,
-        dk_id: i64,
-        sealed: &[u8],
-        params_id: i64,
-    ) -> Result<(), VaultError> {
-        if serial.len() > MAX_SERIAL_LEN
-            || sealed.len() > MAX_SEED_BYTES + crate::crypto::aead::OVERHEAD
-        {
-            return Err(VaultError::Tampered(format!(
-                "serial {serial} or its sealed seed is longer than the vault allows"
-            )));
-        }
-        let set = param_set(&self.params, serial, params_id)?;
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(serial.as_bytes());
-        let serial_end = self.bytes.len();
-        key.open_append(aad.of(serial, dk_id, &set.sha256), sealed, &mut self.bytes)
-            .map_err(|_| {
-                self.bytes.truncate(start);
-                integrity_failed(serial)
-            })?;
-        self.entries.push((serial_end, self.bytes.len(), params_id));
-        Ok(())
-    }
-
-    /// How many tokens the batch holds.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The tokens, in the order they were opened.
-    pub(crate) fn tokens(&self) -> impl Iterator<Item = Result<Token, VaultError>> + '_ {
-        let mut start = 0;
-        self.entries
-            .iter()
-            .map(move |&(serial_end, seed_end, params_id)| {
-                let (serial, seed) = (
-                    &self.bytes[start..serial_end],
-                    &self.bytes[serial_end..seed_end],
-                );
-                start = seed_end;
-                let serial = std::str::from_utf8(serial)
-                    .ok()
-                    .and_then(|s| Serial::parse(s).ok())
-                    .ok_or_else(|| {
-                        VaultError::Tampered("a serial in the vault is not a valid serial".into())
-                    })?;
-                let seed = Seed::new(seed.to_vec())
-                    .map_err(|e| VaultError::Tampered(format!("seed of serial {serial}: {e}")))?;
-                let params = param_set(&self.params, serial.as_str(), params_id)?
-                    .params
-                    .clone();
-                Ok(Token {
-                    serial,
-                    seed,
-                    params,
-                })
-            })
-    }
-}
-
-/// What opening a request's seeds found besides the tokens.
-#[derive(Debug, Default)]
-pub(crate) struct RequestSerials {
-    /// Every serial of the request, in order.
-    pub serials: Vec<String>,
-    /// Every problem that forbids the export; empty when it may go ahead.
-    pub problems: Vec<String>,
-}
-
 /// Result of `verify-token`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenCheck {
@@ -441,7 +333,7 @@ pub struct TokenCheck {
 }
 
 impl UnsealedVault {
-    fn data_key(&self, dk_id: i64) -> Result<std::sync::Arc<SealingKey>, VaultError> {
+    pub(super) fn data_key(&self, dk_id: i64) -> Result<std::sync::Arc<SealingKey>, VaultError> {
         let mut cache = self
             .data_keys
             .0
@@ -500,18 +392,10 @@ impl UnsealedVault {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let (dk_id, pid, params, sealed) =
-            row.ok_or_else(|| VaultError::Refused(format!("serial {serial} is not in the vault")))?;
-        let params = params.ok_or_else(|| {
-            VaultError::Tampered(format!(
-                "the token parameters of serial {serial} (set {pid}) are missing from the vault"
-            ))
+        let (dk_id, pid, params, sealed) = row.ok_or_else(|| VaultError::SerialNotFound {
+            serial: serial.to_string(),
         })?;
-        let params: TokenParams = serde_json::from_str(&params).map_err(|_| {
-            VaultError::Tampered(format!(
-                "the token parameters of serial {serial} (set {pid}) are unreadable"
-            ))
-        })?;
+        let params = parse_params(serial.as_str(), pid, params.as_deref())?;
         let key = self.data_key(dk_id)?;
         let seed = open_seed(
             &key,
@@ -526,167 +410,6 @@ impl UnsealedVault {
             seed,
             params,
         })
-    }
-
-    /// Opens every seed of a request in one pass over the database (an
-    /// export of 100,000 seeds must not run 100,000 queries), checking on
-    /// the way that each serial is still in the vault, active, in `order`
-    /// and (unless `reexport`) not exported yet.
-    ///
-    /// The seeds go to `deliver`, in serial order and in [`SeedBatch`]es, so
-    /// that they never all exist at once; delivery
-    /// stops at the first problem (the export is then refused) or when
-    /// `deliver` returns false (then nothing more is read). After a problem
-    /// every serial is still checked, so the returned problems are all of
-    /// them. Same integrity guarantees as
-    /// [`UnsealedVault::open_token`].
-    pub(crate) fn open_request_tokens(
-        &self,
-        request_id: &str,
-        order: &str,
-        reexport: bool,
-        deliver: &mut dyn FnMut(SeedBatch) -> bool,
-    ) -> Result<RequestSerials, VaultError> {
-        let conn = self.vault().store().conn();
-        // Once per request, not per row: the parameter sets (a handful)
-        // and the digest each one's seeds bind in their AAD.
-        let params = Arc::new(read_param_sets(conn)?);
-        // A merge join: the request's serials in order, against a forward
-        // walk of `seeds` (clustered on the serial) and, unless this is a
-        // re-export, of the serial index of every request's serials, whose
-        // rows say which requests hold each serial: a serial held by a
-        // request with a completed export was exported meanwhile. A
-        // request's serials are mostly ranges, so stepping to the next row is
-        // the common case and far cheaper than a seek per serial (the cost
-        // follows the request, not the vault's history); a gap of more than
-        // `MAX_STEPS` rows is jumped with fresh seeks instead.
-        const MAX_STEPS: u32 = 8;
-        let completed: std::collections::HashSet<String> = conn
-            .prepare("SELECT request_id FROM exports WHERE state = 'completed'")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut wanted_st = conn
-            .prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
-        let mut seeds_st = conn.prepare(
-            "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
-        )?;
-        let mut takers_st = if reexport {
-            None
-        } else {
-            Some(conn.prepare(
-                "SELECT serial, request_id FROM request_serials WHERE serial >= ?1 ORDER BY serial",
-            )?)
-        };
-        fn text<'r>(
-            row: &'r rusqlite::Row<'_>,
-            i: usize,
-        ) -> Result<Option<&'r str>, rusqlite::Error> {
-            row.get_ref(i)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)
-        }
-        let mut aad = SeedAad::new(self.vault().info().vault_id);
-        let mut found = RequestSerials::default();
-        let mut batch = SeedBatch::new(params.clone());
-        let mut delivering = true;
-        // A request's seeds mostly share one data key: keep the last one at hand.
-        let mut last_key: Option<(i64, std::sync::Arc<SealingKey>)> = None;
-        let mut wanted = wanted_st.query([request_id])?;
-        wanted.advance()?;
-        'seek: while let Some(first) = wanted.get() {
-            let first = text(first, 0)?.unwrap_or_default();
-            let mut seeds = seeds_st.query([first])?;
-            seeds.advance()?;
-            let mut takers = takers_st.as_mut().map(|st| st.query([first])).transpose()?;
-            if let Some(t) = takers.as_mut() {
-                t.advance()?;
-            }
-            while let Some(wanted_row) = wanted.get() {
-                let serial_text = text(wanted_row, 0)?.unwrap_or_default();
-                let mut exported = false;
-                if let Some(t) = takers.as_mut() {
-                    let mut steps = 0;
-                    while let Some(row) = t.get() {
-                        match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
-                            std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
-                            std::cmp::Ordering::Less => continue 'seek,
-                            std::cmp::Ordering::Equal => {
-                                exported |= completed.contains(text(row, 1)?.unwrap_or_default())
-                            }
-                            std::cmp::Ordering::Greater => break,
-                        }
-                        t.advance()?;
-                    }
-                }
-                let mut steps = 0;
-                let present = loop {
-                    let Some(row) = seeds.get() else { break false };
-                    match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
-                        std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
-                        std::cmp::Ordering::Less => continue 'seek,
-                        std::cmp::Ordering::Equal => break true,
-                        std::cmp::Ordering::Greater => break false,
-                    }
-                    seeds.advance()?;
-                };
-                found.serials.push(serial_text.to_owned());
-                let row = match seeds.get() {
-                    Some(row) if present => row,
-                    _ => {
-                        found
-                            .problems
-                            .push(format!("serial {serial_text} is no longer in the vault"));
-                        delivering = false;
-                        wanted.advance()?;
-                        continue;
-                    }
-                };
-                let problem = match (text(row, 1)?, text(row, 2)?) {
-                    (Some("voided"), _) => Some(format!("serial {serial_text} was voided")),
-                    (_, o) if o != Some(order) => {
-                        Some(format!("serial {serial_text} is not in order {order}"))
-                    }
-                    _ if exported => Some(format!("serial {serial_text} was exported meanwhile")),
-                    _ => None,
-                };
-                if let Some(p) = problem {
-                    found.problems.push(p);
-                    delivering = false;
-                }
-                let (dk_id, pid): (i64, i64) = (row.get(3)?, row.get(4)?);
-                let key = match &last_key {
-                    Some((id, k)) if *id == dk_id => k.clone(),
-                    _ => {
-                        let k = self.data_key(dk_id)?;
-                        last_key = Some((dk_id, k.clone()));
-                        k
-                    }
-                };
-                let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
-                if delivering {
-                    batch.open(&key, &mut aad, serial_text, dk_id, sealed, pid)?;
-                    if batch.is_full() {
-                        let full = std::mem::replace(&mut batch, SeedBatch::new(params.clone()));
-                        if !deliver(full) {
-                            // The receiver gave up; its own error is the one to report.
-                            return Ok(found);
-                        }
-                    }
-                } else {
-                    // Opened even when nothing more is delivered: an altered
-                    // seed is reported as such, whatever else is wrong.
-                    let set = param_set(&params, serial_text, pid)?;
-                    open_seed(&key, &mut aad, serial_text, dk_id, &set.sha256, sealed)?;
-                }
-                // Serials are unique in both tables: both move on.
-                seeds.advance()?;
-                wanted.advance()?;
-            }
-        }
-        if delivering && batch.len() > 0 {
-            deliver(batch);
-        }
-        Ok(found)
     }
 
     /// Logs that the export of `request_id` was refused before it started

@@ -186,3 +186,29 @@ pub fn read_truth(path: &std::path::Path) -> Vec<(String, String, u64)> {
         })
         .collect()
 }
+
+// ---- h10: one officer's card arguments and a failure's error/hint lines ----
+
+impl TestVault {
+    /// `--card` and `--passphrase-file` of officer `name` (commands that
+    /// take one officer, such as `serial void`).
+    pub fn officer(&self, name: &str) -> Vec<std::ffi::OsString> {
+        vec![
+            "--card".into(),
+            self.card(name).into(),
+            "--passphrase-file".into(),
+            self.pass(name).into(),
+        ]
+    }
+}
+
+/// The `error:` line(s) and the `hint:` line of a failed command's stderr
+/// (the hint is empty when there is none).
+pub fn error_and_hint(out: &std::process::Output) -> (String, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match stderr.split_once("\nhint: ") {
+        Some((error, hint)) => (error.to_owned(), hint.trim().to_owned()),
+        None => (stderr, String::new()),
+    }
+}
+// ---- end h10 ----
