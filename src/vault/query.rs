@@ -96,12 +96,12 @@ fn batch_entry_data(
 ) -> Result<Option<Value>, VaultError> {
     if crate::crypto::sha256(body)[..] != *hash {
         return Err(VaultError::Tampered(format!(
-            "audit entry {seq} does not match its hash (run audit verify)"
+            "audit entry {seq} does not match its hash"
         )));
     }
     let v: Value = serde_json::from_slice(body).map_err(|_| {
         VaultError::Tampered(format!(
-            "audit entry {seq} cannot be read (run audit verify)"
+            "audit entry {seq} cannot be read"
         ))
     })?;
     if v["event"].as_str() != Some(kind) || v["data"]["batch_id"].as_i64() != Some(batch_id) {
