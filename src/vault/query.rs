@@ -99,11 +99,8 @@ fn batch_entry_data(
             "audit entry {seq} does not match its hash"
         )));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|_| {
-        VaultError::Tampered(format!(
-            "audit entry {seq} cannot be read"
-        ))
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| VaultError::Tampered(format!("audit entry {seq} cannot be read")))?;
     if v["event"].as_str() != Some(kind) || v["data"]["batch_id"].as_i64() != Some(batch_id) {
         return Ok(None);
     }
