@@ -201,15 +201,14 @@ impl Vault {
         officer: &Officer,
     ) -> Result<CreatedRequest, VaultError> {
         let checked = self.check_request(&r, officer)?;
-        let signed = self.sign_request(&checked, officer)?;
-        let created = CreatedRequest {
-            id: signed.id.clone(),
+        let mut created = CreatedRequest {
+            id: String::new(),
             recipient_fingerprint: checked.recipient.fingerprint(),
             encryption_subkeys: checked.recipient.encryption_subkey_fingerprints(),
             user_ids: checked.recipient.user_ids(),
             serials: checked.serials.len(),
         };
-        self.insert_request(&checked, &signed, &created, officer)?;
+        created.id = self.insert_request(&checked, &created, officer)?;
         Ok(created)
     }
 
@@ -310,21 +309,29 @@ impl Vault {
         Ok(None)
     }
 
-    /// The second step of `request create`: the next request id and the
-    /// creating officer's signature over the canonical statement.
+    /// The second step of `request create`, inside its write transaction:
+    /// the next request id (read there, so two creates cannot take the
+    /// same one) and the creating officer's signature over the canonical
+    /// statement.
     fn sign_request(
-        &self,
+        tx: &rusqlite::Transaction<'_>,
+        vault_id: &str,
         c: &CheckedRequest,
         officer: &Officer,
     ) -> Result<SignedRequest, VaultError> {
-        let next: i64 =
-            self.store()
-                .conn()
-                .query_row("SELECT count(*) + 1 FROM requests", [], |r| r.get(0))?;
+        // One past the highest id, not the row count: after a row was
+        // deleted behind the log, the count would name a request that
+        // still exists. (Reusing the id of a deleted last row is what
+        // `audit replay` reports: the log then creates that id twice.)
+        let next: i64 = tx.query_row(
+            "SELECT coalesce(max(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM requests",
+            [],
+            |r| r.get(0),
+        )?;
         let id = format!("R{next:04}");
         let statement = RequestStatement {
             version: 2,
-            vault: self.info().vault_id.to_string(),
+            vault: vault_id.to_owned(),
             request: id.clone(),
             order: c.order_id.clone(),
             requester: c.requester.clone(),
@@ -353,18 +360,18 @@ impl Vault {
         })
     }
 
-    /// The last step of `request create`: the rows and `request.created`
-    /// in one transaction.
+    /// The last step of `request create`: the id, the signature, the rows
+    /// and `request.created`, in one transaction. Returns the id.
     fn insert_request(
         &mut self,
         c: &CheckedRequest,
-        s: &SignedRequest,
         created: &CreatedRequest,
         officer: &Officer,
-    ) -> Result<(), VaultError> {
+    ) -> Result<String, VaultError> {
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
+            let s = &Self::sign_request(tx, &vid, c, officer)?;
             tx.execute(
                 "INSERT INTO requests (id, order_id, requester, format, recipient_cert, recipient_fpr, reexport_reason,
                     state, statement, created_at, created_by, create_sig)
@@ -410,7 +417,7 @@ impl Vault {
                     }),
                 },
             )?;
-            Ok::<_, VaultError>(())
+            Ok::<_, VaultError>(s.id.clone())
         })
     }
 
