@@ -110,13 +110,7 @@ fn one_card_cannot_ingest_and_nothing_is_added() {
 #[test]
 fn an_overlapping_batch_is_refused_naming_the_serials_and_adds_nothing() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (first, _) = make_batch(v.tmp.path(), "base32", 20, 5000, 1);
-    v.cmd()
-        .arg("ingest")
-        .arg(&first)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("base32", 20, 5000, 1);
     // 5015..5034: five serials already in the vault.
     let (second, _) = make_batch(v.tmp.path(), "hex", 20, 5015, 2);
     let out = v
@@ -186,12 +180,7 @@ fn a_noisy_real_world_azure_file_ingests_and_serial_show_finds_000123() {
           user@example.com,000124,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ====,60,Token2,C202\r\n\r\n",
     )
     .unwrap();
-    v.cmd()
-        .arg("ingest")
-        .arg(&f)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&f);
     let out = v
         .cmd()
         .args(["serial", "show", "000123", "--json"])
@@ -228,13 +217,7 @@ fn oathtool(args: &[&str]) -> String {
 #[test]
 fn verify_token_accepts_oathtools_code_two_steps_back_with_drift_minus_2() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, truth) = make_batch(v.tmp.path(), "base32", 3, 424242, 4);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    let truth = v.ingest("base32", 3, 424242, 4);
     let (serial, secret_hex, _) = read_truth(&truth).remove(1);
     let at: u64 = 1_790_000_015;
     let code = oathtool(&["--totp", &format!("--now=@{}", at - 60), &secret_hex]);
@@ -374,12 +357,7 @@ fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_c
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("OpenPGP-encrypted"));
     // Unsigned without the requirement: in.
-    v.cmd()
-        .arg("ingest")
-        .arg(&unsigned)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&unsigned);
     assert_eq!(seeds(&v), 20);
 
     let unsealed = unseal(&v, &["alice", "carol"]);
@@ -403,12 +381,7 @@ fn no_plaintext_seed_anywhere_under_the_vault_directory() {
             300_000 + 1000 * i as u64,
             10 + i as u32,
         );
-        v.cmd()
-            .arg("ingest")
-            .arg(&batch)
-            .args(v.quorum(&["alice", "bob"]))
-            .assert()
-            .success();
+        v.ingest_file(&batch);
         secrets.extend(read_truth(&truth).into_iter().map(|(_, h, _)| h));
     }
     v.cmd()
@@ -447,13 +420,7 @@ fn no_plaintext_seed_anywhere_under_the_vault_directory() {
 #[test]
 fn void_needs_a_reason_and_an_officer_and_shows_in_serial_show() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 5, 123450, 7);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("hex", 5, 123450, 7);
     let card = |n: &str| {
         vec![
             "--card".into(),
