@@ -228,15 +228,27 @@ pub fn request_id(out: &std::process::Output) -> String {
 }
 
 impl TestVault {
-    /// Ingests the batch file `batch` with alice's and bob's cards and
-    /// asserts that it succeeded.
-    pub fn ingest_file(&self, batch: &std::path::Path) {
+    /// `ingest <batch>` with the cards of `cards`, for a test that checks
+    /// the outcome itself.
+    pub fn ingest_output(&self, batch: &std::path::Path, cards: &[&str]) -> std::process::Output {
         self.cmd()
             .arg("ingest")
             .arg(batch)
-            .args(self.quorum(&["alice", "bob"]))
-            .assert()
-            .success();
+            .args(self.quorum(cards))
+            .output()
+            .unwrap()
+    }
+
+    /// Ingests the batch file `batch` with alice's and bob's cards and
+    /// asserts that it succeeded.
+    pub fn ingest_file(&self, batch: &std::path::Path) {
+        let out = self.ingest_output(batch, &["alice", "bob"]);
+        assert!(
+            out.status.success(),
+            "ingest {}: {}",
+            batch.display(),
+            text(&out)
+        );
     }
 
     /// Writes a `make_batch` batch of `count` tokens from serial `first` and
@@ -344,6 +356,26 @@ impl TestVault {
     pub fn export_ok(&self, id: &str, media: &std::path::Path, quorum: &[&str]) {
         let out = self.export(id, media, quorum);
         assert!(out.status.success(), "export {id}: {}", text(&out));
+    }
+}
+
+impl TestVault {
+    /// Unseals the vault in-process (the library, not the binary) with the
+    /// cards and test passphrases of `names`; `reason` is the session's.
+    pub fn unseal(&self, names: &[&str], reason: &str) -> seedvault::vault::UnsealedVault {
+        let cards = names
+            .iter()
+            .map(|n| {
+                (
+                    seedvault::cards::SealedCard::read(&self.card(n)).unwrap(),
+                    secrecy::SecretString::from(format!("{n}-passphrase-123")),
+                )
+            })
+            .collect();
+        seedvault::vault::Vault::open(&self.vault)
+            .unwrap()
+            .unseal(cards, reason)
+            .unwrap()
     }
 }
 
