@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{make_batch, text, TestVault};
+use crate::common::{request_id, text, TestVault};
 use seedvault::vault::statement::{self, Decision};
 
 struct Flow {
@@ -24,93 +24,26 @@ fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
 /// first 8; a customer certificate in `acme.asc`.
 fn flow() -> Flow {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "azure-csv", 12, 60_000_000, 7);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args([
-            "order",
-            "add",
-            "--id",
-            "1234",
-            "--customer",
-            "Acme",
-            "--email",
-            "it@acme.example",
-        ])
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    let serials = v.tmp.path().join("order.txt");
-    let list: Vec<String> = (60_000_000..60_000_008).map(|s| s.to_string()).collect();
-    std::fs::write(&serials, list.join("\n")).unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "1234", "--serials-file"])
-        .arg(&serials)
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    write_key(&v, "Acme IT <it@acme.example>", "acme.asc");
-    let media = v.tmp.path().join("media");
-    std::fs::create_dir(&media).unwrap();
+    v.ingest("azure-csv", 12, 60_000_000, 7);
+    v.add_order("1234", "Acme", &["it@acme.example"], "alice");
+    v.assign("1234", 60_000_000..60_000_008, "alice");
+    v.customer_key("Acme IT <it@acme.example>", "acme.asc");
+    let media = v.media();
     Flow { v, media }
-}
-
-/// Writes a fresh customer certificate; returns (path, fingerprint).
-fn write_key(v: &TestVault, uid: &str, file: &str) -> (PathBuf, String) {
-    let key = seedvault::pgp::keys::generate_customer_key(uid).unwrap();
-    let path = v.tmp.path().join(file);
-    std::fs::write(&path, key.public_armored().unwrap()).unwrap();
-    (path, key.fingerprint())
 }
 
 /// `request create` by alice, as hex; returns the request id.
 fn create(f: &Flow) -> String {
-    let out =
-        f.v.cmd()
-            .args([
-                "request",
-                "create",
-                "--order",
-                "1234",
-                "--requester",
-                "it@acme.example",
-                "--format",
-                "hex",
-                "--recipient-key",
-            ])
-            .arg(f.v.tmp.path().join("acme.asc"))
-            .args(officer(&f.v, "alice"))
-            .output()
-            .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
+    let key = f.v.tmp.path().join("acme.asc");
+    request_id(&f.v.create_request("1234", "it@acme.example", "hex", &key, "alice", &[]))
 }
 
 fn approve(f: &Flow, id: &str, by: &str) -> std::process::Output {
-    f.v.cmd()
-        .args(["request", "approve", id])
-        .args(officer(&f.v, by))
-        .output()
-        .unwrap()
+    f.v.approve(id, by)
 }
 
 fn export_to(f: &Flow, id: &str, media: &Path) -> std::process::Output {
-    f.v.cmd()
-        .args(["export", id, "--media"])
-        .arg(media)
-        .args(f.v.quorum(&["alice", "carol"]))
-        .output()
-        .unwrap()
+    f.v.export(id, media, &["alice", "carol"])
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -171,7 +104,7 @@ fn refused_as_tampering(f: &Flow, id: &str, sql: &str, export_says: &str, replay
 #[test]
 fn a_swapped_recipient_is_refused_and_replay_names_it() {
     let (f, id) = approved();
-    let (mallory, fpr) = write_key(&f.v, "Mallory <m@evil.example>", "mallory.asc");
+    let (mallory, fpr) = f.v.customer_key("Mallory <m@evil.example>", "mallory.asc");
     // The binary certificate, as the vault stores it.
     let cert = seedvault::pgp::keys::parse_public_cert(&std::fs::read(&mallory).unwrap()).unwrap();
     let bytes = sequoia_openpgp::serialize::SerializeInto::to_vec(&cert).unwrap();

@@ -20,12 +20,7 @@ fn export_holds_the_stored_bytes_and_the_certificates_and_no_seed() {
             700_000 + 1000 * i as u64,
             40 + i as u32,
         );
-        v.cmd()
-            .arg("ingest")
-            .arg(&batch)
-            .args(v.quorum(&["alice", "bob"]))
-            .assert()
-            .success();
+        v.ingest_file(&batch);
         secrets.extend(read_truth(&truth).into_iter().map(|(_, h, _)| h));
     }
     v.cmd()

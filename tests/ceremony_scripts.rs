@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{make_batch, require_tool, text, TestVault};
+use crate::common::{request_id, require_tool, text, Gpg, TestVault};
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -208,41 +208,15 @@ fn card_check_passes_the_right_passphrase_and_refuses_a_wrong_one() {
 
 /// A customer key made by gpg; returns (armored certificate file, fingerprint).
 fn customer_key(dir: &Path) -> (PathBuf, String) {
-    require_tool("gpg");
-    let home = dir.join("gnupg");
-    std::fs::create_dir(&home).unwrap();
-    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .arg("--homedir")
-            .arg(&home)
-            .args(["--batch", "--yes", "--passphrase", ""])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
-        out.stdout
-    };
-    gpg(&[
-        "--quick-gen-key",
+    let gpg = Gpg::with_flags(&["--passphrase", ""]);
+    let fpr = gpg.make(
         "Acme IT <it@acme.example>",
         "ed25519",
-        "sign",
+        Some("cv25519"),
         "never",
-    ]);
-    let colons =
-        String::from_utf8(gpg(&["--with-colons", "--list-keys", "it@acme.example"])).unwrap();
-    let fpr = colons
-        .lines()
-        .find(|l| l.starts_with("fpr:"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_owned();
-    gpg(&["--quick-add-key", &fpr, "cv25519", "encr", "never"]);
-    let file = dir.join("acme.asc");
-    std::fs::write(&file, gpg(&["--armor", "--export", "it@acme.example"])).unwrap();
+        None,
+    );
+    let file = gpg.export("it@acme.example", &dir.join("acme.asc"));
     (file, fpr)
 }
 
@@ -250,70 +224,12 @@ fn customer_key(dir: &Path) -> (PathBuf, String) {
 fn export_ceremony_confirms_the_fingerprint_exports_and_verifies_the_manifest() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let dir = v.tmp.path();
-    let (batch, _truth) = make_batch(dir, "azure-csv", 6, 70_000_000, 5);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    let officer = |n: &str| {
-        vec![
-            os("--card").to_owned(),
-            v.card(n).into_os_string(),
-            os("--passphrase-file").to_owned(),
-            v.pass(n).into_os_string(),
-        ]
-    };
-    v.cmd()
-        .args([
-            "order",
-            "add",
-            "--id",
-            "4711",
-            "--customer",
-            "Acme",
-            "--email",
-            "it@acme.example",
-        ])
-        .args(officer("alice"))
-        .assert()
-        .success();
-    let serials = dir.join("order.txt");
-    std::fs::write(&serials, "70000000\n70000001\n70000002\n").unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "4711", "--serials-file"])
-        .arg(&serials)
-        .args(officer("alice"))
-        .assert()
-        .success();
+    v.ingest("azure-csv", 6, 70_000_000, 5);
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", 70_000_000..70_000_003, "alice");
     let (key, fpr) = customer_key(dir);
-    let created = v
-        .cmd()
-        .args([
-            "request",
-            "create",
-            "--order",
-            "4711",
-            "--requester",
-            "it@acme.example",
-            "--format",
-            "hex",
-            "--recipient-key",
-        ])
-        .arg(&key)
-        .args(officer("alice"))
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{}", text(&created));
-    let req = String::from_utf8_lossy(&created.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
-    let media = dir.join("media");
-    std::fs::create_dir(&media).unwrap();
+    let req = request_id(&v.create_request("4711", "it@acme.example", "hex", &key, "alice", &[]));
+    let media = v.media();
     let ceremony = |expect: &str| {
         run(
             "export-ceremony.sh",
@@ -346,11 +262,7 @@ fn export_ceremony_confirms_the_fingerprint_exports_and_verifies_the_manifest() 
         "{}",
         text(&early)
     );
-    v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer("bob"))
-        .assert()
-        .success();
+    v.approve_ok(&req, "bob");
 
     // A fingerprint other than the confirmed one stops the ceremony before export.
     let wrong = ceremony("0000000000000000000000000000000000000000");

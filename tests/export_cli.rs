@@ -5,80 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{make_batch, read_truth, text, TestVault};
-
-/// A GnuPG home of its own, with helpers to make the keys customers send.
-struct Gpg {
-    home: tempfile::TempDir,
-}
-
-impl Gpg {
-    fn new() -> Gpg {
-        crate::common::require_tool("gpg");
-        let home = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(
-            home.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        Gpg { home }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let out = Command::new("gpg")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args(["--batch", "--yes"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
-        out
-    }
-
-    fn fpr(&self, uid: &str) -> String {
-        let out = self.run(&["--with-colons", "--list-keys", uid]);
-        let s = String::from_utf8(out.stdout).unwrap();
-        s.lines()
-            .find(|l| l.starts_with("fpr:"))
-            .unwrap()
-            .split(':')
-            .nth(9)
-            .unwrap()
-            .to_owned()
-    }
-
-    /// A key with a primary of `primary` and (if given) an encryption subkey.
-    fn make(
-        &self,
-        uid: &str,
-        primary: &str,
-        subkey: Option<&str>,
-        expire: &str,
-        faked: Option<&str>,
-    ) -> String {
-        let mut base = vec!["--passphrase", ""];
-        if let Some(t) = faked {
-            base.extend(["--faked-system-time", t]);
-        }
-        let mut a = base.clone();
-        a.extend(["--quick-gen-key", uid, primary, "sign", expire]);
-        self.run(&a);
-        let fpr = self.fpr(uid);
-        if let Some(sub) = subkey {
-            let mut a = base.clone();
-            a.extend(["--quick-add-key", &fpr, sub, "encr", expire]);
-            self.run(&a);
-        }
-        fpr
-    }
-
-    fn export(&self, uid: &str, to: &Path) -> PathBuf {
-        let out = self.run(&["--armor", "--export", uid]);
-        std::fs::write(to, out.stdout).unwrap();
-        to.to_owned()
-    }
-}
+use crate::common::{read_truth, request_id, text, Gpg, TestVault};
 
 struct Flow {
     v: TestVault,
@@ -102,44 +29,10 @@ fn flow_with(extra_init: &[&str]) -> Flow {
     } else {
         TestVault::with_init_args(2, &["alice", "bob", "carol"], extra_init)
     };
-    let (batch, truth) = make_batch(v.tmp.path(), "azure-csv", 20, 50_000_000, 11);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args([
-            "order",
-            "add",
-            "--id",
-            "1234",
-            "--customer",
-            "Acme",
-            "--email",
-            "IT@acme.example",
-        ])
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    let serials = v.tmp.path().join("order.txt");
-    std::fs::write(
-        &serials,
-        (50_000_000..50_000_010)
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "1234", "--serials-file"])
-        .arg(&serials)
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    let media = v.tmp.path().join("media");
-    std::fs::create_dir(&media).unwrap();
+    let truth = v.ingest("azure-csv", 20, 50_000_000, 11);
+    v.add_order("1234", "Acme", &["IT@acme.example"], "alice");
+    v.assign("1234", 50_000_000..50_000_010, "alice");
+    let media = v.media();
     Flow {
         v,
         truth: read_truth(&truth),
@@ -148,33 +41,7 @@ fn flow_with(extra_init: &[&str]) -> Flow {
 }
 
 fn create(f: &Flow, key: &Path, by: &str, extra: &[&str]) -> std::process::Output {
-    f.v.cmd()
-        .args([
-            "request",
-            "create",
-            "--order",
-            "1234",
-            "--requester",
-            "it@acme.example",
-            "--format",
-            "azure-csv",
-            "--recipient-key",
-        ])
-        .arg(key)
-        .args(extra)
-        .args(officer(&f.v, by))
-        .output()
-        .unwrap()
-}
-
-fn request_id(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
+    f.v.create_request("1234", "it@acme.example", "azure-csv", key, by, extra)
 }
 
 fn media_files(f: &Flow) -> Vec<String> {
@@ -227,17 +94,8 @@ fn exported_end_to_end(primary: &str, sub: &str) {
         stdout.contains(&gpg.fpr("it@acme.example")),
         "fingerprint shown for confirmation: {stdout}"
     );
-    f.v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&f.v, "bob"))
-        .assert()
-        .success();
-    f.v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&f.media)
-        .args(f.v.quorum(&["carol", "alice"]))
-        .assert()
-        .success();
+    f.v.approve_ok(&req, "bob");
+    f.v.export_ok(&req, &f.media, &["carol", "alice"]);
     // The export session ended with a signed checkpoint of the log's head.
     assert_eq!(
         f.v.sqlite("SELECT max(seq) FROM checkpoints"),
@@ -536,45 +394,19 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
 
     // Approval by the creator; export of an unapproved request.
     let req = request_id(&create(&f, &good, "alice", &[]));
-    let out =
-        f.v.cmd()
-            .args(["request", "approve", &req])
-            .args(officer(&f.v, "alice"))
-            .output()
-            .unwrap();
+    let out = f.v.approve(&req, "alice");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("two-person rule"), "{}", text(&out));
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&f.media)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("not approved"), "{}", text(&out));
     // Media inside the vault is refused.
-    f.v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&f.v, "bob"))
-        .assert()
-        .success();
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&f.v.vault)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    f.v.approve_ok(&req, "bob");
+    let out = f.v.export(&req, &f.v.vault, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("inside the vault"), "{}", text(&out));
     let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(dir.join("no-such-medium"))
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+        f.v.export(&req, &dir.join("no-such-medium"), &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("does not exist"), "{}", text(&out));
     assert!(
@@ -584,12 +416,7 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
     );
 
     // Already exported, then again without --reexport.
-    f.v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&f.media)
-        .args(f.v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    f.v.export_ok(&req, &f.media, &["alice", "bob"]);
     let before = media_files(&f);
     check(
         &good,
@@ -644,19 +471,9 @@ fn an_expired_approval_cannot_be_exported() {
     );
     let key = gpg.export("it@acme.example", &f.v.tmp.path().join("acme.asc"));
     let req = request_id(&create(&f, &key, "alice", &[]));
-    f.v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&f.v, "bob"))
-        .assert()
-        .success();
+    f.v.approve_ok(&req, "bob");
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&f.media)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("expired"), "{}", text(&out));
     assert!(media_files(&f).is_empty());
@@ -783,11 +600,7 @@ fn approved_request() -> (Flow, String) {
     let kf = f.v.tmp.path().join("acme.asc");
     std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
     let req = request_id(&create(&f, &kf, "alice", &[]));
-    f.v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&f.v, "bob"))
-        .assert()
-        .success();
+    f.v.approve_ok(&req, "bob");
     (f, req)
 }
 
@@ -868,13 +681,7 @@ fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
     let (f, req) = approved_request();
     let medium = TinyMedium::mount(f.v.tmp.path().join("usb"), "16k");
     std::fs::write(medium.0.join("filler"), vec![0u8; 12 * 1024]).unwrap();
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&medium.0)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&req, &medium.0, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("bytes free"), "{}", text(&out));
     let left: Vec<_> = std::fs::read_dir(&medium.0)
@@ -900,12 +707,7 @@ fn a_full_medium_is_refused_and_nothing_is_marked_exported() {
         "the request stays approved for a retry on another medium"
     );
     // On a medium with room, the same request exports.
-    f.v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&f.media)
-        .args(f.v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    f.v.export_ok(&req, &f.media, &["alice", "bob"]);
 }
 
 #[test]
@@ -950,12 +752,7 @@ fn a_medium_that_fills_up_mid_write_leaves_no_partial_file_and_marks_nothing_exp
     );
     f.v.cmd().args(["audit", "replay"]).assert().success();
     // The request stays approved: on a medium with room it exports.
-    f.v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&f.media)
-        .args(f.v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    f.v.export_ok(&req, &f.media, &["alice", "bob"]);
     assert_eq!(media_files(&f).len(), 2);
 }
 
@@ -970,12 +767,7 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
          otpauth://totp/Token2:880002?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&period=60\n",
     )
     .unwrap();
-    v.cmd()
-        .arg("ingest")
-        .arg(&f)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&f);
     v.cmd()
         .args([
             "order",
@@ -1048,13 +840,7 @@ type SerialHex = Vec<(String, String)>;
 /// decrypted by gpg. Returns the truth and the decrypted `(serial, hex)` lines.
 fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHex, SerialHex) {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, truth) = make_batch(v.tmp.path(), "base32", count, first, 31);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    let truth = v.ingest("base32", count, first, 31);
     v.cmd()
         .args([
             "order",
@@ -1131,19 +917,10 @@ fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHe
         .output()
         .unwrap();
     let req = request_id(&out);
-    v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&v, "bob"))
-        .assert()
-        .success();
+    v.approve_ok(&req, "bob");
     let media = v.tmp.path().join("media");
     std::fs::create_dir(&media).unwrap();
-    v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&media)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.export_ok(&req, &media, &["alice", "bob"]);
     gpg.run(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
     let dec = gpg.run(&[
         "--decrypt",
@@ -1211,25 +988,10 @@ fn two_approved_requests_for_the_same_serial_export_it_once() {
         "alice",
         &["--serials-file", one.to_str().unwrap()],
     ));
-    f.v.cmd()
-        .args(["request", "approve", &second])
-        .args(officer(&f.v, "bob"))
-        .assert()
-        .success();
-    f.v.cmd()
-        .args(["export", &first, "--media"])
-        .arg(&f.media)
-        .args(f.v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    f.v.approve_ok(&second, "bob");
+    f.v.export_ok(&first, &f.media, &["alice", "bob"]);
     let before = media_files(&f);
-    let out =
-        f.v.cmd()
-            .args(["export", &second, "--media"])
-            .arg(&f.media)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&second, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("serial 50000003 was exported meanwhile"),
@@ -1248,13 +1010,7 @@ fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
             WHEN '50000005' THEN (SELECT sealed FROM seeds WHERE serial = '50000004') END
          WHERE serial IN ('50000004', '50000005')",
     );
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&f.media)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         text(&out).contains("integrity check failed for the seed of serial 50000004"),
@@ -1280,13 +1036,7 @@ fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() 
         .assert()
         .success();
     f.v.sqlite("DELETE FROM seeds WHERE serial = '50000007'");
-    let out =
-        f.v.cmd()
-            .args(["export", &req, "--media"])
-            .arg(&f.media)
-            .args(f.v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+    let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     for want in [
         "serial 50000002 was voided",

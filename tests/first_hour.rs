@@ -157,13 +157,7 @@ fn the_vault_is_private_to_its_owner() {
     assert_eq!(mode(&v.db()), 0o600, "vault.db");
     assert_eq!(mode(&v.card("alice")), 0o600, "card");
     // After a write, nothing in the vault directory is readable by others.
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 3, 5_000_000, 3);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("hex", 3, 5_000_000, 3);
     for f in std::fs::read_dir(&v.vault).unwrap() {
         let f = f.unwrap().path();
         assert_eq!(mode(&f) & 0o077, 0, "{} is {:o}", f.display(), mode(&f));
@@ -253,13 +247,7 @@ fn verify_does_not_say_the_log_extends_a_checkpoint_when_the_chain_is_broken() {
 #[test]
 fn a_wrong_code_is_reported_once_on_stderr() {
     let v = TestVault::new(2, &["alice", "bob"]);
-    let (batch, truth) = make_batch(v.tmp.path(), "hex", 2, 7_000_000, 9);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    let truth = v.ingest("hex", 2, 7_000_000, 9);
     let (serial, hex, _) = read_truth(&truth).remove(0);
     let seed = seedvault::token::Seed::new(data_encoding::HEXLOWER.decode(hex.as_bytes()).unwrap())
         .unwrap();
@@ -308,12 +296,7 @@ fn counts_of_one_are_singular() {
     assert!(status.contains("in 0 batches"), "{status}");
 
     let (batch, _) = make_batch(v.tmp.path(), "hex", 4, 8_000_000, 4);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&batch);
     v.cmd()
         .args(["order", "add", "--id", "4711", "--customer", "Example Ltd"])
         .args(["--email", "it@example.com"])

@@ -4,44 +4,19 @@
 //! bounds of the TUI's idle timeout.
 
 use crate::common::{make_batch, read_truth, text, TestVault};
-use secrecy::SecretString;
-use seedvault::cards::SealedCard;
 use seedvault::token::Serial;
-use seedvault::vault::{HeldSecrets, UnsealedVault, Vault};
-
-/// Unseals `v` in-process with the cards of `names`.
-fn unseal(v: &TestVault, names: &[&str]) -> UnsealedVault {
-    let cards = names
-        .iter()
-        .map(|n| {
-            (
-                SealedCard::read(&v.card(n)).unwrap(),
-                SecretString::from(format!("{n}-passphrase-123")),
-            )
-        })
-        .collect();
-    Vault::open(&v.vault)
-        .unwrap()
-        .unseal(cards, "hygiene test")
-        .unwrap()
-}
+use seedvault::vault::HeldSecrets;
 
 #[test]
 fn a_session_keeps_the_kek_and_wipes_officer_keys_and_data_keys() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let (batch, truth) = make_batch(v.tmp.path(), "hex", 3, 7000, 5);
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&batch, &["alice", "bob"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // An unsealed vault as a command uses it: both officers' signing keys,
     // and the data key of the batch once a seed has been opened.
-    let u = unseal(&v, &["bob", "carol"]);
+    let u = v.unseal(&["bob", "carol"], "hygiene test");
     let serial = Serial::parse(&read_truth(&truth)[0].0).unwrap();
     u.open_token(&serial).unwrap();
     assert_eq!(

@@ -4,11 +4,9 @@
 
 use std::process::Command;
 
-use crate::common::{make_batch, read_truth, text, TestVault};
+use crate::common::{make_batch, read_truth, text, Gpg, TestVault};
 use secrecy::SecretString;
-use seedvault::cards::SealedCard;
 use seedvault::token::{OtpKind, Serial};
-use seedvault::vault::Vault;
 
 const FORMATS: [&str; 6] = [
     "azure-csv",
@@ -25,20 +23,6 @@ fn seeds(v: &TestVault) -> u64 {
     s["counts"]["seeds"].as_u64().unwrap()
 }
 
-fn unseal(v: &TestVault, names: &[&str]) -> seedvault::vault::UnsealedVault {
-    let vault = Vault::open(&v.vault).unwrap();
-    let cards = names
-        .iter()
-        .map(|n| {
-            (
-                SealedCard::read(&v.card(n)).unwrap(),
-                SecretString::from(format!("{n}-passphrase-123")),
-            )
-        })
-        .collect();
-    vault.unseal(cards, "test").unwrap()
-}
-
 #[test]
 fn six_formats_ingest_and_read_back_equal_to_the_truth() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
@@ -46,13 +30,7 @@ fn six_formats_ingest_and_read_back_equal_to_the_truth() {
     for (i, f) in FORMATS.iter().enumerate() {
         let (batch, truth) =
             make_batch(v.tmp.path(), f, 50, 60_000_000 + 1000 * i as u64, i as u32);
-        let out = v
-            .cmd()
-            .arg("ingest")
-            .arg(&batch)
-            .args(v.quorum(&["alice", "bob"]))
-            .output()
-            .unwrap();
+        let out = v.ingest_output(&batch, &["alice", "bob"]);
         assert!(out.status.success(), "{f}: {}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -62,7 +40,7 @@ fn six_formats_ingest_and_read_back_equal_to_the_truth() {
         truths.push(truth);
     }
     assert_eq!(seeds(&v), 300);
-    let unsealed = unseal(&v, &["bob", "carol"]);
+    let unsealed = v.unseal(&["bob", "carol"], "test");
     for truth in &truths {
         for (serial, secret_hex, period) in read_truth(truth) {
             let t = unsealed
@@ -91,13 +69,7 @@ fn six_formats_ingest_and_read_back_equal_to_the_truth() {
 fn one_card_cannot_ingest_and_nothing_is_added() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let (batch, _) = make_batch(v.tmp.path(), "hex", 10, 1000, 1);
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&batch, &["alice"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("2 of 3 cards needed, 1 given"),
@@ -110,22 +82,10 @@ fn one_card_cannot_ingest_and_nothing_is_added() {
 #[test]
 fn an_overlapping_batch_is_refused_naming_the_serials_and_adds_nothing() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (first, _) = make_batch(v.tmp.path(), "base32", 20, 5000, 1);
-    v.cmd()
-        .arg("ingest")
-        .arg(&first)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("base32", 20, 5000, 1);
     // 5015..5034: five serials already in the vault.
     let (second, _) = make_batch(v.tmp.path(), "hex", 20, 5015, 2);
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&second)
-        .args(v.quorum(&["alice", "bob"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&second, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(
@@ -154,13 +114,7 @@ fn one_bad_line_among_good_ones_is_named_and_nothing_is_stored() {
     // Line 21 (serial 7019): an interval Entra does not allow.
     lines[20] = lines[20].replace(",30,", ",45,");
     std::fs::write(&batch, lines.join("\n") + "\n").unwrap();
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&batch, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(
@@ -186,12 +140,7 @@ fn a_noisy_real_world_azure_file_ingests_and_serial_show_finds_000123() {
           user@example.com,000124,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ====,60,Token2,C202\r\n\r\n",
     )
     .unwrap();
-    v.cmd()
-        .arg("ingest")
-        .arg(&f)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&f);
     let out = v
         .cmd()
         .args(["serial", "show", "000123", "--json"])
@@ -228,13 +177,7 @@ fn oathtool(args: &[&str]) -> String {
 #[test]
 fn verify_token_accepts_oathtools_code_two_steps_back_with_drift_minus_2() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, truth) = make_batch(v.tmp.path(), "base32", 3, 424242, 4);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    let truth = v.ingest("base32", 3, 424242, 4);
     let (serial, secret_hex, _) = read_truth(&truth).remove(1);
     let at: u64 = 1_790_000_015;
     let code = oathtool(&["--totp", &format!("--now=@{}", at - 60), &secret_hex]);
@@ -280,25 +223,9 @@ fn verify_token_accepts_oathtools_code_two_steps_back_with_drift_minus_2() {
 fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_checked() {
     crate::common::require_tool("gpg");
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .arg("--homedir")
-            .arg(home.path())
-            .args(["--batch", "--yes", "--quiet"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
-        out
-    };
-    gpg(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
-    gpg(&[
+    let gpg = Gpg::with_flags(&["--quiet"]);
+    gpg.run(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
+    gpg.run(&[
         "--passphrase",
         "",
         "--quick-gen-key",
@@ -310,14 +237,15 @@ fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_c
     let factory_cert = v.tmp.path().join("factory.asc");
     std::fs::write(
         &factory_cert,
-        gpg(&["--armor", "--export", "factory@example.com"]).stdout,
+        gpg.run(&["--armor", "--export", "factory@example.com"])
+            .stdout,
     )
     .unwrap();
     let vault_uid = format!("vault-{}@seedvault.invalid", v.vault_id);
 
     let (plain, truth) = make_batch(v.tmp.path(), "hex", 10, 880000, 5);
     let signed = v.tmp.path().join("signed.gpg");
-    gpg(&[
+    gpg.run(&[
         "--trust-model",
         "always",
         "-u",
@@ -332,7 +260,7 @@ fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_c
     ]);
     let (plain2, _) = make_batch(v.tmp.path(), "hex", 10, 990000, 6);
     let unsigned = v.tmp.path().join("unsigned.gpg");
-    gpg(&[
+    gpg.run(&[
         "--trust-model",
         "always",
         "-r",
@@ -374,15 +302,10 @@ fn an_openpgp_encrypted_batch_is_decrypted_and_a_required_factory_signature_is_c
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("OpenPGP-encrypted"));
     // Unsigned without the requirement: in.
-    v.cmd()
-        .arg("ingest")
-        .arg(&unsigned)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest_file(&unsigned);
     assert_eq!(seeds(&v), 20);
 
-    let unsealed = unseal(&v, &["alice", "carol"]);
+    let unsealed = v.unseal(&["alice", "carol"], "test");
     for (serial, hex, _) in read_truth(&truth) {
         let t = unsealed
             .open_token(&Serial::parse(&serial).unwrap())
@@ -403,12 +326,7 @@ fn no_plaintext_seed_anywhere_under_the_vault_directory() {
             300_000 + 1000 * i as u64,
             10 + i as u32,
         );
-        v.cmd()
-            .arg("ingest")
-            .arg(&batch)
-            .args(v.quorum(&["alice", "bob"]))
-            .assert()
-            .success();
+        v.ingest_file(&batch);
         secrets.extend(read_truth(&truth).into_iter().map(|(_, h, _)| h));
     }
     v.cmd()
@@ -447,13 +365,7 @@ fn no_plaintext_seed_anywhere_under_the_vault_directory() {
 #[test]
 fn void_needs_a_reason_and_an_officer_and_shows_in_serial_show() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 5, 123450, 7);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("hex", 5, 123450, 7);
     let card = |n: &str| {
         vec![
             "--card".into(),
@@ -563,13 +475,7 @@ fn encrypted_pskc_ingests_with_its_password_or_key_file_and_not_without() {
     let key_file = v.tmp.path().join("pskc.key");
     std::fs::write(&key_file, key_hex).unwrap();
 
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&by_password)
-        .args(v.quorum(&["alice", "bob"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&by_password, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("--pskc-password-file"),
@@ -615,7 +521,7 @@ fn encrypted_pskc_ingests_with_its_password_or_key_file_and_not_without() {
         "{}",
         text(&out)
     );
-    let unsealed = unseal(&v, &["alice", "bob"]);
+    let unsealed = v.unseal(&["alice", "bob"], "test");
     for t in &tokens {
         assert_eq!(unsealed.open_token(&t.serial).unwrap().seed, t.seed);
     }

@@ -9,9 +9,8 @@
 //! name the file's SHA-256 and the lines, and only kinds of problem.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::common::{text, TestVault};
+use crate::common::{text, Gpg, TestVault};
 
 /// A deterministic generator of seed bytes (xorshift64*): the test makes
 /// its own data and needs nothing beside the repository.
@@ -582,23 +581,8 @@ fn an_encrypted_pskc_with_a_broken_mac_leaks_nothing() {
 fn an_openpgp_wrapped_bad_batch_leaks_nothing() {
     crate::common::require_tool("gpg");
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let home = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let gpg = |args: &[&str]| {
-        let out = Command::new("gpg")
-            .arg("--homedir")
-            .arg(home.path())
-            .args(["--batch", "--yes", "--quiet"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
-    };
-    gpg(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
+    let gpg = Gpg::with_flags(&["--quiet"]);
+    gpg.run(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
     let mut rng = Rng(99);
     let (a, b) = (rng.bytes(20), rng.bytes(20));
     let plain = v.tmp.path().join("bad.hex");
@@ -608,7 +592,7 @@ fn an_openpgp_wrapped_bad_batch_leaks_nothing() {
     )
     .unwrap();
     let wrapped = v.tmp.path().join("bad.hex.gpg");
-    gpg(&[
+    gpg.run(&[
         "--trust-model",
         "always",
         "-r",
@@ -647,13 +631,7 @@ fn a_huge_pskc_text_node_is_refused_at_the_limit() {
         }
         f.write_all(tail.as_bytes()).unwrap();
     }
-    let out = v
-        .cmd()
-        .arg("ingest")
-        .arg(&path)
-        .args(v.quorum(&["alice", "bob"]))
-        .output()
-        .unwrap();
+    let out = v.ingest_output(&path, &["alice", "bob"]);
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(

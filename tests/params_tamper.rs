@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{text, TestVault};
+use crate::common::{request_id, text, Gpg, TestVault};
 
 /// Six tokens, two parameter sets: PT0001-PT0004 SHA1/6/30 s from Token2,
 /// PT0005-PT0006 SHA256/8/60 s from Acme.
@@ -30,67 +30,23 @@ const INGESTED: &[(&str, &str, &str, &str, &str)] = &[
     ("PT0006", "Acme", "SHA256", "8", "60"),
 ];
 
-fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    v.quorum(&[name])
-}
-
 /// A GnuPG home holding the customer's key.
 struct Customer {
-    home: tempfile::TempDir,
+    gpg: Gpg,
     key: PathBuf,
 }
 
-fn gpg(home: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("gpg")
-        .arg("--homedir")
-        .arg(home)
-        .args(["--batch", "--yes", "--passphrase", ""])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
-    out
-}
-
 fn customer(dir: &Path) -> Customer {
-    crate::common::require_tool("gpg");
-    let home = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(
-        home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    gpg(
-        home.path(),
-        &[
-            "--quick-gen-key",
-            "IT <it@acme.example>",
-            "ed25519",
-            "sign",
-            "1y",
-        ],
+    let gpg = Gpg::with_flags(&["--passphrase", ""]);
+    gpg.make(
+        "IT <it@acme.example>",
+        "ed25519",
+        Some("cv25519"),
+        "1y",
+        None,
     );
-    let out = gpg(
-        home.path(),
-        &["--with-colons", "--list-keys", "it@acme.example"],
-    );
-    let listing = String::from_utf8(out.stdout).unwrap();
-    let fpr = listing
-        .lines()
-        .find(|l| l.starts_with("fpr:"))
-        .unwrap()
-        .split(':')
-        .nth(9)
-        .unwrap()
-        .to_owned();
-    gpg(
-        home.path(),
-        &["--quick-add-key", &fpr, "cv25519", "encr", "1y"],
-    );
-    let out = gpg(home.path(), &["--armor", "--export", "it@acme.example"]);
-    let key = dir.join("customer.asc");
-    std::fs::write(&key, out.stdout).unwrap();
-    Customer { home, key }
+    let key = gpg.export("it@acme.example", &dir.join("customer.asc"));
+    Customer { gpg, key }
 }
 
 struct Setup {
@@ -106,67 +62,21 @@ fn approved_request() -> Setup {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let file = v.tmp.path().join("batch.otpauth");
     std::fs::write(&file, BATCH).unwrap();
-    v.cmd()
-        .arg("ingest")
-        .arg(&file)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args([
-            "order",
-            "add",
-            "--id",
-            "4711",
-            "--customer",
-            "Acme",
-            "--email",
-            "it@acme.example",
-        ])
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    let serials = v.tmp.path().join("order.txt");
-    let list: Vec<&str> = INGESTED.iter().map(|t| t.0).collect();
-    std::fs::write(&serials, list.join("\n")).unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "4711", "--serials-file"])
-        .arg(&serials)
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
+    v.ingest_file(&file);
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", INGESTED.iter().map(|t| t.0), "alice");
     let customer = customer(v.tmp.path());
-    let out = v
-        .cmd()
-        .args([
-            "request",
-            "create",
-            "--order",
-            "4711",
-            "--requester",
-            "it@acme.example",
-            "--format",
-            "otpauth",
-            "--recipient-key",
-        ])
-        .arg(&customer.key)
-        .args(officer(&v, "alice"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let request = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
-    v.cmd()
-        .args(["request", "approve", &request])
-        .args(officer(&v, "bob"))
-        .assert()
-        .success();
-    let media = v.tmp.path().join("media");
-    std::fs::create_dir(&media).unwrap();
+    let out = v.create_request(
+        "4711",
+        "it@acme.example",
+        "otpauth",
+        &customer.key,
+        "alice",
+        &[],
+    );
+    let request = request_id(&out);
+    v.approve_ok(&request, "bob");
+    let media = v.media();
     Setup {
         v,
         customer,
@@ -408,14 +318,8 @@ fn an_untouched_vault_shows_replays_and_exports_the_ingested_parameters() {
     assert!(bundle.is_file(), "{:?}", media_files(&s));
     // The customer knows the vault's certificate: the signature checks too.
     let cert = s.v.cards.join("vault-cert.asc");
-    gpg(
-        s.customer.home.path(),
-        &["--import", cert.to_str().unwrap()],
-    );
-    let out = gpg(
-        s.customer.home.path(),
-        &["--decrypt", bundle.to_str().unwrap()],
-    );
+    s.customer.gpg.run(&["--import", cert.to_str().unwrap()]);
+    let out = s.customer.gpg.run(&["--decrypt", bundle.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Good signature"),
         "{}",

@@ -1,94 +1,27 @@
 //! `audit replay`: changes made to the tables behind the log's back are
 //! found and named; an untouched vault replays clean.
 
-use crate::common::{make_batch, text, TestVault};
-
-fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    vec![
-        "--card".into(),
-        v.card(name).into(),
-        "--passphrase-file".into(),
-        v.pass(name).into(),
-    ]
-}
+use crate::common::{request_id, text, TestVault};
 
 /// A vault that went through the whole flow: 12 tokens, order 77 with 6 of
 /// them, one voided, one request approved and exported.
 fn flowed() -> TestVault {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 12, 900_000, 21);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args([
-            "order",
-            "add",
-            "--id",
-            "77",
-            "--customer",
-            "Acme",
-            "--email",
-            "it@acme.example",
-        ])
-        .args(officer(&v, "carol"))
-        .assert()
-        .success();
-    let f = v.tmp.path().join("s.txt");
-    std::fs::write(&f, "900000\n900001\n900002\n900003\n900004\n900005\n").unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "77", "--serials-file"])
-        .arg(&f)
-        .args(officer(&v, "carol"))
-        .assert()
-        .success();
+    v.ingest("hex", 12, 900_000, 21);
+    v.add_order("77", "Acme", &["it@acme.example"], "carol");
+    v.assign("77", 900_000..900_006, "carol");
     v.cmd()
         .args(["serial", "void", "900005", "--reason", "reprogrammed"])
-        .args(officer(&v, "bob"))
+        .args(v.officer("bob"))
         .assert()
         .success();
-    let key = seedvault::pgp::keys::generate_customer_key("Acme <it@acme.example>").unwrap();
-    let kf = v.tmp.path().join("acme.asc");
-    std::fs::write(&kf, key.public_armored().unwrap()).unwrap();
-    let out = v
-        .cmd()
-        .args([
-            "request",
-            "create",
-            "--order",
-            "77",
-            "--requester",
-            "it@acme.example",
-            "--format",
-            "base32",
-            "--recipient-key",
-        ])
-        .arg(&kf)
-        .args(officer(&v, "carol"))
-        .output()
-        .unwrap();
+    let (kf, _) = v.customer_key("Acme <it@acme.example>", "acme.asc");
+    let out = v.create_request("77", "it@acme.example", "base32", &kf, "carol", &[]);
+    let req = request_id(&out);
+    v.approve_ok(&req, "alice");
+    let media = v.media();
+    let out = v.export(&req, &media, &["alice", "bob"]);
     assert!(out.status.success(), "{}", text(&out));
-    let req = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    v.cmd()
-        .args(["request", "approve", &req])
-        .args(officer(&v, "alice"))
-        .assert()
-        .success();
-    let media = v.tmp.path().join("media");
-    std::fs::create_dir(&media).unwrap();
-    v.cmd()
-        .args(["export", &req, "--media"])
-        .arg(&media)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
     v
 }
 
@@ -144,13 +77,7 @@ fn an_untouched_vault_replays_clean_and_tables_changed_behind_the_log_are_named(
 #[test]
 fn two_seed_ciphertexts_swapped_between_rows_fail_with_an_integrity_error_naming_the_serial() {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 4, 700_000, 5);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("hex", 4, 700_000, 5);
     v.sqlite(
         "UPDATE seeds SET sealed = CASE serial
             WHEN '700001' THEN (SELECT sealed FROM seeds WHERE serial = '700002')

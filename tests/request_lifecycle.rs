@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{make_batch, text, TestVault};
+use crate::common::{request_id, text, TestVault};
 use serde_json::Value;
 
 struct Flow {
@@ -21,32 +21,11 @@ struct Flow {
 /// and a customer certificate in `acme.asc`.
 fn flow() -> Flow {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "hex", 8, 70_000_000, 3);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args(["order", "add", "--id", "4711", "--customer", "Acme"])
-        .args(["--email", "it@acme.example"])
-        .args(v.quorum(&["alice"]))
-        .assert()
-        .success();
-    let serials = v.tmp.path().join("order.txt");
-    let list: Vec<String> = (70_000_000..70_000_008).map(|s| s.to_string()).collect();
-    std::fs::write(&serials, list.join("\n")).unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "4711", "--serials-file"])
-        .arg(&serials)
-        .args(v.quorum(&["alice"]))
-        .assert()
-        .success();
-    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
-    std::fs::write(v.tmp.path().join("acme.asc"), key.public_armored().unwrap()).unwrap();
-    let media = v.tmp.path().join("media");
-    std::fs::create_dir(&media).unwrap();
+    v.ingest("hex", 8, 70_000_000, 3);
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", 70_000_000..70_000_008, "alice");
+    v.customer_key("Acme IT <it@acme.example>", "acme.asc");
+    let media = v.media();
     Flow { v, media }
 }
 
@@ -54,24 +33,16 @@ fn flow() -> Flow {
 fn create(f: &Flow, serials: &[&str]) -> String {
     let file = f.v.tmp.path().join(format!("req-{}.txt", serials[0]));
     std::fs::write(&file, serials.join("\n")).unwrap();
-    let out =
-        f.v.cmd()
-            .args(["request", "create", "--order", "4711"])
-            .args(["--requester", "it@acme.example", "--format", "hex"])
-            .arg("--recipient-key")
-            .arg(f.v.tmp.path().join("acme.asc"))
-            .arg("--serials-file")
-            .arg(&file)
-            .args(f.v.quorum(&["alice"]))
-            .output()
-            .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
+    let file = file.to_str().unwrap();
+    let key = f.v.tmp.path().join("acme.asc");
+    request_id(&f.v.create_request(
+        "4711",
+        "it@acme.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", file],
+    ))
 }
 
 fn run(f: &Flow, args: &[&str], cards: &[&str]) -> std::process::Output {
@@ -83,12 +54,7 @@ fn run(f: &Flow, args: &[&str], cards: &[&str]) -> std::process::Output {
 }
 
 fn export_to(f: &Flow, id: &str, media: &Path) -> std::process::Output {
-    f.v.cmd()
-        .args(["export", id, "--media"])
-        .arg(media)
-        .args(f.v.quorum(&["alice", "carol"]))
-        .output()
-        .unwrap()
+    f.v.export(id, media, &["alice", "carol"])
 }
 
 fn json(f: &Flow, args: &[&str]) -> Value {

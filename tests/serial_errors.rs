@@ -3,18 +3,12 @@
 //! `hint:` line says what to run next, and the exit code tells a refusal
 //! (1) from tampering (3). Nothing is changed by a refused command.
 
-use crate::common::{error_and_hint, make_batch, text, TestVault};
+use crate::common::{error_and_hint, text, TestVault};
 
 /// A 2-of-3 vault holding serials 71000000..71000003.
 fn vault() -> TestVault {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "azure-csv", 4, 71_000_000, 12);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
+    v.ingest("azure-csv", 4, 71_000_000, 12);
     v
 }
 

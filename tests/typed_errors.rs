@@ -3,80 +3,25 @@
 //! line the flag or command to give next, and the exit code says whether
 //! it is a refusal (1) or tampering (3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::common::{make_batch, text, TestVault};
-
-/// The `error:` line(s) and the `hint:` line of a failed command's stderr.
-fn error_and_hint(out: &std::process::Output) -> (String, String) {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    match stderr.split_once("\nhint: ") {
-        Some((error, hint)) => (error.to_owned(), hint.trim().to_owned()),
-        None => (stderr, String::new()),
-    }
-}
+use crate::common::{error_and_hint, request_id, text, TestVault};
 
 /// A 2-of-3 vault with 4 tokens, all in order 1234, and a customer
 /// certificate in `acme.asc`.
 fn vault_with_order() -> TestVault {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let (batch, _) = make_batch(v.tmp.path(), "azure-csv", 4, 70_000_000, 11);
-    v.cmd()
-        .arg("ingest")
-        .arg(&batch)
-        .args(v.quorum(&["alice", "bob"]))
-        .assert()
-        .success();
-    v.cmd()
-        .args(["order", "add", "--id", "1234", "--customer", "Acme"])
-        .args(["--email", "it@acme.example"])
-        .args(v.quorum(&["alice"]))
-        .assert()
-        .success();
-    let serials = v.tmp.path().join("order.txt");
-    let list: Vec<String> = (70_000_000..70_000_004).map(|s| s.to_string()).collect();
-    std::fs::write(&serials, list.join("\n")).unwrap();
-    v.cmd()
-        .args(["order", "assign", "--id", "1234", "--serials-file"])
-        .arg(&serials)
-        .args(v.quorum(&["alice"]))
-        .assert()
-        .success();
-    let key = seedvault::pgp::keys::generate_customer_key("Acme IT <it@acme.example>").unwrap();
-    std::fs::write(v.tmp.path().join("acme.asc"), key.public_armored().unwrap()).unwrap();
+    v.ingest("azure-csv", 4, 70_000_000, 11);
+    v.add_order("1234", "Acme", &["it@acme.example"], "alice");
+    v.assign("1234", 70_000_000..70_000_004, "alice");
+    v.customer_key("Acme IT <it@acme.example>", "acme.asc");
     v
 }
 
 /// `request create` by alice for order 1234 with `extra` arguments.
 fn create(v: &TestVault, extra: &[&str]) -> std::process::Output {
-    v.cmd()
-        .args(["request", "create", "--order", "1234"])
-        .args(["--requester", "it@acme.example", "--format", "hex"])
-        .arg("--recipient-key")
-        .arg(v.tmp.path().join("acme.asc"))
-        .args(extra)
-        .args(v.quorum(&["alice"]))
-        .output()
-        .unwrap()
-}
-
-fn request_id(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn export(v: &TestVault, id: &str, media: &Path) -> std::process::Output {
-    v.cmd()
-        .args(["export", id, "--media"])
-        .arg(media)
-        .args(v.quorum(&["alice", "carol"]))
-        .output()
-        .unwrap()
+    let key = v.tmp.path().join("acme.asc");
+    v.create_request("1234", "it@acme.example", "hex", &key, "alice", extra)
 }
 
 fn media(v: &TestVault, name: &str) -> PathBuf {
@@ -89,12 +34,8 @@ fn media(v: &TestVault, name: &str) -> PathBuf {
 fn an_already_exported_serial_is_a_fact_and_the_re_export_flag_is_the_hint() {
     let v = vault_with_order();
     let id = request_id(&create(&v, &[]));
-    v.cmd()
-        .args(["request", "approve", &id])
-        .args(v.quorum(&["bob"]))
-        .assert()
-        .success();
-    let out = export(&v, &id, &media(&v, "usb1"));
+    v.approve_ok(&id, "bob");
+    let out = v.export(&id, &media(&v, "usb1"), &["alice", "carol"]);
     assert!(out.status.success(), "{}", text(&out));
 
     let one = v.tmp.path().join("one.txt");
@@ -131,7 +72,7 @@ fn media_refusals_name_the_medium_and_hint_at_the_media_flag() {
     let v = vault_with_order();
     let id = request_id(&create(&v, &[]));
     // Not approved yet: the fact, and who acts next.
-    let out = export(&v, &id, &media(&v, "usb"));
+    let out = v.export(&id, &media(&v, "usb"), &["alice", "carol"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let (error, hint) = error_and_hint(&out);
     assert!(
@@ -139,20 +80,16 @@ fn media_refusals_name_the_medium_and_hint_at_the_media_flag() {
         "{error}"
     );
     assert!(hint.contains("seedvault request approve"), "{hint}");
-    v.cmd()
-        .args(["request", "approve", &id])
-        .args(v.quorum(&["bob"]))
-        .assert()
-        .success();
+    v.approve_ok(&id, "bob");
 
-    let out = export(&v, &id, &v.vault);
+    let out = v.export(&id, &v.vault, &["alice", "carol"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let (error, hint) = error_and_hint(&out);
     assert!(error.contains("is inside the vault directory"), "{error}");
     assert!(!error.contains("--media"), "{error}");
     assert!(hint.contains("--media DIR"), "{hint}");
 
-    let out = export(&v, &id, &v.tmp.path().join("not-mounted"));
+    let out = v.export(&id, &v.tmp.path().join("not-mounted"), &["alice", "carol"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let (error, hint) = error_and_hint(&out);
     assert!(
@@ -161,7 +98,7 @@ fn media_refusals_name_the_medium_and_hint_at_the_media_flag() {
     );
     assert!(hint.contains("--media DIR"), "{hint}");
     // Nothing was exported: the request still exports to a real medium.
-    let out = export(&v, &id, &v.tmp.path().join("usb"));
+    let out = v.export(&id, &v.tmp.path().join("usb"), &["alice", "carol"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -197,12 +134,7 @@ fn a_request_row_edited_in_the_table_exits_3_with_the_audit_hint() {
     v.sqlite(&format!(
         "UPDATE requests SET requester = 'mallory@evil.example' WHERE id = '{id}'"
     ));
-    let out = v
-        .cmd()
-        .args(["request", "approve", &id])
-        .args(v.quorum(&["bob"]))
-        .output()
-        .unwrap();
+    let out = v.approve(&id, "bob");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let (error, hint) = error_and_hint(&out);
     assert!(

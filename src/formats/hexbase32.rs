@@ -13,7 +13,8 @@
 use std::io::BufRead;
 
 use super::lines::{
-    decode_base32, decode_hex, parse_serial, push_base32, push_hex, to_seed, Fields, Lines,
+    decode_base32, decode_hex, push_base32, push_hex, serial_and_field_count, to_seed, Fields,
+    Lines,
 };
 use super::problem::Problem;
 use super::{FormatError, LocatedRecords, RecordError};
@@ -65,21 +66,8 @@ fn pair_record(
     encoding: SecretEncoding,
     scratch: &mut Vec<u8>,
 ) -> Result<Token, RecordError> {
-    if let Some(problem) = f.error {
-        return Err(RecordError::at(line, problem.clone()));
-    }
-    let serial = parse_serial(line, f.get(0))?;
+    let serial = serial_and_field_count(line, &f, 2, "2 fields (`serial,secret`)")?;
     let err = |p: Problem| RecordError::of(line, &serial, p);
-    let used = f.len_used();
-    if used < 2 {
-        return Err(err(Problem::SecretMissing));
-    }
-    if used > 2 {
-        return Err(err(Problem::FieldCount {
-            expected: "2 fields (`serial,secret`)",
-            found: used,
-        }));
-    }
     let bytes = match encoding {
         SecretEncoding::Hex => decode_hex(f.get(1), scratch),
         SecretEncoding::Base32 => decode_base32(f.get(1), scratch),

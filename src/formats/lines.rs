@@ -323,6 +323,36 @@ pub(crate) fn parse_serial(line: u64, text: &str) -> Result<Serial, RecordError>
     Serial::parse(text).map_err(|e| RecordError::at(line, Problem::serial(text, &e)))
 }
 
+/// The start every `serial,secret,...` record shares: a split error of the
+/// line, then the serial, then at least the secret and at most `max_fields`
+/// fields (`expected` describes them in the error). Returns the serial.
+pub(crate) fn serial_and_field_count(
+    line: u64,
+    f: &Fields<'_>,
+    max_fields: usize,
+    expected: &'static str,
+) -> Result<Serial, RecordError> {
+    if let Some(problem) = f.error {
+        return Err(RecordError::at(line, problem.clone()));
+    }
+    let serial = parse_serial(line, f.get(0))?;
+    let used = f.len_used();
+    if used < 2 {
+        return Err(RecordError::of(line, &serial, Problem::SecretMissing));
+    }
+    if used > max_fields {
+        return Err(RecordError::of(
+            line,
+            &serial,
+            Problem::FieldCount {
+                expected,
+                found: used,
+            },
+        ));
+    }
+    Ok(serial)
+}
+
 /// Turns decoded bytes into a seed, with Seed's rules (the bytes are moved).
 pub(crate) fn to_seed(bytes: Vec<u8>) -> Result<Seed, Problem> {
     Seed::new(bytes).map_err(Problem::from)

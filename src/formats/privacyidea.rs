@@ -12,8 +12,8 @@
 use std::io::BufRead;
 
 use super::lines::{
-    check_params, decode_hex, parse_counter, parse_digits, parse_period, parse_serial, push_hex,
-    to_seed, Fields, Lines,
+    check_params, decode_hex, parse_counter, parse_digits, parse_period, push_hex,
+    serial_and_field_count, to_seed, Fields, Lines,
 };
 use super::problem::Problem;
 use super::{FormatError, LocatedRecords, RecordError};
@@ -48,21 +48,13 @@ fn privacyidea_record(
     f: Fields<'_>,
     scratch: &mut Vec<u8>,
 ) -> Result<Token, RecordError> {
-    if let Some(problem) = f.error {
-        return Err(RecordError::at(line, problem.clone()));
-    }
-    let serial = parse_serial(line, f.get(0))?;
+    let serial = serial_and_field_count(
+        line,
+        &f,
+        6,
+        "at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`)",
+    )?;
     let err = |p: Problem| RecordError::of(line, &serial, p);
-    let used = f.len_used();
-    if used < 2 {
-        return Err(err(Problem::SecretMissing));
-    }
-    if used > 6 {
-        return Err(err(Problem::FieldCount {
-            expected: "at most 6 fields (`serial, seed_hex, type, digits, timestep, hash`)",
-            found: used,
-        }));
-    }
     let kind_name = match f.get(2) {
         "" => "hotp".to_owned(),
         k => k.to_ascii_lowercase(),

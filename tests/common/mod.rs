@@ -212,3 +212,260 @@ pub fn error_and_hint(out: &std::process::Output) -> (String, String) {
     }
 }
 // ---- end h10 ----
+
+// ---- h11: the setup the request and export tests share ----
+
+/// The last line of a successful command's stdout (the id `request create`
+/// prints); fails the test with the output when the command failed.
+pub fn request_id(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", text(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+impl TestVault {
+    /// `ingest <batch>` with the cards of `cards`, for a test that checks
+    /// the outcome itself.
+    pub fn ingest_output(&self, batch: &std::path::Path, cards: &[&str]) -> std::process::Output {
+        self.cmd()
+            .arg("ingest")
+            .arg(batch)
+            .args(self.quorum(cards))
+            .output()
+            .unwrap()
+    }
+
+    /// Ingests the batch file `batch` with alice's and bob's cards and
+    /// asserts that it succeeded.
+    pub fn ingest_file(&self, batch: &std::path::Path) {
+        let out = self.ingest_output(batch, &["alice", "bob"]);
+        assert!(
+            out.status.success(),
+            "ingest {}: {}",
+            batch.display(),
+            text(&out)
+        );
+    }
+
+    /// Writes a `make_batch` batch of `count` tokens from serial `first` and
+    /// ingests it (see [`TestVault::ingest_file`]); returns its truth file.
+    pub fn ingest(&self, format: &str, count: u32, first: u64, seed: u32) -> PathBuf {
+        let (batch, truth) = make_batch(self.tmp.path(), format, count, first, seed);
+        self.ingest_file(&batch);
+        truth
+    }
+
+    /// `order add --id <id> --customer <customer> --email ...` by officer
+    /// `by`, asserted to succeed.
+    pub fn add_order(&self, id: &str, customer: &str, emails: &[&str], by: &str) {
+        let mut cmd = self.cmd();
+        cmd.args(["order", "add", "--id", id, "--customer", customer]);
+        for e in emails {
+            cmd.args(["--email", e]);
+        }
+        cmd.args(self.quorum(&[by])).assert().success();
+    }
+
+    /// `order assign` by officer `by` of the serials `serials` (written one
+    /// per line to `order.txt`), asserted to succeed.
+    pub fn assign<S: ToString>(&self, id: &str, serials: impl IntoIterator<Item = S>, by: &str) {
+        let file = self.tmp.path().join("order.txt");
+        let list: Vec<String> = serials.into_iter().map(|s| s.to_string()).collect();
+        std::fs::write(&file, list.join("\n")).unwrap();
+        self.cmd()
+            .args(["order", "assign", "--id", id, "--serials-file"])
+            .arg(&file)
+            .args(self.quorum(&[by]))
+            .assert()
+            .success();
+    }
+
+    /// Writes a fresh customer certificate for `uid` (made by the vault's
+    /// own key code) into `file` in the temp dir; returns (path, fingerprint).
+    pub fn customer_key(&self, uid: &str, file: &str) -> (PathBuf, String) {
+        let key = seedvault::pgp::keys::generate_customer_key(uid).unwrap();
+        let path = self.tmp.path().join(file);
+        std::fs::write(&path, key.public_armored().unwrap()).unwrap();
+        (path, key.fingerprint())
+    }
+
+    /// An empty `media` directory in the temp dir (the removable medium).
+    pub fn media(&self) -> PathBuf {
+        let media = self.tmp.path().join("media");
+        std::fs::create_dir(&media).unwrap();
+        media
+    }
+
+    /// `request create --order <order> --requester <requester> --format
+    /// <format> --recipient-key <key> <extra...>` by officer `by`.
+    pub fn create_request(
+        &self,
+        order: &str,
+        requester: &str,
+        format: &str,
+        key: &std::path::Path,
+        by: &str,
+        extra: &[&str],
+    ) -> std::process::Output {
+        self.cmd()
+            .args(["request", "create", "--order", order])
+            .args(["--requester", requester, "--format", format])
+            .arg("--recipient-key")
+            .arg(key)
+            .args(extra)
+            .args(self.quorum(&[by]))
+            .output()
+            .unwrap()
+    }
+
+    /// `request approve <id>` by officer `by`.
+    pub fn approve(&self, id: &str, by: &str) -> std::process::Output {
+        self.cmd()
+            .args(["request", "approve", id])
+            .args(self.quorum(&[by]))
+            .output()
+            .unwrap()
+    }
+
+    /// [`TestVault::approve`], asserted to succeed.
+    pub fn approve_ok(&self, id: &str, by: &str) {
+        let out = self.approve(id, by);
+        assert!(out.status.success(), "approve {id} by {by}: {}", text(&out));
+    }
+
+    /// `export <id> --media <media>` with the cards of `quorum`.
+    pub fn export(
+        &self,
+        id: &str,
+        media: &std::path::Path,
+        quorum: &[&str],
+    ) -> std::process::Output {
+        self.cmd()
+            .args(["export", id, "--media"])
+            .arg(media)
+            .args(self.quorum(quorum))
+            .output()
+            .unwrap()
+    }
+
+    /// [`TestVault::export`], asserted to succeed.
+    pub fn export_ok(&self, id: &str, media: &std::path::Path, quorum: &[&str]) {
+        let out = self.export(id, media, quorum);
+        assert!(out.status.success(), "export {id}: {}", text(&out));
+    }
+}
+
+impl TestVault {
+    /// Unseals the vault in-process (the library, not the binary) with the
+    /// cards and test passphrases of `names`; `reason` is the session's.
+    pub fn unseal(&self, names: &[&str], reason: &str) -> seedvault::vault::UnsealedVault {
+        let cards = names
+            .iter()
+            .map(|n| {
+                (
+                    seedvault::cards::SealedCard::read(&self.card(n)).unwrap(),
+                    secrecy::SecretString::from(format!("{n}-passphrase-123")),
+                )
+            })
+            .collect();
+        seedvault::vault::Vault::open(&self.vault)
+            .unwrap()
+            .unseal(cards, reason)
+            .unwrap()
+    }
+}
+
+/// A GnuPG home of its own (mode 0700, in a temp dir), as a customer or a
+/// factory has one; `gpg` must be installed.
+pub struct Gpg {
+    pub home: tempfile::TempDir,
+    flags: Vec<String>,
+}
+
+impl Gpg {
+    /// A fresh home; every call runs `gpg --homedir <home> --batch --yes`.
+    pub fn new() -> Gpg {
+        Self::with_flags(&[])
+    }
+
+    /// A fresh home whose calls also pass `flags` (e.g. `--quiet`).
+    pub fn with_flags(flags: &[&str]) -> Gpg {
+        require_tool("gpg");
+        let home = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        Gpg {
+            home,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    /// Runs gpg with `args` and asserts that it succeeded.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--batch", "--yes"])
+            .args(&self.flags)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpg {args:?}: {}", text(&out));
+        out
+    }
+
+    /// The fingerprint of the (first) key matching `uid`.
+    pub fn fpr(&self, uid: &str) -> String {
+        let out = self.run(&["--with-colons", "--list-keys", uid]);
+        let s = String::from_utf8(out.stdout).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("fpr:"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Makes a key without passphrase: a signing primary of algorithm
+    /// `primary` and, if given, an encryption subkey; `faked` is a
+    /// `--faked-system-time`. Returns the fingerprint.
+    pub fn make(
+        &self,
+        uid: &str,
+        primary: &str,
+        subkey: Option<&str>,
+        expire: &str,
+        faked: Option<&str>,
+    ) -> String {
+        let mut base = vec!["--passphrase", ""];
+        if let Some(t) = faked {
+            base.extend(["--faked-system-time", t]);
+        }
+        let mut a = base.clone();
+        a.extend(["--quick-gen-key", uid, primary, "sign", expire]);
+        self.run(&a);
+        let fpr = self.fpr(uid);
+        if let Some(sub) = subkey {
+            let mut a = base.clone();
+            a.extend(["--quick-add-key", &fpr, sub, "encr", expire]);
+            self.run(&a);
+        }
+        fpr
+    }
+
+    /// Writes the armored certificate of `uid` to `to`; returns `to`.
+    pub fn export(&self, uid: &str, to: &std::path::Path) -> PathBuf {
+        let out = self.run(&["--armor", "--export", uid]);
+        std::fs::write(to, out.stdout).unwrap();
+        to.to_owned()
+    }
+}
+// ---- end h11 ----
