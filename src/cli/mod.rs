@@ -112,6 +112,18 @@ pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A `--format` name, or a usage error listing every format.
+pub(crate) fn parse_format(name: &str) -> Result<seedvault::formats::Format, CliError> {
+    use seedvault::formats::Format;
+    Format::from_name(name).ok_or_else(|| {
+        let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        CliError::usage(format!(
+            "unknown format {name:?}; one of: {}",
+            all.join(", ")
+        ))
+    })
+}
+
 /// Prints one JSON document to stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::refused(e.to_string()))?;

@@ -6,7 +6,6 @@ use super::args::{ExportArgs, OrderCommand, RequestCommand};
 use super::error::CliError;
 use super::seeds::officer;
 use super::{print_json, quorum};
-use seedvault::formats::Format;
 use seedvault::token::Serial;
 use seedvault::vault::check_free_text;
 use seedvault::vault::{NewRequest, Vault, VaultError};
@@ -122,13 +121,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             json,
             officer: o,
         } => {
-            let format = Format::from_name(&format).ok_or_else(|| {
-                let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-                CliError::usage(format!(
-                    "unknown format {format:?}; one of: {}",
-                    all.join(", ")
-                ))
-            })?;
+            let format = super::parse_format(&format)?;
             if reexport && reason.is_none() {
                 return Err(CliError::usage("--reexport needs --reason TEXT"));
             }

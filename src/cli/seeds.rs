@@ -5,7 +5,7 @@ use std::path::Path;
 use super::args::{IngestArgs, OneOfficer, SerialCommand, VerifyTokenArgs};
 use super::error::CliError;
 use super::{passphrase, print_json, quorum};
-use seedvault::formats::{Format, PskcKey, ReadOptions};
+use seedvault::formats::{PskcKey, ReadOptions};
 use seedvault::token::Serial;
 use seedvault::vault::{IngestError, Vault, VaultError};
 
@@ -42,13 +42,7 @@ fn read_options(a: &IngestArgs) -> Result<ReadOptions, CliError> {
 }
 
 pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
-    let format = match &a.format {
-        Some(n) => Some(Format::from_name(n).ok_or_else(|| {
-            let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-            CliError::usage(format!("unknown format {n:?}; one of: {}", all.join(", ")))
-        })?),
-        None => None,
-    };
+    let format = a.format.as_deref().map(super::parse_format).transpose()?;
     if !a.file.is_file() {
         return Err(CliError::refused(format!(
             "{}: no such file",
