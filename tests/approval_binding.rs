@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{request_id, text, TestVault};
+use crate::common::{file_names, request_id, text, TestVault};
 use seedvault::vault::statement::{self, Decision};
 
 struct Flow {
@@ -46,25 +46,6 @@ fn export_to(f: &Flow, id: &str, media: &Path) -> std::process::Output {
     f.v.export(id, media, &["alice", "carol"])
 }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// How many log entries are of `event`.
-fn entries(v: &TestVault, event: &str) -> usize {
-    v.sqlite(&format!(
-        "SELECT count(*) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = '{event}'"
-    ))
-    .trim()
-    .parse()
-    .unwrap()
-}
-
 fn replay(v: &TestVault) -> std::process::Output {
     v.cmd().args(["audit", "replay"]).output().unwrap()
 }
@@ -90,12 +71,12 @@ fn refused_as_tampering(f: &Flow, id: &str, sql: &str, export_says: &str, replay
     assert_eq!(out.status.code(), Some(3), "{sql}: {msg}");
     assert!(msg.contains(export_says), "{sql}: {msg}");
     assert!(
-        files_in(&f.media).is_empty(),
+        file_names(&f.media).is_empty(),
         "{sql}: {:?}",
-        files_in(&f.media)
+        file_names(&f.media)
     );
-    assert_eq!(entries(&f.v, "export.refused"), 1, "{sql}");
-    assert_eq!(entries(&f.v, "export.started"), 0, "{sql}");
+    assert_eq!(f.v.events("export.refused"), 1, "{sql}");
+    assert_eq!(f.v.events("export.started"), 0, "{sql}");
     let r = replay(&f.v);
     assert_eq!(r.status.code(), Some(3), "{sql}: {}", text(&r));
     assert!(text(&r).contains(replay_says), "{sql}: {}", text(&r));
@@ -196,14 +177,14 @@ fn the_honest_export_names_the_signed_approver() {
     std::fs::create_dir(&again).unwrap();
     let out = export_to(&f, &id, &again);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(files_in(&again).is_empty());
+    assert!(file_names(&again).is_empty());
     // Set back to approved in the table: the log knows it was exported.
     f.v.sqlite("UPDATE requests SET state = 'approved'");
     f.v.sqlite("UPDATE exports SET state = 'failed'");
     let out = export_to(&f, &id, &again);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("already exported"), "{}", text(&out));
-    assert!(files_in(&again).is_empty());
+    assert!(file_names(&again).is_empty());
     assert_eq!(replay(&f.v).status.code(), Some(3));
 }
 
@@ -225,7 +206,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
         "never echoed: {}",
         text(&out)
     );
-    assert_eq!(entries(&f.v, "request.rejected"), 0);
+    assert_eq!(f.v.events("request.rejected"), 0);
     let out =
         f.v.cmd()
             .args(["serial", "void", "60000001", "--reason", "a\tb"])
@@ -251,10 +232,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("control character"), "{}", text(&out));
-    assert_eq!(
-        entries(&f.v, "serial.voided") + entries(&f.v, "order.added"),
-        1
-    );
+    assert_eq!(f.v.events("serial.voided") + f.v.events("order.added"), 1);
 
     // Quotes, backslashes and a colon are fine, and the signed statement
     // parses back to exactly the fields given.
@@ -329,9 +307,9 @@ fn a_second_decision_is_refused_with_no_second_entry() {
             .output()
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!(entries(&f.v, "request.approved"), 1);
-    assert_eq!(entries(&f.v, "request.rejected"), 0);
-    assert_eq!(entries(&f.v, "request.decision_refused"), 0);
+    assert_eq!(f.v.events("request.approved"), 1);
+    assert_eq!(f.v.events("request.rejected"), 0);
+    assert_eq!(f.v.events("request.decision_refused"), 0);
 }
 
 /// Starts `seedvault --vault V args...` paused at `point`; returns it once
@@ -384,7 +362,7 @@ fn concurrent_approvals_record_one_decision() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("meanwhile"), "{}", text(&out));
-    assert_eq!(entries(&f.v, "request.approved"), 1);
+    assert_eq!(f.v.events("request.approved"), 1);
     assert_eq!(
         f.v.sqlite(&format!(
             "SELECT decided_by FROM requests WHERE id = '{id}'"
@@ -413,9 +391,9 @@ fn concurrent_exports_complete_once() {
         "{}",
         text(&out)
     );
-    assert!(files_in(&first).is_empty(), "{:?}", files_in(&first));
-    assert_eq!(entries(&f.v, "export.started"), 1);
-    assert_eq!(entries(&f.v, "export.completed"), 1);
+    assert!(file_names(&first).is_empty(), "{:?}", file_names(&first));
+    assert_eq!(f.v.events("export.started"), 1);
+    assert_eq!(f.v.events("export.completed"), 1);
     assert!(replay(&f.v).status.success(), "{}", text(&replay(&f.v)));
 }
 
@@ -427,17 +405,17 @@ fn an_export_that_loses_the_race_at_completion_removes_its_files() {
     let mut a = args(&["export", &id, "--media"], vec![first.clone().into()]);
     a.extend(f.v.quorum(&["alice", "carol"]));
     let (child, go) = paused(&f.v, a, "export-before-complete");
-    assert_eq!(files_in(&first).len(), 2, "written, not yet completed");
+    assert_eq!(file_names(&first).len(), 2, "written, not yet completed");
     let out = export_to(&f, &id, &f.media);
     assert!(out.status.success(), "{}", text(&out));
     std::fs::write(&go, "").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("completed first"), "{}", text(&out));
-    assert!(files_in(&first).is_empty(), "{:?}", files_in(&first));
-    assert_eq!(files_in(&f.media).len(), 2);
-    assert_eq!(entries(&f.v, "export.completed"), 1);
-    assert_eq!(entries(&f.v, "export.failed"), 1);
+    assert!(file_names(&first).is_empty(), "{:?}", file_names(&first));
+    assert_eq!(file_names(&f.media).len(), 2);
+    assert_eq!(f.v.events("export.completed"), 1);
+    assert_eq!(f.v.events("export.failed"), 1);
     assert!(replay(&f.v).status.success(), "{}", text(&replay(&f.v)));
 }
 
@@ -450,7 +428,7 @@ fn a_partial_file_that_was_already_there_is_left_alone() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("already exists"), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&partial).unwrap(), "someone else's");
-    assert_eq!(entries(&f.v, "export.started"), 0);
+    assert_eq!(f.v.events("export.started"), 0);
 }
 
 #[test]
@@ -465,8 +443,8 @@ fn an_edited_pending_request_is_not_approved() {
         "{}",
         text(&out)
     );
-    assert_eq!(entries(&f.v, "request.approved"), 0);
-    assert_eq!(entries(&f.v, "request.decision_refused"), 1);
+    assert_eq!(f.v.events("request.approved"), 0);
+    assert_eq!(f.v.events("request.decision_refused"), 1);
     assert_eq!(
         f.v.sqlite(&format!("SELECT state FROM requests WHERE id = '{id}'"))
             .trim(),

@@ -26,13 +26,6 @@ struct Fixture {
     entries: u64,
 }
 
-fn entries(v: &TestVault) -> u64 {
-    v.sqlite("SELECT count(*) FROM audit")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn fixture() -> Fixture {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
     let media = v.tmp.path().join("media");
@@ -74,7 +67,7 @@ fn fixture() -> Fixture {
         .arg(&cp)
         .assert()
         .success();
-    let n = entries(&v);
+    let n = v.audit_len();
     assert!(n >= 5, "fixture has {n} entries");
     let pristine = std::fs::read(v.db()).unwrap();
     let f = Fixture {
@@ -655,7 +648,7 @@ fn checkpoints_are_written_after_each_quorum_command_and_never_overwrite() {
         .code(1);
     // Each checkpoint covers the head as its command ended; writing it added no entry.
     let rows = v.sqlite("SELECT seq FROM checkpoints ORDER BY seq");
-    let n = entries(&v);
+    let n = v.audit_len();
     assert_eq!(
         rows.split_whitespace().last().unwrap(),
         n.to_string(),

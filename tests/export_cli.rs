@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{read_truth, request_id, text, Gpg, TestVault};
+use crate::common::{file_names, read_truth, request_id, text, Gpg, TestVault};
 
 struct Flow {
     v: TestVault,
@@ -42,15 +42,6 @@ fn flow_with(extra_init: &[&str]) -> Flow {
 
 fn create(f: &Flow, key: &Path, by: &str, extra: &[&str]) -> std::process::Output {
     f.v.create_request("1234", "it@acme.example", "azure-csv", key, by, extra)
-}
-
-fn media_files(f: &Flow) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(&f.media)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 /// The Entra rules a strict importer checks.
@@ -102,7 +93,7 @@ fn exported_end_to_end(primary: &str, sub: &str) {
         f.v.sqlite("SELECT max(seq) FROM audit")
     );
     assert_eq!(
-        media_files(&f),
+        file_names(&f.media),
         vec![
             format!("1234-{req}.azure-csv.asc"),
             format!("1234-{req}.manifest.asc")
@@ -410,14 +401,14 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("does not exist"), "{}", text(&out));
     assert!(
-        media_files(&f).is_empty(),
+        file_names(&f.media).is_empty(),
         "nothing on the medium: {:?}",
-        media_files(&f)
+        file_names(&f.media)
     );
 
     // Already exported, then again without --reexport.
     f.v.export_ok(&req, &f.media, &["alice", "bob"]);
-    let before = media_files(&f);
+    let before = file_names(&f.media);
     check(
         &good,
         &[
@@ -448,7 +439,7 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
         ],
     );
     request_id(&out);
-    assert_eq!(media_files(&f), before);
+    assert_eq!(file_names(&f.media), before);
     let refused =
         f.v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%request.refused%'");
     assert!(
@@ -476,7 +467,7 @@ fn an_expired_approval_cannot_be_exported() {
     let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("expired"), "{}", text(&out));
-    assert!(media_files(&f).is_empty());
+    assert!(file_names(&f.media).is_empty());
 }
 
 #[test]
@@ -621,7 +612,7 @@ fn an_export_killed_after_it_started_is_visible_in_status_and_the_log() {
         text(&out)
     );
     assert!(
-        media_files(&f).is_empty(),
+        file_names(&f.media).is_empty(),
         "nothing was written before the crash point"
     );
     let s: serde_json::Value = serde_json::from_slice(
@@ -730,9 +721,9 @@ fn a_medium_that_fills_up_mid_write_leaves_no_partial_file_and_marks_nothing_exp
         text(&out)
     );
     assert!(
-        media_files(&f).is_empty(),
+        file_names(&f.media).is_empty(),
         "no partial file left: {:?}",
-        media_files(&f)
+        file_names(&f.media)
     );
     let s: serde_json::Value = serde_json::from_slice(
         &f.v.cmd()
@@ -753,7 +744,7 @@ fn a_medium_that_fills_up_mid_write_leaves_no_partial_file_and_marks_nothing_exp
     f.v.cmd().args(["audit", "replay"]).assert().success();
     // The request stays approved: on a medium with room it exports.
     f.v.export_ok(&req, &f.media, &["alice", "bob"]);
-    assert_eq!(media_files(&f).len(), 2);
+    assert_eq!(file_names(&f.media).len(), 2);
 }
 
 #[test]
@@ -990,7 +981,7 @@ fn two_approved_requests_for_the_same_serial_export_it_once() {
     ));
     f.v.approve_ok(&second, "bob");
     f.v.export_ok(&first, &f.media, &["alice", "bob"]);
-    let before = media_files(&f);
+    let before = file_names(&f.media);
     let out = f.v.export(&second, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -998,7 +989,11 @@ fn two_approved_requests_for_the_same_serial_export_it_once() {
         "{}",
         text(&out)
     );
-    assert_eq!(media_files(&f), before, "the second export wrote nothing");
+    assert_eq!(
+        file_names(&f.media),
+        before,
+        "the second export wrote nothing"
+    );
 }
 
 #[test]
@@ -1018,9 +1013,9 @@ fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
         text(&out)
     );
     assert!(
-        media_files(&f).is_empty(),
+        file_names(&f.media).is_empty(),
         "nothing on the medium: {:?}",
-        media_files(&f)
+        file_names(&f.media)
     );
     let started =
         f.v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%export.started%'");
@@ -1049,9 +1044,9 @@ fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() 
         );
     }
     assert!(
-        media_files(&f).is_empty(),
+        file_names(&f.media).is_empty(),
         "nothing on the medium: {:?}",
-        media_files(&f)
+        file_names(&f.media)
     );
     let started =
         f.v.sqlite("SELECT count(*) FROM audit WHERE CAST(body AS TEXT) LIKE '%export.started%'");

@@ -15,13 +15,6 @@ use secrecy::SecretString;
 use seedvault::cards::{self, SealedCard};
 use seedvault::crypto::{self, KdfParams};
 
-fn entries(v: &TestVault) -> u64 {
-    v.sqlite("SELECT count(*) FROM audit")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn checkpoint_rows(v: &TestVault) -> String {
     v.sqlite("SELECT seq FROM checkpoints ORDER BY seq")
 }
@@ -56,7 +49,7 @@ fn vault_with_sessions() -> TestVault {
         let out = unseal(&v, &q, &[]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
-    assert_eq!(entries(&v), 4);
+    assert_eq!(v.audit_len(), 4);
     assert_eq!(checkpoint_rows(&v), "2\n3\n4\n");
     v
 }
@@ -337,7 +330,7 @@ fn card_kdf_parameters_out_of_bounds_are_refused_quickly_and_logged() {
         ),
     ] {
         let card = patched_card(&v, "alice", offset, value);
-        let before = entries(&v);
+        let before = v.audit_len();
         let started = Instant::now();
         let out = v
             .cmd()
@@ -365,7 +358,7 @@ fn card_kdf_parameters_out_of_bounds_are_refused_quickly_and_logged() {
             "{msg}"
         );
         assert!(msg.contains(param), "{msg}");
-        assert_eq!(entries(&v), before + 1);
+        assert_eq!(v.audit_len(), before + 1);
         let (event, data) = last_entry(&v);
         assert_eq!(event, "vault.unseal_failed");
         assert!(data["reason"].as_str().unwrap().contains(param), "{data}");

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{request_id, text, Gpg, TestVault};
+use crate::common::{file_names, request_id, text, Gpg, TestVault};
 
 /// Six tokens, two parameter sets: PT0001-PT0004 SHA1/6/30 s from Token2,
 /// PT0005-PT0006 SHA256/8/60 s from Acme.
@@ -85,15 +85,6 @@ fn approved_request() -> Setup {
     }
 }
 
-fn media_files(s: &Setup) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(&s.media)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 fn export(s: &Setup) -> std::process::Output {
     s.v.cmd()
         .args(["export", &s.request, "--media"])
@@ -143,9 +134,9 @@ fn forged_params_are_refused_everywhere(sql: &str, serial: &str) {
         text(&out)
     );
     assert!(
-        media_files(&s).is_empty(),
+        file_names(&s.media).is_empty(),
         "{sql}: nothing on the medium: {:?}",
-        media_files(&s)
+        file_names(&s.media)
     );
     let refused = s.v.sqlite(&format!(
         "SELECT count(*) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'export.refused'
@@ -280,7 +271,7 @@ fn a_forged_parameter_set_in_the_log_does_not_launder_a_forged_row() {
     let out = export(&s);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("audit log is broken"), "{}", text(&out));
-    assert!(media_files(&s).is_empty());
+    assert!(file_names(&s.media).is_empty());
     // ...and an officer who goes on for incident response still gets no
     // bundle: the seed's AAD refuses the forged set, naming the serial.
     let out =
@@ -292,7 +283,7 @@ fn a_forged_parameter_set_in_the_log_does_not_launder_a_forged_row() {
             .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("serial PT0001"), "{}", text(&out));
-    assert!(media_files(&s).is_empty());
+    assert!(file_names(&s.media).is_empty());
 }
 
 #[test]
@@ -315,7 +306,7 @@ fn an_untouched_vault_shows_replays_and_exports_the_ingested_parameters() {
     let out = export(&s);
     assert!(out.status.success(), "{}", text(&out));
     let bundle = s.media.join(format!("4711-{}.otpauth.asc", s.request));
-    assert!(bundle.is_file(), "{:?}", media_files(&s));
+    assert!(bundle.is_file(), "{:?}", file_names(&s.media));
     // The customer knows the vault's certificate: the signature checks too.
     let cert = s.v.cards.join("vault-cert.asc");
     s.customer.gpg.run(&["--import", cert.to_str().unwrap()]);

@@ -142,6 +142,34 @@ impl TestVault {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+
+    /// How many entries the audit log holds.
+    pub fn audit_len(&self) -> u64 {
+        self.sqlite("SELECT count(*) FROM audit")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// How many audit entries are of `event`.
+    pub fn events(&self, event: &str) -> usize {
+        self.sqlite(&format!(
+            "SELECT count(*) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = '{event}'"
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    }
+}
+
+/// The names of the files in `dir`, sorted.
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 /// stdout and stderr of a finished command, for messages in assertions.
