@@ -16,10 +16,6 @@ struct Flow {
     media: PathBuf,
 }
 
-fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    v.quorum(&[name])
-}
-
 /// A 2-of-3 vault (alice, bob, carol) with 12 tokens; order 1234 holds the
 /// first 8; a customer certificate in `acme.asc`.
 fn flow() -> Flow {
@@ -196,7 +192,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
     let out =
         f.v.cmd()
             .args(["request", "reject", &id, "--reason", injected])
-            .args(officer(&f.v, "bob"))
+            .args(f.v.officer("bob"))
             .output()
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -210,7 +206,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
     let out =
         f.v.cmd()
             .args(["serial", "void", "60000001", "--reason", "a\tb"])
-            .args(officer(&f.v, "bob"))
+            .args(f.v.officer("bob"))
             .output()
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -227,7 +223,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
                 "--email",
                 "a@b.example",
             ])
-            .args(officer(&f.v, "bob"))
+            .args(f.v.officer("bob"))
             .output()
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -240,7 +236,7 @@ fn a_newline_in_free_text_is_refused_before_it_reaches_a_statement() {
     let out =
         f.v.cmd()
             .args(["request", "reject", &id, "--reason", reason])
-            .args(officer(&f.v, "bob"))
+            .args(f.v.officer("bob"))
             .output()
             .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -303,7 +299,7 @@ fn a_second_decision_is_refused_with_no_second_entry() {
     let out =
         f.v.cmd()
             .args(["request", "reject", &id, "--reason", "too late"])
-            .args(officer(&f.v, "carol"))
+            .args(f.v.officer("carol"))
             .output()
             .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -353,7 +349,7 @@ fn args(list: &[&str], then: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString>
 fn concurrent_approvals_record_one_decision() {
     let f = flow();
     let id = create(&f);
-    let carol = args(&["request", "approve", &id], officer(&f.v, "carol"));
+    let carol = args(&["request", "approve", &id], f.v.officer("carol"));
     let (child, go) = paused(&f.v, carol, "decide-before-write");
     // Bob decides while carol's console holds a signed approval.
     let out = approve(&f, &id, "bob");

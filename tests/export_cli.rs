@@ -13,15 +13,6 @@ struct Flow {
     media: PathBuf,
 }
 
-fn officer(v: &TestVault, name: &str) -> Vec<std::ffi::OsString> {
-    vec![
-        "--card".into(),
-        v.card(name).into(),
-        "--passphrase-file".into(),
-        v.pass(name).into(),
-    ]
-}
-
 /// A vault with 20 tokens, order 1234 holding the first 10, requester it@acme.example.
 fn flow_with(extra_init: &[&str]) -> Flow {
     let v = if extra_init.is_empty() {
@@ -319,7 +310,7 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
                 ])
                 .arg(key)
                 .args(extra)
-                .args(officer(&f.v, "alice"))
+                .args(f.v.officer("alice"))
                 .output()
                 .unwrap();
         assert_eq!(out.status.code(), Some(1), "{want}: {}", text(&out));
@@ -363,7 +354,7 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
                 "--recipient-key",
             ])
             .arg(&sign_only)
-            .args(officer(&f.v, "alice"))
+            .args(f.v.officer("alice"))
             .output()
             .unwrap();
     assert!(text(&out).contains("2 problem(s)"), "{}", text(&out));
@@ -371,7 +362,7 @@ fn every_request_refusal_names_its_cause_and_writes_nothing() {
     // Voided serial.
     f.v.cmd()
         .args(["serial", "void", "50000002", "--reason", "reprogrammed"])
-        .args(officer(&f.v, "bob"))
+        .args(f.v.officer("bob"))
         .assert()
         .success();
     let one = dir.join("one.txt");
@@ -485,12 +476,12 @@ fn rejection_is_signed_logged_and_final() {
     let req = request_id(&create(&f, &key, "alice", &[]));
     f.v.cmd()
         .args(["request", "reject", &req, "--reason", "order not paid"])
-        .args(officer(&f.v, "bob"))
+        .args(f.v.officer("bob"))
         .assert()
         .success();
     f.v.cmd()
         .args(["request", "approve", &req])
-        .args(officer(&f.v, "carol"))
+        .args(f.v.officer("carol"))
         .assert()
         .code(1);
     let list: serde_json::Value = serde_json::from_slice(
@@ -770,7 +761,7 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
             "--email",
             "c@c.example",
         ])
-        .args(officer(&v, "alice"))
+        .args(v.officer("alice"))
         .assert()
         .success();
     let s = v.tmp.path().join("s.txt");
@@ -778,7 +769,7 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
     v.cmd()
         .args(["order", "assign", "--id", "9", "--serials-file"])
         .arg(&s)
-        .args(officer(&v, "alice"))
+        .args(v.officer("alice"))
         .assert()
         .success();
     let key = seedvault::pgp::keys::generate_customer_key("C <c@c.example>").unwrap();
@@ -802,7 +793,7 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
             .arg(&kf)
             .arg("--serials-file")
             .arg(&sf)
-            .args(officer(&v, "alice"))
+            .args(v.officer("alice"))
             .output()
             .unwrap()
     };
@@ -843,7 +834,7 @@ fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHe
             "--email",
             "it@big.example",
         ])
-        .args(officer(&v, "alice"))
+        .args(v.officer("alice"))
         .assert()
         .success();
     let truth = read_truth(&truth);
@@ -860,7 +851,7 @@ fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHe
     v.cmd()
         .args(["order", "assign", "--id", "55", "--serials-file"])
         .arg(&list)
-        .args(officer(&v, "alice"))
+        .args(v.officer("alice"))
         .assert()
         .success();
     let mut wanted: Vec<(String, String)> = truth
@@ -904,7 +895,7 @@ fn export_hex(count: u32, first: u64, pick: impl Fn(usize) -> bool) -> (SerialHe
         .arg(&key)
         .arg("--serials-file")
         .arg(&picked)
-        .args(officer(&v, "alice"))
+        .args(v.officer("alice"))
         .output()
         .unwrap();
     let req = request_id(&out);
@@ -1027,7 +1018,7 @@ fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() 
     let (f, req) = approved_request();
     f.v.cmd()
         .args(["serial", "void", "50000002", "--reason", "reprogrammed"])
-        .args(officer(&f.v, "bob"))
+        .args(f.v.officer("bob"))
         .assert()
         .success();
     f.v.sqlite("DELETE FROM seeds WHERE serial = '50000007'");

@@ -221,12 +221,7 @@ impl TestVault {
     /// `--card` and `--passphrase-file` of officer `name` (commands that
     /// take one officer, such as `serial void`).
     pub fn officer(&self, name: &str) -> Vec<std::ffi::OsString> {
-        vec![
-            "--card".into(),
-            self.card(name).into(),
-            "--passphrase-file".into(),
-            self.pass(name).into(),
-        ]
+        self.quorum(&[name])
     }
 }
 
