@@ -200,9 +200,14 @@ impl Vault {
     /// certificate, re-export reason, creator, serial set) says what the
     /// statement signed.
     pub(crate) fn verified_creation(&self, id: &str) -> Result<VerifiedCreation, VaultError> {
+        let row = read_row(self.store().conn(), id)?
+            .ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?;
+        self.verify_creation(id, row)
+    }
+
+    /// [`Vault::verified_creation`] of request `id`'s row, already read.
+    fn verify_creation(&self, id: &str, row: RequestRow) -> Result<VerifiedCreation, VaultError> {
         let conn = self.store().conn();
-        let row =
-            read_row(conn, id)?.ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?;
         let officers = self.genesis_officers()?;
         let st = RequestStatement::parse(&row.statement)
             .map_err(|why| tampered(id, format!("its creation statement is unreadable: {why}")))?;
@@ -314,28 +319,19 @@ impl Vault {
     /// [`VaultError::RequestNotFound`], [`VaultError::RequestNotApproved`]
     /// or [`VaultError::ApprovalExpired`].
     pub fn approved_request(&self, id: &str, now: i64) -> Result<ApprovedRequest, VaultError> {
-        let state = read_row(self.store().conn(), id)?
-            .ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?
-            .state;
-        match state {
-            RequestState::Approved { .. } => {}
-            other => {
+        // Read once: the state checked here is the row's that is verified.
+        let row = read_row(self.store().conn(), id)?
+            .ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?;
+        let expires = match row.state {
+            RequestState::Approved { expires_at } => expires_at,
+            ref other => {
                 return Err(VaultError::RequestNotApproved {
                     id: id.to_owned(),
                     state: other.kind(),
                 })
             }
-        }
-        let v = self.verified_creation(id)?;
-        let expires = match v.row.state {
-            RequestState::Approved { expires_at } => expires_at,
-            _ => {
-                return Err(VaultError::RequestChanged {
-                    id: id.to_owned(),
-                    what: "changed while it was being read".into(),
-                })
-            }
         };
+        let v = self.verify_creation(id, row)?;
         let (Some(by), Some(sig)) = (v.row.decided_by.as_deref(), v.row.decision_sig.as_deref())
         else {
             return Err(tampered(

@@ -490,11 +490,7 @@ impl Vault {
                 id: id.to_owned(),
                 action: what,
             };
-            let _ = self.log(&Event {
-                kind: events::REQUEST_DECISION_REFUSED,
-                actors: vec![officer.name.clone()],
-                data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
-            });
+            self.log_decision_refusal(id, what, officer, &e);
             return Err(e);
         }
         let statement = creation.row.statement;
@@ -530,13 +526,19 @@ impl Vault {
         e: VaultError,
     ) -> VaultError {
         if e.is_tampering() {
-            let _ = self.log(&Event {
-                kind: events::REQUEST_DECISION_REFUSED,
-                actors: vec![officer.name.clone()],
-                data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
-            });
+            self.log_decision_refusal(id, what, officer, &e);
         }
         e
+    }
+
+    /// Logs `request.decision_refused` for `e` (best effort: the refusal
+    /// itself is what the officer is told).
+    fn log_decision_refusal(&mut self, id: &str, what: &str, officer: &Officer, e: &VaultError) {
+        let _ = self.log(&Event {
+            kind: events::REQUEST_DECISION_REFUSED,
+            actors: vec![officer.name.clone()],
+            data: json!({ "request_id": id, "decision": what, "reason": e.to_string() }),
+        });
     }
 
     /// Writes a signed decision and its log entry in one transaction, only

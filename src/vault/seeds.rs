@@ -412,26 +412,6 @@ impl UnsealedVault {
         })
     }
 
-    /// Logs that the export of `request_id` was refused before it started
-    /// (nothing reached the medium), with the reason. Best effort: the
-    /// refusal itself is what the officer must see.
-    pub(crate) fn log_export_refusal(&mut self, request_id: &str, e: &VaultError) {
-        let mut reason = e.to_string();
-        if reason.len() > 2000 {
-            let mut cut = 2000;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-        }
-        let actors = self.officer_names();
-        let _ = self.vault_mut().log(&Event {
-            kind: events::EXPORT_REFUSED,
-            actors,
-            data: json!({ "request_id": request_id, "reason": reason }),
-        });
-    }
-
     /// Checks a code shown by a token, within ±[`VERIFY_WINDOW`] steps of `unix_time`.
     pub fn verify_token(
         &mut self,
