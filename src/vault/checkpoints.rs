@@ -94,20 +94,32 @@ impl Vault {
     /// signatures.)
     pub fn check_log(&self, policy: BrokenLogPolicy) -> Result<LogCheck, VaultError> {
         let report = audit::verify_chain(self.store().conn(), &self.info().vault_id.to_string())?;
-        self.check_log_after(&report, policy)
+        let found = self.check_checkpoints(&report)?;
+        let problems: Vec<String> = found
+            .not_extended
+            .into_iter()
+            .chain(report.problems.iter().map(|p| p.to_string()))
+            .chain(found.problems)
+            .collect();
+        Ok(LogCheck {
+            verified: problems.is_empty().then_some(report.head),
+            checkpoint: found.checkpoint,
+            problems,
+            policy,
+        })
     }
 
-    /// [`Vault::check_log`] for a chain already walked (`audit verify`
-    /// walks it once for both): the stored and recorded checkpoints, and
-    /// whether the log extends the highest of them.
-    pub(crate) fn check_log_after(
+    /// The stored and recorded checkpoints, and whether the log of
+    /// `report` (a chain already walked: `audit verify` walks it once for
+    /// both) extends the highest of them. The chain's own problems are
+    /// not repeated here.
+    pub(crate) fn check_checkpoints(
         &self,
         report: &audit::ChainReport,
-        policy: BrokenLogPolicy,
-    ) -> Result<LogCheck, VaultError> {
+    ) -> Result<CheckpointsFound, VaultError> {
         let id = self.info().vault_id.to_string();
         let conn = self.store().conn();
-        let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        let mut problems = Vec::new();
         let stored = match genesis_cert(conn) {
             Ok(cert) => checkpoint::stored(conn, &id, &cert)?,
             Err(e) => {
@@ -147,6 +159,7 @@ impl Vault {
             (None, Some((seq, r))) => Some((r, Some(seq))),
             (None, None) => None,
         };
+        let mut not_extended = None;
         if let Some((cp, recorded_in)) = &known {
             if let Err(e) = cp.check_extended_by(conn) {
                 let source = match recorded_in {
@@ -156,22 +169,28 @@ impl Vault {
                         cp.time
                     ),
                 };
-                problems.insert(
-                    0,
-                    format!(
-                        "the log no longer extends checkpoint {} ({source}): {e}",
-                        cp.entries
-                    ),
-                );
+                not_extended = Some(format!(
+                    "the log no longer extends checkpoint {} ({source}): {e}",
+                    cp.entries
+                ));
             }
         }
-        Ok(LogCheck {
-            verified: problems.is_empty().then_some(report.head),
+        Ok(CheckpointsFound {
             checkpoint: known.map(|(cp, _)| cp),
+            not_extended,
             problems,
-            policy,
         })
     }
+}
+
+/// What [`Vault::check_checkpoints`] found beside the chain.
+pub(crate) struct CheckpointsFound {
+    /// The highest checkpoint known.
+    pub(crate) checkpoint: Option<Checkpoint>,
+    /// The log does not extend it: the first problem named.
+    pub(crate) not_extended: Option<String>,
+    /// Every other problem with the stored or recorded checkpoints.
+    pub(crate) problems: Vec<String>,
 }
 
 impl UnsealedVault {
