@@ -286,9 +286,10 @@ impl UnsealedVault {
 /// The vault certificate as the genesis entry recorded it.
 fn genesis_cert(conn: &rusqlite::Connection) -> Result<sequoia_openpgp::Cert, String> {
     let bad = |why: &str| format!("the genesis entry's vault certificate {why}");
-    let body: Vec<u8> = conn
-        .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
-        .map_err(|_| bad("cannot be read (no genesis entry)"))?;
+    let body = audit::genesis_body(conn)
+        .ok()
+        .flatten()
+        .ok_or_else(|| bad("cannot be read (no genesis entry)"))?;
     let entry: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| bad("cannot be read (not JSON)"))?;
     let b64 = entry["data"]["vault_cert"]
@@ -393,9 +394,10 @@ impl Vault {
     /// officers' certificates as the genesis entry recorded them.
     fn export_header(&self) -> Result<serde_json::Value, VaultError> {
         let conn = self.store().conn();
-        let genesis: Vec<u8> = conn
-            .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
-            .map_err(|_| VaultError::Tampered("the log has no readable genesis entry".into()))?;
+        let genesis = audit::genesis_body(conn)
+            .ok()
+            .flatten()
+            .ok_or_else(|| VaultError::Tampered("the log has no readable genesis entry".into()))?;
         let genesis: serde_json::Value = serde_json::from_slice(&genesis)
             .map_err(|_| VaultError::Tampered("the genesis entry is not valid JSON".into()))?;
         let armor = |b64: &str| -> Result<String, VaultError> {
