@@ -308,16 +308,7 @@ fn create_new(path: &Path) -> Result<fs::File, VaultError> {
         .create_new(true)
         .mode(0o644)
         .open(path)
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                VaultError::WouldOverwrite(path.to_owned())
-            } else {
-                VaultError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })
+        .map_err(|source| VaultError::creating(path, source))
 }
 
 impl Vault {

@@ -398,6 +398,19 @@ impl From<rusqlite::Error> for VaultError {
 }
 
 impl VaultError {
+    /// An I/O error making `path`, which must not replace an existing
+    /// file: [`VaultError::WouldOverwrite`] when it exists already.
+    pub(crate) fn creating(path: &Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            VaultError::WouldOverwrite(path.to_owned())
+        } else {
+            VaultError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+
     /// Whether this error means the vault's data was tampered with (exit 3).
     pub fn is_tampering(&self) -> bool {
         match self {
