@@ -109,6 +109,13 @@ pub fn head(conn: &Connection) -> Result<Head, AuditError> {
     })
 }
 
+/// The stored body of the genesis entry (entry 1), `None` when there is
+/// none. Read as stored: its hash is the chain walk's to check.
+pub fn genesis_body(conn: &Connection) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
+        .optional()
+}
+
 /// Current time as RFC 3339 UTC with seconds, the log's time format.
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()

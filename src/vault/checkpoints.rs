@@ -94,20 +94,32 @@ impl Vault {
     /// signatures.)
     pub fn check_log(&self, policy: BrokenLogPolicy) -> Result<LogCheck, VaultError> {
         let report = audit::verify_chain(self.store().conn(), &self.info().vault_id.to_string())?;
-        self.check_log_after(&report, policy)
+        let found = self.check_checkpoints(&report)?;
+        let problems: Vec<String> = found
+            .not_extended
+            .into_iter()
+            .chain(report.problems.iter().map(|p| p.to_string()))
+            .chain(found.problems)
+            .collect();
+        Ok(LogCheck {
+            verified: problems.is_empty().then_some(report.head),
+            checkpoint: found.checkpoint,
+            problems,
+            policy,
+        })
     }
 
-    /// [`Vault::check_log`] for a chain already walked (`audit verify`
-    /// walks it once for both): the stored and recorded checkpoints, and
-    /// whether the log extends the highest of them.
-    pub(crate) fn check_log_after(
+    /// The stored and recorded checkpoints, and whether the log of
+    /// `report` (a chain already walked: `audit verify` walks it once for
+    /// both) extends the highest of them. The chain's own problems are
+    /// not repeated here.
+    pub(crate) fn check_checkpoints(
         &self,
         report: &audit::ChainReport,
-        policy: BrokenLogPolicy,
-    ) -> Result<LogCheck, VaultError> {
+    ) -> Result<CheckpointsFound, VaultError> {
         let id = self.info().vault_id.to_string();
         let conn = self.store().conn();
-        let mut problems: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+        let mut problems = Vec::new();
         let stored = match genesis_cert(conn) {
             Ok(cert) => checkpoint::stored(conn, &id, &cert)?,
             Err(e) => {
@@ -147,6 +159,7 @@ impl Vault {
             (None, Some((seq, r))) => Some((r, Some(seq))),
             (None, None) => None,
         };
+        let mut not_extended = None;
         if let Some((cp, recorded_in)) = &known {
             if let Err(e) = cp.check_extended_by(conn) {
                 let source = match recorded_in {
@@ -156,22 +169,28 @@ impl Vault {
                         cp.time
                     ),
                 };
-                problems.insert(
-                    0,
-                    format!(
-                        "the log no longer extends checkpoint {} ({source}): {e}",
-                        cp.entries
-                    ),
-                );
+                not_extended = Some(format!(
+                    "the log no longer extends checkpoint {} ({source}): {e}",
+                    cp.entries
+                ));
             }
         }
-        Ok(LogCheck {
-            verified: problems.is_empty().then_some(report.head),
+        Ok(CheckpointsFound {
             checkpoint: known.map(|(cp, _)| cp),
+            not_extended,
             problems,
-            policy,
         })
     }
+}
+
+/// What [`Vault::check_checkpoints`] found beside the chain.
+pub(crate) struct CheckpointsFound {
+    /// The highest checkpoint known.
+    pub(crate) checkpoint: Option<Checkpoint>,
+    /// The log does not extend it: the first problem named.
+    pub(crate) not_extended: Option<String>,
+    /// Every other problem with the stored or recorded checkpoints.
+    pub(crate) problems: Vec<String>,
 }
 
 impl UnsealedVault {
@@ -267,9 +286,10 @@ impl UnsealedVault {
 /// The vault certificate as the genesis entry recorded it.
 fn genesis_cert(conn: &rusqlite::Connection) -> Result<sequoia_openpgp::Cert, String> {
     let bad = |why: &str| format!("the genesis entry's vault certificate {why}");
-    let body: Vec<u8> = conn
-        .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
-        .map_err(|_| bad("cannot be read (no genesis entry)"))?;
+    let body = audit::genesis_body(conn)
+        .ok()
+        .flatten()
+        .ok_or_else(|| bad("cannot be read (no genesis entry)"))?;
     let entry: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| bad("cannot be read (not JSON)"))?;
     let b64 = entry["data"]["vault_cert"]
@@ -288,16 +308,7 @@ fn create_new(path: &Path) -> Result<fs::File, VaultError> {
         .create_new(true)
         .mode(0o644)
         .open(path)
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::AlreadyExists {
-                VaultError::WouldOverwrite(path.to_owned())
-            } else {
-                VaultError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })
+        .map_err(|source| VaultError::creating(path, source))
 }
 
 impl Vault {
@@ -374,9 +385,10 @@ impl Vault {
     /// officers' certificates as the genesis entry recorded them.
     fn export_header(&self) -> Result<serde_json::Value, VaultError> {
         let conn = self.store().conn();
-        let genesis: Vec<u8> = conn
-            .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
-            .map_err(|_| VaultError::Tampered("the log has no readable genesis entry".into()))?;
+        let genesis = audit::genesis_body(conn)
+            .ok()
+            .flatten()
+            .ok_or_else(|| VaultError::Tampered("the log has no readable genesis entry".into()))?;
         let genesis: serde_json::Value = serde_json::from_slice(&genesis)
             .map_err(|_| VaultError::Tampered("the genesis entry is not valid JSON".into()))?;
         let armor = |b64: &str| -> Result<String, VaultError> {

@@ -182,16 +182,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), VaultError> {
 
 /// Moves `from` to `to` without ever replacing an existing `to`.
 fn link_into_place(from: &Path, to: &Path) -> Result<(), VaultError> {
-    fs::hard_link(from, to).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
-            VaultError::WouldOverwrite(to.to_owned())
-        } else {
-            VaultError::Io {
-                path: to.to_owned(),
-                source,
-            }
-        }
-    })?;
+    fs::hard_link(from, to).map_err(|source| VaultError::creating(to, source))?;
     let _ = fs::remove_file(from);
     Ok(())
 }

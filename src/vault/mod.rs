@@ -71,7 +71,6 @@ pub enum VaultError {
     /// A vault already exists where `init` was asked to make one.
     #[error("a vault already exists in {0}; refusing to overwrite it")]
     AlreadyExists(PathBuf),
-    /// A card or certificate file would be overwritten by `init`.
     /// A file would be overwritten (a card or certificate by `init`, a
     /// bundle or manifest on the medium, a checkpoint file): seedvault
     /// never overwrites one.
@@ -343,6 +342,7 @@ pub enum VaultError {
         /// The command that gave up (`ingest`).
         command: &'static str,
     },
+    /// A request that the vault's rules refuse (unknown serial, missing
     /// reason, ...); the message says what and where. The long tail of
     /// one-off refusals; those a caller acts on have their own variant.
     #[error("{0}")]
@@ -398,6 +398,19 @@ impl From<rusqlite::Error> for VaultError {
 }
 
 impl VaultError {
+    /// An I/O error making `path`, which must not replace an existing
+    /// file: [`VaultError::WouldOverwrite`] when it exists already.
+    pub(crate) fn creating(path: &Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            VaultError::WouldOverwrite(path.to_owned())
+        } else {
+            VaultError::Io {
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+
     /// Whether this error means the vault's data was tampered with (exit 3).
     pub fn is_tampering(&self) -> bool {
         match self {
@@ -539,19 +552,15 @@ impl Vault {
         // The checkpoints the vault itself stored (signed, checked against
         // the genesis certificate) and recorded in the log: a log cut back
         // below them is truncated even when no checkpoint file is given.
-        let check = self.check_log_after(&report, BrokenLogPolicy::Refuse)?;
-        let at = check
+        let found = self.check_checkpoints(&report)?;
+        let at = found
             .checkpoint
             .as_ref()
             .map_or(report.head.count, |c| c.entries);
-        let chained: std::collections::HashSet<String> =
-            report.problems.iter().map(|c| c.to_string()).collect();
-        for problem in check.problems {
-            if !chained.contains(&problem) {
-                report
-                    .problems
-                    .push(audit::ChainProblem { seq: at, problem });
-            }
+        for problem in found.not_extended.into_iter().chain(found.problems) {
+            report
+                .problems
+                .push(audit::ChainProblem { seq: at, problem });
         }
         if let Some(p) = status::genesis_mismatch(&self.store, &self.info)? {
             report

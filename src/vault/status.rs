@@ -170,11 +170,7 @@ pub(crate) fn genesis_mismatch(
     store: &Store,
     info: &VaultInfo,
 ) -> Result<Option<String>, VaultError> {
-    let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(store.conn().query_row(
-        "SELECT body FROM audit WHERE seq = 1",
-        [],
-        |r| r.get(0),
-    ))?;
+    let body = crate::audit::genesis_body(store.conn())?;
     let Some(body) = body else { return Ok(None) }; // reported by the chain walk
     let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(None);

@@ -92,9 +92,7 @@ fn card_names(cards: &[&SealedCard]) -> (Vec<String>, Vec<String>) {
 
 /// The card KDF parameters the genesis entry recorded, if it did.
 pub(crate) fn recorded_kdf(conn: &rusqlite::Connection) -> Option<KdfParams> {
-    let body: Vec<u8> = conn
-        .query_row("SELECT body FROM audit WHERE seq = 1", [], |r| r.get(0))
-        .ok()?;
+    let body = crate::audit::genesis_body(conn).ok()??;
     let entry: serde_json::Value = serde_json::from_slice(&body).ok()?;
     serde_json::from_value(entry.get("data")?.get("kdf")?.clone()).ok()
 }
