@@ -106,11 +106,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// `n` with its noun, singular for exactly one: "1 order", "2 orders".
-pub(crate) fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub(crate) use seedvault::vault::counted;
 
 /// A `--format` name, or a usage error listing every format.
 pub(crate) fn parse_format(name: &str) -> Result<seedvault::formats::Format, CliError> {

@@ -45,7 +45,7 @@ pub use orders::Order;
 pub use query::AuditEntry;
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
-pub use status::{AuditStatus, Counts, Status, UnfinishedExport};
+pub use status::{counted, AuditStatus, Counts, Status, UnfinishedExport};
 pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.

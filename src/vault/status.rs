@@ -22,7 +22,9 @@ pub struct Counts {
 }
 
 /// `n` with its noun, singular for exactly one: "1 batch", "2 batches".
-fn counted(n: u64, one: &str, many: &str) -> String {
+/// Both front ends word their counts with it.
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
