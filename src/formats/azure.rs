@@ -61,13 +61,7 @@ pub(crate) fn read_located<'a>(
     };
     check_header(header_line, lines.fields())?;
     let mut scratch = Vec::new();
-    Ok(Box::new(std::iter::from_fn(move || {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(record(line, lines.fields(), &mut scratch).map(|t| (line, t)))
-    })))
+    Ok(lines.into_records(move |line, l| Some(record(line, l.fields(), &mut scratch))))
 }
 
 fn check_header(line: u64, f: Fields<'_>) -> Result<(), FormatError> {

@@ -44,20 +44,15 @@ pub(crate) fn read_pairs<'a>(
     input: Box<dyn BufRead + 'a>,
     encoding: SecretEncoding,
 ) -> LocatedRecords<'a> {
-    let mut lines = Lines::new(input, true, true);
     let mut scratch = Vec::new();
     let mut first = true;
-    Box::new(std::iter::from_fn(move || loop {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        let f = lines.fields();
+    Lines::new(input, true, true).into_records(move |line, l| {
+        let f = l.fields();
         if std::mem::take(&mut first) && is_pair_header(f.get(0), f.get(1)) {
-            continue;
+            return None;
         }
-        return Some(pair_record(line, f, encoding, &mut scratch).map(|t| (line, t)));
-    }))
+        Some(pair_record(line, f, encoding, &mut scratch))
+    })
 }
 
 fn pair_record(

@@ -19,7 +19,7 @@ use std::ops::Range;
 use zeroize::Zeroize;
 
 use super::problem::{Encoding, Position, Problem};
-use super::{FormatError, RecordError};
+use super::{FormatError, LocatedRecords, RecordError};
 use crate::token::{OtpKind, Seed, Serial, Token};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -199,6 +199,27 @@ impl<R: BufRead> Lines<R> {
         // from_utf8 succeeded on a range containing this one, and the range
         // ends come from str::trim, which cuts at char boundaries.
         std::str::from_utf8(&self.raw[self.text.clone()]).unwrap_or("")
+    }
+
+    /// The records of the remaining lines, one per line that `record`
+    /// reads (`None` from it skips the line, e.g. a header), each with its
+    /// line; a line the reader refuses is an error in the stream.
+    pub(crate) fn into_records<'a>(
+        mut self,
+        mut record: impl FnMut(u64, &Self) -> Option<Result<Token, RecordError>> + 'a,
+    ) -> LocatedRecords<'a>
+    where
+        R: 'a,
+    {
+        Box::new(std::iter::from_fn(move || loop {
+            let line = match self.next_line()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(r) = record(line, &self) {
+                return Some(r.map(|t| (line, t)));
+            }
+        }))
     }
 
     /// The fields of the current line (when splitting is enabled).

@@ -14,7 +14,6 @@
 //! is XML; `detect` tells the formats apart when `--format` is not given.
 
 use std::fmt;
-#[allow(unused_imports)] // used by the readers and writers being added
 use std::io::{BufRead, Write};
 
 use secrecy::{SecretBox, SecretString};

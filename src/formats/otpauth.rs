@@ -33,15 +33,9 @@ pub fn reader<'a>(
 
 /// As [`reader`], with the line of each record.
 pub(crate) fn read_located<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecords<'a> {
-    let mut lines = Lines::new(input, true, false);
     let mut scratch = Vec::new();
-    Box::new(std::iter::from_fn(move || {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(parse_uri(line, lines.text(), &mut scratch).map(|t| (line, t)))
-    }))
+    Lines::new(input, true, false)
+        .into_records(move |line, l| Some(parse_uri(line, l.text(), &mut scratch)))
 }
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`, as

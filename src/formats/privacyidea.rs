@@ -32,15 +32,9 @@ use crate::token::{Algorithm, OtpKind, Token, TokenParams};
 /// (`sha1`, `sha256`, `sha512`), as LinOTP's variant of the format does;
 /// without it the hash is SHA1. `#` lines (e.g. `# version: 2`) are comments.
 pub(crate) fn read_privacyidea<'a>(input: Box<dyn BufRead + 'a>) -> LocatedRecords<'a> {
-    let mut lines = Lines::new(input, true, true);
     let mut scratch = Vec::new();
-    Box::new(std::iter::from_fn(move || {
-        let line = match lines.next_line()? {
-            Ok(l) => l,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(privacyidea_record(line, lines.fields(), &mut scratch).map(|t| (line, t)))
-    }))
+    Lines::new(input, true, true)
+        .into_records(move |line, l| Some(privacyidea_record(line, l.fields(), &mut scratch)))
 }
 
 fn privacyidea_record(

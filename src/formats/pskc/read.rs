@@ -13,6 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::crypto::{Cipher, MacAlg, Prf};
 use super::xml::{Element, Next, Ns, XmlError, XmlStream, NS_PSKC};
 use super::{package, MAX_PBKDF2_ITERATIONS};
+use crate::formats::problem::shown;
 use crate::formats::{FormatError, Problem, PskcKey, ReadOptions, RecordError, Records};
 use crate::token::Token;
 
@@ -55,7 +56,7 @@ pub(super) fn open<'a>(
             line: root.line,
             problem: format!(
                 "the document is <{}>, not a PSKC <KeyContainer> in the namespace {NS_PSKC}",
-                printable(&root.name)
+                shown(&root.name)
             ),
         });
     }
@@ -66,7 +67,7 @@ pub(super) fn open<'a>(
                 line: root.line,
                 problem: format!(
                     "PSKC Version {:?} is not supported; only 1.0 is",
-                    printable(version)
+                    shown(version)
                 ),
             });
         }
@@ -214,12 +215,6 @@ fn structure_at(el: &Element, problem: impl Into<String>) -> FormatError {
     }
 }
 
-/// Text from the file, shortened and stripped of control characters, for
-/// a message; text that could be a secret is described, not shown.
-pub(super) fn printable(text: &str) -> String {
-    crate::formats::problem::shown(text)
-}
-
 /// Base64 as PSKC files write it: any whitespace inside, padding usually.
 /// The error says nothing (a decoder's error names an offset into what
 /// may be a secret).
@@ -292,7 +287,7 @@ fn keys(
             method,
             format!(
                 "MACMethod algorithm {:?} is not supported (hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512 are)",
-                printable(uri)
+                shown(uri)
             ),
         )
     })?;
@@ -366,7 +361,7 @@ fn encryption(
     let key_name = el.child(Ns::Ds, "KeyName");
     if key_name.is_some() || el.children.is_empty() {
         let which = match key_name {
-            Some(name) => format!("the pre-shared key {:?}", printable(name.trimmed())),
+            Some(name) => format!("the pre-shared key {:?}", shown(name.trimmed())),
             None => "an unnamed pre-shared key".to_owned(),
         };
         return match &opts.pskc_key {
@@ -396,7 +391,7 @@ fn encryption(
         format!(
             "EncryptionKey holds {}: only a pre-shared key (ds:KeyName) or a PBKDF2 password \
              (xenc11:DerivedKey) is supported, not asymmetric encryption",
-            printable(what)
+            shown(what)
         ),
     ))
 }
@@ -420,7 +415,7 @@ impl Pbkdf2 {
                 method,
                 format!(
                     "key derivation {:?} is not supported; only PBKDF2 is",
-                    printable(uri)
+                    shown(uri)
                 ),
             ));
         }
@@ -450,7 +445,7 @@ impl Pbkdf2 {
                     count,
                     format!(
                         "PBKDF2 IterationCount {:?} is not a number from 1 to {MAX_PBKDF2_ITERATIONS}",
-                        printable(count.trimmed())
+                        shown(count.trimmed())
                     ),
                 )
             })?;
@@ -467,7 +462,7 @@ impl Pbkdf2 {
                         len,
                         format!(
                             "PBKDF2 KeyLength {:?} is not 16, 24 or 32",
-                            printable(len.trimmed())
+                            shown(len.trimmed())
                         ),
                     )
                 })?,
@@ -492,7 +487,7 @@ impl Pbkdf2 {
                     Prf::from_uri(&uri).ok_or_else(|| {
                         structure_at(
                             prf,
-                            format!("PBKDF2 PRF {:?} is not supported", printable(&uri)),
+                            format!("PBKDF2 PRF {:?} is not supported", shown(&uri)),
                         )
                     })?
                 }
