@@ -256,10 +256,13 @@ impl TokenParams {
     /// declaration order (`algorithm`, `digits`, `kind` {`type`, `period` |
     /// `counter`}, `manufacturer`, `model`), as stored in `token_params`.
     /// Two sets are the same set exactly when these bytes are equal.
+    #[allow(clippy::expect_used)]
     pub fn canonical_json(&self) -> String {
         // Serializing a struct of strings, integers and enums cannot fail
-        // (no map with non-string keys, no custom serializer).
-        serde_json::to_string(self).unwrap_or_default()
+        // (no map with non-string keys, no custom serializer). Should it
+        // ever, stop: an empty string here would be bound into every
+        // seed's AAD and leave the parameters unauthenticated.
+        serde_json::to_string(self).expect("token parameters serialize to JSON")
     }
 
     /// SHA-256 of [`TokenParams::canonical_json`], lower-case hex: what a
