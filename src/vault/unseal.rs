@@ -65,6 +65,10 @@ pub struct UnsealedVault {
     vault: Vault,
     kek: SealingKey,
     officers: Vec<Officer>,
+    /// The names of the officers whose cards unsealed it. Kept apart from
+    /// `officers` so that a long session can drop the signing keys and
+    /// still name its quorum in the entries its acts write.
+    names: Vec<String>,
     pub(crate) data_keys: super::seeds::DataKeyCache,
     /// The head the log check verified before the unseal; `None` when the
     /// session went on over a broken log (it then signs no checkpoint).
@@ -483,6 +487,7 @@ impl Vault {
             vault: self,
             kek,
             officers,
+            names,
             data_keys: Default::default(),
             verified: log.verified,
             purpose: purpose.to_owned(),
@@ -498,7 +503,7 @@ impl UnsealedVault {
 
     /// Their names, for audit entries.
     pub fn officer_names(&self) -> Vec<String> {
-        self.officers.iter().map(|o| o.name.clone()).collect()
+        self.names.clone()
     }
 
     /// The head the session's log check verified; `None` when it went on
@@ -584,24 +589,11 @@ impl UnsealedVault {
     /// Keeps only what a session that stays unsealed needs between acts,
     /// and wipes the rest now: every officer's signing key and every
     /// cached data key are dropped here.
-    pub fn into_session(self) -> UnsealedSession {
-        let UnsealedVault {
-            vault,
-            kek,
-            officers,
-            data_keys,
-            verified,
-            purpose,
-        } = self;
-        drop(data_keys);
-        UnsealedSession {
-            vault,
-            kek,
-            verified,
-            purpose,
-            // The signing keys go with the `Officer` values (wiped on drop).
-            officers: officers.into_iter().map(|o| o.name).collect(),
-        }
+    pub fn into_session(mut self) -> UnsealedSession {
+        // The signing keys go with the `Officer` values (wiped on drop).
+        self.officers.clear();
+        self.data_keys = Default::default();
+        UnsealedSession { inner: self }
     }
 }
 
@@ -618,20 +610,16 @@ impl UnsealedVault {
 /// ([`Vault::authenticate`]), as the two-person rule intends. The master
 /// key is not held either: the KEK is all that any act below it needs.
 pub struct UnsealedSession {
-    vault: Vault,
-    kek: SealingKey,
-    officers: Vec<String>,
-    /// As [`UnsealedVault`]'s: the head verified at unseal, `None` over an
-    /// accepted broken log (then no checkpoint is signed).
-    verified: Option<Head>,
-    purpose: String,
+    /// An unsealed vault with no officer signing key and, between acts,
+    /// no data key.
+    inner: UnsealedVault,
 }
 
 impl fmt::Debug for UnsealedSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnsealedSession")
-            .field("vault", &self.vault.info.vault_id)
-            .field("officers", &self.officers)
+            .field("vault", &self.inner.vault.info.vault_id)
+            .field("officers", &self.inner.names)
             .finish_non_exhaustive()
     }
 }
@@ -639,35 +627,39 @@ impl fmt::Debug for UnsealedSession {
 impl UnsealedSession {
     /// The sealed view (status, log).
     pub fn vault(&self) -> &Vault {
-        &self.vault
+        &self.inner.vault
     }
 
     /// The officers whose cards unsealed the session.
     pub fn officer_names(&self) -> Vec<String> {
-        self.officers.clone()
+        self.inner.officer_names()
     }
 
     /// What the session holds in memory: the KEK, nothing more.
     pub fn held_secrets(&self) -> HeldSecrets {
         HeldSecrets {
-            kek_version: self.vault.info.key_version,
+            kek_version: self.inner.vault.info.key_version,
             officer_keys: 0,
             data_keys: 0,
         }
+    }
+
+    /// Runs one quorum act (ingest, export, checkpoint, ...) with the
+    /// session's key, exactly as a command with the same cards would: the
+    /// act's entries name the session's officers. Any data key the act
+    /// opened is wiped when it returns, so between acts the session holds
+    /// the KEK only.
+    pub fn act<R>(&mut self, f: impl FnOnce(&mut UnsealedVault) -> R) -> R {
+        let out = f(&mut self.inner);
+        self.inner.data_keys = Default::default();
+        self.inner.officers.clear();
+        out
     }
 
     /// Ends the session as [`UnsealedVault::finish`] does: signs a
     /// checkpoint with the vault key, opened from the KEK for this
     /// signature only, then seals (the KEK is wiped).
     pub fn finish(self) -> (Vault, Result<Option<crate::audit::Checkpoint>, VaultError>) {
-        UnsealedVault {
-            vault: self.vault,
-            kek: self.kek,
-            officers: Vec::new(),
-            data_keys: Default::default(),
-            verified: self.verified,
-            purpose: self.purpose,
-        }
-        .finish()
+        self.inner.finish()
     }
 }
