@@ -35,6 +35,7 @@ mod no_secret_leak;
 mod otp_oathtool;
 mod otp_vectors;
 mod params_tamper;
+mod pgp_curves;
 mod pgp_gpg;
 mod pgp_stream;
 mod pskc_interop;
