@@ -47,3 +47,4 @@ mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;
 mod typed_errors;
+mod vendor_files;

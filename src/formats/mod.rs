@@ -30,7 +30,7 @@ pub mod problem;
 pub mod pskc;
 
 pub use detect::{detect, detect_buffered, DETECT_HEAD_BYTES};
-pub use problem::{could_be_secret, Problem, RecordSerial};
+pub use problem::{could_be_secret, Problem, RecordSerial, RecordWarning, Warning, Warnings};
 
 /// The seed file formats of SPEC "Seed formats".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,6 +240,9 @@ impl fmt::Debug for PskcKey {
 pub struct ReadOptions {
     /// Key for encrypted PSKC.
     pub pskc_key: Option<PskcKey>,
+    /// What the readers accepted generously (e.g. stray Base32 bits in an
+    /// Entra file), gathered as they read.
+    pub warnings: Warnings,
 }
 
 /// Options for writing.
@@ -283,7 +286,7 @@ pub fn located_reader<'a>(
     opts: &'a ReadOptions,
 ) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
-        Format::AzureCsv => azure::read_located(input)?,
+        Format::AzureCsv => azure::read_located(input, &opts.warnings)?,
         Format::Hex => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Hex),
         Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),

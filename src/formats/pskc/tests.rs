@@ -20,7 +20,10 @@ fn read_all(
     bytes: &[u8],
     key: Option<PskcKey>,
 ) -> Result<Vec<Result<Token, RecordError>>, FormatError> {
-    let opts = ReadOptions { pskc_key: key };
+    let opts = ReadOptions {
+        pskc_key: key,
+        ..ReadOptions::default()
+    };
     let records = reader(Box::new(bytes), &opts)?;
     Ok(records.collect())
 }
@@ -353,6 +356,7 @@ fn secrets_stay_out_of_debug() {
     let bytes = write_fast(&[token("1")], pre_shared(&[5; 16]));
     let opts = ReadOptions {
         pskc_key: pre_shared(&[5; 16]),
+        ..ReadOptions::default()
     };
     let records = reader(Box::new(&bytes[..]), &opts).unwrap();
     let tokens: Vec<_> = records.collect();

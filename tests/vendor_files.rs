@@ -1,0 +1,187 @@
+//! Real vendors' files as they come: Nagra ID's hyphenated serials all the
+//! way from ingest to a bundle gpg opens, Microsoft's own Entra example row
+//! (stray bits in its last Base32 character: read as Entra reads it, with
+//! a warning naming the line), and the UPN column Entra wants, filled from
+//! a mapping the officers signed.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{request_id, text, Gpg, TestVault};
+
+const HEADER: &str = "upn,serial number,secret key,time interval,manufacturer,model";
+
+/// Nagra ID style serials, with a `-` inside, and distinct secrets.
+const NAGRA: [(&str, &str); 3] = [
+    ("306EUO4-00960", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXA"),
+    ("306EUO4-00961", "KRUGS4ZANFZSAYJAORSXG5BAONSWKZBB"),
+    ("306EUO4-00962", "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U"),
+];
+
+fn write(v: &TestVault, name: &str, body: &str) -> PathBuf {
+    let p = v.tmp.path().join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn nagra_file(v: &TestVault) -> PathBuf {
+    let mut body = format!("{HEADER}\n");
+    for (serial, secret) in NAGRA {
+        body.push_str(&format!(",{serial},{secret},30,Nagra ID,Display Card\n"));
+    }
+    write(v, "nagra.csv", &body)
+}
+
+/// A customer key made by gpg; returns the home and the exported key.
+fn customer(v: &TestVault) -> (Gpg, PathBuf) {
+    let gpg = Gpg::new();
+    let fpr = gpg.make(
+        "Acme IT <it@acme.example>",
+        "ed25519",
+        Some("cv25519"),
+        "never",
+        None,
+    );
+    let key = gpg.export(&fpr, &v.tmp.path().join("acme.asc"));
+    gpg.run(&["--import", v.cards.join("vault-cert.asc").to_str().unwrap()]);
+    (gpg, key)
+}
+
+/// Opens `bundle` with gpg (asserting the vault's good signature) and
+/// returns the plaintext.
+fn open(gpg: &Gpg, bundle: &Path) -> String {
+    let dec = gpg.run(&["--status-fd", "2", "--decrypt", bundle.to_str().unwrap()]);
+    let status = String::from_utf8_lossy(&dec.stderr);
+    assert!(status.contains("[GNUPG:] GOODSIG "), "{status}");
+    String::from_utf8(dec.stdout).unwrap()
+}
+
+#[test]
+fn hyphenated_nagra_serials_go_from_ingest_to_a_bundle_gpg_opens() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let out = v.ingest_output(&nagra_file(&v), &["alice", "bob"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("WARNING"), "{}", text(&out));
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", NAGRA.iter().map(|(s, _)| *s), "alice");
+
+    let show = v
+        .cmd()
+        .args(["serial", "show", "306EUO4-00961", "--json"])
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{}", text(&show));
+    let s: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(s["serial"], "306EUO4-00961", "{s}");
+
+    // A request for two of them, by serials file.
+    let list = write(&v, "req.txt", "306EUO4-00960\n306EUO4-00962\n");
+    let (gpg, key) = customer(&v);
+    let out = v.create_request(
+        "4711",
+        "it@acme.example",
+        "azure-csv",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
+    let req = request_id(&out);
+    v.approve_ok(&req, "bob");
+    let media = v.media();
+    v.export_ok(&req, &media, &["carol", "alice"]);
+    let csv = open(&gpg, &media.join(format!("4711-{req}.azure-csv.asc")));
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        vec![
+            format!(",306EUO4-00960,{},30,Nagra ID,Display Card", NAGRA[0].1),
+            format!(",306EUO4-00962,{},30,Nagra ID,Display Card", NAGRA[2].1),
+        ],
+        "{csv}"
+    );
+    // The export shows in the serial's history, and the log verifies.
+    let show = v
+        .cmd()
+        .args(["serial", "show", "306EUO4-00960", "--json"])
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(s["exports"], 1, "{s}");
+    v.cmd().args(["audit", "verify"]).assert().success();
+    v.cmd().args(["audit", "replay"]).assert().success();
+}
+
+#[test]
+fn hyphens_at_the_edges_or_doubled_dots_are_refused_naming_the_line() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let body = format!(
+        "{HEADER}\n,-306EUO4,{},30,,\n,306EUO4-,{},30,,\n,306..EUO4,{},30,,\n,306/EUO4,{},30,,\n",
+        NAGRA[0].1, NAGRA[1].1, NAGRA[2].1, NAGRA[0].1
+    );
+    let out = v.ingest_output(&write(&v, "bad.csv", &body), &["alice", "bob"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for line in 2..=5 {
+        assert!(err.contains(&format!("line {line}")), "line {line}: {err}");
+    }
+}
+
+/// Microsoft's own example row, from Entra's documentation of the upload file.
+const ENTRA_EXAMPLE: &str =
+    "Helga@contoso.com,1234567,2234567abcdef2234567abcdef,60,Contoso,HardwareKey";
+
+#[test]
+fn microsofts_entra_example_row_ingests_with_a_warning_naming_the_line() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let file = write(&v, "entra.csv", &format!("{HEADER}\n{ENTRA_EXAMPLE}\n"));
+    let out = v.ingest_output(&file, &["alice", "bob"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warning = stdout
+        .lines()
+        .find(|l| l.starts_with("WARNING: "))
+        .unwrap_or_else(|| panic!("no warning line: {stdout}"));
+    assert!(
+        warning.contains("line 2 (serial 1234567)") && warning.contains("ignored"),
+        "{warning}"
+    );
+    assert!(
+        !stdout.to_ascii_lowercase().contains("2234567abcdef"),
+        "{stdout}"
+    );
+    // The log counts the warning, never the secret.
+    let logged = v.sqlite(
+        "SELECT json_extract(CAST(body AS TEXT), '$.data.warnings') FROM audit \
+         WHERE json_extract(CAST(body AS TEXT), '$.event') = 'batch.ingested'",
+    );
+    assert_eq!(logged.trim(), "1");
+    let all = v.sqlite("SELECT CAST(body AS TEXT) FROM audit");
+    assert!(!all.to_ascii_lowercase().contains("2234567abcdef"));
+
+    // The token computes what Entra would: the code oathtool computes from
+    // the decoded bytes (stray bits dropped) matches at drift 0.
+    crate::common::require_tool("oathtool");
+    let at = 1_800_000_000u64;
+    let code = std::process::Command::new("oathtool")
+        .args([
+            "--totp",
+            "--time-step-size=60s",
+            &format!("--now=@{at}"),
+            "d6b7cefbe0088642eb5be77df0044321",
+        ])
+        .output()
+        .unwrap();
+    let code = String::from_utf8(code.stdout).unwrap().trim().to_owned();
+    let out = v
+        .cmd()
+        .args(["verify-token", "1234567", "--code", &code])
+        .args(["--at", &at.to_string(), "--json"])
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["matched"].clone(), r["drift"].clone()),
+        (true.into(), 0.into()),
+        "{r}"
+    );
+}
