@@ -145,6 +145,7 @@ fn write_ours(path: &Path, key: Option<PskcKey>) {
     let opts = WriteOptions {
         pskc_key: key,
         upn: None,
+        upns: None,
     };
     let mut file = std::fs::File::create(path).unwrap();
     let tokens = tokens();

@@ -185,3 +185,155 @@ fn microsofts_entra_example_row_ingests_with_a_warning_naming_the_line() {
         "{r}"
     );
 }
+
+/// The Nagra vault with order 4711 holding the three tokens, and a key.
+fn entra_flow() -> (TestVault, Gpg, PathBuf) {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    v.ingest_file(&nagra_file(&v));
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", NAGRA.iter().map(|(s, _)| *s), "alice");
+    let (gpg, key) = customer(&v);
+    (v, gpg, key)
+}
+
+const UPNS: &str = "serial,upn\n306EUO4-00962,carl@contoso.com\n306EUO4-00960,Helga@contoso.com\n\
+                    306EUO4-00961,olaf.m@contoso.com\n";
+
+#[test]
+fn the_upn_mapping_fills_entras_upn_column_in_the_bundle_gpg_opens() {
+    let (v, gpg, key) = entra_flow();
+    let upns = write(&v, "upns.csv", UPNS);
+    let out = v.create_request(
+        "4711",
+        "it@acme.example",
+        "azure-csv",
+        &key,
+        "alice",
+        &["--upn-file", upns.to_str().unwrap()],
+    );
+    let req = request_id(&out);
+    // The officers sign the mapping's hash (statement v3).
+    let statement = v.sqlite(&format!(
+        "SELECT statement FROM requests WHERE id = '{req}'"
+    ));
+    assert!(
+        statement.starts_with("seedvault seed request v3\n") && statement.contains("upns-sha256: "),
+        "{statement}"
+    );
+    v.approve_ok(&req, "bob");
+    let media = v.media();
+    v.export_ok(&req, &media, &["carol", "alice"]);
+    let csv = open(&gpg, &media.join(format!("4711-{req}.azure-csv.asc")));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], HEADER);
+    assert_eq!(
+        rows[1..],
+        [
+            format!(
+                "Helga@contoso.com,306EUO4-00960,{},30,Nagra ID,Display Card",
+                NAGRA[0].1
+            ),
+            format!(
+                "olaf.m@contoso.com,306EUO4-00961,{},30,Nagra ID,Display Card",
+                NAGRA[1].1
+            ),
+            format!(
+                "carl@contoso.com,306EUO4-00962,{},30,Nagra ID,Display Card",
+                NAGRA[2].1
+            ),
+        ],
+        "{csv}"
+    );
+    v.cmd().args(["audit", "replay"]).assert().success();
+    v.cmd().args(["audit", "verify"]).assert().success();
+}
+
+#[test]
+fn a_tampered_upn_row_stops_the_export_and_fails_the_replay() {
+    let (v, _gpg, key) = entra_flow();
+    let upns = write(&v, "upns.csv", UPNS);
+    let out = v.create_request(
+        "4711",
+        "it@acme.example",
+        "azure-csv",
+        &key,
+        "alice",
+        &["--upn-file", upns.to_str().unwrap()],
+    );
+    let req = request_id(&out);
+    v.approve_ok(&req, "bob");
+    v.cmd().args(["audit", "replay"]).assert().success();
+    // Someone with the sqlite3 CLI hands Helga's token to another user.
+    v.sqlite("UPDATE request_upns SET upn = 'mallory@contoso.com' WHERE serial = '306EUO4-00960'");
+    let media = v.media();
+    let out = v.export(&req, &media, &["carol", "alice"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UPN mapping"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        crate::common::file_names(&media).is_empty(),
+        "nothing written"
+    );
+    let replay = v.cmd().args(["audit", "replay"]).output().unwrap();
+    assert_eq!(replay.status.code(), Some(3), "{}", text(&replay));
+    assert!(text(&replay).contains("306EUO4-00960"), "{}", text(&replay));
+    // Restored, the replay agrees again; a deleted row stops the export too.
+    v.sqlite("UPDATE request_upns SET upn = 'Helga@contoso.com' WHERE serial = '306EUO4-00960'");
+    v.cmd().args(["audit", "replay"]).assert().success();
+    v.sqlite("DELETE FROM request_upns WHERE serial = '306EUO4-00961'");
+    let out = v.export(&req, &media, &["carol", "alice"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn upn_files_are_refused_line_by_line_and_only_for_azure_csv() {
+    let (v, _gpg, key) = entra_flow();
+    let create = |format: &str, body: &str| {
+        let f = write(&v, "upns.csv", body);
+        let out = v.create_request(
+            "4711",
+            "it@acme.example",
+            format,
+            &key,
+            "alice",
+            &["--upn-file", f.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = create("hex", UPNS);
+    assert!(
+        err.contains("only for the azure-csv format") && err.contains("format is hex"),
+        "{err}"
+    );
+    let err = create(
+        "azure-csv",
+        "306EUO4-00960,Helga@contoso.com\n306EUO4-00960,carl@contoso.com\n306EUO4-09999,x@contoso.com\n",
+    );
+    assert!(
+        err.contains("line 2: serial 306EUO4-00960 is listed twice (first on line 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: serial 306EUO4-09999 is not one of the request's serials"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no line for 2 serial(s) of the request: 306EUO4-00961, 306EUO4-00962"),
+        "{err}"
+    );
+    let err = create(
+        "azure-csv",
+        "306EUO4-00960,Helga at contoso\n306EUO4-00961\n",
+    );
+    assert!(
+        err.contains("line 1 (serial 306EUO4-00960): the UPN is not e-mail-like"),
+        "{err}"
+    );
+    assert!(!err.contains("Helga at contoso"), "{err}");
+    assert!(err.contains("line 2: expected `serial,upn`"), "{err}");
+    assert_eq!(v.events("request.created"), 0);
+}

@@ -39,6 +39,20 @@ fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
     Ok(out)
 }
 
+/// Reads a UPN file (`serial,upn` per line); every bad line reported.
+fn read_upns(path: &Path) -> Result<Vec<seedvault::vault::upn::UpnLine>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
+    seedvault::vault::upn::parse_upn_file(&text).map_err(|bad| {
+        CliError::refused(format!(
+            "{}: {} bad line(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        ))
+    })
+}
+
 pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
     match cmd {
         OrderCommand::Add {
@@ -116,6 +130,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             recipient_key,
             format,
             serials_file,
+            upn_file,
             reexport,
             reason,
             json,
@@ -134,6 +149,10 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                 Some(f) => Some(read_serials(f)?),
                 None => None,
             };
+            let upns = match &upn_file {
+                Some(f) => Some(read_upns(f)?),
+                None => None,
+            };
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request create")?;
             let created = vault.create_request(
@@ -144,6 +163,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                     format,
                     serials,
                     reexport_reason: if reexport { reason } else { None },
+                    upns,
                 },
                 &who,
             )?;

@@ -252,6 +252,9 @@ pub struct WriteOptions {
     pub pskc_key: Option<PskcKey>,
     /// For Azure CSV: the `upn` column (empty when `None`).
     pub upn: Option<String>,
+    /// For Azure CSV: each serial's own `upn` (a request's signed UPN
+    /// mapping); a serial it does not hold gets `upn`.
+    pub upns: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A stream of records of one file.
@@ -337,7 +340,10 @@ enum WriterKind<'w> {
 }
 
 enum LineFormat {
-    Azure { upn: String },
+    Azure {
+        upn: String,
+        upns: Option<std::collections::BTreeMap<String, String>>,
+    },
     Pairs(hexbase32::SecretEncoding),
     Otpauth,
     PrivacyIdea,
@@ -354,6 +360,7 @@ impl<'w> Writer<'w> {
             Format::Pskc => return Ok(Writer(WriterKind::Pskc(pskc::writer(out, opts)?))),
             Format::AzureCsv => LineFormat::Azure {
                 upn: azure::upn(opts)?,
+                upns: opts.upns.clone(),
             },
             Format::Hex => LineFormat::Pairs(hexbase32::SecretEncoding::Hex),
             Format::Base32 => LineFormat::Pairs(hexbase32::SecretEncoding::Base32),
@@ -375,7 +382,13 @@ impl<'w> Writer<'w> {
             WriterKind::Lines { out, format } => (out, format),
         };
         match format {
-            LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
+            LineFormat::Azure { upn, upns } => {
+                let upn = upns
+                    .as_ref()
+                    .and_then(|m| m.get(token.serial.as_str()))
+                    .unwrap_or(upn);
+                azure::push_line(&mut out.buf, upn, token)?
+            }
             LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token)?,
             LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
             LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token)?,

@@ -20,6 +20,7 @@ use super::clock;
 use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
 use super::orders::{check_free_text, normalize_email, Order};
 use super::statement::{self, Decision, RequestStatement};
+use super::upn::{self, UpnLine, UpnMap};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
@@ -41,6 +42,9 @@ pub struct NewRequest<'a> {
     pub serials: Option<Vec<Serial>>,
     /// Allow serials already exported, with this reason.
     pub reexport_reason: Option<String>,
+    /// azure-csv only: each serial's Entra user (a parsed `--upn-file`),
+    /// checked against the request's serials and signed (by hash).
+    pub upns: Option<Vec<UpnLine>>,
 }
 
 /// A created request.
@@ -68,6 +72,7 @@ struct CheckedRequest {
     /// same way) then name one list.
     serials: Vec<String>,
     reexport_reason: Option<String>,
+    upns: Option<UpnMap>,
 }
 
 /// A checked request with its id and the creating officer's signature.
@@ -254,6 +259,18 @@ impl Vault {
                 problems.push(e.to_string());
             }
         }
+        // The UPN mapping: Entra's file only, covering exactly these serials.
+        let upns = match &r.upns {
+            Some(_) if r.format != Format::AzureCsv => {
+                problems.push(format!(
+                    "a UPN file (--upn-file) is only for the azure-csv format (Entra); this request's format is {}",
+                    r.format
+                ));
+                None
+            }
+            Some(lines) => upn::check_against(lines, &serials, &mut problems),
+            None => None,
+        };
         // The chosen format must be able to hold these tokens.
         if problems.is_empty() {
             if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
@@ -277,6 +294,7 @@ impl Vault {
             format: r.format,
             recipient,
             serials,
+            upns,
             reexport_reason: r
                 .reexport_reason
                 .as_deref()
@@ -339,6 +357,7 @@ impl Vault {
             recipient: c.recipient.fingerprint(),
             serials: c.serials.len() as u64,
             serials_sha256: statement::serials_sha256_v2(&c.serials),
+            upns_sha256: c.upns.as_ref().map(UpnMap::sha256),
             reexport: c.reexport_reason.clone(),
             created_by: officer.name.clone(),
         }
@@ -397,13 +416,13 @@ impl Vault {
             for serial in &c.serials {
                 ins.execute(params![s.id, serial])?;
             }
-            audit::append(
-                tx,
-                &vid,
-                &Event {
-                    kind: events::REQUEST_CREATED,
-                    actors: vec![name.clone()],
-                    data: json!({
+            let mut ins_upn = tx.prepare_cached(
+                "INSERT INTO request_upns (request_id, serial, upn) VALUES (?1, ?2, ?3)",
+            )?;
+            for (serial, upn) in c.upns.iter().flat_map(UpnMap::iter) {
+                ins_upn.execute(params![s.id, serial, upn])?;
+            }
+            let mut data = json!({
                         "request_id": s.id,
                         "order_id": c.order_id,
                         "requester": c.requester,
@@ -414,7 +433,19 @@ impl Vault {
                         "reexport_reason": c.reexport_reason,
                         "statement": s.statement,
                         "signature": s.signature,
-                    }),
+                    });
+            // Only a request with a mapping has the key: older entries and
+            // requests without one read the same.
+            if let (Some(m), Some(obj)) = (&c.upns, data.as_object_mut()) {
+                obj.insert("upns".into(), json!(m.as_map()));
+            }
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::REQUEST_CREATED,
+                    actors: vec![name.clone()],
+                    data,
                 },
             )?;
             Ok::<_, VaultError>(s.id.clone())

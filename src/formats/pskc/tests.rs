@@ -32,6 +32,7 @@ fn write_fast(tokens: &[Token], key: Option<PskcKey>) -> Vec<u8> {
     let opts = WriteOptions {
         pskc_key: key,
         upn: None,
+        upns: None,
     };
     let mut out = Vec::new();
     super::write::write(&mut tokens.iter(), &mut out, &opts, FAST_ITERATIONS).unwrap();
@@ -162,6 +163,7 @@ fn default_iteration_count_is_what_the_docs_say() {
     let opts = WriteOptions {
         pskc_key: password("pw"),
         upn: None,
+        upns: None,
     };
     let mut out = Vec::new();
     write(&mut [token("1")].iter(), &mut out, &opts).unwrap();
@@ -192,6 +194,7 @@ fn pre_shared_keys_pick_their_cipher() {
     let opts = WriteOptions {
         pskc_key: pre_shared(&[1; 10]),
         upn: None,
+        upns: None,
     };
     let e = write(&mut [token("1")].iter(), &mut Vec::new(), &opts).unwrap_err();
     assert!(e.to_string().contains("16, 24 or 32"), "{e}");
