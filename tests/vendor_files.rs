@@ -337,3 +337,121 @@ fn upn_files_are_refused_line_by_line_and_only_for_azure_csv() {
     assert!(err.contains("line 2: expected `serial,upn`"), "{err}");
     assert_eq!(v.events("request.created"), 0);
 }
+
+// ---- PSKC messages ----
+
+/// `ingest FILE extra...`, refused with exit 1; returns stderr.
+fn ingest_refused(v: &TestVault, file: &Path, extra: &[&str]) -> String {
+    let out = v
+        .cmd()
+        .arg("ingest")
+        .arg(file)
+        .args(extra)
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_duplicate_serial_in_rfc6030_figure_10_is_reported_at_both_lines() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let fig10 =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/pskc/rfc6030_figure10.pskcxml");
+    let text = std::fs::read_to_string(&fig10).unwrap();
+    let packages: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("<KeyPackage>") || l.contains("<pskc:KeyPackage>"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(packages.len(), 4);
+    let err = ingest_refused(&v, &fig10, &[]);
+    let want = format!(
+        "line {} (serial 9999999): duplicate serial: it first appears on line {}",
+        packages[3], packages[2]
+    );
+    assert!(err.contains(&want), "want {want:?} in:\n{err}");
+    assert!(!err.contains("line 0"), "{err}");
+    assert!(!err.contains("record"), "{err}");
+}
+
+const PSKC_KEY_HEX: &str = "12345678901234567890123456789012";
+
+#[test]
+fn a_mac_under_xmldsig_more_hmac_sha1_gets_a_message_that_names_the_right_uri() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let file = write(
+        &v,
+        "mac.pskcxml",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc"
+    xmlns:ds="http://www.w3.org/2000/09/xmldsig#" xmlns:xenc="http://www.w3.org/2001/04/xmlenc#">
+  <EncryptionKey><ds:KeyName>Pre-shared-key</ds:KeyName></EncryptionKey>
+  <MACMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#hmac-sha1">
+    <MACKey>
+      <xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
+      <xenc:CipherData><xenc:CipherValue>ESIzRFVmd4iZABEiM0RVZgKn6WjLaTC1sbeBMSvIhRejN9vJa2BOlSaMrR7I5wSX</xenc:CipherValue></xenc:CipherData>
+    </MACKey>
+  </MACMethod>
+</KeyContainer>
+"#,
+    );
+    let key = write(&v, "psk.hex", PSKC_KEY_HEX);
+    let err = ingest_refused(&v, &file, &["--pskc-key-file", key.to_str().unwrap()]);
+    assert!(
+        err.contains("xmldsig-more#hmac-sha1")
+            && err
+                .contains("hmac-sha1 is identified as http://www.w3.org/2000/09/xmldsig#hmac-sha1"),
+        "{err}"
+    );
+    // It no longer reads as if hmac-sha1 itself were unsupported.
+    assert!(!err.contains("is not supported (hmac-sha1"), "{err}");
+}
+
+#[test]
+fn password_based_draft_files_are_called_drafts_not_asymmetric_encryption() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    // draft-ietf-keyprov-pskc-02 figure 5's layout: DerivedKey in the PSKC namespace.
+    let draft02 = write(
+        &v,
+        "draft02.pskcxml",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"
+    xmlns:pkcs5="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#">
+  <EncryptionKey>
+    <DerivedKey>
+      <CarriedKeyName>Passphrase1</CarriedKeyName>
+      <KeyDerivationMethod Algorithm="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#pbkdf2"/>
+    </DerivedKey>
+  </EncryptionKey>
+</KeyContainer>
+"#,
+    );
+    let err = ingest_refused(&v, &draft02, &[]);
+    assert!(
+        err.contains("password-based key (DerivedKey)") && err.contains("drafts before RFC 6030"),
+        "{err}"
+    );
+    assert!(!err.contains("asymmetric"), "{err}");
+
+    // draft-hoyer-keyprov-portable-symmetric-key-container-01: PBE-3DES.
+    let hoyer = write(
+        &v,
+        "hoyer.pskcxml",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:container">
+  <EncryptionMethod algorithm="PBE-3DES112-CBC">
+    <PBESalt>y6TzckeLRQw=</PBESalt>
+    <PBEIterationCount>999</PBEIterationCount>
+  </EncryptionMethod>
+</KeyContainer>
+"#,
+    );
+    let err = ingest_refused(&v, &hoyer, &["--format", "pskc"]);
+    assert!(
+        err.contains("PSKC draft written before RFC 6030") && err.contains("RFC 6030 export"),
+        "{err}"
+    );
+}

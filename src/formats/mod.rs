@@ -261,8 +261,8 @@ pub struct WriteOptions {
 pub type Records<'a> = Box<dyn Iterator<Item = Result<Token, RecordError>> + 'a>;
 
 /// A stream of records with the 1-based line each one starts on, for
-/// reports that must say where a problem is (duplicates). For PSKC the
-/// line is 0: its reader does not say (the record's position is used).
+/// reports that must say where a problem is (duplicates). For PSKC it is
+/// the line where the record's `<KeyPackage>` starts.
 pub type LocatedRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Token), RecordError>> + 'a>;
 
 /// Opens a stream of the tokens in `input`, read as `format`. Fails at once
@@ -282,7 +282,7 @@ pub fn reader<'a>(
     ))
 }
 
-/// As [`reader`], with the line each record starts on (0 for PSKC).
+/// As [`reader`], with the line each record starts on.
 pub fn located_reader<'a>(
     format: Format,
     input: Box<dyn BufRead + 'a>,
@@ -294,7 +294,7 @@ pub fn located_reader<'a>(
         Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),
         Format::PrivacyIdea => privacyidea::read_privacyidea(input),
-        Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
+        Format::Pskc => pskc::located_reader(input, opts)?,
     })
 }
 
