@@ -455,3 +455,58 @@ fn password_based_draft_files_are_called_drafts_not_asymmetric_encryption() {
         "{err}"
     );
 }
+
+// ---- the recipient's e-mail ----
+
+#[test]
+fn a_recipient_key_without_the_requesters_email_is_accepted_with_a_warning_the_approver_sees() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    v.ingest_file(&nagra_file(&v));
+    v.add_order("4711", "Acme", &["it@acme.example"], "alice");
+    v.assign("4711", NAGRA.iter().map(|(s, _)| *s), "alice");
+    let (other, _) = v.customer_key("Acme Ops <ops@acme.example>", "ops.asc");
+    let out = v.create_request("4711", "IT@acme.example", "hex", &other, "alice", &[]);
+    let req = request_id(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let warning = stdout
+        .lines()
+        .find(|l| l.starts_with("WARNING: "))
+        .unwrap_or_else(|| panic!("no warning: {stdout}"));
+    assert!(
+        warning.contains("does not name the requester's e-mail it@acme.example")
+            && warning.contains("ops@acme.example"),
+        "{warning}"
+    );
+
+    let list = v.cmd().args(["request", "list"]).output().unwrap();
+    assert!(text(&list).contains("WARNING: "), "{}", text(&list));
+    let show = v
+        .cmd()
+        .args(["request", "show", &req, "--json"])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 1, "{j}");
+    assert_eq!(j["user_ids"][0], "Acme Ops <ops@acme.example>", "{j}");
+    let show = v.cmd().args(["request", "show", &req]).output().unwrap();
+    assert!(show.status.success(), "{}", text(&show));
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("user id  Acme Ops <ops@acme.example>") && shown.contains("WARNING: "),
+        "{shown}"
+    );
+
+    // The approver reads it before signing.
+    let out = v.approve(&req, "bob");
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let w = stdout.find("WARNING: ").expect("warning at approve");
+    let approved = stdout.find("approved by bob").expect("approved line");
+    assert!(w < approved, "{stdout}");
+
+    // A key that names the requester draws no warning.
+    let (own, _) = v.customer_key("Acme IT <it@acme.example>", "it.asc");
+    let out = v.create_request("4711", "it@acme.example", "hex", &own, "alice", &[]);
+    request_id(&out);
+    assert!(!text(&out).contains("WARNING"), "{}", text(&out));
+}

@@ -354,6 +354,15 @@ pub enum RequestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One request: what was signed, the recipient's user ids, and any warning.
+    Show {
+        /// Request id.
+        #[arg(value_name = "REQ")]
+        id: String,
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

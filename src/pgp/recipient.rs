@@ -185,6 +185,20 @@ impl RecipientCert {
         }
     }
 
+    /// Whether one of the valid user ids carries the e-mail address
+    /// `email` (compared without regard to case; a user id `Name <addr>`
+    /// carries `addr`, a bare user id is compared whole).
+    pub fn names_email(&self, email: &str) -> bool {
+        let want = email.trim();
+        self.user_ids().iter().any(|u| {
+            let addr = match (u.rfind('<'), u.rfind('>')) {
+                (Some(a), Some(b)) if a < b => &u[a + 1..b],
+                _ => u.as_str(),
+            };
+            addr.trim().eq_ignore_ascii_case(want)
+        })
+    }
+
     /// The checked certificate.
     pub fn cert(&self) -> &Cert {
         &self.cert

@@ -60,6 +60,31 @@ pub struct CreatedRequest {
     pub user_ids: Vec<String>,
     /// Serial count.
     pub serials: usize,
+    /// What the approving officer must see (e.g. a recipient key that
+    /// does not name the requester's e-mail); the request is made anyway.
+    pub warnings: Vec<String>,
+}
+
+/// The warning for a recipient certificate none of whose user ids carries
+/// the requester's e-mail: not a refusal (companies use role keys), but
+/// the officers must confirm out of band that the key is the requester's.
+/// Both facts are in the signed statement (the recipient's fingerprint,
+/// whose certificate is checked against it, and the requester).
+pub(crate) fn recipient_email_warning(cert: &RecipientCert, requester: &str) -> Option<String> {
+    if cert.names_email(requester) {
+        return None;
+    }
+    let uids = cert.user_ids();
+    let shown = if uids.is_empty() {
+        "it has no valid user id".to_owned()
+    } else {
+        format!("its user ids: {}", uids.join("; "))
+    };
+    Some(format!(
+        "the recipient key {} does not name the requester's e-mail {requester} ({shown}); \
+         confirm with the requester out of band that this key is theirs before approving",
+        cert.fingerprint()
+    ))
 }
 
 /// A request that passed every check: what the statement will sign.
@@ -212,6 +237,9 @@ impl Vault {
             encryption_subkeys: checked.recipient.encryption_subkey_fingerprints(),
             user_ids: checked.recipient.user_ids(),
             serials: checked.serials.len(),
+            warnings: recipient_email_warning(&checked.recipient, &checked.requester)
+                .into_iter()
+                .collect(),
         };
         created.id = self.insert_request(&checked, &created, officer)?;
         Ok(created)
@@ -450,6 +478,54 @@ impl Vault {
             )?;
             Ok::<_, VaultError>(s.id.clone())
         })
+    }
+
+    /// What the officer deciding request `id` must know, from what its
+    /// creator signed: a recipient key that does not name the requester's
+    /// e-mail, or why the request does not verify at all (then it cannot
+    /// be approved or exported either).
+    pub fn request_warnings(&self, id: &str) -> Vec<String> {
+        match self.verified_creation(id) {
+            Ok(v) => recipient_email_warning(&v.recipient, &v.statement.requester)
+                .into_iter()
+                .collect(),
+            Err(e) => vec![format!("request {id} cannot be approved or exported: {e}")],
+        }
+    }
+
+    /// The user ids of request `id`'s stored recipient certificate and its
+    /// stored UPN mapping (serial to UPN), for display: what export uses
+    /// is checked against the signed statement there, not here.
+    #[allow(clippy::type_complexity)]
+    pub fn request_recipient_and_upns(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            Vec<String>,
+            Option<std::collections::BTreeMap<String, String>>,
+        ),
+        VaultError,
+    > {
+        let conn = self.store().conn();
+        let cert: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT recipient_cert FROM requests WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let user_ids = cert
+            .and_then(|c| RecipientCert::parse(&c, clock::now()).ok())
+            .map(|c| c.user_ids())
+            .unwrap_or_default();
+        let mut st = conn.prepare_cached(
+            "SELECT serial, upn FROM request_upns WHERE request_id = ?1 ORDER BY serial",
+        )?;
+        let upns: std::collections::BTreeMap<String, String> = st
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok((user_ids, (!upns.is_empty()).then_some(upns)))
     }
 
     /// A request by id. A row whose state or format does not parse is
