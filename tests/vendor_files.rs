@@ -108,6 +108,14 @@ fn hyphenated_nagra_serials_go_from_ingest_to_a_bundle_gpg_opens() {
     assert_eq!(s["exports"], 1, "{s}");
     v.cmd().args(["audit", "verify"]).assert().success();
     v.cmd().args(["audit", "replay"]).assert().success();
+    // A UPN row slipped in for a request that signed no mapping: replay
+    // reports it.
+    v.sqlite(&format!(
+        "INSERT INTO request_upns VALUES ('{req}', '306EUO4-00960', 'mallory@contoso.com')"
+    ));
+    let replay = v.cmd().args(["audit", "replay"]).output().unwrap();
+    assert_eq!(replay.status.code(), Some(3), "{}", text(&replay));
+    assert!(text(&replay).contains("UPN mapping"), "{}", text(&replay));
 }
 
 #[test]
