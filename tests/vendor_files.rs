@@ -72,6 +72,23 @@ fn hyphenated_nagra_serials_go_from_ingest_to_a_bundle_gpg_opens() {
     assert!(show.status.success(), "{}", text(&show));
     let s: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(s["serial"], "306EUO4-00961", "{s}");
+    // verify-token takes the serial too, and computes oathtool's code.
+    crate::common::require_tool("oathtool");
+    let at = 1_800_000_000u64;
+    let code = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", &format!("--now=@{at}"), NAGRA[1].1])
+        .output()
+        .unwrap();
+    let code = String::from_utf8(code.stdout).unwrap().trim().to_owned();
+    let out = v
+        .cmd()
+        .args(["verify-token", "306EUO4-00961", "--code", &code])
+        .args(["--at", &at.to_string(), "--json"])
+        .args(v.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["matched"], true, "{r}");
 
     // A request for two of them, by serials file.
     let list = write(&v, "req.txt", "306EUO4-00960\n306EUO4-00962\n");
