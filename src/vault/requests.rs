@@ -19,12 +19,13 @@ use serde_json::json;
 use super::clock;
 use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
 use super::orders::{check_free_text, normalize_email, Order};
+use super::seeds::{self, SeedFault};
 use super::statement::{self, Decision, RequestStatement};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
 use crate::pgp::{self, RecipientCert};
-use crate::token::{Seed, Serial, Token, TokenParams};
+use crate::token::{Serial, TokenParams};
 
 /// What `request create` needs.
 #[derive(Debug)]
@@ -78,26 +79,9 @@ struct SignedRequest {
     recipient_cert: Vec<u8>,
 }
 
-/// Whether tokens with `params` can be written in `format` (the writer's
-/// own rules, tried on a fixed non-secret dummy seed).
-fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
-    let dummy = Seed::new(b"representability-check".to_vec()).map_err(|e| e.to_string())?;
-    let t = Token {
-        serial: Serial::parse("CHECK").map_err(|e| e.to_string())?,
-        seed: dummy,
-        params: params.clone(),
-    };
-    match formats::write(
-        format,
-        &mut std::iter::once(&t),
-        &mut std::io::sink(),
-        &Default::default(),
-    ) {
-        Ok(()) => Ok(()),
-        Err(formats::FormatError::Unrepresentable { problem, .. }) => Err(problem),
-        Err(e) => Err(e.to_string()),
-    }
-}
+/// How many tokens a [`VaultError::FormatCannotCarry`] names; the rest
+/// are counted.
+pub const MAX_LISTED_UNCARRIED: usize = 50;
 
 /// The serials a request asks for: the listed ones (each once), or by
 /// default every serial of the order neither voided nor (unless a
@@ -254,10 +238,19 @@ impl Vault {
                 problems.push(e.to_string());
             }
         }
-        // The chosen format must be able to hold these tokens.
+        // The chosen format must carry every one of these tokens: each
+        // one it cannot is named, with why (checked once the serials are
+        // known to be the order's).
         if problems.is_empty() {
-            if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
-                problems.push(format!("format {}: {why}", r.format));
+            let (listed, more) = self.uncarried(&order_id, &serials, r.format)?;
+            if !listed.is_empty() {
+                let e = VaultError::FormatCannotCarry {
+                    format: r.format.name(),
+                    listed,
+                    more,
+                };
+                self.log_request_refusal(&order_id, &requester, officer, &[e.to_string()]);
+                return Err(e);
             }
         }
         let recipient = match (cert, problems.is_empty()) {
@@ -285,28 +278,73 @@ impl Vault {
         })
     }
 
-    /// Why some token of order `order_id` cannot be written in `format`,
-    /// if one cannot.
-    fn unrepresentable_in(
+    /// The tokens among `serials` (of order `order_id`) that `format`
+    /// cannot carry, each with why (the first [`MAX_LISTED_UNCARRIED`]),
+    /// and how many more there are.
+    ///
+    /// Without the master key the parameters are the `token_params` row
+    /// each seed names and the seed length that of its ciphertext: both
+    /// are what the export authenticates (the seed AAD binds the set's
+    /// hash, the AEAD the length) before its writer checks each token
+    /// again, so an edited row can make this check wrong but never puts a
+    /// wrong file on the medium. A set that is missing or unreadable is
+    /// reported as the export would report it.
+    fn uncarried(
         &self,
         order_id: &str,
+        serials: &[String],
         format: Format,
-    ) -> Result<Option<String>, VaultError> {
+    ) -> Result<(Vec<(String, String)>, u64), VaultError> {
+        use std::collections::HashMap;
         let conn = self.store().conn();
+        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        let mut sets: HashMap<i64, Option<String>> = HashMap::new();
+        let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
         let mut st = conn.prepare_cached(
-            "SELECT DISTINCT p.json FROM seeds s JOIN token_params p ON p.id = s.params_id WHERE s.order_id = ?1",
+            "SELECT s.serial, s.params_id, length(s.sealed) FROM seeds s WHERE s.order_id = ?1 ORDER BY s.serial",
         )?;
-        let sets = st
-            .query_map([order_id], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for j in sets {
-            if let Ok(p) = serde_json::from_str::<TokenParams>(&j) {
-                if let Err(why) = representable(format, &p) {
-                    return Ok(Some(why));
+        let mut rows = st.query([order_id])?;
+        let (mut listed, mut more) = (Vec::new(), 0u64);
+        while let Some(row) = rows.next()? {
+            let serial: String = row.get(0)?;
+            if !wanted.contains(serial.as_str()) {
+                continue;
+            }
+            let set: i64 = row.get(1)?;
+            let sealed_len: i64 = row.get(2)?;
+            let seed_len = usize::try_from(sealed_len)
+                .ok()
+                .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
+                .ok_or_else(|| seeds::seed_fault(&serial, SeedFault::Sealed))?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = sets.entry(set) {
+                slot.insert(
+                    conn.query_row("SELECT json FROM token_params WHERE id = ?1", [set], |r| {
+                        r.get(0)
+                    })
+                    .optional()?,
+                );
+            }
+            let verdict = match verdicts.entry((set, seed_len)) {
+                std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let json = sets.get(&set).and_then(Option::as_deref).ok_or_else(|| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsMissing { set })
+                    })?;
+                    let params: TokenParams = serde_json::from_str(json).map_err(|_| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsUnreadable { set })
+                    })?;
+                    slot.insert(formats::cannot_carry(format, &params, seed_len))
+                }
+            };
+            if let Some(why) = verdict {
+                if listed.len() < MAX_LISTED_UNCARRIED {
+                    listed.push((serial, why.clone()));
+                } else {
+                    more += 1;
                 }
             }
         }
-        Ok(None)
+        Ok((listed, more))
     }
 
     /// The second step of `request create`, inside its write transaction:
