@@ -289,3 +289,272 @@ fn pyotp_parses_every_token_kind_of_our_otpauth_export() {
         assert_eq!(got[field], Value::from(k.step_or_counter), "{}", k.serial);
     }
 }
+
+/// The key or password python-pskc's own tests open each encrypted file
+/// of its corpus with (from its `tests/*.doctest`); other files are read
+/// without one.
+const CORPUS_KEYS: [(&str, CorpusKey); 44] = [
+    (
+        "actividentity/test.pskcxml",
+        CorpusKey::Hex("fe0de6b806c09b762c4b49a666a27b72"),
+    ),
+    (
+        "draft-hoyer-keyprov-portable-symmetric-key-container-00/password-encrypted.pskcxml",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "draft-hoyer-keyprov-portable-symmetric-key-container-01/password-encrypted.pskcxml",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "draft-ietf-keyprov-pskc-02/figure4.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "draft-ietf-keyprov-pskc-02/figure5.pskcxml",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "encryption/aes128-cbc.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "encryption/aes192-cbc.pskcxml",
+        CorpusKey::Hex("123456789012345678901234567890123456789012345678"),
+    ),
+    (
+        "encryption/aes256-cbc.pskcxml",
+        CorpusKey::Hex("1234567890123456789012345678901234567890123456789012345678901234"),
+    ),
+    (
+        "encryption/tripledes-cbc.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "encryption/kw-aes128.pskcxml",
+        CorpusKey::Hex("000102030405060708090a0b0c0d0e0f"),
+    ),
+    (
+        "encryption/kw-aes192.pskcxml",
+        CorpusKey::Hex("000102030405060708090a0b0c0d0e0f1011121314151617"),
+    ),
+    (
+        "encryption/kw-aes256.pskcxml",
+        CorpusKey::Hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+    ),
+    (
+        "encryption/kw-tripledes.pskcxml",
+        CorpusKey::Hex("255e0d1c07b646dfb3134cc843ba8aa71f025b7c0838251f"),
+    ),
+    (
+        "encryption/camellia128-cbc.pskcxml",
+        CorpusKey::Hex("200497e673a6fae2256e9749468a67ac"),
+    ),
+    (
+        "encryption/camellia192-cbc.pskcxml",
+        CorpusKey::Hex("e263279877384c84c987661a9d06766affdb9b3211eae801"),
+    ),
+    (
+        "encryption/camellia256-cbc.pskcxml",
+        CorpusKey::Hex("33b37e31c5a0a16f004e7fe727d4ff808fc1f879d85ccd8f06dbb5799565d2f5"),
+    ),
+    (
+        "encryption/kw-camellia128.pskcxml",
+        CorpusKey::Hex("e35b135a09bfff8b314a5a0c32193c37"),
+    ),
+    (
+        "encryption/kw-camellia192.pskcxml",
+        CorpusKey::Hex("5eb0bccad29abe52d143d5aebc1c1ba174b8d379ce763c28"),
+    ),
+    (
+        "encryption/kw-camellia256.pskcxml",
+        CorpusKey::Hex("0e187c656c36975b0d6bded79d7089142209457114ce8e6f4ae78339d71114e8"),
+    ),
+    (
+        "encryption/aes128-cbc-noiv.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "encryption/no-mac-key.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "encryption/mac-over-plaintext.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/incomplete-derivation.pskcxml",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "invalid/mac-algorithm.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/mac-value.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/missing-encryption-method.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/missing-encryption.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/no-mac-method.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "invalid/unknown-encryption.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "misc/SampleFullyQualifiedNS.xml",
+        CorpusKey::Password("3FCA3158035072D6"),
+    ),
+    (
+        "misc/integers.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "multiotp/pskc-hotp-aes.txt",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    ("multiotp/pskc-hotp-pbe.txt", CorpusKey::Password("qwerty")),
+    (
+        "multiotp/pskc-totp-aes.txt",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    ("multiotp/pskc-totp-pbe.txt", CorpusKey::Password("qwerty")),
+    (
+        "multiotp/tokens_hotp_aes.pskc",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "multiotp/tokens_hotp_pbe.pskc",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "multiotp/tokens_ocra_aes.pskc",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "multiotp/tokens_ocra_pbe.pskc",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "multiotp/tokens_totp_aes.pskc",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    (
+        "multiotp/tokens_totp_pbe.pskc",
+        CorpusKey::Password("qwerty"),
+    ),
+    (
+        "nagraid/file1.pskcxml",
+        CorpusKey::Hex("4A057F6AB6FCB57AB5408E46A9835E68"),
+    ),
+    (
+        "rfc6030/figure6.pskcxml",
+        CorpusKey::Hex("12345678901234567890123456789012"),
+    ),
+    ("rfc6030/figure7.pskcxml", CorpusKey::Password("qwerty")),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum CorpusKey {
+    Hex(&'static str),
+    Password(&'static str),
+}
+
+/// Every file of the corpus, relative to its directory, sorted.
+fn corpus_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.parent() != Some(dir) {
+                // Files at the top are the licence and the README.
+                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap();
+                out.push(rel.replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What ingest makes of one corpus file: its table row.
+fn corpus_row(dir: &Path, file: &str) -> String {
+    use seedvault::formats::{BatchReader, Format, PskcKey, ReadOptions};
+    let key = CORPUS_KEYS
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map(|(_, k)| *k);
+    let pskc_key = key.map(|k| match k {
+        CorpusKey::Hex(h) => PskcKey::from_hex(&secrecy::SecretString::from(h)).unwrap(),
+        CorpusKey::Password(p) => PskcKey::Password(secrecy::SecretString::from(p)),
+    });
+    let opts = ReadOptions { pskc_key };
+    let input = std::io::BufReader::new(std::fs::File::open(dir.join(file)).unwrap());
+    let result = match BatchReader::open(Format::Pskc, Box::new(input), &opts) {
+        Err(e) => format!("refused: {e}"),
+        Ok(reader) => match reader.finish() {
+            // Ingest refuses a file without tokens (nothing to ingest).
+            Ok(0) => "refused: the file holds no token".to_owned(),
+            Ok(n) => format!("accepted, {n} token(s)"),
+            Err(errors) => {
+                let more = errors.total() - 1;
+                let tail = if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                };
+                format!("refused: {}{tail}", errors.listed[0])
+            }
+        },
+    };
+    let given = match key {
+        None => "",
+        Some(CorpusKey::Hex(_)) => "key",
+        Some(CorpusKey::Password(_)) => "password",
+    };
+    format!(
+        "| `{file}` | {given} | {} |",
+        result.replace('|', "\\|").replace('\n', " ")
+    )
+}
+
+#[test]
+fn the_python_pskc_corpus_table_in_formats_md_is_what_ingest_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/vectors/python-pskc");
+    let files = corpus_files(&dir);
+    assert!(files.len() > 70, "the corpus is incomplete: {files:?}");
+    for (f, _) in CORPUS_KEYS {
+        assert!(files.iter().any(|x| x == f), "{f} is not in the corpus");
+    }
+    let mut want = vec![
+        "| File | Given | Result |".to_owned(),
+        "|---|---|---|".to_owned(),
+    ];
+    want.extend(files.iter().map(|f| corpus_row(&dir, f)));
+    let doc = std::fs::read_to_string(root.join("docs/formats.md")).unwrap();
+    let begin = "<!-- python-pskc corpus: begin -->";
+    let end = "<!-- python-pskc corpus: end -->";
+    let table = doc
+        .split_once(begin)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map(|(t, _)| t.trim().lines().map(str::to_owned).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert!(
+        table == want,
+        "docs/formats.md's python-pskc table differs from what ingest does now; the table is:\n{}",
+        want.join("\n")
+    );
+}
