@@ -23,6 +23,7 @@ mod card_words_interop;
 mod ceremony_scripts;
 mod export_cli;
 mod first_hour;
+mod format_capabilities;
 mod formats_files;
 mod formats_reject;
 mod formats_robust;
