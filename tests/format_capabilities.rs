@@ -303,3 +303,29 @@ fn request_create_reports_a_missing_parameter_set_as_an_inconsistency_naming_the
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("serial M1"), "{}", text(&out));
 }
+
+#[test]
+fn a_privacyidea_version_2_file_is_detected_and_ingested_with_its_serials() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let file = v.tmp.path().join("users.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "# version: 2\nhelga, ldap, realm1, 60100000, {}, totp, 6, 30\nolaf, ldap, realm1, 60100001, {}, hotp, 8, 4\n",
+            hex(32, 20),
+            hex(20, 21)
+        ),
+    )
+    .unwrap();
+    v.ingest_file(&file);
+    let out = v
+        .cmd()
+        .args(["serial", "show", "60100000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("SHA256"), "{shown}");
+    let out = v.cmd().args(["serial", "show", "helga"]).output().unwrap();
+    assert!(!out.status.success(), "a user name became a serial");
+}
