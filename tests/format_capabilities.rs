@@ -278,15 +278,44 @@ fn request_create_lists_every_token_a_format_cannot_carry_up_to_fifty_then_count
 }
 
 #[test]
-fn an_edited_parameter_row_can_fool_request_create_but_never_puts_a_file_on_the_medium() {
+fn a_parameter_row_edited_behind_the_log_is_tampering_at_request_create() {
     let lines = vec![uri("P1", 20, 7, "period=60")];
     let (v, key) = vault_with(&lines, &["P1".into()]);
     // The attacker makes the 60 s token look like a 30 s one, which hex
     // can carry.
     v.sqlite("UPDATE token_params SET json = replace(json, '60', '30')");
     let out = v.create_request("5", "it@customer.example", "hex", &key, "alice", &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("the token parameters of serial P1 were changed behind the log"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(v.sqlite("SELECT count(*) FROM requests").trim(), "0");
+}
+
+#[test]
+fn a_seed_repointed_to_another_set_of_its_batch_never_puts_a_file_on_the_medium() {
+    // One batch, two sets: P1 60 s, P2 30 s.
+    let lines = vec![uri("P1", 20, 7, "period=60"), uri("P2", 20, 8, "period=30")];
+    let (v, key) = vault_with(&lines, &["P1".into(), "P2".into()]);
+    v.sqlite(
+        "UPDATE seeds SET params_id = (SELECT params_id FROM seeds WHERE serial = 'P2') WHERE serial = 'P1'",
+    );
+    // request create cannot tell without the key (see its docs) ...
+    let list = v.tmp.path().join("p1.txt");
+    std::fs::write(&list, "P1\n").unwrap();
+    let out = v.create_request(
+        "5",
+        "it@customer.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
     let req = crate::common::request_id(&out);
     v.approve_ok(&req, "bob");
+    // ... the export, which opens the seed under its set's hash, refuses.
     let media = v.media();
     let out = v.export(&req, &media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));

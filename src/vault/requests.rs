@@ -282,26 +282,36 @@ impl Vault {
     /// cannot carry, each with why (the first [`MAX_LISTED_UNCARRIED`]),
     /// and how many more there are.
     ///
-    /// Without the master key the parameters are the `token_params` row
-    /// each seed names and the seed length that of its ciphertext: both
-    /// are what the export authenticates (the seed AAD binds the set's
-    /// hash, the AEAD the length) before its writer checks each token
-    /// again, so an edited row can make this check wrong but never puts a
-    /// wrong file on the medium. A set that is missing or unreadable is
-    /// reported as the export would report it.
+    /// Without the master key, the parameters are the `token_params` row
+    /// each seed names, checked to be one of the sets its batch's
+    /// `batch.ingested` log entry lists (a row edited behind the log is
+    /// tampering, exit 3), and the seed length is that of its ciphertext.
+    /// Which of its batch's logged sets a seed has, and its length, are
+    /// not authenticated here: a seed repointed to another set of its
+    /// batch can make this check wrong, but never puts a wrong file on the
+    /// medium, since the export opens every seed under an AAD binding its
+    /// set's hash (the AEAD binds the length) and the writer checks each
+    /// token again. A missing or unreadable set is reported as the export
+    /// would report it.
     fn uncarried(
         &self,
         order_id: &str,
         serials: &[String],
         format: Format,
     ) -> Result<(Vec<(String, String)>, u64), VaultError> {
+        use std::collections::hash_map::Entry;
         use std::collections::HashMap;
         let conn = self.store().conn();
         let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
-        let mut sets: HashMap<i64, Option<String>> = HashMap::new();
+        // Parsed once per set, logged sets once per batch, each (set,
+        // batch) pair checked once, one verdict per (set, seed length).
+        let mut sets: HashMap<i64, TokenParams> = HashMap::new();
+        let mut logged: HashMap<i64, Vec<TokenParams>> = HashMap::new();
+        let mut checked: HashSet<(i64, i64)> = HashSet::new();
         let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
         let mut st = conn.prepare_cached(
-            "SELECT s.serial, s.params_id, length(s.sealed) FROM seeds s WHERE s.order_id = ?1 ORDER BY s.serial",
+            "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
+             FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.order_id = ?1 ORDER BY s.serial",
         )?;
         let mut rows = st.query([order_id])?;
         let (mut listed, mut more) = (Vec::new(), 0u64);
@@ -310,32 +320,48 @@ impl Vault {
             if !wanted.contains(serial.as_str()) {
                 continue;
             }
-            let set: i64 = row.get(1)?;
-            let sealed_len: i64 = row.get(2)?;
+            let (set, sealed_len): (i64, i64) = (row.get(1)?, row.get(2)?);
+            let (batch, ingested_seq): (i64, i64) = (row.get(3)?, row.get(4)?);
             let seed_len = usize::try_from(sealed_len)
                 .ok()
                 .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
                 .ok_or_else(|| seeds::seed_fault(&serial, SeedFault::Sealed))?;
-            if let std::collections::hash_map::Entry::Vacant(slot) = sets.entry(set) {
-                slot.insert(
-                    conn.query_row("SELECT json FROM token_params WHERE id = ?1", [set], |r| {
-                        r.get(0)
-                    })
-                    .optional()?,
-                );
-            }
-            let verdict = match verdicts.entry((set, seed_len)) {
-                std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    let json = sets.get(&set).and_then(Option::as_deref).ok_or_else(|| {
+            let params = match sets.entry(set) {
+                Entry::Occupied(p) => p.into_mut(),
+                Entry::Vacant(slot) => {
+                    let json: Option<String> = conn
+                        .query_row("SELECT json FROM token_params WHERE id = ?1", [set], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let json = json.ok_or_else(|| {
                         seeds::seed_fault(&serial, SeedFault::ParamsMissing { set })
                     })?;
-                    let params: TokenParams = serde_json::from_str(json).map_err(|_| {
+                    slot.insert(serde_json::from_str(&json).map_err(|_| {
                         seeds::seed_fault(&serial, SeedFault::ParamsUnreadable { set })
-                    })?;
-                    slot.insert(formats::cannot_carry(format, &params, seed_len))
+                    })?)
                 }
             };
+            if checked.insert((set, batch)) {
+                let batch_sets = match logged.entry(batch) {
+                    Entry::Occupied(v) => v.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(super::query::logged_sets(
+                        conn,
+                        &serial,
+                        batch,
+                        ingested_seq,
+                    )?),
+                };
+                if !batch_sets.contains(params) {
+                    return Err(VaultError::Tampered(format!(
+                        "the token parameters of serial {serial} were changed behind the log: the vault holds {}, which batch {batch} was not ingested with",
+                        params.canonical_json()
+                    )));
+                }
+            }
+            let verdict = verdicts
+                .entry((set, seed_len))
+                .or_insert_with(|| formats::cannot_carry(format, params, seed_len));
             if let Some(why) = verdict {
                 if listed.len() < MAX_LISTED_UNCARRIED {
                     listed.push((serial, why.clone()));
