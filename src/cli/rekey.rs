@@ -117,6 +117,9 @@ fn status(dir: &Path, as_json: bool) -> Result<(), CliError> {
     if as_json {
         return print_json(&json!({
             "key_version": vault.info().key_version,
+            "threshold": vault.info().threshold,
+            "share_count": vault.info().share_count,
+            "master_check": vault.info().master_check_hex(),
             "pending": pending,
         }));
     }

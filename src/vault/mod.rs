@@ -537,6 +537,15 @@ pub struct VaultInfo {
     vault_key_sealed: Vec<u8>,
 }
 
+impl VaultInfo {
+    /// The master key's public check value in force (hex):
+    /// HKDF-SHA256(MK, "seedvault/v1/" + vault id, "check"), see
+    /// `docs/architecture.md`. Lets words combined elsewhere be checked.
+    pub fn master_check_hex(&self) -> String {
+        crate::crypto::hex(&self.master_check)
+    }
+}
+
 impl fmt::Debug for VaultInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultInfo")
