@@ -555,3 +555,102 @@ fn a_crash_during_cancel_leaves_the_old_cards() {
         );
     }
 }
+
+/// Officer `name`'s signing key from their card in `dir` (what a person
+/// holding that card and its passphrase can sign with).
+fn officer_key(v: &TestVault, dir: &Path, name: &str) -> seedvault::pgp::SecretCert {
+    let card = seedvault::cards::SealedCard::read(&dir.join(format!("{name}.card"))).unwrap();
+    let secrets = card
+        .open(&secrecy::SecretString::from(format!(
+            "{name}-passphrase-123"
+        )))
+        .unwrap();
+    let _ = v;
+    seedvault::pgp::SecretCert::from_secret_bytes(&secrets.officer_key).unwrap()
+}
+
+#[test]
+fn statements_signed_before_the_rekey_verify_and_a_retired_key_signs_nothing_new() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let truth = read_truth(&v.ingest("hex", 20, 900, 5));
+    let serials: Vec<&str> = truth.iter().map(|t| t.0.as_str()).collect();
+    v.add_order("77", "Acme", &["it@acme.example"], "alice");
+    v.assign("77", &serials, "alice");
+    let (key, _) = v.customer_key("Acme <it@acme.example>", "acme.asc");
+    let half = |range: std::ops::Range<usize>, file: &str| {
+        let f = v.tmp.path().join(file);
+        std::fs::write(&f, serials[range].join("\n")).unwrap();
+        f
+    };
+    let a = half(0..10, "a.txt");
+    let b = half(10..20, "b.txt");
+    // Request A: created and approved before the rekey.
+    let req_a = request_id(&v.create_request(
+        "77",
+        "it@acme.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", a.to_str().unwrap()],
+    ));
+    v.approve_ok(&req_a, "bob");
+    // Request B: created before the rekey, still pending.
+    let req_b = request_id(&v.create_request(
+        "77",
+        "it@acme.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", b.to_str().unwrap()],
+    ));
+    start(&v);
+    verify_all(&v);
+    assert!(commit(&v, &["alice", "bob", "dave"]).status.success());
+
+    // Carol (retired) approves B after the rekey by editing the database,
+    // with a genuine signature of her old officer key.
+    let statement = v.sqlite(&format!(
+        "SELECT statement FROM requests WHERE id = '{req_b}'"
+    ));
+    let statement = statement.strip_suffix('\n').unwrap();
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let decision = seedvault::vault::statement::render_decision(
+        statement,
+        &seedvault::vault::statement::Decision::Approve {
+            by: "carol".into(),
+            expires,
+        },
+    );
+    let sig =
+        seedvault::pgp::sign_detached(&officer_key(&v, &v.cards, "carol"), decision.as_bytes())
+            .unwrap();
+    v.sqlite(&format!(
+        "UPDATE requests SET state = 'approved', decided_at = '2026-11-29T00:00:00Z', decided_by = 'carol',
+         decision_sig = '{sig}', expires_at = {expires} WHERE id = '{req_b}'"
+    ));
+    let media = v.media();
+    let out = v
+        .cmd()
+        .args(["export", &req_b, "--media"])
+        .arg(&media)
+        .args(cards_args(&v, &new_dir(&v), &["alice", "bob", "dave"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("carol's key of key version 1, retired by the rekey"),
+        "{stderr}"
+    );
+    assert!(crate::common::file_names(&media).is_empty());
+
+    // A, signed by alice and bob before the rekey, still exports.
+    let out = v
+        .cmd()
+        .args(["export", &req_a, "--media"])
+        .arg(&media)
+        .args(cards_args(&v, &new_dir(&v), &["alice", "bob", "dave"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "export A: {}", text(&out));
+}
