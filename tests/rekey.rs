@@ -203,6 +203,14 @@ fn a_2_of_3_vault_with_an_export_is_rekeyed_to_3_of_5() {
     assert_eq!(st["pending"]["rekey_id"], id.as_str());
     assert_eq!(st["pending"]["new_version"], 2);
     let share_set = st["pending"]["share_set"].as_str().unwrap().to_owned();
+    // Every new card's header names this rekey and its share set.
+    for n in NEW {
+        let card = seedvault::cards::SealedCard::read(&new_card(&v, n)).unwrap();
+        let e = card.header.epoch.expect("a rekey card names its epoch");
+        assert_eq!(e.key_version, 2);
+        assert_eq!(data_encoding::HEXLOWER.encode(&e.rekey_id), id);
+        assert_eq!(data_encoding::HEXLOWER.encode(&e.share_set), share_set);
+    }
     // Until commit, the old cards work.
     assert!(old_set_works(&v));
 

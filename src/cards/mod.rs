@@ -492,6 +492,55 @@ mod tests {
         assert_eq!(&s.officer_key[..], &[9u8; 40][..]);
     }
 
+    fn epoch_card() -> (Vec<u8>, CardEpoch) {
+        let epoch = CardEpoch {
+            key_version: 2,
+            rekey_id: [7; 8],
+            share_set: [0xab; 32],
+        };
+        let pass = SecretString::from("correct horse battery".to_owned());
+        let bytes = seal_in_epoch(
+            (VaultId([1; 8]), 1, 3, "dave"),
+            Some(epoch),
+            KdfParams::INSECURE_FAST,
+            &pass,
+            &secrets(),
+        )
+        .unwrap();
+        (bytes, epoch)
+    }
+
+    #[test]
+    fn format_2_cards_carry_their_epoch_and_open() {
+        let (bytes, epoch) = epoch_card();
+        assert_eq!(&bytes[..8], b"SVCARD\0\x02");
+        let c = SealedCard::parse(Path::new("d.card"), &bytes).unwrap();
+        assert_eq!(c.header.epoch, Some(epoch));
+        assert_eq!(c.header.name, "dave");
+        let s = c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .unwrap();
+        assert_eq!(s.mnemonic.expose_secret(), "academic acid acrobat");
+        // Format 1 cards have none.
+        let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
+        assert_eq!(c.header.epoch, None);
+    }
+
+    #[test]
+    fn an_epoch_field_changed_with_a_fixed_checksum_fails_to_open() {
+        let (mut b, _) = epoch_card();
+        let n = b.len();
+        // The name "dave" ends at 48 + 4; the key version's last byte is at 55.
+        b[55] = 3;
+        let sum = crypto::sha256(&b[..n - 32]);
+        b[n - 32..].copy_from_slice(&sum);
+        let c = SealedCard::parse(Path::new("d.card"), &b).unwrap();
+        assert_eq!(c.header.epoch.map(|e| e.key_version), Some(3));
+        assert!(c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .is_err());
+    }
+
     #[test]
     fn wrong_passphrase_is_named() {
         let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();

@@ -10,7 +10,7 @@ use super::args::{QuorumArgs, RekeyCommand, RekeyOneCardArgs, RekeyStartArgs};
 use super::error::CliError;
 use super::{passphrase, print_json, quorum};
 use seedvault::cards::SealedCard;
-use seedvault::vault::{short_share_set, PendingRekey, RekeyParams, Vault, VaultError};
+use seedvault::vault::{short_share_set, PendingRekey, Vault, VaultError};
 
 pub fn run(dir: &Path, cmd: RekeyCommand) -> Result<(), CliError> {
     match cmd {
@@ -74,22 +74,28 @@ fn start(dir: &Path, a: RekeyStartArgs) -> Result<(), CliError> {
         .map_err(pending_advice)?;
     drop(vault);
     let started = quorum::session(dir, &a.quorum, "rekey start", |u| {
+        // The new key, shares and officer keys exist before anyone types,
+        // so every prompt names this rekey and its share set.
+        let prepared = u
+            .rekey_prepare(a.threshold, &a.custodians, &a.cards_out)
+            .map_err(pending_advice)?;
+        let this = format!(
+            "rekey {} (share set {}, key version {next})",
+            prepared.rekey_id(),
+            short_share_set(&prepared.share_set())
+        );
+        eprintln!("Preparing {this}: each new custodian now chooses a passphrase for their card.");
         let mut passphrases = Vec::new();
         for (i, name) in a.custodians.iter().enumerate() {
             passphrases.push(passphrase::nth(
                 &a.new_passphrase_files,
                 i,
-                &format!("new custodian {name} (card of key version {next})"),
+                &format!("new custodian {name}, card of {this}"),
                 true,
             )?);
         }
-        u.rekey_start(RekeyParams {
-            threshold: a.threshold,
-            custodians: a.custodians.clone(),
-            passphrases,
-            cards_out: a.cards_out.clone(),
-        })
-        .map_err(pending_advice)
+        u.rekey_start_prepared(prepared, passphrases)
+            .map_err(pending_advice)
     })?;
     eprintln!(
         "Rekey {} started: key version {} with {} of {} cards ({}).",

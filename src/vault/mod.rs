@@ -45,7 +45,8 @@ pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
 pub use rekey::{
-    short_share_set, PendingCustodian, PendingRekey, RekeyCommitted, RekeyParams, RekeyStarted,
+    short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
+    RekeyStarted,
 };
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};

@@ -55,6 +55,51 @@ pub struct RekeyParams {
     pub cards_out: PathBuf,
 }
 
+/// A rekey prepared in memory: the new master key, the new custodians'
+/// shares and officer keys, the rekey id and the share-set fingerprint.
+/// Nothing of it is written until
+/// [`UnsealedVault::rekey_start_prepared`]; dropping it wipes the keys.
+pub struct PreparedRekey {
+    rekey_bytes: [u8; 8],
+    rekey_id: String,
+    new_version: u32,
+    threshold: u8,
+    share_count: u8,
+    share_set: [u8; 32],
+    custodians: Vec<Custodian>,
+    secrets: Vec<CardSecrets>,
+    mk: Key32,
+    cards_out: PathBuf,
+}
+
+impl PreparedRekey {
+    /// The rekey's id (16 hex digits).
+    pub fn rekey_id(&self) -> &str {
+        &self.rekey_id
+    }
+
+    /// The new share set's fingerprint (64 hex digits).
+    pub fn share_set(&self) -> String {
+        crypto::hex(&self.share_set)
+    }
+
+    /// The key version the rekey makes.
+    pub fn new_version(&self) -> u32 {
+        self.new_version
+    }
+}
+
+impl std::fmt::Debug for PreparedRekey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRekey")
+            .field("rekey_id", &self.rekey_id)
+            .field("new_version", &self.new_version)
+            .field("threshold", &self.threshold)
+            .field("share_count", &self.share_count)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What `rekey start` produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RekeyStarted {
@@ -1119,36 +1164,31 @@ impl UnsealedVault {
     /// pending tables, and writes the cards to `p.cards_out` before the
     /// transaction that records the start. Nothing of key v changes.
     pub fn rekey_start(&mut self, p: RekeyParams) -> Result<RekeyStarted, VaultError> {
-        self.vault()
-            .rekey_preflight(p.threshold, &p.custodians, &p.cards_out)?;
-        let n = p.custodians.len();
-        if p.passphrases.len() != n {
-            return Err(VaultError::PassphraseCount {
-                needed: n,
-                given: p.passphrases.len(),
-            });
-        }
-        for (name, pass) in p.custodians.iter().zip(&p.passphrases) {
-            let chars = pass.expose_secret().chars().count();
-            if chars < init::MIN_PASSPHRASE_CHARS {
-                return Err(VaultError::WeakPassphrase {
-                    custodian: name.clone(),
-                    chars,
-                });
-            }
-        }
-        let info = self.vault().info().clone();
+        let prepared = self.rekey_prepare(p.threshold, &p.custodians, &p.cards_out)?;
+        self.rekey_start_prepared(prepared, p.passphrases)
+    }
+
+    /// The first half of `rekey start`, before the new custodians type
+    /// their passphrases: the new master key, shares and officer keys in
+    /// memory, and so the rekey id and the share-set fingerprint every
+    /// prompt shows. Nothing is written.
+    pub fn rekey_prepare(
+        &self,
+        threshold: u8,
+        names: &[String],
+        cards_out: &Path,
+    ) -> Result<PreparedRekey, VaultError> {
+        self.vault().rekey_preflight(threshold, names, cards_out)?;
+        let info = self.vault().info();
         let vault_id = info.vault_id;
         let new_version = info.key_version + 1;
         let rekey_bytes: [u8; 8] = crypto::random::array().map_err(crypto_err)?;
         let rekey_id = hex_id(&rekey_bytes);
-        let m = p.threshold;
-        let n = u8::try_from(n).map_err(|_| VaultError::BadQuorum {
+        let m = threshold;
+        let n = u8::try_from(names.len()).map_err(|_| VaultError::BadQuorum {
             m: m.into(),
-            n: p.custodians.len(),
+            n: names.len(),
         })?;
-
-        // The new master key, its shares and the new officers.
         let mk = Key32::random().map_err(crypto_err)?;
         let shares = shares::split(
             mk.expose(),
@@ -1161,7 +1201,7 @@ impl UnsealedVault {
         .map_err(crypto_err)?;
         let mut custodians = Vec::new();
         let mut secrets = Vec::new();
-        for (name, share) in p.custodians.iter().zip(&shares) {
+        for (name, share) in names.iter().zip(&shares) {
             let officer =
                 pgp::generate_officer_key(name, &vault_id.to_string()).map_err(crypto_err)?;
             let mnemonic = share.to_mnemonic();
@@ -1179,8 +1219,66 @@ impl UnsealedVault {
             });
         }
         drop(shares);
-        let share_set_bytes =
-            share_set_fingerprint(vault_id, &rekey_id, new_version, m, &custodians);
+        let share_set = share_set_fingerprint(vault_id, &rekey_id, new_version, m, &custodians);
+        Ok(PreparedRekey {
+            rekey_bytes,
+            rekey_id,
+            new_version,
+            threshold: m,
+            share_count: n,
+            share_set,
+            custodians,
+            secrets,
+            mk,
+            cards_out: cards_out.to_owned(),
+        })
+    }
+
+    /// The second half of `rekey start`: seals one card per custodian of
+    /// `prepared` under their passphrase (same order), rewraps, writes the
+    /// cards and then records the start. See [`UnsealedVault::rekey_start`].
+    pub fn rekey_start_prepared(
+        &mut self,
+        prepared: PreparedRekey,
+        passphrases: Vec<SecretString>,
+    ) -> Result<RekeyStarted, VaultError> {
+        let PreparedRekey {
+            rekey_bytes,
+            rekey_id,
+            new_version,
+            threshold: m,
+            share_count: n,
+            share_set: share_set_bytes,
+            custodians,
+            secrets,
+            mk,
+            cards_out,
+        } = prepared;
+        let names: Vec<String> = custodians.iter().map(|c| c.name.clone()).collect();
+        // Again: another command may have started a rekey meanwhile.
+        self.vault().rekey_preflight(m, &names, &cards_out)?;
+        if passphrases.len() != names.len() {
+            return Err(VaultError::PassphraseCount {
+                needed: names.len(),
+                given: passphrases.len(),
+            });
+        }
+        for (name, pass) in names.iter().zip(&passphrases) {
+            let chars = pass.expose_secret().chars().count();
+            if chars < init::MIN_PASSPHRASE_CHARS {
+                return Err(VaultError::WeakPassphrase {
+                    custodian: name.clone(),
+                    chars,
+                });
+            }
+        }
+        let info = self.vault().info().clone();
+        if new_version != info.key_version + 1 {
+            return Err(VaultError::VaultChanged {
+                command: "rekey start",
+            });
+        }
+        let vault_id = info.vault_id;
         let share_set = crypto::hex(&share_set_bytes);
         let master_check = keys::master_check(&mk, vault_id);
 
@@ -1228,7 +1326,7 @@ impl UnsealedVault {
         };
         let kdf = info.kdf_policy();
         let mut card_bytes = Vec::new();
-        for ((c, s), pass) in custodians.iter().zip(&secrets).zip(&p.passphrases) {
+        for ((c, s), pass) in custodians.iter().zip(&secrets).zip(&passphrases) {
             card_bytes.push(
                 cards::seal_in_epoch(
                     (vault_id, c.member_index, m, &c.name),
@@ -1241,7 +1339,7 @@ impl UnsealedVault {
             );
         }
         drop(secrets);
-        let card_paths = write_cards(self.vault(), &p.cards_out, &p.custodians, &card_bytes)?;
+        let card_paths = write_cards(self.vault(), &cards_out, &names, &card_bytes)?;
         crash_point("rekey-start-cards-written");
 
         let id = vault_id.to_string();
