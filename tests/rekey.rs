@@ -662,3 +662,32 @@ fn statements_signed_before_the_rekey_verify_and_a_retired_key_signs_nothing_new
         .unwrap();
     assert!(out.status.success(), "export A: {}", text(&out));
 }
+
+#[test]
+fn after_a_rekey_the_tables_are_checked_against_the_rekeyed_entry() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    start(&v);
+    verify_all(&v);
+    assert!(commit(&v, &["alice", "bob", "dave"]).status.success());
+    audit_ok(&v);
+    let verify_exit = |v: &TestVault| {
+        let out = v.cmd().args(["audit", "verify"]).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // The threshold lowered behind the log's back.
+    v.sqlite("UPDATE vault SET threshold = 2");
+    let (code, msg) = verify_exit(&v);
+    assert_eq!(code, Some(3), "{msg}");
+    assert!(msg.contains("threshold"), "{msg}");
+    v.sqlite("UPDATE vault SET threshold = 3");
+    assert_eq!(verify_exit(&v).0, Some(0));
+    // The record of the rekey removed: the vault's key version is unexplained.
+    v.sqlite("DELETE FROM key_epochs");
+    let (code, msg) = verify_exit(&v);
+    assert_eq!(code, Some(3), "{msg}");
+    assert!(msg.contains("no rekey to it is recorded"), "{msg}");
+}
