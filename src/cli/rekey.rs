@@ -178,6 +178,13 @@ fn verify(dir: &Path, a: RekeyOneCardArgs) -> Result<(), CliError> {
     let p = vault
         .check_rekey_cards(std::slice::from_ref(&card), false)
         .map_err(pending_advice)?;
+    // An act recorded in the log, over a log that verifies.
+    quorum::check_log(
+        &mut vault,
+        std::slice::from_ref(&card),
+        "rekey verify",
+        false,
+    )?;
     let pass = match &a.passphrase_file {
         Some(f) => passphrase::from_file(f)?,
         None => passphrase::prompt(&format!(
