@@ -42,6 +42,7 @@ mod pgp_gpg;
 mod pgp_stream;
 mod pskc_interop;
 mod pskc_vectors;
+mod rekey;
 mod replay_cli;
 mod request_lifecycle;
 mod serial_errors;

@@ -400,6 +400,33 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                     }
                 }
             }
+            // A rekey's officers replace the previous epoch's: a statement
+            // logged after it verifies against the new certificates only,
+            // one logged before it was checked against the old ones.
+            events::VAULT_REKEYED => {
+                let mut next = HashMap::new();
+                for c in d
+                    .get("custodians")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let bytes = data_encoding::BASE64
+                        .decode(s(c, "officer_cert").as_bytes())
+                        .unwrap_or_default();
+                    match crate::pgp::keys::parse_public_cert(&bytes) {
+                        Ok(cert) => {
+                            next.insert(s(c, "name"), cert);
+                        }
+                        Err(_) => diff(format!(
+                            "entry {}: the certificate of new custodian {} is unreadable",
+                            e.seq,
+                            s(c, "name")
+                        )),
+                    }
+                }
+                officers = next;
+            }
             events::BATCH_SERIALS => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
                 let (list, runs) = batch_parts

@@ -156,4 +156,44 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (request_id, serial)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 4 (k1, rekey): a pending rekey (at most one) and the key epochs.
+    r#"
+    -- The pending rekey. Nothing here is trusted as it stands: commit
+    -- compares it with the `rekey.started` entry and opens every wrap
+    -- under the key the new cards combine to.
+    CREATE TABLE rekey_pending (
+        singleton        INTEGER PRIMARY KEY CHECK (singleton = 1),
+        rekey_id         TEXT NOT NULL,
+        new_version      INTEGER NOT NULL,
+        threshold        INTEGER NOT NULL,
+        share_set        TEXT NOT NULL,
+        master_check     BLOB NOT NULL,
+        vault_key_sealed BLOB NOT NULL,
+        started_at       TEXT NOT NULL,
+        audit_seq        INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE rekey_custodians (
+        member_index INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        commitment   BLOB NOT NULL,
+        officer_fpr  TEXT NOT NULL,
+        officer_cert BLOB NOT NULL,
+        verified_at  TEXT
+    ) STRICT;
+
+    -- Every data key wrapped under the pending key version.
+    CREATE TABLE rekey_wraps (
+        data_key_id INTEGER PRIMARY KEY REFERENCES data_keys(id),
+        wrapped     BLOB NOT NULL
+    ) STRICT;
+
+    -- One row per committed rekey: where its `vault.rekeyed` entry is.
+    CREATE TABLE key_epochs (
+        key_version INTEGER PRIMARY KEY,
+        rekey_id    TEXT NOT NULL UNIQUE,
+        audit_seq   INTEGER NOT NULL,
+        rekeyed_at  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];

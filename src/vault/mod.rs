@@ -17,6 +17,7 @@ pub mod keys;
 mod lifecycle;
 mod orders;
 mod query;
+mod rekey;
 mod requests;
 mod seeds;
 pub mod statement;
@@ -44,6 +45,10 @@ pub use lifecycle::{Request, RequestState, RequestStateKind};
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
+pub use rekey::{
+    short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
+    RekeyStarted,
+};
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{counted, AuditStatus, Counts, Status, UnfinishedExport};
@@ -177,6 +182,67 @@ pub enum VaultError {
         card: crate::crypto::KdfParams,
         /// The vault's.
         policy: crate::crypto::KdfParams,
+    },
+    /// A card of a key version a rekey retired (k1).
+    #[error("card {path} (custodian {name}) is a card of key version {version}, retired by rekey on {date}; it no longer opens this vault")]
+    RetiredCard {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// Its key version.
+        version: u32,
+        /// When the rekey that retired it was committed (YYYY-MM-DD).
+        date: String,
+    },
+    /// A card made by a rekey that is not in force: pending, cancelled
+    /// or never committed (k1).
+    #[error("card {path} (custodian {name}) was made by rekey {rekey}, which {state}")]
+    UncommittedCard {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// The rekey named in its header: id and share set (short form).
+        rekey: String,
+        /// Where that rekey stands.
+        state: String,
+    },
+    /// A card given to `rekey verify` or `rekey commit` that is not of
+    /// the pending rekey (k1).
+    #[error("card {path} (custodian {name}) is not a card of the pending rekey {rekey}: {what}")]
+    NotOfPendingRekey {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// The pending rekey: id and share set (short form).
+        rekey: String,
+        /// Why.
+        what: String,
+    },
+    /// `rekey start` while another rekey is pending (k1).
+    #[error(
+        "rekey {rekey_id} (share set {share_set}) is pending; at most one rekey can be pending"
+    )]
+    RekeyPending {
+        /// The pending rekey.
+        rekey_id: String,
+        /// Its share set (short form).
+        share_set: String,
+    },
+    /// `rekey verify`, `commit` or `cancel` with no rekey pending (k1).
+    #[error("no rekey is pending")]
+    NoPendingRekey,
+    /// `rekey commit` before every new card was verified (k1).
+    #[error("rekey {rekey_id} cannot be committed: {} of {total} new cards were not verified ({})", unverified.len(), unverified.join(", "))]
+    RekeyNotVerified {
+        /// The pending rekey.
+        rekey_id: String,
+        /// The custodians who have not run `rekey verify`.
+        unverified: Vec<String>,
+        /// N.
+        total: usize,
     },
     /// The combined shares did not give this vault's master key.
     #[error("the cards combine to a key that is not this vault's master key: {0}")]
@@ -496,6 +562,15 @@ pub struct VaultInfo {
     pub kdf_recorded: Option<crate::crypto::KdfParams>,
     master_check: Vec<u8>,
     vault_key_sealed: Vec<u8>,
+}
+
+impl VaultInfo {
+    /// The master key's public check value in force (hex):
+    /// HKDF-SHA256(MK, "seedvault/v1/" + vault id, "check"), see
+    /// `docs/architecture.md`. Lets words combined elsewhere be checked.
+    pub fn master_check_hex(&self) -> String {
+        crate::crypto::hex(&self.master_check)
+    }
 }
 
 impl fmt::Debug for VaultInfo {
