@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
+use super::export::{self, ExportDialog};
+use super::ingest::{self, IngestWizard};
 use super::keys::Context;
 use super::unseal::{Outcome, UnsealDialog};
 use super::worker::{Job, Reply, Snapshot};
@@ -141,6 +143,10 @@ pub struct State {
     pub session: Session,
     /// The unseal dialog, when open.
     pub dialog: Option<UnsealDialog>,
+    /// The ingest wizard, when open.
+    pub ingest: Option<IngestWizard>,
+    /// The export dialog, when open.
+    pub export: Option<ExportDialog>,
     /// Help overlay shown.
     pub help: bool,
     /// Status-bar message.
@@ -172,6 +178,8 @@ impl State {
             },
             session: Session::Sealed,
             dialog: None,
+            ingest: None,
+            export: None,
             help: false,
             notice: None,
             pending: 0,
@@ -196,6 +204,12 @@ impl State {
             return vec![Context::Help];
         }
         if let Some(d) = &self.dialog {
+            return d.contexts();
+        }
+        if let Some(w) = &self.ingest {
+            return w.contexts();
+        }
+        if let Some(d) = &self.export {
             return d.contexts();
         }
         match (self.tab, self.audit.open) {
@@ -270,6 +284,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     if state.dialog.is_some() {
         return update_dialog(state, action);
     }
+    if state.ingest.is_some() || state.export.is_some() {
+        return update_act(state, action);
+    }
     match action {
         Action::Quit => quit(state),
         Action::Back => {
@@ -317,6 +334,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
                 Vec::new()
             }
         },
+        Action::OpenIngest => open_ingest(state),
+        Action::OpenExport => open_export(state, None),
         Action::VerifyChain if state.tab == Tab::Audit => {
             state.audit.verify = Verify::Running;
             vec![Job::Verify]
@@ -331,6 +350,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
 
 fn quit(state: &mut State) -> Vec<Job> {
     state.quit = true;
+    state.ingest = None;
+    state.export = None;
     state.dialog = None; // wipes any typed passphrase
     match state.session {
         Session::Unsealed { .. } | Session::Unsealing => {
@@ -406,10 +427,140 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
     }
 }
 
+// ---- t2: ingest wizard and export dialog (quorum acts) ----
+
+/// The media the export dialog offers, in the overview's order.
+fn media_paths(state: &State) -> Vec<PathBuf> {
+    state.media.iter().map(|m| m.mount_point.clone()).collect()
+}
+
+/// Whether a quorum act may start: the session must be unsealed.
+fn unsealed_for(state: &mut State, act: &str) -> bool {
+    if matches!(state.session, Session::Unsealed { .. }) {
+        return true;
+    }
+    state.error(format!(
+        "{act} needs the quorum: the vault must be unsealed first (press u)"
+    ));
+    false
+}
+
+/// `i`: opens the ingest wizard (unsealed only).
+pub fn open_ingest(state: &mut State) -> Vec<Job> {
+    if !unsealed_for(state, "ingest") {
+        return Vec::new();
+    }
+    state.ingest = Some(IngestWizard::new());
+    vec![Job::Ingest(ingest::Job::ListFiles)]
+}
+
+/// `e`: opens the export dialog on `request` (the Requests screen passes
+/// the selected approved request), else on a list of the approved,
+/// unexpired requests to pick from.
+pub fn open_export(state: &mut State, request: Option<String>) -> Vec<Job> {
+    if !unsealed_for(state, "export") {
+        return Vec::new();
+    }
+    let media = media_paths(state);
+    state.export = Some(match request {
+        Some(id) => ExportDialog::for_request(id, media),
+        None => {
+            let all = match &state.requests {
+                Some(Ok(r)) => export::candidates(r, state.read_at),
+                _ => Vec::new(),
+            };
+            ExportDialog::pick(all, media)
+        }
+    });
+    Vec::new()
+}
+
+fn update_act(state: &mut State, action: Action) -> Vec<Job> {
+    if action == Action::Quit {
+        return quit(state);
+    }
+    let now = state.now;
+    if let Some(w) = state.ingest.as_mut() {
+        return match w.update(action, now) {
+            ingest::Outcome::Stay => Vec::new(),
+            ingest::Outcome::Run(job) => vec![Job::Ingest(job)],
+            ingest::Outcome::Close => {
+                state.ingest = None;
+                Vec::new()
+            }
+            ingest::Outcome::Busy => {
+                state.info("the ingest is under way; it cannot be interrupted");
+                Vec::new()
+            }
+        };
+    }
+    if let Some(d) = state.export.as_mut() {
+        return match d.update(action, now) {
+            export::Outcome::Stay => Vec::new(),
+            export::Outcome::Run(job) => vec![Job::Export(job)],
+            export::Outcome::Close => {
+                state.export = None;
+                Vec::new()
+            }
+            export::Outcome::Busy => {
+                state.info("the export is under way; it cannot be interrupted");
+                Vec::new()
+            }
+        };
+    }
+    Vec::new()
+}
+
+fn apply_act(state: &mut State, reply: Reply) {
+    match reply {
+        Reply::Ingest(r, snap) => {
+            if let Some(s) = snap {
+                state.apply_snapshot(*s);
+            }
+            match &r {
+                ingest::Reply::Ingested(Ok(o)) => {
+                    state.info(format!("batch {} ingested: {} tokens", o.batch_id, o.count))
+                }
+                ingest::Reply::Ingested(Err(_)) => {
+                    state.error("ingest refused; nothing was stored")
+                }
+                _ => {}
+            }
+            if let Some(w) = state.ingest.as_mut() {
+                w.reply(r);
+            }
+        }
+        Reply::Export(r, snap) => {
+            if let Some(s) = snap {
+                state.apply_snapshot(*s);
+            }
+            match &r {
+                export::Reply::Exported(Ok(o)) => state.info(format!(
+                    "request {} exported: {} serials",
+                    o.request_id, o.serials
+                )),
+                export::Reply::Exported(Err(_)) | export::Reply::Planned(Err(_)) => {
+                    state.error("export refused; nothing was written")
+                }
+                _ => {}
+            }
+            if let Some(d) = state.export.as_mut() {
+                d.reply(r);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---- end t2 ----
+
 /// Folds a reply from the vault thread into the state.
 pub fn apply(state: &mut State, reply: Reply) {
-    state.pending = state.pending.saturating_sub(1);
+    if !reply.is_progress() {
+        state.pending = state.pending.saturating_sub(1);
+    }
     match reply {
+        r @ (Reply::Ingest(..) | Reply::Export(..)) => apply_act(state, r),
         Reply::Refreshed(s) => state.apply_snapshot(s),
         Reply::Verified(r) => {
             match &r {

@@ -26,6 +26,12 @@ pub enum Context {
     TextField,
     /// The help overlay.
     Help,
+    /// The ingest wizard or export dialog, whatever has focus.
+    Act,
+    /// A list in the ingest wizard or export dialog (files, media, requests).
+    ActList,
+    /// A report or summary waiting for confirmation.
+    ActConfirm,
 }
 
 impl Context {
@@ -40,6 +46,9 @@ impl Context {
             Context::CardList => "Unseal: card list",
             Context::TextField => "Unseal: text field",
             Context::Help => "This help",
+            Context::Act => "Ingest / export",
+            Context::ActList => "Ingest / export: list",
+            Context::ActConfirm => "Ingest / export: report",
         }
     }
 }
@@ -100,6 +109,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
     b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log, requests, media"),
+    b(Main, Char('i'), NONE, Action::OpenIngest, "i", "ingest a factory batch (unsealed)"),
+    b(Main, Char('e'), NONE, Action::OpenExport, "e", "export an approved request (unsealed)"),
     b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
     b(Audit, Char('k'), NONE, Action::Up, "", ""),
     b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
@@ -126,6 +137,21 @@ pub const BINDINGS: &[Binding] = &[
     b(TextField, Backspace, NONE, Action::Backspace, "Backspace", "delete a character"),
     b(TextField, Char('u'), CTRL, Action::ClearInput, "Ctrl-U", "clear the field"),
     b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "go to the card list"),
+    b(Act, Esc, NONE, Action::Back, "Esc", "back; cancel before anything is stored"),
+    b(ActList, Up, NONE, Action::Up, "Up/k", "previous"),
+    b(ActList, Char('k'), NONE, Action::Up, "", ""),
+    b(ActList, Down, NONE, Action::Down, "Down/j", "next"),
+    b(ActList, Char('j'), NONE, Action::Down, "", ""),
+    b(ActList, Enter, NONE, Action::Confirm, "Enter", "pick"),
+    b(ActList, Tab, NONE, Action::SwitchFocus, "Tab", "next field"),
+    b(ActConfirm, Enter, NONE, Action::Confirm, "Enter/y", "confirm"),
+    b(ActConfirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(ActConfirm, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(ActConfirm, Down, NONE, Action::Down, "", ""),
+    b(ActConfirm, Char('k'), NONE, Action::Up, "", ""),
+    b(ActConfirm, Char('j'), NONE, Action::Down, "", ""),
+    b(ActConfirm, PageUp, NONE, Action::PageUp, "PgUp/PgDn", "scroll a page"),
+    b(ActConfirm, PageDown, NONE, Action::PageDown, "", ""),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
@@ -195,7 +221,9 @@ mod tests {
 
     #[test]
     fn every_context_has_help() {
-        for ctx in [Main, Audit, Entry, Dialog, CardList, TextField, Help] {
+        for ctx in [
+            Main, Audit, Entry, Dialog, CardList, TextField, Help, Act, ActList, ActConfirm,
+        ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
         }
     }
