@@ -434,31 +434,34 @@ fn media_paths(state: &State) -> Vec<PathBuf> {
     state.media.iter().map(|m| m.mount_point.clone()).collect()
 }
 
-/// Whether a quorum act may start: the session must be unsealed.
-fn unsealed_for(state: &mut State, act: &str) -> bool {
-    if matches!(state.session, Session::Unsealed { .. }) {
-        return true;
-    }
-    state.error(format!(
-        "{act} needs the quorum: the vault must be unsealed first (press u)"
-    ));
-    false
+fn unsealed(state: &State) -> bool {
+    matches!(state.session, Session::Unsealed { .. })
 }
 
-/// `i`: opens the ingest wizard (unsealed only).
+/// `i`: opens the ingest wizard (while sealed, it says the vault must be
+/// unsealed first and offers `u`).
 pub fn open_ingest(state: &mut State) -> Vec<Job> {
-    if !unsealed_for(state, "ingest") {
+    if !unsealed(state) {
+        state.ingest = Some(IngestWizard::sealed());
         return Vec::new();
     }
     state.ingest = Some(IngestWizard::new());
     vec![Job::Ingest(ingest::Job::ListFiles)]
 }
 
+/// Closes the quorum act's dialog and opens the unseal dialog.
+fn unseal_instead(state: &mut State) -> Vec<Job> {
+    state.ingest = None;
+    state.export = None;
+    update(state, Action::OpenUnseal)
+}
+
 /// `e`: opens the export dialog on `request` (the Requests screen passes
 /// the selected approved request), else on a list of the approved,
 /// unexpired requests to pick from.
 pub fn open_export(state: &mut State, request: Option<String>) -> Vec<Job> {
-    if !unsealed_for(state, "export") {
+    if !unsealed(state) {
+        state.export = Some(ExportDialog::sealed(request));
         return Vec::new();
     }
     let media = media_paths(state);
@@ -492,6 +495,7 @@ fn update_act(state: &mut State, action: Action) -> Vec<Job> {
                 state.info("the ingest is under way; it cannot be interrupted");
                 Vec::new()
             }
+            ingest::Outcome::Unseal => unseal_instead(state),
         };
     }
     if let Some(d) = state.export.as_mut() {
@@ -506,6 +510,7 @@ fn update_act(state: &mut State, action: Action) -> Vec<Job> {
                 state.info("the export is under way; it cannot be interrupted");
                 Vec::new()
             }
+            export::Outcome::Unseal => unseal_instead(state),
         };
     }
     Vec::new()

@@ -66,6 +66,8 @@ pub enum Focus {
 /// The dialog's steps.
 #[derive(Debug, Clone)]
 pub enum Step {
+    /// Opened while the vault is sealed: says so and offers `u`.
+    Sealed,
     /// Pick the request (when the dialog was not opened on one).
     Pick {
         /// The approved, unexpired requests.
@@ -139,6 +141,8 @@ pub enum Outcome {
     Close,
     /// A key that cannot act now (work under way).
     Busy,
+    /// Close and open the unseal dialog.
+    Unseal,
 }
 
 impl ExportDialog {
@@ -172,9 +176,18 @@ impl ExportDialog {
         d
     }
 
+    /// The dialog opened while the vault is sealed: it says so and offers `u`.
+    pub fn sealed(request: Option<String>) -> ExportDialog {
+        let mut d = ExportDialog::for_request(String::new(), Vec::new());
+        d.request = request;
+        d.step = Step::Sealed;
+        d
+    }
+
     /// The keybinding contexts, innermost first.
     pub fn contexts(&self) -> Vec<Context> {
         match &self.step {
+            Step::Sealed => vec![Context::ActSealed, Context::Act],
             Step::Pick { .. }
             | Step::Medium {
                 focus: Focus::List, ..
@@ -202,6 +215,11 @@ impl ExportDialog {
     /// Applies one action.
     pub fn update(&mut self, action: Action, now: Instant) -> Outcome {
         match &mut self.step {
+            Step::Sealed => match action {
+                Action::Back => Outcome::Close,
+                Action::OpenUnseal => Outcome::Unseal,
+                _ => Outcome::Stay,
+            },
             Step::Pick {
                 candidates,
                 selected,

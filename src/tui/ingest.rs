@@ -236,6 +236,8 @@ impl Choice {
 /// The wizard's steps.
 #[derive(Debug, Clone)]
 pub enum Step {
+    /// Opened while the vault is sealed: says so and offers `u`.
+    Sealed,
     /// Type or pick the file, and the options.
     Choose {
         /// What has the keyboard.
@@ -298,6 +300,8 @@ pub enum Outcome {
     Close,
     /// A key that cannot act now (work under way).
     Busy,
+    /// Close and open the unseal dialog.
+    Unseal,
 }
 
 impl Default for IngestWizard {
@@ -321,9 +325,18 @@ impl IngestWizard {
         }
     }
 
+    /// The wizard opened while the vault is sealed: it says so and offers `u`.
+    pub fn sealed() -> IngestWizard {
+        IngestWizard {
+            step: Step::Sealed,
+            ..IngestWizard::new()
+        }
+    }
+
     /// The keybinding contexts, innermost first.
     pub fn contexts(&self) -> Vec<Context> {
         match &self.step {
+            Step::Sealed => vec![Context::ActSealed, Context::Act],
             Step::Choose {
                 focus: Field::Files,
                 ..
@@ -352,6 +365,11 @@ impl IngestWizard {
             selected: 0,
         };
         match &mut self.step {
+            Step::Sealed => match action {
+                Action::Back => Outcome::Close,
+                Action::OpenUnseal => Outcome::Unseal,
+                _ => Outcome::Stay,
+            },
             Step::Choose {
                 focus,
                 files,

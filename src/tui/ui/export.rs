@@ -38,7 +38,7 @@ fn file_name(p: &std::path::Path) -> String {
 
 /// Draws the dialog over `area`.
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &ExportDialog) {
-    let area = centered(area, 80, area.height);
+    let area = centered(area, area.width.min(110), area.height);
     f.render_widget(Clear, area);
     let title = match &d.request {
         Some(r) => format!(" Export request {r} "),
@@ -49,6 +49,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &ExportDialog) {
     f.render_widget(block, area);
     let [body, hint] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
     let hint_text = match &d.step {
+        Step::Sealed => "u unseal · Esc close",
         Step::Pick { .. } => "Up/Down choose · Enter pick · Esc cancel",
         Step::Medium { .. } => {
             "Enter check and show what will happen · Tab media list · Esc cancel"
@@ -65,6 +66,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &ExportDialog) {
     f.render_widget(Paragraph::new(Line::from(hint_text).dim()), hint);
     let width = usize::from(body.width);
     match &d.step {
+        Step::Sealed => super::ingest::sealed(f, body, s, "Export"),
         Step::Pick {
             candidates,
             selected,
@@ -78,7 +80,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &ExportDialog) {
             for (i, c) in candidates.iter().enumerate() {
                 let on = i == *selected;
                 let line = Line::from(format!(
-                    "{} {:<8} order {:<8} {:>6} serials  {:<11} approval ends {}",
+                    "{} {:<6} order {:<8} {:>6} serials  {:<10} until {}",
                     if on { ">" } else { " " },
                     c.id,
                     c.order_id,

@@ -15,13 +15,14 @@ use crate::tui::ingest::{Field, IngestWizard, Refusal, Step};
 
 /// Draws the wizard over `area`.
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State, w: &IngestWizard) {
-    let area = centered(area, 80, area.height);
+    let area = centered(area, area.width.min(110), area.height);
     f.render_widget(Clear, area);
     let block = Block::bordered().title(" Ingest a factory batch ".bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [body, hint] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
     let hint_text = match &w.step {
+        Step::Sealed => "u unseal · Esc close",
         Step::Choose { .. } => "Enter check the file · Tab next field · Esc cancel",
         Step::Checking { .. } => "reading and checking the whole file; nothing is stored",
         Step::Report { outcome: Ok(_), .. } => {
@@ -34,6 +35,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, w: &IngestWizard) {
     };
     f.render_widget(Paragraph::new(Line::from(hint_text).dim()), hint);
     match &w.step {
+        Step::Sealed => sealed(f, body, s, "Ingest"),
         Step::Choose {
             focus,
             files,
@@ -59,8 +61,13 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, w: &IngestWizard) {
                 kv(
                     "Format",
                     &format!(
-                        "{}{}",
+                        "{}{}{}",
                         p.format,
+                        if w.choice.format.trim().is_empty() {
+                            " (detected)"
+                        } else {
+                            " (as given)"
+                        },
                         if p.openpgp {
                             " (OpenPGP message, decrypted with the vault key)"
                         } else {
@@ -174,6 +181,27 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, w: &IngestWizard) {
         }
         Step::Failed(r) => refusal(f, body, w.choice.path.trim(), r, 0),
     }
+}
+
+/// The vault is sealed: what a quorum act needs, and the key that starts it.
+pub(super) fn sealed(f: &mut Frame, area: Rect, s: &State, act: &str) {
+    let need = match &s.status {
+        Some(Ok(st)) => format!(
+            "{} of the {} custodians' cards",
+            st.threshold, st.share_count
+        ),
+        _ => "a quorum of the custodians' cards".to_owned(),
+    };
+    let lines = vec![
+        Line::from("The vault is sealed.").bold(),
+        Line::from(""),
+        Line::from(format!(
+            "{act} needs the quorum: the vault must be unsealed first, with {need} and their passphrases."
+        )),
+        Line::from(""),
+        Line::from("Press u to unseal, then try again."),
+    ];
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
 fn kv(k: &str, v: &str) -> Line<'static> {

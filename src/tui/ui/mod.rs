@@ -85,7 +85,8 @@ pub fn render(f: &mut Frame, s: &State) {
         export::render(f, body, s, d);
     }
     if s.help {
-        help::render(f, body, s);
+        // The whole frame: the table needs every row it can get.
+        help::render(f, f.area(), s);
     }
 }
 
