@@ -753,3 +753,49 @@ fn export_progress_steps_render() {
     );
     insta::assert_snapshot!("export_writing", s);
 }
+
+#[test]
+fn the_demo_leaves_a_batch_an_approved_and_a_pending_request_for_the_console() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path().join("demo");
+    let out = crate::common::seedvault()
+        .args(["demo", "--dir"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    let media = demo.join("media");
+    assert!(
+        said.contains(&format!("tui --media {}", media.display())),
+        "{said}"
+    );
+    for key in ["   u  unseal", "   i  ingest", "   e  export"] {
+        assert!(said.contains(key), "{key:?} in the try-this:\n{said}");
+    }
+    // The wizard's file list finds the waiting batch on the medium.
+    let files = ingest::list_files(std::slice::from_ref(&media));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.path == media.join("factory-batch-0002.csv")),
+        "{files:?}"
+    );
+    // One request waits for export, one for a second officer.
+    let vault = Vault::open(&demo.join("vault")).unwrap();
+    let requests = vault.requests().unwrap();
+    let now = seedvault::vault::clock::unix_now();
+    let ready = export::candidates(&requests, now);
+    assert_eq!(
+        ready.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["R0002"]
+    );
+    let pending: Vec<&str> = requests
+        .iter()
+        .filter(|r| matches!(r.state, RequestState::Pending))
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(pending, ["R0003"]);
+    // The waiting batch is not in the vault yet.
+    assert_eq!(vault.status().unwrap().counts.seeds, 20);
+}
