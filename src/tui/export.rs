@@ -447,3 +447,30 @@ pub fn grouped(fpr: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_grouped_in_fours() {
+        assert_eq!(
+            grouped("0123456789ABCDEF0123456789ABCDEF01234567"),
+            "0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567"
+        );
+    }
+
+    #[test]
+    fn the_medium_is_prefilled_and_enter_plans_without_writing() {
+        let mut d = ExportDialog::for_request("R0007", vec![PathBuf::from("/media/usb")]);
+        let now = Instant::now();
+        match d.update(Action::Confirm, now) {
+            Outcome::Run(Job::Plan { request, media }) => {
+                assert_eq!(request, "R0007");
+                assert_eq!(media, PathBuf::from("/media/usb"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(d.busy());
+    }
+}

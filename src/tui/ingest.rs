@@ -560,7 +560,8 @@ impl Reply {
 const MAX_FILES: usize = 200;
 
 /// The files on the media: regular, non-hidden files in each root and in
-/// its direct subdirectories, except card files. Sorted by path.
+/// its direct subdirectories, except card files and the vault's own
+/// exports (bundles and manifests). Sorted by path.
 pub fn list_files(roots: &[PathBuf]) -> Vec<FoundFile> {
     let mut out = Vec::new();
     for root in roots {
@@ -588,13 +589,33 @@ fn collect(dir: &Path, depth: u8, out: &mut Vec<FoundFile>) {
         }
         if meta.is_dir() && depth > 0 {
             collect(&path, depth - 1, out);
-        } else if meta.is_file() && path.extension().is_none_or(|x| x != "card") {
+        } else if meta.is_file() && !not_a_batch(&path) {
             out.push(FoundFile {
                 path,
                 size: meta.len(),
             });
         }
     }
+}
+
+/// Whether `path` is a file seedvault writes to media and never reads as
+/// a batch: a card, an export manifest (`<order>-<request>.manifest.asc`)
+/// or an export bundle (`<order>-<request>.<format>.asc`).
+fn not_a_batch(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.ends_with(".card") || name.ends_with(".manifest.asc") {
+        return true;
+    }
+    Format::ALL.iter().any(|f| {
+        name.strip_suffix(&format!(".{}.asc", f.extension()))
+            .and_then(|stem| stem.rsplit_once("-R"))
+            .is_some_and(|(order, req)| {
+                !order.is_empty() && !req.is_empty() && req.bytes().all(|b| b.is_ascii_digit())
+            })
+    })
 }
 
 /// Runs a wizard job on the vault thread. `send` carries progress replies
@@ -719,4 +740,50 @@ fn secret_file(path: &Path) -> Result<SecretString, Refusal> {
         }
     }
     Ok(SecretString::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vaults_own_exports_and_cards_are_not_offered_as_batches() {
+        for name in [
+            "alice.card",
+            "4711-R0001.manifest.asc",
+            "4711-R0001.azure-csv.asc",
+            "55-R12.hex.asc",
+        ] {
+            assert!(not_a_batch(Path::new(name)), "{name}");
+        }
+        for name in [
+            "factory-batch-0002.csv",
+            "batch.hex",
+            "shipment-7.asc",
+            "x-Rabc.hex.asc",
+            "-R0001.hex.asc",
+        ] {
+            assert!(!not_a_batch(Path::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn enter_on_an_empty_path_asks_for_one_and_runs_nothing() {
+        let mut w = IngestWizard::new();
+        let now = Instant::now();
+        assert!(matches!(w.update(Action::Confirm, now), Outcome::Stay));
+        assert!(w
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("type the path")));
+        for c in "/media/usb/b.csv".chars() {
+            w.update(Action::Input(c), now);
+        }
+        match w.update(Action::Confirm, now) {
+            Outcome::Run(Job::Preview(c)) => assert_eq!(c.path, "/media/usb/b.csv"),
+            other => panic!("{other:?}"),
+        }
+        // While the vault thread works, keys do nothing but say so.
+        assert!(matches!(w.update(Action::Back, now), Outcome::Busy));
+    }
 }
