@@ -65,6 +65,13 @@ impl H {
         self
     }
 
+    fn keys_n(&mut self, code: KeyCode, n: usize) -> &mut Self {
+        for _ in 0..n {
+            self.key(code);
+        }
+        self
+    }
+
     fn chars(&mut self, s: &str) -> &mut Self {
         for c in s.chars() {
             self.key(KeyCode::Char(c));
@@ -795,4 +802,181 @@ fn the_demo_leaves_a_batch_an_approved_and_a_pending_request_for_the_console() {
     assert_eq!(pending, ["R0003"]);
     // The waiting batch is not in the vault yet.
     assert_eq!(vault.status().unwrap().counts.seeds, 20);
+}
+
+#[test]
+fn an_openpgp_batch_with_a_required_factory_signature_works_as_in_the_cli() {
+    let tv = TestVault::new(2, &["alice", "bob", "carol"]);
+    let media = tv.media();
+    let gpg = Gpg::with_flags(&["--quiet"]);
+    gpg.run(&[
+        "--import",
+        tv.cards.join("vault-cert.asc").to_str().unwrap(),
+    ]);
+    let factory_fpr = gpg.make(
+        "Factory <factory@example.com>",
+        "ed25519",
+        None,
+        "never",
+        None,
+    );
+    let factory_cert = gpg.export("factory@example.com", &tv.tmp.path().join("factory.asc"));
+    let vault_uid = format!("vault-{}@seedvault.invalid", tv.vault_id);
+    let (plain, truth) = make_batch(tv.tmp.path(), "hex", 10, 880000, 5);
+    let signed = media.join("signed.gpg");
+    gpg.run(&[
+        "--trust-model",
+        "always",
+        "-u",
+        "factory@example.com",
+        "-r",
+        &vault_uid,
+        "--sign",
+        "--encrypt",
+        "-o",
+        signed.to_str().unwrap(),
+        plain.to_str().unwrap(),
+    ]);
+    let (plain2, _) = make_batch(tv.tmp.path(), "hex", 10, 990000, 6);
+    let unsigned = media.join("unsigned.gpg");
+    gpg.run(&[
+        "--trust-model",
+        "always",
+        "-r",
+        &vault_uid,
+        "--encrypt",
+        "-o",
+        unsigned.to_str().unwrap(),
+        plain2.to_str().unwrap(),
+    ]);
+    let cli = tv
+        .cmd()
+        .arg("ingest")
+        .arg(&unsigned)
+        .arg("--factory-cert")
+        .arg(&factory_cert)
+        .args(tv.quorum(&["alice", "bob"]))
+        .output()
+        .unwrap();
+    assert_eq!(cli.status.code(), Some(1), "{}", text(&cli));
+    let cli_err = String::from_utf8_lossy(&cli.stderr).into_owned();
+    let first = cli_err
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("error: ")
+        .to_owned();
+
+    let mut h = H::new(tv, media, 80, 24);
+    h.unseal();
+    let wizard = |h: &mut H, file: &Path| {
+        h.key(KeyCode::Char('i')).settle();
+        h.chars(file.to_str().unwrap());
+        // Tab: files, label, format, factory certificate.
+        h.keys_n(KeyCode::Tab, 4);
+        h.chars(factory_cert.to_str().unwrap());
+        h.key(KeyCode::Enter).settle();
+    };
+    // Unsigned, a signature required: refused with the CLI's words.
+    wizard(&mut h, &unsigned);
+    let ingest::Step::Report {
+        outcome: Err(r), ..
+    } = &h.app.state.ingest.as_ref().unwrap().step
+    else {
+        panic!("no refusal: {}", h.raw())
+    };
+    assert_eq!(r.message.lines().next().unwrap(), first);
+    h.key(KeyCode::Esc).settle().key(KeyCode::Esc);
+    assert!(h.app.state.ingest.is_none());
+    // Signed by the factory: the report says so; in.
+    wizard(&mut h, &signed);
+    let raw = h.raw();
+    assert!(
+        raw.contains("OpenPGP message, decrypted with the vault key"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(&format!("factory certificate {factory_fpr}")),
+        "{raw}"
+    );
+    h.key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Batch 1 is in the vault."), "{}", h.raw());
+    assert_eq!(seeds_in(&h.tv), "10");
+    assert_eq!(
+        logged(&h.tv, "batch.ingested", "factory_signer"),
+        factory_fpr
+    );
+    audit_ok(&h.tv);
+    h.assert_no_seed_drawn(&truth);
+}
+
+#[test]
+fn an_encrypted_pskc_batch_takes_its_password_file_or_key_file_in_the_wizard() {
+    use secrecy::{SecretBox, SecretString};
+    use seedvault::formats::{self, Format, PskcKey, WriteOptions};
+    use seedvault::token::{Seed, Serial, Token, TokenParams};
+    let tv = TestVault::new(2, &["alice", "bob", "carol"]);
+    let media = tv.media();
+    let tokens: Vec<Token> = (0..5u8)
+        .map(|i| Token {
+            serial: Serial::parse(&format!("PSKC{i}")).unwrap(),
+            seed: Seed::new((0..20).map(|b| b ^ i.wrapping_mul(37)).collect()).unwrap(),
+            params: TokenParams::default(),
+        })
+        .collect();
+    let write = |key: PskcKey, name: &str| {
+        let mut out = Vec::new();
+        let opts = WriteOptions {
+            pskc_key: Some(key),
+            ..Default::default()
+        };
+        formats::write(Format::Pskc, &mut tokens[..].iter(), &mut out, &opts).unwrap();
+        let p = media.join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let by_password = write(
+        PskcKey::Password(SecretString::from("factory-transport-pw".to_owned())),
+        "pw.pskc",
+    );
+    let key_hex = "000102030405060708090a0b0c0d0e0f";
+    let by_key = write(
+        PskcKey::PreShared(SecretBox::new(Box::new(
+            data_encoding::HEXLOWER.decode(key_hex.as_bytes()).unwrap(),
+        ))),
+        "psk.pskc",
+    );
+    let pw_file = tv.tmp.path().join("pskc.pw");
+    std::fs::write(&pw_file, "factory-transport-pw\n").unwrap();
+    let key_file = tv.tmp.path().join("pskc.key");
+    std::fs::write(&key_file, key_hex).unwrap();
+
+    let mut h = H::new(tv, media, 80, 24);
+    h.unseal();
+    // The password file (sixth field), then the key file (fifth field).
+    h.key(KeyCode::Char('i')).settle();
+    h.chars(by_password.to_str().unwrap());
+    h.keys_n(KeyCode::Tab, 6);
+    h.chars(pw_file.to_str().unwrap());
+    h.key(KeyCode::Enter).settle();
+    let s = h.screen();
+    assert!(s.contains("Tokens    5"), "{s}");
+    assert!(!s.contains("factory-transport-pw"), "{s}");
+    h.key(KeyCode::Enter).settle();
+    assert_eq!(seeds_in(&h.tv), "5");
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('i')).settle();
+    h.chars(by_key.to_str().unwrap());
+    h.keys_n(KeyCode::Tab, 5);
+    h.chars(key_file.to_str().unwrap());
+    h.key(KeyCode::Enter).settle();
+    // Decrypted (so its serials are found already in the vault).
+    let raw = h.raw();
+    assert!(
+        raw.contains("5 serial(s) are already in the vault"),
+        "{raw}"
+    );
+    for frame in &h.frames {
+        assert!(!frame.contains("factory-transport-pw") && !frame.contains(key_hex));
+    }
 }
