@@ -134,27 +134,34 @@ impl H {
     }
 
     /// Fails if any frame drawn holds one of the seeds of `truth`, in hex
-    /// (either case) or Base32, whole or its first 16 characters.
+    /// (either case) or Base32: any 16 characters of one (its start), on
+    /// a line or across lines and borders.
     fn assert_no_seed_drawn(&self, truth: &Path) {
-        let mut forms = Vec::new();
+        const W: usize = 16;
+        let mut forms = std::collections::HashSet::new();
         for (_, hex, _) in read_truth(truth) {
             let bytes = data_encoding::HEXLOWER_PERMISSIVE
                 .decode(hex.as_bytes())
                 .unwrap();
             let b32 = data_encoding::BASE32_NOPAD.encode(&bytes);
             for s in [hex.to_lowercase(), hex.to_uppercase(), b32] {
-                forms.push(s[..16].to_owned());
-                forms.push(s);
+                forms.insert(s[..W].to_owned());
             }
         }
         assert!(!self.frames.is_empty());
         for frame in &self.frames {
-            let flat: String = frame.chars().filter(|c| !c.is_whitespace()).collect();
-            for s in &forms {
-                assert!(
-                    !frame.contains(s.as_str()) && !flat.contains(s.as_str()),
-                    "a seed was drawn:\n{frame}"
-                );
+            // As drawn, and with whitespace and box borders taken out (a
+            // seed wrapped over two lines).
+            let flat: String = frame
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '│')
+                .collect();
+            for text in [frame.as_str(), flat.as_str()] {
+                let chars: Vec<char> = text.chars().collect();
+                for w in chars.windows(W) {
+                    let s: String = w.iter().collect();
+                    assert!(!forms.contains(&s), "a seed was drawn:\n{frame}");
+                }
             }
         }
     }
@@ -469,6 +476,8 @@ fn a_file_changed_after_the_check_is_refused_and_nothing_stored() {
     );
     assert_eq!(seeds_in(&h.tv), "0");
     assert_eq!(h.tv.events("batch.ingested"), 0);
+    assert_eq!(h.tv.events("batch.refused"), 1);
+    insta::assert_snapshot!("ingest_failed_changed", h.screen());
     audit_ok(&h.tv);
 }
 
@@ -485,6 +494,7 @@ fn ingest_while_sealed_says_to_unseal_first() {
     h.key(KeyCode::Char('e'));
     let s = h.screen();
     assert!(s.contains("Export needs the quorum"), "{s}");
+    insta::assert_snapshot!("export_sealed", s);
     // u goes to the unseal dialog; unsealed, i opens the wizard itself.
     h.key(KeyCode::Char('u')).settle();
     assert!(h.app.state.export.is_none());
@@ -979,4 +989,71 @@ fn an_encrypted_pskc_batch_takes_its_password_file_or_key_file_in_the_wizard() {
     for frame in &h.frames {
         assert!(!frame.contains("factory-transport-pw") && !frame.contains(key_hex));
     }
+}
+
+#[test]
+fn cancelling_the_export_at_the_summary_writes_and_logs_nothing() {
+    let (tv, _gpg, truth, _req) = approved_request(&[]);
+    let media = tv.media();
+    let mut h = H::new(tv, media.clone(), 80, 24);
+    h.unseal();
+    let log_before = h.tv.audit_len();
+    h.key(KeyCode::Char('e')).settle();
+    h.key(KeyCode::Enter);
+    // Tab: the list of media, as mounted or --media.
+    h.key(KeyCode::Tab);
+    insta::assert_snapshot!("export_medium_list", h.screen());
+    h.key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Write 12 serials"), "{}", h.raw());
+    h.key(KeyCode::Esc);
+    assert!(matches!(
+        h.app.state.export.as_ref().unwrap().step,
+        export::Step::Medium { .. }
+    ));
+    h.key(KeyCode::Esc);
+    assert!(h.app.state.export.is_none());
+    assert!(!h.app.state.quit, "Esc never quits");
+    assert!(crate::common::file_names(&media).is_empty());
+    assert_eq!(h.tv.audit_len(), log_before, "no log entry");
+    let r = Vault::open(&h.tv.vault)
+        .unwrap()
+        .request("R0001")
+        .unwrap()
+        .unwrap();
+    assert!(matches!(r.state, RequestState::Approved { .. }), "{r:?}");
+    h.assert_no_seed_drawn(&truth);
+}
+
+#[test]
+fn a_batch_larger_than_a_progress_step_ends_in_the_result() {
+    // 3,000 tokens: the check and the ingest each send progress replies
+    // (every 1,024 tokens) before their answer; the wizard must wait for
+    // the answer, not take a progress reply for it.
+    let tv = TestVault::new(2, &["alice", "bob", "carol"]);
+    let media = tv.media();
+    let (made, truth) = make_batch(tv.tmp.path(), "base32", 3000, 100_000, 8);
+    let batch = media.join("big.b32");
+    std::fs::copy(made, &batch).unwrap();
+    let mut h = H::new(tv, media, 80, 24);
+    h.unseal();
+    h.key(KeyCode::Char('i')).settle();
+    h.chars(batch.to_str().unwrap())
+        .key(KeyCode::Enter)
+        .settle();
+    assert!(h.raw().contains("Tokens    3000"), "{}", h.raw());
+    h.key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Batch 1 is in the vault."), "{}", h.raw());
+    assert_eq!(h.app.state.pending, 0);
+    assert_eq!(seeds_in(&h.tv), "3000");
+    h.assert_no_seed_drawn(&truth);
+}
+
+#[test]
+#[should_panic(expected = "a seed was drawn")]
+fn the_seed_scan_catches_a_seed_wrapped_over_two_lines() {
+    let (mut h, _batch, truth) = with_batch_on_medium();
+    let (_, hex, _) = read_truth(&truth).remove(3);
+    h.frames
+        .push(format!("│ seed {}│\n│{} │\n", &hex[..10], &hex[10..]));
+    h.assert_no_seed_drawn(&truth);
 }
