@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
-use super::export::{self, ExportDialog};
-use super::ingest::{self, IngestWizard};
+use super::export::ExportDialog;
+use super::ingest::IngestWizard;
 use super::keys::Context;
 use super::unseal::{Outcome, UnsealDialog};
 use super::worker::{Job, Reply, Snapshot};
@@ -226,14 +226,14 @@ impl State {
         }
     }
 
-    fn info(&mut self, text: impl Into<String>) {
+    pub(super) fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: false,
         });
     }
 
-    fn error(&mut self, text: impl Into<String>) {
+    pub(super) fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: true,
@@ -248,7 +248,7 @@ impl State {
         }
     }
 
-    fn apply_snapshot(&mut self, s: Snapshot) {
+    pub(super) fn apply_snapshot(&mut self, s: Snapshot) {
         let len_before = self.entries_len();
         let last_before = self.last_seq();
         let at_end = self.audit.selected + 1 >= len_before;
@@ -285,7 +285,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
         return update_dialog(state, action);
     }
     if state.ingest.is_some() || state.export.is_some() {
-        return update_act(state, action);
+        return super::acts::update(state, action);
     }
     match action {
         Action::Quit => quit(state),
@@ -334,8 +334,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
                 Vec::new()
             }
         },
-        Action::OpenIngest => open_ingest(state),
-        Action::OpenExport => open_export(state, None),
+        Action::OpenIngest => super::acts::open_ingest(state),
+        Action::OpenExport => super::acts::open_export(state, None),
         Action::VerifyChain if state.tab == Tab::Audit => {
             state.audit.verify = Verify::Running;
             vec![Job::Verify]
@@ -427,145 +427,13 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
     }
 }
 
-// ---- t2: ingest wizard and export dialog (quorum acts) ----
-
-/// The media the export dialog offers, in the overview's order.
-fn media_paths(state: &State) -> Vec<PathBuf> {
-    state.media.iter().map(|m| m.mount_point.clone()).collect()
-}
-
-fn unsealed(state: &State) -> bool {
-    matches!(state.session, Session::Unsealed { .. })
-}
-
-/// `i`: opens the ingest wizard (while sealed, it says the vault must be
-/// unsealed first and offers `u`).
-pub fn open_ingest(state: &mut State) -> Vec<Job> {
-    if !unsealed(state) {
-        state.ingest = Some(IngestWizard::sealed());
-        return Vec::new();
-    }
-    state.ingest = Some(IngestWizard::new());
-    vec![Job::Ingest(ingest::Job::ListFiles)]
-}
-
-/// Closes the quorum act's dialog and opens the unseal dialog.
-fn unseal_instead(state: &mut State) -> Vec<Job> {
-    state.ingest = None;
-    state.export = None;
-    update(state, Action::OpenUnseal)
-}
-
-/// `e`: opens the export dialog on `request` (the Requests screen passes
-/// the selected approved request), else on a list of the approved,
-/// unexpired requests to pick from.
-pub fn open_export(state: &mut State, request: Option<String>) -> Vec<Job> {
-    if !unsealed(state) {
-        state.export = Some(ExportDialog::sealed(request));
-        return Vec::new();
-    }
-    let media = media_paths(state);
-    state.export = Some(match request {
-        Some(id) => ExportDialog::for_request(id, media),
-        None => {
-            let all = match &state.requests {
-                Some(Ok(r)) => export::candidates(r, state.read_at),
-                _ => Vec::new(),
-            };
-            ExportDialog::pick(all, media)
-        }
-    });
-    Vec::new()
-}
-
-fn update_act(state: &mut State, action: Action) -> Vec<Job> {
-    if action == Action::Quit {
-        return quit(state);
-    }
-    let now = state.now;
-    if let Some(w) = state.ingest.as_mut() {
-        return match w.update(action, now) {
-            ingest::Outcome::Stay => Vec::new(),
-            ingest::Outcome::Run(job) => vec![Job::Ingest(job)],
-            ingest::Outcome::Close => {
-                state.ingest = None;
-                Vec::new()
-            }
-            ingest::Outcome::Busy => {
-                state.info("the ingest is under way; it cannot be interrupted");
-                Vec::new()
-            }
-            ingest::Outcome::Unseal => unseal_instead(state),
-        };
-    }
-    if let Some(d) = state.export.as_mut() {
-        return match d.update(action, now) {
-            export::Outcome::Stay => Vec::new(),
-            export::Outcome::Run(job) => vec![Job::Export(job)],
-            export::Outcome::Close => {
-                state.export = None;
-                Vec::new()
-            }
-            export::Outcome::Busy => {
-                state.info("the export is under way; it cannot be interrupted");
-                Vec::new()
-            }
-            export::Outcome::Unseal => unseal_instead(state),
-        };
-    }
-    Vec::new()
-}
-
-fn apply_act(state: &mut State, reply: Reply) {
-    match reply {
-        Reply::Ingest(r, snap) => {
-            if let Some(s) = snap {
-                state.apply_snapshot(*s);
-            }
-            match &r {
-                ingest::Reply::Ingested(Ok(o)) => {
-                    state.info(format!("batch {} ingested: {} tokens", o.batch_id, o.count))
-                }
-                ingest::Reply::Ingested(Err(_)) => {
-                    state.error("ingest refused; nothing was stored")
-                }
-                _ => {}
-            }
-            if let Some(w) = state.ingest.as_mut() {
-                w.reply(r);
-            }
-        }
-        Reply::Export(r, snap) => {
-            if let Some(s) = snap {
-                state.apply_snapshot(*s);
-            }
-            match &r {
-                export::Reply::Exported(Ok(o)) => state.info(format!(
-                    "request {} exported: {} serials",
-                    o.request_id, o.serials
-                )),
-                export::Reply::Exported(Err(_)) | export::Reply::Planned(Err(_)) => {
-                    state.error("export refused; nothing was written")
-                }
-                _ => {}
-            }
-            if let Some(d) = state.export.as_mut() {
-                d.reply(r);
-            }
-        }
-        _ => {}
-    }
-}
-
-// ---- end t2 ----
-
 /// Folds a reply from the vault thread into the state.
 pub fn apply(state: &mut State, reply: Reply) {
     if !reply.is_progress() {
         state.pending = state.pending.saturating_sub(1);
     }
     match reply {
-        r @ (Reply::Ingest(..) | Reply::Export(..)) => apply_act(state, r),
+        r @ (Reply::Ingest(..) | Reply::Export(..)) => super::acts::apply(state, r),
         Reply::Refreshed(s) => state.apply_snapshot(s),
         Reply::Verified(r) => {
             match &r {

@@ -17,6 +17,7 @@
 //! the officers' names ([`crate::vault::UnsealedSession`]).
 
 pub mod action;
+pub mod acts;
 pub mod app;
 pub mod export;
 pub mod ingest;
