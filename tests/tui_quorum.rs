@@ -478,6 +478,12 @@ fn a_file_changed_after_the_check_is_refused_and_nothing_stored() {
     assert_eq!(h.tv.events("batch.ingested"), 0);
     assert_eq!(h.tv.events("batch.refused"), 1);
     insta::assert_snapshot!("ingest_failed_changed", h.screen());
+    // Esc: back to the file, still typed; Enter checks what it holds now.
+    h.key(KeyCode::Esc).settle().key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Tokens    41"), "{}", h.raw());
+    h.key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Batch 1 is in the vault."), "{}", h.raw());
+    assert_eq!(seeds_in(&h.tv), "41");
     audit_ok(&h.tv);
 }
 

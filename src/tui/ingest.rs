@@ -472,8 +472,12 @@ impl IngestWizard {
                 Action::Back | Action::Confirm => Outcome::Close,
                 _ => Outcome::Stay,
             },
+            // Nothing was stored: back to the file, to check it again.
             Step::Failed(_) => match action {
-                Action::Back => Outcome::Close,
+                Action::Back => {
+                    self.step = choose_again;
+                    Outcome::Run(Job::ListFiles)
+                }
                 _ => Outcome::Stay,
             },
             Step::Checking { .. } | Step::Sealing { .. } => Outcome::Busy,

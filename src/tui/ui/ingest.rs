@@ -31,7 +31,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, w: &IngestWizard) {
         Step::Report { .. } => "Esc back to the file · Up/Down scroll",
         Step::Sealing { .. } => "sealing and storing; the batch commits whole or not at all",
         Step::Done(_) => "Esc close",
-        Step::Failed(_) => "Esc close",
+        Step::Failed(_) => "Esc back to the file (nothing was stored)",
     };
     f.render_widget(Paragraph::new(Line::from(hint_text).dim()), hint);
     match &w.step {
