@@ -49,5 +49,6 @@ mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;
+mod tui_quorum;
 mod typed_errors;
 mod vendor_files;

@@ -76,6 +76,7 @@ impl Harness {
                 media: no_media,
                 card_dirs: vec![fx.tmp.path().join("cards")],
                 audit_window,
+                media_dirs: Vec::new(),
             },
         };
         let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, t0);
@@ -546,6 +547,7 @@ fn overview_lists_mounted_media_with_free_space() {
             media: one_medium,
             card_dirs: Vec::new(),
             audit_window: AUDIT_WINDOW,
+            media_dirs: Vec::new(),
         },
     };
     let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, Instant::now());

@@ -305,6 +305,10 @@ pub struct TuiArgs {
             .range(seedvault::tui::MIN_IDLE_TIMEOUT_S..=seedvault::tui::MAX_IDLE_TIMEOUT_S)
     )]
     pub idle_timeout: u64,
+    /// A directory to treat as removable media besides the mounted ones
+    /// (repeatable): batch files are listed from it, exports offered to it.
+    #[arg(long = "media", value_name = "DIR")]
+    pub media: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,6 +104,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),
+            a.media,
         )?),
     }
 }

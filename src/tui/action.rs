@@ -48,4 +48,8 @@ pub enum Action {
     Backspace,
     /// Empty the text field.
     ClearInput,
+    /// Open the ingest wizard.
+    OpenIngest,
+    /// Open the export dialog.
+    OpenExport,
 }

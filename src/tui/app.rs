@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::action::Action;
+use super::export::ExportDialog;
+use super::ingest::IngestWizard;
 use super::keys::Context;
 use super::unseal::{Outcome, UnsealDialog};
 use super::worker::{Job, Reply, Snapshot};
@@ -141,6 +143,10 @@ pub struct State {
     pub session: Session,
     /// The unseal dialog, when open.
     pub dialog: Option<UnsealDialog>,
+    /// The ingest wizard, when open.
+    pub ingest: Option<IngestWizard>,
+    /// The export dialog, when open.
+    pub export: Option<ExportDialog>,
     /// Help overlay shown.
     pub help: bool,
     /// Status-bar message.
@@ -172,6 +178,8 @@ impl State {
             },
             session: Session::Sealed,
             dialog: None,
+            ingest: None,
+            export: None,
             help: false,
             notice: None,
             pending: 0,
@@ -198,6 +206,12 @@ impl State {
         if let Some(d) = &self.dialog {
             return d.contexts();
         }
+        if let Some(w) = &self.ingest {
+            return w.contexts();
+        }
+        if let Some(d) = &self.export {
+            return d.contexts();
+        }
         match (self.tab, self.audit.open) {
             (Tab::Audit, Some(_)) => vec![Context::Entry, Context::Main],
             (Tab::Audit, None) => vec![Context::Audit, Context::Main],
@@ -212,14 +226,14 @@ impl State {
         }
     }
 
-    fn info(&mut self, text: impl Into<String>) {
+    pub(super) fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: false,
         });
     }
 
-    fn error(&mut self, text: impl Into<String>) {
+    pub(super) fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: true,
@@ -234,7 +248,7 @@ impl State {
         }
     }
 
-    fn apply_snapshot(&mut self, s: Snapshot) {
+    pub(super) fn apply_snapshot(&mut self, s: Snapshot) {
         let len_before = self.entries_len();
         let last_before = self.last_seq();
         let at_end = self.audit.selected + 1 >= len_before;
@@ -269,6 +283,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     }
     if state.dialog.is_some() {
         return update_dialog(state, action);
+    }
+    if state.ingest.is_some() || state.export.is_some() {
+        return super::acts::update(state, action);
     }
     match action {
         Action::Quit => quit(state),
@@ -317,6 +334,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
                 Vec::new()
             }
         },
+        Action::OpenIngest => super::acts::open_ingest(state),
+        Action::OpenExport => super::acts::open_export(state, None),
         Action::VerifyChain if state.tab == Tab::Audit => {
             state.audit.verify = Verify::Running;
             vec![Job::Verify]
@@ -331,6 +350,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
 
 fn quit(state: &mut State) -> Vec<Job> {
     state.quit = true;
+    state.ingest = None;
+    state.export = None;
     state.dialog = None; // wipes any typed passphrase
     match state.session {
         Session::Unsealed { .. } | Session::Unsealing => {
@@ -408,8 +429,11 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
 
 /// Folds a reply from the vault thread into the state.
 pub fn apply(state: &mut State, reply: Reply) {
-    state.pending = state.pending.saturating_sub(1);
+    if !reply.is_progress() {
+        state.pending = state.pending.saturating_sub(1);
+    }
     match reply {
+        r @ (Reply::Ingest(..) | Reply::Export(..)) => super::acts::apply(state, r),
         Reply::Refreshed(s) => state.apply_snapshot(s),
         Reply::Verified(r) => {
             match &r {

@@ -26,6 +26,14 @@ pub enum Context {
     TextField,
     /// The help overlay.
     Help,
+    /// The ingest wizard or export dialog, whatever has focus.
+    Act,
+    /// A list in the ingest wizard or export dialog (files, media, requests).
+    ActList,
+    /// A report or summary waiting for confirmation.
+    ActConfirm,
+    /// Ingest or export opened while the vault is sealed.
+    ActSealed,
 }
 
 impl Context {
@@ -38,8 +46,11 @@ impl Context {
             Context::Entry => "Audit entry",
             Context::Dialog => "Unseal dialog",
             Context::CardList => "Unseal: card list",
-            Context::TextField => "Unseal: text field",
+            Context::TextField => "Text field",
             Context::Help => "This help",
+            Context::Act | Context::ActList | Context::ActConfirm | Context::ActSealed => {
+                "Ingest wizard, export dialog"
+            }
         }
     }
 }
@@ -100,6 +111,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
     b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log, requests, media"),
+    b(Main, Char('i'), NONE, Action::OpenIngest, "i", "ingest a factory batch"),
+    b(Main, Char('e'), NONE, Action::OpenExport, "e", "export an approved request"),
     b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
     b(Audit, Char('k'), NONE, Action::Up, "", ""),
     b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
@@ -126,6 +139,23 @@ pub const BINDINGS: &[Binding] = &[
     b(TextField, Backspace, NONE, Action::Backspace, "Backspace", "delete a character"),
     b(TextField, Char('u'), CTRL, Action::ClearInput, "Ctrl-U", "clear the field"),
     b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "go to the card list"),
+    b(Act, Esc, NONE, Action::Back, "Esc", "back; cancel (nothing stored)"),
+    // Fields take the text-field keys above (Enter checks, Tab next field).
+    b(ActList, Up, NONE, Action::Up, "Up/Down", "choose (j/k); Enter picks"),
+    b(ActList, Char('k'), NONE, Action::Up, "", ""),
+    b(ActList, Down, NONE, Action::Down, "", ""),
+    b(ActList, Char('j'), NONE, Action::Down, "", ""),
+    b(ActList, Enter, NONE, Action::Confirm, "", ""),
+    b(ActList, Tab, NONE, Action::SwitchFocus, "", ""),
+    b(ActConfirm, Enter, NONE, Action::Confirm, "Enter/y", "confirm; PgUp/PgDn scroll"),
+    b(ActConfirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(ActConfirm, Up, NONE, Action::Up, "", ""),
+    b(ActConfirm, Down, NONE, Action::Down, "", ""),
+    b(ActConfirm, Char('k'), NONE, Action::Up, "", ""),
+    b(ActConfirm, Char('j'), NONE, Action::Down, "", ""),
+    b(ActConfirm, PageUp, NONE, Action::PageUp, "", ""),
+    b(ActConfirm, PageDown, NONE, Action::PageDown, "", ""),
+    b(ActSealed, Char('u'), NONE, Action::OpenUnseal, "u", "unseal first (when sealed)"),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
@@ -195,7 +225,10 @@ mod tests {
 
     #[test]
     fn every_context_has_help() {
-        for ctx in [Main, Audit, Entry, Dialog, CardList, TextField, Help] {
+        for ctx in [
+            Main, Audit, Entry, Dialog, CardList, TextField, Help, Act, ActList, ActConfirm,
+            ActSealed,
+        ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
         }
     }

@@ -45,6 +45,10 @@ pub enum Job {
     Unseal(Vec<(PathBuf, SecretString)>),
     /// Drop the unsealed vault (wipes the key).
     Seal,
+    /// An ingest wizard job (runs with the session).
+    Ingest(super::ingest::Job),
+    /// An export dialog job (runs with the session).
+    Export(super::export::Job),
 }
 
 /// How many of the latest audit entries the TUI reads (the log of a
@@ -104,6 +108,23 @@ pub enum Reply {
     Unsealed(Result<(Vec<String>, HeldSecrets), String>, Snapshot),
     /// For [`Job::Seal`].
     Sealed(Snapshot),
+    /// For [`Job::Ingest`]: progress (no snapshot), then the answer with a
+    /// fresh snapshot when the job may have changed the vault.
+    Ingest(super::ingest::Reply, Option<Box<Snapshot>>),
+    /// For [`Job::Export`]: likewise.
+    Export(super::export::Reply, Option<Box<Snapshot>>),
+}
+
+impl Reply {
+    /// Whether this is a progress report, with the job's answer still to
+    /// come (it does not count as the answer).
+    pub fn is_progress(&self) -> bool {
+        match self {
+            Reply::Ingest(r, _) => r.is_progress(),
+            Reply::Export(r, _) => r.is_progress(),
+            _ => false,
+        }
+    }
 }
 
 /// Where the worker looks for cards and media.
@@ -115,6 +136,18 @@ pub struct Sources {
     pub card_dirs: Vec<PathBuf>,
     /// How many of the latest audit entries to read ([`AUDIT_WINDOW`]).
     pub audit_window: u64,
+    /// Directories treated as removable media besides the mounted ones
+    /// (`seedvault tui --media DIR`: the demo medium, tests).
+    pub media_dirs: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The mounted media, then the `--media` directories.
+    pub fn all_media(&self) -> Vec<Medium> {
+        let mut m = (self.media)();
+        m.extend(self.media_dirs.iter().map(|d| crate::media::directory(d)));
+        m
+    }
 }
 
 /// Handle to the vault thread.
@@ -135,7 +168,7 @@ impl Worker {
             .spawn(move || {
                 let mut held = Held::Sealed(vault);
                 for job in job_rx {
-                    let reply = held.run(job, &sources);
+                    let reply = held.run(job, &sources, &reply_tx);
                     if reply_tx.send(reply).is_err() {
                         break;
                     }
@@ -202,8 +235,15 @@ impl Held {
         }
     }
 
+    fn session(&mut self) -> Option<&mut UnsealedSession> {
+        match self {
+            Held::Unsealed(u) => Some(u),
+            _ => None,
+        }
+    }
+
     fn snapshot(&self, sources: &Sources) -> Snapshot {
-        let media = (sources.media)();
+        let media = sources.all_media();
         let read_at = crate::vault::clock::unix_now();
         match self.vault() {
             Ok(v) => Snapshot {
@@ -225,8 +265,29 @@ impl Held {
         }
     }
 
-    fn run(&mut self, job: Job, sources: &Sources) -> Reply {
+    fn run(&mut self, job: Job, sources: &Sources, tx: &Sender<Reply>) -> Reply {
         match job {
+            Job::Ingest(j) => {
+                let listing = matches!(j, super::ingest::Job::ListFiles);
+                let roots: Vec<PathBuf> = sources
+                    .all_media()
+                    .into_iter()
+                    .map(|m| m.mount_point)
+                    .collect();
+                let send = |r| {
+                    let _ = tx.send(Reply::Ingest(r, None));
+                };
+                let r = super::ingest::work(j, self.session(), &roots, &send);
+                let snap = (!listing).then(|| Box::new(self.snapshot(sources)));
+                Reply::Ingest(r, snap)
+            }
+            Job::Export(j) => {
+                let send = |r| {
+                    let _ = tx.send(Reply::Export(r, None));
+                };
+                let r = super::export::work(j, self.session(), &send);
+                Reply::Export(r, Some(Box::new(self.snapshot(sources))))
+            }
             Job::Refresh => Reply::Refreshed(self.snapshot(sources)),
             Job::Verify => Reply::Verified(
                 self.vault()

@@ -36,8 +36,10 @@ use crate::store::{Store, StoreError};
 
 pub use approval::ApprovedRequest;
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
-pub use export::ExportOutcome;
-pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use export::{ExportOutcome, ExportPlan, ExportStep};
+pub use ingest::{
+    BatchPreview, IngestControl, IngestError, IngestOutcome, IngestSource, PROGRESS_EVERY,
+};
 pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };

@@ -12,18 +12,27 @@ use crate::tui::keys::{help_lines, Context};
 
 /// Two columns, so the whole table fits a 24-line console.
 const LEFT: [Context; 3] = [Context::Always, Context::Main, Context::Audit];
-const RIGHT: [Context; 5] = [
+const RIGHT: [Context; 9] = [
     Context::Entry,
     Context::Dialog,
     Context::CardList,
     Context::TextField,
+    Context::Act,
+    Context::ActList,
+    Context::ActConfirm,
+    Context::ActSealed,
     Context::Help,
 ];
 
 fn column(contexts: &[Context]) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
+    let mut last = "";
     for ctx in contexts {
-        lines.push(Line::from(ctx.title()).bold().underlined());
+        // Contexts that share a title (the ingest/export dialogs) share a heading.
+        if ctx.title() != last {
+            lines.push(Line::from(ctx.title()).bold().underlined());
+        }
+        last = ctx.title();
         for b in help_lines(*ctx) {
             lines.push(Line::from(vec![
                 Span::from(format!("  {:<11}", b.label)).bold(),
@@ -37,12 +46,10 @@ fn column(contexts: &[Context]) -> Vec<Line<'static>> {
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     let left = column(&LEFT);
     let mut right = column(&RIGHT);
-    right.push(Line::from(""));
     right.push(Line::from(format!(
-        "An unsealed session seals itself after {}",
+        "Unsealed, it seals after {} without a key.",
         super::clock(s.idle_timeout)
     )));
-    right.push(Line::from("without a key press."));
     let h = super::rows(left.len().max(right.len())).saturating_add(2);
     let rect = centered(area, 112, h);
     f.render_widget(Clear, rect);

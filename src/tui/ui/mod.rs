@@ -2,7 +2,9 @@
 //! reads; the time shown is the time the event loop put in the state.
 
 mod audit;
+mod export;
 mod help;
+mod ingest;
 mod overview;
 mod requests;
 mod unseal;
@@ -76,8 +78,15 @@ pub fn render(f: &mut Frame, s: &State) {
     if let Some(d) = &s.dialog {
         unseal::render(f, body, s, d);
     }
+    if let Some(w) = &s.ingest {
+        ingest::render(f, body, s, w);
+    }
+    if let Some(d) = &s.export {
+        export::render(f, body, s, d);
+    }
     if s.help {
-        help::render(f, body, s);
+        // The whole frame: the table needs every row it can get.
+        help::render(f, f.area(), s);
     }
 }
 
