@@ -70,6 +70,22 @@ struct CheckedRequest {
     reexport_reason: Option<String>,
 }
 
+/// What the checks of `request create` found (see `gather_request`).
+pub(super) struct Gathered {
+    /// The order id, trimmed.
+    pub(super) order_id: String,
+    /// The requester, normalized when it parsed.
+    pub(super) requester: String,
+    /// The recipient certificate, if it parsed.
+    pub(super) recipient: Option<RecipientCert>,
+    /// The requested serials, in request order.
+    pub(super) serials: Vec<String>,
+    /// Every problem.
+    pub(super) problems: Vec<String>,
+    /// Serials refused only because they were exported.
+    pub(super) already_exported: Vec<String>,
+}
+
 /// A checked request with its id and the creating officer's signature.
 struct SignedRequest {
     id: String,
@@ -220,6 +236,37 @@ impl Vault {
         r: &NewRequest<'_>,
         officer: &Officer,
     ) -> Result<CheckedRequest, VaultError> {
+        let g = self.gather_request(r)?;
+        let recipient = match (g.recipient, g.problems.is_empty()) {
+            (Some(c), true) => c,
+            _ => {
+                self.log_request_refusal(&g.order_id, &g.requester, officer, &g.problems);
+                return Err(VaultError::RequestRefused {
+                    problems: g.problems,
+                    already_exported: g.already_exported,
+                });
+            }
+        };
+        let mut serials = g.serials;
+        serials.sort_unstable();
+        Ok(CheckedRequest {
+            order_id: g.order_id,
+            requester: g.requester,
+            format: r.format,
+            recipient,
+            serials,
+            reexport_reason: r
+                .reexport_reason
+                .as_deref()
+                .map(str::trim)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Every check of `request create`, every problem gathered, nothing
+    /// written or logged (the console's preview shows this before the
+    /// officer signs; `check_request` logs a refusal).
+    pub(super) fn gather_request(&self, r: &NewRequest<'_>) -> Result<Gathered, VaultError> {
         let mut problems: Vec<String> = Vec::new();
         let mut already_exported: Vec<String> = Vec::new();
         let order_id = r.order_id.trim().to_owned();
@@ -236,8 +283,7 @@ impl Vault {
             }
         };
         let order = self.order(&order_id)?;
-        let mut serials =
-            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        let serials = requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         if let Some(o) = &order {
             check_serials_in_order(
                 o,
@@ -260,28 +306,13 @@ impl Vault {
                 problems.push(format!("format {}: {why}", r.format));
             }
         }
-        let recipient = match (cert, problems.is_empty()) {
-            (Some(c), true) => c,
-            _ => {
-                self.log_request_refusal(&order_id, &requester, officer, &problems);
-                return Err(VaultError::RequestRefused {
-                    problems,
-                    already_exported,
-                });
-            }
-        };
-        serials.sort_unstable();
-        Ok(CheckedRequest {
+        Ok(Gathered {
             order_id,
             requester,
-            format: r.format,
-            recipient,
+            recipient: cert,
             serials,
-            reexport_reason: r
-                .reexport_reason
-                .as_deref()
-                .map(str::trim)
-                .map(str::to_owned),
+            problems,
+            already_exported,
         })
     }
 
