@@ -17,8 +17,10 @@
 //! the officers' names ([`crate::vault::UnsealedSession`]).
 
 pub mod action;
+pub mod acts;
 pub mod app;
 pub mod keys;
+pub mod officer;
 pub mod ui;
 pub mod unseal;
 pub mod worker;

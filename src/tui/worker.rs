@@ -45,6 +45,8 @@ pub enum Job {
     Unseal(Vec<(PathBuf, SecretString)>),
     /// Drop the unsealed vault (wipes the key).
     Seal,
+    /// Work of the officers' screens (lists, dry runs, one officer's act).
+    Acts(super::acts::work::ActJob),
 }
 
 /// How many of the latest audit entries the TUI reads (the log of a
@@ -104,6 +106,8 @@ pub enum Reply {
     Unsealed(Result<(Vec<String>, HeldSecrets), String>, Snapshot),
     /// For [`Job::Seal`].
     Sealed(Snapshot),
+    /// For [`Job::Acts`]; a fresh snapshot when the vault may have changed.
+    Acts(super::acts::work::ActReply, Option<Box<Snapshot>>),
 }
 
 /// Where the worker looks for cards and media.
@@ -240,6 +244,18 @@ impl Held {
             Job::Unseal(cards) => {
                 let r = self.unseal(cards);
                 Reply::Unsealed(r, self.snapshot(sources))
+            }
+            Job::Acts(j) => {
+                let r = match self {
+                    Held::Sealed(v) => super::acts::work::run(j, v),
+                    Held::Unsealed(u) => u.act(|uv| super::acts::work::run(j, uv.vault_mut())),
+                    Held::Gone(..) => {
+                        let why = self.vault().err().unwrap_or_default();
+                        super::acts::work::gone(j, why)
+                    }
+                };
+                let snap = r.changed().then(|| Box::new(self.snapshot(sources)));
+                Reply::Acts(r, snap)
             }
             Job::Seal => {
                 let taken = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()));

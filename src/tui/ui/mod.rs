@@ -1,8 +1,11 @@
 //! Drawing: pure functions of [`State`]. No I/O, no crypto, no clock
 //! reads; the time shown is the time the event loop put in the state.
 
+mod acts;
 mod audit;
+mod batches;
 mod help;
+mod orders;
 mod overview;
 mod requests;
 mod unseal;
@@ -71,11 +74,14 @@ pub fn render(f: &mut Frame, s: &State) {
         Tab::Overview => overview::render(f, body, s),
         Tab::Audit => audit::render(f, body, s),
         Tab::Requests => requests::render(f, body, s),
+        Tab::Batches => batches::render(f, body, s),
+        Tab::Orders => orders::render(f, body, s),
     }
     render_bar(f, bar, s);
     if let Some(d) = &s.dialog {
         unseal::render(f, body, s, d);
     }
+    acts::render(f, body, s);
     if s.help {
         help::render(f, body, s);
     }
