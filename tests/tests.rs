@@ -44,5 +44,6 @@ mod request_lifecycle;
 mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;
+mod tui_acts;
 mod tui_app;
 mod typed_errors;

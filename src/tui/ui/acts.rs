@@ -62,7 +62,12 @@ fn popup(
     border: Color,
     scroll: u16,
 ) {
-    let r = centered(area, area.width.saturating_sub(2).min(78), h);
+    let w = area.width.saturating_sub(2).min(110);
+    // Wrapped lines take more rows: count them, so the last line (the
+    // keys to go on) is never cut off.
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let wrapped: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let r = centered(area, w, h.max(rows(wrapped + 2)));
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
