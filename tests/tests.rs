@@ -46,4 +46,5 @@ mod slip39_interop;
 mod slip39_vectors;
 mod tui_acts;
 mod tui_app;
+mod tui_tmux;
 mod typed_errors;
