@@ -152,6 +152,14 @@ impl Harness {
 
     /// From a confirmation: Enter opens the officer dialog; choose `name`'s
     /// card, type `passphrase`, Enter; wait for the act.
+    /// Keeps only this test's medium in the file list (other tests of the
+    /// same process register theirs too), so snapshots are stable.
+    fn own_files(&mut self) -> &mut Self {
+        let media = self.media.clone();
+        self.app.state.acts.files.retain(|p| p.starts_with(&media));
+        self
+    }
+
     fn sign(&mut self, name: &str, passphrase: &str) -> &mut Self {
         self.key(KeyCode::Enter).settle();
         self.pick_card(name);
@@ -561,9 +569,12 @@ fn order_add_and_assign_with_their_refusals() {
     h.key(KeyCode::Esc);
     assert!(matches!(h.app.state.acts.modal, Some(Modal::Form(_))));
     h.key(KeyCode::Esc).key(KeyCode::Char('l')).settle();
+    h.own_files();
+    insta::assert_snapshot!("assign_form", h.screen());
     h.key(KeyCode::Tab).key(KeyCode::Tab);
-    let s = h.raw();
+    let s = h.screen();
     assert!(s.contains("shipped.txt"), "the media file list: {s}");
+    insta::assert_snapshot!("assign_file_list", s);
     let at = h
         .app
         .state
@@ -628,6 +639,7 @@ fn request_create_shows_fingerprints_and_every_refusal() {
     // Fields: order (pre-filled), requester, key file, format, serials
     // file; Tab from a file field goes through the media file list.
     h.key(KeyCode::Char('n')).settle();
+    h.own_files();
     h.key(KeyCode::Tab)
         .chars("stranger@example.com")
         .key(KeyCode::Tab)
@@ -640,6 +652,7 @@ fn request_create_shows_fingerprints_and_every_refusal() {
     h.key(KeyCode::Tab)
         .key(KeyCode::Tab)
         .chars(&serials.display().to_string());
+    insta::assert_snapshot!("request_form", h.screen());
     h.key(KeyCode::Enter).settle();
     let tui = h.refusal().expect("refused");
     same_words(&mut h, &tui, &cli);
@@ -710,6 +723,11 @@ fn approve_by_a_second_officer_and_reject() {
     let (tui, error) = h.result();
     assert!(error);
     same_words(&mut h, &tui, &cli);
+    let s = h.wide();
+    assert!(
+        s.contains("hint: a different officer decides it: choose their card"),
+        "{s}"
+    );
     assert_eq!(h.tv.events("request.decision_refused"), 2);
     h.key(KeyCode::Enter);
 

@@ -195,6 +195,7 @@ pub const BINDINGS: &[Binding] = &[
     b(OfficerCards, Down, NONE, Action::Down, "Down/j", "next card"),
     b(OfficerCards, Char('j'), NONE, Action::Down, "", ""),
     b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
+    b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),

@@ -192,6 +192,8 @@ pub enum Modal {
         text: String,
         /// A refusal.
         error: bool,
+        /// What to do next, after a refusal.
+        advice: Option<String>,
     },
 }
 
@@ -824,9 +826,9 @@ pub fn apply(s: &mut State, reply: ActReply) {
             if serial.is_some() {
                 s.acts.serial = serial;
             }
-            let (text, error) = match r {
-                Ok(t) => (t, false),
-                Err(e) => (e, true),
+            let (text, error, advice) = match r {
+                Ok(t) => (t, false, None),
+                Err(e) => (e.message, true, e.advice),
             };
             notice(
                 s,
@@ -845,6 +847,7 @@ pub fn apply(s: &mut State, reply: ActReply) {
                 },
                 text,
                 error,
+                advice,
             });
         }
     }

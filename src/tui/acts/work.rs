@@ -150,7 +150,7 @@ pub enum ActReply {
     /// For [`ActJob::Run`]: what the CLI would print, or its refusal;
     /// the lists read again, and the voided serial's record read again.
     Done(
-        Result<String, String>,
+        Result<String, Refusal>,
         Lists,
         Option<(String, Result<SerialRecord, String>)>,
     ),
@@ -189,6 +189,73 @@ impl ActReply {
     pub fn changed(&self) -> bool {
         matches!(self, ActReply::Done(..))
     }
+}
+
+/// Why an act was refused: the library's message, verbatim (the CLI's
+/// words), and what to do next in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The message.
+    pub message: String,
+    /// What to do next, when there is something useful to say.
+    pub advice: Option<String>,
+}
+
+impl From<VaultError> for Refusal {
+    fn from(e: VaultError) -> Self {
+        Refusal {
+            advice: advice(&e).map(str::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal {
+            message,
+            advice: None,
+        }
+    }
+}
+
+/// The console's advice after a refusal of an officer's act (the CLI's
+/// `advice_for` names flags and commands; this names keys). Part 1 of
+/// issue 11 brings the TUI's general advice (`tui::advice`); this small
+/// table covers the acts of this module until then.
+pub fn advice(e: &VaultError) -> Option<&'static str> {
+    Some(match e {
+        VaultError::Card(crate::cards::CardError::WrongPassphrase { .. }) => {
+            "the attempt was logged; the officer may try again with the right passphrase"
+        }
+        VaultError::ForeignCard { .. } => {
+            "this card was made for another vault: choose this vault's card"
+        }
+        VaultError::TwoPersonRule { .. } => "a different officer decides it: choose their card",
+        VaultError::OrderExists { .. } => "the Orders tab (3) lists it",
+        VaultError::OrderNotFound { .. } => "add the order first (3, then n)",
+        VaultError::SerialNotFound { .. } => {
+            "check the serial against the factory file; seeds enter the vault by ingest (i)"
+        }
+        VaultError::SerialVoided { .. } => {
+            "the Batches tab (2, then / and the serial) shows who voided it and why"
+        }
+        VaultError::RequestRefused {
+            already_exported, ..
+        } if !already_exported.is_empty() => {
+            "a re-export is created on the command line: request create --reexport --reason TEXT"
+        }
+        VaultError::RequestChanged { .. } => {
+            "nothing was recorded; r re-reads the requests, then try again if still needed"
+        }
+        VaultError::BrokenLog { .. } => {
+            "stop and involve the auditors: v on the Audit tab names the problem"
+        }
+        e if e.is_tampering() => {
+            "verify the log (v on the Audit tab) and involve your auditors before using this vault"
+        }
+        _ => return None,
+    })
 }
 
 /// The words of the CLI's refusal of an unknown format name.
@@ -246,7 +313,7 @@ pub fn gone(job: ActJob, why: String) -> ActReply {
         ActJob::Files(_) => ActReply::Files(Vec::new()),
         ActJob::CheckAssign { .. } => ActReply::Assign(Err(why.clone())),
         ActJob::Preview(_) => ActReply::Preview(Err(why.clone())),
-        ActJob::Run { .. } => ActReply::Done(Err(why.clone()), lists(), None),
+        ActJob::Run { .. } => ActReply::Done(Err(Refusal::from(why.clone())), lists(), None),
     }
 }
 
@@ -285,18 +352,16 @@ fn officer(
     card: &Path,
     pass: &SecretString,
     purpose: &str,
-) -> Result<Officer, String> {
+) -> Result<Officer, Refusal> {
     let c = read_card(vault, card, purpose)?;
-    vault
-        .authenticate(&c, pass, purpose)
-        .map_err(|e| e.to_string())
+    Ok(vault.authenticate(&c, pass, purpose)?)
 }
 
-fn read_card(vault: &mut Vault, card: &Path, purpose: &str) -> Result<SealedCard, String> {
+fn read_card(vault: &mut Vault, card: &Path, purpose: &str) -> Result<SealedCard, Refusal> {
     SealedCard::read(card).map_err(|e| {
         let given = vec![card.display().to_string()];
         vault.record_refusal(purpose, given.clone(), given, &e.to_string());
-        e.to_string()
+        Refusal::from(VaultError::from(e))
     })
 }
 
@@ -305,9 +370,9 @@ fn act_on(
     card: &Path,
     pass: &SecretString,
     act: &Act,
-) -> Result<String, String> {
+) -> Result<String, Refusal> {
     let purpose = act.purpose();
-    let s = |e: VaultError| e.to_string();
+    let s = |e: VaultError| Refusal::from(e);
     match act {
         Act::OrderAdd {
             id,

@@ -32,7 +32,12 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
             popup(f, area, "Checking", lines, 6, Color::Reset, 0);
         }
         Some(Modal::Confirm(c)) => render_confirm(f, area, c),
-        Some(Modal::Result { title, text, error }) => {
+        Some(Modal::Result {
+            title,
+            text,
+            error,
+            advice,
+        }) => {
             let mut lines: Vec<Line> = text
                 .lines()
                 .map(|l| {
@@ -44,6 +49,9 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
                     }
                 })
                 .collect();
+            if let Some(a) = advice {
+                lines.push(Line::from(format!("hint: {a}")).fg(Color::Yellow));
+            }
             lines.push(Line::from(""));
             lines.push(Line::from("Enter or Esc closes").dim());
             let color = if *error { Color::Red } else { Color::Green };
