@@ -516,7 +516,21 @@ fn order_add_and_assign_with_their_refusals() {
     let o = h.vault().order("4711").unwrap().unwrap();
     assert_eq!(o.emails, ["buyer@example.com", "it@example.com"]);
     assert_eq!(o.created_by, "alice");
-    h.key(KeyCode::Enter);
+    // The log entry is the CLI's: same event, actor and payload.
+    h.tv.add_order(
+        "4712",
+        "ACME Corp",
+        &["buyer@example.com", "it@example.com"],
+        "alice",
+    );
+    let logged = h.tv.sqlite(
+        "SELECT json_extract(CAST(body AS TEXT), '$.actors'), json_extract(CAST(body AS TEXT), '$.data') \
+         FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'order.added' ORDER BY seq",
+    );
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 2, "{logged}");
+    assert_eq!(lines[0].replace("4711", "4712"), lines[1], "{logged}");
+    h.key(KeyCode::Enter).key(KeyCode::Char('r')).settle();
     insta::assert_snapshot!("orders_list", h.screen());
 
     // The same order again: the CLI's refusal.
@@ -880,4 +894,55 @@ fn officer_dialog_wipes_on_esc_and_idle() {
     h.app.tick(h.now);
     assert!(h.app.state.acts.officer.is_none());
     assert!(!h.seen.contains("half-typed"));
+}
+
+#[test]
+fn an_unsealed_session_still_asks_the_acting_officers_card() {
+    let tv = vault();
+    let truth = tv.ingest("azure-csv", 2, 85_000_000, 9);
+    let mut h = Harness::new(tv);
+    // Unseal with alice and bob (Space selects, Enter goes on, one
+    // passphrase per card).
+    h.key(KeyCode::Char('u')).settle();
+    h.key(KeyCode::Char(' '))
+        .key(KeyCode::Down)
+        .key(KeyCode::Char(' '))
+        .key(KeyCode::Enter)
+        .settle();
+    h.chars(&pass("alice")).key(KeyCode::Enter);
+    h.chars(&pass("bob")).key(KeyCode::Enter).settle();
+    assert!(
+        matches!(
+            h.app.state.session,
+            seedvault::tui::app::Session::Unsealed { .. }
+        ),
+        "{:?}",
+        h.app.state.session
+    );
+    // Carol voids a serial: her card is asked for, and the log names her.
+    h.key(KeyCode::Char('2')).settle();
+    h.key(KeyCode::Char('/'))
+        .chars("85000000")
+        .key(KeyCode::Enter)
+        .settle();
+    h.key(KeyCode::Char('x'))
+        .chars("reprogrammed")
+        .key(KeyCode::Enter);
+    h.key(KeyCode::Enter).settle();
+    assert!(h.raw().contains("Whose card?"));
+    h.pick_card("carol").chars(&pass("carol"));
+    assert!(h.raw().contains("Acting: carol"));
+    h.key(KeyCode::Enter).settle();
+    let (text, error) = h.result();
+    assert!(!error, "{text}");
+    let actors = h.tv.sqlite(
+        "SELECT json_extract(CAST(body AS TEXT), '$.actors') FROM audit \
+         WHERE json_extract(CAST(body AS TEXT), '$.event') = 'serial.voided'",
+    );
+    assert_eq!(actors.trim(), r#"["carol"]"#);
+    assert!(matches!(
+        h.app.state.session,
+        seedvault::tui::app::Session::Unsealed { .. }
+    ));
+    h.assert_no_secret(Some(&truth));
 }
