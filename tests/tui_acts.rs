@@ -582,7 +582,15 @@ fn order_add_and_assign_with_their_refusals() {
     );
     h.key(KeyCode::Esc);
     assert!(matches!(h.app.state.acts.modal, Some(Modal::Form(_))));
-    h.key(KeyCode::Esc).key(KeyCode::Char('l')).settle();
+    h.key(KeyCode::Esc);
+    // The filter: `/` and text narrow the list; Esc clears it.
+    h.key(KeyCode::Char('/')).chars("4712");
+    let s = h.screen();
+    assert!(s.contains("Orders · 1 of 2"), "{s}");
+    insta::assert_snapshot!("orders_filter", s);
+    h.key(KeyCode::Esc);
+    assert!(h.screen().contains("Orders · 2 of 2"));
+    h.key(KeyCode::Char('l')).settle();
     h.own_files();
     insta::assert_snapshot!("assign_form", h.screen());
     h.key(KeyCode::Tab).key(KeyCode::Tab);
@@ -869,6 +877,30 @@ fn card_check_from_the_console() {
     assert!(error);
     same_words(&mut h, &tui, &cli);
     assert_eq!(h.tv.events("vault.unseal_failed"), 2);
+    h.key(KeyCode::Enter);
+
+    // A card in a directory typed in the dialog (Tab, the path, Enter).
+    let other = h.tv.tmp.path().join("carols-medium");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(h.tv.card("carol"), other.join("carol.card")).unwrap();
+    h.key(KeyCode::Char('c')).settle();
+    h.key(KeyCode::Tab)
+        .chars(&other.display().to_string())
+        .key(KeyCode::Enter)
+        .settle();
+    let cards = &h.app.state.acts.officer.as_ref().unwrap().cards;
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].path, other.join("carol.card"));
+    h.key(KeyCode::Enter)
+        .chars(&pass("carol"))
+        .key(KeyCode::Enter)
+        .settle();
+    let (text, error) = h.result();
+    assert!(!error, "{text}");
+    assert!(
+        text.starts_with("card OK: custodian carol, share 3"),
+        "{text}"
+    );
     h.assert_no_secret(None);
 }
 

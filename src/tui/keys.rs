@@ -196,6 +196,7 @@ pub const BINDINGS: &[Binding] = &[
     b(OfficerCards, Char('j'), NONE, Action::Down, "", ""),
     b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
     b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
+    b(OfficerCards, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory (Enter lists it)"),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),

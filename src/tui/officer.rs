@@ -52,8 +52,9 @@ pub enum OfficerOutcome {
     Stay,
     /// Closed (Esc on the card list).
     Cancel,
-    /// Scan the card directories and media (the unseal dialog's job).
-    Scan,
+    /// Scan the card directories and media (the unseal dialog's job), or
+    /// only the directory typed.
+    Scan(Option<PathBuf>),
     /// Run the act with this card and passphrase.
     Run {
         /// The card file.
@@ -86,6 +87,10 @@ pub struct OfficerDialog {
     pub cursor: usize,
     /// A note for the officer (no card chosen, empty passphrase).
     pub error: Option<String>,
+    /// A card directory typed by the officer (empty: media and defaults).
+    pub dir: String,
+    /// Whether the directory field has the keyboard.
+    pub dir_focus: bool,
 }
 
 impl OfficerDialog {
@@ -101,6 +106,8 @@ impl OfficerDialog {
             scanning: true,
             cursor: 0,
             error: None,
+            dir: String::new(),
+            dir_focus: false,
         }
     }
 
@@ -120,6 +127,7 @@ impl OfficerDialog {
     /// The keybinding contexts, innermost first.
     pub fn contexts(&self) -> Vec<Context> {
         match self.step {
+            OfficerStep::Cards if self.dir_focus => vec![Context::TextField, Context::Form],
             OfficerStep::Cards => vec![Context::OfficerCards, Context::Form],
             OfficerStep::Passphrase { .. } => vec![Context::TextField, Context::Form],
             OfficerStep::Working { .. } => vec![Context::Form],
@@ -142,8 +150,31 @@ impl OfficerDialog {
     /// Applies one action.
     pub fn update(&mut self, action: Action, now: Instant) -> OfficerOutcome {
         match &mut self.step {
+            OfficerStep::Cards if self.dir_focus => {
+                match action {
+                    Action::Back | Action::SwitchFocus => self.dir_focus = false,
+                    Action::Input(c) => self.dir.push(c),
+                    Action::Backspace => {
+                        self.dir.pop();
+                    }
+                    Action::ClearInput => self.dir.clear(),
+                    Action::Confirm => {
+                        self.dir_focus = false;
+                        self.scanning = true;
+                        self.cursor = 0;
+                        let dir = self.dir.trim();
+                        return OfficerOutcome::Scan((!dir.is_empty()).then(|| PathBuf::from(dir)));
+                    }
+                    _ => {}
+                }
+                OfficerOutcome::Stay
+            }
             OfficerStep::Cards => match action {
                 Action::Back => OfficerOutcome::Cancel,
+                Action::SwitchFocus => {
+                    self.dir_focus = true;
+                    OfficerOutcome::Stay
+                }
                 Action::Up => {
                     self.cursor = self.cursor.saturating_sub(1);
                     OfficerOutcome::Stay
@@ -154,7 +185,8 @@ impl OfficerDialog {
                 }
                 Action::Refresh => {
                     self.scanning = true;
-                    OfficerOutcome::Scan
+                    let dir = self.dir.trim();
+                    OfficerOutcome::Scan((!dir.is_empty()).then(|| PathBuf::from(dir)))
                 }
                 Action::Confirm => match self.cards.get(self.cursor) {
                     None => {

@@ -467,7 +467,7 @@ fn officer_update(s: &mut State, action: Action) -> Vec<Job> {
             notice(s, "cancelled: nothing was signed", false);
             Vec::new()
         }
-        OfficerOutcome::Scan => vec![Job::ScanCards(None)],
+        OfficerOutcome::Scan(dir) => vec![Job::ScanCards(dir)],
         OfficerOutcome::Run { card, pass, act } => {
             vec![Job::Acts(ActJob::Run { card, pass, act })]
         }

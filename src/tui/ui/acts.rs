@@ -206,6 +206,22 @@ fn officer(f: &mut Frame, area: Rect, s: &State, d: &OfficerDialog) {
     match &d.step {
         OfficerStep::Cards => {
             lines.push(Line::from("Whose card? The act is signed with it.").bold());
+            let shown = if d.dir_focus {
+                format!("{}_", d.dir)
+            } else if d.dir.is_empty() {
+                "(media and card directories; Tab to type one)".to_owned()
+            } else {
+                d.dir.clone()
+            };
+            let style = if d.dir_focus {
+                Style::new().reversed()
+            } else {
+                Style::new()
+            };
+            lines.push(Line::from(vec![
+                Span::from("Card directory: "),
+                Span::from(shown).style(style),
+            ]));
             if d.scanning {
                 lines.push(Line::from("looking for *.card files…"));
             } else if d.cards.is_empty() {
@@ -231,7 +247,9 @@ fn officer(f: &mut Frame, area: Rect, s: &State, d: &OfficerDialog) {
                 lines.push(if i == d.cursor { line.reversed() } else { line });
             }
             lines.push(Line::from(""));
-            lines.push(Line::from("Up/Down choose · Enter this card · Esc cancel").dim());
+            lines.push(
+                Line::from("Up/Down choose · Enter this card · Tab directory · Esc cancel").dim(),
+            );
         }
         OfficerStep::Passphrase { card, .. } => {
             lines.push(Line::from(vec![
