@@ -195,3 +195,20 @@ fn note(r: &Request, now: i64) -> String {
     }
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::countdown;
+
+    #[test]
+    fn countdown_reads_as_hours_and_minutes_either_way() {
+        let now = 1_800_000_000;
+        assert_eq!(
+            countdown(now + 3 * 3600 + 12 * 60 + 10, now),
+            "expires in 3 h 12 min"
+        );
+        assert_eq!(countdown(now + 59, now), "expires in 59 s");
+        assert_eq!(countdown(now - 5 * 60, now), "expired 5 min ago");
+        assert_eq!(countdown(now, now), "expired 0 s ago");
+    }
+}
