@@ -11,7 +11,8 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{centered, rows, spinner};
-use crate::tui::acts::{Confirm, Form, Modal, Recipient};
+use crate::formats::Format;
+use crate::tui::acts::{Confirm, Form, FormKind, Modal, Recipient};
 use crate::tui::app::State;
 use crate::tui::officer::{OfficerDialog, OfficerStep};
 
@@ -108,6 +109,10 @@ fn render_form(f: &mut Frame, area: Rect, s: &State, form: &Form) {
             Span::from(format!("{:<24}", field.label)).bold(),
             Span::from(value).style(style),
         ]));
+    }
+    if form.kind == FormKind::Request {
+        let all: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        lines.push(Line::from(format!("Formats: {}", all.join(", "))).dim());
     }
     if let Some(e) = &form.error {
         lines.push(Line::from(""));
