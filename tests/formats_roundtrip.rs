@@ -128,6 +128,7 @@ fn write(format: Format, tokens: &[Token]) -> Vec<u8> {
     let mut out = Vec::new();
     let opts = WriteOptions {
         upn: Some("ops@example.com".into()),
+        upns: None,
         ..WriteOptions::default()
     };
     formats::write(format, &mut tokens.iter(), &mut out, &opts).unwrap();

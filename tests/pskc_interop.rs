@@ -145,6 +145,7 @@ fn write_ours(path: &Path, key: Option<PskcKey>) {
     let opts = WriteOptions {
         pskc_key: key,
         upn: None,
+        upns: None,
     };
     let mut file = std::fs::File::create(path).unwrap();
     let tokens = tokens();
@@ -241,7 +242,10 @@ fn python_writes(path: &Path, mode: &str, secret: &str) {
 }
 
 fn read_ours(path: &Path, key: Option<PskcKey>) -> Vec<Token> {
-    let opts = ReadOptions { pskc_key: key };
+    let opts = ReadOptions {
+        pskc_key: key,
+        ..ReadOptions::default()
+    };
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     pskc::reader(Box::new(file), &opts)
         .unwrap()

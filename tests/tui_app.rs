@@ -702,6 +702,7 @@ fn requests_tab_shows_what_waits_for_a_second_officer_and_what_waits_for_export(
         format: Format::Otpauth,
         serials: Some(vec![serial.clone()]),
         reexport_reason: None,
+        upns: None,
     };
     let first = v.create_request(request(&serials[0]), &alice).unwrap();
     v.decide_request(&first.id, true, None, &bob).unwrap();

@@ -314,6 +314,9 @@ pub enum RequestCommand {
         /// Only these serials (default: every serial of the order neither voided nor exported).
         #[arg(long, value_name = "F")]
         serials_file: Option<PathBuf>,
+        /// azure-csv only: `serial,upn` per line, each token's Entra user (signed with the request).
+        #[arg(long, value_name = "F")]
+        upn_file: Option<PathBuf>,
         /// Allow serials already exported (needs --reason; flagged in the log).
         #[arg(long)]
         reexport: bool,
@@ -347,6 +350,15 @@ pub enum RequestCommand {
     },
     /// Every seed request and its state.
     List {
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request: what was signed, the recipient's user ids, and any warning.
+    Show {
+        /// Request id.
+        #[arg(value_name = "REQ")]
+        id: String,
         /// Print one JSON document to stdout.
         #[arg(long)]
         json: bool,

@@ -289,6 +289,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             format: Format::AzureCsv,
             serials: None,
             reexport_reason: None,
+            upns: None,
         },
         &carol,
     )?;

@@ -30,7 +30,7 @@ pub mod problem;
 pub mod pskc;
 
 pub use detect::{detect, detect_buffered, DETECT_HEAD_BYTES};
-pub use problem::{could_be_secret, Problem, RecordSerial};
+pub use problem::{could_be_secret, Problem, RecordSerial, RecordWarning, Warning, Warnings};
 
 /// The seed file formats of SPEC "Seed formats".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,6 +240,9 @@ impl fmt::Debug for PskcKey {
 pub struct ReadOptions {
     /// Key for encrypted PSKC.
     pub pskc_key: Option<PskcKey>,
+    /// What the readers accepted generously (e.g. stray Base32 bits in an
+    /// Entra file), gathered as they read.
+    pub warnings: Warnings,
 }
 
 /// Options for writing.
@@ -249,14 +252,17 @@ pub struct WriteOptions {
     pub pskc_key: Option<PskcKey>,
     /// For Azure CSV: the `upn` column (empty when `None`).
     pub upn: Option<String>,
+    /// For Azure CSV: each serial's own `upn` (a request's signed UPN
+    /// mapping); a serial it does not hold gets `upn`.
+    pub upns: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A stream of records of one file.
 pub type Records<'a> = Box<dyn Iterator<Item = Result<Token, RecordError>> + 'a>;
 
 /// A stream of records with the 1-based line each one starts on, for
-/// reports that must say where a problem is (duplicates). For PSKC the
-/// line is 0: its reader does not say (the record's position is used).
+/// reports that must say where a problem is (duplicates). For PSKC it is
+/// the line where the record's `<KeyPackage>` starts.
 pub type LocatedRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Token), RecordError>> + 'a>;
 
 /// Opens a stream of the tokens in `input`, read as `format`. Fails at once
@@ -276,19 +282,19 @@ pub fn reader<'a>(
     ))
 }
 
-/// As [`reader`], with the line each record starts on (0 for PSKC).
+/// As [`reader`], with the line each record starts on.
 pub fn located_reader<'a>(
     format: Format,
     input: Box<dyn BufRead + 'a>,
     opts: &'a ReadOptions,
 ) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
-        Format::AzureCsv => azure::read_located(input)?,
+        Format::AzureCsv => azure::read_located(input, &opts.warnings)?,
         Format::Hex => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Hex),
         Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),
         Format::PrivacyIdea => privacyidea::read_privacyidea(input),
-        Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
+        Format::Pskc => pskc::located_reader(input, opts)?,
     })
 }
 
@@ -334,7 +340,10 @@ enum WriterKind<'w> {
 }
 
 enum LineFormat {
-    Azure { upn: String },
+    Azure {
+        upn: String,
+        upns: Option<std::collections::BTreeMap<String, String>>,
+    },
     Pairs(hexbase32::SecretEncoding),
     Otpauth,
     PrivacyIdea,
@@ -351,6 +360,7 @@ impl<'w> Writer<'w> {
             Format::Pskc => return Ok(Writer(WriterKind::Pskc(pskc::writer(out, opts)?))),
             Format::AzureCsv => LineFormat::Azure {
                 upn: azure::upn(opts)?,
+                upns: opts.upns.clone(),
             },
             Format::Hex => LineFormat::Pairs(hexbase32::SecretEncoding::Hex),
             Format::Base32 => LineFormat::Pairs(hexbase32::SecretEncoding::Base32),
@@ -372,7 +382,13 @@ impl<'w> Writer<'w> {
             WriterKind::Lines { out, format } => (out, format),
         };
         match format {
-            LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
+            LineFormat::Azure { upn, upns } => {
+                let upn = upns
+                    .as_ref()
+                    .and_then(|m| m.get(token.serial.as_str()))
+                    .unwrap_or(upn);
+                azure::push_line(&mut out.buf, upn, token)?
+            }
             LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token)?,
             LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
             LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token)?,

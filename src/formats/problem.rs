@@ -747,3 +747,85 @@ mod tests {
         assert_eq!(number("3132333435363738393031323334353637383930"), None);
     }
 }
+
+/// Something a reader accepted but changed or read generously, that the
+/// person ingesting the file should know about. Like [`Problem`], fixed
+/// text around numbers: nothing of the record's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The last Base32 symbol of the secret had bits set beyond the last
+    /// whole byte; they were dropped, as Entra and authenticator apps do.
+    Base32StrayBitsIgnored {
+        /// How many bits the last symbol carries beyond the last byte.
+        bits: usize,
+    },
+}
+
+impl Warning {
+    /// A stable, machine-readable name of the kind of warning.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::Base32StrayBitsIgnored { .. } => "base32_stray_bits_ignored",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Base32StrayBitsIgnored { bits } => write!(
+                f,
+                "the last Base32 character of the secret sets some of its {bits} bits beyond the \
+                 last whole byte; they were ignored, as Microsoft Entra and authenticator apps \
+                 do (check the seed with the factory if in doubt)"
+            ),
+        }
+    }
+}
+
+/// A [`Warning`] with the line and serial of its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWarning {
+    /// 1-based line of the record.
+    pub line: u64,
+    /// The serial, as far as it may be shown.
+    pub serial: RecordSerial,
+    /// What was noticed.
+    pub warning: Warning,
+}
+
+impl fmt::Display for RecordWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.serial {
+            RecordSerial::Shown(s) => {
+                write!(f, "line {} (serial {}): {}", self.line, s, self.warning)
+            }
+            _ => write!(f, "line {}: {}", self.line, self.warning),
+        }
+    }
+}
+
+/// The warnings of one read, gathered while a reader streams (possibly on
+/// another thread than the one that reports them).
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Vec<RecordWarning>>);
+
+impl Warnings {
+    /// Records a warning.
+    pub fn push(&self, w: RecordWarning) {
+        // A poisoned lock means a reader thread panicked; the read fails
+        // anyway, so losing its warnings loses nothing.
+        if let Ok(mut v) = self.0.lock() {
+            v.push(w);
+        }
+    }
+
+    /// Takes every warning recorded so far, in the order they came.
+    pub fn take(&self) -> Vec<RecordWarning> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}

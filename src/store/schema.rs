@@ -146,4 +146,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id AND e.state = 'completed'
         GROUP BY rs.serial;
     "#,
+    // 3 (i2): a request's UPN mapping for Entra; its SHA-256 is in the
+    // signed creation statement, which is what makes a row trustworthy.
+    r#"
+    CREATE TABLE request_upns (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        serial     TEXT NOT NULL,
+        upn        TEXT NOT NULL,
+        PRIMARY KEY (request_id, serial)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];

@@ -21,6 +21,7 @@ use sequoia_openpgp::Cert;
 use super::clock;
 use super::lifecycle::{approval_ended, format_from_column, RequestState};
 use super::statement::{self, Decision, RequestStatement};
+use super::upn::UpnMap;
 use super::{Vault, VaultError};
 use crate::formats::Format;
 use crate::pgp::RecipientCert;
@@ -36,6 +37,7 @@ pub struct ApprovedRequest {
     format: Format,
     recipient: RecipientCert,
     serials: Vec<String>,
+    upns: Option<UpnMap>,
     reexport_reason: Option<String>,
     created_by: String,
     approved_by: String,
@@ -67,6 +69,10 @@ impl ApprovedRequest {
     /// The signed serial set, ascending.
     pub fn serials(&self) -> &[String] {
         &self.serials
+    }
+    /// The UPN mapping whose hash was signed, if the request has one.
+    pub fn upns(&self) -> Option<&UpnMap> {
+        self.upns.as_ref()
     }
     /// Re-export reason, as signed.
     pub fn reexport_reason(&self) -> Option<&str> {
@@ -109,6 +115,7 @@ pub(crate) struct VerifiedCreation {
     pub statement: RequestStatement,
     pub recipient: RecipientCert,
     pub serials: Vec<String>,
+    pub upns: Option<UpnMap>,
     pub officers: HashMap<String, Cert>,
 }
 
@@ -145,6 +152,40 @@ fn parse_row(id: &str, r: &rusqlite::Row<'_>) -> Result<RequestRow, VaultError> 
         decided_by: r.get(11)?,
         decision_sig: r.get(12)?,
     })
+}
+
+/// Request `id`'s UPN rows, checked against the hash its statement signed
+/// (`None`: it signed no mapping, and then the table must hold none).
+fn verified_upns(
+    conn: &rusqlite::Connection,
+    id: &str,
+    signed: Option<&str>,
+) -> Result<Option<UpnMap>, VaultError> {
+    let mut q = conn.prepare_cached(
+        "SELECT serial, upn FROM request_upns WHERE request_id = ?1 ORDER BY serial",
+    )?;
+    let rows = q
+        .query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = rows.len();
+    let map = UpnMap::from_pairs(rows);
+    match signed {
+        None if n == 0 => Ok(None),
+        None => Err(tampered(
+            id,
+            format!("the table holds {n} UPN row(s), but its creation statement signed no UPN mapping"),
+        )),
+        Some(h) if map.len() == n && map.sha256() == h => Ok(Some(map)),
+        Some(_) => Err(tampered(
+            id,
+            format!(
+                "its UPN mapping in the table ({n} row(s)) is not the one the creation statement signed \
+                 (the upns-sha256 differs)"
+            ),
+        )),
+    }
 }
 
 fn tampered(id: &str, what: impl std::fmt::Display) -> VaultError {
@@ -211,7 +252,7 @@ impl Vault {
         let officers = self.genesis_officers()?;
         let st = RequestStatement::parse(&row.statement)
             .map_err(|why| tampered(id, format!("its creation statement is unreadable: {why}")))?;
-        if st.version != 2 {
+        if st.version < 2 {
             return Err(VaultError::Refused(format!(
                 "request {id} was created with a version 1 statement, which this seedvault no longer acts on; \
                  create the request again"
@@ -279,6 +320,7 @@ impl Vault {
                 ),
             ));
         }
+        let upns = verified_upns(conn, id, st.upns_sha256.as_deref())?;
         let recipient = RecipientCert::parse(&row.recipient_cert, clock::now());
         let recipient = match recipient {
             Ok(c) if c.fingerprint() != st.recipient => {
@@ -305,6 +347,7 @@ impl Vault {
             statement: st,
             recipient,
             serials,
+            upns,
             officers,
         })
     }
@@ -385,6 +428,7 @@ impl Vault {
             format,
             recipient: v.recipient,
             serials: v.serials,
+            upns: v.upns,
             reexport_reason: v.statement.reexport,
             created_by: v.statement.created_by,
             approved_by: by.to_owned(),

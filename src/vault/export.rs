@@ -513,12 +513,18 @@ impl UnsealedVault {
         vault_key: &pgp::SecretCert,
     ) -> Result<(Vec<u8>, Vec<String>), VaultError> {
         let (request_id, format, recipient) = (req.id(), req.format(), req.recipient());
+        // The UPN mapping whose hash the officers signed (checked by
+        // `approved_request`); only the azure-csv writer uses it.
+        let write_options = WriteOptions {
+            upns: req.upns().map(|m| m.as_map().clone()),
+            ..WriteOptions::default()
+        };
         let (to_encryptor, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
         let (opened, sealed) = std::thread::scope(|scope| {
             let encryptor = scope.spawn(move || {
                 let mut armored = Vec::new();
                 pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
-                    let mut file = formats::Writer::new(format, w, &WriteOptions::default())
+                    let mut file = formats::Writer::new(format, w, &write_options)
                         .map_err(BundleError::Format)?;
                     for batch in batches {
                         for token in batch.tokens() {

@@ -58,6 +58,9 @@ pub struct IngestOutcome {
     pub source_sha256: String,
     /// Whether the file was an OpenPGP message.
     pub openpgp: bool,
+    /// What was accepted generously, one line per record (line, serial,
+    /// what), e.g. stray bits in an Entra secret. Never a secret.
+    pub warnings: Vec<String>,
 }
 
 /// Why a batch was refused. Nothing was stored.
@@ -279,7 +282,10 @@ impl UnsealedVault {
                 dk.expose(),
             )
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        // Warnings of an earlier read with the same options are not this batch's.
+        src.read_options.warnings.take();
         let batch = BatchMeta {
+            warnings: &src.read_options.warnings,
             vault_id,
             dk_id: next_dk,
             kek_version: info.key_version,
@@ -515,6 +521,7 @@ struct Row {
 
 /// What the inserting side needs to know about the batch.
 struct BatchMeta<'a> {
+    warnings: &'a formats::Warnings,
     vault_id: crate::cards::VaultId,
     dk_id: i64,
     kek_version: u32,
@@ -626,6 +633,8 @@ fn insert_batch(
     }
     log.flush(tx, &id, &b.officers, batch_id)?;
     let parts = log.parts;
+    // The parser has finished: every warning is in.
+    let warnings: Vec<String> = b.warnings.take().iter().map(|w| w.to_string()).collect();
     let source_sha256 = hash
         .lock()
         .map(|h| crypto::hex(&h.clone().finish()))
@@ -647,6 +656,7 @@ fn insert_batch(
                 "count": count,
                 "parts": parts,
                 "serials_sha256": crypto::hex(&log.hash.finish()),
+                "warnings": warnings.len(),
                 "params": log.sets.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             }),
         },
@@ -661,6 +671,7 @@ fn insert_batch(
         format: b.format.name().into(),
         source_sha256,
         openpgp: b.openpgp,
+        warnings,
     })
 }
 

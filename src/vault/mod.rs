@@ -23,6 +23,7 @@ mod seeds;
 pub mod statement;
 mod status;
 mod unseal;
+pub mod upn;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

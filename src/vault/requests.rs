@@ -20,6 +20,7 @@ use super::clock;
 use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
 use super::orders::{check_free_text, normalize_email, Order};
 use super::statement::{self, Decision, RequestStatement};
+use super::upn::{self, UpnLine, UpnMap};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
@@ -41,6 +42,9 @@ pub struct NewRequest<'a> {
     pub serials: Option<Vec<Serial>>,
     /// Allow serials already exported, with this reason.
     pub reexport_reason: Option<String>,
+    /// azure-csv only: each serial's Entra user (a parsed `--upn-file`),
+    /// checked against the request's serials and signed (by hash).
+    pub upns: Option<Vec<UpnLine>>,
 }
 
 /// A created request.
@@ -56,6 +60,31 @@ pub struct CreatedRequest {
     pub user_ids: Vec<String>,
     /// Serial count.
     pub serials: usize,
+    /// What the approving officer must see (e.g. a recipient key that
+    /// does not name the requester's e-mail); the request is made anyway.
+    pub warnings: Vec<String>,
+}
+
+/// The warning for a recipient certificate none of whose user ids carries
+/// the requester's e-mail: not a refusal (companies use role keys), but
+/// the officers must confirm out of band that the key is the requester's.
+/// Both facts are in the signed statement (the recipient's fingerprint,
+/// whose certificate is checked against it, and the requester).
+pub(crate) fn recipient_email_warning(cert: &RecipientCert, requester: &str) -> Option<String> {
+    if cert.names_email(requester) {
+        return None;
+    }
+    let uids = cert.user_ids();
+    let shown = if uids.is_empty() {
+        "it has no valid user id".to_owned()
+    } else {
+        format!("its user ids: {}", uids.join("; "))
+    };
+    Some(format!(
+        "the recipient key {} does not name the requester's e-mail {requester} ({shown}); \
+         confirm with the requester out of band that this key is theirs before approving",
+        cert.fingerprint()
+    ))
 }
 
 /// A request that passed every check: what the statement will sign.
@@ -68,6 +97,7 @@ struct CheckedRequest {
     /// same way) then name one list.
     serials: Vec<String>,
     reexport_reason: Option<String>,
+    upns: Option<UpnMap>,
 }
 
 /// What the checks of `request create` found (see `gather_request`).
@@ -80,6 +110,8 @@ pub(super) struct Gathered {
     pub(super) recipient: Option<RecipientCert>,
     /// The requested serials, in request order.
     pub(super) serials: Vec<String>,
+    /// The checked UPN mapping (azure-csv), if one was given and fits.
+    pub(super) upns: Option<UpnMap>,
     /// Every problem.
     pub(super) problems: Vec<String>,
     /// Serials refused only because they were exported.
@@ -223,6 +255,9 @@ impl Vault {
             encryption_subkeys: checked.recipient.encryption_subkey_fingerprints(),
             user_ids: checked.recipient.user_ids(),
             serials: checked.serials.len(),
+            warnings: recipient_email_warning(&checked.recipient, &checked.requester)
+                .into_iter()
+                .collect(),
         };
         created.id = self.insert_request(&checked, &created, officer)?;
         Ok(created)
@@ -255,6 +290,7 @@ impl Vault {
             format: r.format,
             recipient,
             serials,
+            upns: g.upns,
             reexport_reason: r
                 .reexport_reason
                 .as_deref()
@@ -300,6 +336,18 @@ impl Vault {
                 problems.push(e.to_string());
             }
         }
+        // The UPN mapping: Entra's file only, covering exactly these serials.
+        let upns = match &r.upns {
+            Some(_) if r.format != Format::AzureCsv => {
+                problems.push(format!(
+                    "a UPN file (--upn-file) is only for the azure-csv format (Entra); this request's format is {}",
+                    r.format
+                ));
+                None
+            }
+            Some(lines) => upn::check_against(lines, &serials, &mut problems),
+            None => None,
+        };
         // The chosen format must be able to hold these tokens.
         if problems.is_empty() {
             if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
@@ -311,6 +359,7 @@ impl Vault {
             requester,
             recipient: cert,
             serials,
+            upns,
             problems,
             already_exported,
         })
@@ -370,6 +419,7 @@ impl Vault {
             recipient: c.recipient.fingerprint(),
             serials: c.serials.len() as u64,
             serials_sha256: statement::serials_sha256_v2(&c.serials),
+            upns_sha256: c.upns.as_ref().map(UpnMap::sha256),
             reexport: c.reexport_reason.clone(),
             created_by: officer.name.clone(),
         }
@@ -428,13 +478,13 @@ impl Vault {
             for serial in &c.serials {
                 ins.execute(params![s.id, serial])?;
             }
-            audit::append(
-                tx,
-                &vid,
-                &Event {
-                    kind: events::REQUEST_CREATED,
-                    actors: vec![name.clone()],
-                    data: json!({
+            let mut ins_upn = tx.prepare_cached(
+                "INSERT INTO request_upns (request_id, serial, upn) VALUES (?1, ?2, ?3)",
+            )?;
+            for (serial, upn) in c.upns.iter().flat_map(UpnMap::iter) {
+                ins_upn.execute(params![s.id, serial, upn])?;
+            }
+            let mut data = json!({
                         "request_id": s.id,
                         "order_id": c.order_id,
                         "requester": c.requester,
@@ -445,11 +495,71 @@ impl Vault {
                         "reexport_reason": c.reexport_reason,
                         "statement": s.statement,
                         "signature": s.signature,
-                    }),
+                    });
+            // Only a request with a mapping has the key: older entries and
+            // requests without one read the same.
+            if let (Some(m), Some(obj)) = (&c.upns, data.as_object_mut()) {
+                obj.insert("upns".into(), json!(m.as_map()));
+            }
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::REQUEST_CREATED,
+                    actors: vec![name.clone()],
+                    data,
                 },
             )?;
             Ok::<_, VaultError>(s.id.clone())
         })
+    }
+
+    /// What the officer deciding request `id` must know, from what its
+    /// creator signed: a recipient key that does not name the requester's
+    /// e-mail, or why the request does not verify at all (then it cannot
+    /// be approved or exported either).
+    pub fn request_warnings(&self, id: &str) -> Vec<String> {
+        match self.verified_creation(id) {
+            Ok(v) => recipient_email_warning(&v.recipient, &v.statement.requester)
+                .into_iter()
+                .collect(),
+            Err(e) => vec![format!("request {id} cannot be approved or exported: {e}")],
+        }
+    }
+
+    /// The user ids of request `id`'s stored recipient certificate and its
+    /// stored UPN mapping (serial to UPN), for display: what export uses
+    /// is checked against the signed statement there, not here.
+    #[allow(clippy::type_complexity)]
+    pub fn request_recipient_and_upns(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            Vec<String>,
+            Option<std::collections::BTreeMap<String, String>>,
+        ),
+        VaultError,
+    > {
+        let conn = self.store().conn();
+        let cert: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT recipient_cert FROM requests WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let user_ids = cert
+            .and_then(|c| RecipientCert::parse(&c, clock::now()).ok())
+            .map(|c| c.user_ids())
+            .unwrap_or_default();
+        let mut st = conn.prepare_cached(
+            "SELECT serial, upn FROM request_upns WHERE request_id = ?1 ORDER BY serial",
+        )?;
+        let upns: std::collections::BTreeMap<String, String> = st
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok((user_ids, (!upns.is_empty()).then_some(upns)))
     }
 
     /// A request by id. A row whose state or format does not parse is

@@ -341,6 +341,7 @@ fn preview(vault: &Vault, d: &RequestDraft) -> Result<RequestPreview, String> {
             format,
             serials,
             reexport_reason: None,
+            upns: None,
         })
         .map_err(|e| e.to_string())
 }
@@ -410,6 +411,7 @@ fn act_on(
                         format,
                         serials,
                         reexport_reason: None,
+                        upns: None,
                     },
                     &who,
                 )
