@@ -739,7 +739,7 @@ fn approve_by_a_second_officer_and_reject() {
 
     // The creator may not approve: the CLI's words.
     let cli = cli_refusal(&h.tv.approve(&id, "alice"));
-    h.key(KeyCode::Char('a'));
+    h.key(KeyCode::Char('a')).settle();
     insta::assert_snapshot!("approve_confirm", h.screen());
     h.sign("alice", &pass("alice"));
     let (tui, error) = h.result();
@@ -754,7 +754,7 @@ fn approve_by_a_second_officer_and_reject() {
     h.key(KeyCode::Enter);
 
     // Bob approves.
-    h.key(KeyCode::Char('a'));
+    h.key(KeyCode::Char('a')).settle();
     h.sign("bob", &pass("bob"));
     let (text, error) = h.result();
     assert!(!error, "{text}");
@@ -977,4 +977,44 @@ fn an_unsealed_session_still_asks_the_acting_officers_card() {
         seedvault::tui::app::Session::Unsealed { .. }
     ));
     h.assert_no_secret(Some(&truth));
+}
+
+#[test]
+fn the_approver_sees_a_key_that_does_not_name_the_requester() {
+    let (mut h, _, _, _) = with_order();
+    let (other, fpr) =
+        h.tv.customer_key("Someone Else <else@example.org>", "else.asc");
+    h.masks.push(grouped(&fpr));
+    let id = request_id(&h.tv.create_request(
+        "4711",
+        "buyer@example.com",
+        "azure-csv",
+        &other,
+        "alice",
+        &[],
+    ));
+    h.key(KeyCode::Char('4')).key(KeyCode::Char('r')).settle();
+    h.key(KeyCode::Char('a')).settle();
+    let warning = &h.vault().request_warnings(&id)[0];
+    assert!(
+        warning.contains("does not name the requester's e-mail"),
+        "{warning}"
+    );
+    match &h.app.state.acts.modal {
+        Some(Modal::Confirm(c)) => assert!(c.lines.contains(&format!("WARNING: {warning}"))),
+        other => panic!("no confirmation: {other:?}"),
+    }
+    let s = h.wide();
+    assert!(
+        s.contains(&format!("WARNING: the recipient key {fpr} does not name")),
+        "{s}"
+    );
+    insta::assert_snapshot!("approve_warning", h.screen());
+    // Esc cancels: nothing was signed.
+    h.key(KeyCode::Esc);
+    assert!(h.app.state.acts.modal.is_none());
+    assert_eq!(
+        h.vault().request(&id).unwrap().unwrap().state.kind(),
+        RequestStateKind::Pending
+    );
 }

@@ -83,6 +83,9 @@ pub struct RequestPreview {
     pub problems: Vec<String>,
     /// Of the serials, those refused only because they were exported.
     pub already_exported: Vec<String>,
+    /// What the officers must confirm out of band (not refusals), e.g. a
+    /// recipient key that does not name the requester's e-mail.
+    pub warnings: Vec<String>,
 }
 
 impl RequestPreview {
@@ -280,6 +283,12 @@ impl Vault {
                 .map(|c| c.user_ids())
                 .unwrap_or_default(),
             serials: g.serials.len(),
+            warnings: g
+                .recipient
+                .as_ref()
+                .and_then(|c| super::requests::recipient_email_warning(c, &g.requester))
+                .into_iter()
+                .collect(),
             problems: g.problems,
             already_exported: g.already_exported,
         })

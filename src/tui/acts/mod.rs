@@ -175,12 +175,13 @@ pub struct Confirm {
 pub enum Modal {
     /// A form.
     Form(Form),
-    /// The vault thread runs a dry run of the form.
+    /// The vault thread runs a dry run of the form (or reads what an
+    /// approver must know).
     Checking {
         /// What is being checked.
         what: String,
-        /// The form.
-        back: Form,
+        /// The form `Esc` goes back to.
+        back: Option<Form>,
     },
     /// A confirmation.
     Confirm(Box<Confirm>),
@@ -420,7 +421,18 @@ fn decide(s: &mut State, approve: bool) -> Vec<Job> {
     if !approve {
         return open_form(s, FormKind::Reject(r.id.clone()), &[("Reason", "", false)]);
     }
-    let lines = vec![
+    // What the approver must know (from what the creator signed) is read
+    // on the vault thread; the confirmation follows (`apply`).
+    s.acts.modal = Some(Modal::Checking {
+        what: format!("reading request {} as its creator signed it", r.id),
+        back: None,
+    });
+    vec![Job::Acts(ActJob::Warnings(r.id))]
+}
+
+/// The approval's confirmation: what the approver compares and confirms.
+fn approve_confirm(r: &Request, warnings: &[String]) -> Confirm {
+    let mut lines = vec![
         format!(
             "Approve request {} of order {}: {} serial(s) as {}, for {}.",
             r.id,
@@ -433,9 +445,10 @@ fn decide(s: &mut State, approve: bool) -> Vec<Job> {
             "Created by {}; the approver must be a different officer.",
             r.created_by
         ),
-        "Compare the recipient's fingerprint with the customer, out of band:".into(),
     ];
-    s.acts.modal = Some(Modal::Confirm(Box::new(Confirm {
+    lines.extend(warnings.iter().map(|w| format!("WARNING: {w}")));
+    lines.push("Compare the recipient's fingerprint with the customer, out of band:".into());
+    Confirm {
         title: format!("Approve request {}", r.id),
         lines,
         recipient: Some(Recipient {
@@ -444,11 +457,10 @@ fn decide(s: &mut State, approve: bool) -> Vec<Job> {
             user_ids: Vec::new(),
         }),
         refusal: None,
-        act: Act::Approve { id: r.id },
+        act: Act::Approve { id: r.id.clone() },
         back: None,
         scroll: 0,
-    })));
-    Vec::new()
+    }
 }
 
 fn officer_update(s: &mut State, action: Action) -> Vec<Job> {
@@ -481,11 +493,11 @@ fn modal_update(s: &mut State, action: Action) -> Vec<Job> {
     match modal {
         Modal::Form(f) => form_update(s, f, action),
         Modal::Checking { what, back } => {
-            s.acts.modal = Some(if action == Action::Back {
-                Modal::Form(back)
+            s.acts.modal = if action == Action::Back {
+                back.map(Modal::Form)
             } else {
-                Modal::Checking { what, back }
-            });
+                Some(Modal::Checking { what, back })
+            };
             Vec::new()
         }
         Modal::Confirm(mut c) => match action {
@@ -659,7 +671,7 @@ fn submit(s: &mut State, mut f: Form) -> Vec<Job> {
             f.error = None;
             s.acts.modal = Some(Modal::Checking {
                 what: format!("checking {file} against order {order}"),
-                back: f,
+                back: Some(f),
             });
             vec![Job::Acts(ActJob::CheckAssign {
                 order,
@@ -688,7 +700,7 @@ fn submit(s: &mut State, mut f: Form) -> Vec<Job> {
             f.error = None;
             s.acts.modal = Some(Modal::Checking {
                 what: format!("checking the request for order {}", draft.order),
-                back: f,
+                back: Some(f),
             });
             vec![Job::Acts(ActJob::Preview(draft))]
         }
@@ -744,7 +756,10 @@ pub fn apply(s: &mut State, reply: ActReply) {
         ActReply::Serial(serial, r) => s.acts.serial = Some((serial, r)),
         ActReply::Files(f) => s.acts.files = f,
         ActReply::Assign(r) => {
-            let Some(Modal::Checking { back, .. }) = s.acts.modal.take() else {
+            let Some(Modal::Checking {
+                back: Some(back), ..
+            }) = s.acts.modal.take()
+            else {
                 return;
             };
             let (order, file) = (back.value(0), back.value(1));
@@ -777,7 +792,10 @@ pub fn apply(s: &mut State, reply: ActReply) {
             })));
         }
         ActReply::Preview(r) => {
-            let Some(Modal::Checking { back, .. }) = s.acts.modal.take() else {
+            let Some(Modal::Checking {
+                back: Some(back), ..
+            }) = s.acts.modal.take()
+            else {
                 return;
             };
             let serials = back.value(4);
@@ -790,10 +808,12 @@ pub fn apply(s: &mut State, reply: ActReply) {
             };
             let (lines, recipient, refusal) = match r {
                 Ok(p) => (
-                    vec![format!(
+                    std::iter::once(format!(
                         "Order {} for {}: {} serial(s) as {}.",
                         draft.order, draft.requester, p.serials, draft.format
-                    )],
+                    ))
+                    .chain(p.warnings.iter().map(|w| format!("WARNING: {w}")))
+                    .collect(),
                     p.recipient_fingerprint
                         .clone()
                         .map(|fingerprint| Recipient {
@@ -814,6 +834,16 @@ pub fn apply(s: &mut State, reply: ActReply) {
                 back: Some(back),
                 scroll: 0,
             })));
+        }
+        ActReply::Warnings(id, warnings) => {
+            if !matches!(s.acts.modal, Some(Modal::Checking { back: None, .. })) {
+                return;
+            }
+            let req = match &s.requests {
+                Some(Ok(list)) => list.iter().find(|r| r.id == id).cloned(),
+                _ => None,
+            };
+            s.acts.modal = req.map(|r| Modal::Confirm(Box::new(approve_confirm(&r, &warnings))));
         }
         ActReply::Done(r, lists, serial) => {
             let title = s

@@ -123,6 +123,8 @@ pub enum ActJob {
     },
     /// A dry run of `request create`.
     Preview(RequestDraft),
+    /// What the officer deciding this request must know first.
+    Warnings(String),
     /// Prove the officer and do the act.
     Run {
         /// The card file.
@@ -147,6 +149,8 @@ pub enum ActReply {
     Assign(Result<AssignPlan, String>),
     /// For [`ActJob::Preview`].
     Preview(Result<RequestPreview, String>),
+    /// For [`ActJob::Warnings`]: the request and its warnings.
+    Warnings(String, Vec<String>),
     /// For [`ActJob::Run`]: what the CLI would print, or its refusal;
     /// the lists read again, and the voided serial's record read again.
     Done(
@@ -290,6 +294,10 @@ pub fn run(job: ActJob, vault: &mut Vault) -> ActReply {
                 .map_err(|e| e.to_string()),
         ),
         ActJob::Preview(d) => ActReply::Preview(preview(vault, &d)),
+        ActJob::Warnings(id) => {
+            let w = vault.request_warnings(&id);
+            ActReply::Warnings(id, w)
+        }
         ActJob::Run { card, pass, act } => {
             let r = act_on(vault, &card, &pass, &act);
             let serial = match &act {
@@ -313,6 +321,7 @@ pub fn gone(job: ActJob, why: String) -> ActReply {
         ActJob::Files(_) => ActReply::Files(Vec::new()),
         ActJob::CheckAssign { .. } => ActReply::Assign(Err(why.clone())),
         ActJob::Preview(_) => ActReply::Preview(Err(why.clone())),
+        ActJob::Warnings(id) => ActReply::Warnings(id, vec![why.clone()]),
         ActJob::Run { .. } => ActReply::Done(Err(Refusal::from(why.clone())), lists(), None),
     }
 }
