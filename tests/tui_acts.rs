@@ -1018,3 +1018,38 @@ fn the_approver_sees_a_key_that_does_not_name_the_requester() {
         RequestStateKind::Pending
     );
 }
+
+#[test]
+fn a_upn_file_for_another_format_is_refused_as_the_cli_refuses_it() {
+    let (mut h, key, _, _) = with_order();
+    let upn = h.media.join("upns.csv");
+    std::fs::write(&upn, "83000000,alice@contoso.com\n").unwrap();
+    let cli = h.tv.create_request(
+        "4711",
+        "buyer@example.com",
+        "hex",
+        &key,
+        "alice",
+        &["--upn-file", &upn.display().to_string()],
+    );
+    let cli = cli_refusal(&cli);
+    h.key(KeyCode::Char('4')).settle();
+    h.key(KeyCode::Char('n')).settle();
+    // Requester, key file (Tab passes the media list), format, serials
+    // file (left empty; Tab passes the list), UPN file.
+    h.key(KeyCode::Tab)
+        .chars("buyer@example.com")
+        .key(KeyCode::Tab)
+        .chars(&key.display().to_string())
+        .key(KeyCode::Tab)
+        .key(KeyCode::Tab);
+    h.ctrl('u').chars("hex");
+    h.key(KeyCode::Tab)
+        .key(KeyCode::Tab)
+        .key(KeyCode::Tab)
+        .chars(&upn.display().to_string())
+        .key(KeyCode::Enter)
+        .settle();
+    let tui = h.refusal().expect("refused");
+    same_words(&mut h, &tui, &cli);
+}

@@ -214,9 +214,9 @@ fn officers_part(t: &Tmux, d: &Day) {
     t.wait_for("6 serial(s) assigned to order 4711");
     t.keys(&["Enter"]);
     // The request: Shift-Tab walks the fields backwards from the order
-    // (pre-filled): serials file, format, key file, requester.
+    // (pre-filled): UPN file, serials file, format, key file, requester.
     t.keys(&["4", "n"]).wait_for("Create a seed request");
-    t.keys(&["BTab"])
+    t.keys(&["BTab", "BTab"])
         .type_text(&d.asked.display().to_string())
         .keys(&["BTab", "BTab"])
         .type_text(&d.key.display().to_string())

@@ -132,6 +132,21 @@ pub fn read_serials_file(path: &Path) -> Result<Vec<Serial>, VaultError> {
     Ok(out)
 }
 
+/// Reads a UPN file (`serial,upn` per line, for azure-csv requests);
+/// every bad line reported at once, in the command line's words.
+pub fn read_upn_file(path: &Path) -> Result<Vec<super::upn::UpnLine>, VaultError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| VaultError::Refused(format!("{}: {e}", path.display())))?;
+    super::upn::parse_upn_file(&text).map_err(|bad| {
+        VaultError::Refused(format!(
+            "{}: {} bad line(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        ))
+    })
+}
+
 /// The serials `order assign` would add to `order_id`, or its refusal
 /// naming every problem. Shared by [`Vault::assign_serials`] (inside its
 /// write transaction) and [`Vault::check_assign`].

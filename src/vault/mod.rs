@@ -42,7 +42,9 @@ pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
 pub use lifecycle::{Request, RequestState, RequestStateKind};
-pub use listing::{read_serials_file, AssignPlan, BatchSummary, OrderSummary, RequestPreview};
+pub use listing::{
+    read_serials_file, read_upn_file, AssignPlan, BatchSummary, OrderSummary, RequestPreview,
+};
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;

@@ -348,6 +348,7 @@ pub fn update(s: &mut State, action: Action) -> Option<Vec<Job>> {
                     ("Recipient key file", "", true),
                     ("Format", "azure-csv", false),
                     ("Serials file (optional)", "", true),
+                    ("UPN file (optional)", "", true),
                 ],
             )
         }
@@ -680,12 +681,14 @@ fn submit(s: &mut State, mut f: Form) -> Vec<Job> {
         }
         FormKind::Request => {
             let serials = f.value(4);
+            let upns = f.value(5);
             let draft = RequestDraft {
                 order: f.value(0),
                 requester: f.value(1),
                 key_file: PathBuf::from(f.value(2)),
                 format: f.value(3),
                 serials_file: (!serials.is_empty()).then(|| PathBuf::from(serials)),
+                upn_file: (!upns.is_empty()).then(|| PathBuf::from(upns)),
             };
             if let Err(e) = work::parse_format(&draft.format) {
                 return refuse(s, f, e);
@@ -799,12 +802,14 @@ pub fn apply(s: &mut State, reply: ActReply) {
                 return;
             };
             let serials = back.value(4);
+            let upns = back.value(5);
             let draft = RequestDraft {
                 order: back.value(0),
                 requester: back.value(1),
                 key_file: PathBuf::from(back.value(2)),
                 format: back.value(3),
                 serials_file: (!serials.is_empty()).then(|| PathBuf::from(serials)),
+                upn_file: (!upns.is_empty()).then(|| PathBuf::from(upns)),
             };
             let (lines, recipient, refusal) = match r {
                 Ok(p) => (

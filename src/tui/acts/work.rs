@@ -13,9 +13,10 @@ use secrecy::SecretString;
 use crate::cards::SealedCard;
 use crate::formats::Format;
 use crate::token::Serial;
+use crate::vault::upn::UpnLine;
 use crate::vault::{
-    check_free_text, read_serials_file, AssignPlan, BatchSummary, NewRequest, Officer,
-    OrderSummary, RequestPreview, SerialRecord, Vault, VaultError,
+    check_free_text, read_serials_file, read_upn_file, AssignPlan, BatchSummary, NewRequest,
+    Officer, OrderSummary, RequestPreview, SerialRecord, Vault, VaultError,
 };
 
 /// What a request create will ask for, as typed in the form.
@@ -31,6 +32,8 @@ pub struct RequestDraft {
     pub format: String,
     /// The serials file, if any (default: the order's).
     pub serials_file: Option<PathBuf>,
+    /// The UPN file (azure-csv: each serial's Entra user), if any.
+    pub upn_file: Option<PathBuf>,
 }
 
 /// One officer's act.
@@ -327,8 +330,9 @@ pub fn gone(job: ActJob, why: String) -> ActReply {
 }
 
 /// The request as `request create` would read it, before any card.
-/// A draft read: format, certificate bytes, serials (if a file was given).
-type ReadDraft = (Format, Vec<u8>, Option<Vec<Serial>>);
+/// A draft read: format, certificate bytes, serials and UPN mapping (if
+/// their files were given).
+type ReadDraft = (Format, Vec<u8>, Option<Vec<Serial>>, Option<Vec<UpnLine>>);
 
 fn read_draft(d: &RequestDraft) -> Result<ReadDraft, String> {
     let format = parse_format(&d.format)?;
@@ -337,11 +341,15 @@ fn read_draft(d: &RequestDraft) -> Result<ReadDraft, String> {
         Some(f) => Some(read_serials_file(f).map_err(|e| e.to_string())?),
         None => None,
     };
-    Ok((format, key, serials))
+    let upns = match &d.upn_file {
+        Some(f) => Some(read_upn_file(f).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok((format, key, serials, upns))
 }
 
 fn preview(vault: &Vault, d: &RequestDraft) -> Result<RequestPreview, String> {
-    let (format, key, serials) = read_draft(d)?;
+    let (format, key, serials, upns) = read_draft(d)?;
     vault
         .preview_request(&NewRequest {
             order_id: &d.order,
@@ -350,7 +358,7 @@ fn preview(vault: &Vault, d: &RequestDraft) -> Result<RequestPreview, String> {
             format,
             serials,
             reexport_reason: None,
-            upns: None,
+            upns,
         })
         .map_err(|e| e.to_string())
 }
@@ -409,7 +417,7 @@ fn act_on(
             ))
         }
         Act::Create(d) => {
-            let (format, key, serials) = read_draft(d)?;
+            let (format, key, serials, upns) = read_draft(d)?;
             let who = officer(vault, card, pass, purpose)?;
             let created = vault
                 .create_request(
@@ -420,7 +428,7 @@ fn act_on(
                         format,
                         serials,
                         reexport_reason: None,
-                        upns: None,
+                        upns,
                     },
                     &who,
                 )
