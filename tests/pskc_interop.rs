@@ -131,7 +131,7 @@ fn expected(t: &Token) -> Value {
         "id": t.serial.as_str(),
         "secret": data_encoding::HEXLOWER.encode(t.seed.expose()),
         "algorithm": uri,
-        "suite": format!("HMAC-{}", t.params.algorithm.name()),
+        "suite": t.params.algorithm.name(),
         "digits": t.params.digits,
         "encoding": "DECIMAL",
         "counter": counter,

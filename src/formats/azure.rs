@@ -231,64 +231,41 @@ fn push_cell(buf: &mut Vec<u8>, field: &str) {
     }
 }
 
-fn unrepresentable(t: &Token, problem: String) -> FormatError {
-    FormatError::Unrepresentable {
-        serial: t.serial.to_string(),
-        format: "azure-csv",
-        problem,
-    }
-}
-
-/// Why `t` cannot go in an Azure file, if it cannot.
-fn check(t: &Token) -> Result<u32, FormatError> {
-    let p = &t.params;
-    let period = match p.kind {
-        OtpKind::Totp {
-            period: period @ (30 | 60),
-        } => period,
+/// What an Azure file cannot carry, every reason (empty when it can):
+/// Entra computes SHA1, 6-digit TOTP codes every 30 or 60 s from a secret
+/// of at most 128 Base32 characters.
+pub(crate) fn limits(p: &TokenParams, seed_len: usize) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match p.kind {
+        OtpKind::Totp { period: 30 | 60 } => {}
         OtpKind::Totp { period } => {
-            return Err(unrepresentable(
-                t,
-                format!("time step {period} s; Azure MFA takes 30 or 60"),
-            ))
+            reasons.push(format!("a time step of {period} s; Entra takes 30 or 60"))
         }
-        OtpKind::Hotp { .. } => {
-            return Err(unrepresentable(
-                t,
-                "HOTP token; Azure MFA holds TOTP only".into(),
-            ))
-        }
-    };
+        OtpKind::Hotp { .. } => reasons.push("an HOTP token; Entra holds TOTP only".into()),
+    }
     if p.algorithm != Algorithm::Sha1 {
-        return Err(unrepresentable(
-            t,
-            format!("{} token; Azure MFA computes SHA1 codes only", p.algorithm),
-        ));
+        reasons.push(format!("{} codes; Entra computes SHA1 only", p.algorithm));
     }
     if p.digits != 6 {
-        return Err(unrepresentable(
-            t,
-            format!("{} digits; Azure MFA computes 6-digit codes only", p.digits),
+        reasons.push(format!(
+            "{} digits; Entra computes 6-digit codes only",
+            p.digits
         ));
     }
-    let base32_len = data_encoding::BASE32_NOPAD.encode_len(t.seed.len());
+    let base32_len = data_encoding::BASE32_NOPAD.encode_len(seed_len);
     if base32_len > MAX_SECRET_CHARS {
-        return Err(unrepresentable(
-            t,
-            format!(
-                "secret is {base32_len} Base32 characters; Azure MFA allows {MAX_SECRET_CHARS}"
-            ),
+        reasons.push(format!(
+            "a secret of {base32_len} Base32 characters; Entra allows {MAX_SECRET_CHARS}"
         ));
     }
-    for text in [&p.manufacturer, &p.model].into_iter().flatten() {
-        if text.contains(['\r', '\n']) {
-            return Err(unrepresentable(
-                t,
-                "manufacturer or model contains a line break".into(),
-            ));
-        }
+    if [&p.manufacturer, &p.model]
+        .into_iter()
+        .flatten()
+        .any(|text| text.contains(['\r', '\n']))
+    {
+        reasons.push("the manufacturer or model contains a line break".into());
     }
-    Ok(period)
+    reasons
 }
 
 /// The `upn` every line repeats (empty when `opts` has none).
@@ -311,7 +288,11 @@ pub(crate) fn push_header(buf: &mut Vec<u8>) {
 
 /// Appends one token's line, the secret in unpadded uppercase Base32.
 pub(crate) fn push_line(buf: &mut Vec<u8>, upn: &str, t: &Token) -> Result<(), FormatError> {
-    let period = check(t)?;
+    // The Writer refused what `limits` names: the period is 30 or 60.
+    let period = match t.params.kind {
+        OtpKind::Totp { period } => period,
+        OtpKind::Hotp { .. } => 0,
+    };
     push_cell(buf, upn);
     buf.push(b',');
     buf.extend_from_slice(t.serial.as_str().as_bytes());

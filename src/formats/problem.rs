@@ -286,6 +286,22 @@ pub enum Problem {
     TypeUnsupported,
     /// A hash algorithm other than SHA1, SHA256, SHA512.
     HashUnknown,
+    /// A token type the vault does not hold, known by name (privacyIDEA's
+    /// `ocra`, `tan`, ...).
+    TypeNamedUnsupported {
+        /// The type, from a fixed list.
+        name: &'static str,
+    },
+    /// privacyIDEA takes the hash from the key's length: it implies one
+    /// the vault cannot hold, or other than the file's hash column names.
+    PrivacyIdeaHash {
+        /// Length of the key field in characters.
+        key_digits: usize,
+        /// The hash privacyIDEA takes (fixed text).
+        implied: &'static str,
+        /// The hash the file's sixth column names, if any (fixed text).
+        named: Option<&'static str>,
+    },
     /// An HOTP URI without a counter.
     HotpWithoutCounter,
     /// A text field the vault would keep in clear (manufacturer, model)
@@ -446,6 +462,8 @@ impl Problem {
             Problem::CounterInvalid => "counter_invalid",
             Problem::TypeUnsupported => "type_unsupported",
             Problem::HashUnknown => "hash_unknown",
+            Problem::TypeNamedUnsupported { .. } => "type_unsupported",
+            Problem::PrivacyIdeaHash { .. } => "privacyidea_hash",
             Problem::HotpWithoutCounter => "hotp_without_counter",
             Problem::TextLooksSecret { .. } => "text_looks_secret",
             Problem::Pskc(p) => p.kind(),
@@ -597,6 +615,26 @@ impl fmt::Display for Problem {
             Problem::HashUnknown => {
                 f.write_str("unknown hash algorithm; expected SHA1, SHA256 or SHA512")
             }
+            Problem::TypeNamedUnsupported { name } => write!(
+                f,
+                "token type {name} is not supported; the vault holds totp and hotp seeds only"
+            ),
+            Problem::PrivacyIdeaHash {
+                key_digits,
+                implied,
+                named: None,
+            } => write!(
+                f,
+                "privacyIDEA takes a key of {key_digits} hex digits as {implied}, which the vault does not hold (SHA1, SHA256, SHA512); ask the factory for a PSKC file"
+            ),
+            Problem::PrivacyIdeaHash {
+                key_digits,
+                implied,
+                named: Some(named),
+            } => write!(
+                f,
+                "the hash column says {named}, but privacyIDEA ignores that column and takes a key of {key_digits} hex digits as {implied}; the file means other codes there than it says: ask the factory for a PSKC file, or drop the column if {implied} is meant"
+            ),
             Problem::HotpWithoutCounter => f.write_str("HOTP URI without a counter parameter"),
             Problem::TextLooksSecret { field } => write!(
                 f,

@@ -242,6 +242,18 @@ pub enum VaultError {
         /// were exported before (a re-export would take them).
         already_exported: Vec<String>,
     },
+    /// `request create`: the chosen format cannot carry some requested
+    /// tokens faithfully (the customer's tool would compute other codes);
+    /// each is named with the reason in plain words; nothing was written.
+    #[error("request refused, nothing was written; {} token(s) cannot be written as {format}:{}", listed.len() as u64 + more, carry_list(listed, *more))]
+    FormatCannotCarry {
+        /// The format asked for.
+        format: &'static str,
+        /// The first tokens that cannot be written: (serial, reason).
+        listed: Vec<(String, String)>,
+        /// How many more there are beyond `listed`.
+        more: u64,
+    },
     /// An export found problems with the request's serials (voided,
     /// exported meanwhile, missing); nothing was written.
     #[error("request {id} cannot be exported:\n  {}", problems.join("\n  "))]
@@ -432,6 +444,19 @@ impl VaultError {
             _ => false,
         }
     }
+}
+
+/// The lines of [`VaultError::FormatCannotCarry`]: one per token, then
+/// how many more.
+fn carry_list(listed: &[(String, String)], more: u64) -> String {
+    let mut out = String::new();
+    for (serial, why) in listed {
+        out.push_str(&format!("\n  serial {serial}: {why}"));
+    }
+    if more > 0 {
+        out.push_str(&format!("\n  and {more} more"));
+    }
+    out
 }
 
 /// A custodian as the vault records it.

@@ -19,13 +19,14 @@ use serde_json::json;
 use super::clock;
 use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
 use super::orders::{check_free_text, normalize_email, Order};
+use super::seeds::{self, SeedFault};
 use super::statement::{self, Decision, RequestStatement};
 use super::upn::{self, UpnLine, UpnMap};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
 use crate::pgp::{self, RecipientCert};
-use crate::token::{Seed, Serial, Token, TokenParams};
+use crate::token::{Serial, TokenParams};
 
 /// What `request create` needs.
 #[derive(Debug)]
@@ -126,26 +127,9 @@ struct SignedRequest {
     recipient_cert: Vec<u8>,
 }
 
-/// Whether tokens with `params` can be written in `format` (the writer's
-/// own rules, tried on a fixed non-secret dummy seed).
-fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
-    let dummy = Seed::new(b"representability-check".to_vec()).map_err(|e| e.to_string())?;
-    let t = Token {
-        serial: Serial::parse("CHECK").map_err(|e| e.to_string())?,
-        seed: dummy,
-        params: params.clone(),
-    };
-    match formats::write(
-        format,
-        &mut std::iter::once(&t),
-        &mut std::io::sink(),
-        &Default::default(),
-    ) {
-        Ok(()) => Ok(()),
-        Err(formats::FormatError::Unrepresentable { problem, .. }) => Err(problem),
-        Err(e) => Err(e.to_string()),
-    }
-}
+/// How many tokens a [`VaultError::FormatCannotCarry`] names; the rest
+/// are counted.
+pub const MAX_LISTED_UNCARRIED: usize = 50;
 
 /// The serials a request asks for: the listed ones (each once), or by
 /// default every serial of the order neither voided nor (unless a
@@ -348,10 +332,19 @@ impl Vault {
             Some(lines) => upn::check_against(lines, &serials, &mut problems),
             None => None,
         };
-        // The chosen format must be able to hold these tokens.
+        // The chosen format must carry every one of these tokens: each
+        // one it cannot is named, with why (checked once the serials are
+        // known to be the order's).
         if problems.is_empty() {
-            if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
-                problems.push(format!("format {}: {why}", r.format));
+            let (listed, more) = self.uncarried(&order_id, &serials, r.format)?;
+            if !listed.is_empty() {
+                let e = VaultError::FormatCannotCarry {
+                    format: r.format.name(),
+                    listed,
+                    more,
+                };
+                self.log_request_refusal(&order_id, &requester, officer, &[e.to_string()]);
+                return Err(e);
             }
         }
         Ok(Gathered {
@@ -365,28 +358,99 @@ impl Vault {
         })
     }
 
-    /// Why some token of order `order_id` cannot be written in `format`,
-    /// if one cannot.
-    fn unrepresentable_in(
+    /// The tokens among `serials` (of order `order_id`) that `format`
+    /// cannot carry, each with why (the first [`MAX_LISTED_UNCARRIED`]),
+    /// and how many more there are.
+    ///
+    /// Without the master key, the parameters are the `token_params` row
+    /// each seed names, checked to be one of the sets its batch's
+    /// `batch.ingested` log entry lists (a row edited behind the log is
+    /// tampering, exit 3), and the seed length is that of its ciphertext.
+    /// Which of its batch's logged sets a seed has, and its length, are
+    /// not authenticated here: a seed repointed to another set of its
+    /// batch can make this check wrong, but never puts a wrong file on the
+    /// medium, since the export opens every seed under an AAD binding its
+    /// set's hash (the AEAD binds the length) and the writer checks each
+    /// token again. A missing or unreadable set is reported as the export
+    /// would report it.
+    fn uncarried(
         &self,
         order_id: &str,
+        serials: &[String],
         format: Format,
-    ) -> Result<Option<String>, VaultError> {
+    ) -> Result<(Vec<(String, String)>, u64), VaultError> {
+        use std::collections::hash_map::Entry;
+        use std::collections::HashMap;
         let conn = self.store().conn();
+        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        // Parsed once per set, logged sets once per batch, each (set,
+        // batch) pair checked once, one verdict per (set, seed length).
+        let mut sets: HashMap<i64, TokenParams> = HashMap::new();
+        let mut logged: HashMap<i64, Vec<TokenParams>> = HashMap::new();
+        let mut checked: HashSet<(i64, i64)> = HashSet::new();
+        let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
         let mut st = conn.prepare_cached(
-            "SELECT DISTINCT p.json FROM seeds s JOIN token_params p ON p.id = s.params_id WHERE s.order_id = ?1",
+            "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
+             FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.order_id = ?1 ORDER BY s.serial",
         )?;
-        let sets = st
-            .query_map([order_id], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for j in sets {
-            if let Ok(p) = serde_json::from_str::<TokenParams>(&j) {
-                if let Err(why) = representable(format, &p) {
-                    return Ok(Some(why));
+        let mut rows = st.query([order_id])?;
+        let (mut listed, mut more) = (Vec::new(), 0u64);
+        while let Some(row) = rows.next()? {
+            let serial: String = row.get(0)?;
+            if !wanted.contains(serial.as_str()) {
+                continue;
+            }
+            let (set, sealed_len): (i64, i64) = (row.get(1)?, row.get(2)?);
+            let (batch, ingested_seq): (i64, i64) = (row.get(3)?, row.get(4)?);
+            let seed_len = usize::try_from(sealed_len)
+                .ok()
+                .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
+                .ok_or_else(|| seeds::seed_fault(&serial, SeedFault::Sealed))?;
+            let params = match sets.entry(set) {
+                Entry::Occupied(p) => p.into_mut(),
+                Entry::Vacant(slot) => {
+                    let json: Option<String> = conn
+                        .query_row("SELECT json FROM token_params WHERE id = ?1", [set], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let json = json.ok_or_else(|| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsMissing { set })
+                    })?;
+                    slot.insert(serde_json::from_str(&json).map_err(|_| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsUnreadable { set })
+                    })?)
+                }
+            };
+            if checked.insert((set, batch)) {
+                let batch_sets = match logged.entry(batch) {
+                    Entry::Occupied(v) => v.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(super::query::logged_sets(
+                        conn,
+                        &serial,
+                        batch,
+                        ingested_seq,
+                    )?),
+                };
+                if !batch_sets.contains(params) {
+                    return Err(VaultError::Tampered(format!(
+                        "the token parameters of serial {serial} were changed behind the log: the vault holds {}, which batch {batch} was not ingested with",
+                        params.canonical_json()
+                    )));
+                }
+            }
+            let verdict = verdicts
+                .entry((set, seed_len))
+                .or_insert_with(|| formats::cannot_carry(format, params, seed_len));
+            if let Some(why) = verdict {
+                if listed.len() < MAX_LISTED_UNCARRIED {
+                    listed.push((serial, why.clone()));
+                } else {
+                    more += 1;
                 }
             }
         }
-        Ok(None)
+        Ok((listed, more))
     }
 
     /// The second step of `request create`, inside its write transaction:
