@@ -86,19 +86,28 @@ pub struct RequestPreview {
     /// What the officers must confirm out of band (not refusals), e.g. a
     /// recipient key that does not name the requester's e-mail.
     pub warnings: Vec<String>,
+    /// The format's refusal of tokens it cannot carry, in its words
+    /// (checked only when nothing else is wrong).
+    pub uncarried: Option<String>,
 }
 
 impl RequestPreview {
     /// The refusal `request create` would give, in its words; `None` when
     /// it would go through.
-    pub fn refusal(&self) -> Option<VaultError> {
+    pub fn refusal(&self) -> Option<String> {
+        if let Some(e) = &self.uncarried {
+            return Some(e.clone());
+        }
         if self.problems.is_empty() {
             return None;
         }
-        Some(VaultError::RequestRefused {
-            problems: self.problems.clone(),
-            already_exported: self.already_exported.clone(),
-        })
+        Some(
+            VaultError::RequestRefused {
+                problems: self.problems.clone(),
+                already_exported: self.already_exported.clone(),
+            }
+            .to_string(),
+        )
     }
 }
 
@@ -306,6 +315,7 @@ impl Vault {
                 .collect(),
             problems: g.problems,
             already_exported: g.already_exported,
+            uncarried: g.uncarried.map(|e| e.to_string()),
         })
     }
 }

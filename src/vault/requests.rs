@@ -117,6 +117,9 @@ pub(super) struct Gathered {
     pub(super) problems: Vec<String>,
     /// Serials refused only because they were exported.
     pub(super) already_exported: Vec<String>,
+    /// The tokens the format cannot carry (found only when nothing else
+    /// was wrong): `create_request`'s refusal then.
+    pub(super) uncarried: Option<VaultError>,
 }
 
 /// A checked request with its id and the creating officer's signature.
@@ -256,6 +259,10 @@ impl Vault {
         officer: &Officer,
     ) -> Result<CheckedRequest, VaultError> {
         let g = self.gather_request(r)?;
+        if let Some(e) = g.uncarried {
+            self.log_request_refusal(&g.order_id, &g.requester, officer, &[e.to_string()]);
+            return Err(e);
+        }
         let recipient = match (g.recipient, g.problems.is_empty()) {
             (Some(c), true) => c,
             _ => {
@@ -335,16 +342,15 @@ impl Vault {
         // The chosen format must carry every one of these tokens: each
         // one it cannot is named, with why (checked once the serials are
         // known to be the order's).
+        let mut uncarried = None;
         if problems.is_empty() {
             let (listed, more) = self.uncarried(&order_id, &serials, r.format)?;
             if !listed.is_empty() {
-                let e = VaultError::FormatCannotCarry {
+                uncarried = Some(VaultError::FormatCannotCarry {
                     format: r.format.name(),
                     listed,
                     more,
-                };
-                self.log_request_refusal(&order_id, &requester, officer, &[e.to_string()]);
-                return Err(e);
+                });
             }
         }
         Ok(Gathered {
@@ -355,6 +361,7 @@ impl Vault {
             upns,
             problems,
             already_exported,
+            uncarried,
         })
     }
 

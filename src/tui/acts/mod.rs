@@ -826,7 +826,7 @@ pub fn apply(s: &mut State, reply: ActReply) {
                             subkeys: p.encryption_subkeys.clone(),
                             user_ids: p.user_ids.clone(),
                         }),
-                    p.refusal().map(|e| e.to_string()),
+                    p.refusal(),
                 ),
                 Err(e) => (Vec::new(), None, Some(e)),
             };
