@@ -726,7 +726,7 @@ fn an_expired_approval_is_refused_with_the_cli_words() {
         .contains("none: a request must be created and approved"));
     h.key(KeyCode::Esc);
     // From the Requests screen, on the request itself.
-    seedvault::tui::acts::open_export(&mut h.app.state, Some(req.clone()));
+    seedvault::tui::quorum::open_export(&mut h.app.state, Some(req.clone()));
     h.key(KeyCode::Enter).settle();
     let s = h.screen();
     assert!(s.contains(first), "{s}");
@@ -740,7 +740,7 @@ fn export_progress_steps_render() {
     let media = tv.media();
     let mut h = H::new(tv, media.clone(), 80, 24);
     h.unseal();
-    seedvault::tui::acts::open_export(&mut h.app.state, Some("R0001".into()));
+    seedvault::tui::quorum::open_export(&mut h.app.state, Some("R0001".into()));
     let now = h.now;
     let plan = ExportPlan {
         request_id: "R0001".into(),

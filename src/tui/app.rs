@@ -41,22 +41,34 @@ const PAGE: usize = 10;
 pub enum Tab {
     /// The vault at a glance.
     Overview,
-    /// The audit log.
-    Audit,
+    /// Batches and serials.
+    Batches,
+    /// Orders.
+    Orders,
     /// Seed requests: what waits for a second officer, what waits for export.
     Requests,
+    /// The audit log.
+    Audit,
 }
 
 impl Tab {
     /// All tabs, in display order.
-    pub const ALL: [Tab; 3] = [Tab::Overview, Tab::Audit, Tab::Requests];
+    pub const ALL: [Tab; 5] = [
+        Tab::Overview,
+        Tab::Batches,
+        Tab::Orders,
+        Tab::Requests,
+        Tab::Audit,
+    ];
 
     /// Its title.
     pub fn title(self) -> &'static str {
         match self {
             Tab::Overview => "Overview",
-            Tab::Audit => "Audit log",
+            Tab::Batches => "Batches",
+            Tab::Orders => "Orders",
             Tab::Requests => "Requests",
+            Tab::Audit => "Audit log",
         }
     }
 
@@ -155,6 +167,8 @@ pub struct State {
     pub pending: usize,
     /// The user asked to quit.
     pub quit: bool,
+    /// The officers' screens and acts (t3).
+    pub acts: super::acts::Acts,
 }
 
 impl State {
@@ -184,6 +198,7 @@ impl State {
             notice: None,
             pending: 0,
             quit: false,
+            acts: super::acts::Acts::default(),
         }
     }
 
@@ -211,6 +226,9 @@ impl State {
         }
         if let Some(d) = &self.export {
             return d.contexts();
+        }
+        if let Some(c) = super::acts::contexts(self) {
+            return c;
         }
         match (self.tab, self.audit.open) {
             (Tab::Audit, Some(_)) => vec![Context::Entry, Context::Main],
@@ -285,7 +303,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
         return update_dialog(state, action);
     }
     if state.ingest.is_some() || state.export.is_some() {
-        return super::acts::update(state, action);
+        return super::quorum::update(state, action);
+    }
+    if let Some(jobs) = super::acts::update(state, action) {
+        return jobs;
     }
     match action {
         Action::Quit => quit(state),
@@ -309,7 +330,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
         Action::GotoTab(i) => goto_tab(state, i as usize),
         Action::Refresh => {
             state.info("re-reading the vault");
-            vec![Job::Refresh]
+            vec![Job::Refresh, Job::Acts(super::acts::work::ActJob::Lists)]
         }
         Action::OpenUnseal => match &state.session {
             Session::Sealed => {
@@ -334,8 +355,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
                 Vec::new()
             }
         },
-        Action::OpenIngest => super::acts::open_ingest(state),
-        Action::OpenExport => super::acts::open_export(state, None),
+        Action::OpenIngest => super::quorum::open_ingest(state),
+        Action::OpenExport => {
+            // On the Requests screen, `e` exports the selected request when
+            // it is approved; elsewhere the dialog asks which one.
+            let selected = (state.tab == Tab::Requests)
+                .then(|| super::acts::selected_request(state))
+                .flatten()
+                .filter(|r| r.state.kind() == crate::vault::RequestStateKind::Approved)
+                .map(|r| r.id.clone());
+            super::quorum::open_export(state, selected)
+        }
         Action::VerifyChain if state.tab == Tab::Audit => {
             state.audit.verify = Verify::Running;
             vec![Job::Verify]
@@ -365,6 +395,9 @@ fn quit(state: &mut State) -> Vec<Job> {
 fn goto_tab(state: &mut State, i: usize) -> Vec<Job> {
     if let Some(t) = Tab::ALL.get(i) {
         state.tab = *t;
+    }
+    if super::acts::wants_lists(state.tab) {
+        return vec![Job::Acts(super::acts::work::ActJob::Lists)];
     }
     Vec::new()
 }
@@ -433,7 +466,7 @@ pub fn apply(state: &mut State, reply: Reply) {
         state.pending = state.pending.saturating_sub(1);
     }
     match reply {
-        r @ (Reply::Ingest(..) | Reply::Export(..)) => super::acts::apply(state, r),
+        r @ (Reply::Ingest(..) | Reply::Export(..)) => super::quorum::apply(state, r),
         Reply::Refreshed(s) => state.apply_snapshot(s),
         Reply::Verified(r) => {
             match &r {
@@ -453,9 +486,19 @@ pub fn apply(state: &mut State, reply: Reply) {
             cards,
             errors,
         } => {
-            if let Some(d) = state.dialog.as_mut() {
-                d.cards_found(dirs, cards, errors);
+            if let Some((dirs, cards, errors)) =
+                super::acts::cards_found(state, dirs, cards, errors)
+            {
+                if let Some(d) = state.dialog.as_mut() {
+                    d.cards_found(dirs, cards, errors);
+                }
             }
+        }
+        Reply::Acts(r, snap) => {
+            if let Some(snap) = snap {
+                state.apply_snapshot(*snap);
+            }
+            super::acts::apply(state, r);
         }
         Reply::Checked(r, snap) => {
             state.apply_snapshot(snap);
@@ -514,6 +557,7 @@ pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
         ));
         jobs.push(Job::Seal);
     }
+    super::acts::idle(state);
     // A half-typed quorum left at an unattended console is wiped too.
     if state
         .dialog

@@ -5,7 +5,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use super::action::{ActKey, Action};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,18 @@ pub enum Context {
     ActConfirm,
     /// Ingest or export opened while the vault is sealed.
     ActSealed,
+    /// The Batches and serials tab.
+    Batches,
+    /// The Orders tab.
+    Orders,
+    /// The Requests tab.
+    Requests,
+    /// A form of an officer's act (with `TextField`).
+    Form,
+    /// A confirmation or result panel of an officer's act.
+    Confirm,
+    /// The officer card dialog's card list.
+    OfficerCards,
 }
 
 impl Context {
@@ -51,6 +63,12 @@ impl Context {
             Context::Act | Context::ActList | Context::ActConfirm | Context::ActSealed => {
                 "Ingest wizard, export dialog"
             }
+            Context::Batches => "Batches and serials",
+            Context::Orders => "Orders",
+            Context::Requests => "Requests",
+            Context::Form => "Forms (orders, requests, void)",
+            Context::Confirm => "Confirmations and results",
+            Context::OfficerCards => "Officer card dialog",
         }
     }
 }
@@ -105,9 +123,11 @@ pub const BINDINGS: &[Binding] = &[
     b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "this help"),
     b(Main, Tab, NONE, Action::NextTab, "Tab", "next tab"),
     b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous tab"),
-    b(Main, Char('1'), NONE, Action::GotoTab(0), "1", "Overview tab"),
-    b(Main, Char('2'), NONE, Action::GotoTab(1), "2", "Audit log tab"),
-    b(Main, Char('3'), NONE, Action::GotoTab(2), "3", "Requests tab"),
+    b(Main, Char('1'), NONE, Action::GotoTab(0), "1-5", "go to the tab with that number"),
+    b(Main, Char('2'), NONE, Action::GotoTab(1), "", ""),
+    b(Main, Char('3'), NONE, Action::GotoTab(2), "", ""),
+    b(Main, Char('4'), NONE, Action::GotoTab(3), "", ""),
+    b(Main, Char('5'), NONE, Action::GotoTab(4), "", ""),
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
     b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log, requests, media"),
@@ -156,6 +176,57 @@ pub const BINDINGS: &[Binding] = &[
     b(ActConfirm, PageUp, NONE, Action::PageUp, "", ""),
     b(ActConfirm, PageDown, NONE, Action::PageDown, "", ""),
     b(ActSealed, Char('u'), NONE, Action::OpenUnseal, "u", "unseal first (when sealed)"),
+    b(Main, Char('c'), NONE, Action::Act(ActKey::CardCheck), "c", "card check (a custodian's card)"),
+    b(Batches, Up, NONE, Action::Up, "Up/k", "previous batch"),
+    b(Batches, Char('k'), NONE, Action::Up, "", ""),
+    b(Batches, Down, NONE, Action::Down, "Down/j", "next batch"),
+    b(Batches, Char('j'), NONE, Action::Down, "", ""),
+    b(Batches, Home, NONE, Action::Home, "Home/g", "first batch"),
+    b(Batches, Char('g'), NONE, Action::Home, "", ""),
+    b(Batches, End, NONE, Action::End, "End/G", "last batch"),
+    b(Batches, Char('G'), NONE, Action::End, "", ""),
+    b(Batches, Char('/'), NONE, Action::Act(ActKey::Find), "/", "look up a serial"),
+    b(Batches, Char('x'), NONE, Action::Act(ActKey::Reject), "x", "void the serial shown (one officer's card)"),
+    b(Orders, Up, NONE, Action::Up, "Up/k", "previous order"),
+    b(Orders, Char('k'), NONE, Action::Up, "", ""),
+    b(Orders, Down, NONE, Action::Down, "Down/j", "next order"),
+    b(Orders, Char('j'), NONE, Action::Down, "", ""),
+    b(Orders, Home, NONE, Action::Home, "Home/g", "first order"),
+    b(Orders, Char('g'), NONE, Action::Home, "", ""),
+    b(Orders, End, NONE, Action::End, "End/G", "last order"),
+    b(Orders, Char('G'), NONE, Action::End, "", ""),
+    b(Orders, Char('/'), NONE, Action::Act(ActKey::Find), "/", "filter by id, customer or e-mail"),
+    b(Orders, Char('n'), NONE, Action::Act(ActKey::New), "n", "add an order (one officer's card)"),
+    b(Orders, Char('l'), NONE, Action::Act(ActKey::Assign), "l", "load shipped serials from a file"),
+    b(Requests, Up, NONE, Action::Up, "Up/k", "previous request"),
+    b(Requests, Char('k'), NONE, Action::Up, "", ""),
+    b(Requests, Down, NONE, Action::Down, "Down/j", "next request"),
+    b(Requests, Char('j'), NONE, Action::Down, "", ""),
+    b(Requests, Home, NONE, Action::Home, "Home/g", "newest request"),
+    b(Requests, Char('g'), NONE, Action::Home, "", ""),
+    b(Requests, End, NONE, Action::End, "End/G", "oldest request"),
+    b(Requests, Char('G'), NONE, Action::End, "", ""),
+    b(Requests, Char('n'), NONE, Action::Act(ActKey::New), "n", "create a seed request"),
+    b(Requests, Char('a'), NONE, Action::Act(ActKey::Approve), "a", "approve (a second officer)"),
+    b(Requests, Char('x'), NONE, Action::Act(ActKey::Reject), "x", "reject, with a reason"),
+    b(Form, Esc, NONE, Action::Back, "Esc", "back one step (wipes a typed passphrase)"),
+    b(Form, BackTab, NONE, Action::Act(ActKey::PrevField), "Shift-Tab", "previous field"),
+    b(Form, Up, NONE, Action::Up, "Up/Down", "move in the media file list"),
+    b(Form, Down, NONE, Action::Down, "", ""),
+    b(Form, Enter, NONE, Action::Confirm, "Enter", "check / pick the file"),
+    b(Form, Tab, NONE, Action::SwitchFocus, "Tab", "next field, then the media file list"),
+    b(Confirm, Esc, NONE, Action::Back, "Esc", "back one step"),
+    b(Confirm, Enter, NONE, Action::Confirm, "Enter/y", "confirm / close"),
+    b(Confirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(Confirm, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(Confirm, Down, NONE, Action::Down, "", ""),
+    b(OfficerCards, Up, NONE, Action::Up, "Up/k", "previous card"),
+    b(OfficerCards, Char('k'), NONE, Action::Up, "", ""),
+    b(OfficerCards, Down, NONE, Action::Down, "Down/j", "next card"),
+    b(OfficerCards, Char('j'), NONE, Action::Down, "", ""),
+    b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
+    b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
+    b(OfficerCards, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory (Enter lists it)"),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
@@ -228,6 +299,19 @@ mod tests {
         for ctx in [
             Main, Audit, Entry, Dialog, CardList, TextField, Help, Act, ActList, ActConfirm,
             ActSealed,
+            Main,
+            Audit,
+            Entry,
+            Dialog,
+            CardList,
+            TextField,
+            Help,
+            Batches,
+            Orders,
+            Requests,
+            Form,
+            Confirm,
+            OfficerCards,
         ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
         }

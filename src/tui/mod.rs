@@ -22,6 +22,8 @@ pub mod app;
 pub mod export;
 pub mod ingest;
 pub mod keys;
+pub mod officer;
+pub mod quorum;
 pub mod ui;
 pub mod unseal;
 pub mod worker;

@@ -49,6 +49,8 @@ pub enum Job {
     Ingest(super::ingest::Job),
     /// An export dialog job (runs with the session).
     Export(super::export::Job),
+    /// Work of the officers' screens (lists, dry runs, one officer's act).
+    Acts(super::acts::work::ActJob),
 }
 
 /// How many of the latest audit entries the TUI reads (the log of a
@@ -113,6 +115,8 @@ pub enum Reply {
     Ingest(super::ingest::Reply, Option<Box<Snapshot>>),
     /// For [`Job::Export`]: likewise.
     Export(super::export::Reply, Option<Box<Snapshot>>),
+    /// For [`Job::Acts`]; a fresh snapshot when the vault may have changed.
+    Acts(super::acts::work::ActReply, Option<Box<Snapshot>>),
 }
 
 impl Reply {
@@ -301,6 +305,18 @@ impl Held {
             Job::Unseal(cards) => {
                 let r = self.unseal(cards);
                 Reply::Unsealed(r, self.snapshot(sources))
+            }
+            Job::Acts(j) => {
+                let r = match self {
+                    Held::Sealed(v) => super::acts::work::run(j, v),
+                    Held::Unsealed(u) => u.act(|uv| super::acts::work::run(j, uv.vault_mut())),
+                    Held::Gone(..) => {
+                        let why = self.vault().err().unwrap_or_default();
+                        super::acts::work::gone(j, why)
+                    }
+                };
+                let snap = r.changed().then(|| Box::new(self.snapshot(sources)));
+                Reply::Acts(r, snap)
             }
             Job::Seal => {
                 let taken = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()));

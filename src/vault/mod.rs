@@ -15,6 +15,7 @@ mod ingest;
 mod init;
 pub mod keys;
 mod lifecycle;
+mod listing;
 mod orders;
 mod query;
 mod rekey;
@@ -44,6 +45,9 @@ pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
 pub use lifecycle::{Request, RequestState, RequestStateKind};
+pub use listing::{
+    read_serials_file, read_upn_file, AssignPlan, BatchSummary, OrderSummary, RequestPreview,
+};
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;

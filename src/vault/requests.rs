@@ -101,6 +101,27 @@ struct CheckedRequest {
     upns: Option<UpnMap>,
 }
 
+/// What the checks of `request create` found (see `gather_request`).
+pub(super) struct Gathered {
+    /// The order id, trimmed.
+    pub(super) order_id: String,
+    /// The requester, normalized when it parsed.
+    pub(super) requester: String,
+    /// The recipient certificate, if it parsed.
+    pub(super) recipient: Option<RecipientCert>,
+    /// The requested serials, in request order.
+    pub(super) serials: Vec<String>,
+    /// The checked UPN mapping (azure-csv), if one was given and fits.
+    pub(super) upns: Option<UpnMap>,
+    /// Every problem.
+    pub(super) problems: Vec<String>,
+    /// Serials refused only because they were exported.
+    pub(super) already_exported: Vec<String>,
+    /// The tokens the format cannot carry (found only when nothing else
+    /// was wrong): `create_request`'s refusal then.
+    pub(super) uncarried: Option<VaultError>,
+}
+
 /// A checked request with its id and the creating officer's signature.
 struct SignedRequest {
     id: String,
@@ -237,6 +258,42 @@ impl Vault {
         r: &NewRequest<'_>,
         officer: &Officer,
     ) -> Result<CheckedRequest, VaultError> {
+        let g = self.gather_request(r)?;
+        if let Some(e) = g.uncarried {
+            self.log_request_refusal(&g.order_id, &g.requester, officer, &[e.to_string()]);
+            return Err(e);
+        }
+        let recipient = match (g.recipient, g.problems.is_empty()) {
+            (Some(c), true) => c,
+            _ => {
+                self.log_request_refusal(&g.order_id, &g.requester, officer, &g.problems);
+                return Err(VaultError::RequestRefused {
+                    problems: g.problems,
+                    already_exported: g.already_exported,
+                });
+            }
+        };
+        let mut serials = g.serials;
+        serials.sort_unstable();
+        Ok(CheckedRequest {
+            order_id: g.order_id,
+            requester: g.requester,
+            format: r.format,
+            recipient,
+            serials,
+            upns: g.upns,
+            reexport_reason: r
+                .reexport_reason
+                .as_deref()
+                .map(str::trim)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Every check of `request create`, every problem gathered, nothing
+    /// written or logged (the console's preview shows this before the
+    /// officer signs; `check_request` logs a refusal).
+    pub(super) fn gather_request(&self, r: &NewRequest<'_>) -> Result<Gathered, VaultError> {
         let mut problems: Vec<String> = Vec::new();
         let mut already_exported: Vec<String> = Vec::new();
         let order_id = r.order_id.trim().to_owned();
@@ -253,8 +310,7 @@ impl Vault {
             }
         };
         let order = self.order(&order_id)?;
-        let mut serials =
-            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        let serials = requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         if let Some(o) = &order {
             check_serials_in_order(
                 o,
@@ -286,41 +342,26 @@ impl Vault {
         // The chosen format must carry every one of these tokens: each
         // one it cannot is named, with why (checked once the serials are
         // known to be the order's).
+        let mut uncarried = None;
         if problems.is_empty() {
             let (listed, more) = self.uncarried(&order_id, &serials, r.format)?;
             if !listed.is_empty() {
-                let e = VaultError::FormatCannotCarry {
+                uncarried = Some(VaultError::FormatCannotCarry {
                     format: r.format.name(),
                     listed,
                     more,
-                };
-                self.log_request_refusal(&order_id, &requester, officer, &[e.to_string()]);
-                return Err(e);
-            }
-        }
-        let recipient = match (cert, problems.is_empty()) {
-            (Some(c), true) => c,
-            _ => {
-                self.log_request_refusal(&order_id, &requester, officer, &problems);
-                return Err(VaultError::RequestRefused {
-                    problems,
-                    already_exported,
                 });
             }
-        };
-        serials.sort_unstable();
-        Ok(CheckedRequest {
+        }
+        Ok(Gathered {
             order_id,
             requester,
-            format: r.format,
-            recipient,
+            recipient: cert,
             serials,
             upns,
-            reexport_reason: r
-                .reexport_reason
-                .as_deref()
-                .map(str::trim)
-                .map(str::to_owned),
+            problems,
+            already_exported,
+            uncarried,
         })
     }
 

@@ -1,10 +1,13 @@
 //! Drawing: pure functions of [`State`]. No I/O, no crypto, no clock
 //! reads; the time shown is the time the event loop put in the state.
 
+mod acts;
 mod audit;
+mod batches;
 mod export;
 mod help;
 mod ingest;
+mod orders;
 mod overview;
 mod requests;
 mod unseal;
@@ -73,6 +76,8 @@ pub fn render(f: &mut Frame, s: &State) {
         Tab::Overview => overview::render(f, body, s),
         Tab::Audit => audit::render(f, body, s),
         Tab::Requests => requests::render(f, body, s),
+        Tab::Batches => batches::render(f, body, s),
+        Tab::Orders => orders::render(f, body, s),
     }
     render_bar(f, bar, s);
     if let Some(d) = &s.dialog {
@@ -84,6 +89,7 @@ pub fn render(f: &mut Frame, s: &State) {
     if let Some(d) = &s.export {
         export::render(f, body, s, d);
     }
+    acts::render(f, body, s);
     if s.help {
         // The whole frame: the table needs every row it can get.
         help::render(f, f.area(), s);
