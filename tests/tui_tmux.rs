@@ -332,7 +332,7 @@ fn whole_day_in_tmux() {
     // Ingest: i, the path, Enter (report), Enter (confirm) -> result.
     t.keys(&["i"]);
     t.type_text(&d.batch.display().to_string()).keys(&["Enter"]);
-    t.wait_for("6");
+    t.wait_for("Seal 6 tokens");
     t.keys(&["Enter"]);
     t.wait_for("batch 1");
     t.keys(&["Escape"]);
