@@ -30,6 +30,7 @@ mod formats_roundtrip;
 mod foundation_cli;
 mod hygiene;
 mod ingest_cli;
+mod key_recovery;
 mod log_and_card_guards;
 mod no_secret_leak;
 mod otp_oathtool;

@@ -91,3 +91,13 @@ pub const BROKEN_LOG_ACCEPTED: &str = "audit.broken_log_accepted";
 /// extends the head verified when the session began: `purpose`, `entries`
 /// and `head` (what would have been signed), `reason`.
 pub const CHECKPOINT_REFUSED: &str = "audit.checkpoint_refused";
+
+// Key lifecycle, branch k2: re-issue, backup, restore.
+
+/// A custodian's card re-issued by a quorum of the others: same share, new
+/// card, new officer key (its certificate, signed by the vault key).
+pub const CARD_REISSUED: &str = "card.reissued";
+/// A backup written: the backup's head, the SHA-256 of its files, where.
+pub const VAULT_BACKED_UP: &str = "vault.backed_up";
+/// A vault restored from a backup (first entry after the backup's head).
+pub const VAULT_RESTORED: &str = "vault.restored";

@@ -6,6 +6,7 @@
 
 mod args;
 mod audit;
+mod backup;
 mod cards;
 mod demo;
 mod error;
@@ -99,6 +100,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => audit::run(&dir, a),
         Command::Demo(a) => demo::run(a),
+        Command::Backup(a) => backup::backup(&dir, a),
+        Command::Restore(a) => backup::restore(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

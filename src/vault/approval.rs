@@ -109,7 +109,7 @@ pub(crate) struct VerifiedCreation {
     pub statement: RequestStatement,
     pub recipient: RecipientCert,
     pub serials: Vec<String>,
-    pub officers: HashMap<String, Cert>,
+    pub officers: HashMap<String, Vec<Cert>>,
 }
 
 /// Request `id`'s row; a state or format that does not parse is
@@ -158,7 +158,7 @@ impl Vault {
     /// The officers' signing certificates as the genesis entry enrolled
     /// them, by name. Refused as tampering when the genesis entry does not
     /// hash to its stored hash or the custodians table no longer matches it.
-    pub(crate) fn genesis_officers(&self) -> Result<HashMap<String, Cert>, VaultError> {
+    pub(crate) fn genesis_officers(&self) -> Result<HashMap<String, Vec<Cert>>, VaultError> {
         let conn = self.store().conn();
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .query_row("SELECT body, hash FROM audit WHERE seq = 1", [], |r| {
@@ -189,7 +189,16 @@ impl Vault {
                         "the genesis entry holds no readable certificate for officer {name}"
                     ))
                 })?;
-            out.insert(name.to_owned(), cert);
+            out.insert(name.to_owned(), vec![cert]);
+        }
+        // Officer keys enrolled by a re-issue (vault-key signed, checked by
+        // genesis_mismatch above); earlier certificates stay, so statements
+        // signed before the re-issue still verify.
+        let vault_cert = &self.info().vault_cert;
+        for r in super::reissue::reenrolled(conn, vault_cert).map_err(VaultError::Tampered)? {
+            let cert = crate::pgp::keys::parse_public_cert(&r.cert)
+                .map_err(|e| VaultError::Tampered(e.to_string()))?;
+            out.entry(r.name).or_default().push(cert);
         }
         Ok(out)
     }
@@ -217,14 +226,20 @@ impl Vault {
                  create the request again"
             )));
         }
-        let cert = officers.get(&st.created_by).ok_or_else(|| {
+        let certs = officers.get(&st.created_by).ok_or_else(|| {
             tampered(
                 id,
                 format!("its creator {:?} is not an enrolled officer", st.created_by),
             )
         })?;
-        crate::pgp::verify_detached(cert, row.statement.as_bytes(), row.create_sig.as_bytes())
-            .map_err(|_| {
+        certs
+            .iter()
+            .find_map(|c| {
+                crate::pgp::verify_detached(c, row.statement.as_bytes(), row.create_sig.as_bytes())
+                    .ok()
+            })
+            .ok_or(())
+            .map_err(|()| {
                 tampered(
                     id,
                     format!(
@@ -345,7 +360,7 @@ impl Vault {
                 format!("it is marked approved by its own creator {by} (two-person rule)"),
             ));
         }
-        let cert = v.officers.get(by).ok_or_else(|| {
+        let certs = v.officers.get(by).ok_or_else(|| {
             tampered(
                 id,
                 format!("its approver {by:?} is not an enrolled officer"),
@@ -358,7 +373,11 @@ impl Vault {
                 expires,
             },
         );
-        crate::pgp::verify_detached(cert, decision.as_bytes(), sig.as_bytes()).map_err(|_| {
+        certs
+            .iter()
+            .find_map(|c| crate::pgp::verify_detached(c, decision.as_bytes(), sig.as_bytes()).ok())
+            .ok_or(())
+            .map_err(|()| {
             tampered(
                 id,
                 format!(

@@ -7,6 +7,7 @@
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
 mod approval;
+mod backup;
 mod checkpoints;
 pub mod clock;
 mod export;
@@ -17,6 +18,7 @@ pub mod keys;
 mod lifecycle;
 mod orders;
 mod query;
+mod reissue;
 mod requests;
 mod seeds;
 pub mod statement;
@@ -33,6 +35,10 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use approval::ApprovedRequest;
+pub use backup::{
+    prepare_restore, BackupOutcome, PreparedRestore, RestoreOutcome, BACKUP_CHECKPOINT, BACKUP_DB,
+    BACKUP_MANIFEST, BACKUP_SIGNATURE,
+};
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
 pub use export::ExportOutcome;
 pub use ingest::{IngestError, IngestOutcome, IngestSource};
@@ -43,9 +49,10 @@ pub use lifecycle::{Request, RequestState, RequestStateKind};
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
+pub use reissue::ReissueOutcome;
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
-pub use status::{counted, AuditStatus, Counts, Status, UnfinishedExport};
+pub use status::{counted, AuditStatus, Counts, LastBackup, Status, UnfinishedExport};
 pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.

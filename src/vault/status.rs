@@ -97,6 +97,68 @@ pub struct Status {
     pub unfinished_exports: Vec<UnfinishedExport>,
     /// Mounted removable media, with free space.
     pub media: Vec<crate::media::Medium>,
+    /// The last backup the log records (`vault.backed_up`), if any.
+    pub last_backup: Option<LastBackup>,
+}
+
+/// The last backup, from its `vault.backed_up` entry (branch k2).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastBackup {
+    /// When it was written (RFC 3339, the entry's time).
+    pub at: String,
+    /// Its age in seconds.
+    pub age_s: i64,
+    /// Where it was written.
+    pub out: String,
+    /// The backup's log head: entries.
+    pub entries: u64,
+    /// The backup's log head: hash.
+    pub head: String,
+    /// True when a rekey (`vault.rekeyed`) came after it: that backup still
+    /// opens with the retired cards, so destroy it and take a new one.
+    pub predates_rekey: bool,
+}
+
+/// The last entry of `event` as (seq, parsed body), scanning the log.
+fn last_entry(
+    conn: &rusqlite::Connection,
+    event: &str,
+) -> Result<Option<(u64, serde_json::Value)>, VaultError> {
+    let needle = format!("\"event\":\"{event}\"");
+    let mut stmt = conn.prepare(
+        "SELECT seq, body FROM audit WHERE instr(CAST(body AS TEXT), ?1) > 0 ORDER BY seq DESC",
+    )?;
+    let mut rows = stmt.query([&needle])?;
+    while let Some(r) = rows.next()? {
+        let body: Vec<u8> = r.get(1)?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            if v["event"] == event {
+                return Ok(Some((r.get(0)?, v)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The last backup and whether a rekey came after it.
+fn last_backup(conn: &rusqlite::Connection) -> Result<Option<LastBackup>, VaultError> {
+    let Some((seq, e)) = last_entry(conn, audit::events::VAULT_BACKED_UP)? else {
+        return Ok(None);
+    };
+    let rekeyed = last_entry(conn, "vault.rekeyed")?.is_some_and(|(r, _)| r > seq);
+    let at = e["time"].as_str().unwrap_or_default().to_owned();
+    let age_s = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+        .map(|t| super::clock::unix_now() - t.unix_timestamp())
+        .unwrap_or(0);
+    let d = &e["data"];
+    Ok(Some(LastBackup {
+        at,
+        age_s,
+        out: d["out"].as_str().unwrap_or_default().to_owned(),
+        entries: d["head"]["entries"].as_u64().unwrap_or(0),
+        head: d["head"]["hash"].as_str().unwrap_or_default().to_owned(),
+        predates_rekey: rekeyed,
+    }))
 }
 
 /// An export with an `export.started` entry and no end.
@@ -162,6 +224,7 @@ impl super::Vault {
                 })
                 .collect(),
             media: crate::media::removable_media(),
+            last_backup: last_backup(conn)?,
         })
     }
 }
@@ -177,7 +240,21 @@ pub(crate) fn genesis_mismatch(
     let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(None);
     };
-    let recorded = entry.get("data").cloned().unwrap_or_default();
+    let mut recorded = entry.get("data").cloned().unwrap_or_default();
+    // Officer keys enrolled later by a re-issue (signed by the vault key)
+    // replace the genesis ones in the custodians table (branch k2).
+    let reenrolled = match super::reissue::reenrolled(store.conn(), &info.vault_cert) {
+        Ok(r) => r,
+        Err(problem) => return Ok(Some(problem)),
+    };
+    for r in reenrolled {
+        for c in recorded["custodians"].as_array_mut().into_iter().flatten() {
+            if c["name"] == r.name.as_str() {
+                c["officer_fingerprint"] = r.fingerprint.clone().into();
+                c["officer_cert"] = data_encoding::BASE64.encode(&r.cert).into();
+            }
+        }
+    }
     let expected = genesis_data(info);
     if recorded == expected {
         return Ok(None);
