@@ -148,7 +148,7 @@ fn file_sha256(path: &Path) -> Result<([u8; 32], u64), VaultError> {
             break;
         }
         h.update(&buf[..n]);
-        total += n as u64;
+        total += u64::try_from(n).unwrap_or(u64::MAX);
     }
     Ok((h.finish(), total))
 }

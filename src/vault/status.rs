@@ -272,3 +272,57 @@ pub(crate) fn genesis_mismatch(
         fields.join(", ")
     )))
 }
+
+#[cfg(test)]
+mod k2_tests {
+    use super::*;
+    use crate::audit::{append, Event};
+
+    fn log(events: &[&'static str]) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+        )
+        .unwrap();
+        for (i, kind) in events.iter().enumerate() {
+            let data = serde_json::json!({
+                "head": { "entries": i, "hash": "ab" },
+                "out": format!("/media/b{i}"),
+                "new_version": 2,
+            });
+            append(
+                &conn,
+                "00",
+                &Event {
+                    kind,
+                    actors: vec![],
+                    data,
+                },
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    /// Branch k2: the last backup, and the warning once a rekey follows it.
+    #[test]
+    fn last_backup_warns_when_a_rekey_came_after_it() {
+        assert_eq!(last_backup(&log(&["vault.init"])).unwrap(), None);
+        let b = last_backup(&log(&[
+            "vault.rekeyed",
+            "vault.backed_up",
+            "vault.backed_up",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (b.out.as_str(), b.entries, b.predates_rekey),
+            ("/media/b2", 2, false)
+        );
+        assert!(b.age_s >= 0 && b.age_s < 60, "{}", b.age_s);
+        let b = last_backup(&log(&["vault.backed_up", "vault.rekeyed"]))
+            .unwrap()
+            .unwrap();
+        assert!(b.predates_rekey);
+    }
+}
