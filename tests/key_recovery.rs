@@ -476,3 +476,43 @@ fn interrupted_backup_and_restore_leave_nothing_taken_for_complete_and_run_again
     audit_ok(&target);
     audit_ok(&v.vault);
 }
+
+#[test]
+fn statements_signed_before_a_reissue_still_verify_and_the_new_key_signs_after_it() {
+    let v = TestVault::new(2, &NAMES);
+    let truth = read_truth(&v.ingest("hex", 6, 9_500_000, 9));
+    let serials: Vec<String> = truth.iter().map(|t| t.0.clone()).collect();
+    v.add_order("4711", "ACME", &["it@acme.example"], "bob");
+    v.assign("4711", &serials, "bob");
+    let (key, _) = v.customer_key("it@acme.example", "acme.asc");
+    let first = v.tmp.path().join("first.txt");
+    std::fs::write(&first, serials[..3].join("\n")).unwrap();
+    let before = v.create_request(
+        "4711",
+        "it@acme.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", first.to_str().unwrap()],
+    );
+    assert!(before.status.success(), "{}", text(&before));
+    let r1 = crate::common::request_id(&before);
+
+    let out_dir = v.tmp.path().join("new-cards");
+    assert!(reissue(&v, &out_dir, None).status.success());
+    // From now on alice is her new card and passphrase.
+    std::fs::copy(out_dir.join("alice.card"), v.card("alice")).unwrap();
+    std::fs::copy(new_pass(&v), v.pass("alice")).unwrap();
+
+    // Created with alice's old key, approved and exported after the re-issue.
+    v.approve_ok(&r1, "bob");
+    let media = v.media();
+    v.export_ok(&r1, &media, &["bob", "carol"]);
+    // Created with her new key.
+    let after = v.create_request("4711", "it@acme.example", "hex", &key, "alice", &[]);
+    assert!(after.status.success(), "{}", text(&after));
+    let r2 = crate::common::request_id(&after);
+    v.approve_ok(&r2, "carol");
+    v.export_ok(&r2, &media, &["alice", "bob"]);
+    audit_ok(&v.vault);
+}
