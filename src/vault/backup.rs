@@ -209,6 +209,11 @@ impl UnsealedVault {
         super::init::write_new(&db_path, b"", 0o600)?;
         {
             let mut dst = rusqlite::Connection::open(&db_path)?;
+            // The copy is a new file nobody else reads until it is renamed
+            // into place: no rollback journal is needed, and one fsync
+            // after the copy (below) makes it durable.
+            dst.pragma_update(None, "journal_mode", "OFF")?;
+            dst.pragma_update(None, "synchronous", "OFF")?;
             let b = rusqlite::backup::Backup::new(self.vault().store().conn(), &mut dst)?;
             loop {
                 match b.step(-1)? {
