@@ -516,3 +516,42 @@ fn statements_signed_before_a_reissue_still_verify_and_the_new_key_signs_after_i
     v.export_ok(&r2, &media, &["alice", "bob"]);
     audit_ok(&v.vault);
 }
+
+#[test]
+fn a_copied_reissue_entry_cannot_enrol_an_old_key_again() {
+    let v = TestVault::new(2, &NAMES);
+    let first = v.tmp.path().join("first");
+    assert!(reissue(&v, &first, None).status.success());
+    let second = v.tmp.path().join("second");
+    assert!(reissue(&v, &second, None).status.success());
+    audit_ok(&v.vault);
+    // Someone appends a copy of the first re-issue, correctly chained, and
+    // points the table at its key: the copy follows the wrong key.
+    let n = v.audit_len();
+    let body = v.sqlite(&format!(
+        "SELECT CAST(body AS TEXT) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'card.reissued' ORDER BY seq LIMIT 1"
+    ));
+    let prev = v
+        .sqlite(&format!("SELECT hex(hash) FROM audit WHERE seq = {n}"))
+        .trim()
+        .to_lowercase();
+    let mut e: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    e["seq"] = (n + 1).into();
+    e["prev"] = prev.into();
+    let bytes = serde_json::to_vec(&e).unwrap();
+    let hash = seedvault::crypto::hex(&seedvault::crypto::sha256(&bytes));
+    let fpr = e["data"]["officer_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cert = e["data"]["officer_cert"].as_str().unwrap().to_owned();
+    let cert_hex = seedvault::crypto::hex(&data_encoding::BASE64.decode(cert.as_bytes()).unwrap());
+    v.sqlite(&format!(
+        "INSERT INTO audit (seq, body, hash) VALUES ({}, X'{}', X'{hash}'); UPDATE custodians SET officer_fpr = '{fpr}', officer_cert = X'{cert_hex}' WHERE name = 'alice'",
+        n + 1,
+        seedvault::crypto::hex(&bytes)
+    ));
+    let out = out_of(v.cmd().args(["audit", "verify"]));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("copied entry"), "{}", text(&out));
+}

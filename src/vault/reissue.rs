@@ -306,6 +306,30 @@ pub(crate) fn reenrolled(
     }
     let vault = pgp::keys::parse_public_cert(vault_cert)
         .map_err(|e| format!("the vault certificate is unreadable: {e}"))?;
+    // Each re-issue must follow the key it replaces: genesis first, then
+    // each earlier re-issue. A copied (replayed) entry names a key that is
+    // no longer the custodian's.
+    let mut current: std::collections::HashMap<String, String> = audit::genesis_body(conn)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|g| {
+            g["data"]["custodians"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap_or_default().to_owned(),
+                        c["officer_fingerprint"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     for (seq, body) in rows {
         let entry: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| format!("entry {seq} cannot be read"))?;
@@ -341,6 +365,13 @@ pub(crate) fn reenrolled(
         }
         pgp::verify_detached(&vault, expected.as_bytes(), s("signature").as_bytes())
             .map_err(|_| bad("the vault key's signature on it does not verify"))?;
+        let previous = s("previous_officer_fingerprint");
+        if current.get(&s("custodian")) != Some(&previous) {
+            return Err(bad(
+                "it replaces an officer key that was not the custodian's at the time (a copied entry?)",
+            ));
+        }
+        current.insert(s("custodian"), s("officer_fingerprint"));
         out.push(Reenrolled {
             name: s("custodian"),
             fingerprint: s("officer_fingerprint"),
