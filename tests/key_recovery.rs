@@ -528,9 +528,9 @@ fn a_copied_reissue_entry_cannot_enrol_an_old_key_again() {
     // Someone appends a copy of the first re-issue, correctly chained, and
     // points the table at its key: the copy follows the wrong key.
     let n = v.audit_len();
-    let body = v.sqlite(&format!(
-        "SELECT CAST(body AS TEXT) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'card.reissued' ORDER BY seq LIMIT 1"
-    ));
+    let body = v.sqlite(
+        "SELECT CAST(body AS TEXT) FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'card.reissued' ORDER BY seq LIMIT 1",
+    );
     let prev = v
         .sqlite(&format!("SELECT hex(hash) FROM audit WHERE seq = {n}"))
         .trim()
