@@ -555,3 +555,56 @@ fn a_copied_reissue_entry_cannot_enrol_an_old_key_again() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("copied entry"), "{}", text(&out));
 }
+
+/// The reference SLIP-0039 implementation combines the re-issued card's
+/// words with another custodian's to the master key (checked against the
+/// genesis check value, recomputed in Python's standard library).
+#[test]
+fn a_reissued_cards_words_combine_in_shamir_mnemonic_to_the_master_key() {
+    const COMBINE_AND_CHECK: &str = r#"
+import hashlib, hmac, json, sys
+import shamir_mnemonic
+words, vault_id, want_check = json.loads(sys.stdin.read())
+secret = shamir_mnemonic.combine_mnemonics(words)
+salt = ("seedvault/v1/" + vault_id).encode()
+prk = hmac.new(salt, secret, hashlib.sha256).digest()
+print(hmac.new(prk, b"check" + b"\x01", hashlib.sha256).hexdigest() == want_check)
+"#;
+    let v = TestVault::new(2, &NAMES);
+    let out_dir = v.tmp.path().join("new-cards");
+    std::fs::remove_file(v.card("alice")).unwrap(); // the old card is gone
+    let out = reissue(&v, &out_dir, None);
+    assert!(out.status.success(), "{}", text(&out));
+    let new_words = words(&v, &out_dir.join("alice.card"), &new_pass(&v));
+    let genesis = v.sqlite("SELECT CAST(body AS TEXT) FROM audit WHERE seq = 1");
+    let genesis: serde_json::Value = serde_json::from_str(genesis.trim()).unwrap();
+    let check = genesis["data"]["master_check"].as_str().unwrap().to_owned();
+    for other in ["bob", "carol"] {
+        let input = serde_json::json!([
+            [new_words, words(&v, &v.card(other), &v.pass(other))],
+            v.vault_id,
+            check
+        ]);
+        let mut child = Command::new(crate::common::python())
+            .args(["-c", COMBINE_AND_CHECK])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "python: {}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "True",
+            "alice + {other}"
+        );
+    }
+}
