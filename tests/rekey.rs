@@ -691,3 +691,61 @@ fn after_a_rekey_the_tables_are_checked_against_the_rekeyed_entry() {
     assert_eq!(code, Some(3), "{msg}");
     assert!(msg.contains("no rekey to it is recorded"), "{msg}");
 }
+
+/// A card re-issued after a rekey belongs to the new key epoch: it opens
+/// the vault with the other new cards, the custodian acts as an officer
+/// with it, and the log still verifies and replays.
+#[test]
+fn a_card_reissued_after_a_rekey_opens_the_vault_in_the_new_epoch() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    start(&v);
+    verify_all(&v);
+    let out = commit(&v, &["alice", "dave", "erin"]);
+    assert!(out.status.success(), "commit: {}", text(&out));
+    // dave's new card is damaged; alice, erin and frank re-issue it.
+    let out_dir = v.tmp.path().join("reissued");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let dave_new_pass = v.tmp.path().join("dave-reissued.pass");
+    std::fs::write(&dave_new_pass, "dave-brand-new-passphrase\n").unwrap();
+    let out = v
+        .cmd()
+        .args(["card", "reissue", "--custodian", "dave", "--cards-out"])
+        .arg(&out_dir)
+        .arg("--new-passphrase-file")
+        .arg(&dave_new_pass)
+        .args(cards_args(&v, &new_dir(&v), &["alice", "erin", "frank"]))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reissue: {}", text(&out));
+    let dave = out_dir.join("dave.card");
+    // The re-issued card with two other new cards unseals the vault.
+    let out = v
+        .cmd()
+        .arg("unseal")
+        .arg("--card")
+        .arg(&dave)
+        .arg("--passphrase-file")
+        .arg(&dave_new_pass)
+        .args(cards_args(&v, &new_dir(&v), &["erin", "frank"]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "unseal with the re-issued card: {}",
+        text(&out)
+    );
+    // dave acts as an officer with it.
+    let out = v
+        .cmd()
+        .args(["order", "add", "--id", "9001", "--customer", "Acme"])
+        .args(["--email", "it@acme.example", "--card"])
+        .arg(&dave)
+        .arg("--passphrase-file")
+        .arg(&dave_new_pass)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "order add by dave: {}", text(&out));
+    // The old card of the old epoch stays refused.
+    assert!(!old_set_works(&v));
+    audit_ok(&v);
+}

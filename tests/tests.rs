@@ -32,6 +32,7 @@ mod foundation_cli;
 mod hygiene;
 mod ingest_cli;
 mod interop_importers;
+mod key_recovery;
 mod log_and_card_guards;
 mod no_secret_leak;
 mod otp_oathtool;

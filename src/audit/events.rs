@@ -110,3 +110,13 @@ pub const REKEY_CANCELLED: &str = "rekey.cancelled";
 /// `rekey.started`; their officer certificates are the valid ones from
 /// this entry on), `data_keys` (how many were rewrapped).
 pub const VAULT_REKEYED: &str = "vault.rekeyed";
+
+// Key lifecycle, branch k2: re-issue, backup, restore.
+
+/// A custodian's card re-issued by a quorum of the others: same share, new
+/// card, new officer key (its certificate, signed by the vault key).
+pub const CARD_REISSUED: &str = "card.reissued";
+/// A backup written: the backup's head, the SHA-256 of its files, where.
+pub const VAULT_BACKED_UP: &str = "vault.backed_up";
+/// A vault restored from a backup (first entry after the backup's head).
+pub const VAULT_RESTORED: &str = "vault.restored";

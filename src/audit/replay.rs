@@ -339,6 +339,7 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
     let mut r = ReplayReport::default();
     let mut diff = |m: String| r.differences.push(m);
     let mut officers: HashMap<String, sequoia_openpgp::Cert> = HashMap::new();
+    let mut vault_cert: Option<sequoia_openpgp::Cert> = None;
     let mut serials: HashMap<String, SerialState> = HashMap::new();
     let mut batch_parts: HashMap<i64, BatchList> = HashMap::new();
     let mut param_sets = ParamSets::default();
@@ -380,6 +381,10 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
         };
         match e.event.as_str() {
             events::VAULT_INIT => {
+                vault_cert = data_encoding::BASE64
+                    .decode(s(d, "vault_cert").as_bytes())
+                    .ok()
+                    .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
                 for c in d
                     .get("custodians")
                     .and_then(Value::as_array)
@@ -426,6 +431,30 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                     }
                 }
                 officers = next;
+            }
+            events::CARD_REISSUED => {
+                // A new officer key, enrolled by the vault key's signature
+                // (branch k2): statements after this entry verify against it.
+                let (name, fpr) = (s(d, "custodian"), s(d, "officer_fingerprint"));
+                let cert = data_encoding::BASE64
+                    .decode(s(d, "officer_cert").as_bytes())
+                    .ok()
+                    .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
+                let st = s(d, "statement");
+                let signed = vault_cert.as_ref().is_some_and(|v| {
+                    crate::pgp::verify_detached(v, st.as_bytes(), s(d, "signature").as_bytes())
+                        .is_ok()
+                }) && st.contains(&format!("\ncustodian: {name}\n"))
+                    && st.contains(&format!("\nofficer-fingerprint: {fpr}\n"));
+                match cert {
+                    Some(c) if signed && c.fingerprint().to_hex() == fpr => {
+                        officers.insert(name, c);
+                    }
+                    _ => diff(format!(
+                        "entry {}: the re-issue of {name}'s card is not signed by the vault key or names another certificate",
+                        e.seq
+                    )),
+                }
             }
             events::BATCH_SERIALS => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);

@@ -55,6 +55,10 @@ pub enum Command {
     /// Key lifecycle: a new master key and new cards (start, verify every card, commit or cancel).
     #[command(subcommand)]
     Rekey(RekeyCommand),
+    /// Write a verified backup of the vault into a new directory on other media; needs the quorum.
+    Backup(BackupArgs),
+    /// Restore a backup into a new vault directory (exit 3 if the backup does not verify); needs the quorum.
+    Restore(RestoreArgs),
 }
 
 /// `seedvault rekey ...` (k1).
@@ -92,6 +96,15 @@ pub struct RekeyStartArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup directory to create (must not exist; outside the vault directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct RekeyOneCardArgs {
     /// The card (a new card for verify, a current card for cancel).
     #[arg(long = "card", value_name = "PATH")]
@@ -102,6 +115,38 @@ pub struct RekeyOneCardArgs {
     /// Print one JSON document to stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory (written by `seedvault backup`).
+    #[arg(value_name = "DIR")]
+    pub backup: PathBuf,
+    /// A signed checkpoint saved since (repeatable): a backup older than it is refused.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+    /// A card of the backup's vault (repeat: M cards are needed).
+    #[arg(long = "card", value_name = "PATH", required = true)]
+    pub cards: Vec<PathBuf>,
+    /// Passphrase file of the card at the same position (else asked on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// The custodian whose card is re-issued (damaged card or forgotten passphrase).
+    #[arg(long, value_name = "NAME")]
+    pub custodian: String,
+    /// Where to write the new NAME.card.
+    #[arg(long, value_name = "DIR")]
+    pub cards_out: PathBuf,
+    /// The custodian's new passphrase, from this file (else asked twice on the terminal).
+    #[arg(long, value_name = "F")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// The other custodians' cards: M of them, not the custodian's own.
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +203,8 @@ pub enum CardCommand {
     Check(OneCardArgs),
     /// Print the card's SLIP-0039 share words, for a paper backup.
     Words(OneCardArgs),
+    /// Re-issue a custodian's damaged card (same share, new card and passphrase); needs M other cards.
+    Reissue(ReissueArgs),
 }
 
 #[derive(Debug, Args)]

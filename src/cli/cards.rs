@@ -45,6 +45,7 @@ pub fn run(dir: &Path, cmd: CardCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        CardCommand::Reissue(a) => super::backup::reissue(dir, a),
         CardCommand::Words(a) => {
             let (mut vault, card, pass) = open(dir, &a, "card words")?;
             let words = vault.card_words(&card, &pass)?;

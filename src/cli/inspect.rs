@@ -51,6 +51,21 @@ pub(crate) fn render_status(s: &Status) -> String {
             u.export_id, u.request_id, u.started_at
         );
     }
+    match &s.last_backup {
+        None => out += "Backup       none recorded: take one with `seedvault backup`\n",
+        Some(b) => {
+            out += &format!(
+                "Backup       {} ({} days ago) to {}, head {}\n",
+                b.at,
+                b.age_s / 86_400,
+                b.out,
+                b.entries
+            );
+            if b.predates_rekey {
+                out += "WARNING      the last backup predates the last rekey: it still opens with the retired cards; destroy it and take a new backup\n";
+            }
+        }
+    }
     if s.media.is_empty() {
         out += "Media        no removable media mounted under /media, /run/media or /mnt\n";
     }

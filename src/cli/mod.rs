@@ -6,6 +6,7 @@
 
 mod args;
 mod audit;
+mod backup;
 mod cards;
 mod demo;
 mod error;
@@ -101,6 +102,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(a) => audit::run(&dir, a),
         Command::Demo(a) => demo::run(a),
         Command::Rekey(a) => rekey::run(&dir, a),
+        Command::Backup(a) => backup::backup(&dir, a),
+        Command::Restore(a) => backup::restore(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

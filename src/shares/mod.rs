@@ -297,6 +297,43 @@ pub fn combine(shares: &[Share], passphrase: &[u8]) -> Result<SecretBox<Vec<u8>>
     Ok(SecretBox::new(Box::new(std::mem::take(&mut *master))))
 }
 
+/// Recomputes the share at `member_index` of the split that `shares`
+/// belong to (branch k2: re-issue of a damaged card).
+///
+/// The shares must be exactly the threshold of one single-group split; they
+/// are first combined as [`combine`] would (same checks, and the digest at
+/// x = 254 must hold, so a wrong or forged share is refused instead of
+/// producing a wrong share). The polynomial they fix is then evaluated at
+/// the member index: the result is the very share that split made there,
+/// with the same header (identifier, thresholds, iteration exponent).
+pub fn share_at(shares: &[Share], member_index: u8) -> Result<Share, ShareError> {
+    let Some(first) = shares.first() else {
+        return Err(ShareError::NoShares);
+    };
+    if member_index > shamir::MAX_SHARE_INDEX {
+        return Err(ShareError::Malformed {
+            reason: "its index is above 15",
+        });
+    }
+    if first.group_count() != 1 || first.group_threshold() != 1 {
+        return Err(ShareError::Mismatch {
+            field: "group counts",
+        });
+    }
+    // Every consistency check, and the digest, as a combine does; the
+    // passphrase only affects the decryption, which is not used here.
+    drop(combine(shares, b"")?);
+    let raw: Vec<(u8, &[u8])> = shares
+        .iter()
+        .map(|s| (s.member_index(), s.value()))
+        .collect();
+    let mut y = gf256::interpolate_zeroizing(member_index, &raw).map_err(RawError::from)?;
+    let mut header = first.header();
+    header.member_index = member_index;
+    // Moved into the Share without a copy; the emptied buffer has nothing to wipe.
+    Ok(Share::from_parts(header, std::mem::take(&mut *y)))
+}
+
 /// Reads each mnemonic and combines them; an unreadable mnemonic is named
 /// by its 1-based position in `mnemonics`.
 pub fn combine_mnemonics(
@@ -503,5 +540,38 @@ mod tests {
             );
             prop_assert!(refused);
         }
+    }
+
+    /// Branch k2: a share recomputed from any threshold of the others is
+    /// the share the split made at that index, words and all.
+    #[test]
+    fn share_at_recomputes_every_member_exactly() {
+        let rng = SystemRandom::new();
+        let shares = split(&[0x5au8; 32], 3, 5, b"", 1, &rng).unwrap();
+        for lost in 0..5u8 {
+            let others: Vec<Share> = (0..5u8)
+                .filter(|&i| i != lost)
+                .take(3)
+                .map(|i| {
+                    Share::from_mnemonic(shares[usize::from(i)].to_mnemonic().expose_secret())
+                        .unwrap()
+                })
+                .collect();
+            let again = share_at(&others, lost).unwrap();
+            assert_eq!(
+                again.to_mnemonic().expose_secret(),
+                shares[usize::from(lost)].to_mnemonic().expose_secret()
+            );
+        }
+        // Too few shares, or a damaged one, give no share at all.
+        assert!(share_at(&shares[..2], 4).is_err());
+        let mut bad: Vec<Share> = shares[..3]
+            .iter()
+            .map(|s| Share::from_mnemonic(s.to_mnemonic().expose_secret()).unwrap())
+            .collect();
+        let mut h = bad[2].header();
+        h.member_index = 4;
+        bad[2] = Share::from_parts(h, bad[2].value().to_vec());
+        assert!(matches!(share_at(&bad, 3), Err(ShareError::DigestMismatch)));
     }
 }

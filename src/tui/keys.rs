@@ -297,7 +297,16 @@ mod tests {
     #[test]
     fn every_context_has_help() {
         for ctx in [
-            Main, Audit, Entry, Dialog, CardList, TextField, Help, Act, ActList, ActConfirm,
+            Main,
+            Audit,
+            Entry,
+            Dialog,
+            CardList,
+            TextField,
+            Help,
+            Act,
+            ActList,
+            ActConfirm,
             ActSealed,
             Main,
             Audit,

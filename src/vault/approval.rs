@@ -226,6 +226,18 @@ impl Vault {
             epochs.push((ep.key_version, certs_of(&e["data"], &what)?));
             retired_at.push(ep.audit_seq);
         }
+        // Officer keys a re-issue enrolled (vault-key signed) join the
+        // epoch they were enrolled in; earlier keys stay, so statements
+        // signed before the re-issue still verify.
+        let vault_cert = &self.info().vault_cert;
+        for r in super::reissue::reenrolled(conn, vault_cert).map_err(VaultError::Tampered)? {
+            let cert = crate::pgp::keys::parse_public_cert(&r.cert)
+                .map_err(|e| VaultError::Tampered(e.to_string()))?;
+            let epoch = retired_at.iter().filter(|at| **at < r.seq).count();
+            if let Some((_, certs)) = epochs.get_mut(epoch) {
+                certs.entry(r.name).or_default().push(cert);
+            }
+        }
         let (_, current) = epochs.pop().unwrap_or_default();
         let retired = epochs
             .into_iter()
@@ -479,15 +491,19 @@ impl Vault {
 /// new that the vault would act on.
 #[derive(Default)]
 pub(crate) struct EnrolledOfficers {
-    /// The certificates in force, by name.
-    current: HashMap<String, Cert>,
+    /// The certificates in force, by name: the epoch's, then any a
+    /// re-issue enrolled in it (each still verifies what it signed).
+    current: HashMap<String, Vec<Cert>>,
     /// Retired epochs: key version, certificates by name, and the audit
     /// entry of the rekey that retired them.
-    retired: Vec<(u32, HashMap<String, Cert>, u64)>,
+    retired: Vec<(u32, HashMap<String, Vec<Cert>>, u64)>,
 }
 
 /// The officer certificates a genesis or `vault.rekeyed` entry's data lists.
-fn certs_of(data: &serde_json::Value, what: &str) -> Result<HashMap<String, Cert>, VaultError> {
+fn certs_of(
+    data: &serde_json::Value,
+    what: &str,
+) -> Result<HashMap<String, Vec<Cert>>, VaultError> {
     let mut out = HashMap::new();
     for c in data["custodians"].as_array().into_iter().flatten() {
         let name = c["name"]
@@ -502,7 +518,7 @@ fn certs_of(data: &serde_json::Value, what: &str) -> Result<HashMap<String, Cert
                     "{what} holds no readable certificate for officer {name}"
                 ))
             })?;
-        out.insert(name.to_owned(), cert);
+        out.insert(name.to_owned(), vec![cert]);
     }
     Ok(out)
 }
@@ -522,16 +538,17 @@ impl EnrolledOfficers {
         data: &[u8],
         sig: &str,
     ) -> Result<(), String> {
-        if let Some(cert) = self.current.get(name) {
-            if crate::pgp::verify_detached(cert, data, sig.as_bytes()).is_ok() {
-                return Ok(());
-            }
+        let signed_by = |certs: Option<&Vec<Cert>>| {
+            certs
+                .into_iter()
+                .flatten()
+                .any(|cert| crate::pgp::verify_detached(cert, data, sig.as_bytes()).is_ok())
+        };
+        if signed_by(self.current.get(name)) {
+            return Ok(());
         }
         for (version, certs, rekey_seq) in &self.retired {
-            let Some(cert) = certs.get(name) else {
-                continue;
-            };
-            if crate::pgp::verify_detached(cert, data, sig.as_bytes()).is_err() {
+            if !signed_by(certs.get(name)) {
                 continue;
             }
             // The signature as the log's JSON holds it.

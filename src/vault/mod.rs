@@ -7,6 +7,7 @@
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
 mod approval;
+mod backup;
 mod checkpoints;
 pub mod clock;
 mod export;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod listing;
 mod orders;
 mod query;
+mod reissue;
 mod rekey;
 mod requests;
 mod seeds;
@@ -36,6 +38,10 @@ use crate::cards::{CardError, VaultId};
 use crate::store::{Store, StoreError};
 
 pub use approval::ApprovedRequest;
+pub use backup::{
+    prepare_restore, BackupOutcome, PreparedRestore, RestoreOutcome, BACKUP_CHECKPOINT, BACKUP_DB,
+    BACKUP_MANIFEST, BACKUP_SIGNATURE,
+};
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
 pub use export::{ExportOutcome, ExportPlan, ExportStep};
 pub use ingest::{
@@ -51,13 +57,14 @@ pub use listing::{
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
+pub use reissue::ReissueOutcome;
 pub use rekey::{
     short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
     RekeyStarted,
 };
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
-pub use status::{counted, AuditStatus, Counts, Status, UnfinishedExport};
+pub use status::{counted, AuditStatus, Counts, LastBackup, Status, UnfinishedExport};
 pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.

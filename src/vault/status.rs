@@ -97,6 +97,68 @@ pub struct Status {
     pub unfinished_exports: Vec<UnfinishedExport>,
     /// Mounted removable media, with free space.
     pub media: Vec<crate::media::Medium>,
+    /// The last backup the log records (`vault.backed_up`), if any.
+    pub last_backup: Option<LastBackup>,
+}
+
+/// The last backup, from its `vault.backed_up` entry (branch k2).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastBackup {
+    /// When it was written (RFC 3339, the entry's time).
+    pub at: String,
+    /// Its age in seconds.
+    pub age_s: i64,
+    /// Where it was written.
+    pub out: String,
+    /// The backup's log head: entries.
+    pub entries: u64,
+    /// The backup's log head: hash.
+    pub head: String,
+    /// True when a rekey (`vault.rekeyed`) came after it: that backup still
+    /// opens with the retired cards, so destroy it and take a new one.
+    pub predates_rekey: bool,
+}
+
+/// The last entry of `event` as (seq, parsed body), scanning the log.
+fn last_entry(
+    conn: &rusqlite::Connection,
+    event: &str,
+) -> Result<Option<(u64, serde_json::Value)>, VaultError> {
+    let needle = format!("\"event\":\"{event}\"");
+    let mut stmt = conn.prepare(
+        "SELECT seq, body FROM audit WHERE instr(CAST(body AS TEXT), ?1) > 0 ORDER BY seq DESC",
+    )?;
+    let mut rows = stmt.query([&needle])?;
+    while let Some(r) = rows.next()? {
+        let body: Vec<u8> = r.get(1)?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+            if v["event"] == event {
+                return Ok(Some((r.get(0)?, v)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The last backup and whether a rekey came after it.
+fn last_backup(conn: &rusqlite::Connection) -> Result<Option<LastBackup>, VaultError> {
+    let Some((seq, e)) = last_entry(conn, audit::events::VAULT_BACKED_UP)? else {
+        return Ok(None);
+    };
+    let rekeyed = last_entry(conn, "vault.rekeyed")?.is_some_and(|(r, _)| r > seq);
+    let at = e["time"].as_str().unwrap_or_default().to_owned();
+    let age_s = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+        .map(|t| super::clock::unix_now() - t.unix_timestamp())
+        .unwrap_or(0);
+    let d = &e["data"];
+    Ok(Some(LastBackup {
+        at,
+        age_s,
+        out: d["out"].as_str().unwrap_or_default().to_owned(),
+        entries: d["head"]["entries"].as_u64().unwrap_or(0),
+        head: d["head"]["hash"].as_str().unwrap_or_default().to_owned(),
+        predates_rekey: rekeyed,
+    }))
 }
 
 /// An export with an `export.started` entry and no end.
@@ -162,6 +224,7 @@ impl super::Vault {
                 })
                 .collect(),
             media: crate::media::removable_media(),
+            last_backup: last_backup(conn)?,
         })
     }
 }
@@ -179,15 +242,32 @@ pub(crate) fn genesis_mismatch(
     };
     let recorded = entry.get("data").cloned().unwrap_or_default();
     // After a rekey the tables hold the latest epoch's custodians and keys.
-    let recorded = match super::rekey::current_epoch_data(store.conn(), recorded, info.key_version)
-    {
+    let mut recorded =
+        match super::rekey::current_epoch_data(store.conn(), recorded, info.key_version) {
+            Ok(r) => r,
+            Err(why) => {
+                return Ok(Some(format!(
+                    "the vault's key epoch is inconsistent: {why}"
+                )))
+            }
+        };
+    // Officer keys a re-issue enrolled in the epoch in force (signed by the
+    // vault key) replace that epoch's in the custodians table.
+    let epoch_start = super::rekey::epochs(store.conn())?
+        .last()
+        .map_or(0, |e| e.audit_seq);
+    let reenrolled = match super::reissue::reenrolled(store.conn(), &info.vault_cert) {
         Ok(r) => r,
-        Err(why) => {
-            return Ok(Some(format!(
-                "the vault's key epoch is inconsistent: {why}"
-            )))
-        }
+        Err(problem) => return Ok(Some(problem)),
     };
+    for r in reenrolled.into_iter().filter(|r| r.seq > epoch_start) {
+        for c in recorded["custodians"].as_array_mut().into_iter().flatten() {
+            if c["name"] == r.name.as_str() {
+                c["officer_fingerprint"] = r.fingerprint.clone().into();
+                c["officer_cert"] = data_encoding::BASE64.encode(&r.cert).into();
+            }
+        }
+    }
     let expected = genesis_data(info);
     if recorded == expected {
         return Ok(None);
@@ -204,4 +284,58 @@ pub(crate) fn genesis_mismatch(
         "the vault's configuration differs from what the genesis entry recorded ({}): the vault or custodians table was edited",
         fields.join(", ")
     )))
+}
+
+#[cfg(test)]
+mod k2_tests {
+    use super::*;
+    use crate::audit::{append, Event};
+
+    fn log(events: &[&'static str]) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+        )
+        .unwrap();
+        for (i, kind) in events.iter().enumerate() {
+            let data = serde_json::json!({
+                "head": { "entries": i, "hash": "ab" },
+                "out": format!("/media/b{i}"),
+                "new_version": 2,
+            });
+            append(
+                &conn,
+                "00",
+                &Event {
+                    kind,
+                    actors: vec![],
+                    data,
+                },
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    /// Branch k2: the last backup, and the warning once a rekey follows it.
+    #[test]
+    fn last_backup_warns_when_a_rekey_came_after_it() {
+        assert_eq!(last_backup(&log(&["vault.init"])).unwrap(), None);
+        let b = last_backup(&log(&[
+            "vault.rekeyed",
+            "vault.backed_up",
+            "vault.backed_up",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (b.out.as_str(), b.entries, b.predates_rekey),
+            ("/media/b2", 2, false)
+        );
+        assert!(b.age_s >= 0 && b.age_s < 60, "{}", b.age_s);
+        let b = last_backup(&log(&["vault.backed_up", "vault.rekeyed"]))
+            .unwrap()
+            .unwrap();
+        assert!(b.predates_rekey);
+    }
 }

@@ -173,7 +173,7 @@ impl Vault {
     }
 
     /// Opens one card and checks it against the vault's records.
-    fn open_card(
+    pub(super) fn open_card(
         &self,
         card: &SealedCard,
         pass: &SecretString,
