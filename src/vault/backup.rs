@@ -24,6 +24,7 @@
 //! quorum's cards open the copy's vault key, whose certificate made those
 //! signatures: a backup re-signed by anyone else's key fails there.
 
+use super::crash::point as crash_point;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -68,16 +69,6 @@ pub struct RestoreOutcome {
     pub backup_head: Head,
     /// The restored vault's id.
     pub vault_id: String,
-}
-
-/// Test builds only: dies here, as a power cut would, when
-/// `SEEDVAULT_TEST_CRASH_AT` names this point (see `export.rs`).
-pub(crate) fn crash_point(name: &str) {
-    #[cfg(debug_assertions)]
-    if std::env::var("SEEDVAULT_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-    let _ = name;
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ {

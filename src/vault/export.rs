@@ -10,6 +10,7 @@
 //! logs `export.failed`; a kill leaves `export.started` alone in the log,
 //! which `status` reports as an export that never completed.
 
+use super::crash::point as crash_point;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -748,17 +749,6 @@ fn manifest_text(
         audit::now_rfc3339()
     );
     t
-}
-
-/// Test builds only: dies here, as a power cut would, when
-/// `SEEDVAULT_TEST_CRASH_AT` names this point. Compiled out of release
-/// builds, so no environment variable can interrupt a production export.
-fn crash_point(name: &str) {
-    #[cfg(debug_assertions)]
-    if std::env::var("SEEDVAULT_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-    let _ = name;
 }
 
 /// Test builds only: whether the test asked, with `SEEDVAULT_TEST_FAIL_AT`,

@@ -10,6 +10,7 @@ mod approval;
 mod backup;
 mod checkpoints;
 pub mod clock;
+mod crash;
 mod export;
 mod export_reader;
 mod ingest;

@@ -224,7 +224,7 @@ impl UnsealedVault {
         // committed: its officer key was never enrolled, so it opens nothing.
         let _ = std::fs::remove_file(&partial);
         super::init::write_new(&partial, &bytes, 0o600)?;
-        super::backup::crash_point("reissue-card-written");
+        super::crash::point("reissue-card-written");
 
         let quorum_names = self.officer_names();
         let event = Event {

@@ -31,6 +31,7 @@ mod commit;
 mod epochs;
 mod start;
 
+pub(super) use super::crash::point as crash_point;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -167,17 +168,6 @@ pub(super) fn custodian_json(c: &Custodian) -> Value {
         "officer_fingerprint": c.officer_fingerprint,
         "officer_cert": data_encoding::BASE64.encode(&c.officer_cert),
     })
-}
-
-/// Test builds only: dies here, as a power cut or `kill -9` would, when
-/// `SEEDVAULT_TEST_CRASH_AT` names this point. Compiled out of release
-/// builds.
-pub(super) fn crash_point(name: &str) {
-    #[cfg(debug_assertions)]
-    if std::env::var("SEEDVAULT_TEST_CRASH_AT").as_deref() == Ok(name) {
-        std::process::abort();
-    }
-    let _ = name;
 }
 
 /// The pending rekey's rows as stored (not yet checked).
