@@ -10,47 +10,14 @@ use seedvault::token::Serial;
 use seedvault::vault::check_free_text;
 use seedvault::vault::{NewRequest, RequestStateKind, Vault, VaultError};
 
-/// Reads a serials file: one serial per line; blank lines and `#` comments
-/// ignored; every bad line reported with its number.
+/// Reads a serials file, as the console does (the library's reader).
 fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut out = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        match Serial::parse(l) {
-            Ok(s) => out.push(s),
-            Err(e) => bad.push(format!("line {}: {e}", i + 1)),
-        }
-    }
-    if !bad.is_empty() {
-        return Err(CliError::refused(format!(
-            "{}: {} bad line(s):\n  {}",
-            path.display(),
-            bad.len(),
-            bad.join("\n  ")
-        )));
-    }
-    Ok(out)
+    Ok(seedvault::vault::read_serials_file(path)?)
 }
 
-/// Reads a UPN file (`serial,upn` per line); every bad line reported.
+/// Reads a UPN file (`serial,upn` per line), as the console does.
 fn read_upns(path: &Path) -> Result<Vec<seedvault::vault::upn::UpnLine>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
-    seedvault::vault::upn::parse_upn_file(&text).map_err(|bad| {
-        CliError::refused(format!(
-            "{}: {} bad line(s):\n  {}",
-            path.display(),
-            bad.len(),
-            bad.join("\n  ")
-        ))
-    })
+    Ok(seedvault::vault::read_upn_file(path)?)
 }
 
 pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {

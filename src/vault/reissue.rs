@@ -63,6 +63,20 @@ pub(crate) struct Reenrolled {
     pub seq: u64,
 }
 
+/// Each custodian's officer key fingerprint, as a genesis or
+/// `vault.rekeyed` entry's data lists them.
+fn officer_keys(data: &serde_json::Value) -> std::collections::HashMap<String, String> {
+    data["custodians"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (field("name"), field("officer_fingerprint"))
+        })
+        .collect()
+}
+
 /// The file a re-issue writes before it is logged; renamed to
 /// `NAME.card` only after the log entry commits, so a crash never leaves a
 /// file named like a card whose officer key the vault does not know.
@@ -319,45 +333,17 @@ pub(crate) fn reenrolled(
     // Each re-issue must follow the key it replaces: genesis first, then
     // each earlier re-issue. A copied (replayed) entry names a key that is
     // no longer the custodian's.
-    let mut current: std::collections::HashMap<String, String> = audit::genesis_body(conn)
+    let mut current = audit::genesis_body(conn)
         .ok()
         .flatten()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .map(|g| {
-            g["data"]["custodians"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c["name"].as_str().unwrap_or_default().to_owned(),
-                        c["officer_fingerprint"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    )
-                })
-                .collect()
-        })
+        .map(|g| officer_keys(&g["data"]))
         .unwrap_or_default();
     for (seq, body) in rows {
         let entry: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| format!("entry {seq} cannot be read"))?;
         if entry["event"] == events::VAULT_REKEYED {
-            current = entry["data"]["custodians"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c["name"].as_str().unwrap_or_default().to_owned(),
-                        c["officer_fingerprint"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    )
-                })
-                .collect();
+            current = officer_keys(&entry["data"]);
             continue;
         }
         if entry["event"] != events::CARD_REISSUED {
