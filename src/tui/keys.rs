@@ -18,11 +18,15 @@ pub enum Context {
     Audit,
     /// An audit entry opened with Enter.
     Entry,
+    /// A one-line prompt (audit filter, a medium's directory).
+    Prompt,
+    /// A confirmation dialog.
+    Confirm,
     /// The unseal dialog, whatever has focus.
     Dialog,
     /// The unseal dialog's card list.
     CardList,
-    /// A text field (card directory, passphrase).
+    /// A text field (prompts, card directory, passphrase).
     TextField,
     /// The help overlay.
     Help,
@@ -33,12 +37,14 @@ impl Context {
     pub fn title(self) -> &'static str {
         match self {
             Context::Always => "Everywhere",
-            Context::Main => "Main screen",
+            Context::Main => "Every screen",
             Context::Audit => "Audit log",
             Context::Entry => "Audit entry",
+            Context::Prompt => "Prompt",
+            Context::Confirm => "Confirmation",
             Context::Dialog => "Unseal dialog",
             Context::CardList => "Unseal: card list",
-            Context::TextField => "Unseal: text field",
+            Context::TextField => "Text field",
             Context::Help => "This help",
         }
     }
@@ -88,48 +94,88 @@ use KeyCode::*;
 /// Every binding, in the order help lists them (a table: one line each).
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    b(Always, Char('c'), CTRL, Action::Quit, "Ctrl-C", "seal and quit"),
-    b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit"),
-    b(Main, Esc, NONE, Action::Back, "Esc", "close the view, else seal and quit"),
-    b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "this help"),
-    b(Main, Tab, NONE, Action::NextTab, "Tab", "next tab"),
-    b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous tab"),
-    b(Main, Char('1'), NONE, Action::GotoTab(0), "1", "Overview tab"),
-    b(Main, Char('2'), NONE, Action::GotoTab(1), "2", "Audit log tab"),
-    b(Main, Char('3'), NONE, Action::GotoTab(2), "3", "Requests tab"),
+    b(Always, Char('c'), CTRL, Action::ForceQuit, "Ctrl-C", "seal and quit at once"),
+    b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit (asks while unsealed)"),
+    b(Main, Esc, NONE, Action::Back, "Esc", "back / cancel (never quits)"),
+    b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "help for this screen"),
+    b(Main, Tab, NONE, Action::NextTab, "Tab", "next screen"),
+    b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous screen"),
+    b(Main, Char('1'), NONE, Action::GotoTab(0), "1", "Overview"),
+    b(Main, Char('2'), NONE, Action::GotoTab(1), "2", "Batches and serials"),
+    b(Main, Char('3'), NONE, Action::GotoTab(2), "3", "Orders"),
+    b(Main, Char('4'), NONE, Action::GotoTab(3), "4", "Requests"),
+    b(Main, Char('5'), NONE, Action::GotoTab(4), "5", "Audit log"),
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
-    b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log, requests, media"),
+    b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read (also every few seconds)"),
     b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
     b(Audit, Char('k'), NONE, Action::Up, "", ""),
     b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
     b(Audit, Char('j'), NONE, Action::Down, "", ""),
-    b(Audit, PageUp, NONE, Action::PageUp, "PgUp", "page up"),
-    b(Audit, PageDown, NONE, Action::PageDown, "PgDn", "page down"),
+    b(Audit, PageUp, NONE, Action::PageUp, "PgUp", "a page up"),
+    b(Audit, PageDown, NONE, Action::PageDown, "PgDn", "a page down"),
     b(Audit, Home, NONE, Action::Home, "Home/g", "first entry"),
     b(Audit, Char('g'), NONE, Action::Home, "", ""),
     b(Audit, End, NONE, Action::End, "End/G", "last entry"),
     b(Audit, Char('G'), NONE, Action::End, "", ""),
-    b(Audit, Enter, NONE, Action::Confirm, "Enter", "show the entry's JSON"),
+    b(Audit, Enter, NONE, Action::Confirm, "Enter", "open the entry"),
+    b(Audit, Char('/'), NONE, Action::Filter, "/", "filter: event, serial, order, request, officer"),
+    b(Audit, Esc, NONE, Action::Back, "Esc", "clear the filter"),
     b(Audit, Char('v'), NONE, Action::VerifyChain, "v", "verify the hash chain"),
-    b(Entry, Up, NONE, Action::Up, "Up/Down", "scroll"),
-    b(Entry, Down, NONE, Action::Down, "", ""),
-    b(Entry, Esc, NONE, Action::Back, "Esc", "back to the list"),
-    b(Entry, Enter, NONE, Action::Back, "Enter", "back to the list"),
+    b(Audit, Char('p'), NONE, Action::Replay, "p", "replay the log against the vault"),
+    b(Audit, Char('c'), NONE, Action::Checkpoint, "c", "sign a checkpoint to a medium"),
+    b(Audit, Char('x'), NONE, Action::ExportLog, "x", "export the log to a medium"),
+    b(Entry, Up, NONE, Action::Up, "Up/k", "scroll up"),
+    b(Entry, Char('k'), NONE, Action::Up, "", ""),
+    b(Entry, Down, NONE, Action::Down, "Down/j", "scroll down"),
+    b(Entry, Char('j'), NONE, Action::Down, "", ""),
+    b(Entry, PageUp, NONE, Action::PageUp, "PgUp", "a page up"),
+    b(Entry, PageDown, NONE, Action::PageDown, "PgDn", "a page down"),
+    b(Entry, Home, NONE, Action::Home, "Home/g", "top"),
+    b(Entry, Char('g'), NONE, Action::Home, "", ""),
+    b(Entry, End, NONE, Action::End, "End/G", "bottom"),
+    b(Entry, Char('G'), NONE, Action::End, "", ""),
+    b(Entry, Esc, NONE, Action::Back, "Esc/Enter", "back to the list"),
+    b(Entry, Enter, NONE, Action::Back, "", ""),
+    b(Prompt, Enter, NONE, Action::Confirm, "Enter", "accept"),
+    b(Prompt, Esc, NONE, Action::Back, "Esc", "cancel"),
+    b(Confirm, Enter, NONE, Action::Confirm, "Enter/y", "yes, do it"),
+    b(Confirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(Confirm, Esc, NONE, Action::Back, "Esc/n", "no, go back"),
+    b(Confirm, Char('n'), NONE, Action::Back, "", ""),
     b(Dialog, Esc, NONE, Action::Back, "Esc", "cancel; wipes typed passphrases"),
-    b(CardList, Up, NONE, Action::Up, "Up/Down", "move"),
-    b(CardList, Down, NONE, Action::Down, "", ""),
+    b(CardList, Up, NONE, Action::Up, "Up/k", "move"),
+    b(CardList, Char('k'), NONE, Action::Up, "", ""),
+    b(CardList, Down, NONE, Action::Down, "Down/j", "move"),
+    b(CardList, Char('j'), NONE, Action::Down, "", ""),
     b(CardList, Char(' '), NONE, Action::ToggleCard, "Space", "select/deselect the card"),
     b(CardList, Enter, NONE, Action::Confirm, "Enter", "use the selected cards"),
-    b(CardList, Tab, NONE, Action::SwitchFocus, "Tab", "edit the card directory"),
-    b(TextField, Enter, NONE, Action::Confirm, "Enter", "accept (directory: list cards)"),
+    b(CardList, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory"),
+    b(TextField, Enter, NONE, Action::Confirm, "Enter", "accept (directory: add its cards)"),
     b(TextField, Backspace, NONE, Action::Backspace, "Backspace", "delete a character"),
     b(TextField, Char('u'), CTRL, Action::ClearInput, "Ctrl-U", "clear the field"),
-    b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "go to the card list"),
+    b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "unseal: go to the card list"),
+    b(Help, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(Help, Char('k'), NONE, Action::Up, "", ""),
+    b(Help, Down, NONE, Action::Down, "", ""),
+    b(Help, Char('j'), NONE, Action::Down, "", ""),
+    b(Help, PageUp, NONE, Action::PageUp, "PgUp/PgDn", "a page"),
+    b(Help, PageDown, NONE, Action::PageDown, "", ""),
+    b(Help, Home, NONE, Action::Home, "Home/End", "top, bottom"),
+    b(Help, End, NONE, Action::End, "", ""),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
 ];
+
+/// The widest label in the table (help aligns its columns on it).
+pub fn label_width() -> usize {
+    BINDINGS
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0)
+}
 
 fn matches(bd: &Binding, key: &KeyEvent) -> bool {
     let mods = match key.code {
@@ -181,6 +227,7 @@ mod tests {
     #[test]
     fn innermost_context_wins_and_text_fields_take_letters() {
         assert_eq!(lookup(&[Main], &key(Char('q'))), Some(Action::Quit));
+        assert_eq!(lookup(&[Main], &key(Esc)), Some(Action::Back));
         assert_eq!(
             lookup(&[TextField, Dialog], &key(Char('q'))),
             Some(Action::Input('q'))
@@ -188,14 +235,28 @@ mod tests {
         assert_eq!(lookup(&[TextField, Dialog], &key(Esc)), Some(Action::Back));
         assert_eq!(lookup(&[Audit, Main], &key(Enter)), Some(Action::Confirm));
         let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(lookup(&[TextField, Dialog], &ctrl_c), Some(Action::Quit));
+        assert_eq!(
+            lookup(&[TextField, Dialog], &ctrl_c),
+            Some(Action::ForceQuit)
+        );
         let shift_g = KeyEvent::new(Char('G'), KeyModifiers::SHIFT);
         assert_eq!(lookup(&[Audit, Main], &shift_g), Some(Action::End));
     }
 
     #[test]
+    fn no_key_quits_but_q_and_ctrl_c() {
+        for bd in BINDINGS {
+            if matches!(bd.action, Action::Quit | Action::ForceQuit) {
+                assert!(matches!(bd.code, Char('q') | Char('c')), "{:?}", bd.code);
+            }
+        }
+    }
+
+    #[test]
     fn every_context_has_help() {
-        for ctx in [Main, Audit, Entry, Dialog, CardList, TextField, Help] {
+        for ctx in [
+            Main, Audit, Entry, Prompt, Confirm, Dialog, CardList, TextField, Help,
+        ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
         }
     }

@@ -11,12 +11,22 @@
 //! `TestBackend` with a scripted clock (see `tests/tui_app.rs`).
 //!
 //! Security model item 4: the unsealed vault lives on the worker thread
-//! for the session; it is dropped (key wiped) on `s`, on quit, and when no
-//! key has been pressed for the idle timeout (1 second to 8 hours). Of
-//! the unsealed vault the session keeps only the key-encryption key and
-//! the officers' names ([`crate::vault::UnsealedSession`]).
+//! for the session; it is dropped (key wiped) on `s`, on quit, when no
+//! key has been pressed for the idle timeout (1 second to 8 hours), and on
+//! a panic. Each of these ends the session with a `vault.sealed` entry
+//! naming the reason. Of the unsealed vault the session keeps only the
+//! key-encryption key and the officers' names
+//! ([`crate::vault::UnsealedSession`]).
+//!
+//! A panic: `ratatui::init`'s hook restores the terminal before the
+//! message prints; the unwinding then drops the [`App`], whose worker
+//! handle sees `std::thread::panicking()`, asks the vault thread to end the
+//! session (reason `panic`) and joins it, so the key is wiped before the
+//! process exits. This needs `panic = "unwind"` (Rust's default); the
+//! profiles in Cargo.toml must not set `abort`, and a test checks that.
 
 pub mod action;
+pub mod advice;
 pub mod app;
 pub mod keys;
 pub mod ui;
@@ -55,7 +65,6 @@ impl Options {
             sources: Sources {
                 media: crate::media::removable_media,
                 card_dirs: vec![PathBuf::from("cards")],
-                audit_window: worker::AUDIT_WINDOW,
             },
         }
     }
@@ -75,7 +84,8 @@ impl App {
         let state = State::new(vault.dir().to_path_buf(), opts.idle_timeout, now);
         let worker = Worker::start(vault, opts.sources);
         let mut app = App { state, worker };
-        app.run_jobs(vec![Job::Refresh]);
+        let jobs = app.state.first_jobs();
+        app.run_jobs(jobs);
         app
     }
 
@@ -113,7 +123,8 @@ impl App {
     /// Applies the replies that are ready.
     pub fn pump(&mut self) {
         while let Some(r) = self.worker.try_recv() {
-            app::apply(&mut self.state, r);
+            let jobs = app::apply(&mut self.state, r);
+            self.run_jobs(jobs);
         }
     }
 
@@ -127,14 +138,31 @@ impl App {
                 return false;
             }
             if let Some(r) = self.worker.recv_timeout(left) {
-                app::apply(&mut self.state, r);
+                let jobs = app::apply(&mut self.state, r);
+                self.run_jobs(jobs);
             }
         }
         true
     }
 
-    /// Draws the state.
-    pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> io::Result<()> {
+    /// The terminal is `cols` x `rows` now: lists page by what fits, so
+    /// a page whose length no longer fits is read again.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        if self.state.viewport == (cols, rows) {
+            return;
+        }
+        let before = self.state.audit_rows();
+        self.state.viewport = (cols, rows);
+        if self.state.audit_rows() != before && self.state.audit.page.is_some() {
+            let job = self.state.reload_page();
+            self.run_jobs(vec![job]);
+        }
+    }
+
+    /// Draws the state (noting the terminal's size first).
+    pub fn draw<B: Backend>(&mut self, terminal: &mut Terminal<B>) -> io::Result<()> {
+        let size = terminal.size()?;
+        self.resize(size.width, size.height);
         terminal.draw(|f| ui::render(f, &self.state)).map(|_| ())
     }
 }
@@ -180,10 +208,10 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> Result<(), TuiError> {
     while !app.state.quit {
         app.draw(&mut terminal)?;
         if event::poll(Duration::from_millis(200))? {
-            if let Event::Key(k) = event::read()? {
-                if k.kind == KeyEventKind::Press {
-                    app.key(k, Instant::now());
-                }
+            match event::read()? {
+                Event::Key(k) if k.kind == KeyEventKind::Press => app.key(k, Instant::now()),
+                Event::Resize(w, h) => app.resize(w, h),
+                _ => {}
             }
         }
         app.pump();

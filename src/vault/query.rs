@@ -62,25 +62,31 @@ impl Vault {
         for row in rows {
             let (seq, body) = row?;
             let value: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-            let summary = value
-                .clone()
-                .and_then(|v| serde_json::from_value::<Summary>(v).ok())
-                .unwrap_or_else(|| Summary {
-                    event: "(unreadable)".into(),
-                    ..Summary::default()
-                });
-            let json = value
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            out.push(AuditEntry {
-                seq,
-                time: summary.time,
-                event: summary.event,
-                actors: summary.actors,
-                json,
-            });
+            out.push(decode_entry(seq, &body, value));
         }
         Ok(out)
+    }
+}
+
+/// One stored entry as shown: an entry that does not decode is still
+/// listed (event `(unreadable)`), so a damaged log stays visible.
+pub(crate) fn decode_entry(seq: u64, body: &[u8], value: Option<serde_json::Value>) -> AuditEntry {
+    let summary = value
+        .clone()
+        .and_then(|v| serde_json::from_value::<Summary>(v).ok())
+        .unwrap_or_else(|| Summary {
+            event: "(unreadable)".into(),
+            ..Summary::default()
+        });
+    let json = value
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    AuditEntry {
+        seq,
+        time: summary.time,
+        event: summary.event,
+        actors: summary.actors,
+        json,
     }
 }
 

@@ -97,6 +97,22 @@ pub struct Status {
     pub unfinished_exports: Vec<UnfinishedExport>,
     /// Mounted removable media, with free space.
     pub media: Vec<crate::media::Medium>,
+    /// Rejected requests.
+    pub requests_rejected: u64,
+    /// Exported requests.
+    pub requests_exported: u64,
+    /// The latest checkpoint the vault stored (as its table says: the
+    /// signature is checked by `audit verify`), if any.
+    pub last_checkpoint: Option<CheckpointStatus>,
+}
+
+/// The latest stored checkpoint, for display.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckpointStatus {
+    /// Entries it covers.
+    pub entries: u64,
+    /// When it was signed.
+    pub created_at: String,
 }
 
 /// An export with an `export.started` entry and no end.
@@ -162,6 +178,18 @@ impl super::Vault {
                 })
                 .collect(),
             media: crate::media::removable_media(),
+            requests_rejected: requests_in(RequestStateKind::Rejected)?,
+            requests_exported: requests_in(RequestStateKind::Exported)?,
+            last_checkpoint: rusqlite::OptionalExtension::optional(conn.query_row(
+                "SELECT seq, created_at FROM checkpoints ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(CheckpointStatus {
+                        entries: r.get(0)?,
+                        created_at: r.get(1)?,
+                    })
+                },
+            ))?,
         })
     }
 }

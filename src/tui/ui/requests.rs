@@ -80,6 +80,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
     .bold();
     let rows = requests.iter().rev().map(|r| {
         let (state, style) = state_of(r, s.read_at);
+        let note = note(r, s.read_at);
         Row::new(vec![
             r.id.clone(),
             r.order_id.clone(),
@@ -88,7 +89,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
             r.format.name().to_owned(),
             r.created_by.clone(),
             r.decided_by.clone().unwrap_or_default(),
-            note(r),
+            note,
         ])
         .style(style)
     });
@@ -126,12 +127,14 @@ fn state_of(r: &Request, now: i64) -> (String, Style) {
     }
 }
 
-fn note(r: &Request) -> String {
+fn note(r: &Request, now: i64) -> String {
     let mut parts = Vec::new();
     if let RequestState::Approved { expires_at } = r.state {
-        if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(expires_at) {
-            let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]Z");
-            parts.push(format!("until {}", t.format(fmt).unwrap_or_default()));
+        if expires_at > now {
+            parts.push(format!(
+                "approval expires in {}",
+                super::countdown(expires_at - now)
+            ));
         }
     }
     if let Some(why) = r.state.reject_reason() {
