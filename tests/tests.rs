@@ -45,4 +45,5 @@ mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;
 mod tui_app;
+mod tui_shell;
 mod typed_errors;

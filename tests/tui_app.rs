@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use seedvault::crypto::KdfParams;
 use seedvault::media::Medium;
 use seedvault::tui::app::Session;
-use seedvault::tui::worker::Sources;
+use seedvault::tui::worker::{Sources, AUDIT_WINDOW};
 use seedvault::tui::{App, Options};
 use seedvault::vault::{self, HeldSecrets, InitParams, Vault};
 
@@ -71,6 +71,7 @@ impl Harness {
             sources: Sources {
                 media: no_media,
                 card_dirs: vec![fx.tmp.path().join("cards")],
+                audit_window: AUDIT_WINDOW,
             },
         };
         let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, t0);
@@ -545,6 +546,7 @@ fn overview_lists_mounted_media_with_free_space() {
         sources: Sources {
             media: one_medium,
             card_dirs: Vec::new(),
+            audit_window: AUDIT_WINDOW,
         },
     };
     let mut app = App::new(Vault::open(&fx.vault).unwrap(), opts, Instant::now());

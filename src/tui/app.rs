@@ -218,6 +218,8 @@ pub struct State {
     pub idle_timeout: Duration,
     /// Terminal size (columns, rows), as last drawn.
     pub viewport: (u16, u16),
+    /// Draw without colour (`NO_COLOR`).
+    pub no_color: bool,
     /// Current tab.
     pub tab: Tab,
     /// The vault's status.
@@ -259,6 +261,7 @@ impl State {
             refreshing: false,
             idle_timeout,
             viewport: (80, 24),
+            no_color: false,
             tab: Tab::Overview,
             status: None,
             media: Vec::new(),

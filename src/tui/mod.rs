@@ -65,6 +65,7 @@ impl Options {
             sources: Sources {
                 media: crate::media::removable_media,
                 card_dirs: vec![PathBuf::from("cards")],
+                audit_window: worker::AUDIT_WINDOW,
             },
         }
     }
@@ -205,6 +206,8 @@ pub fn run(dir: &Path, idle_timeout: Duration) -> Result<(), TuiError> {
         }
     }
     let mut app = App::new(vault, options, Instant::now());
+    // The NO_COLOR convention: every meaning is also in words or marks.
+    app.state.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     while !app.state.quit {
         app.draw(&mut terminal)?;
         if event::poll(Duration::from_millis(200))? {

@@ -186,7 +186,14 @@ pub struct Sources {
     pub media: fn() -> Vec<Medium>,
     /// Directories scanned besides the media mounts (`./cards`).
     pub card_dirs: Vec<PathBuf>,
+    /// Kept so that callers written for the old window still build; the
+    /// log is now read a page at a time, whole, and this is not used.
+    pub audit_window: u64,
 }
+
+/// The size of the audit window the TUI once read (see
+/// [`Sources::audit_window`]; unused since the log is paged).
+pub const AUDIT_WINDOW: u64 = 10_000;
 
 /// Handle to the vault thread.
 #[derive(Debug)]

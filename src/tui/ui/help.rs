@@ -42,7 +42,7 @@ pub fn help_lines(s: &State) -> Vec<Line<'static>> {
 /// The overlay's rectangle in the body.
 fn rect(s: &State, area: Rect) -> Rect {
     let h = super::rows(help_lines(s).len()).saturating_add(2);
-    centered(area, area.width.saturating_sub(2).clamp(40, 100), h)
+    centered(area, area.width.min(100), h)
 }
 
 /// Lines visible at once.

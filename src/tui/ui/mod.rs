@@ -91,6 +91,12 @@ pub fn render(f: &mut Frame, s: &State) {
     if s.help.is_some() {
         help::render(f, body, s);
     }
+    if s.no_color {
+        // Bold, reverse and underline stay: they carry no colour.
+        for cell in f.buffer_mut().content.iter_mut() {
+            cell.set_fg(Color::Reset).set_bg(Color::Reset);
+        }
+    }
 }
 
 /// A screen not built yet: its name, nothing else.
