@@ -824,3 +824,23 @@ fn verify_reports_progress_through_its_callback() {
         .unwrap();
     assert_eq!(seen.len(), 2);
 }
+
+#[test]
+fn a_resize_reads_a_page_of_the_new_height() {
+    let tv = TestVault::new(2, &["alice", "bob", "carol"]);
+    grow_log(&tv, 100);
+    let mut sh = Shell::on(tv);
+    sh.key(KeyCode::Char('5')).settle();
+    let rows = |sh: &Shell| match &sh.app.state.audit.page {
+        Some(Ok(p)) => p.entries.len(),
+        _ => 0,
+    };
+    assert_eq!(rows(&sh), 18);
+    sh.term = Terminal::new(TestBackend::new(100, 40)).unwrap();
+    sh.raw();
+    sh.settle();
+    assert_eq!(rows(&sh), 34);
+    assert_eq!(selected_seq(&sh), 101, "still on the newest entry");
+    let s = sh.raw();
+    assert!(s.contains("68–101 of 101"), "{s}");
+}

@@ -131,6 +131,8 @@ pub struct AuditView {
     pub loading: bool,
     /// Keys pressed while a page was being read, applied when it arrives.
     pub queued: Vec<Action>,
+    /// New entries were seen while a page was being read: read it again.
+    pub stale: bool,
     /// Chain verification.
     pub verify: Verify,
     /// Replay.
@@ -274,6 +276,7 @@ impl State {
                 filter: None,
                 loading: false,
                 queued: Vec::new(),
+                stale: false,
                 verify: Check::NotRun,
                 replay: Check::NotRun,
                 progress: None,
@@ -392,7 +395,8 @@ impl State {
             Some(Ok(st)) => Some(st.audit.entries),
             _ => None,
         };
-        if entries_now == entries_before || self.audit.loading {
+        if entries_now == entries_before || entries_before.is_none() {
+            // Unchanged, or the first read (the first page is asked for with it).
             return Vec::new();
         }
         // A verdict of "intact" about fewer entries must not pass for one
@@ -403,7 +407,8 @@ impl State {
         if matches!(&self.audit.replay, Check::Done(Ok(r)) if r.differences.is_empty()) {
             self.audit.replay = Check::NotRun;
         }
-        if entries_before.is_none() && self.audit.page.is_some() {
+        if self.audit.loading {
+            self.audit.stale = true;
             return Vec::new();
         }
         vec![self.reload_page()]
@@ -832,6 +837,10 @@ fn apply_page(state: &mut State, q: PageQuery, page: Result<AuditPage, Shown>) -
     };
     state.audit.page = Some(page);
     let mut jobs = Vec::new();
+    if std::mem::take(&mut state.audit.stale) {
+        jobs.push(state.reload_page());
+        return jobs; // the queued keys wait for the fresh page
+    }
     let queued = std::mem::take(&mut state.audit.queued);
     let mut rest = queued.into_iter();
     for a in rest.by_ref() {
