@@ -115,7 +115,8 @@ impl Timing {
     }
     fn print(&self, target: f64) {
         let max = self.samples.iter().max().copied().unwrap_or_default();
-        let mean = self.samples.iter().sum::<Duration>() / u32::try_from(self.samples.len().max(1)).unwrap();
+        let mean = self.samples.iter().sum::<Duration>()
+            / u32::try_from(self.samples.len().max(1)).unwrap();
         println!(
             "  {:<34} mean {:>7.2} ms  max {:>7.2} ms  ({} presses; target <= {target} ms)",
             self.name,
@@ -134,7 +135,12 @@ fn press(app: &mut App, term: &mut Terminal<TestBackend>, code: KeyCode) -> Dura
     t.elapsed()
 }
 
-fn keys(app: &mut App, term: &mut Terminal<TestBackend>, name: &'static str, codes: &[KeyCode]) -> Timing {
+fn keys(
+    app: &mut App,
+    term: &mut Terminal<TestBackend>,
+    name: &'static str,
+    codes: &[KeyCode],
+) -> Timing {
     Timing {
         name,
         samples: codes.iter().map(|c| press(app, term, *c)).collect(),
@@ -160,6 +166,26 @@ fn main() {
         println!("  built in {:.0} s", t.elapsed().as_secs_f64());
     }
     let vdir = dir.join("vault");
+
+    // What the first frame waits for, one by one.
+    {
+        let t = Instant::now();
+        let v = Vault::open(&vdir).unwrap();
+        let open = t.elapsed();
+        let t = Instant::now();
+        v.status().unwrap();
+        let status = t.elapsed();
+        let t = Instant::now();
+        v.audit_page(None, seedvault::vault::audit_browse::Anchor::Last, 18)
+            .unwrap();
+        let page = t.elapsed();
+        println!(
+            "  (open {:.1} ms, status {:.1} ms, last page {:.1} ms)",
+            Timing::ms(open),
+            Timing::ms(status),
+            Timing::ms(page)
+        );
+    }
 
     // First frame: open, read status and the log's last page, draw.
     let t = Instant::now();
@@ -192,10 +218,21 @@ fn main() {
     );
 
     let mut all = Vec::new();
-    all.push(keys(&mut app, &mut term, "tabs (1..5, Tab, Shift-Tab)", &[
-        KeyCode::Char('2'), KeyCode::Char('3'), KeyCode::Char('4'), KeyCode::Char('5'),
-        KeyCode::Tab, KeyCode::BackTab, KeyCode::Char('1'), KeyCode::Char('5'),
-    ]));
+    all.push(keys(
+        &mut app,
+        &mut term,
+        "tabs (1..5, Tab, Shift-Tab)",
+        &[
+            KeyCode::Char('2'),
+            KeyCode::Char('3'),
+            KeyCode::Char('4'),
+            KeyCode::Char('5'),
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Char('1'),
+            KeyCode::Char('5'),
+        ],
+    ));
     let mut audit_keys = vec![KeyCode::Home];
     audit_keys.extend([KeyCode::PageDown; 20]);
     audit_keys.extend([KeyCode::Down; 40]);
@@ -204,28 +241,56 @@ fn main() {
     audit_keys.push(KeyCode::End);
     audit_keys.extend([KeyCode::PageUp; 20]);
     audit_keys.extend([KeyCode::Char('g'), KeyCode::Char('G')]);
-    all.push(keys(&mut app, &mut term, "audit list (j/k/PgUp/PgDn/g/G)", &audit_keys));
+    all.push(keys(
+        &mut app,
+        &mut term,
+        "audit list (j/k/PgUp/PgDn/g/G)",
+        &audit_keys,
+    ));
     let mut entry_keys = vec![KeyCode::Char('g'), KeyCode::Enter];
     entry_keys.extend([KeyCode::PageDown; 6]);
     entry_keys.extend([KeyCode::End, KeyCode::Home, KeyCode::Esc]);
     all.push(keys(&mut app, &mut term, "audit entry view", &entry_keys));
-    all.push(keys(&mut app, &mut term, "requests list", &[KeyCode::Char('4'), KeyCode::Down, KeyCode::Up]));
+    all.push(keys(
+        &mut app,
+        &mut term,
+        "requests list",
+        &[KeyCode::Char('4'), KeyCode::Down, KeyCode::Up],
+    ));
     for t in &all {
         t.print(16.0);
     }
 
     // Filters: from Enter to the frame showing the matches.
-    app.key(KeyEvent::new(KeyCode::Char('5'), KeyModifiers::NONE), Instant::now());
+    app.key(
+        KeyEvent::new(KeyCode::Char('5'), KeyModifiers::NONE),
+        Instant::now(),
+    );
     for (name, text) in [
-        ("filter serial (ingest + checks)", format!("serial:{}", FIRST + 123_456)),
+        (
+            "filter serial (ingest + checks)",
+            format!("serial:{}", FIRST + 123_456),
+        ),
         ("filter officer:alice (half)", "officer:alice".to_owned()),
-        ("filter event:batch.serials", "event:batch.serials".to_owned()),
+        (
+            "filter event:batch.serials",
+            "event:batch.serials".to_owned(),
+        ),
         ("filter with no match", "serial:NOPE".to_owned()),
     ] {
-        app.key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE), Instant::now());
-        app.key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL), Instant::now());
+        app.key(
+            KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE),
+            Instant::now(),
+        );
+        app.key(
+            KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+            Instant::now(),
+        );
         for c in text.chars() {
-            app.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), Instant::now());
+            app.key(
+                KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+                Instant::now(),
+            );
         }
         let t = press(&mut app, &mut term, KeyCode::Enter);
         let n = match &app.state.audit.page {
@@ -236,7 +301,12 @@ fn main() {
             "  {name:<34} {:>7.2} ms  ({n} rows on screen; target <= 200 ms)",
             Timing::ms(t)
         );
-        let back = keys(&mut app, &mut term, "  paging the filtered list", &[KeyCode::Home, KeyCode::PageDown, KeyCode::End]);
+        let back = keys(
+            &mut app,
+            &mut term,
+            "  paging the filtered list",
+            &[KeyCode::Home, KeyCode::PageDown, KeyCode::End],
+        );
         back.print(16.0);
     }
     drop(app);

@@ -278,7 +278,8 @@ mod tests {
     fn log(n: usize) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL);
+             CREATE TABLE audit_index (key TEXT, value TEXT, seq INTEGER, PRIMARY KEY (key, value, seq));",
         )
         .unwrap();
         append(

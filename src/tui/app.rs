@@ -40,6 +40,11 @@ pub const MAX_IDLE_TIMEOUT_S: u64 = 8 * 3600;
 /// How often the screens re-read the vault by themselves.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
+/// The periodic re-read waits for a pause in typing this long, so that it
+/// never delays the answer to a key (a re-read of a vault with a million
+/// seeds takes tens of milliseconds on the vault thread).
+pub const REFRESH_PAUSE: Duration = Duration::from_millis(500);
+
 /// The screens, in tab order (digits 1..5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -125,6 +130,8 @@ pub struct AuditView {
     pub selected: usize,
     /// The selected entry is open; its scroll offset in lines.
     pub open: Option<usize>,
+    /// The open entry's text, pretty-printed once when it was opened.
+    pub opened: String,
     /// The filter in force.
     pub filter: Option<AuditFilter>,
     /// A page is being read; keys wait in `queued` until it arrives.
@@ -273,6 +280,7 @@ impl State {
                 page: None,
                 selected: 0,
                 open: None,
+                opened: String::new(),
                 filter: None,
                 loading: false,
                 queued: Vec::new(),
@@ -797,6 +805,12 @@ fn audit_nav(state: &mut State, action: Action) -> Vec<Job> {
         Action::End => (Anchor::Last, Select::Last),
         Action::Confirm => {
             state.audit.selected = sel;
+            state.audit.opened = state
+                .audit
+                .entries()
+                .get(sel)
+                .map(|e| crate::vault::audit_browse::pretty_json(&e.json))
+                .unwrap_or_default();
             state.audit.open = Some(0);
             return Vec::new();
         }
@@ -998,11 +1012,20 @@ pub fn apply(state: &mut State, reply: Reply) -> Vec<Job> {
 /// Advances the clock; seals after the idle timeout and re-reads the
 /// vault every [`REFRESH_EVERY`]. Returns the jobs to run.
 pub fn tick(state: &mut State, now: Instant) -> Vec<Job> {
-    state.now = now;
-    let mut jobs = Vec::new();
-    if now.saturating_duration_since(state.last_refresh) >= REFRESH_EVERY {
+    let mut jobs = expire(state, now);
+    if now.saturating_duration_since(state.last_refresh) >= REFRESH_EVERY
+        && now.saturating_duration_since(state.last_activity) >= REFRESH_PAUSE
+    {
         jobs.extend(refresh(state));
     }
+    jobs
+}
+
+/// Moves the clock to `now` and seals after the idle timeout (what a key
+/// press checks before it counts as activity). Returns the jobs to run.
+pub fn expire(state: &mut State, now: Instant) -> Vec<Job> {
+    state.now = now;
+    let mut jobs = Vec::new();
     let idle = now.saturating_duration_since(state.last_activity);
     if idle < state.idle_timeout {
         return jobs;
@@ -1050,13 +1073,18 @@ mod tests {
     fn tick_seals_exactly_at_the_timeout() {
         let t0 = Instant::now();
         let mut s = unsealed(t0);
-        assert!(tick(&mut s, t0 + Duration::from_secs(59)).is_empty());
+        assert!(expire(&mut s, t0 + Duration::from_secs(59)).is_empty());
         assert_eq!(s.idle_left(), Some(Duration::from_secs(1)));
-        let jobs = tick(&mut s, t0 + Duration::from_secs(60));
+        let jobs = expire(&mut s, t0 + Duration::from_secs(60));
         assert!(matches!(jobs.as_slice(), [Job::Seal(SealReason::Idle)]));
         assert_eq!(s.session, Session::Sealing);
         // Only once.
-        assert!(tick(&mut s, t0 + Duration::from_secs(61)).is_empty());
+        assert!(expire(&mut s, t0 + Duration::from_secs(61)).is_empty());
+        // The clock also re-reads the vault, every few seconds of no key.
+        assert!(matches!(
+            tick(&mut s, t0 + Duration::from_secs(62)).as_slice(),
+            [Job::Refresh]
+        ));
     }
 
     #[test]

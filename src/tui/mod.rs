@@ -106,8 +106,10 @@ impl App {
     /// A key press at `now`.
     pub fn key(&mut self, key: KeyEvent, now: Instant) {
         // The idle check runs before the key counts as activity, so a key
-        // pressed after the timeout cannot revive an expired session.
-        self.tick(now);
+        // pressed after the timeout cannot revive an expired session. (No
+        // periodic re-read here: it would delay this key's answer.)
+        let jobs = app::expire(&mut self.state, now);
+        self.run_jobs(jobs);
         self.state.last_activity = now;
         if let Some(action) = keys::lookup(&self.state.contexts(), &key) {
             let jobs = app::update(&mut self.state, action);

@@ -12,6 +12,7 @@
 
 use serde_json::Value;
 
+pub use super::query::pretty_json;
 use super::query::AuditEntry;
 use super::{Vault, VaultError};
 
@@ -89,6 +90,46 @@ impl AuditFilter {
     }
 }
 
+/// The fields a filter other than `serial` reads; the rest of the body
+/// (a batch's 10,000 serials) is skipped, not built.
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    event: Value,
+    #[serde(default)]
+    actors: Value,
+    #[serde(default)]
+    data: Option<ProbeData>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ProbeData {
+    #[serde(default)]
+    order_id: Value,
+    #[serde(default)]
+    request_id: Value,
+}
+
+impl AuditFilter {
+    /// [`AuditFilter::matches`] on the stored bytes, reading only what the
+    /// filter needs.
+    pub fn matches_body(&self, body: &[u8]) -> bool {
+        if let AuditFilter::Serial(_) = self {
+            return serde_json::from_slice::<Value>(body).is_ok_and(|v| self.matches(&v));
+        }
+        let Ok(p) = serde_json::from_slice::<Probe>(body) else {
+            return false;
+        };
+        let data = p.data.unwrap_or_default();
+        let v = serde_json::json!({
+            "event": p.event,
+            "actors": p.actors,
+            "data": {"order_id": data.order_id, "request_id": data.request_id},
+        });
+        self.matches(&v)
+    }
+}
+
 impl std::fmt::Display for AuditFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (k, v) = self.term();
@@ -117,7 +158,8 @@ pub enum Anchor {
 #[derive(Debug, Clone, Default)]
 pub struct AuditPage {
     /// The entries, in `seq` order (at most the rows asked for; fewer only
-    /// when fewer match).
+    /// when fewer match). Each `json` is the entry as stored; show it with
+    /// [`pretty_json`] when opened.
     pub entries: Vec<AuditEntry>,
     /// Whether matching entries come before the first.
     pub more_before: bool,
@@ -137,8 +179,8 @@ impl AuditPage {
     }
 }
 
-/// Candidates read per query while a filter drops entries.
-const BATCH: usize = 256;
+/// Most candidates read per query while a filter drops entries.
+const MAX_BATCH: usize = 1024;
 
 impl Vault {
     /// A window of at most `rows` entries matching `filter` at `anchor`.
@@ -201,12 +243,11 @@ impl Vault {
         let (cmp, order) = if forward { (">", "ASC") } else { ("<", "DESC") };
         let mut out = Vec::new();
         let mut cursor = from;
+        // Ask for what is wanted; ask for more (doubling) only when the
+        // bodies drop candidates (a stale index), so a page of large
+        // entries (a batch's serial lists) reads no more than it shows.
+        let mut limit = want.max(1);
         loop {
-            let limit = if filter.is_some() {
-                BATCH.max(want)
-            } else {
-                want
-            };
             let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
             let mut got: Vec<(i64, Vec<u8>)> = Vec::new();
             match filter {
@@ -247,16 +288,12 @@ impl Vault {
             let exhausted = got.len() < limit;
             for (seq, body) in got {
                 cursor = seq;
-                let value: Option<Value> = serde_json::from_slice(&body).ok();
-                if let Some(f) = filter {
-                    if !value.as_ref().is_some_and(|v| f.matches(v)) {
-                        continue; // the index says so, the entry does not
-                    }
+                if filter.is_some_and(|f| !f.matches_body(&body)) {
+                    continue; // the index says so, the entry does not
                 }
-                out.push(super::query::decode_entry(
+                out.push(super::query::decode_entry_raw(
                     u64::try_from(seq).unwrap_or(0),
                     &body,
-                    value,
                 ));
                 if out.len() == want {
                     return Ok(out);
@@ -265,6 +302,7 @@ impl Vault {
             if exhausted {
                 return Ok(out);
             }
+            limit = (limit * 2).min(MAX_BATCH.max(want));
         }
     }
 }
@@ -284,6 +322,16 @@ mod tests {
         assert!(AuditFilter::parse("officer:bob").unwrap().matches(&body));
         assert!(AuditFilter::parse("order.assigned").unwrap().matches(&body));
         assert!(!AuditFilter::parse("officer:alice").unwrap().matches(&body));
+        let bytes = serde_json::to_vec(&body).unwrap();
+        for f in ["serial:A-1", "order:1234", "officer:bob", "order.assigned"] {
+            assert!(AuditFilter::parse(f).unwrap().matches_body(&bytes), "{f}");
+        }
+        assert!(!AuditFilter::parse("request:R1")
+            .unwrap()
+            .matches_body(&bytes));
+        assert!(!AuditFilter::parse("order:1234")
+            .unwrap()
+            .matches_body(b"not json"));
         assert!(AuditFilter::parse("colour:red").is_err());
         assert!(AuditFilter::parse("serial:").is_err());
     }

@@ -133,10 +133,14 @@ impl super::Vault {
         let count = |sql: &str| -> Result<u64, VaultError> {
             Ok(conn.query_row(sql, [], |r| r.get::<_, u64>(0))?)
         };
+        // Both counts come from the `seeds_state` index; the schema's CHECK
+        // allows only the two states, so the active ones are the rest.
+        let seeds = count("SELECT count(*) FROM seeds")?;
+        let voided = count("SELECT count(*) FROM seeds WHERE state = 'voided'")?;
         let counts = Counts {
-            seeds: count("SELECT count(*) FROM seeds")?,
-            active: count("SELECT count(*) FROM seeds WHERE state = 'active'")?,
-            voided: count("SELECT count(*) FROM seeds WHERE state = 'voided'")?,
+            seeds,
+            active: seeds.saturating_sub(voided),
+            voided,
             exported: count("SELECT count(*) FROM seed_exports")?,
             batches: count("SELECT count(*) FROM batches")?,
         };

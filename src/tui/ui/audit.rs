@@ -123,14 +123,8 @@ pub fn entry_rows(s: &State) -> usize {
 /// such as signatures continue on the next line).
 pub fn entry_lines(s: &State) -> Vec<String> {
     let width = usize::from(s.viewport.0).saturating_sub(2).max(10);
-    let Some(e) = (match &s.audit.page {
-        Some(Ok(p)) => p.entries.get(s.audit.selected),
-        _ => None,
-    }) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for line in e.json.lines() {
+    for line in s.audit.opened.lines() {
         let chars: Vec<char> = line.chars().collect();
         if chars.is_empty() {
             out.push(String::new());
