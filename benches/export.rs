@@ -152,6 +152,7 @@ fn main() {
             format: Format::AzureCsv,
             serials: Some(these),
             reexport_reason: None,
+            upns: None,
         };
         let req = v.create_request(request, &alice).expect("request");
         v.decide_request(&req.id, true, None, &bob)

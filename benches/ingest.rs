@@ -5,6 +5,12 @@
 //!
 //!     cargo bench --bench ingest [-- COUNT]
 //!
+//! It then ingests the same tokens into a second vault as the console's
+//! ingest wizard does: the full check first (`preview_ingest`, nothing
+//! stored), then `ingest_with` a progress callback and the confirmed
+//! SHA-256, and prints both times next to the plain ingest's, so the cost
+//! of the check and of the progress reports can be read off.
+//!
 //! Ingest runs in this process through the library (the CLI adds only
 //! argument parsing and two Argon2id runs), so the peak RSS read from
 //! /proc/self/status is ingest's own plus the harness's small overhead.
@@ -19,7 +25,7 @@ use std::time::Instant;
 
 use seedvault::crypto::KdfParams;
 use seedvault::formats::ReadOptions;
-use seedvault::vault::{IngestSource, Vault};
+use seedvault::vault::{IngestControl, IngestSource, Vault};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -111,5 +117,51 @@ fn main() {
         "  peak RSS (process):     {:>7.1} MB (target <= 256; {:.1} MB before ingest)",
         peak_rss_mb(),
         rss_before
+    );
+    drop(unsealed);
+
+    // The console's way: check everything, then ingest with progress.
+    let root2 = tmp.path().join("console");
+    std::fs::create_dir_all(&root2).expect("console dir");
+    let out2 = common::vault(&root2, KdfParams::INSECURE_FAST);
+    let mut unsealed = Vault::open(&root2.join("vault"))
+        .expect("open")
+        .unseal(common::quorum(&out2), "benchmark")
+        .expect("unseal");
+    let src = IngestSource {
+        path: &csv,
+        format: None,
+        label: None,
+        factory_cert: None,
+        read_options: &opts,
+    };
+    let reports = std::cell::Cell::new(0u64);
+    let progress = |_n: u64| reports.set(reports.get() + 1);
+    let t = Instant::now();
+    let preview = unsealed
+        .preview_ingest(&src, Some(&progress))
+        .expect("preview");
+    let preview_s = t.elapsed().as_secs_f64();
+    assert_eq!(preview.count, count);
+    let t = Instant::now();
+    let r = unsealed
+        .ingest_with(
+            &src,
+            &IngestControl {
+                expect_sha256: Some(preview.source_sha256.clone()),
+                progress: Some(&progress),
+            },
+        )
+        .expect("ingest with progress");
+    let console_s = t.elapsed().as_secs_f64();
+    assert_eq!(r.count, count);
+    println!(
+        "  console: check (preview_ingest):       {preview_s:>7.2} s  ({:.0} tokens/s)",
+        count as f64 / preview_s
+    );
+    println!(
+        "  console: ingest with progress:         {console_s:>7.2} s  ({:.2} x the plain ingest; {} progress reports in all)",
+        console_s / ingest_s,
+        reports.get()
     );
 }

@@ -196,6 +196,7 @@ fn main() {
             media: no_media,
             card_dirs: vec![dir.join("cards")],
             audit_window: AUDIT_WINDOW,
+            media_dirs: Vec::new(),
         },
     };
     let mut app = App::new(vault, opts, Instant::now());

@@ -44,6 +44,23 @@ pub fn removable_media() -> Vec<Medium> {
         .collect()
 }
 
+/// A directory treated as a medium (`seedvault tui --media DIR`), with the
+/// free space of the file system it is on.
+pub fn directory(path: &Path) -> Medium {
+    let mut m = Medium {
+        mount_point: path.to_owned(),
+        device: "directory".into(),
+        fs_type: "--media".into(),
+        free_bytes: 0,
+        total_bytes: 0,
+    };
+    if let Ok(s) = rustix::fs::statvfs(path) {
+        m.free_bytes = s.f_bavail.saturating_mul(s.f_frsize);
+        m.total_bytes = s.f_blocks.saturating_mul(s.f_frsize);
+    }
+    m
+}
+
 /// The block-device mounts under [`MEDIA_ROOTS`] in a `/proc/<pid>/mountinfo`
 /// text (free space left at 0).
 /// Lines that do not parse are skipped.

@@ -807,7 +807,7 @@ fn a_serial_listed_twice_and_a_format_that_cannot_hold_the_tokens_are_refused_by
     let out = request("hex", "880001\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("hex files can only mean TOTP, SHA1, 6 digits, 30 s"),
+        text(&out).contains("cannot be written as hex:\n  serial 880001: TOTP with a 60 s time step; the file can only mean TOTP with a 30 s time step"),
         "{}",
         text(&out)
     );

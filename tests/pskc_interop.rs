@@ -131,7 +131,7 @@ fn expected(t: &Token) -> Value {
         "id": t.serial.as_str(),
         "secret": data_encoding::HEXLOWER.encode(t.seed.expose()),
         "algorithm": uri,
-        "suite": format!("HMAC-{}", t.params.algorithm.name()),
+        "suite": t.params.algorithm.name(),
         "digits": t.params.digits,
         "encoding": "DECIMAL",
         "counter": counter,
@@ -145,6 +145,7 @@ fn write_ours(path: &Path, key: Option<PskcKey>) {
     let opts = WriteOptions {
         pskc_key: key,
         upn: None,
+        upns: None,
     };
     let mut file = std::fs::File::create(path).unwrap();
     let tokens = tokens();
@@ -241,7 +242,10 @@ fn python_writes(path: &Path, mode: &str, secret: &str) {
 }
 
 fn read_ours(path: &Path, key: Option<PskcKey>) -> Vec<Token> {
-    let opts = ReadOptions { pskc_key: key };
+    let opts = ReadOptions {
+        pskc_key: key,
+        ..ReadOptions::default()
+    };
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     pskc::reader(Box::new(file), &opts)
         .unwrap()

@@ -35,7 +35,10 @@ fn password(p: &str) -> Option<PskcKey> {
 type Read = Result<Vec<Result<Token, RecordError>>, FormatError>;
 
 fn read_file(path: &std::path::Path, key: Option<PskcKey>) -> Read {
-    let opts = ReadOptions { pskc_key: key };
+    let opts = ReadOptions {
+        pskc_key: key,
+        ..ReadOptions::default()
+    };
     let file = std::fs::File::open(path).unwrap();
     let records = pskc::reader(Box::new(BufReader::new(file)), &opts)?;
     Ok(records.collect())

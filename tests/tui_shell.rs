@@ -56,6 +56,7 @@ impl Shell {
                 media: no_media,
                 card_dirs,
                 audit_window: AUDIT_WINDOW,
+                media_dirs: Vec::new(),
             },
         };
         let mut app = App::new(Vault::open(&tv.vault).unwrap(), opts, t0);
@@ -309,7 +310,7 @@ fn tabs_are_reachable_by_the_digits_shown_and_tab_cycles() {
     );
     let titles = [
         "Overview",
-        "Batches and serials",
+        "Batches ·",
         "Orders",
         "Seed requests",
         "Audit log",

@@ -97,3 +97,22 @@ pub const CHECKPOINT_REFUSED: &str = "audit.checkpoint_refused";
 /// `open_s` (how many seconds the session was open). Written before the
 /// session's closing checkpoint, so the checkpoint covers it.
 pub const SEALED: &str = "vault.sealed";
+/// A rekey began (k1): `rekey_id`, `old_version`, `new_version`,
+/// `threshold`, `share_count`, `share_set` (the new set's fingerprint),
+/// `master_check` (the new master key's check value), `custodians` (the
+/// new set: `{name, member_index, commitment, officer_fingerprint,
+/// officer_cert}`). Commit acts only on what this entry records.
+pub const REKEY_STARTED: &str = "rekey.started";
+/// A new custodian checked their card of the pending rekey: `rekey_id`,
+/// `share_set`, `custodian`, `member_index`, `statement` and `signature`
+/// (the statement signed with the card's new officer key).
+pub const REKEY_VERIFIED: &str = "rekey.verified";
+/// The pending rekey was discarded by an officer of the current set:
+/// `rekey_id`, `share_set`, `new_version`, `by`.
+pub const REKEY_CANCELLED: &str = "rekey.cancelled";
+/// A rekey was committed: the vault now runs on the new master key.
+/// `rekey_id`, `share_set`, `old_version`, `new_version`, `at`,
+/// `threshold`, `share_count`, `master_check`, `custodians` (as in
+/// `rekey.started`; their officer certificates are the valid ones from
+/// this entry on), `data_keys` (how many were rewrapped).
+pub const VAULT_REKEYED: &str = "vault.rekeyed";

@@ -134,6 +134,9 @@ struct RequestState {
     decider: Option<String>,
     state: Stage,
     serials: BTreeSet<String>,
+    /// The UPN mapping the creation entry holds (checked against the
+    /// signed hash), serial to UPN.
+    upns: BTreeMap<String, String>,
     expires_at: Option<i64>,
     /// What the creation entry and its signed statement name.
     requester: String,
@@ -177,7 +180,7 @@ fn creation_vs_statement(seq: u64, vault: &str, creator: &str, d: &Value) -> Vec
         }
     };
     let list = strings(d, "serials");
-    let sha = if st.version == 2 {
+    let sha = if st.version >= 2 {
         crate::vault::statement::serials_sha256_v2(&list)
     } else {
         crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()))
@@ -222,7 +225,32 @@ fn creation_vs_statement(seq: u64, vault: &str, creator: &str, d: &Value) -> Vec
             st.serials
         ));
     }
+    let upns = logged_upns(d);
+    match (&st.upns_sha256, upns.is_empty()) {
+        (None, true) => {}
+        (None, false) => out.push(format!(
+            "entry {seq}: request {id}: the entry holds a UPN mapping its signed statement does not name"
+        )),
+        (Some(h), _) if crate::vault::upn::UpnMap::from_pairs(upns).sha256() != *h => {
+            out.push(format!(
+                "entry {seq}: request {id}: the entry's UPN mapping is not the one signed (upns-sha256)"
+            ))
+        }
+        (Some(_), _) => {}
+    }
     out
+}
+
+/// The UPN mapping of a `request.created` entry (empty when it has none).
+fn logged_upns(d: &Value) -> BTreeMap<String, String> {
+    d.get("upns")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The differences between a decision entry and the decision statement it
@@ -388,6 +416,33 @@ pub fn replay_progress(
                     }
                 }
             }
+            // A rekey's officers replace the previous epoch's: a statement
+            // logged after it verifies against the new certificates only,
+            // one logged before it was checked against the old ones.
+            events::VAULT_REKEYED => {
+                let mut next = HashMap::new();
+                for c in d
+                    .get("custodians")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let bytes = data_encoding::BASE64
+                        .decode(s(c, "officer_cert").as_bytes())
+                        .unwrap_or_default();
+                    match crate::pgp::keys::parse_public_cert(&bytes) {
+                        Ok(cert) => {
+                            next.insert(s(c, "name"), cert);
+                        }
+                        Err(_) => diff(format!(
+                            "entry {}: the certificate of new custodian {} is unreadable",
+                            e.seq,
+                            s(c, "name")
+                        )),
+                    }
+                }
+                officers = next;
+            }
             events::BATCH_SERIALS => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
                 let (list, runs) = batch_parts
@@ -497,6 +552,7 @@ pub fn replay_progress(
                         decider: None,
                         state: Stage::Pending,
                         serials: strings(d, "serials").into_iter().collect(),
+                        upns: logged_upns(d),
                         expires_at: None,
                         requester: s(d, "requester"),
                         format: s(d, "format"),
@@ -923,6 +979,35 @@ fn compare(
                 only(&q.serials, &got)
             ));
         }
+    }
+    for (id, q) in requests {
+        let mut st =
+            conn.prepare_cached("SELECT serial, upn FROM request_upns WHERE request_id = ?1")?;
+        let got: BTreeMap<String, String> = st
+            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if got != q.upns {
+            let differ: BTreeSet<&str> = got
+                .keys()
+                .chain(q.upns.keys())
+                .filter(|k| got.get(*k) != q.upns.get(*k))
+                .map(String::as_str)
+                .collect();
+            let differ: Vec<&str> = differ.into_iter().take(5).collect();
+            d(format!(
+                "request {id}: its UPN mapping in the table differs from the signed one (serials {})",
+                differ.join(" ")
+            ));
+        }
+    }
+    let mut st = conn.prepare("SELECT DISTINCT request_id FROM request_upns")?;
+    let upn_requests: Vec<String> = st
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for id in upn_requests.iter().filter(|k| !requests.contains_key(*k)) {
+        d(format!(
+            "request {id} has UPN rows in the table but is not in the log"
+        ));
     }
     for id in db.keys().filter(|k| !requests.contains_key(*k)) {
         d(format!("request {id} is in the table but not in the log"));

@@ -29,6 +29,11 @@ use crate::crypto::kdf::KdfOutOfBounds;
 use crate::crypto::{self, argon2id, KdfParams, SealingKey};
 
 const MAGIC: &[u8; 8] = b"SVCARD\0\x01";
+/// Format 2: format 1 plus the key epoch (key version, rekey id, share-set
+/// fingerprint) after the name. Written by `rekey start`.
+const MAGIC_V2: &[u8; 8] = b"SVCARD\0\x02";
+/// Length of the epoch fields of a format 2 header.
+const EPOCH_LEN: usize = 4 + 8 + 32;
 const KDF_ARGON2ID_V13: u8 = 1;
 const PAYLOAD_VERSION: u8 = 1;
 const SALT_LEN: usize = 16;
@@ -128,7 +133,24 @@ pub struct CardHeader {
     pub kdf: KdfParams,
     /// The custodian.
     pub name: String,
+    /// The key epoch the card was made for (format 2 cards, written by a
+    /// rekey); `None` for a card of the key ceremony (key version 1).
+    pub epoch: Option<CardEpoch>,
     salt: [u8; SALT_LEN],
+}
+
+/// The key epoch a rekey's card belongs to: shown on every prompt and
+/// bound into the card's seal, so a card of a restarted, cancelled or
+/// substituted rekey is told apart from the committed set before anyone
+/// types a passphrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardEpoch {
+    /// The master key version the card's share belongs to.
+    pub key_version: u32,
+    /// The rekey that made the card.
+    pub rekey_id: [u8; 8],
+    /// SHA-256 fingerprint of the new share set (`docs/formats.md`).
+    pub share_set: [u8; 32],
 }
 
 impl fmt::Debug for CardHeader {
@@ -139,6 +161,7 @@ impl fmt::Debug for CardHeader {
             .field("threshold", &self.threshold)
             .field("kdf", &self.kdf)
             .field("name", &self.name)
+            .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +208,18 @@ pub fn seal(
     passphrase: &SecretString,
     secrets: &CardSecrets,
 ) -> Result<Vec<u8>, crypto::AeadError> {
+    seal_in_epoch(header_fields, None, kdf, passphrase, secrets)
+}
+
+/// Seals a new card that names its key epoch (format 2) when `epoch` is
+/// given, else a format 1 card as [`seal`] does.
+pub fn seal_in_epoch(
+    header_fields: (VaultId, u8, u8, &str),
+    epoch: Option<CardEpoch>,
+    kdf: KdfParams,
+    passphrase: &SecretString,
+    secrets: &CardSecrets,
+) -> Result<Vec<u8>, crypto::AeadError> {
     let (vault_id, member_index, threshold, name) = header_fields;
     let salt: [u8; SALT_LEN] = crypto::random::array().map_err(|_| crypto::AeadError::Random)?;
     let header = CardHeader {
@@ -193,6 +228,7 @@ pub fn seal(
         threshold,
         kdf,
         name: name.to_owned(),
+        epoch,
         salt,
     };
 
@@ -224,7 +260,7 @@ pub fn seal(
 
 fn encode_header(h: &CardHeader, sealed_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(if h.epoch.is_some() { MAGIC_V2 } else { MAGIC });
     out.extend_from_slice(&h.vault_id.0);
     out.push(h.member_index);
     out.push(h.threshold);
@@ -239,6 +275,11 @@ fn encode_header(h: &CardHeader, sealed_len: usize) -> Vec<u8> {
     let (name_len, sealed_len) = (h.name.len() as u8, sealed_len as u32);
     out.push(name_len);
     out.extend_from_slice(h.name.as_bytes());
+    if let Some(e) = &h.epoch {
+        out.extend_from_slice(&e.key_version.to_be_bytes());
+        out.extend_from_slice(&e.rekey_id);
+        out.extend_from_slice(&e.share_set);
+    }
     out.extend_from_slice(&sealed_len.to_be_bytes());
     out
 }
@@ -280,7 +321,8 @@ impl SealedCard {
         if bytes.len() < 8 || bytes[..6] != MAGIC[..6] {
             return Err(CardError::NotACard { path });
         }
-        if bytes[6..8] != MAGIC[6..8] {
+        let v2 = bytes[6..8] == MAGIC_V2[6..8];
+        if bytes[6..8] != MAGIC[6..8] && !v2 {
             return Err(CardError::UnsupportedVersion { path });
         }
         let corrupted = |why: &str| CardError::Corrupted {
@@ -324,6 +366,18 @@ impl SealedCard {
         let name = std::str::from_utf8(c.take(name_len).ok_or_else(short)?)
             .map_err(|_| corrupted("custodian name is not UTF-8"))?
             .to_owned();
+        let epoch = if v2 {
+            let e = c.take(EPOCH_LEN).ok_or_else(short)?;
+            let (version, rest) = e.split_at(4);
+            let (id, set) = rest.split_at(8);
+            Some(CardEpoch {
+                key_version: u32::from_be_bytes(version.try_into().map_err(|_| short())?),
+                rekey_id: id.try_into().map_err(|_| short())?,
+                share_set: set.try_into().map_err(|_| short())?,
+            })
+        } else {
+            None
+        };
         let sealed_len = c.u32().ok_or_else(short)? as usize;
         let aad = body[..c.pos].to_vec();
         let sealed = c.take(sealed_len).ok_or_else(short)?.to_vec();
@@ -346,6 +400,7 @@ impl SealedCard {
                 threshold,
                 kdf,
                 name,
+                epoch,
                 salt,
             },
             aad,
@@ -435,6 +490,55 @@ mod tests {
             .unwrap();
         assert_eq!(s.mnemonic.expose_secret(), "academic acid acrobat");
         assert_eq!(&s.officer_key[..], &[9u8; 40][..]);
+    }
+
+    fn epoch_card() -> (Vec<u8>, CardEpoch) {
+        let epoch = CardEpoch {
+            key_version: 2,
+            rekey_id: [7; 8],
+            share_set: [0xab; 32],
+        };
+        let pass = SecretString::from("correct horse battery".to_owned());
+        let bytes = seal_in_epoch(
+            (VaultId([1; 8]), 1, 3, "dave"),
+            Some(epoch),
+            KdfParams::INSECURE_FAST,
+            &pass,
+            &secrets(),
+        )
+        .unwrap();
+        (bytes, epoch)
+    }
+
+    #[test]
+    fn format_2_cards_carry_their_epoch_and_open() {
+        let (bytes, epoch) = epoch_card();
+        assert_eq!(&bytes[..8], b"SVCARD\0\x02");
+        let c = SealedCard::parse(Path::new("d.card"), &bytes).unwrap();
+        assert_eq!(c.header.epoch, Some(epoch));
+        assert_eq!(c.header.name, "dave");
+        let s = c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .unwrap();
+        assert_eq!(s.mnemonic.expose_secret(), "academic acid acrobat");
+        // Format 1 cards have none.
+        let c = SealedCard::parse(Path::new("a.card"), &card()).unwrap();
+        assert_eq!(c.header.epoch, None);
+    }
+
+    #[test]
+    fn an_epoch_field_changed_with_a_fixed_checksum_fails_to_open() {
+        let (mut b, _) = epoch_card();
+        let n = b.len();
+        // The name "dave" ends at 48 + 4; the key version's last byte is at 55.
+        b[55] = 3;
+        let sum = crypto::sha256(&b[..n - 32]);
+        b[n - 32..].copy_from_slice(&sum);
+        let c = SealedCard::parse(Path::new("d.card"), &b).unwrap();
+        assert_eq!(c.header.epoch.map(|e| e.key_version), Some(3));
+        assert!(c
+            .open(&SecretString::from("correct horse battery".to_owned()))
+            .is_err());
     }
 
     #[test]

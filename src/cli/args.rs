@@ -52,6 +52,56 @@ pub enum Command {
     Demo(DemoArgs),
     /// Full-screen terminal UI: overview, audit log, unsealed sessions.
     Tui(TuiArgs),
+    /// Key lifecycle: a new master key and new cards (start, verify every card, commit or cancel).
+    #[command(subcommand)]
+    Rekey(RekeyCommand),
+}
+
+/// `seedvault rekey ...` (k1).
+#[derive(Debug, Subcommand)]
+pub enum RekeyCommand {
+    /// Start a rekey with a quorum of the current cards: new master key, one new card per custodian.
+    Start(RekeyStartArgs),
+    /// Show the pending rekey, its share set and which new cards were verified.
+    Status(JsonArg),
+    /// A new custodian checks their own new card (every card must be verified before commit).
+    Verify(RekeyOneCardArgs),
+    /// Switch the vault to the new key with M new cards (only when all new cards were verified).
+    Commit(QuorumArgs),
+    /// Discard the pending rekey with one card of the current set.
+    Cancel(RekeyOneCardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyStartArgs {
+    /// Cards needed to unseal after the rekey (new M), with 2 <= M <= N <= 16.
+    #[arg(long, value_name = "M")]
+    pub threshold: u8,
+    /// A new custodian (repeat for each; new N = how many). Same rules as for init.
+    #[arg(long = "custodian", value_name = "NAME", required = true)]
+    pub custodians: Vec<String>,
+    /// Where to write NAME.card for each new custodian.
+    #[arg(long, value_name = "DIR")]
+    pub cards_out: PathBuf,
+    /// Passphrase file of each new custodian, paired with --custodian by position (else asked twice).
+    #[arg(long = "new-passphrase-file", value_name = "F")]
+    pub new_passphrase_files: Vec<PathBuf>,
+    /// The current quorum.
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyOneCardArgs {
+    /// The card (a new card for verify, a current card for cancel).
+    #[arg(long = "card", value_name = "PATH")]
+    pub card: PathBuf,
+    /// Read the passphrase from this file (else asked on the terminal).
+    #[arg(long = "passphrase-file", value_name = "F")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +305,10 @@ pub struct TuiArgs {
             .range(seedvault::tui::MIN_IDLE_TIMEOUT_S..=seedvault::tui::MAX_IDLE_TIMEOUT_S)
     )]
     pub idle_timeout: u64,
+    /// A directory to treat as removable media besides the mounted ones
+    /// (repeatable): batch files are listed from it, exports offered to it.
+    #[arg(long = "media", value_name = "DIR")]
+    pub media: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +368,9 @@ pub enum RequestCommand {
         /// Only these serials (default: every serial of the order neither voided nor exported).
         #[arg(long, value_name = "F")]
         serials_file: Option<PathBuf>,
+        /// azure-csv only: `serial,upn` per line, each token's Entra user (signed with the request).
+        #[arg(long, value_name = "F")]
+        upn_file: Option<PathBuf>,
         /// Allow serials already exported (needs --reason; flagged in the log).
         #[arg(long)]
         reexport: bool,
@@ -347,6 +404,15 @@ pub enum RequestCommand {
     },
     /// Every seed request and its state.
     List {
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One request: what was signed, the recipient's user ids, and any warning.
+    Show {
+        /// Request id.
+        #[arg(value_name = "REQ")]
+        id: String,
         /// Print one JSON document to stdout.
         #[arg(long)]
         json: bool,

@@ -6,6 +6,12 @@
 //! (demo) medium, and the audit log verified. The demo uses the production
 //! Argon2id parameters; its passphrases are printed and saved beside the
 //! cards because it is a demo.
+//!
+//! It also leaves work for the console, so that the README's main command
+//! (the demo, then `tui --media demo/media`) opens on a vault with
+//! something to do: a second factory batch waiting on the demo medium (for
+//! `i`), a request approved and waiting for export (for `e`), and one
+//! waiting for a second officer's approval (for `a`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,12 @@ const CUSTODIANS: [(&str, &str); 3] = [
 const TOKENS: u64 = 20;
 const FIRST_SERIAL: u64 = 60_100_000;
 const ORDER: &str = "4711";
+/// The order whose approved request waits for an export in the console.
+const ORDER_TO_EXPORT: &str = "4712";
+/// The order whose request waits for a second officer in the console.
+const ORDER_TO_APPROVE: &str = "4713";
+/// The factory batch left on the demo medium for the console's ingest wizard.
+const WAITING_BATCH: &str = "factory-batch-0002.csv";
 const CUSTOMER_EMAIL: &str = "it@customer.example";
 
 fn fail(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
@@ -53,14 +65,15 @@ fn card(cards: &Path, name: &str) -> Result<(SealedCard, SecretString), CliError
     ))
 }
 
-/// A factory batch with fresh random seeds, as a factory would send it.
-fn factory_batch(path: &Path) -> Result<(), CliError> {
+/// A factory batch of [`TOKENS`] tokens from serial `first`, with fresh
+/// random seeds, as a factory would send it.
+fn factory_batch(path: &Path, first: u64) -> Result<(), CliError> {
     let mut tokens = Vec::new();
     for i in 0..TOKENS {
         let seed: [u8; 20] =
             crypto::random::array().map_err(|e| CliError::refused(e.to_string()))?;
         tokens.push(Token {
-            serial: Serial::parse(&(FIRST_SERIAL + i).to_string())
+            serial: Serial::parse(&(first + i).to_string())
                 .map_err(|e| CliError::refused(e.to_string()))?,
             seed: Seed::new(seed.to_vec()).map_err(|e| CliError::refused(e.to_string()))?,
             params: TokenParams {
@@ -167,15 +180,29 @@ fn reuse(root: &Path, vault_id: &str) -> Result<(), CliError> {
 
 fn print_tui_hint(root: &Path) {
     let v = root.join("vault");
+    let media = root.join("media");
     println!(
-        "\nOpen the terminal UI on this vault (cards in {}, passphrases in {}):",
-        root.join("cards").display(),
-        root.join("passphrases").display()
+        "\nOpen the terminal UI on this vault, with {} as its removable medium:",
+        media.display()
     );
     println!(
-        "   cargo run -q -- --vault {} tui      (or: seedvault --vault {} tui)",
+        "   cargo run -q -- --vault {} tui --media {}",
         v.display(),
-        v.display()
+        media.display()
+    );
+    println!(
+        "   (or: seedvault --vault {} tui --media {})",
+        v.display(),
+        media.display()
+    );
+    println!("Try this:");
+    println!(
+        "   u  unseal: Space on alice, Down, Space on bob, Enter, then their passphrases (in {})",
+        root.join("passphrases").display()
+    );
+    println!("   i  ingest the batch waiting on the medium: Tab, Enter (check), Enter (seal)");
+    println!(
+        "   e  export approved request R0002 to the medium (Enter, Enter, Enter); a second officer approves pending R0003 with a (Requests screen)"
     );
 }
 
@@ -229,7 +256,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
 
     println!("\n== 2. A factory batch arrives: {TOKENS} tokens in Azure CSV");
     let batch = factory.join("batch-0001.csv");
-    factory_batch(&batch)?;
+    factory_batch(&batch, FIRST_SERIAL)?;
     let quorum = vec![card(cards, "alice")?, card(cards, "bob")?];
     let mut unsealed = Vault::open(vault_dir)?.unseal(quorum, "ingest")?;
     let r = unsealed.ingest(&IngestSource {
@@ -289,6 +316,7 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
             format: Format::AzureCsv,
             serials: None,
             reexport_reason: None,
+            upns: None,
         },
         &carol,
     )?;
@@ -305,6 +333,49 @@ pub fn run(a: DemoArgs) -> Result<(), CliError> {
         "   bob approved {}; the approval is valid for 24 h",
         created.id
     );
+
+    println!("\n== 5b. Work left for the console");
+    let waiting = media.join(WAITING_BATCH);
+    factory_batch(&waiting, FIRST_SERIAL + TOKENS)?;
+    println!(
+        "   a second factory batch ({TOKENS} tokens) waits on the medium: {}",
+        waiting.display()
+    );
+    let mut console_requests = Vec::new();
+    for (order, from) in [(ORDER_TO_EXPORT, 10), (ORDER_TO_APPROVE, 15)] {
+        vault.add_order(
+            order,
+            "Customer Example Ltd",
+            &[CUSTOMER_EMAIL.to_owned()],
+            &carol,
+        )?;
+        let serials: Vec<Serial> = (FIRST_SERIAL + from..FIRST_SERIAL + from + 5)
+            .filter_map(|s| Serial::parse(&s.to_string()).ok())
+            .collect();
+        vault.assign_serials(order, &serials, &carol)?;
+        let req = vault.create_request(
+            NewRequest {
+                order_id: order,
+                requester: CUSTOMER_EMAIL,
+                recipient_key: &cert_bytes,
+                format: Format::AzureCsv,
+                serials: None,
+                reexport_reason: None,
+                upns: None,
+            },
+            &carol,
+        )?;
+        console_requests.push(req.id);
+    }
+    if let Some(id) = console_requests.first() {
+        vault.decide_request(id, true, None, &bob)?;
+        println!("   order {ORDER_TO_EXPORT}: request {id} by carol, approved by bob, waits for export (e)");
+    }
+    if let Some(id) = console_requests.get(1) {
+        println!(
+            "   order {ORDER_TO_APPROVE}: request {id} by carol waits for a second officer (a)"
+        );
+    }
 
     println!("\n== 6. Export to the customer's medium");
     let quorum = vec![card(cards, "bob")?, card(cards, "carol")?];

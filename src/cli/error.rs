@@ -111,6 +111,13 @@ fn advice_for(e: &VaultError) -> Option<String> {
                 }
             ))
         }
+        VaultError::FormatCannotCarry { format, .. } => {
+            return Some(if *format == "pskc" {
+                "leave these serials out with --serials-file".to_owned()
+            } else {
+                "choose --format pskc, which carries every token parameter, or leave these serials out with --serials-file".to_owned()
+            })
+        }
         VaultError::SerialNotFound { .. } => {
             "check the serial against the factory file and `seedvault order show --id ID`; seeds enter the vault with `seedvault ingest FILE`"
         }
@@ -222,6 +229,11 @@ mod tests {
             VaultError::ExportRefused {
                 id: id(),
                 problems: vec!["serial A1 is voided".into()],
+            },
+            VaultError::FormatCannotCarry {
+                format: "privacyidea",
+                listed: vec![("A1".into(), "SHA1 with a 32-byte seed".into())],
+                more: 0,
             },
             VaultError::SerialNotFound {
                 serial: "A1".into(),

@@ -13,6 +13,7 @@ mod inspect;
 mod orders;
 mod passphrase;
 mod quorum;
+mod rekey;
 mod seeds;
 mod setup;
 
@@ -99,9 +100,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unseal(a) => quorum::rehearse(&dir, a),
         Command::Audit(a) => audit::run(&dir, a),
         Command::Demo(a) => demo::run(a),
+        Command::Rekey(a) => rekey::run(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),
+            a.media,
         )?),
     }
 }

@@ -8,7 +8,7 @@ use super::seeds::officer;
 use super::{print_json, quorum};
 use seedvault::token::Serial;
 use seedvault::vault::check_free_text;
-use seedvault::vault::{NewRequest, Vault, VaultError};
+use seedvault::vault::{NewRequest, RequestStateKind, Vault, VaultError};
 
 /// Reads a serials file: one serial per line; blank lines and `#` comments
 /// ignored; every bad line reported with its number.
@@ -37,6 +37,20 @@ fn read_serials(path: &Path) -> Result<Vec<Serial>, CliError> {
         )));
     }
     Ok(out)
+}
+
+/// Reads a UPN file (`serial,upn` per line); every bad line reported.
+fn read_upns(path: &Path) -> Result<Vec<seedvault::vault::upn::UpnLine>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::refused(format!("{}: {e}", path.display())))?;
+    seedvault::vault::upn::parse_upn_file(&text).map_err(|bad| {
+        CliError::refused(format!(
+            "{}: {} bad line(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        ))
+    })
 }
 
 pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
@@ -116,6 +130,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             recipient_key,
             format,
             serials_file,
+            upn_file,
             reexport,
             reason,
             json,
@@ -134,6 +149,10 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                 Some(f) => Some(read_serials(f)?),
                 None => None,
             };
+            let upns = match &upn_file {
+                Some(f) => Some(read_upns(f)?),
+                None => None,
+            };
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request create")?;
             let created = vault.create_request(
@@ -144,6 +163,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                     format,
                     serials,
                     reexport_reason: if reexport { reason } else { None },
+                    upns,
                 },
                 &who,
             )?;
@@ -161,6 +181,9 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             for k in &created.encryption_subkeys {
                 println!("  encrypts to subkey {k}");
             }
+            for w in &created.warnings {
+                println!("WARNING: {w}");
+            }
             println!("Confirm these fingerprints with the customer out of band before approving.");
             println!("{}", created.id);
             Ok(())
@@ -168,6 +191,11 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
         RequestCommand::Approve { id, officer: o } => {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request approve")?;
+            // Shown before the approval is signed: the officer reads what
+            // they are about to vouch for.
+            for w in vault.request_warnings(&id) {
+                println!("WARNING: {w}");
+            }
             let r = vault.decide_request(&id, true, None, &who)?;
             let ttl = vault.info().approval_ttl_s;
             println!(
@@ -194,7 +222,15 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
         RequestCommand::List { json } => {
             let vault = Vault::open(dir)?;
             let list = vault.requests()?;
+            // Warnings matter while a request can still be approved or exported.
+            let warnings = |r: &seedvault::vault::Request| match r.state.kind() {
+                RequestStateKind::Pending | RequestStateKind::Approved => {
+                    vault.request_warnings(&r.id)
+                }
+                _ => Vec::new(),
+            };
             if json {
+                // The shape scripts rely on; `request show --json` has the warnings.
                 return print_json(&list);
             }
             if list.is_empty() {
@@ -215,6 +251,56 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                         .map(|d| format!(", decided by {d}"))
                         .unwrap_or_default()
                 );
+                for w in warnings(r) {
+                    println!("       WARNING: {w}");
+                }
+            }
+            Ok(())
+        }
+        RequestCommand::Show { id, json } => {
+            let vault = Vault::open(dir)?;
+            let r = vault
+                .request(&id)?
+                .ok_or_else(|| CliError::from(VaultError::RequestNotFound { id: id.clone() }))?;
+            let warnings = vault.request_warnings(&id);
+            let (user_ids, upns) = vault.request_recipient_and_upns(&id)?;
+            if json {
+                let mut v =
+                    serde_json::to_value(&r).map_err(|e| CliError::refused(e.to_string()))?;
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("user_ids".into(), serde_json::json!(user_ids));
+                    obj.insert("upns".into(), serde_json::json!(upns));
+                    obj.insert("warnings".into(), serde_json::json!(warnings));
+                }
+                return print_json(&v);
+            }
+            println!("Request    {} ({})", r.id, r.state.kind());
+            println!("Order      {}", r.order_id);
+            println!("Requester  {}", r.requester);
+            println!("Format     {}", r.format.name());
+            println!("Serials    {}", r.serials);
+            println!("Recipient  {}", r.recipient_fingerprint);
+            for uid in &user_ids {
+                println!("  user id  {uid}");
+            }
+            if let Some(m) = &upns {
+                println!(
+                    "UPNs       {} serial(s) mapped (signed with the request)",
+                    m.len()
+                );
+                for (serial, upn) in m {
+                    println!("  {serial} -> {upn}");
+                }
+            }
+            if let Some(reason) = &r.reexport_reason {
+                println!("Re-export  {reason}");
+            }
+            println!("Created    {} by {}", r.created_at, r.created_by);
+            if let (Some(by), Some(at)) = (&r.decided_by, &r.decided_at) {
+                println!("Decided    {at} by {by}");
+            }
+            for w in &warnings {
+                println!("WARNING: {w}");
             }
             Ok(())
         }

@@ -38,7 +38,10 @@ fn read_options(a: &IngestArgs) -> Result<ReadOptions, CliError> {
         (None, Some(f)) => Some(PskcKey::Password(passphrase::from_file(f)?)),
         (None, None) => None,
     };
-    Ok(ReadOptions { pskc_key })
+    Ok(ReadOptions {
+        pskc_key,
+        ..ReadOptions::default()
+    })
 }
 
 pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
@@ -86,6 +89,9 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
         },
         out.source_sha256
     );
+    for w in &out.warnings {
+        println!("WARNING: {w}");
+    }
     Ok(())
 }
 

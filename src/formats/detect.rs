@@ -30,7 +30,8 @@ pub const DETECT_HEAD_BYTES: usize = 8 * 1024;
 ///    it is a headerless Azure row (6 fields, the fourth 30 or 60), so that
 ///    reading names what is wrong with it: `azure-csv`;
 /// 4. it has 3 to 6 comma-separated fields and the third is `totp` or
-///    `hotp`: `privacyidea`;
+///    `hotp`, or (privacyIDEA's `# version: 2` layout, three user columns
+///    first) 6 to 9 fields and the sixth is one of them: `privacyidea`;
 /// 5. most lines seen have 2 fields (a first line like `serial,secret_hex`
 ///    is a header and skipped): `hex` when every secret is hex digits of
 ///    even length, or when at least as many are hex as Base32; else
@@ -81,6 +82,10 @@ pub fn detect(head: &[u8]) -> Result<Format, FormatError> {
         return Ok(Format::AzureCsv);
     }
     if (3..=6).contains(&f.len()) && (f[2] == "totp" || f[2] == "hotp") {
+        return Ok(Format::PrivacyIdea);
+    }
+    // privacyIDEA's `# version: 2` layout: user, resolver, realm first.
+    if (6..=9).contains(&f.len()) && (f[5] == "totp" || f[5] == "hotp") {
         return Ok(Format::PrivacyIdea);
     }
     if f.len() == 2 && hexbase32::is_pair_header(&f[0], &f[1]) {

@@ -17,7 +17,7 @@ use super::lines::{
     Lines,
 };
 use super::problem::Problem;
-use super::{FormatError, LocatedRecords, RecordError};
+use super::{LocatedRecords, RecordError};
 use crate::token::{Token, TokenParams};
 
 /// How the secret column of a two-column file is written.
@@ -75,31 +75,38 @@ fn pair_record(
     })
 }
 
-/// Appends a `serial,secret` line; parameters are not carried.
-pub(crate) fn push_pair(
-    buf: &mut Vec<u8>,
-    encoding: SecretEncoding,
-    t: &Token,
-) -> Result<(), FormatError> {
-    // These files carry a serial and a secret only: a reader takes every
-    // token as TOTP, SHA1, 6 digits, 30 s. Writing any other token would
-    // hand the customer a file that computes wrong codes.
-    let p = &t.params;
-    let default = TokenParams::default();
-    if (p.algorithm, p.digits, p.kind) != (default.algorithm, default.digits, default.kind) {
-        let name = match encoding {
-            SecretEncoding::Hex => "hex",
-            SecretEncoding::Base32 => "base32",
-        };
-        return Err(FormatError::Unrepresentable {
-            serial: t.serial.to_string(),
-            format: name,
-            problem: format!(
-                "the token is {:?}, {} digits, {}; {name} files can only mean TOTP, SHA1, 6 digits, 30 s (use pskc, otpauth or privacyidea)",
-                p.kind, p.digits, p.algorithm
-            ),
-        });
+/// What a `serial,secret` file cannot carry: anything but the defaults
+/// every reader assumes (TOTP, 30 s, SHA1, 6 digits). Writing another
+/// token would hand the customer a file that computes wrong codes. A
+/// manufacturer or model is simply not written (it changes no code).
+pub(crate) fn limits(p: &TokenParams) -> Vec<String> {
+    let d = TokenParams::default();
+    let mut reasons = Vec::new();
+    if p.kind != d.kind {
+        reasons.push(format!(
+            "{}; the file can only mean {}",
+            super::kind_words(p.kind),
+            super::kind_words(d.kind)
+        ));
     }
+    if p.algorithm != d.algorithm {
+        reasons.push(format!(
+            "{} codes; the file can only mean {}",
+            p.algorithm, d.algorithm
+        ));
+    }
+    if p.digits != d.digits {
+        reasons.push(format!(
+            "{} digits; the file can only mean {}",
+            p.digits, d.digits
+        ));
+    }
+    reasons
+}
+
+/// Appends a `serial,secret` line; parameters are not carried (the
+/// [`super::Writer`] refused any token [`limits`] names).
+pub(crate) fn push_pair(buf: &mut Vec<u8>, encoding: SecretEncoding, t: &Token) {
     buf.extend_from_slice(t.serial.as_str().as_bytes());
     buf.push(b',');
     match encoding {
@@ -107,5 +114,4 @@ pub(crate) fn push_pair(
         SecretEncoding::Base32 => push_base32(buf, &t.seed),
     }
     buf.push(b'\n');
-    Ok(())
 }

@@ -20,7 +20,7 @@ use zeroize::Zeroize;
 
 use super::problem::{Encoding, Position, Problem};
 use super::{FormatError, LocatedRecords, RecordError};
-use crate::token::{OtpKind, Seed, Serial, Token};
+use crate::token::{OtpKind, Seed, Serial, Token, TokenParams};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -274,6 +274,16 @@ impl<'l> Fields<'l> {
             n -= 1;
         }
         n
+    }
+
+    /// The fields after the first `n` (a layout with leading columns the
+    /// vault does not keep, such as privacyIDEA's user columns).
+    pub(crate) fn skip(self, n: usize) -> Fields<'l> {
+        Fields {
+            buf: self.buf,
+            ranges: self.ranges.get(n..).unwrap_or(&[]),
+            error: self.error,
+        }
     }
 }
 
@@ -592,21 +602,17 @@ pub(crate) fn parse_counter(text: &str) -> Result<u64, Problem> {
     text.parse::<u64>().map_err(|_| Problem::CounterInvalid)
 }
 
-/// Checks what the otpauth and privacyIDEA readers would refuse: digits
-/// other than 6 or 8, a TOTP period of 0.
-pub(crate) fn check_params(t: &Token, format: &'static str) -> Result<(), FormatError> {
-    let problem = if t.params.digits != 6 && t.params.digits != 8 {
-        format!("{} digits; the format holds 6 or 8", t.params.digits)
-    } else if t.params.kind == (OtpKind::Totp { period: 0 }) {
-        "TOTP period of 0 seconds".to_owned()
-    } else {
-        return Ok(());
-    };
-    Err(FormatError::Unrepresentable {
-        serial: t.serial.to_string(),
-        format,
-        problem,
-    })
+/// What the otpauth and privacyIDEA readers (ours and the customers')
+/// would refuse: digits other than 6 or 8, a TOTP period of 0.
+pub(crate) fn limits(p: &TokenParams) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if p.digits != 6 && p.digits != 8 {
+        reasons.push(format!("{} digits; the format holds 6 or 8", p.digits));
+    }
+    if p.kind == (OtpKind::Totp { period: 0 }) {
+        reasons.push("a TOTP period of 0 seconds".to_owned());
+    }
+    reasons
 }
 
 #[cfg(test)]

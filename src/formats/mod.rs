@@ -18,7 +18,7 @@ use std::io::{BufRead, Write};
 
 use secrecy::{SecretBox, SecretString};
 
-use crate::token::Token;
+use crate::token::{OtpKind, Token, TokenParams};
 
 pub mod azure;
 mod detect;
@@ -30,7 +30,7 @@ pub mod problem;
 pub mod pskc;
 
 pub use detect::{detect, detect_buffered, DETECT_HEAD_BYTES};
-pub use problem::{could_be_secret, Problem, RecordSerial};
+pub use problem::{could_be_secret, Problem, RecordSerial, RecordWarning, Warning, Warnings};
 
 /// The seed file formats of SPEC "Seed formats".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -240,6 +240,9 @@ impl fmt::Debug for PskcKey {
 pub struct ReadOptions {
     /// Key for encrypted PSKC.
     pub pskc_key: Option<PskcKey>,
+    /// What the readers accepted generously (e.g. stray Base32 bits in an
+    /// Entra file), gathered as they read.
+    pub warnings: Warnings,
 }
 
 /// Options for writing.
@@ -249,14 +252,17 @@ pub struct WriteOptions {
     pub pskc_key: Option<PskcKey>,
     /// For Azure CSV: the `upn` column (empty when `None`).
     pub upn: Option<String>,
+    /// For Azure CSV: each serial's own `upn` (a request's signed UPN
+    /// mapping); a serial it does not hold gets `upn`.
+    pub upns: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A stream of records of one file.
 pub type Records<'a> = Box<dyn Iterator<Item = Result<Token, RecordError>> + 'a>;
 
 /// A stream of records with the 1-based line each one starts on, for
-/// reports that must say where a problem is (duplicates). For PSKC the
-/// line is 0: its reader does not say (the record's position is used).
+/// reports that must say where a problem is (duplicates). For PSKC it is
+/// the line where the record's `<KeyPackage>` starts.
 pub type LocatedRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Token), RecordError>> + 'a>;
 
 /// Opens a stream of the tokens in `input`, read as `format`. Fails at once
@@ -276,19 +282,19 @@ pub fn reader<'a>(
     ))
 }
 
-/// As [`reader`], with the line each record starts on (0 for PSKC).
+/// As [`reader`], with the line each record starts on.
 pub fn located_reader<'a>(
     format: Format,
     input: Box<dyn BufRead + 'a>,
     opts: &'a ReadOptions,
 ) -> Result<LocatedRecords<'a>, FormatError> {
     Ok(match format {
-        Format::AzureCsv => azure::read_located(input)?,
+        Format::AzureCsv => azure::read_located(input, &opts.warnings)?,
         Format::Hex => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Hex),
         Format::Base32 => hexbase32::read_pairs(input, hexbase32::SecretEncoding::Base32),
         Format::Otpauth => otpauth::read_located(input),
         Format::PrivacyIdea => privacyidea::read_privacyidea(input),
-        Format::Pskc => Box::new(pskc::reader(input, opts)?.map(|r| r.map(|t| (0, t)))),
+        Format::Pskc => pskc::located_reader(input, opts)?,
     })
 }
 
@@ -316,7 +322,7 @@ pub fn write(
 /// Secrets pass through buffers that are wiped; a writer dropped without
 /// `finish` leaves its output incomplete, never a wrong but well-formed file
 /// (a PSKC container lacks its closing tag; line formats may lack lines).
-pub struct Writer<'w>(WriterKind<'w>);
+pub struct Writer<'w>(WriterKind<'w>, Format);
 
 impl std::fmt::Debug for Writer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -334,7 +340,10 @@ enum WriterKind<'w> {
 }
 
 enum LineFormat {
-    Azure { upn: String },
+    Azure {
+        upn: String,
+        upns: Option<std::collections::BTreeMap<String, String>>,
+    },
     Pairs(hexbase32::SecretEncoding),
     Otpauth,
     PrivacyIdea,
@@ -347,10 +356,17 @@ impl<'w> Writer<'w> {
         out: &'w mut dyn Write,
         opts: &WriteOptions,
     ) -> Result<Self, FormatError> {
+        let name = format;
         let format = match format {
-            Format::Pskc => return Ok(Writer(WriterKind::Pskc(pskc::writer(out, opts)?))),
+            Format::Pskc => {
+                return Ok(Writer(
+                    WriterKind::Pskc(pskc::writer(out, opts)?),
+                    Format::Pskc,
+                ))
+            }
             Format::AzureCsv => LineFormat::Azure {
                 upn: azure::upn(opts)?,
+                upns: opts.upns.clone(),
             },
             Format::Hex => LineFormat::Pairs(hexbase32::SecretEncoding::Hex),
             Format::Base32 => LineFormat::Pairs(hexbase32::SecretEncoding::Base32),
@@ -361,21 +377,29 @@ impl<'w> Writer<'w> {
         if let LineFormat::Azure { .. } = format {
             azure::push_header(&mut out.buf);
         }
-        Ok(Writer(WriterKind::Lines { out, format }))
+        Ok(Writer(WriterKind::Lines { out, format }, name))
     }
 
     /// Adds one token. A token the format cannot hold gives
     /// [`FormatError::Unrepresentable`]; the file is then unusable.
     pub fn push(&mut self, token: &Token) -> Result<(), FormatError> {
+        // The last line of the capability check `request create` made.
+        check_carry(self.1, token)?;
         let (out, format) = match &mut self.0 {
             WriterKind::Pskc(w) => return w.push(token),
             WriterKind::Lines { out, format } => (out, format),
         };
         match format {
-            LineFormat::Azure { upn } => azure::push_line(&mut out.buf, upn, token)?,
-            LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token)?,
+            LineFormat::Azure { upn, upns } => {
+                let upn = upns
+                    .as_ref()
+                    .and_then(|m| m.get(token.serial.as_str()))
+                    .unwrap_or(upn);
+                azure::push_line(&mut out.buf, upn, token)?
+            }
+            LineFormat::Pairs(encoding) => hexbase32::push_pair(&mut out.buf, *encoding, token),
             LineFormat::Otpauth => otpauth::push_line(&mut out.buf, token)?,
-            LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token)?,
+            LineFormat::PrivacyIdea => privacyidea::push_privacyidea(&mut out.buf, token),
         }
         out.maybe_flush()
     }
@@ -386,6 +410,64 @@ impl<'w> Writer<'w> {
             WriterKind::Lines { mut out, .. } => out.flush(),
             WriterKind::Pskc(w) => w.finish(),
         }
+    }
+}
+
+/// Why a token with `params` and a seed of `seed_len` bytes cannot be
+/// written in `format`: every reason, in plain words, joined by `; `;
+/// `None` when the format carries it faithfully (the customer's tool
+/// computes the same codes from the file).
+///
+/// One rule set per writer, and the only one: `request create` asks it
+/// for every requested token before the request is signed, and every
+/// [`Writer`] asks it again (with the authenticated parameters and the
+/// real seed) before it writes a token. The answer depends on the seed's
+/// length only, never on its bytes.
+pub fn cannot_carry(format: Format, params: &TokenParams, seed_len: usize) -> Option<String> {
+    let reasons = match format {
+        Format::AzureCsv => azure::limits(params, seed_len),
+        Format::Hex | Format::Base32 => hexbase32::limits(params),
+        Format::Otpauth => lines::limits(params),
+        Format::PrivacyIdea => privacyidea::limits(params, seed_len),
+        Format::Pskc => pskc_limits(params),
+    };
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// [`cannot_carry`] for a whole token, as the writers' error.
+pub(crate) fn check_carry(format: Format, t: &Token) -> Result<(), FormatError> {
+    match cannot_carry(format, &t.params, t.seed.len()) {
+        None => Ok(()),
+        Some(problem) => Err(FormatError::Unrepresentable {
+            serial: t.serial.to_string(),
+            format: format.name(),
+            problem,
+        }),
+    }
+}
+
+/// What PSKC cannot carry: a manufacturer or model with a character XML
+/// 1.0 cannot hold (the writer's `text` check, said before writing).
+fn pskc_limits(params: &TokenParams) -> Vec<String> {
+    [
+        ("manufacturer", &params.manufacturer),
+        ("model", &params.model),
+    ]
+    .into_iter()
+    .filter_map(|(what, v)| v.as_deref().map(|v| (what, v)))
+    .filter(|(_, v)| {
+        v.chars()
+            .any(|c| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+    })
+    .map(|(what, _)| format!("the {what} contains a control character, which XML cannot hold"))
+    .collect()
+}
+
+/// A token's kind in plain words: `TOTP with a 30 s time step`, `HOTP`.
+pub(crate) fn kind_words(kind: OtpKind) -> String {
+    match kind {
+        OtpKind::Totp { period } => format!("TOTP with a {period} s time step"),
+        OtpKind::Hotp { .. } => "HOTP".to_owned(),
     }
 }
 

@@ -179,7 +179,6 @@ fn push_encoded(buf: &mut Vec<u8>, text: &str) {
 /// Writes one URI per token: label `Manufacturer:SERIAL` (or `SERIAL`),
 /// secret in unpadded Base32, and every parameter spelled out.
 pub(crate) fn push_line(buf: &mut Vec<u8>, t: &Token) -> Result<(), FormatError> {
-    lines::check_params(t, "otpauth")?;
     let p = &t.params;
     let kind = match p.kind {
         OtpKind::Totp { .. } => "totp",

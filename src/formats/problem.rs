@@ -286,6 +286,22 @@ pub enum Problem {
     TypeUnsupported,
     /// A hash algorithm other than SHA1, SHA256, SHA512.
     HashUnknown,
+    /// A token type the vault does not hold, known by name (privacyIDEA's
+    /// `ocra`, `tan`, ...).
+    TypeNamedUnsupported {
+        /// The type, from a fixed list.
+        name: &'static str,
+    },
+    /// privacyIDEA takes the hash from the key's length: it implies one
+    /// the vault cannot hold, or other than the file's hash column names.
+    PrivacyIdeaHash {
+        /// Length of the key field in characters.
+        key_digits: usize,
+        /// The hash privacyIDEA takes (fixed text).
+        implied: &'static str,
+        /// The hash the file's sixth column names, if any (fixed text).
+        named: Option<&'static str>,
+    },
     /// An HOTP URI without a counter.
     HotpWithoutCounter,
     /// A text field the vault would keep in clear (manufacturer, model)
@@ -446,6 +462,8 @@ impl Problem {
             Problem::CounterInvalid => "counter_invalid",
             Problem::TypeUnsupported => "type_unsupported",
             Problem::HashUnknown => "hash_unknown",
+            Problem::TypeNamedUnsupported { .. } => "type_unsupported",
+            Problem::PrivacyIdeaHash { .. } => "privacyidea_hash",
             Problem::HotpWithoutCounter => "hotp_without_counter",
             Problem::TextLooksSecret { .. } => "text_looks_secret",
             Problem::Pskc(p) => p.kind(),
@@ -597,6 +615,26 @@ impl fmt::Display for Problem {
             Problem::HashUnknown => {
                 f.write_str("unknown hash algorithm; expected SHA1, SHA256 or SHA512")
             }
+            Problem::TypeNamedUnsupported { name } => write!(
+                f,
+                "token type {name} is not supported; the vault holds totp and hotp seeds only"
+            ),
+            Problem::PrivacyIdeaHash {
+                key_digits,
+                implied,
+                named: None,
+            } => write!(
+                f,
+                "privacyIDEA takes a key of {key_digits} hex digits as {implied}, which the vault does not hold (SHA1, SHA256, SHA512); ask the factory for a PSKC file"
+            ),
+            Problem::PrivacyIdeaHash {
+                key_digits,
+                implied,
+                named: Some(named),
+            } => write!(
+                f,
+                "the hash column says {named}, but privacyIDEA ignores that column and takes a key of {key_digits} hex digits as {implied}; the file means other codes there than it says: ask the factory for a PSKC file, or drop the column if {implied} is meant"
+            ),
             Problem::HotpWithoutCounter => f.write_str("HOTP URI without a counter parameter"),
             Problem::TextLooksSecret { field } => write!(
                 f,
@@ -745,5 +783,87 @@ mod tests {
         assert!(p.to_string().contains("in its middle"), "{p}");
         assert_eq!(number("45"), Some(45));
         assert_eq!(number("3132333435363738393031323334353637383930"), None);
+    }
+}
+
+/// Something a reader accepted but changed or read generously, that the
+/// person ingesting the file should know about. Like [`Problem`], fixed
+/// text around numbers: nothing of the record's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The last Base32 symbol of the secret had bits set beyond the last
+    /// whole byte; they were dropped, as Entra and authenticator apps do.
+    Base32StrayBitsIgnored {
+        /// How many bits the last symbol carries beyond the last byte.
+        bits: usize,
+    },
+}
+
+impl Warning {
+    /// A stable, machine-readable name of the kind of warning.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::Base32StrayBitsIgnored { .. } => "base32_stray_bits_ignored",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Base32StrayBitsIgnored { bits } => write!(
+                f,
+                "the last Base32 character of the secret sets some of its {bits} bits beyond the \
+                 last whole byte; they were ignored, as Microsoft Entra and authenticator apps \
+                 do (check the seed with the factory if in doubt)"
+            ),
+        }
+    }
+}
+
+/// A [`Warning`] with the line and serial of its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWarning {
+    /// 1-based line of the record.
+    pub line: u64,
+    /// The serial, as far as it may be shown.
+    pub serial: RecordSerial,
+    /// What was noticed.
+    pub warning: Warning,
+}
+
+impl fmt::Display for RecordWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.serial {
+            RecordSerial::Shown(s) => {
+                write!(f, "line {} (serial {}): {}", self.line, s, self.warning)
+            }
+            _ => write!(f, "line {}: {}", self.line, self.warning),
+        }
+    }
+}
+
+/// The warnings of one read, gathered while a reader streams (possibly on
+/// another thread than the one that reports them).
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::Mutex<Vec<RecordWarning>>);
+
+impl Warnings {
+    /// Records a warning.
+    pub fn push(&self, w: RecordWarning) {
+        // A poisoned lock means a reader thread panicked; the read fails
+        // anyway, so losing its warnings loses nothing.
+        if let Ok(mut v) = self.0.lock() {
+            v.push(w);
+        }
+    }
+
+    /// Takes every warning recorded so far, in the order they came.
+    pub fn take(&self) -> Vec<RecordWarning> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }

@@ -87,12 +87,16 @@ where
     let flags = KeyFlags::empty()
         .set_transport_encryption()
         .set_storage_encryption();
+    // Exactly the keys the check reported as usable: sequoia's `supported()`
+    // looks at the algorithm only, not at the curve of an ECDH key.
+    let usable = recipient.encryption_subkey_fingerprints();
     let recipients: Vec<Recipient> = vc
         .keys()
         .supported()
         .alive()
         .revoked(false)
         .key_flags(flags)
+        .filter(|ka| usable.contains(&ka.key().fingerprint().to_hex()))
         .map(Into::into)
         .collect();
     if recipients.is_empty() {

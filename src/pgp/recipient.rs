@@ -17,8 +17,11 @@ use std::time::SystemTime;
 use sequoia_openpgp as openpgp;
 
 use openpgp::cert::prelude::*;
+use openpgp::crypto::mpi;
+use openpgp::packet::key::{KeyParts, KeyRole};
+use openpgp::packet::Key;
 use openpgp::parse::Parse;
-use openpgp::types::{KeyFlags, PublicKeyAlgorithm, RevocationStatus};
+use openpgp::types::{Curve, KeyFlags, PublicKeyAlgorithm, RevocationStatus};
 use openpgp::Cert;
 
 use super::POLICY;
@@ -66,6 +69,20 @@ pub enum CertProblem {
         /// Its modulus size.
         bits: usize,
     },
+    /// A key lies on an elliptic curve the OpenPGP backend of this build
+    /// cannot compute with (the pure-Rust backend has no brainpool curves):
+    /// its signatures cannot be checked and nothing can be encrypted to it.
+    #[error("curve {curve} is not supported ({role} {fingerprint} uses it); supported are {supported}; the customer needs a key of one of these kinds")]
+    UnsupportedCurve {
+        /// The curve's name, e.g. `brainpoolP256r1`.
+        curve: String,
+        /// "the primary key" or "encryption subkey".
+        role: &'static str,
+        /// Fingerprint of the key on that curve.
+        fingerprint: String,
+        /// What this build supports, in words.
+        supported: String,
+    },
     /// sequoia's StandardPolicy refuses the certificate or one of its keys
     /// (weak hash such as SHA-1 in a binding signature, weak algorithm...).
     #[error("refused by the OpenPGP policy: {0}")]
@@ -104,7 +121,21 @@ impl RecipientCert {
         weak_rsa(&cert, &mut problems);
 
         let created = cert.primary_key().key().creation_time();
+        let primary_curve = unsupported_curve(cert.primary_key().key());
         let encryption_keys = match cert.with_policy(&POLICY, now) {
+            // No signature of a key on an unsupported curve can be checked,
+            // so sequoia's complaint ("No binding signature at time ...")
+            // would hide the one thing the customer must change.
+            _ if primary_curve.is_some() => {
+                if let Some(curve) = primary_curve {
+                    problems.push(curve_problem(
+                        curve,
+                        "the primary key",
+                        cert.fingerprint().to_hex(),
+                    ));
+                }
+                Vec::new()
+            }
             // Before its creation a key has no valid binding; say that
             // rather than a policy complaint.
             Err(_) if created > now => {
@@ -152,6 +183,20 @@ impl RecipientCert {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Whether one of the valid user ids carries the e-mail address
+    /// `email` (compared without regard to case; a user id `Name <addr>`
+    /// carries `addr`, a bare user id is compared whole).
+    pub fn names_email(&self, email: &str) -> bool {
+        let want = email.trim();
+        self.user_ids().iter().any(|u| {
+            let addr = match (u.rfind('<'), u.rfind('>')) {
+                (Some(a), Some(b)) if a < b => &u[a + 1..b],
+                _ => u.as_str(),
+            };
+            addr.trim().eq_ignore_ascii_case(want)
+        })
     }
 
     /// The checked certificate.
@@ -212,6 +257,49 @@ fn parse_one(bytes: &[u8]) -> Result<Cert, CertProblem> {
         return Err(CertProblem::NotOneCertificate(certs.len()));
     }
     certs.pop().ok_or(CertProblem::NotOneCertificate(0))
+}
+
+/// The curve of an elliptic-curve key when this build cannot use it.
+pub(crate) fn unsupported_curve<P: KeyParts, R: KeyRole>(key: &Key<P, R>) -> Option<Curve> {
+    let curve = match key.mpis() {
+        mpi::PublicKey::ECDSA { curve, .. }
+        | mpi::PublicKey::EdDSA { curve, .. }
+        | mpi::PublicKey::ECDH { curve, .. } => curve,
+        _ => return None,
+    };
+    (!curve.is_supported()).then(|| curve.clone())
+}
+
+/// What a customer key may be, for this build's OpenPGP backend, in words:
+/// RSA of 2048 bits or more and every supported curve GnuPG 2.2 makes.
+pub fn supported_key_kinds() -> String {
+    let mut kinds = vec!["RSA (2048 bits or more)".to_string()];
+    for c in [
+        Curve::Cv25519,
+        Curve::NistP256,
+        Curve::NistP384,
+        Curve::NistP521,
+        Curve::BrainpoolP256,
+        Curve::BrainpoolP384,
+        Curve::BrainpoolP512,
+    ] {
+        if c.is_supported() {
+            kinds.push(match c {
+                Curve::Cv25519 => "Curve25519 (cv25519/ed25519)".to_string(),
+                other => other.to_string(),
+            });
+        }
+    }
+    kinds.join(", ")
+}
+
+fn curve_problem(curve: Curve, role: &'static str, fingerprint: String) -> CertProblem {
+    CertProblem::UnsupportedCurve {
+        curve: curve.to_string(),
+        role,
+        fingerprint,
+        supported: supported_key_kinds(),
+    }
 }
 
 fn weak_rsa(cert: &Cert, problems: &mut Vec<CertProblem>) {
@@ -284,9 +372,12 @@ fn check_valid(
     let candidates: Vec<_> = vc.keys().key_flags(flags).collect();
     let mut usable = Vec::new();
     let mut why_not = Vec::new();
+    let mut bad_curves = Vec::new();
     for ka in &candidates {
         let fpr = ka.key().fingerprint().to_hex();
-        if !ka.key().pk_algo().is_supported() {
+        if let Some(curve) = unsupported_curve(ka.key()) {
+            bad_curves.push(curve_problem(curve, "encryption subkey", fpr));
+        } else if !ka.key().pk_algo().is_supported() {
             why_not.push(format!(
                 "{fpr} uses the unsupported algorithm {}",
                 ka.key().pk_algo()
@@ -329,7 +420,12 @@ fn check_valid(
             problems.push(CertProblem::NoEncryptionKey);
         }
     } else if usable.is_empty() && !cert_dead {
-        problems.push(CertProblem::EncryptionKeysUnusable(why_not.join("; ")));
+        // A key on an unsupported curve is only a problem when nothing
+        // else can be encrypted to; then it is the one to name.
+        problems.append(&mut bad_curves);
+        if !why_not.is_empty() {
+            problems.push(CertProblem::EncryptionKeysUnusable(why_not.join("; ")));
+        }
     }
     usable
 }

@@ -146,7 +146,57 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id AND e.state = 'completed'
         GROUP BY rs.serial;
     "#,
-    // 3: a lookup table for filtering the log (src/audit/index.rs). Not
+    // 3 (i2): a request's UPN mapping for Entra; its SHA-256 is in the
+    // signed creation statement, which is what makes a row trustworthy.
+    r#"
+    CREATE TABLE request_upns (
+        request_id TEXT NOT NULL REFERENCES requests(id),
+        serial     TEXT NOT NULL,
+        upn        TEXT NOT NULL,
+        PRIMARY KEY (request_id, serial)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    // 4 (k1, rekey): a pending rekey (at most one) and the key epochs.
+    r#"
+    -- The pending rekey. Nothing here is trusted as it stands: commit
+    -- compares it with the `rekey.started` entry and opens every wrap
+    -- under the key the new cards combine to.
+    CREATE TABLE rekey_pending (
+        singleton        INTEGER PRIMARY KEY CHECK (singleton = 1),
+        rekey_id         TEXT NOT NULL,
+        new_version      INTEGER NOT NULL,
+        threshold        INTEGER NOT NULL,
+        share_set        TEXT NOT NULL,
+        master_check     BLOB NOT NULL,
+        vault_key_sealed BLOB NOT NULL,
+        started_at       TEXT NOT NULL,
+        audit_seq        INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE rekey_custodians (
+        member_index INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        commitment   BLOB NOT NULL,
+        officer_fpr  TEXT NOT NULL,
+        officer_cert BLOB NOT NULL,
+        verified_at  TEXT
+    ) STRICT;
+
+    -- Every data key wrapped under the pending key version.
+    CREATE TABLE rekey_wraps (
+        data_key_id INTEGER PRIMARY KEY REFERENCES data_keys(id),
+        wrapped     BLOB NOT NULL
+    ) STRICT;
+
+    -- One row per committed rekey: where its `vault.rekeyed` entry is.
+    CREATE TABLE key_epochs (
+        key_version INTEGER PRIMARY KEY,
+        rekey_id    TEXT NOT NULL UNIQUE,
+        audit_seq   INTEGER NOT NULL,
+        rekeyed_at  TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 5: a lookup table for filtering the log (src/audit/index.rs). Not
     // part of the chain: a browser re-checks each entry it points to. And
     // an index on the seeds' state, so the status (shown by the console
     // every few seconds) counts a million seeds without reading them.

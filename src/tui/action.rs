@@ -58,4 +58,29 @@ pub enum Action {
     Backspace,
     /// Empty the text field.
     ClearInput,
+    /// Open the ingest wizard.
+    OpenIngest,
+    /// Open the export dialog.
+    OpenExport,
+    /// An officer's act or a step of one (Batches, Orders, Requests).
+    Act(ActKey),
+}
+
+/// The keys of the officers' screens (see `acts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActKey {
+    /// Find a serial / filter the list.
+    Find,
+    /// Add an order / create a request.
+    New,
+    /// Assign shipped serials from a file.
+    Assign,
+    /// Approve the selected request.
+    Approve,
+    /// Reject the request / void the serial.
+    Reject,
+    /// Check a custodian's card and passphrase.
+    CardCheck,
+    /// Previous field of a form.
+    PrevField,
 }

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::action::Action;
 use super::advice::Shown;
+use super::export::ExportDialog;
+use super::ingest::IngestWizard;
 use super::keys::Context;
 use super::unseal::{Outcome, UnsealDialog};
 use super::worker::{Job, PageQuery, Reply, Select, Snapshot};
@@ -251,12 +253,18 @@ pub struct State {
     pub prompt: Option<Prompt>,
     /// Help overlay, when shown.
     pub help: Option<HelpView>,
+    /// The ingest wizard, when open.
+    pub ingest: Option<IngestWizard>,
+    /// The export dialog, when open.
+    pub export: Option<ExportDialog>,
     /// Status-bar message.
     pub notice: Option<Notice>,
     /// Jobs sent and not answered yet.
     pub pending: usize,
     /// The user asked to quit.
     pub quit: bool,
+    /// The officers' screens and acts (t3).
+    pub acts: super::acts::Acts,
 }
 
 impl State {
@@ -295,9 +303,12 @@ impl State {
             confirm: None,
             prompt: None,
             help: None,
+            ingest: None,
+            export: None,
             notice: None,
             pending: 0,
             quit: false,
+            acts: super::acts::Acts::default(),
         }
     }
 
@@ -329,6 +340,15 @@ impl State {
         if self.prompt.is_some() {
             return vec![Context::TextField, Context::Prompt];
         }
+        if let Some(w) = &self.ingest {
+            return w.contexts();
+        }
+        if let Some(d) = &self.export {
+            return d.contexts();
+        }
+        if let Some(c) = super::acts::contexts(self) {
+            return c;
+        }
         match self.tab {
             Tab::Audit if self.audit.open.is_some() => vec![Context::Entry, Context::Main],
             Tab::Audit => vec![Context::Audit, Context::Main],
@@ -344,14 +364,14 @@ impl State {
         self.screen_contexts()
     }
 
-    fn info(&mut self, text: impl Into<String>) {
+    pub(super) fn info(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: false,
         });
     }
 
-    fn error(&mut self, text: impl Into<String>) {
+    pub(super) fn error(&mut self, text: impl Into<String>) {
         self.notice = Some(Notice {
             text: text.into(),
             error: true,
@@ -390,7 +410,7 @@ impl State {
         }
     }
 
-    fn apply_snapshot(&mut self, s: Snapshot) -> Vec<Job> {
+    pub(super) fn apply_snapshot(&mut self, s: Snapshot) -> Vec<Job> {
         let entries_before = match &self.status {
             Some(Ok(st)) => Some(st.audit.entries),
             _ => None,
@@ -440,6 +460,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     if state.prompt.is_some() {
         return update_prompt(state, action);
     }
+    if state.ingest.is_some() || state.export.is_some() {
+        return super::quorum::update(state, action);
+    }
+    if let Some(jobs) = super::acts::update(state, action) {
+        return jobs;
+    }
     match action {
         Action::Quit => ask_quit(state),
         Action::ToggleHelp => {
@@ -457,10 +483,23 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
         Action::GotoTab(i) => goto_tab(state, usize::from(i)),
         Action::Refresh => {
             state.info("re-reading the vault");
-            refresh(state)
+            let mut jobs = refresh(state);
+            jobs.push(Job::Acts(super::acts::work::ActJob::Lists));
+            jobs
         }
         Action::OpenUnseal => open_unseal(state),
         Action::Seal => seal(state, SealReason::Key),
+        Action::OpenIngest => super::quorum::open_ingest(state),
+        Action::OpenExport => {
+            // On the Requests screen, `e` exports the selected request when
+            // it is approved; elsewhere the dialog asks which one.
+            let selected = (state.tab == Tab::Requests)
+                .then(|| super::acts::selected_request(state))
+                .flatten()
+                .filter(|r| r.state.kind() == crate::vault::RequestStateKind::Approved)
+                .map(|r| r.id.clone());
+            super::quorum::open_export(state, selected)
+        }
         _ if state.tab == Tab::Audit => update_audit(state, action),
         // Esc on a screen with nothing to close does nothing: it never quits.
         _ => Vec::new(),
@@ -507,7 +546,7 @@ fn seal(state: &mut State, reason: SealReason) -> Vec<Job> {
 
 /// `q`: quits at once while sealed; while unsealed, asks first, naming
 /// whose key is wiped.
-fn ask_quit(state: &mut State) -> Vec<Job> {
+pub(super) fn ask_quit(state: &mut State) -> Vec<Job> {
     match &state.session {
         Session::Unsealed { officers, .. } => {
             state.confirm = Some(Confirm {
@@ -536,6 +575,10 @@ fn quit(state: &mut State, reason: SealReason) -> Vec<Job> {
     state.quit = true;
     state.dialog = None; // wipes any typed passphrase
     state.confirm = None;
+    state.prompt = None;
+    state.ingest = None;
+    state.export = None;
+    super::acts::close(state); // wipes an officer's typed passphrase
     match state.session {
         Session::Unsealed { .. } | Session::Unsealing => {
             state.session = Session::Sealing;
@@ -590,6 +633,9 @@ fn update_help(state: &mut State, action: Action) -> Vec<Job> {
 fn goto_tab(state: &mut State, i: usize) -> Vec<Job> {
     if let Some(t) = Tab::ALL.get(i) {
         state.tab = *t;
+    }
+    if super::acts::wants_lists(state.tab) {
+        return vec![Job::Acts(super::acts::work::ActJob::Lists)];
     }
     Vec::new()
 }
@@ -888,6 +934,7 @@ fn update_dialog(state: &mut State, action: Action) -> Vec<Job> {
 /// Folds a reply from the vault thread into the state. Returns the jobs
 /// it leads to (a page after new entries, keys that waited).
 pub fn apply(state: &mut State, reply: Reply) -> Vec<Job> {
+    // A progress report is not the job's answer: it leaves `pending` alone.
     if reply.is_final() {
         state.pending = state.pending.saturating_sub(1);
     }
@@ -896,6 +943,7 @@ pub fn apply(state: &mut State, reply: Reply) -> Vec<Job> {
             state.audit.progress = Some((what, done, total));
             Vec::new()
         }
+        r @ (Reply::Ingest(..) | Reply::Export(..)) => super::quorum::apply(state, r),
         Reply::Refreshed(s) => {
             state.refreshing = false;
             if state
@@ -950,10 +998,24 @@ pub fn apply(state: &mut State, reply: Reply) -> Vec<Job> {
             dirs,
             cards,
             errors,
-        } => match state.dialog.as_mut() {
-            Some(d) => d.cards_found(dirs, cards, errors),
-            None => Vec::new(),
-        },
+        } => {
+            // The officer card dialog takes the scan when it asked for it.
+            match super::acts::cards_found(state, dirs, cards, errors) {
+                Some((dirs, cards, errors)) => match state.dialog.as_mut() {
+                    Some(d) => d.cards_found(dirs, cards, errors),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            }
+        }
+        Reply::Acts(r, snap) => {
+            let jobs = match snap {
+                Some(snap) => state.apply_snapshot(*snap),
+                None => Vec::new(),
+            };
+            super::acts::apply(state, r);
+            jobs
+        }
         Reply::Checked(r, snap) => {
             let mut jobs = state.apply_snapshot(snap);
             if let Some(d) = state.dialog.as_mut() {
@@ -1039,6 +1101,7 @@ pub fn expire(state: &mut State, now: Instant) -> Vec<Job> {
         ));
         jobs.push(Job::Seal(SealReason::Idle));
     }
+    super::acts::idle(state);
     // A half-typed quorum left at an unattended console is wiped too.
     if state
         .dialog

@@ -5,7 +5,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use super::action::{ActKey, Action};
 
 /// Where a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,26 @@ pub enum Context {
     TextField,
     /// The help overlay.
     Help,
+    /// The ingest wizard or export dialog, whatever has focus.
+    Act,
+    /// A list in the ingest wizard or export dialog (files, media, requests).
+    ActList,
+    /// A report or summary waiting for confirmation.
+    ActConfirm,
+    /// Ingest or export opened while the vault is sealed.
+    ActSealed,
+    /// The Batches and serials tab.
+    Batches,
+    /// The Orders tab.
+    Orders,
+    /// The Requests tab.
+    Requests,
+    /// A form of an officer's act (with `TextField`).
+    Form,
+    /// A confirmation or result panel of an officer's act.
+    ActPanel,
+    /// The officer card dialog's card list.
+    OfficerCards,
 }
 
 impl Context {
@@ -46,6 +66,15 @@ impl Context {
             Context::CardList => "Unseal: card list",
             Context::TextField => "Text field",
             Context::Help => "This help",
+            Context::Act | Context::ActList | Context::ActConfirm | Context::ActSealed => {
+                "Ingest wizard, export dialog"
+            }
+            Context::Batches => "Batches and serials",
+            Context::Orders => "Orders",
+            Context::Requests => "Requests",
+            Context::Form => "Forms (orders, requests, void)",
+            Context::ActPanel => "Confirmations and results",
+            Context::OfficerCards => "Officer card dialog",
         }
     }
 }
@@ -108,6 +137,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
     b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read (also every few seconds)"),
+    b(Main, Char('i'), NONE, Action::OpenIngest, "i", "ingest a factory batch"),
+    b(Main, Char('e'), NONE, Action::OpenExport, "e", "export an approved request"),
     b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
     b(Audit, Char('k'), NONE, Action::Up, "", ""),
     b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
@@ -163,6 +194,74 @@ pub const BINDINGS: &[Binding] = &[
     b(Help, PageDown, NONE, Action::PageDown, "", ""),
     b(Help, Home, NONE, Action::Home, "Home/End", "top, bottom"),
     b(Help, End, NONE, Action::End, "", ""),
+        b(Act, Esc, NONE, Action::Back, "Esc", "back; cancel (nothing stored)"),
+    // Fields take the text-field keys above (Enter checks, Tab next field).
+    b(ActList, Up, NONE, Action::Up, "Up/Down", "choose (j/k); Enter picks"),
+    b(ActList, Char('k'), NONE, Action::Up, "", ""),
+    b(ActList, Down, NONE, Action::Down, "", ""),
+    b(ActList, Char('j'), NONE, Action::Down, "", ""),
+    b(ActList, Enter, NONE, Action::Confirm, "", ""),
+    b(ActList, Tab, NONE, Action::SwitchFocus, "", ""),
+    b(ActConfirm, Enter, NONE, Action::Confirm, "Enter/y", "confirm; PgUp/PgDn scroll"),
+    b(ActConfirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(ActConfirm, Up, NONE, Action::Up, "", ""),
+    b(ActConfirm, Down, NONE, Action::Down, "", ""),
+    b(ActConfirm, Char('k'), NONE, Action::Up, "", ""),
+    b(ActConfirm, Char('j'), NONE, Action::Down, "", ""),
+    b(ActConfirm, PageUp, NONE, Action::PageUp, "", ""),
+    b(ActConfirm, PageDown, NONE, Action::PageDown, "", ""),
+    b(ActSealed, Char('u'), NONE, Action::OpenUnseal, "u", "unseal first (when sealed)"),
+    b(Main, Char('c'), NONE, Action::Act(ActKey::CardCheck), "c", "card check (a custodian's card)"),
+    b(Batches, Up, NONE, Action::Up, "Up/k", "previous batch"),
+    b(Batches, Char('k'), NONE, Action::Up, "", ""),
+    b(Batches, Down, NONE, Action::Down, "Down/j", "next batch"),
+    b(Batches, Char('j'), NONE, Action::Down, "", ""),
+    b(Batches, Home, NONE, Action::Home, "Home/g", "first batch"),
+    b(Batches, Char('g'), NONE, Action::Home, "", ""),
+    b(Batches, End, NONE, Action::End, "End/G", "last batch"),
+    b(Batches, Char('G'), NONE, Action::End, "", ""),
+    b(Batches, Char('/'), NONE, Action::Act(ActKey::Find), "/", "look up a serial"),
+    b(Batches, Char('x'), NONE, Action::Act(ActKey::Reject), "x", "void the serial shown (one officer's card)"),
+    b(Orders, Up, NONE, Action::Up, "Up/k", "previous order"),
+    b(Orders, Char('k'), NONE, Action::Up, "", ""),
+    b(Orders, Down, NONE, Action::Down, "Down/j", "next order"),
+    b(Orders, Char('j'), NONE, Action::Down, "", ""),
+    b(Orders, Home, NONE, Action::Home, "Home/g", "first order"),
+    b(Orders, Char('g'), NONE, Action::Home, "", ""),
+    b(Orders, End, NONE, Action::End, "End/G", "last order"),
+    b(Orders, Char('G'), NONE, Action::End, "", ""),
+    b(Orders, Char('/'), NONE, Action::Act(ActKey::Find), "/", "filter by id, customer or e-mail"),
+    b(Orders, Char('n'), NONE, Action::Act(ActKey::New), "n", "add an order (one officer's card)"),
+    b(Orders, Char('l'), NONE, Action::Act(ActKey::Assign), "l", "load shipped serials from a file"),
+    b(Requests, Up, NONE, Action::Up, "Up/k", "previous request"),
+    b(Requests, Char('k'), NONE, Action::Up, "", ""),
+    b(Requests, Down, NONE, Action::Down, "Down/j", "next request"),
+    b(Requests, Char('j'), NONE, Action::Down, "", ""),
+    b(Requests, Home, NONE, Action::Home, "Home/g", "newest request"),
+    b(Requests, Char('g'), NONE, Action::Home, "", ""),
+    b(Requests, End, NONE, Action::End, "End/G", "oldest request"),
+    b(Requests, Char('G'), NONE, Action::End, "", ""),
+    b(Requests, Char('n'), NONE, Action::Act(ActKey::New), "n", "create a seed request"),
+    b(Requests, Char('a'), NONE, Action::Act(ActKey::Approve), "a", "approve (a second officer)"),
+    b(Requests, Char('x'), NONE, Action::Act(ActKey::Reject), "x", "reject, with a reason"),
+    b(Form, Esc, NONE, Action::Back, "Esc", "back one step (wipes a typed passphrase)"),
+    b(Form, BackTab, NONE, Action::Act(ActKey::PrevField), "Shift-Tab", "previous field"),
+    b(Form, Up, NONE, Action::Up, "Up/Down", "move in the media file list"),
+    b(Form, Down, NONE, Action::Down, "", ""),
+    b(Form, Enter, NONE, Action::Confirm, "Enter", "check / pick the file"),
+    b(Form, Tab, NONE, Action::SwitchFocus, "Tab", "next field, then the media file list"),
+    b(ActPanel, Esc, NONE, Action::Back, "Esc", "back one step"),
+    b(ActPanel, Enter, NONE, Action::Confirm, "Enter/y", "confirm / close"),
+    b(ActPanel, Char('y'), NONE, Action::Confirm, "", ""),
+    b(ActPanel, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(ActPanel, Down, NONE, Action::Down, "", ""),
+    b(OfficerCards, Up, NONE, Action::Up, "Up/k", "previous card"),
+    b(OfficerCards, Char('k'), NONE, Action::Up, "", ""),
+    b(OfficerCards, Down, NONE, Action::Down, "Down/j", "next card"),
+    b(OfficerCards, Char('j'), NONE, Action::Down, "", ""),
+    b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
+    b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
+    b(OfficerCards, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory (Enter lists it)"),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
@@ -255,7 +354,25 @@ mod tests {
     #[test]
     fn every_context_has_help() {
         for ctx in [
-            Main, Audit, Entry, Prompt, Confirm, Dialog, CardList, TextField, Help,
+            Main,
+            Audit,
+            Entry,
+            Prompt,
+            Confirm,
+            Dialog,
+            CardList,
+            TextField,
+            Help,
+            Act,
+            ActList,
+            ActConfirm,
+            ActSealed,
+            Batches,
+            Orders,
+            Requests,
+            Form,
+            ActPanel,
+            OfficerCards,
         ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");
         }

@@ -26,9 +26,14 @@
 //! profiles in Cargo.toml must not set `abort`, and a test checks that.
 
 pub mod action;
+pub mod acts;
 pub mod advice;
 pub mod app;
+pub mod export;
+pub mod ingest;
 pub mod keys;
+pub mod officer;
+pub mod quorum;
 pub mod ui;
 pub mod unseal;
 pub mod worker;
@@ -66,6 +71,7 @@ impl Options {
                 media: crate::media::removable_media,
                 card_dirs: vec![PathBuf::from("cards")],
                 audit_window: worker::AUDIT_WINDOW,
+                media_dirs: Vec::new(),
             },
         }
     }
@@ -193,13 +199,14 @@ impl Drop for Restore {
 
 /// `seedvault tui`: runs until the user quits. The vault is sealed (the
 /// worker thread has dropped any key) before this returns.
-pub fn run(dir: &Path, idle_timeout: Duration) -> Result<(), TuiError> {
+pub fn run(dir: &Path, idle_timeout: Duration, media_dirs: Vec<PathBuf>) -> Result<(), TuiError> {
     let vault = Vault::open(dir)?;
     // `ratatui::init` enters raw mode and the alternate screen and installs
     // a panic hook that restores the terminal before the message prints.
     let mut terminal = ratatui::init();
     let _restore = Restore;
     let mut options = Options::new(idle_timeout);
+    options.sources.media_dirs = media_dirs;
     // Cards kept beside the vault directory (`demo/cards` next to
     // `demo/vault`, as `seedvault demo` and many ceremonies lay them out).
     if let Some(beside) = dir.parent().map(|p| p.join("cards")) {

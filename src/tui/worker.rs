@@ -60,6 +60,12 @@ pub enum Job {
     Unseal(Vec<(PathBuf, SecretString)>),
     /// End the session (logged with the reason) and wipe the key.
     Seal(SealReason),
+    /// An ingest wizard job (runs with the session).
+    Ingest(super::ingest::Job),
+    /// An export dialog job (runs with the session).
+    Export(super::export::Job),
+    /// Work of the officers' screens (lists, dry runs, one officer's act).
+    Acts(super::acts::work::ActJob),
 }
 
 /// A page of the audit log to read, and which row to select in it.
@@ -170,12 +176,31 @@ pub enum Reply {
     Unsealed(Result<(Vec<String>, HeldSecrets), Shown>, Snapshot),
     /// For [`Job::Seal`].
     Sealed(Snapshot),
+    /// For [`Job::Ingest`]: progress (no snapshot), then the answer with a
+    /// fresh snapshot when the job may have changed the vault.
+    Ingest(super::ingest::Reply, Option<Box<Snapshot>>),
+    /// For [`Job::Export`]: likewise.
+    Export(super::export::Reply, Option<Box<Snapshot>>),
+    /// For [`Job::Acts`]; a fresh snapshot when the vault may have changed.
+    Acts(super::acts::work::ActReply, Option<Box<Snapshot>>),
 }
 
 impl Reply {
-    /// False for progress messages, true for a job's answer.
+    /// Whether this is a progress report, with the job's answer still to
+    /// come (it does not count as the answer).
+    pub fn is_progress(&self) -> bool {
+        match self {
+            Reply::Ingest(r, _) => r.is_progress(),
+            Reply::Export(r, _) => r.is_progress(),
+            _ => false,
+        }
+    }
+
+    /// False for progress messages (the log's and the ingest wizard's and
+    /// export dialog's), true for a job's answer: only an answer lowers
+    /// the pending count.
     pub fn is_final(&self) -> bool {
-        !matches!(self, Reply::Progress { .. })
+        !matches!(self, Reply::Progress { .. }) && !self.is_progress()
     }
 }
 
@@ -189,6 +214,18 @@ pub struct Sources {
     /// Kept so that callers written for the old window still build; the
     /// log is now read a page at a time, whole, and this is not used.
     pub audit_window: u64,
+    /// Directories treated as removable media besides the mounted ones
+    /// (`seedvault tui --media DIR`: the demo medium, tests).
+    pub media_dirs: Vec<PathBuf>,
+}
+
+impl Sources {
+    /// The mounted media, then the `--media` directories.
+    pub fn all_media(&self) -> Vec<Medium> {
+        let mut m = (self.media)();
+        m.extend(self.media_dirs.iter().map(|d| crate::media::directory(d)));
+        m
+    }
 }
 
 /// The size of the audit window the TUI once read (see
@@ -216,7 +253,7 @@ impl Worker {
                     let progress = |what: &'static str, done: u64, total: u64| {
                         let _ = reply_tx.send(Reply::Progress { what, done, total });
                     };
-                    let reply = held.run(job, &sources, &progress);
+                    let reply = held.run(job, &sources, &progress, &reply_tx);
                     if reply_tx.send(reply).is_err() {
                         break;
                     }
@@ -292,8 +329,15 @@ impl Held {
         }
     }
 
+    fn session(&mut self) -> Option<&mut UnsealedSession> {
+        match self {
+            Held::Unsealed(u) => Some(u),
+            _ => None,
+        }
+    }
+
     fn snapshot(&self, sources: &Sources) -> Snapshot {
-        let media = (sources.media)();
+        let media = sources.all_media();
         let read_at = crate::vault::clock::unix_now();
         match self.vault() {
             Ok(v) => Snapshot {
@@ -316,8 +360,30 @@ impl Held {
         job: Job,
         sources: &Sources,
         progress: &dyn Fn(&'static str, u64, u64),
+        tx: &Sender<Reply>,
     ) -> Reply {
         match job {
+            Job::Ingest(j) => {
+                let listing = matches!(j, super::ingest::Job::ListFiles);
+                let roots: Vec<PathBuf> = sources
+                    .all_media()
+                    .into_iter()
+                    .map(|m| m.mount_point)
+                    .collect();
+                let send = |r| {
+                    let _ = tx.send(Reply::Ingest(r, None));
+                };
+                let r = super::ingest::work(j, self.session(), &roots, &send);
+                let snap = (!listing).then(|| Box::new(self.snapshot(sources)));
+                Reply::Ingest(r, snap)
+            }
+            Job::Export(j) => {
+                let send = |r| {
+                    let _ = tx.send(Reply::Export(r, None));
+                };
+                let r = super::export::work(j, self.session(), &send);
+                Reply::Export(r, Some(Box::new(self.snapshot(sources))))
+            }
             Job::Refresh => Reply::Refreshed(self.snapshot(sources)),
             Job::AuditPage(q) => {
                 let page = self.vault().and_then(|v| {
@@ -348,6 +414,22 @@ impl Held {
             Job::Unseal(cards) => {
                 let r = self.unseal(cards);
                 Reply::Unsealed(r, self.snapshot(sources))
+            }
+            Job::Acts(j) => {
+                let r = match self {
+                    Held::Sealed(v) => super::acts::work::run(j, v),
+                    Held::Unsealed(u) => u.act(|uv| super::acts::work::run(j, uv.vault_mut())),
+                    Held::Gone(..) => {
+                        let why = self
+                            .vault()
+                            .err()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default();
+                        super::acts::work::gone(j, why)
+                    }
+                };
+                let snap = r.changed().then(|| Box::new(self.snapshot(sources)));
+                Reply::Acts(r, snap)
             }
             Job::Seal(reason) => {
                 let taken = std::mem::replace(self, Held::Gone(PathBuf::new(), String::new()));

@@ -21,6 +21,7 @@ use sequoia_openpgp::Cert;
 use super::clock;
 use super::lifecycle::{approval_ended, format_from_column, RequestState};
 use super::statement::{self, Decision, RequestStatement};
+use super::upn::UpnMap;
 use super::{Vault, VaultError};
 use crate::formats::Format;
 use crate::pgp::RecipientCert;
@@ -36,6 +37,7 @@ pub struct ApprovedRequest {
     format: Format,
     recipient: RecipientCert,
     serials: Vec<String>,
+    upns: Option<UpnMap>,
     reexport_reason: Option<String>,
     created_by: String,
     approved_by: String,
@@ -67,6 +69,10 @@ impl ApprovedRequest {
     /// The signed serial set, ascending.
     pub fn serials(&self) -> &[String] {
         &self.serials
+    }
+    /// The UPN mapping whose hash was signed, if the request has one.
+    pub fn upns(&self) -> Option<&UpnMap> {
+        self.upns.as_ref()
     }
     /// Re-export reason, as signed.
     pub fn reexport_reason(&self) -> Option<&str> {
@@ -109,7 +115,8 @@ pub(crate) struct VerifiedCreation {
     pub statement: RequestStatement,
     pub recipient: RecipientCert,
     pub serials: Vec<String>,
-    pub officers: HashMap<String, Cert>,
+    pub upns: Option<UpnMap>,
+    pub officers: EnrolledOfficers,
 }
 
 /// Request `id`'s row; a state or format that does not parse is
@@ -147,6 +154,40 @@ fn parse_row(id: &str, r: &rusqlite::Row<'_>) -> Result<RequestRow, VaultError> 
     })
 }
 
+/// Request `id`'s UPN rows, checked against the hash its statement signed
+/// (`None`: it signed no mapping, and then the table must hold none).
+fn verified_upns(
+    conn: &rusqlite::Connection,
+    id: &str,
+    signed: Option<&str>,
+) -> Result<Option<UpnMap>, VaultError> {
+    let mut q = conn.prepare_cached(
+        "SELECT serial, upn FROM request_upns WHERE request_id = ?1 ORDER BY serial",
+    )?;
+    let rows = q
+        .query_map([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = rows.len();
+    let map = UpnMap::from_pairs(rows);
+    match signed {
+        None if n == 0 => Ok(None),
+        None => Err(tampered(
+            id,
+            format!("the table holds {n} UPN row(s), but its creation statement signed no UPN mapping"),
+        )),
+        Some(h) if map.len() == n && map.sha256() == h => Ok(Some(map)),
+        Some(_) => Err(tampered(
+            id,
+            format!(
+                "its UPN mapping in the table ({n} row(s)) is not the one the creation statement signed \
+                 (the upns-sha256 differs)"
+            ),
+        )),
+    }
+}
+
 fn tampered(id: &str, what: impl std::fmt::Display) -> VaultError {
     VaultError::RequestTampered {
         id: id.to_owned(),
@@ -155,10 +196,12 @@ fn tampered(id: &str, what: impl std::fmt::Display) -> VaultError {
 }
 
 impl Vault {
-    /// The officers' signing certificates as the genesis entry enrolled
-    /// them, by name. Refused as tampering when the genesis entry does not
-    /// hash to its stored hash or the custodians table no longer matches it.
-    pub(crate) fn genesis_officers(&self) -> Result<HashMap<String, Cert>, VaultError> {
+    /// The officers' signing certificates of every key epoch, by name:
+    /// the genesis entry's, then each `vault.rekeyed` entry's (the last
+    /// are in force). Refused as tampering when the genesis entry does
+    /// not hash to its stored hash, or the custodians table no longer
+    /// matches the epoch in force.
+    pub(crate) fn genesis_officers(&self) -> Result<EnrolledOfficers, VaultError> {
         let conn = self.store().conn();
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .query_row("SELECT body, hash FROM audit WHERE seq = 1", [], |r| {
@@ -175,23 +218,21 @@ impl Vault {
         }
         let entry: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| bad("is not valid JSON"))?;
-        let mut out = HashMap::new();
-        for c in entry["data"]["custodians"].as_array().into_iter().flatten() {
-            let name = c["name"]
-                .as_str()
-                .ok_or_else(|| bad("names no custodian"))?;
-            let cert = c["officer_cert"]
-                .as_str()
-                .and_then(|b| data_encoding::BASE64.decode(b.as_bytes()).ok())
-                .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok())
-                .ok_or_else(|| {
-                    VaultError::Tampered(format!(
-                        "the genesis entry holds no readable certificate for officer {name}"
-                    ))
-                })?;
-            out.insert(name.to_owned(), cert);
+        let mut epochs = vec![(1u32, certs_of(&entry["data"], "the genesis entry")?)];
+        let mut retired_at = Vec::new();
+        for ep in super::rekey::epochs(conn)? {
+            let e = super::rekey::entry_at(conn, ep.audit_seq).map_err(VaultError::Tampered)?;
+            let what = format!("the vault.rekeyed entry {}", ep.audit_seq);
+            epochs.push((ep.key_version, certs_of(&e["data"], &what)?));
+            retired_at.push(ep.audit_seq);
         }
-        Ok(out)
+        let (_, current) = epochs.pop().unwrap_or_default();
+        let retired = epochs
+            .into_iter()
+            .zip(retired_at)
+            .map(|((version, certs), seq)| (version, certs, seq))
+            .collect();
+        Ok(EnrolledOfficers { current, retired })
     }
 
     /// Checks a request's creation: its statement is a canonical v2
@@ -211,24 +252,30 @@ impl Vault {
         let officers = self.genesis_officers()?;
         let st = RequestStatement::parse(&row.statement)
             .map_err(|why| tampered(id, format!("its creation statement is unreadable: {why}")))?;
-        if st.version != 2 {
+        if st.version < 2 {
             return Err(VaultError::Refused(format!(
                 "request {id} was created with a version 1 statement, which this seedvault no longer acts on; \
                  create the request again"
             )));
         }
-        let cert = officers.get(&st.created_by).ok_or_else(|| {
-            tampered(
+        if !officers.knows(&st.created_by) {
+            return Err(tampered(
                 id,
                 format!("its creator {:?} is not an enrolled officer", st.created_by),
+            ));
+        }
+        officers
+            .verify(
+                conn,
+                &st.created_by,
+                row.statement.as_bytes(),
+                &row.create_sig,
             )
-        })?;
-        crate::pgp::verify_detached(cert, row.statement.as_bytes(), row.create_sig.as_bytes())
-            .map_err(|_| {
+            .map_err(|why| {
                 tampered(
                     id,
                     format!(
-                        "the creation statement does not verify against {}'s certificate from the genesis entry",
+                        "the creation statement does not verify against {}'s certificate from the log: {why}",
                         st.created_by
                     ),
                 )
@@ -279,6 +326,7 @@ impl Vault {
                 ),
             ));
         }
+        let upns = verified_upns(conn, id, st.upns_sha256.as_deref())?;
         let recipient = RecipientCert::parse(&row.recipient_cert, clock::now());
         let recipient = match recipient {
             Ok(c) if c.fingerprint() != st.recipient => {
@@ -305,6 +353,7 @@ impl Vault {
             statement: st,
             recipient,
             serials,
+            upns,
             officers,
         })
     }
@@ -345,12 +394,12 @@ impl Vault {
                 format!("it is marked approved by its own creator {by} (two-person rule)"),
             ));
         }
-        let cert = v.officers.get(by).ok_or_else(|| {
-            tampered(
+        if !v.officers.knows(by) {
+            return Err(tampered(
                 id,
                 format!("its approver {by:?} is not an enrolled officer"),
-            )
-        })?;
+            ));
+        }
         let decision = statement::render_decision(
             &v.row.statement,
             &Decision::Approve {
@@ -358,15 +407,17 @@ impl Vault {
                 expires,
             },
         );
-        crate::pgp::verify_detached(cert, decision.as_bytes(), sig.as_bytes()).map_err(|_| {
-            tampered(
-                id,
-                format!(
-                    "no approval by {by} expiring at {expires} verifies against {by}'s certificate from the genesis entry \
-                     (approval, approver or expiry changed in the table)"
-                ),
-            )
-        })?;
+        v.officers
+            .verify(self.store().conn(), by, decision.as_bytes(), sig)
+            .map_err(|why| {
+                tampered(
+                    id,
+                    format!(
+                        "no approval by {by} expiring at {expires} verifies against {by}'s certificate from the log \
+                         (approval, approver or expiry changed in the table): {why}"
+                    ),
+                )
+            })?;
         if approval_ended(expires, now) {
             return Err(VaultError::ApprovalExpired { id: id.to_owned() });
         }
@@ -385,6 +436,7 @@ impl Vault {
             format,
             recipient: v.recipient,
             serials: v.serials,
+            upns: v.upns,
             reexport_reason: v.statement.reexport,
             created_by: v.statement.created_by,
             approved_by: by.to_owned(),
@@ -417,5 +469,94 @@ impl Vault {
             )
             .optional()?;
         Ok(seq.map(|s| format!("log entry {s}")))
+    }
+}
+
+/// Every officer certificate the log enrolled, by key epoch (k1). A
+/// signature by a certificate in force verifies as it is; one by a
+/// certificate a rekey retired verifies only if the log recorded that very
+/// signature before the rekey: a retired officer key cannot sign anything
+/// new that the vault would act on.
+#[derive(Default)]
+pub(crate) struct EnrolledOfficers {
+    /// The certificates in force, by name.
+    current: HashMap<String, Cert>,
+    /// Retired epochs: key version, certificates by name, and the audit
+    /// entry of the rekey that retired them.
+    retired: Vec<(u32, HashMap<String, Cert>, u64)>,
+}
+
+/// The officer certificates a genesis or `vault.rekeyed` entry's data lists.
+fn certs_of(data: &serde_json::Value, what: &str) -> Result<HashMap<String, Cert>, VaultError> {
+    let mut out = HashMap::new();
+    for c in data["custodians"].as_array().into_iter().flatten() {
+        let name = c["name"]
+            .as_str()
+            .ok_or_else(|| VaultError::Tampered(format!("{what} names no custodian")))?;
+        let cert = c["officer_cert"]
+            .as_str()
+            .and_then(|b| data_encoding::BASE64.decode(b.as_bytes()).ok())
+            .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok())
+            .ok_or_else(|| {
+                VaultError::Tampered(format!(
+                    "{what} holds no readable certificate for officer {name}"
+                ))
+            })?;
+        out.insert(name.to_owned(), cert);
+    }
+    Ok(out)
+}
+
+impl EnrolledOfficers {
+    /// Whether `name` was an officer in any epoch.
+    pub(crate) fn knows(&self, name: &str) -> bool {
+        self.current.contains_key(name) || self.retired.iter().any(|(_, c, _)| c.contains_key(name))
+    }
+
+    /// Checks `sig` over `data` by officer `name`, as the type's doc says;
+    /// `Err` says why not.
+    pub(crate) fn verify(
+        &self,
+        conn: &rusqlite::Connection,
+        name: &str,
+        data: &[u8],
+        sig: &str,
+    ) -> Result<(), String> {
+        if let Some(cert) = self.current.get(name) {
+            if crate::pgp::verify_detached(cert, data, sig.as_bytes()).is_ok() {
+                return Ok(());
+            }
+        }
+        for (version, certs, rekey_seq) in &self.retired {
+            let Some(cert) = certs.get(name) else {
+                continue;
+            };
+            if crate::pgp::verify_detached(cert, data, sig.as_bytes()).is_err() {
+                continue;
+            }
+            // The signature as the log's JSON holds it.
+            let quoted = serde_json::to_string(sig).map_err(|e| e.to_string())?;
+            let needle = quoted
+                .get(1..quoted.len().saturating_sub(1))
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec();
+            let logged: Option<i64> = conn
+                .query_row(
+                    "SELECT seq FROM audit WHERE seq < ?1 AND instr(body, ?2) > 0 LIMIT 1",
+                    rusqlite::params![i64::try_from(*rekey_seq).unwrap_or(i64::MAX), needle],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| e.to_string())?;
+            if logged.is_some() {
+                return Ok(());
+            }
+            return Err(format!(
+                "it is signed with {name}'s key of key version {version}, retired by the rekey at audit entry {rekey_seq}, \
+                 and the log holds no such signature from before that rekey"
+            ));
+        }
+        Err("the signature does not verify".into())
     }
 }

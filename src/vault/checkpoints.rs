@@ -420,6 +420,28 @@ impl Vault {
                 "cert": armor(c["officer_cert"].as_str().unwrap_or_default())?,
             }));
         }
+        // The officers of each later key epoch, as its vault.rekeyed entry
+        // lists them: an auditor checks each signature against the
+        // officers of its epoch (docs/audit-log.md).
+        let mut epochs = Vec::new();
+        for ep in super::rekey::epochs(conn)? {
+            let entry = super::rekey::entry_at(conn, ep.audit_seq).map_err(VaultError::Tampered)?;
+            let mut list = Vec::new();
+            for c in entry["data"]["custodians"].as_array().into_iter().flatten() {
+                list.push(json!({
+                    "name": c["name"],
+                    "member_index": c["member_index"],
+                    "fingerprint": c["officer_fingerprint"],
+                    "cert": armor(c["officer_cert"].as_str().unwrap_or_default())?,
+                }));
+            }
+            epochs.push(json!({
+                "key_version": ep.key_version,
+                "rekey_id": ep.rekey_id,
+                "from_entry": ep.audit_seq,
+                "officers": list,
+            }));
+        }
         let head = audit::head(conn)?;
         let info = self.info();
         let fpr = pgp::keys::parse_public_cert(&info.vault_cert)
@@ -432,6 +454,7 @@ impl Vault {
             "vault_fingerprint": fpr,
             "vault_cert": self.vault_cert_armored()?,
             "officers": officers,
+            "epochs": epochs,
             "entries": head.count,
             "head": head.hash_hex(),
         }))

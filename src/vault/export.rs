@@ -44,6 +44,66 @@ pub struct ExportOutcome {
     pub recipient_fingerprint: String,
 }
 
+/// Room asked for on the medium besides the bundle: the manifest (a few
+/// KiB) with a wide margin.
+const MANIFEST_ALLOWANCE: u64 = 64 * 1024;
+
+/// What an export would do, checked and measured with nothing written
+/// ([`UnsealedVault::export_plan`]): what the officers confirm.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportPlan {
+    /// The request.
+    pub request_id: String,
+    /// Its order.
+    pub order_id: String,
+    /// Who asked.
+    pub requester: String,
+    /// The bundle's format.
+    pub format: String,
+    /// Serials to export.
+    pub serials: usize,
+    /// The recipient's primary key fingerprint (as the officers signed it).
+    pub recipient_fingerprint: String,
+    /// The encryption subkeys the bundle will be encrypted to.
+    pub encryption_subkeys: Vec<String>,
+    /// The recipient's user ids.
+    pub user_ids: Vec<String>,
+    /// Officer who created the request.
+    pub created_by: String,
+    /// Officer who approved it.
+    pub approved_by: String,
+    /// When the approval ends (unix seconds).
+    pub expires_at: i64,
+    /// The bundle file that will be written.
+    pub bundle: PathBuf,
+    /// The manifest file that will be written.
+    pub manifest: PathBuf,
+    /// Size of the bundle as made now, in bytes (the export makes it again,
+    /// with a fresh session key: the same size within a few bytes).
+    pub bundle_bytes: u64,
+    /// Room the export asks of the medium.
+    pub need_bytes: u64,
+    /// Room on the medium now.
+    pub free_bytes: u64,
+}
+
+/// Where an export is ([`UnsealedVault::export_with`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportStep {
+    /// Checking the approval and opening and encrypting the seeds.
+    Sealing {
+        /// Serials in the bundle.
+        serials: usize,
+    },
+    /// Writing a file to the medium.
+    Writing(PathBuf),
+    /// Reading a written file back from the medium and comparing it.
+    ReadingBack(PathBuf),
+    /// Recording the completed export in the log.
+    Recording,
+}
+
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> VaultError + '_ {
     move |source| VaultError::Io {
         path: path.to_owned(),
@@ -83,11 +143,7 @@ pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, Vau
 
 /// Checks that the medium has room for `need` bytes.
 fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
-    let st = rustix::fs::statvfs(media).map_err(|e| VaultError::Io {
-        path: media.to_owned(),
-        source: e.into(),
-    })?;
-    let free = st.f_bavail.saturating_mul(st.f_frsize);
+    let free = free_space(media)?;
     if free < need {
         return Err(VaultError::MediaTooSmall {
             path: media.to_owned(),
@@ -96,6 +152,15 @@ fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
         });
     }
     Ok(())
+}
+
+/// Bytes available on the medium to this user.
+fn free_space(media: &Path) -> Result<u64, VaultError> {
+    let st = rustix::fs::statvfs(media).map_err(|e| VaultError::Io {
+        path: media.to_owned(),
+        source: e.into(),
+    })?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Writes `bytes` to `final_path` via a temporary file: fsync, rename
@@ -111,7 +176,9 @@ fn write_durably(
     final_path: &Path,
     written: &mut Vec<PathBuf>,
     bytes: &[u8],
+    progress: &dyn Fn(ExportStep),
 ) -> Result<String, VaultError> {
+    progress(ExportStep::Writing(final_path.to_owned()));
     let tmp = partial_of(dir, final_path);
     let mut f = OpenOptions::new()
         .write(true)
@@ -151,6 +218,7 @@ fn write_durably(
     // Gone: a file of that name appearing later is not this run's.
     written.retain(|p| p != &tmp);
     super::init::sync_dir(dir)?;
+    progress(ExportStep::ReadingBack(final_path.to_owned()));
     if !reads_back_as(final_path, bytes).map_err(io_err(final_path))? {
         return Err(VaultError::ReadBackMismatch {
             path: final_path.to_owned(),
@@ -210,15 +278,28 @@ impl UnsealedVault {
     ///
     /// [`Vault::approved_request`]: super::Vault::approved_request
     pub fn export(&mut self, request_id: &str, media: &Path) -> Result<ExportOutcome, VaultError> {
+        self.export_with(request_id, media, &|_| {})
+    }
+
+    /// [`UnsealedVault::export`], telling `progress` each step.
+    pub fn export_with(
+        &mut self,
+        request_id: &str,
+        media: &Path,
+        progress: &dyn Fn(ExportStep),
+    ) -> Result<ExportOutcome, VaultError> {
         let prepared = self
             .vault()
             .approved_request(request_id, unix_now())
             .and_then(|req| {
+                progress(ExportStep::Sealing {
+                    serials: req.serials().len(),
+                });
                 let p = self.prepare(&req, media)?;
                 Ok((req, p))
             });
         match prepared {
-            Ok((req, p)) => self.write_export(req, p),
+            Ok((req, p)) => self.write_export(req, p, progress),
             Err(e) => {
                 if e.is_tampering() {
                     self.log_export_refusal(request_id, &e);
@@ -226,6 +307,57 @@ impl UnsealedVault {
                 Err(e)
             }
         }
+    }
+
+    /// Checks everything [`UnsealedVault::export`] checks before writing
+    /// (the approval from the officers' statements and its expiry, every
+    /// serial, the medium, files that would be overwritten, room) and
+    /// makes the bundle in memory to measure it; writes nothing and keeps
+    /// nothing. Refuses as the export would, with the same errors; a
+    /// refusal for tampering is logged as the export logs it
+    /// (`export.refused`), any other leaves no trace.
+    pub fn export_plan(
+        &mut self,
+        request_id: &str,
+        media: &Path,
+    ) -> Result<ExportPlan, VaultError> {
+        let planned = self
+            .vault()
+            .approved_request(request_id, unix_now())
+            .and_then(|req| {
+                let p = self.prepare(&req, media)?;
+                let media = p
+                    .bundle
+                    .parent()
+                    .map(Path::to_owned)
+                    .unwrap_or_else(|| PathBuf::from("."));
+                let bundle_bytes = p.armored.len() as u64;
+                let recipient = req.recipient();
+                Ok(ExportPlan {
+                    request_id: req.id().to_owned(),
+                    order_id: req.order_id().to_owned(),
+                    requester: req.requester().to_owned(),
+                    format: req.format().name().to_owned(),
+                    serials: p.serials.len(),
+                    recipient_fingerprint: recipient.fingerprint(),
+                    encryption_subkeys: recipient.encryption_subkey_fingerprints(),
+                    user_ids: recipient.user_ids(),
+                    created_by: req.created_by().to_owned(),
+                    approved_by: req.approved_by().to_owned(),
+                    expires_at: req.expires_at(),
+                    bundle_bytes,
+                    need_bytes: bundle_bytes + MANIFEST_ALLOWANCE,
+                    free_bytes: free_space(&media)?,
+                    bundle: p.bundle,
+                    manifest: p.manifest,
+                })
+            });
+        if let Err(e) = &planned {
+            if e.is_tampering() {
+                self.log_export_refusal(request_id, e);
+            }
+        }
+        planned
     }
 
     /// Logs that the export of `request_id` was refused before it started
@@ -276,7 +408,7 @@ impl UnsealedVault {
                 ),
             });
         }
-        check_room(&media, armored.len() as u64 + 64 * 1024)?;
+        check_room(&media, armored.len() as u64 + MANIFEST_ALLOWANCE)?;
         Ok(Prepared {
             bundle,
             manifest,
@@ -290,6 +422,7 @@ impl UnsealedVault {
         &mut self,
         req: ApprovedRequest,
         p: Prepared,
+        progress: &dyn Fn(ExportStep),
     ) -> Result<ExportOutcome, VaultError> {
         let request_id = req.id().to_owned();
         let format = req.format();
@@ -373,7 +506,7 @@ impl UnsealedVault {
         crash_point("export-started");
         let mut written = Vec::new();
         let mut result = (|| -> Result<String, VaultError> {
-            let bundle_sha = write_durably(&media, &bundle, &mut written, &armored)?;
+            let bundle_sha = write_durably(&media, &bundle, &mut written, &armored, progress)?;
             let text = manifest_text(
                 &info,
                 &req,
@@ -383,11 +516,12 @@ impl UnsealedVault {
                 &officers,
             );
             let signed = pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
-            write_durably(&media, &manifest, &mut written, signed.as_bytes())?;
+            write_durably(&media, &manifest, &mut written, signed.as_bytes(), progress)?;
             Ok(bundle_sha)
         })();
 
         if let Ok(bundle_sha) = &result {
+            progress(ExportStep::Recording);
             pause_point("export-before-complete");
             let completed = self.vault_mut().store_mut().write(|tx| {
                 // The completed export row is what makes its serials exported
@@ -513,12 +647,18 @@ impl UnsealedVault {
         vault_key: &pgp::SecretCert,
     ) -> Result<(Vec<u8>, Vec<String>), VaultError> {
         let (request_id, format, recipient) = (req.id(), req.format(), req.recipient());
+        // The UPN mapping whose hash the officers signed (checked by
+        // `approved_request`); only the azure-csv writer uses it.
+        let write_options = WriteOptions {
+            upns: req.upns().map(|m| m.as_map().clone()),
+            ..WriteOptions::default()
+        };
         let (to_encryptor, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
         let (opened, sealed) = std::thread::scope(|scope| {
             let encryptor = scope.spawn(move || {
                 let mut armored = Vec::new();
                 pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
-                    let mut file = formats::Writer::new(format, w, &WriteOptions::default())
+                    let mut file = formats::Writer::new(format, w, &write_options)
                         .map_err(BundleError::Format)?;
                     for batch in batches {
                         for token in batch.tokens() {

@@ -58,6 +58,52 @@ pub struct IngestOutcome {
     pub source_sha256: String,
     /// Whether the file was an OpenPGP message.
     pub openpgp: bool,
+    /// What was accepted generously, one line per record (line, serial,
+    /// what), e.g. stray bits in an Entra secret. Never a secret.
+    pub warnings: Vec<String>,
+}
+
+/// How a front end follows and guards an ingest ([`UnsealedVault::ingest_with`]).
+#[derive(Default)]
+pub struct IngestControl<'a> {
+    /// Refuse the batch unless the file's SHA-256 (hex) is this one: the
+    /// one the officer confirmed after [`UnsealedVault::preview_ingest`].
+    /// A file changed in between is refused, and nothing is stored.
+    pub expect_sha256: Option<String>,
+    /// Called with the number of tokens read so far, every
+    /// [`PROGRESS_EVERY`] tokens or so (once per chunk of work, never per
+    /// token, so it costs nothing measurable), on the calling thread.
+    pub progress: Option<&'a dyn Fn(u64)>,
+}
+
+impl std::fmt::Debug for IngestControl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestControl")
+            .field("expect_sha256", &self.expect_sha256)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// Tokens between two progress reports.
+pub const PROGRESS_EVERY: u64 = ROWS_PER_CHUNK as u64;
+
+/// What a batch file would bring in, read and checked in full without
+/// storing anything ([`UnsealedVault::preview_ingest`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchPreview {
+    /// The format read (detected or forced).
+    pub format: String,
+    /// Whether the file is an OpenPGP message (decrypted with the vault key).
+    pub openpgp: bool,
+    /// Fingerprint of the factory certificate whose signature was checked.
+    pub factory_signer: Option<String>,
+    /// Size of the file as given, in bytes.
+    pub size: u64,
+    /// Tokens in the file.
+    pub count: u64,
+    /// SHA-256 of the file as given (hex): what the ingest will record.
+    pub source_sha256: String,
 }
 
 /// Why a batch was refused. Nothing was stored.
@@ -105,6 +151,13 @@ pub enum IngestError {
         /// What failed.
         reason: String,
     },
+    /// The file changed between the check the officer confirmed and the
+    /// ingest.
+    #[error("{path}: the file changed after it was checked (its SHA-256 is not the one confirmed); nothing was ingested")]
+    Changed {
+        /// The file.
+        path: String,
+    },
     /// The vault refused or failed.
     #[error(transparent)]
     Vault(#[from] VaultError),
@@ -144,6 +197,7 @@ impl IngestError {
             }
             IngestError::Empty(_) => (1, one(None, "no_tokens"), 0),
             IngestError::OpenPgp { .. } => (1, one(None, "openpgp"), 0),
+            IngestError::Changed { .. } => (1, one(None, "file_changed"), 0),
             IngestError::Vault(_) => (1, one(None, "vault"), 0),
         }
     }
@@ -176,40 +230,147 @@ fn pgp_reason(e: &std::io::Error) -> Option<String> {
 impl UnsealedVault {
     /// Ingests one batch file, all or nothing.
     pub fn ingest(&mut self, src: &IngestSource<'_>) -> Result<IngestOutcome, IngestError> {
+        self.ingest_with(src, &IngestControl::default())
+    }
+
+    /// [`UnsealedVault::ingest`], followed by `ctl.progress` and refused
+    /// unless the file is the one confirmed (`ctl.expect_sha256`).
+    pub fn ingest_with(
+        &mut self,
+        src: &IngestSource<'_>,
+        ctl: &IngestControl<'_>,
+    ) -> Result<IngestOutcome, IngestError> {
         let name = src.path.display().to_string();
         let hash = Arc::new(Mutex::new(Sha256::new()));
-        match self.ingest_inner(src, &name, &hash) {
+        match self.ingest_inner(src, &name, &hash, ctl) {
             Ok(o) => Ok(o),
             Err(e) => {
-                // Finish hashing the file so the refusal names exactly what was offered.
-                let sha = file_sha256(src.path).unwrap_or_default();
-                let (problems, listed, more) = e.problem_kinds();
-                let actors = self.officer_names();
-                // Kinds and line numbers only: the log is permanent, and a
-                // message, however careful, is field content.
-                let _ = self.vault_mut().log(&Event {
-                    kind: events::BATCH_REFUSED,
-                    actors,
-                    data: json!({
-                        "source_name": name,
-                        "source_sha256": sha,
-                        "format": src.format.map(|f| f.name()),
-                        "problems": problems,
-                        "listed": listed,
-                        "more": more,
-                    }),
-                });
+                self.log_batch_refused(src, &name, &e);
                 Err(e)
             }
         }
     }
 
-    fn ingest_inner(
+    /// Reads and checks a whole batch file as [`UnsealedVault::ingest`]
+    /// would (decrypting an OpenPGP message with the vault key and
+    /// checking the factory signature, every record, and every serial
+    /// against the vault) and stores nothing. A file the ingest would
+    /// refuse is refused here with the same error, and logged as the
+    /// ingest would log it (`batch.refused`); a good file leaves no trace.
+    pub fn preview_ingest(
+        &mut self,
+        src: &IngestSource<'_>,
+        progress: Option<&dyn Fn(u64)>,
+    ) -> Result<BatchPreview, IngestError> {
+        let name = src.path.display().to_string();
+        let hash = Arc::new(Mutex::new(Sha256::new()));
+        match self.preview_inner(src, &name, &hash, progress) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                self.log_batch_refused(src, &name, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Logs a refused batch: kinds and line numbers only.
+    fn log_batch_refused(&mut self, src: &IngestSource<'_>, name: &str, e: &IngestError) {
+        // Finish hashing the file so the refusal names exactly what was offered.
+        let sha = file_sha256(src.path).unwrap_or_default();
+        let (problems, listed, more) = e.problem_kinds();
+        let actors = self.officer_names();
+        // Kinds and line numbers only: the log is permanent, and a
+        // message, however careful, is field content.
+        let _ = self.vault_mut().log(&Event {
+            kind: events::BATCH_REFUSED,
+            actors,
+            data: json!({
+                "source_name": name,
+                "source_sha256": sha,
+                "format": src.format.map(|f| f.name()),
+                "problems": problems,
+                "listed": listed,
+                "more": more,
+            }),
+        });
+    }
+
+    fn preview_inner(
         &mut self,
         src: &IngestSource<'_>,
         name: &str,
         hash: &Arc<Mutex<Sha256>>,
-    ) -> Result<IngestOutcome, IngestError> {
+        progress: Option<&dyn Fn(u64)>,
+    ) -> Result<BatchPreview, IngestError> {
+        let (input, format, openpgp) = self.open_input(src, name, hash)?;
+        let mut records = BatchReader::open(format, input, src.read_options).map_err(|e| {
+            IngestError::Format {
+                path: name.into(),
+                source: e,
+            }
+        })?;
+        let conn = self.vault().store().conn();
+        let mut known = conn.prepare("SELECT 1 FROM seeds WHERE serial = ?1")?;
+        let mut count = 0u64;
+        let mut present = Vec::new();
+        let mut present_count = 0u64;
+        for token in records.by_ref() {
+            count += 1;
+            if known.exists([token.serial.as_str()])? {
+                present_count += 1;
+                if present.len() < MAX_LISTED_PRESENT {
+                    present.push(token.serial.as_str().to_owned());
+                }
+            }
+            if count % PROGRESS_EVERY == 0 {
+                if let Some(p) = progress {
+                    p(count);
+                }
+            }
+        }
+        if let Err(errors) = records.finish() {
+            return Err(IngestError::Records {
+                path: name.into(),
+                errors,
+            });
+        }
+        if present_count > 0 {
+            return Err(already_present(name, present, present_count));
+        }
+        if count == 0 {
+            return Err(IngestError::Empty(name.into()));
+        }
+        let size =
+            std::fs::metadata(src.path)
+                .map(|m| m.len())
+                .map_err(|e| IngestError::Format {
+                    path: name.into(),
+                    source: e.into(),
+                })?;
+        let source_sha256 = hash
+            .lock()
+            .map(|h| crypto::hex(&h.clone().finish()))
+            .unwrap_or_default();
+        Ok(BatchPreview {
+            format: format.name().into(),
+            openpgp,
+            factory_signer: src.factory_cert.map(|c| c.fingerprint().to_hex()),
+            size,
+            count,
+            source_sha256,
+        })
+    }
+
+    /// Opens the batch file for reading: hashed as given, decrypted if it
+    /// is an OpenPGP message to the vault, its format detected unless
+    /// forced. Returns the plain input, the format and whether it was
+    /// OpenPGP.
+    fn open_input(
+        &self,
+        src: &IngestSource<'_>,
+        name: &str,
+        hash: &Arc<Mutex<Sha256>>,
+    ) -> Result<(Box<dyn BufRead + Send>, Format, bool), IngestError> {
         let file = File::open(src.path).map_err(|e| IngestError::Format {
             path: name.into(),
             source: e.into(),
@@ -262,7 +423,17 @@ impl UnsealedVault {
                 },
             })?,
         };
+        Ok((input, format, openpgp))
+    }
 
+    fn ingest_inner(
+        &mut self,
+        src: &IngestSource<'_>,
+        name: &str,
+        hash: &Arc<Mutex<Sha256>>,
+        ctl: &IngestControl<'_>,
+    ) -> Result<IngestOutcome, IngestError> {
+        let (input, format, openpgp) = self.open_input(src, name, hash)?;
         let info = self.vault().info().clone();
         let vault_id = info.vault_id;
         let officers = self.officer_names();
@@ -279,7 +450,10 @@ impl UnsealedVault {
                 dk.expose(),
             )
             .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        // Warnings of an earlier read with the same options are not this batch's.
+        src.read_options.warnings.take();
         let batch = BatchMeta {
+            warnings: &src.read_options.warnings,
             vault_id,
             dk_id: next_dk,
             kek_version: info.key_version,
@@ -290,7 +464,9 @@ impl UnsealedVault {
             officers,
             name,
             factory_signer: src.factory_cert.map(|c| c.fingerprint().to_hex()),
+            expect_sha256: ctl.expect_sha256.as_deref(),
         };
+        let progress = ctl.progress;
         let read_options = src.read_options;
         let store = self.vault_mut().store_mut();
 
@@ -346,7 +522,7 @@ impl UnsealedVault {
                 drop(to_db);
                 Ok(records.finish())
             });
-            store.write(|tx| insert_batch(tx, &batch, from_parser, parser, hash))
+            store.write(|tx| insert_batch(tx, &batch, from_parser, parser, hash, progress))
         })
     }
 }
@@ -515,6 +691,7 @@ struct Row {
 
 /// What the inserting side needs to know about the batch.
 struct BatchMeta<'a> {
+    warnings: &'a formats::Warnings,
     vault_id: crate::cards::VaultId,
     dk_id: i64,
     kek_version: u32,
@@ -525,6 +702,8 @@ struct BatchMeta<'a> {
     officers: Vec<String>,
     name: &'a str,
     factory_signer: Option<String>,
+    /// The SHA-256 the officer confirmed, if any.
+    expect_sha256: Option<&'a str>,
 }
 
 type ParserResult = Result<Result<u64, BatchErrors>, IngestError>;
@@ -538,6 +717,7 @@ fn insert_batch(
     rows: std::sync::mpsc::Receiver<Vec<Row>>,
     parser: std::thread::ScopedJoinHandle<'_, ParserResult>,
     hash: &Arc<Mutex<Sha256>>,
+    progress: Option<&dyn Fn(u64)>,
 ) -> Result<IngestOutcome, IngestError> {
     let id = b.vault_id.to_string();
     let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| {
@@ -589,6 +769,9 @@ fn insert_batch(
             }
         }
         log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
+        if let Some(p) = progress {
+            p(log.count + acc.present_count);
+        }
     }
     insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
     log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
@@ -603,33 +786,24 @@ fn insert_batch(
         });
     }
     if present_count > 0 {
-        // A serial that could be a secret in the wrong column is counted,
-        // not shown (see formats::problem).
-        let present: Vec<String> = present
-            .into_iter()
-            .filter(|s| !formats::could_be_secret(s))
-            .collect();
-        let more = present_count - present.len() as u64;
-        return Err(IngestError::AlreadyPresent {
-            path: b.name.into(),
-            count: present_count,
-            listed: present.join(", "),
-            more: if more > 0 {
-                format!(", and {more} more")
-            } else {
-                String::new()
-            },
-        });
+        return Err(already_present(b.name, present, present_count));
     }
     if count == 0 {
         return Err(IngestError::Empty(b.name.into()));
     }
-    log.flush(tx, &id, &b.officers, batch_id)?;
-    let parts = log.parts;
+    // The parser has finished: every warning is in.
+    let warnings: Vec<String> = b.warnings.take().iter().map(|w| w.to_string()).collect();
     let source_sha256 = hash
         .lock()
         .map(|h| crypto::hex(&h.clone().finish()))
         .unwrap_or_default();
+    if b.expect_sha256.is_some_and(|want| want != source_sha256) {
+        return Err(IngestError::Changed {
+            path: b.name.into(),
+        });
+    }
+    log.flush(tx, &id, &b.officers, batch_id)?;
+    let parts = log.parts;
     let head = audit::append(
         tx,
         &id,
@@ -647,6 +821,7 @@ fn insert_batch(
                 "count": count,
                 "parts": parts,
                 "serials_sha256": crypto::hex(&log.hash.finish()),
+                "warnings": warnings.len(),
                 "params": log.sets.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             }),
         },
@@ -661,7 +836,30 @@ fn insert_batch(
         format: b.format.name().into(),
         source_sha256,
         openpgp: b.openpgp,
+        warnings,
     })
+}
+
+/// The refusal for serials already in the vault (`count` in all, the
+/// first of them in `present`).
+fn already_present(name: &str, present: Vec<String>, count: u64) -> IngestError {
+    // A serial that could be a secret in the wrong column is counted,
+    // not shown (see formats::problem).
+    let present: Vec<String> = present
+        .into_iter()
+        .filter(|s| !formats::could_be_secret(s))
+        .collect();
+    let more = count - present.len() as u64;
+    IngestError::AlreadyPresent {
+        path: name.into(),
+        count,
+        listed: present.join(", "),
+        more: if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        },
+    }
 }
 
 fn log_part(

@@ -32,7 +32,7 @@ pub const MIN_PASSPHRASE_CHARS: usize = 12;
 /// SLIP-0039 iteration exponent for the master key's shares. The shares
 /// are protected by the card seal, not by the SLIP-0039 passphrase (which
 /// is empty), so the exponent only needs to match the reference default.
-const ITERATION_EXPONENT: u8 = 1;
+pub(super) const ITERATION_EXPONENT: u8 = 1;
 /// The public certificate written beside the cards.
 pub const CERT_FILE: &str = "vault-cert.asc";
 
@@ -69,7 +69,7 @@ pub struct InitOutcome {
     pub test_vault: bool,
 }
 
-fn check_name(name: &str) -> Result<(), VaultError> {
+pub(super) fn check_name(name: &str) -> Result<(), VaultError> {
     let bad = |why| {
         Err(VaultError::BadCustodianName {
             name: name.to_owned(),

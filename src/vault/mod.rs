@@ -16,13 +16,16 @@ mod ingest;
 mod init;
 pub mod keys;
 mod lifecycle;
+mod listing;
 mod orders;
 mod query;
+mod rekey;
 mod requests;
 mod seeds;
 pub mod statement;
 mod status;
 mod unseal;
+pub mod upn;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,15 +38,24 @@ use crate::store::{Store, StoreError};
 
 pub use approval::ApprovedRequest;
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
-pub use export::ExportOutcome;
-pub use ingest::{IngestError, IngestOutcome, IngestSource};
+pub use export::{ExportOutcome, ExportPlan, ExportStep};
+pub use ingest::{
+    BatchPreview, IngestControl, IngestError, IngestOutcome, IngestSource, PROGRESS_EVERY,
+};
 pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
 pub use lifecycle::{Request, RequestState, RequestStateKind};
+pub use listing::{
+    read_serials_file, read_upn_file, AssignPlan, BatchSummary, OrderSummary, RequestPreview,
+};
 pub use orders::check_free_text;
 pub use orders::Order;
 pub use query::AuditEntry;
+pub use rekey::{
+    short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
+    RekeyStarted,
+};
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{counted, AuditStatus, CheckpointStatus, Counts, Status, UnfinishedExport};
@@ -178,6 +190,67 @@ pub enum VaultError {
         /// The vault's.
         policy: crate::crypto::KdfParams,
     },
+    /// A card of a key version a rekey retired (k1).
+    #[error("card {path} (custodian {name}) is a card of key version {version}, retired by rekey on {date}; it no longer opens this vault")]
+    RetiredCard {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// Its key version.
+        version: u32,
+        /// When the rekey that retired it was committed (YYYY-MM-DD).
+        date: String,
+    },
+    /// A card made by a rekey that is not in force: pending, cancelled
+    /// or never committed (k1).
+    #[error("card {path} (custodian {name}) was made by rekey {rekey}, which {state}")]
+    UncommittedCard {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// The rekey named in its header: id and share set (short form).
+        rekey: String,
+        /// Where that rekey stands.
+        state: String,
+    },
+    /// A card given to `rekey verify` or `rekey commit` that is not of
+    /// the pending rekey (k1).
+    #[error("card {path} (custodian {name}) is not a card of the pending rekey {rekey}: {what}")]
+    NotOfPendingRekey {
+        /// The card.
+        path: PathBuf,
+        /// Its custodian.
+        name: String,
+        /// The pending rekey: id and share set (short form).
+        rekey: String,
+        /// Why.
+        what: String,
+    },
+    /// `rekey start` while another rekey is pending (k1).
+    #[error(
+        "rekey {rekey_id} (share set {share_set}) is pending; at most one rekey can be pending"
+    )]
+    RekeyPending {
+        /// The pending rekey.
+        rekey_id: String,
+        /// Its share set (short form).
+        share_set: String,
+    },
+    /// `rekey verify`, `commit` or `cancel` with no rekey pending (k1).
+    #[error("no rekey is pending")]
+    NoPendingRekey,
+    /// `rekey commit` before every new card was verified (k1).
+    #[error("rekey {rekey_id} cannot be committed: {} of {total} new cards were not verified ({})", unverified.len(), unverified.join(", "))]
+    RekeyNotVerified {
+        /// The pending rekey.
+        rekey_id: String,
+        /// The custodians who have not run `rekey verify`.
+        unverified: Vec<String>,
+        /// N.
+        total: usize,
+    },
     /// The combined shares did not give this vault's master key.
     #[error("the cards combine to a key that is not this vault's master key: {0}")]
     WrongMasterKey(String),
@@ -237,6 +310,18 @@ pub enum VaultError {
         /// Of the requested serials, those refused only because they
         /// were exported before (a re-export would take them).
         already_exported: Vec<String>,
+    },
+    /// `request create`: the chosen format cannot carry some requested
+    /// tokens faithfully (the customer's tool would compute other codes);
+    /// each is named with the reason in plain words; nothing was written.
+    #[error("request refused, nothing was written; {} token(s) cannot be written as {format}:{}", listed.len() as u64 + more, carry_list(listed, *more))]
+    FormatCannotCarry {
+        /// The format asked for.
+        format: &'static str,
+        /// The first tokens that cannot be written: (serial, reason).
+        listed: Vec<(String, String)>,
+        /// How many more there are beyond `listed`.
+        more: u64,
     },
     /// An export found problems with the request's serials (voided,
     /// exported meanwhile, missing); nothing was written.
@@ -430,6 +515,19 @@ impl VaultError {
     }
 }
 
+/// The lines of [`VaultError::FormatCannotCarry`]: one per token, then
+/// how many more.
+fn carry_list(listed: &[(String, String)], more: u64) -> String {
+    let mut out = String::new();
+    for (serial, why) in listed {
+        out.push_str(&format!("\n  serial {serial}: {why}"));
+    }
+    if more > 0 {
+        out.push_str(&format!("\n  and {more} more"));
+    }
+    out
+}
+
 /// A custodian as the vault records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Custodian {
@@ -471,6 +569,15 @@ pub struct VaultInfo {
     pub kdf_recorded: Option<crate::crypto::KdfParams>,
     master_check: Vec<u8>,
     vault_key_sealed: Vec<u8>,
+}
+
+impl VaultInfo {
+    /// The master key's public check value in force (hex):
+    /// HKDF-SHA256(MK, "seedvault/v1/" + vault id, "check"), see
+    /// `docs/architecture.md`. Lets words combined elsewhere be checked.
+    pub fn master_check_hex(&self) -> String {
+        crate::crypto::hex(&self.master_check)
+    }
 }
 
 impl fmt::Debug for VaultInfo {

@@ -153,61 +153,11 @@ impl Vault {
         officer: &Officer,
     ) -> Result<usize, VaultError> {
         let order_id = check_order_id(order_id)?;
-        if serials.is_empty() {
-            return Err(VaultError::Refused(
-                "the serials file lists no serial".into(),
-            ));
-        }
         let vid = self.info().vault_id.to_string();
         let name = officer.name.clone();
         self.store_mut().write(|tx| {
-            if tx
-                .query_row(
-                    "SELECT 1 FROM orders WHERE id = ?1",
-                    [&order_id],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_none()
-            {
-                return Err(VaultError::OrderNotFound {
-                    id: order_id.clone(),
-                });
-            }
-            let mut problems = Vec::new();
-            let mut fresh = Vec::new();
-            let mut fresh_set = std::collections::HashSet::new();
-            {
-                let mut q =
-                    tx.prepare_cached("SELECT state, order_id FROM seeds WHERE serial = ?1")?;
-                for s in serials {
-                    let row: Option<(String, Option<String>)> = q
-                        .query_row([s.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    match row {
-                        None => problems.push(format!("serial {s} is not in the vault")),
-                        Some((state, _)) if state == "voided" => {
-                            problems.push(format!("serial {s} is voided"))
-                        }
-                        Some((_, Some(o))) if o == order_id => {}
-                        Some((_, Some(o))) => {
-                            problems.push(format!("serial {s} already belongs to order {o}"))
-                        }
-                        Some((_, None)) => {
-                            if fresh_set.insert(s.as_str()) {
-                                fresh.push(s.as_str());
-                            }
-                        }
-                    }
-                }
-            }
-            if !problems.is_empty() {
-                return Err(VaultError::Refused(format!(
-                    "nothing assigned to order {order_id}; {} problem(s):\n  {}",
-                    problems.len(),
-                    problems.join("\n  ")
-                )));
-            }
+            // The checks the console's dry run (`check_assign`) shows.
+            let fresh = super::listing::assign_plan(tx, &order_id, serials)?.fresh;
             let mut up = tx.prepare_cached("UPDATE seeds SET order_id = ?1 WHERE serial = ?2")?;
             for s in &fresh {
                 up.execute(params![order_id, s])?;

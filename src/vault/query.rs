@@ -138,6 +138,40 @@ fn batch_entry_data(
     Ok(Some(v["data"].clone()))
 }
 
+/// The parameter sets the log recorded for batch `batch_id` (its
+/// `batch.ingested` entry is `ingested_seq`, checked against its stored
+/// hash); `serial` names the seed the check is for, in the error.
+pub(crate) fn logged_sets(
+    conn: &rusqlite::Connection,
+    serial: &str,
+    batch_id: i64,
+    ingested_seq: i64,
+) -> Result<Vec<TokenParams>, VaultError> {
+    let not_logged = |why: String| {
+        VaultError::Tampered(format!(
+            "serial {serial}: {why}; its token parameters cannot be checked against the log"
+        ))
+    };
+    let row: Option<(Vec<u8>, Vec<u8>)> = rusqlite::OptionalExtension::optional(conn.query_row(
+        "SELECT body, hash FROM audit WHERE seq = ?1",
+        [ingested_seq],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    ))?;
+    let (body, hash) = row.ok_or_else(|| {
+        not_logged(format!(
+            "the log entry of batch {batch_id} ({ingested_seq}) is missing"
+        ))
+    })?;
+    let ingested = batch_entry_data(ingested_seq, &body, &hash, events::BATCH_INGESTED, batch_id)?
+        .ok_or_else(|| {
+            not_logged(format!(
+                "audit entry {ingested_seq} is not the ingest of batch {batch_id}"
+            ))
+        })?;
+    serde_json::from_value(ingested["params"].clone())
+        .map_err(|_| not_logged(format!("entry {ingested_seq} lists no parameter sets")))
+}
+
 /// The token parameters the log recorded for `serial` when batch
 /// `batch_id` was ingested (its `batch.ingested` entry is `ingested_seq`).
 /// Reads that entry and the one `batch.serials` part naming the serial;

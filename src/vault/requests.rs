@@ -19,12 +19,14 @@ use serde_json::json;
 use super::clock;
 use super::lifecycle::{format_from_column, Request, RequestState, RequestStateKind};
 use super::orders::{check_free_text, normalize_email, Order};
+use super::seeds::{self, SeedFault};
 use super::statement::{self, Decision, RequestStatement};
+use super::upn::{self, UpnLine, UpnMap};
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
 use crate::formats::{self, Format};
 use crate::pgp::{self, RecipientCert};
-use crate::token::{Seed, Serial, Token, TokenParams};
+use crate::token::{Serial, TokenParams};
 
 /// What `request create` needs.
 #[derive(Debug)]
@@ -41,6 +43,9 @@ pub struct NewRequest<'a> {
     pub serials: Option<Vec<Serial>>,
     /// Allow serials already exported, with this reason.
     pub reexport_reason: Option<String>,
+    /// azure-csv only: each serial's Entra user (a parsed `--upn-file`),
+    /// checked against the request's serials and signed (by hash).
+    pub upns: Option<Vec<UpnLine>>,
 }
 
 /// A created request.
@@ -56,6 +61,31 @@ pub struct CreatedRequest {
     pub user_ids: Vec<String>,
     /// Serial count.
     pub serials: usize,
+    /// What the approving officer must see (e.g. a recipient key that
+    /// does not name the requester's e-mail); the request is made anyway.
+    pub warnings: Vec<String>,
+}
+
+/// The warning for a recipient certificate none of whose user ids carries
+/// the requester's e-mail: not a refusal (companies use role keys), but
+/// the officers must confirm out of band that the key is the requester's.
+/// Both facts are in the signed statement (the recipient's fingerprint,
+/// whose certificate is checked against it, and the requester).
+pub(crate) fn recipient_email_warning(cert: &RecipientCert, requester: &str) -> Option<String> {
+    if cert.names_email(requester) {
+        return None;
+    }
+    let uids = cert.user_ids();
+    let shown = if uids.is_empty() {
+        "it has no valid user id".to_owned()
+    } else {
+        format!("its user ids: {}", uids.join("; "))
+    };
+    Some(format!(
+        "the recipient key {} does not name the requester's e-mail {requester} ({shown}); \
+         confirm with the requester out of band that this key is theirs before approving",
+        cert.fingerprint()
+    ))
 }
 
 /// A request that passed every check: what the statement will sign.
@@ -68,6 +98,28 @@ struct CheckedRequest {
     /// same way) then name one list.
     serials: Vec<String>,
     reexport_reason: Option<String>,
+    upns: Option<UpnMap>,
+}
+
+/// What the checks of `request create` found (see `gather_request`).
+pub(super) struct Gathered {
+    /// The order id, trimmed.
+    pub(super) order_id: String,
+    /// The requester, normalized when it parsed.
+    pub(super) requester: String,
+    /// The recipient certificate, if it parsed.
+    pub(super) recipient: Option<RecipientCert>,
+    /// The requested serials, in request order.
+    pub(super) serials: Vec<String>,
+    /// The checked UPN mapping (azure-csv), if one was given and fits.
+    pub(super) upns: Option<UpnMap>,
+    /// Every problem.
+    pub(super) problems: Vec<String>,
+    /// Serials refused only because they were exported.
+    pub(super) already_exported: Vec<String>,
+    /// The tokens the format cannot carry (found only when nothing else
+    /// was wrong): `create_request`'s refusal then.
+    pub(super) uncarried: Option<VaultError>,
 }
 
 /// A checked request with its id and the creating officer's signature.
@@ -78,26 +130,9 @@ struct SignedRequest {
     recipient_cert: Vec<u8>,
 }
 
-/// Whether tokens with `params` can be written in `format` (the writer's
-/// own rules, tried on a fixed non-secret dummy seed).
-fn representable(format: Format, params: &TokenParams) -> Result<(), String> {
-    let dummy = Seed::new(b"representability-check".to_vec()).map_err(|e| e.to_string())?;
-    let t = Token {
-        serial: Serial::parse("CHECK").map_err(|e| e.to_string())?,
-        seed: dummy,
-        params: params.clone(),
-    };
-    match formats::write(
-        format,
-        &mut std::iter::once(&t),
-        &mut std::io::sink(),
-        &Default::default(),
-    ) {
-        Ok(()) => Ok(()),
-        Err(formats::FormatError::Unrepresentable { problem, .. }) => Err(problem),
-        Err(e) => Err(e.to_string()),
-    }
-}
+/// How many tokens a [`VaultError::FormatCannotCarry`] names; the rest
+/// are counted.
+pub const MAX_LISTED_UNCARRIED: usize = 50;
 
 /// The serials a request asks for: the listed ones (each once), or by
 /// default every serial of the order neither voided nor (unless a
@@ -207,6 +242,9 @@ impl Vault {
             encryption_subkeys: checked.recipient.encryption_subkey_fingerprints(),
             user_ids: checked.recipient.user_ids(),
             serials: checked.serials.len(),
+            warnings: recipient_email_warning(&checked.recipient, &checked.requester)
+                .into_iter()
+                .collect(),
         };
         created.id = self.insert_request(&checked, &created, officer)?;
         Ok(created)
@@ -220,6 +258,42 @@ impl Vault {
         r: &NewRequest<'_>,
         officer: &Officer,
     ) -> Result<CheckedRequest, VaultError> {
+        let g = self.gather_request(r)?;
+        if let Some(e) = g.uncarried {
+            self.log_request_refusal(&g.order_id, &g.requester, officer, &[e.to_string()]);
+            return Err(e);
+        }
+        let recipient = match (g.recipient, g.problems.is_empty()) {
+            (Some(c), true) => c,
+            _ => {
+                self.log_request_refusal(&g.order_id, &g.requester, officer, &g.problems);
+                return Err(VaultError::RequestRefused {
+                    problems: g.problems,
+                    already_exported: g.already_exported,
+                });
+            }
+        };
+        let mut serials = g.serials;
+        serials.sort_unstable();
+        Ok(CheckedRequest {
+            order_id: g.order_id,
+            requester: g.requester,
+            format: r.format,
+            recipient,
+            serials,
+            upns: g.upns,
+            reexport_reason: r
+                .reexport_reason
+                .as_deref()
+                .map(str::trim)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Every check of `request create`, every problem gathered, nothing
+    /// written or logged (the console's preview shows this before the
+    /// officer signs; `check_request` logs a refusal).
+    pub(super) fn gather_request(&self, r: &NewRequest<'_>) -> Result<Gathered, VaultError> {
         let mut problems: Vec<String> = Vec::new();
         let mut already_exported: Vec<String> = Vec::new();
         let order_id = r.order_id.trim().to_owned();
@@ -236,8 +310,7 @@ impl Vault {
             }
         };
         let order = self.order(&order_id)?;
-        let mut serials =
-            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        let serials = requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         if let Some(o) = &order {
             check_serials_in_order(
                 o,
@@ -254,59 +327,137 @@ impl Vault {
                 problems.push(e.to_string());
             }
         }
-        // The chosen format must be able to hold these tokens.
-        if problems.is_empty() {
-            if let Some(why) = self.unrepresentable_in(&order_id, r.format)? {
-                problems.push(format!("format {}: {why}", r.format));
+        // The UPN mapping: Entra's file only, covering exactly these serials.
+        let upns = match &r.upns {
+            Some(_) if r.format != Format::AzureCsv => {
+                problems.push(format!(
+                    "a UPN file (--upn-file) is only for the azure-csv format (Entra); this request's format is {}",
+                    r.format
+                ));
+                None
             }
-        }
-        let recipient = match (cert, problems.is_empty()) {
-            (Some(c), true) => c,
-            _ => {
-                self.log_request_refusal(&order_id, &requester, officer, &problems);
-                return Err(VaultError::RequestRefused {
-                    problems,
-                    already_exported,
+            Some(lines) => upn::check_against(lines, &serials, &mut problems),
+            None => None,
+        };
+        // The chosen format must carry every one of these tokens: each
+        // one it cannot is named, with why (checked once the serials are
+        // known to be the order's).
+        let mut uncarried = None;
+        if problems.is_empty() {
+            let (listed, more) = self.uncarried(&order_id, &serials, r.format)?;
+            if !listed.is_empty() {
+                uncarried = Some(VaultError::FormatCannotCarry {
+                    format: r.format.name(),
+                    listed,
+                    more,
                 });
             }
-        };
-        serials.sort_unstable();
-        Ok(CheckedRequest {
+        }
+        Ok(Gathered {
             order_id,
             requester,
-            format: r.format,
-            recipient,
+            recipient: cert,
             serials,
-            reexport_reason: r
-                .reexport_reason
-                .as_deref()
-                .map(str::trim)
-                .map(str::to_owned),
+            upns,
+            problems,
+            already_exported,
+            uncarried,
         })
     }
 
-    /// Why some token of order `order_id` cannot be written in `format`,
-    /// if one cannot.
-    fn unrepresentable_in(
+    /// The tokens among `serials` (of order `order_id`) that `format`
+    /// cannot carry, each with why (the first [`MAX_LISTED_UNCARRIED`]),
+    /// and how many more there are.
+    ///
+    /// Without the master key, the parameters are the `token_params` row
+    /// each seed names, checked to be one of the sets its batch's
+    /// `batch.ingested` log entry lists (a row edited behind the log is
+    /// tampering, exit 3), and the seed length is that of its ciphertext.
+    /// Which of its batch's logged sets a seed has, and its length, are
+    /// not authenticated here: a seed repointed to another set of its
+    /// batch can make this check wrong, but never puts a wrong file on the
+    /// medium, since the export opens every seed under an AAD binding its
+    /// set's hash (the AEAD binds the length) and the writer checks each
+    /// token again. A missing or unreadable set is reported as the export
+    /// would report it.
+    fn uncarried(
         &self,
         order_id: &str,
+        serials: &[String],
         format: Format,
-    ) -> Result<Option<String>, VaultError> {
+    ) -> Result<(Vec<(String, String)>, u64), VaultError> {
+        use std::collections::hash_map::Entry;
+        use std::collections::HashMap;
         let conn = self.store().conn();
+        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        // Parsed once per set, logged sets once per batch, each (set,
+        // batch) pair checked once, one verdict per (set, seed length).
+        let mut sets: HashMap<i64, TokenParams> = HashMap::new();
+        let mut logged: HashMap<i64, Vec<TokenParams>> = HashMap::new();
+        let mut checked: HashSet<(i64, i64)> = HashSet::new();
+        let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
         let mut st = conn.prepare_cached(
-            "SELECT DISTINCT p.json FROM seeds s JOIN token_params p ON p.id = s.params_id WHERE s.order_id = ?1",
+            "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
+             FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.order_id = ?1 ORDER BY s.serial",
         )?;
-        let sets = st
-            .query_map([order_id], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for j in sets {
-            if let Ok(p) = serde_json::from_str::<TokenParams>(&j) {
-                if let Err(why) = representable(format, &p) {
-                    return Ok(Some(why));
+        let mut rows = st.query([order_id])?;
+        let (mut listed, mut more) = (Vec::new(), 0u64);
+        while let Some(row) = rows.next()? {
+            let serial: String = row.get(0)?;
+            if !wanted.contains(serial.as_str()) {
+                continue;
+            }
+            let (set, sealed_len): (i64, i64) = (row.get(1)?, row.get(2)?);
+            let (batch, ingested_seq): (i64, i64) = (row.get(3)?, row.get(4)?);
+            let seed_len = usize::try_from(sealed_len)
+                .ok()
+                .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
+                .ok_or_else(|| seeds::seed_fault(&serial, SeedFault::Sealed))?;
+            let params = match sets.entry(set) {
+                Entry::Occupied(p) => p.into_mut(),
+                Entry::Vacant(slot) => {
+                    let json: Option<String> = conn
+                        .query_row("SELECT json FROM token_params WHERE id = ?1", [set], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    let json = json.ok_or_else(|| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsMissing { set })
+                    })?;
+                    slot.insert(serde_json::from_str(&json).map_err(|_| {
+                        seeds::seed_fault(&serial, SeedFault::ParamsUnreadable { set })
+                    })?)
+                }
+            };
+            if checked.insert((set, batch)) {
+                let batch_sets = match logged.entry(batch) {
+                    Entry::Occupied(v) => v.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(super::query::logged_sets(
+                        conn,
+                        &serial,
+                        batch,
+                        ingested_seq,
+                    )?),
+                };
+                if !batch_sets.contains(params) {
+                    return Err(VaultError::Tampered(format!(
+                        "the token parameters of serial {serial} were changed behind the log: the vault holds {}, which batch {batch} was not ingested with",
+                        params.canonical_json()
+                    )));
+                }
+            }
+            let verdict = verdicts
+                .entry((set, seed_len))
+                .or_insert_with(|| formats::cannot_carry(format, params, seed_len));
+            if let Some(why) = verdict {
+                if listed.len() < MAX_LISTED_UNCARRIED {
+                    listed.push((serial, why.clone()));
+                } else {
+                    more += 1;
                 }
             }
         }
-        Ok(None)
+        Ok((listed, more))
     }
 
     /// The second step of `request create`, inside its write transaction:
@@ -339,6 +490,7 @@ impl Vault {
             recipient: c.recipient.fingerprint(),
             serials: c.serials.len() as u64,
             serials_sha256: statement::serials_sha256_v2(&c.serials),
+            upns_sha256: c.upns.as_ref().map(UpnMap::sha256),
             reexport: c.reexport_reason.clone(),
             created_by: officer.name.clone(),
         }
@@ -397,13 +549,13 @@ impl Vault {
             for serial in &c.serials {
                 ins.execute(params![s.id, serial])?;
             }
-            audit::append(
-                tx,
-                &vid,
-                &Event {
-                    kind: events::REQUEST_CREATED,
-                    actors: vec![name.clone()],
-                    data: json!({
+            let mut ins_upn = tx.prepare_cached(
+                "INSERT INTO request_upns (request_id, serial, upn) VALUES (?1, ?2, ?3)",
+            )?;
+            for (serial, upn) in c.upns.iter().flat_map(UpnMap::iter) {
+                ins_upn.execute(params![s.id, serial, upn])?;
+            }
+            let mut data = json!({
                         "request_id": s.id,
                         "order_id": c.order_id,
                         "requester": c.requester,
@@ -414,11 +566,71 @@ impl Vault {
                         "reexport_reason": c.reexport_reason,
                         "statement": s.statement,
                         "signature": s.signature,
-                    }),
+                    });
+            // Only a request with a mapping has the key: older entries and
+            // requests without one read the same.
+            if let (Some(m), Some(obj)) = (&c.upns, data.as_object_mut()) {
+                obj.insert("upns".into(), json!(m.as_map()));
+            }
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::REQUEST_CREATED,
+                    actors: vec![name.clone()],
+                    data,
                 },
             )?;
             Ok::<_, VaultError>(s.id.clone())
         })
+    }
+
+    /// What the officer deciding request `id` must know, from what its
+    /// creator signed: a recipient key that does not name the requester's
+    /// e-mail, or why the request does not verify at all (then it cannot
+    /// be approved or exported either).
+    pub fn request_warnings(&self, id: &str) -> Vec<String> {
+        match self.verified_creation(id) {
+            Ok(v) => recipient_email_warning(&v.recipient, &v.statement.requester)
+                .into_iter()
+                .collect(),
+            Err(e) => vec![format!("request {id} cannot be approved or exported: {e}")],
+        }
+    }
+
+    /// The user ids of request `id`'s stored recipient certificate and its
+    /// stored UPN mapping (serial to UPN), for display: what export uses
+    /// is checked against the signed statement there, not here.
+    #[allow(clippy::type_complexity)]
+    pub fn request_recipient_and_upns(
+        &self,
+        id: &str,
+    ) -> Result<
+        (
+            Vec<String>,
+            Option<std::collections::BTreeMap<String, String>>,
+        ),
+        VaultError,
+    > {
+        let conn = self.store().conn();
+        let cert: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT recipient_cert FROM requests WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let user_ids = cert
+            .and_then(|c| RecipientCert::parse(&c, clock::now()).ok())
+            .map(|c| c.user_ids())
+            .unwrap_or_default();
+        let mut st = conn.prepare_cached(
+            "SELECT serial, upn FROM request_upns WHERE request_id = ?1 ORDER BY serial",
+        )?;
+        let upns: std::collections::BTreeMap<String, String> = st
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok((user_ids, (!upns.is_empty()).then_some(upns)))
     }
 
     /// A request by id. A row whose state or format does not parse is

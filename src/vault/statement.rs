@@ -11,6 +11,11 @@
 //! string. Rendering and parsing are inverse, so a vault or an auditor
 //! reading a statement back gets exactly the fields that were signed.
 //!
+//! Version 3 is version 2 with one more line, `upns-sha256`, after
+//! `serials-sha256`: the hash of the request's UPN mapping (see
+//! `upn.rs`). It is written only for a request that carries a mapping, so
+//! a request without one still signs the version 2 text it always did.
+//!
 //! Version 1 statements already in logs are still parsed (strictly: the
 //! exact key sequence, so an injected line makes the statement unreadable
 //! instead of changing its meaning) for `audit replay`; new statements are
@@ -22,6 +27,8 @@ use serde_json::Value;
 pub(crate) const HEADER_V1: &str = "seedvault seed request v1";
 /// First line of a version 2 request statement.
 pub(crate) const HEADER_V2: &str = "seedvault seed request v2";
+/// First line of a version 3 request statement (one with a UPN mapping).
+pub(crate) const HEADER_V3: &str = "seedvault seed request v3";
 
 const CREATE_KEYS: [&str; 10] = [
     "vault",
@@ -36,13 +43,22 @@ const CREATE_KEYS: [&str; 10] = [
     "created-by",
 ];
 
-/// Lines of a request statement (header included).
+/// Lines of a version 1 or 2 request statement (header included).
 const CREATE_LINES: usize = 1 + CREATE_KEYS.len();
+
+/// Lines of a request statement whose first line is `header`.
+fn create_lines(header: &str) -> usize {
+    if header == HEADER_V3 {
+        CREATE_LINES + 1
+    } else {
+        CREATE_LINES
+    }
+}
 
 /// What a request statement says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestStatement {
-    /// 1 or 2.
+    /// 1, 2 or 3.
     pub version: u8,
     /// Vault id.
     pub vault: String,
@@ -61,6 +77,9 @@ pub struct RequestStatement {
     /// SHA-256 (hex) of the serials joined by `\n` (v2: in ascending byte
     /// order; v1: in the order of the `request.created` entry).
     pub serials_sha256: String,
+    /// Version 3 only: SHA-256 (hex) of the canonical UPN mapping
+    /// (`serial,upn` LF-terminated lines, ascending by serial).
+    pub upns_sha256: Option<String>,
     /// Re-export reason, if a re-export.
     pub reexport: Option<String>,
     /// Creating officer.
@@ -112,10 +131,15 @@ fn line(key: &str, value: &str) -> String {
 }
 
 impl RequestStatement {
-    /// The canonical version 2 text of this statement (the `version`
-    /// field is ignored: new statements are always version 2).
+    /// The canonical text of this statement: version 3 when it carries a
+    /// UPN mapping's hash, else version 2 (the `version` field is ignored).
     pub fn render(&self) -> String {
-        let mut t = format!("{HEADER_V2}\n");
+        let header = if self.upns_sha256.is_some() {
+            HEADER_V3
+        } else {
+            HEADER_V2
+        };
+        let mut t = format!("{header}\n");
         t += &line("vault", &json_str(&self.vault));
         t += &line("request", &json_str(&self.request));
         t += &line("order", &json_str(&self.order));
@@ -124,6 +148,9 @@ impl RequestStatement {
         t += &line("recipient", &json_str(&self.recipient));
         t += &line("serials", &self.serials.to_string());
         t += &line("serials-sha256", &json_str(&self.serials_sha256));
+        if let Some(h) = &self.upns_sha256 {
+            t += &line("upns-sha256", &json_str(h));
+        }
         t += &line(
             "reexport",
             &self
@@ -136,12 +163,13 @@ impl RequestStatement {
         t
     }
 
-    /// Parses a whole request statement (version 1 or 2), strictly.
+    /// Parses a whole request statement (version 1, 2 or 3), strictly.
     pub fn parse(text: &str) -> Result<RequestStatement, String> {
         let lines = split_lines(text)?;
-        if lines.len() != CREATE_LINES {
+        let want = create_lines(lines[0]);
+        if lines.len() != want {
             return Err(format!(
-                "a request statement has {CREATE_LINES} lines, this one {}",
+                "a request statement has {want} lines, this one {}",
                 lines.len()
             ));
         }
@@ -168,23 +196,24 @@ pub fn render_decision(request: &str, d: &Decision) -> String {
     t
 }
 
-/// Parses a whole decision statement (version 1 or 2), strictly. Returns
-/// the request statement, its text (the prefix of `text` it occupies) and
-/// the decision.
+/// Parses a whole decision statement (version 1, 2 or 3), strictly.
+/// Returns the request statement, its text (the prefix of `text` it
+/// occupies) and the decision.
 pub fn parse_decision(text: &str) -> Result<(RequestStatement, &str, Decision), String> {
     let lines = split_lines(text)?;
-    if lines.len() != CREATE_LINES + 3 {
+    let n = create_lines(lines[0]);
+    if lines.len() != n + 3 {
         return Err(format!(
             "a decision statement has {} lines, this one {}",
-            CREATE_LINES + 3,
+            n + 3,
             lines.len()
         ));
     }
-    let req = parse_create(&lines[..CREATE_LINES])?;
-    let prefix_len: usize = lines[..CREATE_LINES].iter().map(|l| l.len() + 1).sum();
+    let req = parse_create(&lines[..n])?;
+    let prefix_len: usize = lines[..n].iter().map(|l| l.len() + 1).sum();
     let prefix = &text[..prefix_len];
-    let v2 = req.version == 2;
-    let rest = &lines[CREATE_LINES..];
+    let v2 = req.version >= 2;
+    let rest = &lines[n..];
     let kind = text_value(rest[0], "decision", v2)?;
     let d = match kind.as_str() {
         "approve" => {
@@ -197,7 +226,12 @@ pub fn parse_decision(text: &str) -> Result<(RequestStatement, &str, Decision), 
             let reason = text_value(rest[2], "reason", v2)?;
             Decision::Reject { by, reason }
         }
-        _ => return Err("line 12: the decision is neither approve nor reject".into()),
+        _ => {
+            return Err(format!(
+                "line {}: the decision is neither approve nor reject",
+                n + 1
+            ))
+        }
     };
     Ok((req, prefix, d))
 }
@@ -210,13 +244,21 @@ fn split_lines(text: &str) -> Result<Vec<&str>, String> {
     Ok(body.split('\n').collect())
 }
 
-fn parse_create(lines: &[&str]) -> Result<RequestStatement, String> {
-    let version = match lines[0] {
+fn parse_create(all: &[&str]) -> Result<RequestStatement, String> {
+    let version = match all[0] {
         HEADER_V1 => 1,
         HEADER_V2 => 2,
+        HEADER_V3 => 3,
         _ => return Err("line 1 is not a seed request statement header".into()),
     };
-    let v2 = version == 2;
+    let v2 = version >= 2;
+    // Version 3's extra line is taken out, so the rest lines up with v2.
+    let mut lines: Vec<&str> = all.to_vec();
+    let upns_sha256 = if version == 3 {
+        Some(text_value(lines.remove(9), "upns-sha256", true)?)
+    } else {
+        None
+    };
     let f = |i: usize| text_value(lines[i + 1], CREATE_KEYS[i], v2);
     let serials = int_value(lines[7], "serials", v2)?;
     let reexport = if v2 {
@@ -240,6 +282,7 @@ fn parse_create(lines: &[&str]) -> Result<RequestStatement, String> {
         recipient: f(5)?,
         serials: u64::try_from(serials).map_err(|_| "serials is negative".to_string())?,
         serials_sha256: f(7)?,
+        upns_sha256,
         reexport,
         created_by: f(9)?,
     })
@@ -311,6 +354,7 @@ mod tests {
             recipient: "ABCD".into(),
             serials: 3,
             serials_sha256: "00ff".into(),
+            upns_sha256: None,
             reexport: reexport.map(str::to_owned),
             created_by: "alice".into(),
         }
@@ -372,6 +416,39 @@ mod tests {
         ] {
             assert!(RequestStatement::parse(&bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn v3_carries_the_upn_hash_and_round_trips() {
+        let mut s = sample(Some("lost medium"));
+        s.upns_sha256 = Some("ab12".into());
+        let text = s.render();
+        assert!(text.starts_with("seedvault seed request v3\n"));
+        assert!(text.contains("serials-sha256: \"00ff\"\nupns-sha256: \"ab12\"\nreexport: "));
+        assert_eq!(text.lines().count(), CREATE_LINES + 1);
+        let mut back = RequestStatement::parse(&text).unwrap();
+        assert_eq!(back.version, 3);
+        back.version = 2;
+        assert_eq!(back, s);
+        let d = Decision::Approve {
+            by: "bob".into(),
+            expires: 7,
+        };
+        let dt = render_decision(&text, &d);
+        let (req, prefix, dd) = parse_decision(&dt).unwrap();
+        assert_eq!(
+            (req.upns_sha256.as_deref(), prefix, dd),
+            (Some("ab12"), text.as_str(), d)
+        );
+        // Without the line, or the line in a v2 statement, is unreadable.
+        let dropped = text.replace("upns-sha256: \"ab12\"\n", "");
+        assert!(RequestStatement::parse(&dropped).is_err());
+        let as_v2 = text.replace("request v3", "request v2");
+        assert!(RequestStatement::parse(&as_v2).is_err());
+        // A statement without a mapping is still version 2.
+        assert!(sample(None)
+            .render()
+            .starts_with("seedvault seed request v2\n"));
     }
 
     #[test]

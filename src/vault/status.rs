@@ -210,6 +210,16 @@ pub(crate) fn genesis_mismatch(
         return Ok(None);
     };
     let recorded = entry.get("data").cloned().unwrap_or_default();
+    // After a rekey the tables hold the latest epoch's custodians and keys.
+    let recorded = match super::rekey::current_epoch_data(store.conn(), recorded, info.key_version)
+    {
+        Ok(r) => r,
+        Err(why) => {
+            return Ok(Some(format!(
+                "the vault's key epoch is inconsistent: {why}"
+            )))
+        }
+    };
     let expected = genesis_data(info);
     if recorded == expected {
         return Ok(None);

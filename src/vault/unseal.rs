@@ -126,13 +126,22 @@ impl Vault {
                 vault: info.vault_id,
             });
         }
+        // A card of another key epoch (retired, pending, cancelled) is
+        // named as such from its header, before any passphrase.
+        if let Some(e) = super::rekey::epoch_refusal(self, card) {
+            return Err(e);
+        }
         info.custodians
             .iter()
             .find(|c| c.member_index == card.header.member_index && c.name == card.header.name)
-            .ok_or_else(|| VaultError::UnknownCustodian {
-                path: card.path.clone(),
-                name: card.header.name.clone(),
-                index: card.header.member_index,
+            .ok_or_else(|| {
+                super::rekey::genesis_card_refusal(self, card, None).unwrap_or_else(|| {
+                    VaultError::UnknownCustodian {
+                        path: card.path.clone(),
+                        name: card.header.name.clone(),
+                        index: card.header.member_index,
+                    }
+                })
             })
     }
 
@@ -197,7 +206,11 @@ impl Vault {
         if share.member_index() != cust.member_index
             || !crypto::ct_eq(&commitment, &cust.commitment)
         {
-            return Err(mismatch());
+            // A key ceremony card whose custodian is in the new set too.
+            return Err(
+                super::rekey::genesis_card_refusal(self, card, Some(&commitment))
+                    .unwrap_or_else(mismatch),
+            );
         }
         let key = SecretCert::from_secret_bytes(&secrets.officer_key).map_err(|_| mismatch())?;
         if key.fingerprint() != cust.officer_fingerprint {
@@ -508,6 +521,27 @@ impl Vault {
 }
 
 impl UnsealedVault {
+    /// The vault just switched to a new key by `rekey commit`, unsealed
+    /// with the KEK the new cards combined to (no officer signing key),
+    /// so the commit ends with a checkpoint as every quorum command does.
+    pub(super) fn after_rekey(
+        vault: Vault,
+        kek: SealingKey,
+        names: Vec<String>,
+        verified: Option<Head>,
+        purpose: &str,
+    ) -> Self {
+        UnsealedVault {
+            vault,
+            kek,
+            officers: Vec::new(),
+            names,
+            data_keys: Default::default(),
+            verified,
+            purpose: purpose.to_owned(),
+        }
+    }
+
     /// The officers whose cards formed the quorum.
     pub fn officers(&self) -> &[Officer] {
         &self.officers

@@ -61,7 +61,7 @@ mod tests;
 
 use std::io::{BufRead, Write};
 
-use super::{FormatError, ReadOptions, Records, WriteOptions};
+use super::{FormatError, LocatedRecords, ReadOptions, Records, WriteOptions};
 use crate::token::Token;
 
 /// The HOTP algorithm URI of RFC 6030 section 10.
@@ -87,6 +87,17 @@ pub fn reader<'a>(
     input: Box<dyn BufRead + 'a>,
     opts: &'a ReadOptions,
 ) -> Result<Records<'a>, FormatError> {
+    Ok(Box::new(
+        read::open(input, opts)?.map(|r| r.map(|(_, t)| t)),
+    ))
+}
+
+/// As [`reader`], with the line each `<KeyPackage>` starts on (so that a
+/// duplicate serial is reported at the lines of both packages).
+pub(crate) fn located_reader<'a>(
+    input: Box<dyn BufRead + 'a>,
+    opts: &'a ReadOptions,
+) -> Result<LocatedRecords<'a>, FormatError> {
     read::open(input, opts)
 }
 

@@ -14,7 +14,7 @@ use super::crypto::{Cipher, MacAlg, Prf};
 use super::xml::{Element, Next, Ns, XmlError, XmlStream, NS_PSKC};
 use super::{package, MAX_PBKDF2_ITERATIONS};
 use crate::formats::problem::shown;
-use crate::formats::{FormatError, Problem, PskcKey, ReadOptions, RecordError, Records};
+use crate::formats::{FormatError, LocatedRecords, Problem, PskcKey, ReadOptions, RecordError};
 use crate::token::Token;
 
 /// The keys that open the values of one file.
@@ -36,11 +36,12 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-/// Reads the header and returns the stream of the KeyPackages.
+/// Reads the header and returns the stream of the KeyPackages, each with
+/// the line its `<KeyPackage>` starts on.
 pub(super) fn open<'a>(
     input: Box<dyn BufRead + 'a>,
     opts: &'a ReadOptions,
-) -> Result<Records<'a>, FormatError> {
+) -> Result<LocatedRecords<'a>, FormatError> {
     let mut xml = XmlStream::new(input);
     let (root, root_empty) = match xml.next().map_err(structure)? {
         Next::Start(el, empty) => (el, empty),
@@ -51,6 +52,18 @@ pub(super) fn open<'a>(
             })
         }
     };
+    if root.ns == Ns::Other && matches!(root.name.as_str(), "KeyContainer" | "SecretContainer") {
+        // draft-hoyer-keyprov-*: the container of the drafts before RFC 6030
+        // (their own namespaces, PBE-3DES password encryption, Device/Key).
+        return Err(FormatError::Structure {
+            line: root.line,
+            problem: format!(
+                "this is a <{}> of a PSKC draft written before RFC 6030 (its namespace is not {NS_PSKC}); \
+                 seedvault reads RFC 6030 files only: ask the vendor for an RFC 6030 export",
+                root.name
+            ),
+        });
+    }
     if !root.is(Ns::Pskc, "KeyContainer") {
         return Err(FormatError::Structure {
             line: root.line,
@@ -135,7 +148,7 @@ struct Packages<'a> {
 }
 
 impl Iterator for Packages<'_> {
-    type Item = Result<Token, RecordError>;
+    type Item = Result<(u64, Token), RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -178,8 +191,11 @@ impl Iterator for Packages<'_> {
                 },
             };
             let is_package = head.is(Ns::Pskc, "KeyPackage");
+            let line = head.line;
             match self.xml.subtree(head, empty) {
-                Ok(el) if is_package => return Some(package::token(&el, &self.keys)),
+                Ok(el) if is_package => {
+                    return Some(package::token(&el, &self.keys).map(|t| (line, t)))
+                }
                 // A Signature or an extension after the packages.
                 Ok(_) => {}
                 Err(e) => {
@@ -282,15 +298,7 @@ fn keys(
         });
     };
     let uri = method.attr("Algorithm").unwrap_or_default();
-    let alg = MacAlg::from_uri(uri).ok_or_else(|| {
-        structure_at(
-            method,
-            format!(
-                "MACMethod algorithm {:?} is not supported (hmac-sha1, hmac-sha256, hmac-sha384, hmac-sha512 are)",
-                shown(uri)
-            ),
-        )
-    })?;
+    let alg = MacAlg::from_uri(uri).ok_or_else(|| structure_at(method, mac_uri_problem(uri)))?;
     let mac_key = match method.child(Ns::Pskc, "MACKey") {
         Some(mac_key) => {
             let Some(key) = &enc else {
@@ -381,19 +389,59 @@ fn encryption(
             None => Err(FormatError::KeyNeeded(format!("with {which}"))),
         };
     }
-    let what = el
-        .children
-        .first()
-        .map(|c| c.name.as_str())
-        .unwrap_or_default();
-    Err(structure_at(
-        el,
-        format!(
-            "EncryptionKey holds {}: only a pre-shared key (ds:KeyName) or a PBKDF2 password \
-             (xenc11:DerivedKey) is supported, not asymmetric encryption",
-            shown(what)
+    Err(structure_at(el, encryption_key_problem(el)))
+}
+
+/// Why an EncryptionKey is not one seedvault reads, in words that say
+/// what the file holds.
+fn encryption_key_problem(el: &Element) -> String {
+    const SUPPORTED: &str = "seedvault reads a pre-shared key (ds:KeyName) or a PBKDF2 password \
+                             (xenc11:DerivedKey, namespace http://www.w3.org/2009/xmlenc11#), as RFC 6030 section 6 has them";
+    let Some(first) = el.children.first() else {
+        return format!("EncryptionKey is empty; {SUPPORTED}");
+    };
+    match (first.ns, first.name.as_str()) {
+        (_, "DerivedKey") => format!(
+            "EncryptionKey holds a password-based key (DerivedKey) outside the XML Encryption 1.1 namespace: \
+             the layout of the PSKC drafts before RFC 6030 (draft-ietf-keyprov-pskc); {SUPPORTED}. \
+             Ask the vendor for an RFC 6030 export"
         ),
-    ))
+        (Ns::Ds, "X509Data" | "KeyValue" | "RetrievalMethod") => format!(
+            "EncryptionKey names an asymmetric key (ds:{}): encryption to a private key is not supported; {SUPPORTED}",
+            first.name
+        ),
+        _ => format!(
+            "EncryptionKey holds <{}>, which is not supported; {SUPPORTED}",
+            shown(&first.name)
+        ),
+    }
+}
+
+/// Why a MACMethod algorithm URI is refused. A known HMAC under the wrong
+/// namespace (e.g. `xmldsig-more#hmac-sha1`, which no standard defines:
+/// HMAC-SHA1 is in XML Signature's own namespace) is named as such.
+fn mac_uri_problem(uri: &str) -> String {
+    let supported: Vec<&str> = [MacAlg::Sha1, MacAlg::Sha256, MacAlg::Sha384, MacAlg::Sha512]
+        .iter()
+        .map(|a| a.uri())
+        .collect();
+    let fragment = uri.trim().rsplit('#').next().unwrap_or_default();
+    let meant = supported
+        .iter()
+        .find(|s| s.rsplit('#').next() == Some(fragment) && !fragment.is_empty());
+    match meant {
+        Some(right) => format!(
+            "MACMethod algorithm {:?} is not a standard URI: {fragment} is identified as {right}; \
+             the supported MAC algorithm URIs are {}",
+            shown(uri),
+            supported.join(", ")
+        ),
+        None => format!(
+            "MACMethod algorithm {:?} is not supported; the supported MAC algorithm URIs are {}",
+            shown(uri),
+            supported.join(", ")
+        ),
+    }
 }
 
 /// The PBKDF2 parameters of a DerivedKey.

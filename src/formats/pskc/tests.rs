@@ -20,7 +20,10 @@ fn read_all(
     bytes: &[u8],
     key: Option<PskcKey>,
 ) -> Result<Vec<Result<Token, RecordError>>, FormatError> {
-    let opts = ReadOptions { pskc_key: key };
+    let opts = ReadOptions {
+        pskc_key: key,
+        ..ReadOptions::default()
+    };
     let records = reader(Box::new(bytes), &opts)?;
     Ok(records.collect())
 }
@@ -29,6 +32,7 @@ fn write_fast(tokens: &[Token], key: Option<PskcKey>) -> Vec<u8> {
     let opts = WriteOptions {
         pskc_key: key,
         upn: None,
+        upns: None,
     };
     let mut out = Vec::new();
     super::write::write(&mut tokens.iter(), &mut out, &opts, FAST_ITERATIONS).unwrap();
@@ -159,6 +163,7 @@ fn default_iteration_count_is_what_the_docs_say() {
     let opts = WriteOptions {
         pskc_key: password("pw"),
         upn: None,
+        upns: None,
     };
     let mut out = Vec::new();
     write(&mut [token("1")].iter(), &mut out, &opts).unwrap();
@@ -189,6 +194,7 @@ fn pre_shared_keys_pick_their_cipher() {
     let opts = WriteOptions {
         pskc_key: pre_shared(&[1; 10]),
         upn: None,
+        upns: None,
     };
     let e = write(&mut [token("1")].iter(), &mut Vec::new(), &opts).unwrap_err();
     assert!(e.to_string().contains("16, 24 or 32"), "{e}");
@@ -353,6 +359,7 @@ fn secrets_stay_out_of_debug() {
     let bytes = write_fast(&[token("1")], pre_shared(&[5; 16]));
     let opts = ReadOptions {
         pskc_key: pre_shared(&[5; 16]),
+        ..ReadOptions::default()
     };
     let records = reader(Box::new(&bytes[..]), &opts).unwrap();
     let tokens: Vec<_> = records.collect();

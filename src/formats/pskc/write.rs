@@ -19,7 +19,7 @@ use super::crypto::{random, Cipher, MacAlg, Prf};
 use super::xml::{NS_DS, NS_PKCS5, NS_PSKC, NS_XENC, NS_XENC11};
 use super::{HOTP_URI, TOTP_URI};
 use crate::formats::{FormatError, PskcKey, WriteOptions};
-use crate::token::{Algorithm, OtpKind, Token};
+use crate::token::{OtpKind, Token};
 
 /// Salt length for password-protected files.
 const SALT_LEN: usize = 16;
@@ -225,11 +225,10 @@ fn package(
             format!("<pskc:TimeInterval><pskc:PlainValue>{period}</pskc:PlainValue></pskc:TimeInterval>"),
         ),
     };
-    let suite = match p.algorithm {
-        Algorithm::Sha1 => "HMAC-SHA1",
-        Algorithm::Sha256 => "HMAC-SHA256",
-        Algorithm::Sha512 => "HMAC-SHA512",
-    };
+    // The bare hash name: privacyIDEA's parsePSKCdata takes the Suite
+    // text, lower-cased, as its hash name and falls back to SHA1 for any
+    // name it does not know (`hmac-sha256` among them).
+    let suite = p.algorithm.name();
     let _ = writeln!(
         s,
         "    </pskc:DeviceInfo>\n    <pskc:Key Id=\"{serial}\" Algorithm=\"{uri}\">\n      \

@@ -22,8 +22,13 @@ pub fn help_lines(s: &State) -> Vec<Line<'static>> {
     contexts.extend(h.contexts.iter().copied());
     contexts.push(Context::Help);
     let mut lines: Vec<Line> = Vec::new();
+    let mut last = "";
     for ctx in contexts {
-        lines.push(Line::from(ctx.title()).bold().underlined());
+        // Contexts that share a title (the ingest/export dialogs) share a heading.
+        if ctx.title() != last {
+            lines.push(Line::from(ctx.title()).bold().underlined());
+        }
+        last = ctx.title();
         for b in keys::help_lines(ctx) {
             lines.push(Line::from(vec![
                 Span::from(format!("  {:<w$}  ", b.label)).bold(),

@@ -1,9 +1,14 @@
 //! Drawing: pure functions of [`State`]. No I/O, no crypto, no clock
 //! reads; the time shown is the time the event loop put in the state.
 
+mod acts;
 mod audit;
+mod batches;
 mod confirm;
+mod export;
 mod help;
+mod ingest;
+mod orders;
 mod overview;
 mod requests;
 mod unseal;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Tabs};
+use ratatui::widgets::{Paragraph, Tabs};
 use ratatui::Frame;
 
 use super::app::{Session, State, Tab};
@@ -73,9 +78,9 @@ pub fn render(f: &mut Frame, s: &State) {
     );
     match s.tab {
         Tab::Overview => overview::render(f, body, s),
-        Tab::Batches => placeholder(f, body, "Batches and serials"),
-        Tab::Orders => placeholder(f, body, "Orders"),
         Tab::Requests => requests::render(f, body, s),
+        Tab::Batches => batches::render(f, body, s),
+        Tab::Orders => orders::render(f, body, s),
         Tab::Audit => audit::render(f, body, s),
     }
     render_bar(f, bar, s);
@@ -85,6 +90,13 @@ pub fn render(f: &mut Frame, s: &State) {
     if let Some(d) = &s.dialog {
         unseal::render(f, body, s, d);
     }
+    if let Some(w) = &s.ingest {
+        ingest::render(f, body, s, w);
+    }
+    if let Some(d) = &s.export {
+        export::render(f, body, s, d);
+    }
+    acts::render(f, body, s);
     if let Some(c) = &s.confirm {
         confirm::render(f, body, c);
     }
@@ -97,15 +109,6 @@ pub fn render(f: &mut Frame, s: &State) {
             cell.set_fg(Color::Reset).set_bg(Color::Reset);
         }
     }
-}
-
-/// A screen not built yet: its name, nothing else.
-fn placeholder(f: &mut Frame, area: Rect, name: &str) {
-    f.render_widget(
-        Paragraph::new(format!("{name}: use the command line for now"))
-            .block(Block::bordered().title(format!(" {name} "))),
-        area,
-    );
 }
 
 /// The body's height at this viewport (the header, tabs and status bar
