@@ -316,7 +316,7 @@ fn tabs_are_reachable_by_the_digits_shown_and_tab_cycles() {
         "Audit log",
     ];
     for (i, t) in titles.iter().enumerate() {
-        sh.key(KeyCode::Char(char::from(b'1' + i as u8)));
+        sh.key(KeyCode::Char(char::from(b'1' + i as u8))).settle();
         assert!(sh.screen().contains(t), "{t}");
     }
     sh.key(KeyCode::Tab);
@@ -844,4 +844,60 @@ fn a_resize_reads_a_page_of_the_new_height() {
     assert_eq!(selected_seq(&sh), 101, "still on the newest entry");
     let s = sh.raw();
     assert!(s.contains("68–101 of 101"), "{s}");
+}
+
+#[test]
+fn help_lists_the_officers_screens_and_the_quorum_dialogs_when_they_are_open() {
+    use seedvault::tui::keys::Context;
+    fn text(sh: &Shell) -> String {
+        seedvault::tui::ui::help_lines(&sh.app.state)
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+    let mut sh = Shell::new();
+    for (tab, ctx, words) in [
+        ('2', Context::Batches, "look up a serial"),
+        ('3', Context::Orders, "add an order (one officer's card)"),
+        ('4', Context::Requests, "approve (a second officer)"),
+    ] {
+        sh.key(KeyCode::Char(tab)).key(KeyCode::Char('?'));
+        let contexts = sh.app.state.help.as_ref().expect("help").contexts.clone();
+        assert!(contexts.contains(&ctx), "{contexts:?}");
+        let t = text(&sh);
+        assert!(t.contains(words), "{t}");
+        assert!(t.contains("card check"), "{t}");
+        sh.key(KeyCode::Esc);
+        assert!(sh.app.state.help.is_none());
+    }
+    // The Audit screen's c signs a checkpoint (its context comes first).
+    sh.key(KeyCode::Char('5')).key(KeyCode::Char('?'));
+    let t = text(&sh);
+    assert!(t.contains("sign a checkpoint to a medium"), "{t}");
+    sh.key(KeyCode::Esc);
+    // The ingest wizard and the export dialog opened while sealed.
+    for open in ['i', 'e'] {
+        sh.key(KeyCode::Char('1')).key(KeyCode::Char(open));
+        sh.key(KeyCode::Char('?'));
+        let contexts = sh.app.state.help.as_ref().expect("help").contexts.clone();
+        assert!(contexts.contains(&Context::ActSealed), "{contexts:?}");
+        let t = text(&sh);
+        assert!(t.contains("Ingest wizard, export dialog"), "{t}");
+        assert!(t.contains("unseal first (when sealed)"), "{t}");
+        sh.key(KeyCode::Esc).key(KeyCode::Esc);
+        assert!(sh.app.state.ingest.is_none() && sh.app.state.export.is_none());
+    }
+    // A form takes `?` as text; F1 opens help from anywhere.
+    sh.key(KeyCode::Char('3'))
+        .settle()
+        .key(KeyCode::Char('n'))
+        .settle();
+    sh.key(KeyCode::F(1));
+    let contexts = sh.app.state.help.as_ref().expect("help").contexts.clone();
+    assert!(contexts.contains(&Context::Form), "{contexts:?}");
+    assert!(text(&sh).contains("Forms (orders, requests, void)"));
+    sh.key(KeyCode::F(1));
+    assert!(sh.app.state.help.is_none());
+    assert!(!sh.app.state.quit);
 }

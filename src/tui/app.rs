@@ -451,6 +451,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     if action == Action::ForceQuit {
         return quit(state, SealReason::Quit);
     }
+    if action == Action::ToggleHelp {
+        // Help for what has the keyboard: a screen, a dialog, a form (F1
+        // anywhere; `?` where nothing is typed).
+        state.help = Some(HelpView {
+            contexts: state.screen_contexts(),
+            scroll: 0,
+        });
+        return Vec::new();
+    }
     if state.confirm.is_some() {
         return update_confirm(state, action);
     }
@@ -468,13 +477,6 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     }
     match action {
         Action::Quit => ask_quit(state),
-        Action::ToggleHelp => {
-            state.help = Some(HelpView {
-                contexts: state.screen_contexts(),
-                scroll: 0,
-            });
-            Vec::new()
-        }
         Action::NextTab => goto_tab(state, (state.tab.index() + 1) % Tab::ALL.len()),
         Action::PrevTab => goto_tab(
             state,

@@ -124,6 +124,7 @@ use KeyCode::*;
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
     b(Always, Char('c'), CTRL, Action::ForceQuit, "Ctrl-C", "seal and quit at once"),
+    b(Always, F(1), NONE, Action::ToggleHelp, "F1", "help for what has the keyboard"),
     b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit (asks while unsealed)"),
     b(Main, Esc, NONE, Action::Back, "Esc", "back / cancel (never quits)"),
     b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "help for this screen"),
@@ -262,6 +263,11 @@ pub const BINDINGS: &[Binding] = &[
     b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
     b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
     b(OfficerCards, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory (Enter lists it)"),
+    // `?` opens help where nothing is typed (a text field takes it as text).
+    b(ActSealed, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(ActConfirm, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(ActPanel, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(OfficerCards, Char('?'), NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
