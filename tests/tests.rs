@@ -52,6 +52,7 @@ mod slip39_vectors;
 mod tui_acts;
 mod tui_app;
 mod tui_quorum;
+mod tui_shell;
 mod tui_tmux;
 mod typed_errors;
 mod vendor_files;

@@ -343,12 +343,17 @@ fn whole_day_in_tmux() {
     t.keys(&["Enter"]);
     t.wait_for("3 serial");
     t.keys(&["Enter"]);
+    // The bundle's name is on the summary already: wait for the result
+    // (an Escape while the export is writing is refused: it cannot be
+    // interrupted), and `q` is a main-screen key, not the dialog's.
+    t.wait_for("written, read back and verified");
     t.wait_for("4711-R0001.azure-csv.asc");
     // Escape and the next key sent together read as Alt-key: apart.
     t.keys(&["Escape"]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     t.keys(&["q"]);
-    t.wait_for("y");
+    // While unsealed, q asks first (naming whose key is wiped); y seals and quits.
+    t.wait_for("and quit?");
     t.keys(&["y"]);
     t.wait_exit();
     check_bundle(&d, "R0001");

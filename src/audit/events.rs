@@ -91,6 +91,12 @@ pub const BROKEN_LOG_ACCEPTED: &str = "audit.broken_log_accepted";
 /// extends the head verified when the session began: `purpose`, `entries`
 /// and `head` (what would have been signed), `reason`.
 pub const CHECKPOINT_REFUSED: &str = "audit.checkpoint_refused";
+/// An unsealed session (the terminal UI's) ended and its key was wiped:
+/// `purpose`, `reason` (`s`: the seal key; `idle`: the idle timeout;
+/// `quit`; `panic`: the program failed; `closed`: the front end went away),
+/// `open_s` (how many seconds the session was open). Written before the
+/// session's closing checkpoint, so the checkpoint covers it.
+pub const SEALED: &str = "vault.sealed";
 /// A rekey began (k1): `rekey_id`, `old_version`, `new_version`,
 /// `threshold`, `share_count`, `share_set` (the new set's fingerprint),
 /// `master_check` (the new master key's check value), `custodians` (the

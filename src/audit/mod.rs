@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod events;
 pub mod export;
+pub mod index;
 pub mod replay;
 pub mod verify;
 
@@ -145,6 +146,7 @@ pub fn append(conn: &Connection, vault_id: &str, event: &Event) -> Result<Head, 
         "INSERT INTO audit (seq, body, hash) VALUES (?1, ?2, ?3)",
         params![prev.count + 1, body, &hash[..]],
     )?;
+    index::add(conn, prev.count + 1, event.kind, &event.actors, &event.data)?;
     Ok(Head {
         count: prev.count + 1,
         hash,

@@ -310,6 +310,9 @@ fn decision_vs_statement(
     out
 }
 
+/// The reasons a `vault.sealed` entry may give.
+const SEAL_REASONS: [&str; 5] = ["s", "idle", "quit", "panic", "closed"];
+
 fn s(v: &Value, k: &str) -> String {
     v.get(k)
         .and_then(Value::as_str)
@@ -336,6 +339,16 @@ fn unix(rfc3339: &str) -> Option<i64> {
 
 /// Replays the log of `conn` and compares it with the tables.
 pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
+    replay_progress(conn, &mut |_, _| {})
+}
+
+/// [`replay`], reporting `(entries read, entries in the log)` to
+/// `progress` every [`super::verify::PROGRESS_EVERY`] entries.
+pub fn replay_progress(
+    conn: &rusqlite::Connection,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ReplayReport, AuditError> {
+    let total = super::head(conn)?.count;
     let mut r = ReplayReport::default();
     let mut diff = |m: String| r.differences.push(m);
     let mut officers: HashMap<String, sequoia_openpgp::Cert> = HashMap::new();
@@ -354,6 +367,9 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         entries += 1;
+        if entries % super::verify::PROGRESS_EVERY == 0 {
+            progress(entries, total);
+        }
         let body: Vec<u8> = row.get(0)?;
         let Ok(e) = serde_json::from_slice::<Entry>(&body) else {
             diff(format!("entry {entries} cannot be read"));
@@ -683,6 +699,9 @@ pub fn replay(conn: &rusqlite::Connection) -> Result<ReplayReport, AuditError> {
                     }
                 }
                 exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
+            }
+            events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
+                diff(format!("entry {}: a seal with an unknown reason", e.seq));
             }
             _ => {}
         }

@@ -85,7 +85,20 @@ pub fn verify_chain(
     conn: &rusqlite::Connection,
     vault_id: &str,
 ) -> Result<ChainReport, AuditError> {
-    walk(conn, vault_id, None)
+    walk(conn, vault_id, None, &mut |_, _| {})
+}
+
+/// Entries between two progress reports of a long walk.
+pub const PROGRESS_EVERY: u64 = 20_000;
+
+/// [`verify_chain`], reporting `(entries read, entries in the log)` to
+/// `progress` every [`PROGRESS_EVERY`] entries (a front end shows a bar).
+pub fn verify_chain_progress(
+    conn: &rusqlite::Connection,
+    vault_id: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ChainReport, AuditError> {
+    walk(conn, vault_id, None, progress)
 }
 
 /// Checks that the log still extends `from` (a head verified earlier, by
@@ -101,14 +114,16 @@ pub fn verify_since(
     vault_id: &str,
     from: Head,
 ) -> Result<ChainReport, AuditError> {
-    walk(conn, vault_id, Some(from))
+    walk(conn, vault_id, Some(from), &mut |_, _| {})
 }
 
 fn walk(
     conn: &rusqlite::Connection,
     vault_id: &str,
     from: Option<Head>,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ChainReport, AuditError> {
+    let total = super::head(conn)?.count;
     let mut problems = Vec::new();
     let mut prev = [0u8; 32];
     let mut expected: u64 = 1;
@@ -157,6 +172,9 @@ fn walk(
         };
         let stored: Vec<u8> = row.get(2).unwrap_or_default();
         entries += 1;
+        if entries % PROGRESS_EVERY == 0 {
+            progress(entries, total);
+        }
         if seq != expected {
             let problem = if seq > expected {
                 format!("entries {expected}..{} are missing (deleted)", seq - 1)
@@ -260,7 +278,8 @@ mod tests {
     fn log(n: usize) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL);
+             CREATE TABLE audit_index (key TEXT, value TEXT, seq INTEGER, PRIMARY KEY (key, value, seq));",
         )
         .unwrap();
         append(

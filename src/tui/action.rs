@@ -4,9 +4,11 @@
 /// One request from the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Leave the program (seals first).
+    /// Seal and quit; asks first while unsealed (`q`).
     Quit,
-    /// Close the topmost dialog or view; on the main screen, quit.
+    /// Seal and quit at once, without asking (Ctrl-C).
+    ForceQuit,
+    /// Close the topmost dialog or view; cancel. Never quits.
     Back,
     /// Show or hide the keybinding overlay.
     ToggleHelp,
@@ -32,6 +34,14 @@ pub enum Action {
     Confirm,
     /// Verify the audit chain.
     VerifyChain,
+    /// Replay the audit log against the tables.
+    Replay,
+    /// Filter or find (`/`).
+    Filter,
+    /// Sign a checkpoint with the unsealed session and write it to a medium.
+    Checkpoint,
+    /// Write the whole log (`audit export`) to a medium.
+    ExportLog,
     /// Open the unseal dialog.
     OpenUnseal,
     /// Seal now.

@@ -90,7 +90,8 @@ impl Refusal {
 }
 
 /// Console advice after a vault error. The console's own words (keys and
-/// screens, not command lines); T1's `tui::advice` is meant to replace it.
+/// screens, not command lines) for the ingest wizard and export dialog,
+/// else the console's general advice ([`crate::tui::advice::for_error`]).
 pub fn vault_advice(e: &VaultError) -> Option<&'static str> {
     Some(match e {
         VaultError::Tampered(_)
@@ -125,7 +126,7 @@ pub fn vault_advice(e: &VaultError) -> Option<&'static str> {
             "seedvault never overwrites a file: move it away or choose another medium"
         }
         VaultError::VaultChanged { .. } => "try again",
-        _ => return None,
+        _ => return crate::tui::advice::for_error(e),
     })
 }
 

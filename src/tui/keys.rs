@@ -18,11 +18,15 @@ pub enum Context {
     Audit,
     /// An audit entry opened with Enter.
     Entry,
+    /// A one-line prompt (audit filter, a medium's directory).
+    Prompt,
+    /// A confirmation dialog.
+    Confirm,
     /// The unseal dialog, whatever has focus.
     Dialog,
     /// The unseal dialog's card list.
     CardList,
-    /// A text field (card directory, passphrase).
+    /// A text field (prompts, card directory, passphrase).
     TextField,
     /// The help overlay.
     Help,
@@ -43,7 +47,7 @@ pub enum Context {
     /// A form of an officer's act (with `TextField`).
     Form,
     /// A confirmation or result panel of an officer's act.
-    Confirm,
+    ActPanel,
     /// The officer card dialog's card list.
     OfficerCards,
 }
@@ -53,9 +57,11 @@ impl Context {
     pub fn title(self) -> &'static str {
         match self {
             Context::Always => "Everywhere",
-            Context::Main => "Main screen",
+            Context::Main => "Every screen",
             Context::Audit => "Audit log",
             Context::Entry => "Audit entry",
+            Context::Prompt => "Prompt",
+            Context::Confirm => "Confirmation",
             Context::Dialog => "Unseal dialog",
             Context::CardList => "Unseal: card list",
             Context::TextField => "Text field",
@@ -67,7 +73,7 @@ impl Context {
             Context::Orders => "Orders",
             Context::Requests => "Requests",
             Context::Form => "Forms (orders, requests, void)",
-            Context::Confirm => "Confirmations and results",
+            Context::ActPanel => "Confirmations and results",
             Context::OfficerCards => "Officer card dialog",
         }
     }
@@ -117,49 +123,79 @@ use KeyCode::*;
 /// Every binding, in the order help lists them (a table: one line each).
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    b(Always, Char('c'), CTRL, Action::Quit, "Ctrl-C", "seal and quit"),
-    b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit"),
-    b(Main, Esc, NONE, Action::Back, "Esc", "close the view, else seal and quit"),
-    b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "this help"),
-    b(Main, Tab, NONE, Action::NextTab, "Tab", "next tab"),
-    b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous tab"),
-    b(Main, Char('1'), NONE, Action::GotoTab(0), "1-5", "go to the tab with that number"),
-    b(Main, Char('2'), NONE, Action::GotoTab(1), "", ""),
-    b(Main, Char('3'), NONE, Action::GotoTab(2), "", ""),
-    b(Main, Char('4'), NONE, Action::GotoTab(3), "", ""),
-    b(Main, Char('5'), NONE, Action::GotoTab(4), "", ""),
+    b(Always, Char('c'), CTRL, Action::ForceQuit, "Ctrl-C", "seal and quit at once"),
+    b(Always, F(1), NONE, Action::ToggleHelp, "F1", "help for what has the keyboard"),
+    b(Main, Char('q'), NONE, Action::Quit, "q", "seal and quit (asks while unsealed)"),
+    b(Main, Esc, NONE, Action::Back, "Esc", "back / cancel (never quits)"),
+    b(Main, Char('?'), NONE, Action::ToggleHelp, "?", "help for this screen"),
+    b(Main, Tab, NONE, Action::NextTab, "Tab", "next screen"),
+    b(Main, BackTab, NONE, Action::PrevTab, "Shift-Tab", "previous screen"),
+    b(Main, Char('1'), NONE, Action::GotoTab(0), "1", "Overview"),
+    b(Main, Char('2'), NONE, Action::GotoTab(1), "2", "Batches and serials"),
+    b(Main, Char('3'), NONE, Action::GotoTab(2), "3", "Orders"),
+    b(Main, Char('4'), NONE, Action::GotoTab(3), "4", "Requests"),
+    b(Main, Char('5'), NONE, Action::GotoTab(4), "5", "Audit log"),
     b(Main, Char('u'), NONE, Action::OpenUnseal, "u", "unseal: present a quorum of cards"),
     b(Main, Char('s'), NONE, Action::Seal, "s", "seal now (wipes the key)"),
-    b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read status, log, requests, media"),
+    b(Main, Char('r'), NONE, Action::Refresh, "r", "re-read (also every few seconds)"),
     b(Main, Char('i'), NONE, Action::OpenIngest, "i", "ingest a factory batch"),
     b(Main, Char('e'), NONE, Action::OpenExport, "e", "export an approved request"),
     b(Audit, Up, NONE, Action::Up, "Up/k", "previous entry"),
     b(Audit, Char('k'), NONE, Action::Up, "", ""),
     b(Audit, Down, NONE, Action::Down, "Down/j", "next entry"),
     b(Audit, Char('j'), NONE, Action::Down, "", ""),
-    b(Audit, PageUp, NONE, Action::PageUp, "PgUp", "page up"),
-    b(Audit, PageDown, NONE, Action::PageDown, "PgDn", "page down"),
+    b(Audit, PageUp, NONE, Action::PageUp, "PgUp", "a page up"),
+    b(Audit, PageDown, NONE, Action::PageDown, "PgDn", "a page down"),
     b(Audit, Home, NONE, Action::Home, "Home/g", "first entry"),
     b(Audit, Char('g'), NONE, Action::Home, "", ""),
     b(Audit, End, NONE, Action::End, "End/G", "last entry"),
     b(Audit, Char('G'), NONE, Action::End, "", ""),
-    b(Audit, Enter, NONE, Action::Confirm, "Enter", "show the entry's JSON"),
+    b(Audit, Enter, NONE, Action::Confirm, "Enter", "open the entry"),
+    b(Audit, Char('/'), NONE, Action::Filter, "/", "filter: event, serial, order, request, officer"),
+    b(Audit, Esc, NONE, Action::Back, "Esc", "clear the filter"),
     b(Audit, Char('v'), NONE, Action::VerifyChain, "v", "verify the hash chain"),
-    b(Entry, Up, NONE, Action::Up, "Up/Down", "scroll"),
-    b(Entry, Down, NONE, Action::Down, "", ""),
-    b(Entry, Esc, NONE, Action::Back, "Esc", "back to the list"),
-    b(Entry, Enter, NONE, Action::Back, "Enter", "back to the list"),
+    b(Audit, Char('p'), NONE, Action::Replay, "p", "replay the log against the vault"),
+    b(Audit, Char('c'), NONE, Action::Checkpoint, "c", "sign a checkpoint to a medium"),
+    b(Audit, Char('x'), NONE, Action::ExportLog, "x", "export the log to a medium"),
+    b(Entry, Up, NONE, Action::Up, "Up/k", "scroll up"),
+    b(Entry, Char('k'), NONE, Action::Up, "", ""),
+    b(Entry, Down, NONE, Action::Down, "Down/j", "scroll down"),
+    b(Entry, Char('j'), NONE, Action::Down, "", ""),
+    b(Entry, PageUp, NONE, Action::PageUp, "PgUp", "a page up"),
+    b(Entry, PageDown, NONE, Action::PageDown, "PgDn", "a page down"),
+    b(Entry, Home, NONE, Action::Home, "Home/g", "top"),
+    b(Entry, Char('g'), NONE, Action::Home, "", ""),
+    b(Entry, End, NONE, Action::End, "End/G", "bottom"),
+    b(Entry, Char('G'), NONE, Action::End, "", ""),
+    b(Entry, Esc, NONE, Action::Back, "Esc/Enter", "back to the list"),
+    b(Entry, Enter, NONE, Action::Back, "", ""),
+    b(Prompt, Enter, NONE, Action::Confirm, "Enter", "accept"),
+    b(Prompt, Esc, NONE, Action::Back, "Esc", "cancel"),
+    b(Confirm, Enter, NONE, Action::Confirm, "Enter/y", "yes, do it"),
+    b(Confirm, Char('y'), NONE, Action::Confirm, "", ""),
+    b(Confirm, Esc, NONE, Action::Back, "Esc/n", "no, go back"),
+    b(Confirm, Char('n'), NONE, Action::Back, "", ""),
     b(Dialog, Esc, NONE, Action::Back, "Esc", "cancel; wipes typed passphrases"),
-    b(CardList, Up, NONE, Action::Up, "Up/Down", "move"),
-    b(CardList, Down, NONE, Action::Down, "", ""),
+    b(CardList, Up, NONE, Action::Up, "Up/k", "move"),
+    b(CardList, Char('k'), NONE, Action::Up, "", ""),
+    b(CardList, Down, NONE, Action::Down, "Down/j", "move"),
+    b(CardList, Char('j'), NONE, Action::Down, "", ""),
     b(CardList, Char(' '), NONE, Action::ToggleCard, "Space", "select/deselect the card"),
     b(CardList, Enter, NONE, Action::Confirm, "Enter", "use the selected cards"),
-    b(CardList, Tab, NONE, Action::SwitchFocus, "Tab", "edit the card directory"),
-    b(TextField, Enter, NONE, Action::Confirm, "Enter", "accept (directory: list cards)"),
+    b(CardList, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory"),
+    b(TextField, Enter, NONE, Action::Confirm, "Enter", "accept (directory: add its cards)"),
     b(TextField, Backspace, NONE, Action::Backspace, "Backspace", "delete a character"),
     b(TextField, Char('u'), CTRL, Action::ClearInput, "Ctrl-U", "clear the field"),
-    b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "go to the card list"),
-    b(Act, Esc, NONE, Action::Back, "Esc", "back; cancel (nothing stored)"),
+    b(TextField, Tab, NONE, Action::SwitchFocus, "Tab", "unseal: go to the card list"),
+    b(Help, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(Help, Char('k'), NONE, Action::Up, "", ""),
+    b(Help, Down, NONE, Action::Down, "", ""),
+    b(Help, Char('j'), NONE, Action::Down, "", ""),
+    b(Help, PageUp, NONE, Action::PageUp, "PgUp/PgDn", "a page"),
+    b(Help, PageDown, NONE, Action::PageDown, "", ""),
+    b(Help, Home, NONE, Action::Home, "Home/End", "top, bottom"),
+    b(Help, End, NONE, Action::End, "", ""),
+        b(Act, Esc, NONE, Action::Back, "Esc", "back; cancel (nothing stored)"),
     // Fields take the text-field keys above (Enter checks, Tab next field).
     b(ActList, Up, NONE, Action::Up, "Up/Down", "choose (j/k); Enter picks"),
     b(ActList, Char('k'), NONE, Action::Up, "", ""),
@@ -215,11 +251,11 @@ pub const BINDINGS: &[Binding] = &[
     b(Form, Down, NONE, Action::Down, "", ""),
     b(Form, Enter, NONE, Action::Confirm, "Enter", "check / pick the file"),
     b(Form, Tab, NONE, Action::SwitchFocus, "Tab", "next field, then the media file list"),
-    b(Confirm, Esc, NONE, Action::Back, "Esc", "back one step"),
-    b(Confirm, Enter, NONE, Action::Confirm, "Enter/y", "confirm / close"),
-    b(Confirm, Char('y'), NONE, Action::Confirm, "", ""),
-    b(Confirm, Up, NONE, Action::Up, "Up/Down", "scroll"),
-    b(Confirm, Down, NONE, Action::Down, "", ""),
+    b(ActPanel, Esc, NONE, Action::Back, "Esc", "back one step"),
+    b(ActPanel, Enter, NONE, Action::Confirm, "Enter/y", "confirm / close"),
+    b(ActPanel, Char('y'), NONE, Action::Confirm, "", ""),
+    b(ActPanel, Up, NONE, Action::Up, "Up/Down", "scroll"),
+    b(ActPanel, Down, NONE, Action::Down, "", ""),
     b(OfficerCards, Up, NONE, Action::Up, "Up/k", "previous card"),
     b(OfficerCards, Char('k'), NONE, Action::Up, "", ""),
     b(OfficerCards, Down, NONE, Action::Down, "Down/j", "next card"),
@@ -227,10 +263,24 @@ pub const BINDINGS: &[Binding] = &[
     b(OfficerCards, Enter, NONE, Action::Confirm, "Enter", "this officer's card"),
     b(OfficerCards, Char('r'), NONE, Action::Refresh, "r", "look for cards again"),
     b(OfficerCards, Tab, NONE, Action::SwitchFocus, "Tab", "type a card directory (Enter lists it)"),
+    // `?` opens help where nothing is typed (a text field takes it as text).
+    b(ActSealed, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(ActConfirm, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(ActPanel, Char('?'), NONE, Action::ToggleHelp, "", ""),
+    b(OfficerCards, Char('?'), NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('?'), NONE, Action::ToggleHelp, "?/Esc", "close help"),
     b(Help, Esc, NONE, Action::ToggleHelp, "", ""),
     b(Help, Char('q'), NONE, Action::ToggleHelp, "", ""),
 ];
+
+/// The widest label in the table (help aligns its columns on it).
+pub fn label_width() -> usize {
+    BINDINGS
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0)
+}
 
 fn matches(bd: &Binding, key: &KeyEvent) -> bool {
     let mods = match key.code {
@@ -282,6 +332,7 @@ mod tests {
     #[test]
     fn innermost_context_wins_and_text_fields_take_letters() {
         assert_eq!(lookup(&[Main], &key(Char('q'))), Some(Action::Quit));
+        assert_eq!(lookup(&[Main], &key(Esc)), Some(Action::Back));
         assert_eq!(
             lookup(&[TextField, Dialog], &key(Char('q'))),
             Some(Action::Input('q'))
@@ -289,9 +340,21 @@ mod tests {
         assert_eq!(lookup(&[TextField, Dialog], &key(Esc)), Some(Action::Back));
         assert_eq!(lookup(&[Audit, Main], &key(Enter)), Some(Action::Confirm));
         let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(lookup(&[TextField, Dialog], &ctrl_c), Some(Action::Quit));
+        assert_eq!(
+            lookup(&[TextField, Dialog], &ctrl_c),
+            Some(Action::ForceQuit)
+        );
         let shift_g = KeyEvent::new(Char('G'), KeyModifiers::SHIFT);
         assert_eq!(lookup(&[Audit, Main], &shift_g), Some(Action::End));
+    }
+
+    #[test]
+    fn no_key_quits_but_q_and_ctrl_c() {
+        for bd in BINDINGS {
+            if matches!(bd.action, Action::Quit | Action::ForceQuit) {
+                assert!(matches!(bd.code, Char('q') | Char('c')), "{:?}", bd.code);
+            }
+        }
     }
 
     #[test]
@@ -300,6 +363,8 @@ mod tests {
             Main,
             Audit,
             Entry,
+            Prompt,
+            Confirm,
             Dialog,
             CardList,
             TextField,
@@ -308,18 +373,11 @@ mod tests {
             ActList,
             ActConfirm,
             ActSealed,
-            Main,
-            Audit,
-            Entry,
-            Dialog,
-            CardList,
-            TextField,
-            Help,
             Batches,
             Orders,
             Requests,
             Form,
-            Confirm,
+            ActPanel,
             OfficerCards,
         ] {
             assert!(help_lines(ctx).next().is_some(), "{ctx:?}");

@@ -11,13 +11,23 @@
 //! `TestBackend` with a scripted clock (see `tests/tui_app.rs`).
 //!
 //! Security model item 4: the unsealed vault lives on the worker thread
-//! for the session; it is dropped (key wiped) on `s`, on quit, and when no
-//! key has been pressed for the idle timeout (1 second to 8 hours). Of
-//! the unsealed vault the session keeps only the key-encryption key and
-//! the officers' names ([`crate::vault::UnsealedSession`]).
+//! for the session; it is dropped (key wiped) on `s`, on quit, when no
+//! key has been pressed for the idle timeout (1 second to 8 hours), and on
+//! a panic. Each of these ends the session with a `vault.sealed` entry
+//! naming the reason. Of the unsealed vault the session keeps only the
+//! key-encryption key and the officers' names
+//! ([`crate::vault::UnsealedSession`]).
+//!
+//! A panic: `ratatui::init`'s hook restores the terminal before the
+//! message prints; the unwinding then drops the [`App`], whose worker
+//! handle sees `std::thread::panicking()`, asks the vault thread to end the
+//! session (reason `panic`) and joins it, so the key is wiped before the
+//! process exits. This needs `panic = "unwind"` (Rust's default); the
+//! profiles in Cargo.toml must not set `abort`, and a test checks that.
 
 pub mod action;
 pub mod acts;
+pub mod advice;
 pub mod app;
 pub mod export;
 pub mod ingest;
@@ -81,7 +91,8 @@ impl App {
         let state = State::new(vault.dir().to_path_buf(), opts.idle_timeout, now);
         let worker = Worker::start(vault, opts.sources);
         let mut app = App { state, worker };
-        app.run_jobs(vec![Job::Refresh]);
+        let jobs = app.state.first_jobs();
+        app.run_jobs(jobs);
         app
     }
 
@@ -101,8 +112,10 @@ impl App {
     /// A key press at `now`.
     pub fn key(&mut self, key: KeyEvent, now: Instant) {
         // The idle check runs before the key counts as activity, so a key
-        // pressed after the timeout cannot revive an expired session.
-        self.tick(now);
+        // pressed after the timeout cannot revive an expired session. (No
+        // periodic re-read here: it would delay this key's answer.)
+        let jobs = app::expire(&mut self.state, now);
+        self.run_jobs(jobs);
         self.state.last_activity = now;
         if let Some(action) = keys::lookup(&self.state.contexts(), &key) {
             let jobs = app::update(&mut self.state, action);
@@ -119,9 +132,8 @@ impl App {
     /// Applies the replies that are ready.
     pub fn pump(&mut self) {
         while let Some(r) = self.worker.try_recv() {
-            // A progress report is not the job's answer: `apply` leaves
-            // `pending` alone for it.
-            app::apply(&mut self.state, r);
+            let jobs = app::apply(&mut self.state, r);
+            self.run_jobs(jobs);
         }
     }
 
@@ -135,14 +147,31 @@ impl App {
                 return false;
             }
             if let Some(r) = self.worker.recv_timeout(left) {
-                app::apply(&mut self.state, r);
+                let jobs = app::apply(&mut self.state, r);
+                self.run_jobs(jobs);
             }
         }
         true
     }
 
-    /// Draws the state.
-    pub fn draw<B: Backend>(&self, terminal: &mut Terminal<B>) -> io::Result<()> {
+    /// The terminal is `cols` x `rows` now: lists page by what fits, so
+    /// a page whose length no longer fits is read again.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        if self.state.viewport == (cols, rows) {
+            return;
+        }
+        let before = self.state.audit_rows();
+        self.state.viewport = (cols, rows);
+        if self.state.audit_rows() != before && self.state.audit.page.is_some() {
+            let job = self.state.reload_page();
+            self.run_jobs(vec![job]);
+        }
+    }
+
+    /// Draws the state (noting the terminal's size first).
+    pub fn draw<B: Backend>(&mut self, terminal: &mut Terminal<B>) -> io::Result<()> {
+        let size = terminal.size()?;
+        self.resize(size.width, size.height);
         terminal.draw(|f| ui::render(f, &self.state)).map(|_| ())
     }
 }
@@ -186,13 +215,15 @@ pub fn run(dir: &Path, idle_timeout: Duration, media_dirs: Vec<PathBuf>) -> Resu
         }
     }
     let mut app = App::new(vault, options, Instant::now());
+    // The NO_COLOR convention: every meaning is also in words or marks.
+    app.state.no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     while !app.state.quit {
         app.draw(&mut terminal)?;
         if event::poll(Duration::from_millis(200))? {
-            if let Event::Key(k) = event::read()? {
-                if k.kind == KeyEventKind::Press {
-                    app.key(k, Instant::now());
-                }
+            match event::read()? {
+                Event::Key(k) if k.kind == KeyEventKind::Press => app.key(k, Instant::now()),
+                Event::Resize(w, h) => app.resize(w, h),
+                _ => {}
             }
         }
         app.pump();

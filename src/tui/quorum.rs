@@ -64,10 +64,9 @@ pub fn open_export(state: &mut State, request: Option<String>) -> Vec<Job> {
 /// A key while the wizard or the dialog is open.
 pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     if action == Action::Quit {
-        // Quitting drops the dialog (the app's quit seals).
-        state.ingest = None;
-        state.export = None;
-        return app::update(state, action);
+        // The app's quit: it asks first while unsealed (`y` closes the
+        // dialog, seals and quits; `n` comes back here).
+        return app::ask_quit(state);
     }
     let now = state.now;
     if let Some(w) = state.ingest.as_mut() {
@@ -103,12 +102,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Job> {
     Vec::new()
 }
 
-/// A reply to one of the wizard's or the dialog's jobs.
-pub fn apply(state: &mut State, reply: Reply) {
+/// A reply to one of the wizard's or the dialog's jobs. Returns the jobs
+/// a fresh snapshot leads to.
+pub fn apply(state: &mut State, reply: Reply) -> Vec<Job> {
+    let mut jobs = Vec::new();
     match reply {
         Reply::Ingest(r, snap) => {
             if let Some(s) = snap {
-                state.apply_snapshot(*s);
+                jobs = state.apply_snapshot(*s);
             }
             match &r {
                 ingest::Reply::Ingested(Ok(o)) => {
@@ -125,7 +126,7 @@ pub fn apply(state: &mut State, reply: Reply) {
         }
         Reply::Export(r, snap) => {
             if let Some(s) = snap {
-                state.apply_snapshot(*s);
+                jobs = state.apply_snapshot(*s);
             }
             match &r {
                 export::Reply::Exported(Ok(o)) => state.info(format!(
@@ -143,4 +144,5 @@ pub fn apply(state: &mut State, reply: Reply) {
         }
         _ => {}
     }
+    jobs
 }

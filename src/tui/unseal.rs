@@ -1,5 +1,7 @@
 //! The unseal dialog: choose the cards, have their headers checked, type
-//! each custodian's passphrase, wait while the vault thread opens them.
+//! each custodian's passphrase (each is checked on the vault thread as
+//! soon as it is typed, so a wrong one is asked again for that card only),
+//! wait while the vault thread opens them.
 //!
 //! The dialog is a state machine of its own inside the app's state, and
 //! the only part of the TUI that holds a secret before the vault thread
@@ -18,6 +20,7 @@ use secrecy::SecretString;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::action::Action;
+use super::advice::Shown;
 use super::keys::Context;
 use super::worker::{CardInfo, Job};
 
@@ -48,10 +51,15 @@ pub enum Step {
         chosen: Vec<CardInfo>,
         /// Whose passphrase is being typed.
         index: usize,
-        /// Passphrases accepted so far, same order as `chosen`.
+        /// Passphrases verified so far, same order as `chosen`.
         typed: Vec<SecretString>,
         /// The field; wiped on drop.
         input: PassField,
+        /// The passphrase of card `index`, while the vault thread checks
+        /// it. Meanwhile the field takes the next card's passphrase.
+        checking: Option<SecretString>,
+        /// Enter was pressed on the next passphrase during the check.
+        enter_queued: bool,
     },
     /// The vault thread is running Argon2id and combining the shares.
     Working {
@@ -112,8 +120,11 @@ pub struct UnsealDialog {
     pub cursor: usize,
     /// Keyboard focus in the card step.
     pub focus: Focus,
-    /// The library's last refusal, verbatim.
-    pub error: Option<String>,
+    /// The library's last refusal, verbatim, with advice.
+    pub error: Option<Shown>,
+    /// Keys pressed in the card list while the scan ran (applied when
+    /// it ends, so keys typed right after `u` are not lost).
+    queued: Vec<Action>,
 }
 
 impl UnsealDialog {
@@ -129,6 +140,7 @@ impl UnsealDialog {
             cursor: 0,
             focus: Focus::List,
             error: None,
+            queued: Vec::new(),
         }
     }
 
@@ -158,7 +170,7 @@ impl UnsealDialog {
     }
 
     /// Applies one action (Quit is the app's, before this is called).
-    pub(super) fn update(&mut self, action: Action, now: Instant) -> Outcome {
+    pub(super) fn update(&mut self, action: Action) -> Outcome {
         if action == Action::Back {
             if matches!(self.step, Step::Working { .. }) {
                 // The thread is already opening the cards; let it finish and
@@ -170,10 +182,10 @@ impl UnsealDialog {
         match &mut self.step {
             Step::Cards => Outcome::Jobs(self.cards_step(action)),
             Step::Passphrase {
-                chosen,
-                index,
-                typed,
                 input,
+                checking,
+                enter_queued,
+                ..
             } => {
                 match action {
                     Action::Input(c) if input.len() + c.len_utf8() <= MAX_PASSPHRASE => {
@@ -184,24 +196,12 @@ impl UnsealDialog {
                     }
                     Action::ClearInput => input.0.zeroize(),
                     Action::Confirm if input.is_empty() => {
-                        self.error = Some("type the passphrase, then Enter".into());
+                        self.error = Some(Shown::text("type the passphrase, then Enter", None));
                     }
-                    Action::Confirm => {
-                        self.error = None;
-                        typed.push(SecretString::from(input.as_str().to_owned()));
-                        input.0.zeroize();
-                        *index += 1;
-                        if *index == chosen.len() {
-                            let names = chosen.iter().map(|c| c.custodian.clone()).collect();
-                            let given = chosen
-                                .iter()
-                                .map(|c| c.path.clone())
-                                .zip(std::mem::take(typed))
-                                .collect();
-                            self.step = Step::Working { names, since: now };
-                            return Outcome::Unseal(given);
-                        }
-                    }
+                    // Typed ahead while the card before is checked: it goes
+                    // when the verdict comes (and is wiped if it is a no).
+                    Action::Confirm if checking.is_some() => *enter_queued = true,
+                    Action::Confirm => return Outcome::Jobs(self.submit()),
                     _ => {}
                 }
                 Outcome::Jobs(Vec::new())
@@ -236,6 +236,14 @@ impl UnsealDialog {
                 }
                 _ => {}
             },
+            Focus::List if self.scanning => {
+                if matches!(
+                    action,
+                    Action::Up | Action::Down | Action::ToggleCard | Action::Confirm
+                ) {
+                    self.queued.push(action);
+                }
+            }
             Focus::List => match action {
                 Action::Up => self.cursor = self.cursor.saturating_sub(1),
                 Action::Down => {
@@ -254,6 +262,14 @@ impl UnsealDialog {
                         .filter(|(_, on)| **on)
                         .map(|(c, _)| c.path.clone())
                         .collect();
+                    if paths.is_empty() {
+                        // Nothing to check, nothing to log.
+                        self.error = Some(Shown::text(
+                            "no card selected",
+                            Some("select a card with Space"),
+                        ));
+                        return Vec::new();
+                    }
                     self.error = None;
                     self.step = Step::Checking;
                     return vec![Job::CheckCards(paths)];
@@ -264,28 +280,132 @@ impl UnsealDialog {
         Vec::new()
     }
 
-    /// The vault thread's answer to a card scan: the list starts over,
-    /// nothing chosen.
+    /// The vault thread's answer to a card scan: its cards join the list
+    /// (cards already chosen stay chosen, so cards from two directories
+    /// can be combined), then the keys typed during the scan apply.
     pub(super) fn cards_found(
         &mut self,
         dirs: Vec<PathBuf>,
         cards: Vec<CardInfo>,
         errors: Vec<String>,
-    ) {
+    ) -> Vec<Job> {
         self.scanning = false;
-        self.scanned = dirs;
-        self.chosen = vec![false; cards.len()];
-        self.cards = cards;
+        for d in dirs {
+            if !self.scanned.contains(&d) {
+                self.scanned.push(d);
+            }
+        }
+        // Chosen cards first, as they were; then the new scan's.
+        let mut kept: Vec<(CardInfo, bool)> = self
+            .cards
+            .drain(..)
+            .zip(self.chosen.drain(..))
+            .filter(|(_, on)| *on)
+            .collect();
+        for c in cards {
+            if !kept.iter().any(|(k, _)| k.path == c.path) {
+                kept.push((c, false));
+            }
+        }
+        (self.cards, self.chosen) = kept.into_iter().unzip();
         self.scan_errors = errors;
-        self.cursor = 0;
+        self.cursor = self.cursor.min(self.cards.len().saturating_sub(1));
+        let mut jobs = Vec::new();
+        for a in std::mem::take(&mut self.queued) {
+            if let Outcome::Jobs(j) = self.update(a) {
+                jobs.extend(j);
+            }
+        }
+        jobs
+    }
+
+    /// Sends the field's passphrase for the current card to be checked.
+    fn submit(&mut self) -> Vec<Job> {
+        let Step::Passphrase {
+            chosen,
+            index,
+            input,
+            checking,
+            enter_queued,
+            ..
+        } = &mut self.step
+        else {
+            return Vec::new();
+        };
+        *enter_queued = false;
+        let Some(card) = chosen.get(*index) else {
+            return Vec::new();
+        };
+        self.error = None;
+        let pass = SecretString::from(input.as_str().to_owned());
+        input.0.zeroize();
+        let job = Job::CheckPassphrase(card.path.clone(), pass.clone());
+        *checking = Some(pass);
+        vec![job]
+    }
+
+    /// The vault thread's verdict on one passphrase: on to the next card
+    /// (sending its passphrase if it was typed ahead), or after the last,
+    /// [`Job::Unseal`] with every card and passphrase; or the same card
+    /// again with the refusal (anything typed ahead is wiped).
+    pub(super) fn passphrase_checked(
+        &mut self,
+        path: &std::path::Path,
+        verdict: Result<(), Shown>,
+        now: Instant,
+    ) -> Vec<Job> {
+        let Step::Passphrase {
+            chosen,
+            index,
+            typed,
+            input,
+            checking,
+            enter_queued,
+        } = &mut self.step
+        else {
+            return Vec::new();
+        };
+        if chosen.get(*index).is_none_or(|c| c.path != path) {
+            return Vec::new();
+        }
+        let Some(pass) = checking.take() else {
+            return Vec::new();
+        };
+        match verdict {
+            Err(e) => {
+                drop(pass); // wiped
+                input.0.zeroize();
+                *enter_queued = false;
+                self.error = Some(e);
+                Vec::new()
+            }
+            Ok(()) => {
+                typed.push(pass);
+                *index += 1;
+                if *index < chosen.len() {
+                    if *enter_queued && !input.is_empty() {
+                        return self.submit();
+                    }
+                    return Vec::new();
+                }
+                let names = chosen.iter().map(|c| c.custodian.clone()).collect();
+                let given = chosen
+                    .iter()
+                    .map(|c| c.path.clone())
+                    .zip(std::mem::take(typed))
+                    .collect();
+                self.step = Step::Working { names, since: now };
+                vec![Job::Unseal(given)]
+            }
+        }
     }
 
     /// The vault thread's verdict on the chosen cards' headers: on to the
     /// passphrases, or back to the cards with the refusal. A verdict that
     /// arrives when the dialog is no longer waiting for one is ignored.
-    pub(super) fn checked(&mut self, verdict: Result<(), String>) {
+    pub(super) fn checked(&mut self, verdict: Result<(), Shown>) -> Vec<Job> {
         if !matches!(self.step, Step::Checking) {
-            return;
+            return Vec::new();
         }
         match verdict {
             Ok(()) => {
@@ -302,6 +422,8 @@ impl UnsealDialog {
                     index: 0,
                     typed: Vec::with_capacity(n),
                     input: PassField::new(),
+                    checking: None,
+                    enter_queued: false,
                 };
             }
             Err(e) => {
@@ -309,11 +431,12 @@ impl UnsealDialog {
                 self.error = Some(e);
             }
         }
+        Vec::new()
     }
 
     /// The unseal was refused: back to the cards, with the library's
     /// message in full.
-    pub(super) fn refused(&mut self, message: String) {
+    pub(super) fn refused(&mut self, message: Shown) {
         self.step = Step::Cards;
         self.error = Some(message);
     }
@@ -328,8 +451,6 @@ pub(super) enum Outcome {
     Cancel,
     /// Esc while the cards are being opened: the dialog stays.
     Busy,
-    /// The last passphrase was accepted: unseal with these cards.
-    Unseal(Vec<(PathBuf, SecretString)>),
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! `&UnsealedVault`, so "forgot to check the quorum" does not compile.
 
 mod approval;
+pub mod audit_browse;
 mod backup;
 mod checkpoints;
 pub mod clock;
@@ -65,8 +66,10 @@ pub use rekey::{
 };
 pub use requests::{CreatedRequest, NewRequest};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
-pub use status::{counted, AuditStatus, Counts, LastBackup, Status, UnfinishedExport};
-pub use unseal::{CardCheck, HeldSecrets, Officer, UnsealedSession, UnsealedVault};
+pub use status::{
+    counted, AuditStatus, CheckpointStatus, Counts, LastBackup, Status, UnfinishedExport,
+};
+pub use unseal::{CardCheck, HeldSecrets, Officer, SealReason, UnsealedSession, UnsealedVault};
 
 /// Default lifetime of an approval: 24 hours.
 pub const DEFAULT_APPROVAL_TTL_S: i64 = 24 * 3600;
@@ -659,11 +662,32 @@ impl Vault {
         Ok(audit::replay(self.store.conn())?)
     }
 
+    /// [`Vault::replay_audit`] with progress, as `verify_audit_progress`.
+    pub fn replay_audit_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<audit::ReplayReport, VaultError> {
+        Ok(audit::replay::replay_progress(self.store.conn(), progress)?)
+    }
+
     /// Walks the audit chain and checks the vault's fixed facts against
     /// the genesis entry. Problems are in the report; `Err` only when the
     /// database cannot be read.
     pub fn verify_audit(&self) -> Result<audit::ChainReport, VaultError> {
-        let mut report = audit::verify_chain(self.store.conn(), &self.info.vault_id.to_string())?;
+        self.verify_audit_progress(&mut |_, _| {})
+    }
+
+    /// [`Vault::verify_audit`], reporting `(entries read, entries)` to
+    /// `progress` as the walk goes (the terminal UI's progress bar).
+    pub fn verify_audit_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<audit::ChainReport, VaultError> {
+        let mut report = audit::verify::verify_chain_progress(
+            self.store.conn(),
+            &self.info.vault_id.to_string(),
+            progress,
+        )?;
         // The checkpoints the vault itself stored (signed, checked against
         // the genesis certificate) and recorded in the log: a log cut back
         // below them is truncated even when no checkpoint file is given.

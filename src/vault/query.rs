@@ -62,26 +62,57 @@ impl Vault {
         for row in rows {
             let (seq, body) = row?;
             let value: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-            let summary = value
-                .clone()
-                .and_then(|v| serde_json::from_value::<Summary>(v).ok())
-                .unwrap_or_else(|| Summary {
-                    event: "(unreadable)".into(),
-                    ..Summary::default()
-                });
-            let json = value
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            out.push(AuditEntry {
-                seq,
-                time: summary.time,
-                event: summary.event,
-                actors: summary.actors,
-                json,
-            });
+            out.push(decode_entry(seq, &body, value));
         }
         Ok(out)
     }
+}
+
+/// One stored entry as shown: an entry that does not decode is still
+/// listed (event `(unreadable)`), so a damaged log stays visible.
+pub(crate) fn decode_entry(seq: u64, body: &[u8], value: Option<serde_json::Value>) -> AuditEntry {
+    let summary = value
+        .clone()
+        .and_then(|v| serde_json::from_value::<Summary>(v).ok())
+        .unwrap_or_else(|| Summary {
+            event: "(unreadable)".into(),
+            ..Summary::default()
+        });
+    let json = value
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    AuditEntry {
+        seq,
+        time: summary.time,
+        event: summary.event,
+        actors: summary.actors,
+        json,
+    }
+}
+
+/// One stored entry for a list: its summary read without building the
+/// whole document (a batch's serial lists make entries of 150 kB), and
+/// `json` the stored text as is ([`pretty_json`] when it is opened).
+pub(crate) fn decode_entry_raw(seq: u64, body: &[u8]) -> AuditEntry {
+    let summary = serde_json::from_slice::<Summary>(body).unwrap_or_else(|_| Summary {
+        event: "(unreadable)".into(),
+        ..Summary::default()
+    });
+    AuditEntry {
+        seq,
+        time: summary.time,
+        event: summary.event,
+        actors: summary.actors,
+        json: String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+/// An entry's text pretty-printed for reading (as stored if it is not JSON).
+pub fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// One audit entry's `data`, after checking that its stored hash is the

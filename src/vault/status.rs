@@ -97,6 +97,13 @@ pub struct Status {
     pub unfinished_exports: Vec<UnfinishedExport>,
     /// Mounted removable media, with free space.
     pub media: Vec<crate::media::Medium>,
+    /// Rejected requests.
+    pub requests_rejected: u64,
+    /// Exported requests.
+    pub requests_exported: u64,
+    /// The latest checkpoint the vault stored (as its table says: the
+    /// signature is checked by `audit verify`), if any.
+    pub last_checkpoint: Option<CheckpointStatus>,
     /// The last backup the log records (`vault.backed_up`), if any.
     pub last_backup: Option<LastBackup>,
 }
@@ -119,16 +126,19 @@ pub struct LastBackup {
     pub predates_rekey: bool,
 }
 
-/// The last entry of `event` as (seq, parsed body), scanning the log.
+/// The last entry of `event` as (seq, parsed body), found through the
+/// log's lookup table (`audit_index`) and checked against the entry's own
+/// body. For display only: a deleted index row shows an older backup,
+/// never a backup that did not happen.
 fn last_entry(
     conn: &rusqlite::Connection,
     event: &str,
 ) -> Result<Option<(u64, serde_json::Value)>, VaultError> {
-    let needle = format!("\"event\":\"{event}\"");
     let mut stmt = conn.prepare(
-        "SELECT seq, body FROM audit WHERE instr(CAST(body AS TEXT), ?1) > 0 ORDER BY seq DESC",
+        "SELECT a.seq, a.body FROM audit_index i JOIN audit a ON a.seq = i.seq \
+         WHERE i.key = 'event' AND i.value = ?1 ORDER BY i.seq DESC",
     )?;
-    let mut rows = stmt.query([&needle])?;
+    let mut rows = stmt.query([event])?;
     while let Some(r) = rows.next()? {
         let body: Vec<u8> = r.get(1)?;
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
@@ -161,6 +171,15 @@ fn last_backup(conn: &rusqlite::Connection) -> Result<Option<LastBackup>, VaultE
     }))
 }
 
+/// The latest stored checkpoint, for display.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckpointStatus {
+    /// Entries it covers.
+    pub entries: u64,
+    /// When it was signed.
+    pub created_at: String,
+}
+
 /// An export with an `export.started` entry and no end.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnfinishedExport {
@@ -179,10 +198,14 @@ impl super::Vault {
         let count = |sql: &str| -> Result<u64, VaultError> {
             Ok(conn.query_row(sql, [], |r| r.get::<_, u64>(0))?)
         };
+        // Both counts come from the `seeds_state` index; the schema's CHECK
+        // allows only the two states, so the active ones are the rest.
+        let seeds = count("SELECT count(*) FROM seeds")?;
+        let voided = count("SELECT count(*) FROM seeds WHERE state = 'voided'")?;
         let counts = Counts {
-            seeds: count("SELECT count(*) FROM seeds")?,
-            active: count("SELECT count(*) FROM seeds WHERE state = 'active'")?,
-            voided: count("SELECT count(*) FROM seeds WHERE state = 'voided'")?,
+            seeds,
+            active: seeds.saturating_sub(voided),
+            voided,
             exported: count("SELECT count(*) FROM seed_exports")?,
             batches: count("SELECT count(*) FROM batches")?,
         };
@@ -224,6 +247,18 @@ impl super::Vault {
                 })
                 .collect(),
             media: crate::media::removable_media(),
+            requests_rejected: requests_in(RequestStateKind::Rejected)?,
+            requests_exported: requests_in(RequestStateKind::Exported)?,
+            last_checkpoint: rusqlite::OptionalExtension::optional(conn.query_row(
+                "SELECT seq, created_at FROM checkpoints ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(CheckpointStatus {
+                        entries: r.get(0)?,
+                        created_at: r.get(1)?,
+                    })
+                },
+            ))?,
             last_backup: last_backup(conn)?,
         })
     }
@@ -294,7 +329,9 @@ mod k2_tests {
     fn log(events: &[&'static str]) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL)",
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL);
+             CREATE TABLE audit_index (key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+                 PRIMARY KEY (key, value, seq)) STRICT, WITHOUT ROWID;",
         )
         .unwrap();
         for (i, kind) in events.iter().enumerate() {

@@ -263,6 +263,18 @@ impl Vault {
         card: &SealedCard,
         pass: &SecretString,
     ) -> Result<CardCheck, VaultError> {
+        self.check_card_for(card, pass, "card check")
+    }
+
+    /// [`Vault::check_card`] for another `purpose` (as a refusal logs it):
+    /// the terminal UI checks each passphrase as it is typed, so a wrong
+    /// one is asked again for that card alone.
+    pub fn check_card_for(
+        &mut self,
+        card: &SealedCard,
+        pass: &SecretString,
+        purpose: &str,
+    ) -> Result<CardCheck, VaultError> {
         match self.open_card(card, pass) {
             Ok((officer, _share)) => Ok(CardCheck {
                 name: officer.name,
@@ -271,7 +283,7 @@ impl Vault {
                 kdf: card.header.kdf,
                 officer_fingerprint: officer.key.fingerprint(),
             }),
-            Err(e) => self.refused("card check", &[card], e),
+            Err(e) => self.refused(purpose, &[card], e),
         }
     }
 
@@ -627,7 +639,10 @@ impl UnsealedVault {
         // The signing keys go with the `Officer` values (wiped on drop).
         self.officers.clear();
         self.data_keys = Default::default();
-        UnsealedSession { inner: self }
+        UnsealedSession {
+            inner: self,
+            opened: std::time::Instant::now(),
+        }
     }
 }
 
@@ -647,6 +662,8 @@ pub struct UnsealedSession {
     /// An unsealed vault with no officer signing key and, between acts,
     /// no data key.
     inner: UnsealedVault,
+    /// When the session began (its `vault.sealed` entry says how long).
+    opened: std::time::Instant,
 }
 
 impl fmt::Debug for UnsealedSession {
@@ -695,5 +712,57 @@ impl UnsealedSession {
     /// signature only, then seals (the KEK is wiped).
     pub fn finish(self) -> (Vault, Result<Option<crate::audit::Checkpoint>, VaultError>) {
         self.inner.finish()
+    }
+
+    /// Ends the session for `reason`: logs `vault.sealed` (why, and how
+    /// long the session was open), then [`UnsealedSession::finish`]es, so
+    /// the closing checkpoint covers the entry. It always seals; an entry
+    /// that cannot be written is reported in the result, like a
+    /// checkpoint that cannot be signed.
+    pub fn end(
+        mut self,
+        reason: SealReason,
+    ) -> (Vault, Result<Option<crate::audit::Checkpoint>, VaultError>) {
+        let event = Event {
+            kind: events::SEALED,
+            actors: self.inner.names.clone(),
+            data: json!({
+                "purpose": self.inner.purpose(),
+                "reason": reason.as_str(),
+                "open_s": self.opened.elapsed().as_secs(),
+            }),
+        };
+        let logged = self.inner.vault.log(&event);
+        let (vault, cp) = self.inner.finish();
+        (vault, logged.and(cp))
+    }
+}
+
+/// Why an unsealed session ended (the `reason` of `vault.sealed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealReason {
+    /// The officer pressed the seal key.
+    Key,
+    /// No key was pressed for the idle timeout.
+    Idle,
+    /// The officer quit.
+    Quit,
+    /// The program failed (a panic); the session was wiped on the way out.
+    Panic,
+    /// The front end went away without saying why.
+    Closed,
+}
+
+impl SealReason {
+    /// As logged: `s`, `idle`, `quit`, `panic`, `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SealReason::Key => "s",
+            SealReason::Idle => "idle",
+            SealReason::Quit => "quit",
+            SealReason::Panic => "panic",
+            SealReason::Closed => "closed",
+        }
     }
 }

@@ -208,7 +208,7 @@ pub fn contexts(s: &State) -> Option<Vec<Context>> {
         Some(Modal::Form(f)) if f.list.is_some() => return Some(vec![Context::Form]),
         Some(Modal::Form(_)) => return Some(vec![Context::TextField, Context::Form]),
         Some(Modal::Checking { .. }) => return Some(vec![Context::Form]),
-        Some(_) => return Some(vec![Context::Confirm]),
+        Some(_) => return Some(vec![Context::ActPanel]),
         None => {}
     }
     match s.tab {
@@ -264,9 +264,8 @@ fn media_dirs(s: &State) -> Vec<PathBuf> {
 /// `None` hands it on to the app.
 pub fn update(s: &mut State, action: Action) -> Option<Vec<Job>> {
     if action == Action::Quit {
-        // Quitting wipes a typed passphrase with everything else.
-        s.acts.officer = None;
-        s.acts.modal = None;
+        // The app asks first while unsealed (`q`, then `y`); its quit
+        // closes these with everything else ([`close`]).
         return None;
     }
     if s.acts.officer.is_some() {
@@ -915,6 +914,13 @@ pub fn cards_found(
         }
         None => Some((dirs, cards, errors)),
     }
+}
+
+/// Closes the officer dialog and any modal (on quit): wipes a typed
+/// passphrase with everything else.
+pub fn close(s: &mut State) {
+    s.acts.officer = None;
+    s.acts.modal = None;
 }
 
 /// After the idle timeout: a half-typed officer passphrase is wiped.

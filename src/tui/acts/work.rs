@@ -227,9 +227,9 @@ impl From<String> for Refusal {
 }
 
 /// The console's advice after a refusal of an officer's act (the CLI's
-/// `advice_for` names flags and commands; this names keys). Part 1 of
-/// issue 11 brings the TUI's general advice (`tui::advice`); this small
-/// table covers the acts of this module until then.
+/// `advice_for` names flags and commands; this names keys): the words
+/// particular to these acts, else the console's general advice
+/// ([`crate::tui::advice::for_error`]).
 pub fn advice(e: &VaultError) -> Option<&'static str> {
     Some(match e {
         VaultError::Card(crate::cards::CardError::WrongPassphrase { .. }) => {
@@ -261,7 +261,7 @@ pub fn advice(e: &VaultError) -> Option<&'static str> {
         e if e.is_tampering() => {
             "verify the log (v on the Audit tab) and involve your auditors before using this vault"
         }
-        _ => return None,
+        _ => return crate::tui::advice::for_error(e),
     })
 }
 

@@ -1,6 +1,8 @@
-//! The `?` overlay, generated from the keybinding table.
+//! The `?` overlay for the screen it was opened on, generated from the
+//! keybinding table: one column, labels aligned, scrollable, so it fits a
+//! 80x24 console whatever the table grows to.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Stylize;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
@@ -8,23 +10,17 @@ use ratatui::Frame;
 
 use super::centered;
 use crate::tui::app::State;
-use crate::tui::keys::{help_lines, Context};
+use crate::tui::keys::{self, Context};
 
-/// Two columns, so the whole table fits a 24-line console.
-const LEFT: [Context; 3] = [Context::Always, Context::Main, Context::Audit];
-const RIGHT: [Context; 9] = [
-    Context::Entry,
-    Context::Dialog,
-    Context::CardList,
-    Context::TextField,
-    Context::Act,
-    Context::ActList,
-    Context::ActConfirm,
-    Context::ActSealed,
-    Context::Help,
-];
-
-fn column(contexts: &[Context]) -> Vec<Line<'static>> {
+/// The help's lines for the screen it was opened on.
+pub fn help_lines(s: &State) -> Vec<Line<'static>> {
+    let Some(h) = &s.help else {
+        return Vec::new();
+    };
+    let w = keys::label_width();
+    let mut contexts: Vec<Context> = vec![Context::Always];
+    contexts.extend(h.contexts.iter().copied());
+    contexts.push(Context::Help);
     let mut lines: Vec<Line> = Vec::new();
     let mut last = "";
     for ctx in contexts {
@@ -33,31 +29,48 @@ fn column(contexts: &[Context]) -> Vec<Line<'static>> {
             lines.push(Line::from(ctx.title()).bold().underlined());
         }
         last = ctx.title();
-        for b in help_lines(*ctx) {
+        for b in keys::help_lines(ctx) {
             lines.push(Line::from(vec![
-                Span::from(format!("  {:<11}", b.label)).bold(),
+                Span::from(format!("  {:<w$}  ", b.label)).bold(),
                 Span::from(b.help),
             ]));
         }
     }
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!(
+        "An unsealed session seals itself after {} without a key press.",
+        super::clock(s.idle_timeout)
+    )));
     lines
 }
 
+/// The overlay's rectangle in the body.
+fn rect(s: &State, area: Rect) -> Rect {
+    let h = super::rows(help_lines(s).len()).saturating_add(2);
+    centered(area, area.width.min(100), h)
+}
+
+/// Lines visible at once.
+pub fn help_rows(s: &State) -> usize {
+    let body = Rect::new(0, 0, s.viewport.0, super::rows(super::body_height(s)));
+    usize::from(rect(s, body).height.saturating_sub(2))
+}
+
 pub(super) fn render(f: &mut Frame, area: Rect, s: &State) {
-    let left = column(&LEFT);
-    let mut right = column(&RIGHT);
-    right.push(Line::from(format!(
-        "Unsealed, it seals after {} without a key.",
-        super::clock(s.idle_timeout)
-    )));
-    let h = super::rows(left.len().max(right.len())).saturating_add(2);
-    let rect = centered(area, 112, h);
-    f.render_widget(Clear, rect);
-    let block = Block::bordered().title(" Keys · ? or Esc closes ");
-    let inner = block.inner(rect);
-    f.render_widget(block, rect);
-    let [l, r] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    f.render_widget(Paragraph::new(left), l);
-    f.render_widget(Paragraph::new(right), r);
+    let lines = help_lines(s);
+    let r = rect(s, area);
+    let scroll = s.help.as_ref().map_or(0, |h| h.scroll);
+    let more = lines.len() > usize::from(r.height.saturating_sub(2)) + scroll;
+    let title = if more {
+        " Keys · ↓ more · ? or Esc closes "
+    } else {
+        " Keys · ? or Esc closes "
+    };
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .scroll((super::rows(scroll), 0))
+            .block(Block::bordered().title(title)),
+        r,
+    );
 }

@@ -4,6 +4,7 @@
 mod acts;
 mod audit;
 mod batches;
+mod confirm;
 mod export;
 mod help;
 mod ingest;
@@ -11,6 +12,9 @@ mod orders;
 mod overview;
 mod requests;
 mod unseal;
+
+pub use audit::{audit_rows, entry_lines, entry_rows};
+pub use help::{help_lines, help_rows};
 
 use std::time::Duration;
 
@@ -74,12 +78,15 @@ pub fn render(f: &mut Frame, s: &State) {
     );
     match s.tab {
         Tab::Overview => overview::render(f, body, s),
-        Tab::Audit => audit::render(f, body, s),
         Tab::Requests => requests::render(f, body, s),
         Tab::Batches => batches::render(f, body, s),
         Tab::Orders => orders::render(f, body, s),
+        Tab::Audit => audit::render(f, body, s),
     }
     render_bar(f, bar, s);
+    if let Some(p) = &s.prompt {
+        confirm::render_prompt(f, body, p);
+    }
     if let Some(d) = &s.dialog {
         unseal::render(f, body, s, d);
     }
@@ -90,9 +97,45 @@ pub fn render(f: &mut Frame, s: &State) {
         export::render(f, body, s, d);
     }
     acts::render(f, body, s);
-    if s.help {
-        // The whole frame: the table needs every row it can get.
-        help::render(f, f.area(), s);
+    if let Some(c) = &s.confirm {
+        confirm::render(f, body, c);
+    }
+    if s.help.is_some() {
+        help::render(f, body, s);
+    }
+    if s.no_color {
+        // Bold, reverse and underline stay: they carry no colour.
+        for cell in f.buffer_mut().content.iter_mut() {
+            cell.set_fg(Color::Reset).set_bg(Color::Reset);
+        }
+    }
+}
+
+/// The body's height at this viewport (the header, tabs and status bar
+/// take a line each).
+pub(crate) fn body_height(s: &State) -> usize {
+    usize::from(s.viewport.1).saturating_sub(3)
+}
+
+/// `text` cut to `width` characters, with `…` when cut.
+pub(crate) fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// A duration in words for a countdown: "3 h 12 min", "2 d 4 h",
+/// "12 min", "under a minute".
+pub fn countdown(secs: i64) -> String {
+    let m = secs / 60;
+    match secs {
+        s if s < 60 => "under a minute".into(),
+        s if s < 3600 => format!("{m} min"),
+        s if s < 86_400 => format!("{} h {} min", m / 60, m % 60),
+        _ => format!("{} d {} h", m / 1440, m / 60 % 24),
     }
 }
 
@@ -129,7 +172,7 @@ pub(super) fn session_line(s: &State) -> Line<'static> {
         Session::Unsealed { officers, .. } => Line::from(vec![
             Span::from(" UNSEALED ").style(Style::new().fg(Color::White).bg(Color::Red).bold()),
             Span::from(format!(
-                " by {} · re-seals in {} idle · s seals",
+                " by {} · seals in {} idle",
                 officers.join(", "),
                 clock(round_up(s.idle_left().unwrap_or_default()))
             )),
@@ -145,6 +188,7 @@ fn render_bar(f: &mut Frame, area: Rect, s: &State) {
             .spans
             .push(Span::from(n.text.clone()).style(Style::new().fg(Color::Red).bold())),
         Some(n) => line.spans.push(Span::from(n.text.clone())),
+        None if s.refreshing => line.spans.push(Span::from("re-reading…").dim()),
         None => line.spans.push(Span::from("? help · q quit").dim()),
     }
     f.render_widget(Paragraph::new(line), area);
@@ -165,6 +209,7 @@ pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 /// A spinner frame from the time since `since` (no clock read here).
 pub(super) fn spinner(s: &State, since: std::time::Instant) -> &'static str {
     const FRAMES: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
-    let i = (s.now.saturating_duration_since(since).as_millis() / 120) as usize % FRAMES.len();
-    FRAMES[i]
+    let ticks = s.now.saturating_duration_since(since).as_millis() / 120;
+    let i = usize::try_from(ticks % 8).unwrap_or(0);
+    FRAMES.get(i).copied().unwrap_or("·")
 }

@@ -62,7 +62,7 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
                     Span::from(format!("{:<12}", c.custodian)).bold(),
                     Span::from(format!(
                         " share {:<2}  {}",
-                        c.member_index,
+                        u16::from(c.member_index) + 1,
                         c.path.display()
                     )),
                 ];
@@ -92,10 +92,17 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
                 "Space select · Enter continue · Tab directory · Esc cancel"
             };
         }
-        Step::Passphrase { chosen, index, .. } => {
+        Step::Passphrase {
+            chosen,
+            index,
+            checking,
+            ..
+        } => {
             for (i, c) in chosen.iter().enumerate() {
                 let state = if i < *index {
-                    Span::from("✓ accepted ").fg(Color::Green)
+                    Span::from("✓ verified ").fg(Color::Green)
+                } else if i == *index && checking.is_some() {
+                    Span::from("… checking ").bold()
                 } else if i == *index {
                     Span::from("▶ now      ").bold()
                 } else {
@@ -108,11 +115,25 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
                 ]));
             }
             lines.push(Line::from(""));
-            if let Some(c) = chosen.get(*index) {
-                lines.push(Line::from(format!(
+            match chosen.get(*index) {
+                Some(c) if checking.is_some() => {
+                    lines.push(Line::from(format!(
+                        "{} checking {}'s passphrase (Argon2id)…",
+                        spinner(s, s.last_activity),
+                        c.custodian
+                    )));
+                    if let Some(next) = chosen.get(*index + 1) {
+                        lines.push(Line::from(format!(
+                            "{}: you may type yours now (others look away)",
+                            next.custodian
+                        )));
+                    }
+                }
+                Some(c) => lines.push(Line::from(format!(
                     "{}: type your passphrase (others look away)",
                     c.custodian
-                )));
+                ))),
+                None => {}
             }
             lines.push(Line::from(vec![
                 Span::from("Passphrase: ").bold(),
@@ -134,7 +155,10 @@ pub(super) fn render(f: &mut Frame, area: Rect, s: &State, d: &UnsealDialog) {
     }
     if let Some(e) = &d.error {
         lines.push(Line::from(""));
-        lines.push(Line::from(e.clone()).fg(Color::Red).bold());
+        lines.push(Line::from(e.message.clone()).fg(Color::Red).bold());
+        if let Some(a) = e.advice {
+            lines.push(Line::from(format!("→ {a}")));
+        }
     }
     lines.push(Line::from(""));
     lines.push(Line::from(hint).dim());

@@ -1,0 +1,86 @@
+//! A lookup table beside the log, so a browser can filter a million
+//! entries without parsing each one: for every entry, its event type, its
+//! actors, and the order, request and serial ids its data names.
+//!
+//! The table is filled by [`super::append`] in the transaction of the
+//! entry itself, and backfilled by the migration that created it. It is
+//! not part of the chain and proves nothing: someone who edits the
+//! database can add, change or delete rows. A browser therefore reads the
+//! entries the index points to and keeps only those whose body says what
+//! the filter asks (`vault::audit_browse`): a forged row over-selects and is
+//! dropped, a deleted row hides an entry from a filtered view (never from
+//! the unfiltered log), and `audit verify` remains the truth about the log.
+
+use rusqlite::{params, Connection};
+
+/// The keys an entry is indexed under.
+pub const KEYS: [&str; 5] = ["event", "officer", "order", "request", "serial"];
+
+/// The `(key, value)` pairs of one entry: what a filter can match.
+pub fn terms(
+    event: &str,
+    actors: &[String],
+    data: &serde_json::Value,
+) -> Vec<(&'static str, String)> {
+    let mut out = vec![("event", event.to_owned())];
+    out.extend(actors.iter().map(|a| ("officer", a.clone())));
+    let text = |k: &str| data.get(k).and_then(serde_json::Value::as_str);
+    if let Some(o) = text("order_id") {
+        out.push(("order", o.to_owned()));
+    }
+    if let Some(r) = text("request_id") {
+        out.push(("request", r.to_owned()));
+    }
+    if let Some(s) = text("serial") {
+        out.push(("serial", s.to_owned()));
+    }
+    if let Some(list) = data.get("serials").and_then(serde_json::Value::as_array) {
+        out.extend(
+            list.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(|s| ("serial", s.to_owned())),
+        );
+    }
+    out
+}
+
+/// Indexes entry `seq`. Call in the entry's transaction.
+pub fn add(
+    conn: &Connection,
+    seq: u64,
+    event: &str,
+    actors: &[String],
+    data: &serde_json::Value,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO audit_index (key, value, seq) VALUES (?1, ?2, ?3)",
+    )?;
+    for (k, v) in terms(event, actors, data) {
+        stmt.execute(params![k, v, seq])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_name_event_actors_ids_and_serial_lists() {
+        let t = terms(
+            "order.assigned",
+            &["alice".into()],
+            &serde_json::json!({"order_id": "1234", "serials": ["A-1", "B-2", 7]}),
+        );
+        assert_eq!(
+            t,
+            vec![
+                ("event", "order.assigned".into()),
+                ("officer", "alice".into()),
+                ("order", "1234".into()),
+                ("serial", "A-1".into()),
+                ("serial", "B-2".into()),
+            ]
+        );
+    }
+}
