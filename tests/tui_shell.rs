@@ -901,3 +901,29 @@ fn help_lists_the_officers_screens_and_the_quorum_dialogs_when_they_are_open() {
     assert!(sh.app.state.help.is_none());
     assert!(!sh.app.state.quit);
 }
+
+/// A serial's history in the browser includes the `batch.serials` part of
+/// its batch that lists it, although those lists are not indexed serial
+/// by serial (found through the serial's batch), and only that part: a
+/// batch of 25,000 serials has three parts.
+#[test]
+fn a_serial_filter_finds_the_batch_part_that_lists_the_serial() {
+    use seedvault::vault::audit_browse::{Anchor, AuditFilter};
+    let tv = TestVault::new(2, &["alice", "bob", "carol"]);
+    tv.ingest("hex", 25_000, 70_000_000, 7);
+    let vault = seedvault::vault::Vault::open(&tv.vault).unwrap();
+    for (serial, part) in [("70000005", 1), ("70012345", 2), ("70024999", 3)] {
+        let f = AuditFilter::parse(&format!("serial:{serial}")).unwrap();
+        let page = vault.audit_page(Some(&f), Anchor::First, 20).unwrap();
+        let parts: Vec<_> = page
+            .entries
+            .iter()
+            .filter(|e| e.event == "batch.serials")
+            .map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e.json).unwrap();
+                v["data"]["part"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(parts, vec![part], "serial {serial}");
+    }
+}

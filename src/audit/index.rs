@@ -34,7 +34,16 @@ pub fn terms(
     if let Some(s) = text("serial") {
         out.push(("serial", s.to_owned()));
     }
-    if let Some(list) = data.get("serials").and_then(serde_json::Value::as_array) {
+    // A batch's serial lists (`batch.serials`, 10,000 serials a part) are
+    // not indexed serial by serial: that would double the rows an ingest
+    // writes. The browser finds them through the serial's batch instead
+    // (`vault::audit_browse`).
+    let listed = if event == crate::audit::events::BATCH_SERIALS {
+        None
+    } else {
+        data.get("serials").and_then(serde_json::Value::as_array)
+    };
+    if let Some(list) = listed {
         out.extend(
             list.iter()
                 .filter_map(serde_json::Value::as_str)

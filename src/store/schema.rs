@@ -230,7 +230,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE json_type(b, '$.data.serial') = 'text';
     INSERT OR IGNORE INTO audit_index (key, value, seq)
         SELECT 'serial', j.value, a.seq FROM audit_json a, json_each(a.b, '$.data.serials') j
-        WHERE j.type = 'text';
+        WHERE j.type = 'text' AND json_extract(a.b, '$.event') IS NOT 'batch.serials';
     DROP VIEW audit_json;
     "#,
 ];

@@ -268,11 +268,36 @@ impl Vault {
                 }
                 Some(f) => {
                     let (k, v) = f.term();
-                    let sql = format!(
-                        "SELECT i.seq, a.body FROM audit_index i JOIN audit a ON a.seq = i.seq \
-                         WHERE i.key = ?1 AND i.value = ?2 AND i.seq {cmp} ?3 \
-                         ORDER BY i.seq {order} LIMIT ?4"
-                    );
+                    let sql = if k == "serial" {
+                        // The serial's own entries, and the `batch.serials`
+                        // part of its batch that names it (the parts are
+                        // written just before the batch's `batch.ingested`,
+                        // which counts them; SQLite's substring search
+                        // narrows them to the one naming the serial, and the
+                        // body check below confirms it).
+                        format!(
+                            "SELECT a.seq, a.body FROM ( \
+                               SELECT seq FROM ( \
+                                 SELECT i.seq AS seq FROM audit_index i WHERE i.key = ?1 AND i.value = ?2 \
+                                 UNION ALL \
+                                 SELECT p.seq AS seq FROM seeds s JOIN batches b ON b.id = s.batch_id \
+                                   JOIN audit g ON g.seq = b.audit_seq \
+                                   JOIN audit_index p ON p.key = 'event' AND p.value = 'batch.serials' \
+                                     AND p.seq < b.audit_seq \
+                                     AND p.seq >= b.audit_seq - COALESCE(json_extract(CAST(g.body AS TEXT), '$.data.parts'), 0) \
+                                   JOIN audit pa ON pa.seq = p.seq \
+                                   WHERE s.serial = ?2 \
+                                     AND instr(CAST(pa.body AS TEXT), '\"' || ?2 || '\"') > 0) \
+                               WHERE seq {cmp} ?3 ORDER BY seq {order} LIMIT ?4) c \
+                             JOIN audit a ON a.seq = c.seq ORDER BY a.seq {order}"
+                        )
+                    } else {
+                        format!(
+                            "SELECT i.seq, a.body FROM audit_index i JOIN audit a ON a.seq = i.seq \
+                             WHERE i.key = ?1 AND i.value = ?2 AND i.seq {cmp} ?3 \
+                             ORDER BY i.seq {order} LIMIT ?4"
+                        )
+                    };
                     let mut stmt = conn.prepare_cached(&sql)?;
                     let rows = stmt.query_map(rusqlite::params![k, v, cursor, limit_sql], |r| {
                         Ok((
