@@ -258,6 +258,24 @@ fn main() {
         "requests list",
         &[KeyCode::Char('4'), KeyCode::Down, KeyCode::Up],
     ));
+    all.push(keys(
+        &mut app,
+        &mut term,
+        "batches list",
+        &[
+            KeyCode::Char('2'),
+            KeyCode::Down,
+            KeyCode::Up,
+            KeyCode::End,
+            KeyCode::Home,
+        ],
+    ));
+    all.push(keys(
+        &mut app,
+        &mut term,
+        "orders list",
+        &[KeyCode::Char('3'), KeyCode::Down, KeyCode::Up, KeyCode::End],
+    ));
     for t in &all {
         t.print(16.0);
     }
