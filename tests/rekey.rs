@@ -749,3 +749,21 @@ fn a_card_reissued_after_a_rekey_opens_the_vault_in_the_new_epoch() {
     assert!(!old_set_works(&v));
     audit_ok(&v);
 }
+
+/// `status` says a rekey is pending, and how many new cards were verified.
+#[test]
+fn status_shows_a_pending_rekey() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    let id = start(&v);
+    let out = v.cmd().arg("status").output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains(&format!("Rekey        {id} pending since"))
+            && shown.contains("0 of 5 new cards verified"),
+        "{shown}"
+    );
+    let out = verify(&v, "alice");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = v.cmd().arg("status").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 of 5 new cards verified"));
+}

@@ -14,6 +14,19 @@ pub fn status(dir: &Path, a: JsonArg) -> Result<(), CliError> {
         return print_json(&s);
     }
     print!("{}", render_status(&s));
+    // A pending rekey: the old cards still work until it is committed.
+    // (Read as the rekey commands read it; `rekey status` checks it.)
+    if let Ok(Some(p)) = vault.pending_rekey() {
+        let verified = p.custodians.len().saturating_sub(p.unverified().len());
+        println!(
+            "Rekey        {} pending since {} (key version {} -> {}), {verified} of {} new cards verified: `seedvault rekey status`",
+            p.rekey_id,
+            p.started_at,
+            p.old_version,
+            p.new_version,
+            p.custodians.len()
+        );
+    }
     Ok(())
 }
 
