@@ -458,6 +458,29 @@ impl SealedCard {
     }
 }
 
+/// Reads a secret from a file (a passphrase, a PSKC password or key):
+/// the raw bytes are wiped, one trailing newline (LF or CRLF) is dropped.
+/// The error names the file, never its content. Shared by the command
+/// line's `--passphrase-file` and the console's file fields.
+pub fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+    let raw = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| format!("cannot read passphrase file {}: {e}", path.display()))?,
+    );
+    let mut text = Zeroizing::new(
+        std::str::from_utf8(&raw)
+            .map_err(|_| format!("passphrase file {} is not UTF-8 text", path.display()))?
+            .to_owned(),
+    );
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(SecretString::from(text.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

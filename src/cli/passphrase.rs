@@ -5,33 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
-use zeroize::Zeroize;
 
 use super::error::CliError;
 
 /// Reads a passphrase file; one trailing newline (LF or CRLF) is dropped.
 pub fn from_file(path: &Path) -> Result<SecretString, CliError> {
-    let mut raw = std::fs::read(path).map_err(|e| {
-        CliError::refused(format!(
-            "cannot read passphrase file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let text = std::str::from_utf8(&raw).map(str::to_owned);
-    raw.zeroize();
-    let mut text = text.map_err(|_| {
-        CliError::refused(format!(
-            "passphrase file {} is not UTF-8 text",
-            path.display()
-        ))
-    })?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(SecretString::from(text))
+    seedvault::cards::read_secret_file(path).map_err(CliError::refused)
 }
 
 /// Asks on the terminal. Fails with exit 1 when there is no terminal.

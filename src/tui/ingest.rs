@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
-use zeroize::Zeroize;
 
 use super::action::Action;
 use super::keys::Context;
@@ -724,30 +723,10 @@ fn with_source<T>(
     session.act(|uv| f(uv, &src))
 }
 
-/// A key or password file's text, one trailing newline removed, kept in
-/// wiped memory (the CLI reads `--pskc-*-file` the same way).
+/// A key or password file's text, read as the CLI reads
+/// `--pskc-*-file` (the library's reader: wiped, one newline dropped).
 fn secret_file(path: &Path) -> Result<SecretString, Refusal> {
-    let mut raw = std::fs::read(path).map_err(|e| {
-        Refusal::plain(format!(
-            "cannot read passphrase file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let text = std::str::from_utf8(&raw).map(str::to_owned);
-    raw.zeroize();
-    let mut text = text.map_err(|_| {
-        Refusal::plain(format!(
-            "passphrase file {} is not UTF-8 text",
-            path.display()
-        ))
-    })?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    Ok(SecretString::from(text))
+    crate::cards::read_secret_file(path).map_err(Refusal::plain)
 }
 
 #[cfg(test)]
