@@ -12,6 +12,7 @@
 //! | `cards`   | custodian card files sealed under a passphrase |
 //! | `store`   | the SQLite database and its migrations |
 //! | `audit`   | the hash-chained log, signed checkpoints, replay, export |
+//! | `ceremony`| ceremony scripts walked step by step, logged, transcribed |
 //! | `vault`   | init, unseal (quorum), ingest, orders and requests, export, status |
 //! | `media`   | mounted removable media and their free space |
 //! | `formats` | factory seed files, read and written |
@@ -21,6 +22,7 @@
 
 pub mod audit;
 pub mod cards;
+pub mod ceremony;
 pub mod crypto;
 pub mod formats;
 pub mod hygiene;

@@ -126,3 +126,25 @@ pub const CARD_REISSUED: &str = "card.reissued";
 pub const VAULT_BACKED_UP: &str = "vault.backed_up";
 /// A vault restored from a backup (first entry after the backup's head).
 pub const VAULT_RESTORED: &str = "vault.restored";
+
+// Ceremonies, branch c1: scripts the tool walks (docs/audit-log.md "Ceremonies").
+
+/// A ceremony began: `ceremony_id`, `script` (file name), `script_sha256`,
+/// `title`, `roles` (`{id, title}`), `participants` (`{role, name,
+/// initials}`), `vars` (the script's variables as bound), `time`. In a key
+/// ceremony it is logged right after the genesis entry, with the time the
+/// ceremony really started.
+pub const CEREMONY_STARTED: &str = "ceremony.started";
+/// A step was walked and initialled: `ceremony_id`, `step`, `activity`,
+/// `action` (the tool action or null), `detail` (what the tool reported,
+/// never a secret), `initials` (the witness's; empty when not done),
+/// `time` (when initialled), `result` (`done`, `ok`, `failed`, `not-done`).
+pub const CEREMONY_STEP: &str = "ceremony.step";
+/// A step failed or was not done: `ceremony_id`, `step`, `reason` (the
+/// administrator's), `error` (the tool's message or null),
+/// `witness_initials`, `time`.
+pub const CEREMONY_EXCEPTION: &str = "ceremony.exception";
+/// A ceremony ended: `ceremony_id`, `result` (`completed` or `aborted`),
+/// `steps` and `exceptions` (counts), `time`, `transcript` (file name on
+/// the record medium, or null) and `transcript_sha256`.
+pub const CEREMONY_FINISHED: &str = "ceremony.finished";

@@ -331,6 +331,59 @@ fn strings(v: &Value, k: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Checks one `ceremony.*` entry against the ceremony it belongs to
+/// (branch c1): started once, steps in order, nothing after its end, and
+/// the end's counts equal to what was logged. `Some(problem)` if not.
+fn ceremony_entry(
+    all: &mut HashMap<String, (u64, u64, u64, bool)>,
+    kind: &str,
+    d: &Value,
+) -> Option<String> {
+    let id = s(d, "ceremony_id");
+    if kind == events::CEREMONY_STARTED {
+        if all.insert(id.clone(), (0, 0, 0, false)).is_some() {
+            return Some(format!("ceremony {id} is started twice"));
+        }
+        return None;
+    }
+    let Some(c) = all.get_mut(&id) else {
+        return Some(format!("{kind} of ceremony {id}, which was never started"));
+    };
+    if c.3 {
+        return Some(format!("{kind} of ceremony {id} after it finished"));
+    }
+    let step = d["step"].as_u64().unwrap_or(0);
+    match kind {
+        events::CEREMONY_STEP if step <= c.0 => Some(format!(
+            "ceremony {id}: step {step} logged after step {}",
+            c.0
+        )),
+        events::CEREMONY_STEP => {
+            c.0 = step;
+            c.1 += 1;
+            None
+        }
+        events::CEREMONY_EXCEPTION if step != c.0 => Some(format!(
+            "ceremony {id}: exception for step {step}, but the last step logged is {}",
+            c.0
+        )),
+        events::CEREMONY_EXCEPTION => {
+            c.2 += 1;
+            None
+        }
+        _ => {
+            c.3 = true;
+            let (steps, exceptions) = (d["steps"].as_u64(), d["exceptions"].as_u64());
+            (steps != Some(c.1) || exceptions != Some(c.2)).then(|| {
+                format!(
+                    "ceremony {id} finished with {steps:?} steps and {exceptions:?} exceptions, but {} and {} were logged",
+                    c.1, c.2
+                )
+            })
+        }
+    }
+}
+
 fn unix(rfc3339: &str) -> Option<i64> {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()
@@ -362,6 +415,8 @@ pub fn replay_progress(
     let mut exports: BTreeMap<i64, (String, &'static str)> = BTreeMap::new();
     let mut signatures = 0u64;
     let mut entries = 0u64;
+    // c1: ceremony id -> (last step, steps, exceptions, finished).
+    let mut ceremonies: HashMap<String, (u64, u64, u64, bool)> = HashMap::new();
 
     let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
@@ -699,6 +754,14 @@ pub fn replay_progress(
                     }
                 }
                 exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
+            }
+            kind @ (events::CEREMONY_STARTED
+            | events::CEREMONY_STEP
+            | events::CEREMONY_EXCEPTION
+            | events::CEREMONY_FINISHED) => {
+                if let Some(m) = ceremony_entry(&mut ceremonies, kind, d) {
+                    diff(format!("entry {}: {m}", e.seq));
+                }
             }
             events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
                 diff(format!("entry {}: a seal with an unknown reason", e.seq));

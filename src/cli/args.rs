@@ -59,6 +59,55 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into a new vault directory (exit 3 if the backup does not verify); needs the quorum.
     Restore(RestoreArgs),
+    /// Ceremonies: walk a script step by step (logged), print it for paper, show a past one.
+    #[command(subcommand)]
+    Ceremony(CeremonyCommand),
+}
+
+/// `seedvault ceremony ...` (c1).
+#[derive(Debug, Subcommand)]
+pub enum CeremonyCommand {
+    /// Walk a ceremony script: show each step, perform the tool steps, the witness initials each.
+    Run(CeremonyRunArgs),
+    /// The paper script: Step | Activity | Initials | Time, with blank Initials and Time.
+    Print {
+        /// The script (ceremony-scripts/*.toml).
+        #[arg(value_name = "SCRIPT")]
+        script: std::path::PathBuf,
+        /// Bind a script variable (repeatable): NAME=VALUE.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Print a ceremony's transcript again, rebuilt from the audit log.
+    Show {
+        /// The ceremony id (or a unique prefix of 4 or more digits).
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Print one JSON document to stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every ceremony in the audit log.
+    List(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct CeremonyRunArgs {
+    /// The script (ceremony-scripts/*.toml).
+    #[arg(value_name = "SCRIPT")]
+    pub script: PathBuf,
+    /// Where to write the transcript (the record medium).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// REHEARSALS: answers read before standard input, and passphrase files by custodian.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Bind a script variable (repeatable): NAME=VALUE (logged with the ceremony).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// TEST ONLY: an init step makes a test vault with a cheap Argon2id.
+    #[arg(long)]
+    pub insecure_fast_kdf: bool,
 }
 
 /// `seedvault rekey ...` (k1).

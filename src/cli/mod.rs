@@ -8,6 +8,7 @@ mod args;
 mod audit;
 mod backup;
 mod cards;
+mod ceremony;
 mod demo;
 mod error;
 mod inspect;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rekey(a) => rekey::run(&dir, a),
         Command::Backup(a) => backup::backup(&dir, a),
         Command::Restore(a) => backup::restore(&dir, a),
+        Command::Ceremony(a) => ceremony::run(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),
