@@ -20,6 +20,7 @@ mod approval_binding;
 mod audit_export;
 mod audit_tamper;
 mod card_words_interop;
+mod ceremony_run;
 mod ceremony_scripts;
 mod export_cli;
 mod first_hour;

@@ -641,7 +641,7 @@ params = { out = "{dir}/log.jsonl" }
         let e = parse(&OK.replace("activity = \"CA opens", "colour = 1\nactivity = \"CA opens"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("s.toml:14:"), "{e}");
+        assert!(e.starts_with("s.toml:15:"), "{e}");
         assert!(e.contains("colour"), "{e}");
         let e = parse(&OK.replace("{dir}/log", "{nope}/log"))
             .unwrap_err()
