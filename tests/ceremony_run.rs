@@ -388,6 +388,21 @@ fn a_wrong_passphrase_at_card_check_opens_an_exception_with_reason_and_witness_i
         !text(&out).contains("passphrase-123"),
         "a passphrase was shown"
     );
+
+    // Someone edits the witness's initials in the database: `ceremony show`
+    // still prints, but says the log is broken and exits 3.
+    let id = ceremony_id(&log);
+    v.sqlite(
+        "UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '\"initials\":\"WW\"', '\"initials\":\"XX\"') AS BLOB)
+         WHERE json_extract(CAST(body AS TEXT), '$.event') = 'ceremony.step'",
+    );
+    let show = v.cmd().args(["ceremony", "show", &id]).output().unwrap();
+    assert_eq!(show.status.code(), Some(3), "{}", text(&show));
+    assert!(
+        String::from_utf8_lossy(&show.stderr).contains("proves nothing"),
+        "{}",
+        text(&show)
+    );
 }
 
 #[test]

@@ -188,6 +188,20 @@ fn answers_files_are_strict_and_a_key_ceremony_never_overwrites_a_vault() {
     assert!(text(&out).contains("one exists already"), "{}", text(&out));
     assert_eq!(v.audit_len(), before);
 
+    // A record medium that is not there: refused before anything is asked.
+    let out = v
+        .cmd()
+        .args(["ceremony", "run"])
+        .arg(&script)
+        .arg("--record")
+        .arg(v.tmp.path().join("no-such-medium"))
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is it mounted?"), "{}", text(&out));
+    assert_eq!(v.audit_len(), before);
+
     // Input that ends before the participants are named: nothing logged.
     let out = v
         .cmd()

@@ -209,6 +209,14 @@ pub fn run(
     let id = crate::crypto::random::array::<8>()
         .map(|b| crate::crypto::hex(&b))
         .map_err(|e| CeremonyError::NotStarted(e.to_string()))?;
+    if let Some(dir) = &opts.record_dir {
+        if !dir.is_dir() {
+            return Err(CeremonyError::NotStarted(format!(
+                "the record medium {} is not a directory (is it mounted?)",
+                dir.display()
+            )));
+        }
+    }
     let held = if script.creates_vault() {
         if opts.vault_dir.join(crate::store::DB_FILE).exists() {
             return Err(CeremonyError::NotStarted(format!(
@@ -505,12 +513,23 @@ fn finish(
     })
 }
 
-/// `ceremony show`: the transcript of ceremony `id`, rebuilt from the log.
-pub fn show(vault_dir: &Path, id: &str) -> Result<(CeremonyRecord, String), VaultError> {
+/// `ceremony show`: the transcript of ceremony `id`, rebuilt from the
+/// log, and the log's problems (`audit verify`'s; empty when intact): a
+/// transcript rebuilt from a broken log is evidence of nothing.
+pub fn show(
+    vault_dir: &Path,
+    id: &str,
+) -> Result<(CeremonyRecord, String, Vec<String>), VaultError> {
     let vault = Vault::open(vault_dir)?;
     let c = record::ceremony(&vault, id)?;
     let text = transcript::transcript(&c, &vault.info().vault_id.to_string());
-    Ok((c, text))
+    let problems = vault
+        .verify_audit()?
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((c, text, problems))
 }
 
 /// `ceremony list`: every ceremony in the log.

@@ -27,13 +27,20 @@ pub fn run(dir: &Path, cmd: CeremonyCommand) -> Result<(), CliError> {
             Ok(())
         }
         CeremonyCommand::Show { id, json } => {
-            let (c, text) = ceremony::show(dir, &id)?;
+            let (c, text, problems) = ceremony::show(dir, &id)?;
             if json {
-                super::print_json(&c)
+                super::print_json(&c)?;
             } else {
                 print!("{text}");
-                Ok(())
             }
+            if problems.is_empty() {
+                return Ok(());
+            }
+            Err(CliError::tampered(format!(
+                "the audit log is broken, so this transcript proves nothing: {}",
+                problems.join("; ")
+            ))
+            .advise("run `seedvault audit verify`"))
         }
         CeremonyCommand::List(a) => {
             let all = ceremony::list(dir)?;
