@@ -214,3 +214,25 @@ fn answers_files_are_strict_and_a_key_ceremony_never_overwrites_a_vault() {
     assert!(text(&out).contains("did not start"), "{}", text(&out));
     assert_eq!(v.audit_len(), before);
 }
+
+#[test]
+fn a_step_that_finds_tampering_is_an_exception_and_the_ceremony_exits_3() {
+    let v = TestVault::new(2, &["alice", "bob"]);
+    // An edit to an entry's body: the chain no longer verifies.
+    v.sqlite("UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), '\"threshold\":2', '\"threshold\":1') AS BLOB) WHERE seq = 1");
+    let script = v.tmp.path().join("verify.toml");
+    std::fs::write(&script, GOOD).unwrap();
+    let out = v
+        .cmd()
+        .args(["ceremony", "run"])
+        .arg(&script)
+        .write_stdin(
+            "Ann Admin, AA\nWill Witness, WW\nWW\nthe chain does not verify; auditors called\nWW\n",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("the log is broken"), "{}", text(&out));
+    assert_eq!(v.events("ceremony.exception"), 1);
+    assert_eq!(v.events("ceremony.finished"), 1);
+}

@@ -1129,3 +1129,49 @@ fn compare(
     }
     Ok(())
 }
+
+// ---- c1: ceremony entries ----
+#[cfg(test)]
+mod c1_ceremony_tests {
+    use super::*;
+
+    #[test]
+    fn ceremony_entries_must_follow_their_ceremony() {
+        let mut all = HashMap::new();
+        let e = |kind: &str, d: Value, all: &mut HashMap<_, _>| ceremony_entry(all, kind, &d);
+        let id = serde_json::json!({"ceremony_id": "c1"});
+        assert_eq!(e(events::CEREMONY_STARTED, id.clone(), &mut all), None);
+        assert!(e(events::CEREMONY_STARTED, id, &mut all)
+            .unwrap()
+            .contains("started twice"));
+        let step = |n: u64| serde_json::json!({"ceremony_id": "c1", "step": n});
+        assert_eq!(e(events::CEREMONY_STEP, step(1), &mut all), None);
+        assert_eq!(e(events::CEREMONY_STEP, step(2), &mut all), None);
+        assert!(e(events::CEREMONY_STEP, step(2), &mut all)
+            .unwrap()
+            .contains("after step 2"));
+        assert!(e(events::CEREMONY_EXCEPTION, step(1), &mut all)
+            .unwrap()
+            .contains("last step"));
+        assert_eq!(e(events::CEREMONY_EXCEPTION, step(2), &mut all), None);
+        let fin =
+            |s: u64, x: u64| serde_json::json!({"ceremony_id": "c1", "steps": s, "exceptions": x});
+        assert!(e(events::CEREMONY_FINISHED, fin(3, 1), &mut all)
+            .unwrap()
+            .contains("but 2 and 1"));
+        assert!(e(events::CEREMONY_STEP, step(3), &mut all)
+            .unwrap()
+            .contains("after it finished"));
+        let other = serde_json::json!({"ceremony_id": "zz", "step": 1});
+        assert!(e(events::CEREMONY_STEP, other, &mut all)
+            .unwrap()
+            .contains("never started"));
+        let mut ok = HashMap::new();
+        let started = serde_json::json!({"ceremony_id": "c2"});
+        assert_eq!(e(events::CEREMONY_STARTED, started, &mut ok), None);
+        let s1 = serde_json::json!({"ceremony_id": "c2", "step": 1});
+        assert_eq!(e(events::CEREMONY_STEP, s1, &mut ok), None);
+        let f = serde_json::json!({"ceremony_id": "c2", "steps": 1, "exceptions": 0});
+        assert_eq!(e(events::CEREMONY_FINISHED, f, &mut ok), None);
+    }
+}

@@ -386,7 +386,12 @@ pub fn write_to_medium(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
         .map_err(io(dir))?;
     let mut back = Vec::new();
     fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut back))
+        .and_then(|mut f| {
+            // Advice only: where the kernel follows it, the bytes compared
+            // are the medium's, not the copy still in the page cache.
+            let _ = rustix::fs::fadvise(&f, 0, 0, rustix::fs::Advice::DontNeed);
+            f.read_to_end(&mut back)
+        })
         .map_err(io(path))?;
     if back != bytes {
         return Err(VaultError::ReadBackMismatch {

@@ -97,6 +97,7 @@ impl Console for LineConsole {
     fn ask(&mut self, prompt: &str) -> Option<String> {
         print!("{prompt}: ");
         let _ = std::io::stdout().flush();
+        let scripted = !self.queued.is_empty() || !self.stdin_tty;
         let line = match self.queued.pop_front() {
             Some(l) => l,
             None => {
@@ -111,7 +112,7 @@ impl Console for LineConsole {
             }
         };
         let line = line.trim_end_matches(['\r', '\n']).to_owned();
-        if !self.stdin_tty || !self.queued.is_empty() {
+        if scripted {
             // Scripted: show the answer, as a person's typing would be.
             println!("{line}");
         }
