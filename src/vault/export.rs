@@ -202,6 +202,7 @@ fn write_durably(
         (wrote, hasher.join())
     });
     wrote.map_err(io_err(&tmp))?;
+    crash_point("export-partial-written");
     let sha = sha.map_err(|_| VaultError::Crypto("the hashing thread panicked".into()))?;
     // No-clobber move: link then unlink.
     fs::hard_link(&tmp, final_path).map_err(|e| {
@@ -388,9 +389,12 @@ impl UnsealedVault {
         let stem = format!("{}-{}", req.order_id(), req.id());
         let bundle = media.join(format!("{stem}.{}.asc", format.extension()));
         let manifest = media.join(format!("{stem}.manifest.asc"));
+        // Files of this request's own killed run (an export that started
+        // and never completed) are replaced once the new run has started.
+        let interrupted = !interrupted_of(self.vault().store().conn(), req.id())?.is_empty();
         for p in [&bundle, &manifest] {
             for q in [p.clone(), partial_of(&media, p)] {
-                if q.exists() {
+                if q.exists() && !interrupted {
                     return Err(VaultError::WouldOverwrite(q));
                 }
             }
@@ -455,7 +459,7 @@ impl UnsealedVault {
         // only while the request is still approved and not exported by
         // another run (checked inside the transaction; a lost race is
         // refused with nothing logged).
-        let export_id = self.vault_mut().store_mut().write(|tx| {
+        let (export_id, replaces) = self.vault_mut().store_mut().write(|tx| {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM requests WHERE id = ?1", [&request_id], |r| r.get(0))
                 .optional()?;
@@ -483,6 +487,10 @@ impl UnsealedVault {
                 params![request_id, audit::now_rfc3339(), bundle.display().to_string(), manifest.display().to_string()],
             )?;
             let export_id = tx.last_insert_rowid();
+            let interrupted = interrupted_of(tx, &request_id)?;
+            for old in interrupted.iter().filter(|&&id| id != export_id) {
+                close_interrupted(tx, &vid, &officers, *old, &request_id, export_id)?;
+            }
             audit::append(
                 tx,
                 &vid,
@@ -501,13 +509,27 @@ impl UnsealedVault {
                     }),
                 },
             )?;
-            Ok::<_, VaultError>(export_id)
+            crash_point("export-start-before-commit");
+            Ok::<_, VaultError>((export_id, interrupted.len() > 1))
         })?;
 
         crash_point("export-started");
+        // What a killed run of this request left on this medium: only its
+        // own names, ciphertext only; its export is closed as failed above.
+        for p in [&bundle, &manifest].into_iter().filter(|_| replaces) {
+            for q in [partial_of(&media, p), p.clone()] {
+                match fs::remove_file(&q) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_err(&q)(e))
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut written = Vec::new();
         let mut result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, &armored, progress)?;
+            crash_point("export-bundle-written");
             let text = manifest_text(
                 &info,
                 &req,
@@ -518,6 +540,7 @@ impl UnsealedVault {
             );
             let signed = pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
             write_durably(&media, &manifest, &mut written, signed.as_bytes(), progress)?;
+            crash_point("export-files-written");
             Ok(bundle_sha)
         })();
 
@@ -564,6 +587,7 @@ impl UnsealedVault {
                         }),
                     },
                 )?;
+                crash_point("export-complete-before-commit");
                 Ok::<_, VaultError>(())
             });
             if let Err(e) = completed {
@@ -784,6 +808,48 @@ pub(crate) fn pause_point(name: &str) {
         }
     }
     let _ = name;
+}
+
+/// The exports of `request_id` that started and never completed or failed
+/// (a run that was killed).
+fn interrupted_of(conn: &rusqlite::Connection, request_id: &str) -> Result<Vec<i64>, VaultError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id FROM exports WHERE request_id = ?1 AND state = 'started' ORDER BY id",
+    )?;
+    let v = st
+        .query_map([request_id], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(v)
+}
+
+/// Closes export `old` of `request_id`, whose run was killed, as failed:
+/// export `by` of the same request replaces it.
+fn close_interrupted(
+    tx: &rusqlite::Transaction<'_>,
+    vid: &str,
+    officers: &[String],
+    old: i64,
+    request_id: &str,
+    by: i64,
+) -> Result<(), VaultError> {
+    tx.execute(
+        "UPDATE exports SET state = 'failed', finished_at = ?1 WHERE id = ?2",
+        params![audit::now_rfc3339(), old],
+    )?;
+    audit::append(
+        tx,
+        vid,
+        &Event {
+            kind: events::EXPORT_FAILED,
+            actors: officers.to_vec(),
+            data: json!({
+                "export_id": old,
+                "request_id": request_id,
+                "reason": format!("interrupted: the run was killed before it completed; export {by} of the request replaces it and removes what it left on the medium"),
+            }),
+        },
+    )?;
+    Ok(())
 }
 
 /// Exports that started and never completed or failed (the process died).
