@@ -744,3 +744,142 @@ fn crash_case(point: &str, op: Op) {
         medium_ok(&v, op, true, &format!("{when}, re-run"));
     }
 }
+
+// ---- the soak (outside the default suite: scripts/soak-crash) ----
+
+/// A small xorshift generator seeded from the clock: the soak's random
+/// moments (the seed is printed, so a round can be replayed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The real binary running `op` on `v` (a child process to kill).
+fn spawn(v: &TestVault, op: Op) -> std::process::Child {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("seedvault"));
+    c.env_remove("SEEDVAULT_DIR").arg("--vault").arg(&v.vault);
+    match op {
+        Op::Ingest => c.arg("ingest").arg(v.tmp.path().join("batch.csv")),
+        Op::Export => c.args(["export", &request(v), "--media"]).arg(media(v)),
+        _ => unreachable!("the soak kills ingests and exports"),
+    };
+    c.args(v.quorum(&["alice", "bob"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The soak's two starting states: a vault with a `seeds`-token batch file
+/// to ingest, and one with it ingested and an approved request for the
+/// first `exported` serials (order 1234) to export.
+fn soak_fixtures(seeds: u32, exported: u64) -> (TestVault, TestVault) {
+    let v = TestVault::new(2, &NAMES);
+    std::fs::create_dir(media(&v)).unwrap();
+    let (batch, _) = make_batch(v.tmp.path(), "azure-csv", seeds, FIRST, 17);
+    std::fs::rename(batch, v.tmp.path().join("batch.csv")).unwrap();
+    let e = twin(&v);
+    e.ingest_file(&e.tmp.path().join("batch.csv"));
+    e.add_order("1234", "Acme", &["it@acme.example"], "alice");
+    e.assign("1234", FIRST..FIRST + exported, "alice");
+    e.customer_key("Acme IT <it@acme.example>", "acme.asc");
+    let req = request_id(&ok(create_cmd(&e).output().unwrap(), "request create"));
+    std::fs::write(e.tmp.path().join("request-id"), &req).unwrap();
+    e.approve_ok(&req, "bob");
+    (v, e)
+}
+
+/// Kills a `SEEDVAULT_SOAK_SEEDS`-token (100,000) ingest and an export of
+/// `SEEDVAULT_SOAK_EXPORT` (10,000) of its serials at random moments,
+/// `SEEDVAULT_SOAK_ROUNDS` (200) times in all, alternating, and checks
+/// after each kill what the harness checks after a crash point. The
+/// operation is run again after every `SEEDVAULT_SOAK_RERUN_EVERY`-th
+/// kill that left the vault as before (1: every one).
+#[test]
+#[ignore = "soak: minutes to hours; run by scripts/soak-crash"]
+fn soak_random_kills() {
+    let rounds = env_u64("SEEDVAULT_SOAK_ROUNDS", 200);
+    let seeds = u32::try_from(env_u64("SEEDVAULT_SOAK_SEEDS", 100_000)).unwrap();
+    let exported = env_u64("SEEDVAULT_SOAK_EXPORT", 10_000);
+    let rerun_every = env_u64("SEEDVAULT_SOAK_RERUN_EVERY", 1).max(1);
+    let seed = env_u64("SEEDVAULT_SOAK_SEED", {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        (t.as_secs() << 30) ^ u64::from(t.subsec_nanos()) | 1
+    });
+    println!("soak: {rounds} kills, {seeds}-token ingest, {exported}-serial export, seed {seed}");
+    let mut rng = Rng(seed);
+    let (ingest_v, export_v) = soak_fixtures(seeds, exported);
+    let mut templates = Vec::new();
+    for (v, op) in [(ingest_v, Op::Ingest), (export_v, Op::Export)] {
+        let before = state(&v, op);
+        let other = twin(&v);
+        let t0 = std::time::Instant::now();
+        let status = spawn(&other, op).wait().unwrap();
+        let took = t0.elapsed();
+        assert!(status.success(), "{op:?} without a kill failed");
+        let after = state(&other, op);
+        println!("soak: {op:?} takes {took:?} uncrashed");
+        templates.push((v, op, before, after, took));
+    }
+    let mut tally = std::collections::BTreeMap::<String, u64>::new();
+    let mut reruns_due = 0u64;
+    for round in 0..rounds {
+        let (template, op, before, after, took) = &templates[(round % 2) as usize];
+        let v = twin(template);
+        // Up to 110% of an uncrashed run: a few kills land after the end.
+        let limit = u64::try_from(took.as_micros()).unwrap() * 11 / 10;
+        let delay = std::time::Duration::from_micros(rng.next() % limit.max(1));
+        let mut child = spawn(&v, *op);
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let killed = status.signal() == Some(9);
+        let when = format!("soak round {round} ({op:?} killed after {delay:?}, seed {seed})");
+        audit_passes(&v, *op, &when);
+        let now = state(&v, *op);
+        let done = &now == after;
+        assert!(
+            done || &now == before,
+            "{when}: neither before nor after\nnow:    {now}\nbefore: {before}\nafter:  {after}"
+        );
+        medium_ok(&v, *op, done, &when);
+        let outcome = match (killed, done) {
+            (true, true) => "killed after the commit",
+            (true, false) => "killed before the commit",
+            (false, _) => "finished before the kill",
+        };
+        *tally.entry(format!("{op:?}: {outcome}")).or_default() += 1;
+        if !done {
+            reruns_due += 1;
+            if reruns_due % rerun_every == 0 {
+                let status = spawn(&v, *op).wait().unwrap();
+                assert!(status.success(), "{when}: the re-run failed");
+                assert_eq!(&state(&v, *op), after, "{when}: the re-run");
+                audit_passes(&v, *op, &format!("{when}, re-run"));
+                medium_ok(&v, *op, true, &format!("{when}, re-run"));
+                *tally
+                    .entry(format!("{op:?}: re-run after a kill"))
+                    .or_default() += 1;
+            }
+        }
+        if (round + 1) % 10 == 0 {
+            println!("soak: {} of {rounds} kills checked: {tally:?}", round + 1);
+        }
+    }
+    println!("soak: done, seed {seed}: {tally:?}");
+}
