@@ -621,10 +621,12 @@ fn an_export_killed_after_it_started_is_visible_in_status_and_the_log() {
         .assert()
         .success()
         .stdout(predicates::str::contains("never completed"));
+    // A kill is not tampering: the tables and the log agree, and replay
+    // names the unfinished export without failing (the crash harness).
     let out = f.v.cmd().args(["audit", "replay"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("started and never completed"),
+        text(&out).contains("UNFINISHED export 1 of request R0001 started and never completed"),
         "{}",
         text(&out)
     );

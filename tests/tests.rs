@@ -22,6 +22,7 @@ mod audit_tamper;
 mod card_words_interop;
 mod ceremony_run;
 mod ceremony_scripts;
+mod crash_harness;
 mod export_cli;
 mod first_hour;
 mod format_capabilities;

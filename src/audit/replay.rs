@@ -41,6 +41,11 @@ pub struct ReplayReport {
     pub signatures_checked: u64,
     /// Every inconsistency, each naming what differs.
     pub differences: Vec<String>,
+    /// Exports that started and never completed or failed: the process
+    /// died in between (a crash, not a difference: the tables and the log
+    /// agree). `status` lists them too; the next export of the request
+    /// closes them.
+    pub unfinished: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -822,6 +827,7 @@ fn compare(
     exports: &BTreeMap<i64, (String, &'static str)>,
 ) -> Result<(), AuditError> {
     const MAX: usize = 200;
+    let mut unfinished = Vec::new();
     let mut d = |m: String| {
         if r.differences.len() < MAX {
             r.differences.push(m);
@@ -1119,7 +1125,7 @@ fn compare(
             _ => {}
         }
         if *state == "started" {
-            d(format!(
+            unfinished.push(format!(
                 "export {id} of request {req} started and never completed (see status)"
             ));
         }
@@ -1127,6 +1133,7 @@ fn compare(
     for id in db.keys().filter(|k| !exports.contains_key(*k)) {
         d(format!("export {id} is in the table but not in the log"));
     }
+    r.unfinished = unfinished;
     Ok(())
 }
 

@@ -201,6 +201,9 @@ fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
         for d in &r.differences {
             println!("DIFFERS {d}");
         }
+        for u in &r.unfinished {
+            println!("UNFINISHED {u}");
+        }
     }
     if r.differences.is_empty() {
         if !a.json {

@@ -33,6 +33,7 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order add")?;
             vault.add_order(&id, &customer, &emails, &who)?;
+            seedvault::vault::crash::point("order-add-committed");
             println!(
                 "order {id} recorded for {customer} ({} authorized address(es))",
                 emails.len()
@@ -48,6 +49,7 @@ pub fn order(dir: &Path, cmd: OrderCommand) -> Result<(), CliError> {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "order assign")?;
             let n = vault.assign_serials(&id, &serials, &who)?;
+            seedvault::vault::crash::point("order-assign-committed");
             let distinct: std::collections::HashSet<&str> =
                 serials.iter().map(|s| s.as_str()).collect();
             println!(
@@ -134,6 +136,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                 },
                 &who,
             )?;
+            seedvault::vault::crash::point("request-create-committed");
             if json {
                 return print_json(&created);
             }
@@ -164,6 +167,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
                 println!("WARNING: {w}");
             }
             let r = vault.decide_request(&id, true, None, &who)?;
+            seedvault::vault::crash::point("request-approve-committed");
             let ttl = vault.info().approval_ttl_s;
             println!(
                 "request {id} approved by {} (created by {}); valid for export for {} h {} min",
@@ -183,6 +187,7 @@ pub fn request(dir: &Path, cmd: RequestCommand) -> Result<(), CliError> {
             let mut vault = Vault::open(dir)?;
             let who = officer(&mut vault, &o, "request reject")?;
             vault.decide_request(&id, false, Some(&reason), &who)?;
+            seedvault::vault::crash::point("request-reject-committed");
             println!("request {id} rejected by {}", who.name);
             Ok(())
         }
@@ -278,6 +283,7 @@ pub fn export(dir: &Path, a: ExportArgs) -> Result<(), CliError> {
     let out = quorum::session(dir, &a.quorum, "export", |unsealed| {
         Ok(unsealed.export(&a.request, &a.media)?)
     })?;
+    seedvault::vault::crash::point("export-committed");
     if a.json {
         return print_json(&out);
     }

@@ -117,7 +117,9 @@ pub fn session<T>(
     work: impl FnOnce(&mut UnsealedVault) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
     let mut unsealed = unseal(dir, a, purpose)?;
+    seedvault::vault::crash::point("session-unsealed");
     let out = work(&mut unsealed);
+    seedvault::vault::crash::point("session-worked");
     let (_sealed, checkpoint) = unsealed.finish();
     let out = out?;
     match checkpoint {

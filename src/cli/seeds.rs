@@ -74,6 +74,7 @@ pub fn ingest(dir: &Path, a: IngestArgs) -> Result<(), CliError> {
             read_options: &read_options,
         })?)
     })?;
+    seedvault::vault::crash::point("ingest-committed");
     if a.json {
         return print_json(&out);
     }
@@ -183,6 +184,7 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
             let mut vault = Vault::open(dir)?;
             let officer = officer(&mut vault, &o, "serial void")?;
             vault.void_serial(&serial, &reason, &officer)?;
+            seedvault::vault::crash::point("serial-void-committed");
             println!(
                 "serial {serial} voided by {}: it can never be exported",
                 officer.name

@@ -241,8 +241,10 @@ impl UnsealedVault {
                 .sign(&key)
                 .map_err(|e| VaultError::Crypto(format!("signing the checkpoint failed: {e}")))?;
             checkpoint::store(tx, &cp, &signed)?;
+            super::crash::point("checkpoint-before-commit");
             Ok::<_, VaultError>(Ok((cp, signed)))
         })?;
+        super::crash::point("checkpoint-committed");
         match result {
             Ok(done) => Ok(Some(done)),
             Err((head, reason)) => {
@@ -324,17 +326,35 @@ impl Vault {
         let Some((cp, signed)) = checkpoint::latest(self.store().conn(), &id)? else {
             return Ok(None);
         };
-        let mut file = create_new(path)?;
-        let io = |source| VaultError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        if path.exists() {
+            return Err(VaultError::creating(
+                path,
+                std::io::ErrorKind::AlreadyExists.into(),
+            ));
+        }
+        // Written whole under a hidden temporary name, then linked into
+        // place (never over a file): a kill leaves no half-written
+        // checkpoint, only a temporary the next run replaces.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{}.partial", name.unwrap_or_default()));
+        let _ = fs::remove_file(&tmp);
+        let mut file = create_new(&tmp)?;
         if let Err(e) = file
             .write_all(signed.as_bytes())
             .and_then(|()| file.sync_all())
         {
-            let _ = fs::remove_file(path);
-            return Err(io(e));
+            let _ = fs::remove_file(&tmp);
+            return Err(VaultError::Io {
+                path: path.to_owned(),
+                source: e,
+            });
+        }
+        super::crash::point("checkpoint-file-written");
+        let linked = fs::hard_link(&tmp, path).map_err(|source| VaultError::creating(path, source));
+        let _ = fs::remove_file(&tmp);
+        linked?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            super::init::sync_dir(dir)?;
         }
         Ok(Some(cp))
     }

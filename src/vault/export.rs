@@ -202,6 +202,7 @@ fn write_durably(
         (wrote, hasher.join())
     });
     wrote.map_err(io_err(&tmp))?;
+    crash_point("export-partial-written");
     let sha = sha.map_err(|_| VaultError::Crypto("the hashing thread panicked".into()))?;
     // No-clobber move: link then unlink.
     fs::hard_link(&tmp, final_path).map_err(|e| {
@@ -388,9 +389,14 @@ impl UnsealedVault {
         let stem = format!("{}-{}", req.order_id(), req.id());
         let bundle = media.join(format!("{stem}.{}.asc", format.extension()));
         let manifest = media.join(format!("{stem}.manifest.asc"));
+        // Files of this request's own killed run (an export that started
+        // and never completed) are replaced once the new run has started.
+        let interrupted =
+            !interrupted_of(self.vault().store().conn(), self.vault().dir(), req.id(), 0)?
+                .is_empty();
         for p in [&bundle, &manifest] {
             for q in [p.clone(), partial_of(&media, p)] {
-                if q.exists() {
+                if q.exists() && !interrupted {
                     return Err(VaultError::WouldOverwrite(q));
                 }
             }
@@ -455,7 +461,8 @@ impl UnsealedVault {
         // only while the request is still approved and not exported by
         // another run (checked inside the transaction; a lost race is
         // refused with nothing logged).
-        let export_id = self.vault_mut().store_mut().write(|tx| {
+        let vault_dir = self.vault().dir().to_owned();
+        let (export_id, _run_lock, closed) = self.vault_mut().store_mut().write(|tx| {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM requests WHERE id = ?1", [&request_id], |r| r.get(0))
                 .optional()?;
@@ -483,6 +490,16 @@ impl UnsealedVault {
                 params![request_id, audit::now_rfc3339(), bundle.display().to_string(), manifest.display().to_string()],
             )?;
             let export_id = tx.last_insert_rowid();
+            // Held until this run ends, taken before its row is visible to
+            // any other run: a run whose lock is free was killed.
+            let run_lock = run_lock(&vault_dir, export_id)?.ok_or_else(|| VaultError::Io {
+                path: lock_path(&vault_dir, export_id),
+                source: std::io::ErrorKind::WouldBlock.into(),
+            })?;
+            let interrupted = interrupted_of(tx, &vault_dir, &request_id, export_id)?;
+            for old in &interrupted {
+                close_interrupted(tx, &vid, &officers, *old, &request_id, export_id)?;
+            }
             audit::append(
                 tx,
                 &vid,
@@ -501,13 +518,33 @@ impl UnsealedVault {
                     }),
                 },
             )?;
-            Ok::<_, VaultError>(export_id)
+            crash_point("export-start-before-commit");
+            Ok::<_, VaultError>((export_id, run_lock, interrupted))
         })?;
 
         crash_point("export-started");
+        // What a killed run of this request left on this medium: only its
+        // own names, ciphertext only; its export is closed as failed above.
+        for id in &closed {
+            let _ = fs::remove_file(lock_path(&vault_dir, *id));
+        }
+        for p in [&bundle, &manifest]
+            .into_iter()
+            .filter(|_| !closed.is_empty())
+        {
+            for q in [partial_of(&media, p), p.clone()] {
+                match fs::remove_file(&q) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_err(&q)(e))
+                    }
+                    _ => {}
+                }
+            }
+        }
         let mut written = Vec::new();
         let mut result = (|| -> Result<String, VaultError> {
             let bundle_sha = write_durably(&media, &bundle, &mut written, &armored, progress)?;
+            crash_point("export-bundle-written");
             let text = manifest_text(
                 &info,
                 &req,
@@ -518,6 +555,7 @@ impl UnsealedVault {
             );
             let signed = pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
             write_durably(&media, &manifest, &mut written, signed.as_bytes(), progress)?;
+            crash_point("export-files-written");
             Ok(bundle_sha)
         })();
 
@@ -564,6 +602,7 @@ impl UnsealedVault {
                         }),
                     },
                 )?;
+                crash_point("export-complete-before-commit");
                 Ok::<_, VaultError>(())
             });
             if let Err(e) = completed {
@@ -571,6 +610,7 @@ impl UnsealedVault {
             }
         }
 
+        let _ = fs::remove_file(lock_path(&vault_dir, export_id));
         match result {
             Ok(bundle_sha) => Ok(ExportOutcome {
                 request_id,
@@ -784,6 +824,100 @@ pub(crate) fn pause_point(name: &str) {
         }
     }
     let _ = name;
+}
+
+/// The lock file of export run `export_id`, in the vault directory.
+fn lock_path(vault_dir: &Path, export_id: i64) -> PathBuf {
+    vault_dir.join(format!(".export-{export_id}.lock"))
+}
+
+/// Takes the run lock of export `export_id` (an exclusive `flock`, which
+/// the kernel releases when the process dies); `None` when a live run
+/// holds it.
+fn run_lock(vault_dir: &Path, export_id: i64) -> Result<Option<fs::File>, VaultError> {
+    let path = lock_path(vault_dir, export_id);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(f)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(VaultError::Io {
+            path,
+            source: e.into(),
+        }),
+    }
+}
+
+/// The exports of `request_id` (other than `except`) whose run was
+/// killed: started in the table and in the log (the entry, not the bare
+/// row, is what counts; the index only finds it), with no completion or
+/// failure logged, and no live run holding their lock.
+fn interrupted_of(
+    conn: &rusqlite::Connection,
+    vault_dir: &Path,
+    request_id: &str,
+    except: i64,
+) -> Result<Vec<i64>, VaultError> {
+    let mut st = conn.prepare_cached(
+        "SELECT e.id FROM exports e
+         WHERE e.request_id = ?1 AND e.state = 'started' AND e.id != ?2
+           AND EXISTS (SELECT 1 FROM audit_index i JOIN audit a ON a.seq = i.seq
+               WHERE i.key = 'request' AND i.value = e.request_id
+                 AND json_extract(CAST(a.body AS TEXT), '$.event') = 'export.started'
+                 AND json_extract(CAST(a.body AS TEXT), '$.data.export_id') = e.id
+                 AND json_extract(CAST(a.body AS TEXT), '$.data.request_id') = e.request_id)
+           AND NOT EXISTS (SELECT 1 FROM audit_index i JOIN audit a ON a.seq = i.seq
+               WHERE i.key = 'request' AND i.value = e.request_id
+                 AND json_extract(CAST(a.body AS TEXT), '$.event') IN ('export.completed', 'export.failed')
+                 AND json_extract(CAST(a.body AS TEXT), '$.data.export_id') = e.id)
+         ORDER BY e.id",
+    )?;
+    let started = st
+        .query_map(params![request_id, except], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut dead = Vec::new();
+    for id in started {
+        // Taken and dropped at once: only whether a live run holds it matters.
+        if run_lock(vault_dir, id)?.is_some() {
+            dead.push(id);
+        }
+    }
+    Ok(dead)
+}
+
+/// Closes export `old` of `request_id`, whose run was killed, as failed:
+/// export `by` of the same request replaces it.
+fn close_interrupted(
+    tx: &rusqlite::Transaction<'_>,
+    vid: &str,
+    officers: &[String],
+    old: i64,
+    request_id: &str,
+    by: i64,
+) -> Result<(), VaultError> {
+    tx.execute(
+        "UPDATE exports SET state = 'failed', finished_at = ?1 WHERE id = ?2",
+        params![audit::now_rfc3339(), old],
+    )?;
+    audit::append(
+        tx,
+        vid,
+        &Event {
+            kind: events::EXPORT_FAILED,
+            actors: officers.to_vec(),
+            data: json!({
+                "export_id": old,
+                "request_id": request_id,
+                "reason": format!("interrupted: the run was killed before it completed; export {by} of the request replaces it and removes what it left on the medium"),
+            }),
+        },
+    )?;
+    Ok(())
 }
 
 /// Exports that started and never completed or failed (the process died).

@@ -769,6 +769,7 @@ fn insert_batch(
             }
         }
         log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
+        super::crash::point("ingest-mid-insert");
         if let Some(p) = progress {
             p(log.count + acc.present_count);
         }
@@ -830,6 +831,7 @@ fn insert_batch(
         "UPDATE batches SET count = ?1, source_sha256 = ?2, audit_seq = ?3 WHERE id = ?4",
         params![count, source_sha256, head.count, batch_id],
     )?;
+    super::crash::point("ingest-before-commit");
     Ok(IngestOutcome {
         batch_id,
         count,

@@ -115,6 +115,7 @@ pub fn preflight(
     if dir.join(DB_FILE).exists() {
         return Err(VaultError::AlreadyExists(dir.to_owned()));
     }
+    clear_interrupted(dir, custodians, cards_out);
     for path in card_paths(custodians, cards_out)
         .iter()
         .chain([&cards_out.join(CERT_FILE)])
@@ -124,6 +125,56 @@ pub fn preflight(
         }
     }
     Ok(())
+}
+
+/// Removes what an init killed before its database was linked into place
+/// left behind (there is no `vault.db` in `dir`): the temporary card and
+/// certificate files, and the cards and certificate already linked, but
+/// only those of the vault its temporary database names (the commit point
+/// of init is the database's link, so that vault never existed). Files of
+/// any other vault are left alone and refused by the caller as before.
+fn clear_interrupted(dir: &Path, custodians: &[String], cards_out: &Path) {
+    let cert = cards_out.join(CERT_FILE);
+    let mut ours = Vec::new();
+    for path in card_paths(custodians, cards_out).iter().chain([&cert]) {
+        let _ = fs::remove_file(partial_of(path));
+        ours.push(path.clone());
+    }
+    let db_tmp = dir.join(format!("{DB_FILE}.partial"));
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&db_tmp, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return;
+    };
+    let Ok((id, vault_cert)) = conn.query_row("SELECT vault_id, vault_cert FROM vault", [], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    }) else {
+        return;
+    };
+    let fpr = pgp::keys::parse_public_cert(&vault_cert).map(|c| c.fingerprint());
+    for path in ours {
+        let leftover = if path == cert {
+            fs::read(&path)
+                .ok()
+                .and_then(|b| pgp::keys::parse_public_cert(&b).ok())
+                .is_some_and(|c| fpr.as_ref().is_ok_and(|f| *f == c.fingerprint()))
+        } else {
+            cards::SealedCard::read(&path).is_ok_and(|c| c.header.vault_id.to_string() == id)
+        };
+        if leftover {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    drop(conn);
+    let _ = fs::remove_file(&db_tmp);
+}
+
+/// The temporary name a card or certificate is written under before it is
+/// linked into place.
+fn partial_of(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 fn card_paths(custodians: &[String], cards_out: &Path) -> Vec<PathBuf> {
@@ -333,27 +384,37 @@ pub fn init(dir: &Path, p: InitParams) -> Result<InitOutcome, VaultError> {
     };
     drop(mk);
 
-    // Files: cards under temporary names, then the database, then the cards' final names.
+    // Files: cards and certificate under temporary names, then the
+    // database, all synced; then the cards and the certificate linked into
+    // place, and last the database (the commit point: a kill before it
+    // leaves no vault, and the next init clears what it left).
+    let armored = vault_key
+        .public_armored()
+        .map_err(|e| VaultError::Crypto(e.to_string()))?;
     let mut temps = Temporaries(Vec::new());
-    let partial = |path: &Path| path.with_extension("card.partial");
-    for (path, bytes) in card_paths.iter().zip(&card_bytes) {
-        temps.0.push(partial(path));
-        write_new(&partial(path), bytes, 0o600)?;
+    for (path, bytes) in card_paths
+        .iter()
+        .zip(card_bytes.iter().map(|b| (&b[..], 0o600)))
+        .chain([(&cert_path, (armored.as_bytes(), 0o644))])
+    {
+        temps.0.push(partial_of(path));
+        write_new(&partial_of(path), bytes.0, bytes.1)?;
     }
+    super::crash::point("init-cards-written");
     let db_tmp = dir.join(format!("{DB_FILE}.partial"));
     let _ = fs::remove_file(&db_tmp);
     temps.0.push(db_tmp.clone());
     create_database(&db_tmp, &info)?;
+    super::crash::point("init-database-created");
+    for path in card_paths.iter().chain([&cert_path]) {
+        link_into_place(&partial_of(path), path)?;
+        temps.0.push(path.clone());
+    }
+    sync_dir(&p.cards_out)?;
+    super::crash::point("init-cards-linked");
     link_into_place(&db_tmp, &db_path)?;
     sync_dir(dir)?;
-    for path in &card_paths {
-        link_into_place(&partial(path), path)?;
-    }
-    let armored = vault_key
-        .public_armored()
-        .map_err(|e| VaultError::Crypto(e.to_string()))?;
-    write_new(&cert_path, armored.as_bytes(), 0o644)?;
-    sync_dir(&p.cards_out)?;
+    super::crash::point("init-database-linked");
     temps.0.clear();
 
     Ok(InitOutcome {

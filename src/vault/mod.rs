@@ -11,7 +11,7 @@ pub mod audit_browse;
 mod backup;
 mod checkpoints;
 pub mod clock;
-pub(crate) mod crash;
+pub mod crash;
 mod export;
 mod export_reader;
 mod ingest;

@@ -140,6 +140,7 @@ impl Vault {
                     data: json!({ "order_id": id, "customer": customer, "emails": clean }),
                 },
             )?;
+            super::crash::point("order-add-before-commit");
             Ok(())
         })
     }
@@ -171,6 +172,7 @@ impl Vault {
                     data: json!({ "order_id": order_id, "serials": fresh }),
                 },
             )?;
+            super::crash::point("order-assign-before-commit");
             Ok(fresh.len())
         })
     }

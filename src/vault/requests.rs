@@ -581,6 +581,7 @@ impl Vault {
                     data,
                 },
             )?;
+            super::crash::point("request-create-before-commit");
             Ok::<_, VaultError>(s.id.clone())
         })
     }
@@ -816,6 +817,10 @@ impl Vault {
                 }
             };
             audit::append(tx, &vid, &Event { kind, actors: vec![actor.clone()], data })?;
+            super::crash::point(match decision {
+                Decision::Approve { .. } => "request-approve-before-commit",
+                Decision::Reject { .. } => "request-reject-before-commit",
+            });
             Ok::<_, VaultError>(())
         })
     }

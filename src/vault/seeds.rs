@@ -190,6 +190,7 @@ impl Vault {
                     data: json!({ "serial": serial_s, "reason": reason }),
                 },
             )?;
+            super::crash::point("serial-void-before-commit");
             Ok(())
         })
     }
