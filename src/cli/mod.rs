@@ -10,6 +10,7 @@ mod backup;
 mod cards;
 mod demo;
 mod error;
+mod generate;
 mod inspect;
 mod orders;
 mod passphrase;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rekey(a) => rekey::run(&dir, a),
         Command::Backup(a) => backup::backup(&dir, a),
         Command::Restore(a) => backup::restore(&dir, a),
+        Command::Batch(a) => generate::run(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),
