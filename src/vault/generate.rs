@@ -437,7 +437,19 @@ impl UnsealedVault {
             }
         }
         // Partial files of a run that died before its commit: they hold
-        // ciphertext of seeds the vault never stored, for no one.
+        // ciphertext of seeds the vault never stored, for no one. A run
+        // still writing holds a lock on its burn file: that one is left.
+        let burn_partial = partial_of(&media, &burn);
+        if burn_partial.is_file() {
+            let f = File::open(&burn_partial).map_err(io_err(&burn_partial))?;
+            if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+            {
+                return Err(VaultError::Refused(format!(
+                    "{} is being written by another `batch generate` of these serials; nothing was written",
+                    burn_partial.display()
+                )));
+            }
+        }
         for p in [&burn, &manifest] {
             let partial = partial_of(&media, p);
             if partial.is_file() {
@@ -518,6 +530,7 @@ impl UnsealedVault {
         };
         let (burn_name, manifest_name) = (name_of(burn), name_of(manifest));
         let (lo, hi) = (range.serial(0), range.serial(count - 1));
+        let mut locks = Vec::new();
 
         self.vault_mut().store_mut().write(|tx| {
             let now_dk: i64 =
@@ -543,6 +556,12 @@ impl UnsealedVault {
             let batch_id = tx.last_insert_rowid();
 
             let file = create_new(&burn_tmp, written)?;
+            // Held until this function returns (after the commit): a second
+            // run of these serials sees the file is being written.
+            let lock = file.try_clone().map_err(io_err(&burn_tmp))?;
+            rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io_err(&burn_tmp)(e.into()))?;
+            locks.push(lock);
             let (stored, burned) = make_seeds(
                 tx, vault_id, &officers, batch_id, dk_id, dk, range, params, format, factory,
                 &vault_key, file,
