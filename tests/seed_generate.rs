@@ -192,6 +192,29 @@ fn ten_thousand_generated_seeds(step: usize) {
     let distinct: std::collections::HashSet<&String> = rows.iter().map(|(_, k)| k).collect();
     assert_eq!(distinct.len(), 10_000);
 
+    // No seed reached the vault's files or the command's output: neither
+    // its bytes nor its Base32 text.
+    let seeds: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|(_, k)| data_encoding::BASE32_NOPAD.decode(k.as_bytes()).unwrap())
+        .collect();
+    let said = text(&out);
+    for entry in std::fs::read_dir(&v.vault).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let windows: std::collections::HashSet<&[u8]> = bytes.windows(20).collect();
+        for (seed, (_, b32)) in seeds.iter().zip(&rows) {
+            assert!(
+                !windows.contains(seed.as_slice()),
+                "a seed is in the vault's files"
+            );
+            assert!(
+                !windows.contains(&b32.as_bytes()[..20]),
+                "a Base32 seed is in the vault's files"
+            );
+            assert!(!said.contains(b32.as_str()));
+        }
+    }
+
     // The manifest verifies with the vault certificate and names the file.
     let out = gpg.run(&["--status-fd", "1", "--verify", manifest.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("VALIDSIG {vault_fpr}")));

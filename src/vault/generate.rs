@@ -377,7 +377,7 @@ struct Committed {
 fn room_needed(spec: &GenerateSpec<'_>, serial_len: usize) -> u64 {
     let per_token = match spec.format {
         Format::Pskc => 1200,
-        _ => 96,
+        _ => 48,
     } + serial_len
         + 2 * seed_len(spec.params.algorithm)
         + spec.params.manufacturer.as_deref().map_or(0, str::len)
