@@ -484,3 +484,25 @@ fn a_kill_at_every_crash_point_leaves_both_or_neither_and_a_rerun_finishes() {
         audit_ok(&v);
     }
 }
+
+#[test]
+fn audit_replay_checks_a_generated_batch_as_an_ingested_one() {
+    let v = vault();
+    let (_gpg, key) = factory(&v);
+    let media = v.media();
+    generate(&v, &key, &media, 20, "300", &[])
+        .assert()
+        .success();
+    audit_ok(&v);
+    // A forged row: the batch's count, as someone with sqlite3 would edit it.
+    v.sqlite("UPDATE batches SET count = 25 WHERE id = 1");
+    let out = v.cmd().args(["audit", "replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("batch 1"), "{}", text(&out));
+    v.sqlite("UPDATE batches SET count = 20 WHERE id = 1");
+    // A seed row deleted behind the log.
+    v.sqlite("DELETE FROM seeds WHERE serial = '310'");
+    let out = v.cmd().args(["audit", "replay"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("310"), "{}", text(&out));
+}
