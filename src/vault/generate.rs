@@ -567,6 +567,12 @@ impl UnsealedVault {
                 &vault_key, file,
             );
             let stored = stored?;
+            if stored.count != count {
+                return Err(VaultError::Crypto(format!(
+                    "{} of {count} seeds were stored; nothing was kept",
+                    stored.count
+                )));
+            }
             let burn_sha256 = burned.map_err(|e| match e {
                 BurnError::Pgp(PgpError::Io(source)) => VaultError::Io {
                     path: burn_tmp.clone(),
