@@ -566,13 +566,6 @@ impl UnsealedVault {
                 tx, vault_id, &officers, batch_id, dk_id, dk, range, params, format, factory,
                 &vault_key, file,
             );
-            let stored = stored?;
-            if stored.count != count {
-                return Err(VaultError::Crypto(format!(
-                    "{} of {count} seeds were stored; nothing was kept",
-                    stored.count
-                )));
-            }
             let burn_sha256 = burned.map_err(|e| match e {
                 BurnError::Pgp(PgpError::Io(source)) => VaultError::Io {
                     path: burn_tmp.clone(),
@@ -585,6 +578,13 @@ impl UnsealedVault {
                     "cannot write the burn file as {format}: {f}"
                 )),
             })?;
+            let stored = stored?;
+            if stored.count != count {
+                return Err(VaultError::Crypto(format!(
+                    "{} of {count} seeds were stored; nothing was kept",
+                    stored.count
+                )));
+            }
             crash_point("generate-burn-written");
 
             let text = manifest_text(&ManifestFields {
