@@ -48,6 +48,7 @@ mod pskc_vectors;
 mod rekey;
 mod replay_cli;
 mod request_lifecycle;
+mod seed_generate;
 mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;

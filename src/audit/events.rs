@@ -28,6 +28,14 @@ pub const BATCH_SERIALS: &str = "batch.serials";
 /// `serials_sha256` (SHA-256 of the serials joined by `\n`, in order),
 /// `params` (the batch's token parameter sets, in order of first use).
 pub const BATCH_INGESTED: &str = "batch.ingested";
+/// A batch was generated in the vault (`batch generate`) and its burn
+/// file written for the factory: the fields of `batch.ingested`
+/// (`batch_id`, `label`, `format` of the burn file, `count`, `parts`,
+/// `serials_sha256`, `params`), with `source_sha256` the burn file's
+/// SHA-256, and `first_serial`, `last_serial`, `factory_fingerprint`,
+/// `factory_subkeys` (the encryption keys used), `burn_file`,
+/// `burn_sha256`, `manifest`, `manifest_sha256`.
+pub const BATCH_GENERATED: &str = "batch.generated";
 /// An ingest was refused and nothing stored: `source_name`,
 /// `source_sha256`, `format` (if named), `problems` (how many), `listed`
 /// (the first 100 as `{line, kind}`: a line number or null and a stable

@@ -544,7 +544,7 @@ pub fn replay_progress(
                     _ => *runs = None,
                 }
             }
-            events::BATCH_INGESTED => {
+            events::BATCH_INGESTED | events::BATCH_GENERATED => {
                 let id = d["batch_id"].as_i64().unwrap_or(-1);
                 let (list, runs) = batch_parts.remove(&id).unwrap_or_default();
                 let count = d["count"].as_i64().unwrap_or(-1);

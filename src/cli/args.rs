@@ -59,6 +59,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into a new vault directory (exit 3 if the backup does not verify); needs the quorum.
     Restore(RestoreArgs),
+    /// Seed batches made in the vault: generate a production batch with its burn file.
+    #[command(subcommand)]
+    Batch(super::generate::BatchCommand),
     /// Ceremonies: walk a script step by step (logged), print it for paper, show a past one.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),

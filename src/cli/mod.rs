@@ -11,6 +11,7 @@ mod cards;
 mod ceremony;
 mod demo;
 mod error;
+mod generate;
 mod inspect;
 mod orders;
 mod passphrase;
@@ -106,6 +107,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(a) => backup::backup(&dir, a),
         Command::Restore(a) => backup::restore(&dir, a),
         Command::Ceremony(a) => ceremony::run(&dir, a),
+        Command::Batch(a) => generate::run(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

@@ -143,7 +143,7 @@ pub(crate) fn check_media(media: &Path, vault_dir: &Path) -> Result<PathBuf, Vau
 }
 
 /// Checks that the medium has room for `need` bytes.
-fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
+pub(crate) fn check_room(media: &Path, need: u64) -> Result<(), VaultError> {
     let free = free_space(media)?;
     if free < need {
         return Err(VaultError::MediaTooSmall {
@@ -261,7 +261,7 @@ struct Prepared {
 }
 
 /// The temporary name a file is written under before it is linked into place.
-fn partial_of(dir: &Path, final_path: &Path) -> PathBuf {
+pub(crate) fn partial_of(dir: &Path, final_path: &Path) -> PathBuf {
     let name = final_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

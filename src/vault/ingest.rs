@@ -901,3 +901,83 @@ pub(crate) fn file_sha256(path: &Path) -> std::io::Result<String> {
     }
     Ok(crypto::hex(&h.finish()))
 }
+
+// ---- g1: batch generate ----
+
+/// One sealed seed for [`insert_sealed`]: serial, parameter set and
+/// ciphertext (never plaintext).
+pub(super) type SealedRow = (String, crate::token::TokenParams, Vec<u8>);
+
+/// What [`insert_sealed`] stored and logged.
+pub(super) struct SealedBatch {
+    /// Rows stored.
+    pub(super) count: u64,
+    /// `batch.serials` parts logged.
+    pub(super) parts: u64,
+    /// SHA-256 (hex) of the serials joined by `\n`, in order.
+    pub(super) serials_sha256: String,
+    /// The batch's parameter sets, in order of first use.
+    pub(super) params: Vec<crate::token::TokenParams>,
+}
+
+/// Ingest's storing half, for seeds made inside the vault (`batch
+/// generate`): inserts the sealed rows of batch `batch_id` (data key
+/// `dk_id`) as they arrive and logs their serials in `batch.serials` parts
+/// exactly as an ingest does. The caller writes the batch's own entry.
+/// A serial already in the vault refuses the whole batch.
+pub(super) fn insert_sealed(
+    tx: &rusqlite::Transaction<'_>,
+    vault_id: &str,
+    officers: &[String],
+    batch_id: i64,
+    dk_id: i64,
+    rows: std::sync::mpsc::Receiver<Vec<SealedRow>>,
+) -> Result<SealedBatch, IngestError> {
+    let mut acc = Accepted::default();
+    let mut log = SerialLog::default();
+    let mut last: Option<(crate::token::TokenParams, i64)> = None;
+    let mut group: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(ROWS_PER_INSERT);
+    for chunk in rows.iter() {
+        for (serial, params, sealed) in chunk {
+            let pid = match &last {
+                Some((p, id)) if *p == params => *id,
+                _ => {
+                    let json = params.canonical_json();
+                    tx.execute(
+                        "INSERT OR IGNORE INTO token_params (json) VALUES (?1)",
+                        [&json],
+                    )?;
+                    let id: i64 = tx.query_row(
+                        "SELECT id FROM token_params WHERE json = ?1",
+                        [&json],
+                        |r| r.get(0),
+                    )?;
+                    log.add_set(&params, id);
+                    last = Some((params, id));
+                    id
+                }
+            };
+            group.push((serial, pid, sealed));
+            if group.len() == ROWS_PER_INSERT {
+                insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+            }
+        }
+        log.accept(tx, vault_id, officers, batch_id, &mut acc.inserted)?;
+    }
+    insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+    log.accept(tx, vault_id, officers, batch_id, &mut acc.inserted)?;
+    if acc.present_count > 0 {
+        return Err(already_present(
+            "the generated batch",
+            acc.present,
+            acc.present_count,
+        ));
+    }
+    log.flush(tx, vault_id, officers, batch_id)?;
+    Ok(SealedBatch {
+        count: log.count,
+        parts: log.parts,
+        serials_sha256: crypto::hex(&log.hash.finish()),
+        params: log.sets.into_iter().map(|(p, _)| p).collect(),
+    })
+}

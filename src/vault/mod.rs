@@ -14,6 +14,7 @@ pub mod clock;
 pub mod crash;
 mod export;
 mod export_reader;
+mod generate;
 mod ingest;
 mod init;
 pub mod keys;
@@ -46,6 +47,7 @@ pub use backup::{
 };
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
 pub use export::{ExportOutcome, ExportPlan, ExportStep};
+pub use generate::{parse_params, seed_len, GenerateOutcome, GenerateSpec, MAX_COUNT};
 pub use ingest::{
     BatchPreview, IngestControl, IngestError, IngestOutcome, IngestSource, PROGRESS_EVERY,
 };

@@ -118,7 +118,7 @@ pub fn pretty_json(text: &str) -> String {
 /// One audit entry's `data`, after checking that its stored hash is the
 /// SHA-256 of its body and that it is a `kind` entry of batch `batch_id`.
 /// `None` when it is another event or batch.
-fn batch_entry_data(
+pub(crate) fn batch_entry_data(
     seq: i64,
     body: &[u8],
     hash: &[u8],
@@ -132,7 +132,12 @@ fn batch_entry_data(
     }
     let v: Value = serde_json::from_slice(body)
         .map_err(|_| VaultError::Tampered(format!("audit entry {seq} cannot be read")))?;
-    if v["event"].as_str() != Some(kind) || v["data"]["batch_id"].as_i64() != Some(batch_id) {
+    // A generated batch's own entry (`batch.generated`) stands where an
+    // ingested batch's `batch.ingested` does, with the same fields.
+    let event = v["event"].as_str();
+    let same = event == Some(kind)
+        || (kind == events::BATCH_INGESTED && event == Some(events::BATCH_GENERATED));
+    if !same || v["data"]["batch_id"].as_i64() != Some(batch_id) {
         return Ok(None);
     }
     Ok(Some(v["data"].clone()))
