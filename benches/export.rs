@@ -75,7 +75,33 @@ fn main() {
             "--quick-gen-key",
             "Bench <bench@example.com>",
             "rsa3072",
-            "default",
+            "sign",
+            "never",
+        ],
+    );
+    let list = String::from_utf8(
+        gpg(
+            &home,
+            &["--with-colons", "--list-keys", "bench@example.com"],
+        )
+        .stdout,
+    )
+    .expect("utf8");
+    let fpr = list
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .and_then(|l| l.split(':').nth(9))
+        .expect("fpr")
+        .to_owned();
+    gpg(
+        &home,
+        &[
+            "--passphrase",
+            "",
+            "--quick-add-key",
+            &fpr,
+            "rsa3072",
+            "encr",
             "never",
         ],
     );
