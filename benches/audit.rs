@@ -27,7 +27,7 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let entries = numbers.first().copied().unwrap_or(1_000_000);
-    let rounds = numbers.get(1).copied().unwrap_or(7).max(1) as usize;
+    let rounds = usize::try_from(numbers.get(1).copied().unwrap_or(7).max(1)).expect("rounds");
     let tokens = 200_000u64;
     let tmp = tempfile::tempdir().expect("tempdir");
     let csv = tmp.path().join("batch.csv");

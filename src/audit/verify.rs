@@ -348,10 +348,10 @@ fn walk(
                     progress(entries, total);
                 }
                 chunk.push(row)?;
-                if chunk.rows.len() == CHUNK_ROWS || chunk.bytes.len() >= CHUNK_BYTES {
-                    if to_checker.send(std::mem::take(&mut chunk)).is_err() {
-                        break;
-                    }
+                let full = chunk.rows.len() == CHUNK_ROWS || chunk.bytes.len() >= CHUNK_BYTES;
+                // A send fails only when the checker stopped: a bug, raised at join.
+                if full && to_checker.send(std::mem::take(&mut chunk)).is_err() {
+                    break;
                 }
             }
             if !chunk.rows.is_empty() {

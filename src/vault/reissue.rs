@@ -307,10 +307,8 @@ fn entries_naming(
     conn: &rusqlite::Connection,
     needles: &[&[u8]],
 ) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
-    let finders: Vec<memchr::memmem::Finder<'_>> = needles
-        .iter()
-        .map(|n| memchr::memmem::Finder::new(n))
-        .collect();
+    let finders: Vec<memchr::memmem::Finder<'_>> =
+        needles.iter().map(memchr::memmem::Finder::new).collect();
     let mut stmt = conn.prepare("SELECT seq, body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
