@@ -40,6 +40,7 @@ mod no_secret_leak;
 mod otp_oathtool;
 mod otp_vectors;
 mod params_tamper;
+mod perf_paths;
 mod pgp_curves;
 mod pgp_gpg;
 mod pgp_stream;

@@ -61,13 +61,38 @@ pub fn add(
     actors: &[String],
     data: &serde_json::Value,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO audit_index (key, value, seq) VALUES (?1, ?2, ?3)",
-    )?;
-    for (k, v) in terms(event, actors, data) {
+    // An export's entry names every serial it shipped (100,000 of them):
+    // rows go in by the hundred, one statement each, rather than one by one.
+    let terms = terms(event, actors, data);
+    let mut groups = terms.chunks_exact(ROWS_PER_INSERT);
+    if groups.len() > 0 {
+        let mut stmt = conn.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        for group in groups.by_ref() {
+            let values: Vec<&dyn rusqlite::ToSql> = group
+                .iter()
+                .flat_map(|(k, v)| [k as &dyn rusqlite::ToSql, v, &seq])
+                .collect();
+            stmt.execute(values.as_slice())?;
+        }
+    }
+    let mut stmt = conn.prepare_cached(&insert_sql(1))?;
+    for (k, v) in groups.remainder() {
         stmt.execute(params![k, v, seq])?;
     }
     Ok(())
+}
+
+/// Rows per multi-row insert (3 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 100;
+
+/// `INSERT OR IGNORE` of `rows` index rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT OR IGNORE INTO audit_index (key, value, seq) VALUES (?,?,?)");
+    for _ in 1..rows {
+        sql.push_str(",(?,?,?)");
+    }
+    sql
 }
 
 #[cfg(test)]
@@ -90,6 +115,31 @@ mod tests {
                 ("serial", "A-1".into()),
                 ("serial", "B-2".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn add_indexes_every_term_of_a_long_serial_list_once() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit_index (key TEXT, value TEXT, seq INTEGER, PRIMARY KEY (key, value, seq));",
+        )
+        .unwrap();
+        // 3 + 250 terms: two full groups and a remainder; one serial twice.
+        let mut serials: Vec<String> = (0..249).map(|i| format!("S-{i}")).collect();
+        serials.push("S-7".into());
+        let data = serde_json::json!({ "request_id": "r1", "serials": serials });
+        add(&conn, 9, "export.completed", &["alice".into()], &data).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT count(*) FROM audit_index WHERE key = 'serial'"),
+            249
+        );
+        assert_eq!(count("SELECT count(*) FROM audit_index"), 252);
+        assert_eq!(count("SELECT count(*) FROM audit_index WHERE seq = 9"), 252);
+        assert_eq!(
+            count("SELECT count(*) FROM audit_index WHERE key = 'serial' AND value = 'S-248'"),
+            1
         );
     }
 }

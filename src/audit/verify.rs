@@ -117,6 +117,171 @@ pub fn verify_since(
     walk(conn, vault_id, Some(from), &mut |_, _| {})
 }
 
+/// Entries handed from the reading thread to the checking one at a time.
+const CHUNK_ROWS: usize = 4096;
+/// Bytes of bodies after which a chunk is handed over early.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Rows as read and hashed, on their way to the checker.
+#[derive(Default)]
+struct Chunk {
+    /// The bodies, one after the other.
+    bytes: Vec<u8>,
+    rows: Vec<ReadRow>,
+}
+
+/// One row: where its body ends in [`Chunk::bytes`], and what the reader
+/// found.
+struct ReadRow {
+    /// The stored `seq`; a negative one (an edited row) reads as 0.
+    seq: u64,
+    end: usize,
+    /// Whether the body column holds a blob.
+    blob: bool,
+    /// SHA-256 of the body.
+    hash: [u8; 32],
+    /// Whether it is the stored hash.
+    hash_matches: bool,
+}
+
+impl Chunk {
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        // A negative number (an edited row) reads as 0: out of order, reported.
+        let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
+        let body = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
+        let stored = row
+            .get_ref(2)
+            .ok()
+            .and_then(|v| v.as_blob().ok())
+            .unwrap_or_default();
+        let hash = crypto::sha256(body.unwrap_or_default());
+        self.bytes.extend_from_slice(body.unwrap_or_default());
+        self.rows.push(ReadRow {
+            seq,
+            end: self.bytes.len(),
+            blob: body.is_some(),
+            hash,
+            hash_matches: crypto::ct_eq(&hash, stored),
+        });
+        Ok(())
+    }
+}
+
+/// The walk's state on the checking thread.
+struct Checker<'a> {
+    vault_id: &'a str,
+    prev: [u8; 32],
+    expected: u64,
+    problems: Vec<ChainProblem>,
+    recorded_checkpoint: Option<(u64, RecordedCheckpoint)>,
+}
+
+impl Checker<'_> {
+    fn check(&mut self, chunk: &Chunk) {
+        let mut start = 0;
+        for row in &chunk.rows {
+            let body = &chunk.bytes[start..row.end];
+            start = row.end;
+            self.entry(row, body);
+        }
+    }
+
+    /// Checks one entry against the one before, as read.
+    fn entry(&mut self, row: &ReadRow, body: &[u8]) {
+        let (seq, expected) = (row.seq, self.expected);
+        let problems = &mut self.problems;
+        if !row.blob {
+            problems.push(ChainProblem {
+                seq,
+                problem: "body is not a blob (altered)".into(),
+            });
+        }
+        if seq != expected {
+            let problem = if seq > expected {
+                format!("entries {expected}..{} are missing (deleted)", seq - 1)
+            } else {
+                format!("out of order after entry {}", expected - 1)
+            };
+            problems.push(ChainProblem { seq, problem });
+        }
+        if !row.hash_matches {
+            problems.push(ChainProblem {
+                seq,
+                problem: "contents do not match the stored hash (entry altered)".into(),
+            });
+        }
+        match serde_json::from_slice::<Link<'_>>(body) {
+            Err(_) => problems.push(ChainProblem {
+                seq,
+                problem: "not a valid entry (altered)".into(),
+            }),
+            Ok(link) => {
+                if link.v != super::ENTRY_VERSION {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!("unknown entry version {}", link.v),
+                    });
+                }
+                if link.seq != seq {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!(
+                            "entry says it is entry {} (moved or renumbered)",
+                            link.seq
+                        ),
+                    });
+                }
+                if !is_hex_of(link.prev, &self.prev) {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!(
+                            "does not follow entry {} (chain broken: an entry was inserted, deleted, swapped or changed)",
+                            seq.saturating_sub(1)
+                        ),
+                    });
+                }
+                if link.vault != self.vault_id {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: format!("belongs to vault {}, not {}", link.vault, self.vault_id),
+                    });
+                }
+                if seq == 1 && link.event != super::events::VAULT_INIT {
+                    problems.push(ChainProblem {
+                        seq,
+                        problem: "the first entry is not the vault's genesis".into(),
+                    });
+                }
+                if link.event == super::events::UNSEAL {
+                    let cp = link
+                        .data
+                        .checkpoint
+                        .and_then(|v| serde_json::from_value::<RecordedCheckpoint>(v).ok());
+                    if let Some(cp) = cp {
+                        if self
+                            .recorded_checkpoint
+                            .as_ref()
+                            .is_none_or(|(_, r)| r.entries < cp.entries)
+                        {
+                            self.recorded_checkpoint = Some((seq, cp));
+                        }
+                    }
+                }
+            }
+        }
+        self.prev = row.hash;
+        self.expected = seq + 1;
+    }
+}
+
+/// Whether `text` is the lower-case hex of `bytes` (what `crypto::hex`
+/// writes), without allocating.
+fn is_hex_of(text: &str, bytes: &[u8; 32]) -> bool {
+    let mut want = [0u8; 64];
+    data_encoding::HEXLOWER.encode_mut(bytes, &mut want);
+    text.as_bytes() == want
+}
+
 fn walk(
     conn: &rusqlite::Connection,
     vault_id: &str,
@@ -128,7 +293,6 @@ fn walk(
     let mut prev = [0u8; 32];
     let mut expected: u64 = 1;
     let mut entries = 0u64;
-    let mut recorded_checkpoint: Option<(u64, RecordedCheckpoint)> = None;
     if let Some(from) = from.filter(|f| f.count > 0) {
         let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
             "SELECT body FROM audit WHERE seq = ?1",
@@ -154,103 +318,61 @@ fn walk(
         prev = from.hash;
         expected = from.count + 1;
     }
+    // Two stages on two threads: this one (it owns the connection) reads
+    // the rows and hashes each body while it is in cache; the checker
+    // parses the entries and follows the links, in order. Bodies travel in
+    // chunks of one buffer each (they hold no secret: the log holds none).
     let mut stmt =
         conn.prepare("SELECT seq, body, hash FROM audit WHERE seq >= ?1 ORDER BY seq")?;
     let mut rows = stmt.query([expected])?;
-    while let Some(row) = rows.next()? {
-        // A negative number (an edited row) reads as 0: out of order, reported below.
-        let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
-        let body: Vec<u8> = match row.get(1) {
-            Ok(b) => b,
-            Err(_) => {
-                problems.push(ChainProblem {
-                    seq,
-                    problem: "body is not a blob (altered)".into(),
-                });
-                Vec::new()
+    let mut checker = Checker {
+        vault_id,
+        prev,
+        expected,
+        problems,
+        recorded_checkpoint: None,
+    };
+    let (to_checker, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
+    let read = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            for chunk in chunks {
+                checker.check(&chunk);
             }
-        };
-        let stored: Vec<u8> = row.get(2).unwrap_or_default();
-        entries += 1;
-        if entries % PROGRESS_EVERY == 0 {
-            progress(entries, total);
-        }
-        if seq != expected {
-            let problem = if seq > expected {
-                format!("entries {expected}..{} are missing (deleted)", seq - 1)
-            } else {
-                format!("out of order after entry {}", expected - 1)
-            };
-            problems.push(ChainProblem { seq, problem });
-        }
-        let hash = crypto::sha256(&body);
-        if !crypto::ct_eq(&hash, &stored) {
-            problems.push(ChainProblem {
-                seq,
-                problem: "contents do not match the stored hash (entry altered)".into(),
-            });
-        }
-        match serde_json::from_slice::<Link<'_>>(&body) {
-            Err(_) => problems.push(ChainProblem {
-                seq,
-                problem: "not a valid entry (altered)".into(),
-            }),
-            Ok(link) => {
-                if link.v != super::ENTRY_VERSION {
-                    problems.push(ChainProblem {
-                        seq,
-                        problem: format!("unknown entry version {}", link.v),
-                    });
+            checker
+        });
+        let read = (|| -> Result<(), AuditError> {
+            let mut chunk = Chunk::default();
+            while let Some(row) = rows.next()? {
+                entries += 1;
+                if entries % PROGRESS_EVERY == 0 {
+                    progress(entries, total);
                 }
-                if link.seq != seq {
-                    problems.push(ChainProblem {
-                        seq,
-                        problem: format!(
-                            "entry says it is entry {} (moved or renumbered)",
-                            link.seq
-                        ),
-                    });
-                }
-                if link.prev != crypto::hex(&prev) {
-                    problems.push(ChainProblem {
-                        seq,
-                        problem: format!(
-                            "does not follow entry {} (chain broken: an entry was inserted, deleted, swapped or changed)",
-                            seq.saturating_sub(1)
-                        ),
-                    });
-                }
-                if link.vault != vault_id {
-                    problems.push(ChainProblem {
-                        seq,
-                        problem: format!("belongs to vault {}, not {vault_id}", link.vault),
-                    });
-                }
-                if seq == 1 && link.event != super::events::VAULT_INIT {
-                    problems.push(ChainProblem {
-                        seq,
-                        problem: "the first entry is not the vault's genesis".into(),
-                    });
-                }
-                if link.event == super::events::UNSEAL {
-                    let cp = link
-                        .data
-                        .checkpoint
-                        .and_then(|v| serde_json::from_value::<RecordedCheckpoint>(v).ok());
-                    if let Some(cp) = cp {
-                        if recorded_checkpoint
-                            .as_ref()
-                            .is_none_or(|(_, r)| r.entries < cp.entries)
-                        {
-                            recorded_checkpoint = Some((seq, cp));
-                        }
-                    }
+                chunk.push(row)?;
+                let full = chunk.rows.len() == CHUNK_ROWS || chunk.bytes.len() >= CHUNK_BYTES;
+                // A send fails only when the checker stopped: a bug, raised at join.
+                if full && to_checker.send(std::mem::take(&mut chunk)).is_err() {
+                    break;
                 }
             }
-        }
-        prev = hash;
-        expected = seq + 1;
-    }
+            if !chunk.rows.is_empty() {
+                let _ = to_checker.send(chunk);
+            }
+            Ok(())
+        })();
+        drop(to_checker);
+        (read, worker.join())
+    });
+    read.0?;
+    // The checker only slices bodies it was handed whole: a panic there
+    // is a bug, passed on as one.
+    let checker = read.1.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let Checker {
+        prev,
+        expected,
+        mut problems,
+        recorded_checkpoint,
+        ..
+    } = checker;
     if entries == 0 && from.is_none() {
         problems.push(ChainProblem {
             seq: 0,
@@ -385,5 +507,43 @@ mod tests {
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         let (seq, recorded) = r.recorded_checkpoint.unwrap();
         assert_eq!((seq, recorded.entries), (4, 3));
+    }
+
+    #[test]
+    fn the_two_stage_walk_names_problems_across_chunk_boundaries() {
+        let n = CHUNK_ROWS * 2 + 100;
+        let conn = log(n);
+        let r = verify_chain(&conn, VAULT).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!((r.entries, r.head.count), (n as u64, n as u64));
+        let last = CHUNK_ROWS as u64;
+        // The last entry of the first chunk deleted, a later body altered.
+        conn.execute("DELETE FROM audit WHERE seq = ?1", [last])
+            .unwrap();
+        let altered = last * 2 + 7;
+        conn.execute(
+            "UPDATE audit SET body = CAST(replace(CAST(body AS TEXT), 'alice', 'alicf') AS BLOB) WHERE seq = ?1",
+            [altered],
+        )
+        .unwrap();
+        let r = verify_chain(&conn, VAULT).unwrap();
+        let named: Vec<(u64, &str)> = r
+            .problems
+            .iter()
+            .map(|p| (p.seq, p.problem.as_str()))
+            .collect();
+        assert_eq!(named.len(), 4, "{named:?}");
+        assert_eq!(named[0].0, last + 1);
+        assert!(named[0].1.contains("are missing (deleted)"), "{named:?}");
+        assert!(named[1].1.contains("does not follow entry"), "{named:?}");
+        assert_eq!(
+            named[2],
+            (
+                altered,
+                "contents do not match the stored hash (entry altered)"
+            )
+        );
+        assert_eq!(named[3].0, altered + 1);
+        assert!(named[3].1.contains("does not follow entry"), "{named:?}");
     }
 }

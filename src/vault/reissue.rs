@@ -299,6 +299,33 @@ impl UnsealedVault {
     }
 }
 
+/// Every entry (`seq`, body) whose body holds one of `needles`, in log
+/// order. The bodies are searched here rather than with SQL's `instr`,
+/// which compares at every byte: this runs at every approval and audit
+/// verify, over the whole log (a million entries).
+fn entries_naming(
+    conn: &rusqlite::Connection,
+    needles: &[&[u8]],
+) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
+    let finders: Vec<memchr::memmem::Finder<'_>> =
+        needles.iter().map(memchr::memmem::Finder::new).collect();
+    let mut stmt = conn.prepare("SELECT seq, body FROM audit ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        // Read as SQL's CAST(body AS TEXT) read it: a text body too.
+        let body = match row.get_ref(1)? {
+            rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+            _ => continue,
+        };
+        if finders.iter().any(|f| f.find(body).is_some()) {
+            // A body that is not a blob is refused here, as before.
+            out.push((row.get::<_, u64>(0)?, row.get::<_, Vec<u8>>(1)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Every officer certificate enrolled by a re-issue, in log order, each
 /// checked: its statement says what the entry says and the vault key
 /// (`vault_cert`, the genesis certificate) signed it. `Err` names the
@@ -312,19 +339,8 @@ pub(crate) fn reenrolled(
     // A rekey enrols a new set of officer keys: the re-issues after it
     // follow the keys its `vault.rekeyed` entry names.
     let rekeyed = format!("\"event\":\"{}\"", events::VAULT_REKEYED);
-    let rows = (|| {
-        let mut stmt = conn.prepare(
-            "SELECT seq, body FROM audit WHERE instr(CAST(body AS TEXT), ?1) > 0 \
-             OR instr(CAST(body AS TEXT), ?2) > 0 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([&needle, &rekeyed], |r| {
-                Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>();
-        rows
-    })()
-    .map_err(|e| format!("the audit log cannot be read: {e}"))?;
+    let rows = entries_naming(conn, &[needle.as_bytes(), rekeyed.as_bytes()])
+        .map_err(|e| format!("the audit log cannot be read: {e}"))?;
     if rows.is_empty() {
         return Ok(out);
     }
