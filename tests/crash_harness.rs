@@ -39,6 +39,7 @@ enum Op {
     RekeyVerify,
     RekeyCancel,
     RekeyCommit,
+    Generate,
 }
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
@@ -103,7 +104,29 @@ crash_cases! {
     rekey_cancel_committed: "rekey-cancel-committed", RekeyCancel;
     rekey_commit_before: "rekey-commit-before", RekeyCommit;
     rekey_commit_committed: "rekey-commit-committed", RekeyCommit;
+    generate_burn_written: "generate-burn-written", Generate;
+    generate_manifest_written: "generate-manifest-written", Generate;
+    generate_before_commit: "generate-before-commit", Generate;
+    generate_committed: "generate-committed", Generate;
+    generate_burn_placed: "generate-burn-placed", Generate;
+    generate_manifest_placed: "generate-manifest-placed", Generate;
 }
+
+/// Points whose operation is not one act with a before and an after, and
+/// the test that kills the binary there instead. A ceremony is a walk of
+/// many acts, each its own transaction: a kill between two steps leaves the
+/// steps logged so far, by design; `tests/ceremony_run.rs` checks that the
+/// log stays sound and that a new run succeeds.
+const ELSEWHERE: &[(&str, &str)] = &[
+    (
+        "ceremony-step-logged",
+        "ceremony_run::a_ceremony_killed_before_its_end_leaves_a_sound_log_and_a_rerun_succeeds",
+    ),
+    (
+        "ceremony-transcript-written",
+        "ceremony_run::a_ceremony_killed_before_its_end_leaves_a_sound_log_and_a_rerun_succeeds",
+    ),
+];
 
 /// Every `crash::point("…")` / `crash_point("…")` name in `src/`.
 fn points_in_source() -> std::collections::BTreeSet<String> {
@@ -156,14 +179,20 @@ fn every_point_has_a_case() {
         table,
         "the crash points called in src/ and the list crash::POINTS differ"
     );
-    let cases: std::collections::BTreeSet<String> =
+    let mut cases: std::collections::BTreeSet<String> =
         CASES.iter().map(|(p, _)| p.to_string()).collect();
     assert_eq!(cases.len(), CASES.len(), "a point has two harness cases");
+    assert!(cases.len() >= 25);
+    for (p, _) in ELSEWHERE {
+        assert!(
+            cases.insert(p.to_string()),
+            "{p} has a case here and elsewhere"
+        );
+    }
     assert_eq!(
         table, cases,
-        "every crash point needs one line in the crash_cases! table"
+        "every crash point needs one line in the crash_cases! table (or in ELSEWHERE)"
     );
-    assert!(cases.len() >= 25);
 }
 
 // ---- fixtures ----
@@ -222,6 +251,10 @@ fn fixture(op: Op) -> TestVault {
     let (batch, _) = make_batch(v.tmp.path(), "azure-csv", 20, FIRST, 16);
     std::fs::rename(batch, v.tmp.path().join("batch.csv")).unwrap();
     if matches!(op, Op::Ingest) {
+        return v;
+    }
+    if op == Op::Generate {
+        v.customer_key("Factory <factory@example.com>", "factory.asc");
         return v;
     }
     v.ingest_file(&v.tmp.path().join("batch.csv"));
@@ -418,9 +451,23 @@ fn command(v: &TestVault, op: Op) -> assert_cmd::Command {
             c.args(["rekey", "commit"])
                 .args(new_cards(v, &["alice", "dave", "erin"]));
         }
+        Op::Generate => {
+            c.args(["batch", "generate", "--count", "30", "--first-serial"])
+                .arg(GENERATED.to_string())
+                .args(["--params", "totp,sha1,6,30", "--format", "azure-csv"])
+                .arg("--factory-key")
+                .arg(v.tmp.path().join("factory.asc"))
+                .arg("--media")
+                .arg(media(v))
+                .args(v.quorum(&["alice", "bob"]));
+        }
     }
     c
 }
+
+/// The first serial `batch generate` allocates in the harness (after the
+/// ingested batch's 20).
+const GENERATED: u64 = 80_000_000;
 
 // ---- what "state" is ----
 
@@ -675,6 +722,38 @@ fn medium_ok(v: &TestVault, op: Op, done: bool, when: &str) {
                 );
             }
         }
+        Op::Generate => {
+            // The files appear under their final names only after the
+            // commit (a factory must never get a burn file for seeds the
+            // vault does not hold); a kill after the commit may leave them
+            // as hidden temporaries, which the re-run places. `done` here:
+            // the generate ran to its end, so both files must be there.
+            let files = visible(&media(v));
+            let last = GENERATED + 29;
+            let burn = format!("burn-{GENERATED}-{last}.azure-csv.asc");
+            let manifest = format!("burn-{GENERATED}-{last}.manifest.asc");
+            if done {
+                assert_eq!(files, vec![burn.clone(), manifest.clone()], "{when}");
+            }
+            assert!(
+                files.iter().all(|f| *f == burn || *f == manifest),
+                "{when}: unexpected files on the medium: {files:?}"
+            );
+            if files.contains(&manifest) {
+                assert!(
+                    files.contains(&burn),
+                    "{when}: a manifest without its burn file"
+                );
+                let text = std::fs::read_to_string(media(v).join(&manifest)).unwrap();
+                assert!(
+                    text.contains(&format!(
+                        "burn-file-sha256: {}",
+                        sha256_hex(&media(v).join(&burn))
+                    )),
+                    "{when}: the manifest does not vouch for the burn file on the medium"
+                );
+            }
+        }
         Op::Init if done => {
             for n in NAMES {
                 assert!(
@@ -728,9 +807,18 @@ fn crash_case(point: &str, op: Op) {
         done || now == before,
         "{when}: the vault is neither as before nor as after the operation\nnow:    {now}\nbefore: {before}\nafter:  {after}"
     );
-    medium_ok(&v, op, done, &when);
+    medium_ok(&v, op, done && op != Op::Generate, &when);
+    if op == Op::Generate && !done {
+        assert!(
+            visible(&media(&v)).is_empty(),
+            "{when}: files on the medium of an uncommitted generate: {:?}",
+            visible(&media(&v))
+        );
+    }
 
-    if !done {
+    // A generate killed after its commit finishes placing its files when
+    // run again; every other operation is re-run only from "before".
+    if !done || op == Op::Generate {
         ok(
             command(&v, op).output().unwrap(),
             &format!("{when}: the re-run"),

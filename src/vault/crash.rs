@@ -71,6 +71,14 @@ pub const POINTS: &[&str] = &[
     "rekey-cancel-committed",
     "rekey-commit-before",
     "rekey-commit-committed",
+    "generate-burn-written",
+    "generate-manifest-written",
+    "generate-before-commit",
+    "generate-committed",
+    "generate-burn-placed",
+    "generate-manifest-placed",
+    "ceremony-step-logged",
+    "ceremony-transcript-written",
 ];
 
 /// Dies here by SIGKILL when `SEEDVAULT_TEST_CRASH_AT` is `name` (debug

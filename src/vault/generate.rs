@@ -723,14 +723,10 @@ impl UnsealedVault {
 /// log holds. Already in place: only the read-back.
 fn place_files(media: &Path, out: &GenerateOutcome) -> Result<(), VaultError> {
     let files = [
-        (&out.burn_file, &out.burn_sha256, "generate-burn-placed"),
-        (
-            &out.manifest,
-            &out.manifest_sha256,
-            "generate-manifest-placed",
-        ),
+        (&out.burn_file, &out.burn_sha256, true),
+        (&out.manifest, &out.manifest_sha256, false),
     ];
-    for (path, sha, point) in files {
+    for (path, sha, is_burn) in files {
         let partial = partial_of(media, path);
         if !path.exists() {
             if !partial.is_file() {
@@ -754,7 +750,11 @@ fn place_files(media: &Path, out: &GenerateOutcome) -> Result<(), VaultError> {
             fs::remove_file(&partial).map_err(io_err(&partial))?;
         }
         super::init::sync_dir(media)?;
-        crash_point(point);
+        if is_burn {
+            crash_point("generate-burn-placed");
+        } else {
+            crash_point("generate-manifest-placed");
+        }
     }
     for (path, sha, _) in files {
         if ingest::file_sha256(path).map_err(io_err(path))? != *sha {
