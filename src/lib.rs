@@ -23,6 +23,8 @@ pub mod audit;
 pub mod cards;
 pub mod crypto;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hygiene;
 pub mod media;
 pub mod otp;
