@@ -67,7 +67,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    match run(cli) {
+    let dir = vault_dir(&cli);
+    match run(cli).map_err(|e| e.on_full_disk(&dir)) {
         Ok(()) => {
             let _ = std::io::stdout().flush();
             ExitCode::SUCCESS
