@@ -20,10 +20,13 @@ use crate::formats::{self, Format, PskcKey, ReadOptions};
 use crate::pgp::{self, RecipientCert, SecretCert};
 use crate::shares::Share;
 
+/// A fuzz entry point: any bytes in, nothing out, never a panic.
+pub type Entry = fn(&[u8]);
+
 /// Every fuzz target, by the name of its directory under `fuzz/corpus/`,
 /// with the function it calls. `tests/fuzz_corpus.rs` and the fuzz
 /// targets use this one table.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("detect", detect),
     ("azure_csv", azure_csv),
     ("hex_base32", hex_base32),
