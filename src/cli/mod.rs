@@ -31,7 +31,9 @@ pub(crate) use error::{CliError, EXIT_REFUSED, EXIT_USAGE};
 /// A reader that stops early (`seedvault request list | head`) closes the
 /// pipe; Rust then panics inside `println!`. Output that nobody reads is
 /// not a failure worth a backtrace: leave quietly with exit 1, as the
-/// output is incomplete. Every other panic keeps the default report.
+/// output is incomplete. A panic the library catches and refuses itself
+/// (`pgp::decrypt::panic_is_caught`) prints nothing. Every other panic
+/// keeps the default report.
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -43,6 +45,9 @@ fn quiet_on_broken_pipe() {
             .unwrap_or("");
         if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
             std::process::exit(i32::from(EXIT_REFUSED));
+        }
+        if seedvault::pgp::decrypt::panic_is_caught() {
+            return;
         }
         default(info);
     }));
