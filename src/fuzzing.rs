@@ -191,6 +191,22 @@ fn fuzz_vault_key() -> Option<&'static SecretCert> {
         .as_ref()
 }
 
+/// Wraps the panic hook in place (libFuzzer's, which aborts) so that a
+/// panic the library catches and refuses itself
+/// ([`crate::pgp::decrypt::panic_is_caught`]) is not reported as a crash;
+/// every other panic still reaches the hook. Call once before fuzzing.
+pub fn pass_caught_panics() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        let next = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !crate::pgp::decrypt::panic_is_caught() {
+                next(info);
+            }
+        }));
+    });
+}
+
 /// A factory batch (an OpenPGP message, armored or binary) decrypted with
 /// the vault key, read to the end; then with a required signer (the vault
 /// key itself), as ingest does with `--factory-cert`.

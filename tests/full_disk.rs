@@ -169,6 +169,9 @@ fn refused_then_done(
         assert!(!t.contains("panicked"), "{t}");
         unfill(v);
         after_refusal();
+        if leave == 0 {
+            assert_eq!(v.audit_len(), len, "no room at all, yet the log grew");
+        }
         if v.audit_len() == len {
             assert_eq!(
                 sha256(&v.db()),
