@@ -25,6 +25,8 @@ pub mod cards;
 pub mod ceremony;
 pub mod crypto;
 pub mod formats;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hygiene;
 pub mod media;
 pub mod otp;

@@ -31,6 +31,8 @@ mod formats_reject;
 mod formats_robust;
 mod formats_roundtrip;
 mod foundation_cli;
+mod full_disk;
+mod fuzz_corpus;
 mod hygiene;
 mod ingest_cli;
 mod interop_importers;

@@ -14,6 +14,13 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code: verification found tampering.
 pub const EXIT_TAMPERED: u8 = 3;
 
+/// SQLite's words for SQLITE_FULL.
+const SQLITE_FULL: &str = "database or disk is full";
+/// The operating system's words for ENOSPC.
+const ENOSPC: &str = "No space left on device";
+/// How a full disk under the vault is named.
+const DISK_FULL: &str = "disk full under";
+
 /// A failure as the person at the console sees it.
 #[derive(Debug)]
 pub struct CliError {
@@ -50,6 +57,27 @@ impl CliError {
             code: EXIT_TAMPERED,
         }
     }
+    /// Names a full disk under the vault directory `dir` as such: SQLite
+    /// reports SQLITE_FULL as "database or disk is full" wherever in the
+    /// command it happens (the message may have been wrapped by then, as
+    /// in a batch refusal), and a file written into `dir` fails with
+    /// ENOSPC. The refusal stays exit 1: every write is one transaction,
+    /// so the vault is as before the command.
+    pub fn on_full_disk(mut self, dir: &std::path::Path) -> Self {
+        let sqlite_full = self.message.contains(SQLITE_FULL);
+        let file_full =
+            self.message.contains(ENOSPC) && self.message.contains(&*dir.to_string_lossy());
+        if (sqlite_full || file_full) && !self.message.starts_with(DISK_FULL) {
+            self.message = format!("{DISK_FULL} {}: {}", dir.display(), self.message);
+            self.advice = Some(
+                "nothing of this command was stored; free space on that file system \
+                 (or move the vault to a larger one) and run the command again"
+                    .into(),
+            );
+        }
+        self
+    }
+
     /// Adds advice.
     pub fn advise(mut self, advice: impl Into<String>) -> Self {
         self.advice = Some(advice.into());

@@ -33,7 +33,9 @@ pub(crate) use error::{CliError, EXIT_REFUSED, EXIT_USAGE};
 /// A reader that stops early (`seedvault request list | head`) closes the
 /// pipe; Rust then panics inside `println!`. Output that nobody reads is
 /// not a failure worth a backtrace: leave quietly with exit 1, as the
-/// output is incomplete. Every other panic keeps the default report.
+/// output is incomplete. A panic the library catches and refuses itself
+/// (`pgp::decrypt::panic_is_caught`) prints nothing. Every other panic
+/// keeps the default report.
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -45,6 +47,9 @@ fn quiet_on_broken_pipe() {
             .unwrap_or("");
         if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
             std::process::exit(i32::from(EXIT_REFUSED));
+        }
+        if seedvault::pgp::decrypt::panic_is_caught() {
+            return;
         }
         default(info);
     }));
@@ -69,7 +74,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    match run(cli) {
+    let dir = vault_dir(&cli);
+    match run(cli).map_err(|e| e.on_full_disk(&dir)) {
         Ok(()) => {
             let _ = std::io::stdout().flush();
             ExitCode::SUCCESS

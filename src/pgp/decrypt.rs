@@ -179,6 +179,19 @@ struct BatchHelper {
     verdict: Option<PgpError>,
 }
 
+thread_local! {
+    /// Set while this thread runs sequoia code whose panic is caught and
+    /// refused as a malformed message (see [`BatchHelper`]'s `decrypt`).
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic now on this thread is one the library catches and turns
+/// into an error (sequoia's, on a batch cut short): a front end's panic
+/// hook stays quiet for it, since the refusal says what happened.
+pub fn panic_is_caught() -> bool {
+    CATCHING.with(std::cell::Cell::get)
+}
+
 impl BatchHelper {
     /// Records a refusal and returns it for sequoia.
     fn refuse(&mut self, e: PgpError) -> anyhow::Error {
@@ -206,8 +219,24 @@ impl DecryptionHelper for BatchHelper {
                     continue;
                 }
                 if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
-                    if decrypt(algo, &sk) {
-                        return Ok(None);
+                    // sequoia-openpgp 2.4 panics (an `unwrap` in
+                    // `PacketParser::decrypt`) when the encrypted data
+                    // packet is too short for its own header and MDC: a
+                    // batch cut short. Found by fuzzing; the input is
+                    // fuzz/regressions/pgp_batch/. Refused as malformed.
+                    CATCHING.with(|c| c.set(true));
+                    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        decrypt(algo, &sk)
+                    }));
+                    CATCHING.with(|c| c.set(false));
+                    match opened {
+                        Ok(true) => return Ok(None),
+                        Ok(false) => {}
+                        Err(_) => {
+                            return Err(self.refuse(PgpError::Malformed(
+                                "the encrypted data ends inside its own header: the message is cut short or damaged".into(),
+                            )))
+                        }
                     }
                 }
             }

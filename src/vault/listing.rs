@@ -117,7 +117,20 @@ impl RequestPreview {
 pub fn read_serials_file(path: &Path) -> Result<Vec<Serial>, VaultError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| VaultError::Refused(format!("{}: {e}", path.display())))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_serials_text(&text).map_err(|bad| {
+        VaultError::Refused(format!(
+            "{}: {} bad line(s):\n  {}",
+            path.display(),
+            bad.len(),
+            bad.join("\n  ")
+        ))
+    })
+}
+
+/// The text of a serials file read as [`read_serials_file`] reads it: the
+/// serials, or every bad line (`line N: why`).
+pub(crate) fn parse_serials_text(text: &str) -> Result<Vec<Serial>, Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -130,15 +143,11 @@ pub fn read_serials_file(path: &Path) -> Result<Vec<Serial>, VaultError> {
             Err(e) => bad.push(format!("line {}: {e}", i + 1)),
         }
     }
-    if !bad.is_empty() {
-        return Err(VaultError::Refused(format!(
-            "{}: {} bad line(s):\n  {}",
-            path.display(),
-            bad.len(),
-            bad.join("\n  ")
-        )));
+    if bad.is_empty() {
+        Ok(out)
+    } else {
+        Err(bad)
     }
-    Ok(out)
 }
 
 /// Reads a UPN file (`serial,upn` per line, for azure-csv requests);

@@ -55,6 +55,7 @@ pub use init::{
     init, preflight, InitOutcome, InitParams, CERT_FILE, MAX_CUSTODIANS, MIN_PASSPHRASE_CHARS,
 };
 pub use lifecycle::{Request, RequestState, RequestStateKind};
+pub(crate) use listing::parse_serials_text;
 pub use listing::{
     read_serials_file, read_upn_file, AssignPlan, BatchSummary, OrderSummary, RequestPreview,
 };
