@@ -17,6 +17,7 @@ mod quorum;
 mod rekey;
 mod seeds;
 mod setup;
+mod version;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rekey(a) => rekey::run(&dir, a),
         Command::Backup(a) => backup::backup(&dir, a),
         Command::Restore(a) => backup::restore(&dir, a),
+        Command::Version(a) => version::run(a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

@@ -484,12 +484,16 @@ impl Vault {
         drop(mk);
         let names: Vec<String> = officers.iter().map(|o| o.name.clone()).collect();
         let id = self.info.vault_id.to_string();
+        // The checkpoint this session found the log extending: the log's
+        // own record of it, should its row be deleted. And the binary that
+        // now holds the key, for auditors to compare with the release.
+        let mut data =
+            json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() });
+        super::binary::unseal_fields(&mut data);
         let unsealed = Event {
             kind: events::UNSEAL,
             actors: names.clone(),
-            // The checkpoint this session found the log extending: the log's
-            // own record of it, should its row be deleted.
-            data: json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() }),
+            data,
         };
         let accepted = (!log.is_intact()).then(|| Event {
             kind: events::BROKEN_LOG_ACCEPTED,
