@@ -41,6 +41,10 @@ pub struct ReplayReport {
     pub signatures_checked: u64,
     /// Every inconsistency, each naming what differs.
     pub differences: Vec<String>,
+    /// The binaries that unsealed the vault, in order of first use.
+    pub binaries: Vec<super::binaries::BinarySeen>,
+    /// The unseals by another binary than the unseal before.
+    pub binary_changes: Vec<super::binaries::BinaryChange>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +366,7 @@ pub fn replay_progress(
     let mut exports: BTreeMap<i64, (String, &'static str)> = BTreeMap::new();
     let mut signatures = 0u64;
     let mut entries = 0u64;
+    let mut binaries = super::binaries::BinaryTracker::default();
 
     let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
@@ -700,6 +705,7 @@ pub fn replay_progress(
                 }
                 exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
             }
+            events::UNSEAL => binaries.unsealed(e.seq, &e.time, d),
             events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
                 diff(format!("entry {}: a seal with an unknown reason", e.seq));
             }
@@ -710,6 +716,7 @@ pub fn replay_progress(
     drop(stmt);
     r.entries = entries;
     r.signatures_checked = signatures;
+    (r.binaries, r.binary_changes) = binaries.finish();
     r.batches = batches.len() as u64;
     r.serials = serials.len() as u64;
     r.voided = serials.values().filter(|x| x.voided).count() as u64;
