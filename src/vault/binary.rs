@@ -108,10 +108,8 @@ pub fn identity() -> Result<BinaryIdentity, SelfHashError> {
 /// The fields every `vault.unsealed` entry carries: `binary_sha256` (null,
 /// with `binary_error`, if the executable could not be read) and
 /// `binary_version`.
-pub(crate) fn unseal_fields(data: &mut serde_json::Value) {
-    let Some(map) = data.as_object_mut() else {
-        return;
-    };
+pub(crate) fn unseal_fields() -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
     match self_sha256() {
         Ok(h) => {
             map.insert("binary_sha256".into(), h.into());
@@ -122,6 +120,7 @@ pub(crate) fn unseal_fields(data: &mut serde_json::Value) {
         }
     }
     map.insert("binary_version".into(), version().into());
+    map
 }
 
 #[cfg(test)]

@@ -434,6 +434,9 @@ impl Vault {
     ) -> Result<UnsealedVault, VaultError> {
         let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
         let all: Vec<&SealedCard> = headers.iter().collect();
+        // The executable is hashed (once per process) before any secret
+        // is in memory.
+        let binary = super::binary::unseal_fields();
         if !log.is_intact() && log.policy != BrokenLogPolicy::Accept {
             let e = VaultError::BrokenLog {
                 purpose: purpose.to_owned(),
@@ -489,7 +492,9 @@ impl Vault {
         // now holds the key, for auditors to compare with the release.
         let mut data =
             json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() });
-        super::binary::unseal_fields(&mut data);
+        if let Some(map) = data.as_object_mut() {
+            map.extend(binary);
+        }
         let unsealed = Event {
             kind: events::UNSEAL,
             actors: names.clone(),
