@@ -19,6 +19,7 @@ mod common;
 mod approval_binding;
 mod audit_export;
 mod audit_tamper;
+mod binary_identity;
 mod card_words_interop;
 mod ceremony_run;
 mod ceremony_scripts;

@@ -8,7 +8,9 @@
 pub const VAULT_INIT: &str = "vault.init";
 /// A quorum unsealed the vault for a command: `purpose`, `cards`, and
 /// `checkpoint`, the highest checkpoint its log check found the log
-/// extending (`{entries, head, time}` or null).
+/// extending (`{entries, head, time}` or null); since issue 15 also
+/// `binary_sha256` (of the running executable; null with `binary_error`
+/// when unreadable) and `binary_version` (older entries lack both).
 pub const UNSEAL: &str = "vault.unsealed";
 /// A refused unseal or card check: `purpose`, `cards` (names claimed by the
 /// card headers or file names), `reason`.

@@ -14,6 +14,7 @@
 //! record (`Store::write`), so a change without its entry, or an entry
 //! without its change, cannot be committed. No entry holds a secret.
 
+pub mod binaries;
 pub mod checkpoint;
 pub mod events;
 pub mod export;

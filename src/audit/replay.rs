@@ -46,6 +46,10 @@ pub struct ReplayReport {
     /// agree). `status` lists them too; the next export of the request
     /// closes them.
     pub unfinished: Vec<String>,
+    /// The binaries that unsealed the vault, in order of first use.
+    pub binaries: Vec<super::binaries::BinarySeen>,
+    /// The unseals by another binary than the unseal before.
+    pub binary_changes: Vec<super::binaries::BinaryChange>,
 }
 
 #[derive(Deserialize)]
@@ -62,11 +66,7 @@ struct Entry {
 /// Kinds of entry whose data replay does not interpret: no arm of its
 /// `match` reads them. An arm added for one of these kinds must take it
 /// out of this list.
-const NOT_INTERPRETED: [&str; 3] = [
-    events::TOKEN_VERIFIED,
-    events::UNSEAL,
-    events::UNSEAL_FAILED,
-];
+const NOT_INTERPRETED: [&str; 2] = [events::TOKEN_VERIFIED, events::UNSEAL_FAILED];
 
 /// An entry's fields as borrowed text, its data only checked to be JSON.
 #[derive(Deserialize)]
@@ -459,6 +459,7 @@ pub fn replay_progress(
     let mut entries = 0u64;
     // c1: ceremony id -> (last step, steps, exceptions, finished).
     let mut ceremonies: HashMap<String, (u64, u64, u64, bool)> = HashMap::new();
+    let mut binaries = super::binaries::BinaryTracker::default();
 
     let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
@@ -810,6 +811,7 @@ pub fn replay_progress(
                     diff(format!("entry {}: {m}", e.seq));
                 }
             }
+            events::UNSEAL => binaries.unsealed(e.seq, &e.time, d),
             events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
                 diff(format!("entry {}: a seal with an unknown reason", e.seq));
             }
@@ -820,6 +822,7 @@ pub fn replay_progress(
     drop(stmt);
     r.entries = entries;
     r.signatures_checked = signatures;
+    (r.binaries, r.binary_changes) = binaries.finish();
     r.batches = batches.len() as u64;
     r.serials = serials.len() as u64;
     r.voided = serials.values().filter(|x| x.voided).count() as u64;

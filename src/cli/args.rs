@@ -59,6 +59,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into a new vault directory (exit 3 if the backup does not verify); needs the quorum.
     Restore(RestoreArgs),
+    /// Version and SHA-256 of the running binary (compare with the published release hash).
+    Version(JsonArg),
     /// Seed batches made in the vault: generate a production batch with its burn file.
     #[command(subcommand)]
     Batch(super::generate::BatchCommand),

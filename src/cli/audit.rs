@@ -204,6 +204,7 @@ fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
         for u in &r.unfinished {
             println!("UNFINISHED {u}");
         }
+        print_binaries(&r);
     }
     if r.differences.is_empty() {
         if !a.json {
@@ -217,5 +218,35 @@ fn replay(dir: &Path, a: JsonArg) -> Result<(), CliError> {
             r.differences[0]
         ))
         .advise("something changed the database behind the log; involve your auditors"))
+    }
+}
+
+/// The binaries that unsealed the vault and where the binary changed
+/// (`audit replay`), for comparison with the published release hashes.
+fn print_binaries(r: &seedvault::audit::ReplayReport) {
+    let name = |sha: &Option<String>| sha.clone().unwrap_or_else(|| "(not recorded)".into());
+    if !r.binaries.is_empty() {
+        println!("binaries that unsealed the vault:");
+    }
+    for b in &r.binaries {
+        println!(
+            "  {}  {}  {}, entries {}..{} ({} to {})",
+            name(&b.sha256),
+            b.version.as_deref().unwrap_or("(no version)"),
+            counted(b.unseals, "unseal", "unseals"),
+            b.first_entry,
+            b.last_entry,
+            b.first_time,
+            b.last_time
+        );
+    }
+    for c in &r.binary_changes {
+        println!(
+            "binary changed at entry {} ({}): {} -> {}",
+            c.entry,
+            c.time,
+            name(&c.from),
+            name(&c.to)
+        );
     }
 }

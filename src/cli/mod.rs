@@ -19,6 +19,7 @@ mod quorum;
 mod rekey;
 mod seeds;
 mod setup;
+mod version;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -114,6 +115,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Restore(a) => backup::restore(&dir, a),
         Command::Ceremony(a) => ceremony::run(&dir, a),
         Command::Batch(a) => generate::run(&dir, a),
+        Command::Version(a) => version::run(a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

@@ -9,6 +9,7 @@
 mod approval;
 pub mod audit_browse;
 mod backup;
+pub mod binary;
 mod checkpoints;
 pub mod clock;
 pub mod crash;

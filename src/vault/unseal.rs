@@ -434,6 +434,9 @@ impl Vault {
     ) -> Result<UnsealedVault, VaultError> {
         let headers: Vec<SealedCard> = cards.iter().map(|(c, _)| c.clone()).collect();
         let all: Vec<&SealedCard> = headers.iter().collect();
+        // The executable is hashed (once per process) before any secret
+        // is in memory.
+        let binary = super::binary::unseal_fields();
         if !log.is_intact() && log.policy != BrokenLogPolicy::Accept {
             let e = VaultError::BrokenLog {
                 purpose: purpose.to_owned(),
@@ -484,12 +487,18 @@ impl Vault {
         drop(mk);
         let names: Vec<String> = officers.iter().map(|o| o.name.clone()).collect();
         let id = self.info.vault_id.to_string();
+        // The checkpoint this session found the log extending: the log's
+        // own record of it, should its row be deleted. And the binary that
+        // now holds the key, for auditors to compare with the release.
+        let mut data =
+            json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() });
+        if let Some(map) = data.as_object_mut() {
+            map.extend(binary);
+        }
         let unsealed = Event {
             kind: events::UNSEAL,
             actors: names.clone(),
-            // The checkpoint this session found the log extending: the log's
-            // own record of it, should its row be deleted.
-            data: json!({ "purpose": purpose, "cards": names, "checkpoint": log.checkpoint_json() }),
+            data,
         };
         let accepted = (!log.is_intact()).then(|| Event {
             kind: events::BROKEN_LOG_ACCEPTED,
