@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod cards;
 mod demo;
+mod destroy;
 mod error;
 mod inspect;
 mod orders;
@@ -104,6 +105,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rekey(a) => rekey::run(&dir, a),
         Command::Backup(a) => backup::backup(&dir, a),
         Command::Restore(a) => backup::restore(&dir, a),
+        Command::Retention(a) => destroy::retention(&dir, a),
+        Command::Seeds(a) => destroy::seeds(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

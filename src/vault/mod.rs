@@ -12,6 +12,7 @@ mod backup;
 mod checkpoints;
 pub mod clock;
 mod crash;
+mod destroy;
 mod export;
 mod export_reader;
 mod ingest;
@@ -24,6 +25,7 @@ mod query;
 mod reissue;
 mod rekey;
 mod requests;
+mod retention;
 mod seeds;
 pub mod statement;
 mod status;
@@ -64,7 +66,11 @@ pub use rekey::{
     short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
     RekeyStarted,
 };
+pub use destroy::{
+    DestroyOutcome, DestroyPlan, DestroySelection, DestructionRecord, MAX_LISTED_REFUSALS,
+};
 pub use requests::{CreatedRequest, NewRequest};
+pub use retention::{DueOrder, RetentionPolicy};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{
     counted, AuditStatus, CheckpointStatus, Counts, LastBackup, Status, UnfinishedExport,
@@ -415,6 +421,15 @@ pub enum VaultError {
     SerialNotFound {
         /// The serial as given.
         serial: String,
+    },
+    /// The seed of the serial was destroyed (`seeds destroy`): it can be
+    /// neither exported, checked nor requested again (d1).
+    #[error("serial {serial}: seed destroyed on {date}")]
+    SeedDestroyed {
+        /// The serial.
+        serial: String,
+        /// When (YYYY-MM-DD, UTC).
+        date: String,
     },
     /// The serial is voided already (voiding it again is refused).
     #[error("serial {serial} is already voided")]
