@@ -46,6 +46,7 @@ mod pskc_vectors;
 mod rekey;
 mod replay_cli;
 mod request_lifecycle;
+mod seed_destroy;
 mod serial_errors;
 mod slip39_interop;
 mod slip39_vectors;

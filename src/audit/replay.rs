@@ -725,10 +725,9 @@ pub fn replay_progress(
                 signatures += d["signatures"].as_object().map_or(0, |m| m.len() as u64);
                 for serial in list {
                     match serials.get_mut(&serial) {
-                        Some(st) if st.destroyed => diff(format!(
-                            "entry {}: serial {serial} destroyed twice",
-                            e.seq
-                        )),
+                        Some(st) if st.destroyed => {
+                            diff(format!("entry {}: serial {serial} destroyed twice", e.seq))
+                        }
                         Some(st) if st.exported == 0 && !st.voided => diff(format!(
                             "entry {}: serial {serial} was destroyed but never exported nor voided",
                             e.seq
@@ -1158,7 +1157,11 @@ fn destruction_checks(
         ));
     }
     let sigs = d["signatures"].as_object();
-    let signers: BTreeSet<&str> = sigs.into_iter().flatten().map(|(k, _)| k.as_str()).collect();
+    let signers: BTreeSet<&str> = sigs
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
     let named: BTreeSet<&str> = actors.iter().map(String::as_str).collect();
     if signers.len() < 2 || signers != named {
         out.push(format!(

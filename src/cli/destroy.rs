@@ -74,7 +74,9 @@ pub fn seeds(dir: &Path, cmd: SeedsCommand) -> Result<(), CliError> {
 fn destroy(dir: &Path, a: DestroyArgs) -> Result<(), CliError> {
     let selection = match (&a.order, &a.serials_file, a.due) {
         (Some(o), None, false) => DestroySelection::Order(o.clone()),
-        (None, Some(f), false) => DestroySelection::Serials(seedvault::vault::read_serials_file(f)?),
+        (None, Some(f), false) => {
+            DestroySelection::Serials(seedvault::vault::read_serials_file(f)?)
+        }
         (None, None, true) => DestroySelection::Due,
         _ => {
             return Err(CliError::usage(
@@ -109,7 +111,10 @@ fn destroy(dir: &Path, a: DestroyArgs) -> Result<(), CliError> {
             out.destruction_id
         );
         if out.receipt_was_there {
-            println!("receipt {} is already on the medium, unchanged", out.receipt.display());
+            println!(
+                "receipt {} is already on the medium, unchanged",
+                out.receipt.display()
+            );
         } else {
             println!("receipt written again: {}", out.receipt.display());
         }
@@ -123,7 +128,10 @@ fn destroy(dir: &Path, a: DestroyArgs) -> Result<(), CliError> {
         );
         if !out.batches_shredded.is_empty() {
             let b: Vec<String> = out.batches_shredded.iter().map(i64::to_string).collect();
-            println!("batch data keys deleted (every seed of the batch is gone): {}", b.join(", "));
+            println!(
+                "batch data keys deleted (every seed of the batch is gone): {}",
+                b.join(", ")
+            );
         }
         println!("receipt: {}", out.receipt.display());
     }

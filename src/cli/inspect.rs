@@ -65,7 +65,12 @@ pub(crate) fn render_status(s: &Status) -> String {
         );
     }
     match &s.retention {
-        None => out += &format!("Retention    no policy set; {} destroyed\n", counted(s.destroyed, "seed", "seeds")),
+        None => {
+            out += &format!(
+                "Retention    no policy set; {} destroyed\n",
+                counted(s.destroyed, "seed", "seeds")
+            )
+        }
         Some(r) => {
             out += &format!(
                 "Retention    seeds due {} after export (set {} by {}); {} destroyed\n",

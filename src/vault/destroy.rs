@@ -178,12 +178,18 @@ pub(crate) fn day_of(rfc3339: &str) -> String {
 /// The entries of `event`, found through the log's index and kept only
 /// when their body says that event (a forged index row selects nothing; a
 /// deleted one hides an entry, which only makes fewer seeds destroyable).
-fn entries_of(conn: &rusqlite::Connection, key: &str, value: &str) -> Result<Vec<(u64, Value)>, VaultError> {
+fn entries_of(
+    conn: &rusqlite::Connection,
+    key: &str,
+    value: &str,
+) -> Result<Vec<(u64, Value)>, VaultError> {
     let mut st = conn.prepare_cached(
         "SELECT a.seq, a.body FROM audit_index i JOIN audit a ON a.seq = i.seq
          WHERE i.key = ?1 AND i.value = ?2 ORDER BY i.seq",
     )?;
-    let rows = st.query_map([key, value], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let rows = st.query_map([key, value], |r| {
+        Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, body) = row?;
@@ -203,7 +209,10 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// The serials the log assigned to `order` (`order.assigned` entries).
-fn logged_order_serials(conn: &rusqlite::Connection, order: &str) -> Result<Vec<String>, VaultError> {
+fn logged_order_serials(
+    conn: &rusqlite::Connection,
+    order: &str,
+) -> Result<Vec<String>, VaultError> {
     let mut out = Vec::new();
     for (_, e) in entries_of(conn, "order", order)? {
         if e["event"] == events::ORDER_ASSIGNED && e["data"]["order_id"] == order {
@@ -222,7 +231,8 @@ fn check_signed_request(
     id: &str,
     exported: &[String],
 ) -> Result<(), VaultError> {
-    let bad = |what: String| VaultError::Tampered(format!("the logged export of request {id}: {what}"));
+    let bad =
+        |what: String| VaultError::Tampered(format!("the logged export of request {id}: {what}"));
     let (mut created, mut approved) = (None, None);
     for (_, e) in entries_of(conn, "request", id)? {
         if e["data"]["request_id"] != id {
@@ -230,8 +240,14 @@ fn check_signed_request(
         }
         let pair = || {
             (
-                e["data"]["statement"].as_str().unwrap_or_default().to_owned(),
-                e["data"]["signature"].as_str().unwrap_or_default().to_owned(),
+                e["data"]["statement"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["data"]["signature"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         };
         if e["event"] == events::REQUEST_CREATED {
@@ -240,13 +256,20 @@ fn check_signed_request(
             approved = Some(pair());
         }
     }
-    let (c_text, c_sig) = created.ok_or_else(|| bad("the log holds no signed creation of it".into()))?;
-    let (a_text, a_sig) = approved.ok_or_else(|| bad("the log holds no signed approval of it".into()))?;
+    let (c_text, c_sig) =
+        created.ok_or_else(|| bad("the log holds no signed creation of it".into()))?;
+    let (a_text, a_sig) =
+        approved.ok_or_else(|| bad("the log holds no signed approval of it".into()))?;
     let st = RequestStatement::parse(&c_text)
         .map_err(|why| bad(format!("its creation statement is unreadable: {why}")))?;
     officers
         .verify(conn, &st.created_by, c_text.as_bytes(), &c_sig)
-        .map_err(|why| bad(format!("the creation signature of {} does not verify: {why}", st.created_by)))?;
+        .map_err(|why| {
+            bad(format!(
+                "the creation signature of {} does not verify: {why}",
+                st.created_by
+            ))
+        })?;
     let (_, prefix, decision) = statement::parse_decision(&a_text)
         .map_err(|why| bad(format!("its approval statement is unreadable: {why}")))?;
     let Decision::Approve { by, .. } = decision else {
@@ -259,7 +282,11 @@ fn check_signed_request(
     }
     officers
         .verify(conn, &by, a_text.as_bytes(), &a_sig)
-        .map_err(|why| bad(format!("the approval signature of {by} does not verify: {why}")))?;
+        .map_err(|why| {
+            bad(format!(
+                "the approval signature of {by} does not verify: {why}"
+            ))
+        })?;
     let in_order = crypto::hex(&crypto::sha256(exported.join("\n").as_bytes()));
     let signed_set = exported.len() as u64 == st.serials
         && (statement::serials_sha256_v2(exported) == st.serials_sha256
@@ -288,11 +315,17 @@ fn delivered_or_voided(
             continue;
         }
         let serials = strings(&e["data"]["serials"]);
-        let hits: Vec<&String> = serials.iter().filter(|s| wanted.contains(s.as_str())).collect();
+        let hits: Vec<&String> = serials
+            .iter()
+            .filter(|s| wanted.contains(s.as_str()))
+            .collect();
         if hits.is_empty() {
             continue;
         }
-        let id = e["data"]["request_id"].as_str().unwrap_or_default().to_owned();
+        let id = e["data"]["request_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if !checked.contains(&id) {
             check_signed_request(conn, officers, &id, &serials)?;
             checked.insert(id);
@@ -324,7 +357,13 @@ fn destroyed_among(
             "SELECT d.serial, d.destruction_id, coalesce(x.destroyed_at, '?') FROM destroyed_serials d
              LEFT JOIN destructions x ON x.id = d.destruction_id",
         )?;
-        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))? {
+        for row in st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })? {
             let (s, id, at) = row?;
             if want.contains(s.as_str()) {
                 out.insert(s, (id, day_of(&at)));
@@ -360,10 +399,12 @@ pub(crate) fn destroyed_refusal(
     conn: &rusqlite::Connection,
     serial: &str,
 ) -> Result<Option<VaultError>, VaultError> {
-    Ok(destroyed_serial(conn, serial)?.map(|(_, date)| VaultError::SeedDestroyed {
-        serial: serial.to_owned(),
-        date,
-    }))
+    Ok(
+        destroyed_serial(conn, serial)?.map(|(_, date)| VaultError::SeedDestroyed {
+            serial: serial.to_owned(),
+            date,
+        }),
+    )
 }
 
 /// Every destroyed serial among `serials` (request create, export), in
@@ -409,9 +450,17 @@ pub(crate) fn destruction_entry(
     id: i64,
 ) -> Result<(u64, Value), VaultError> {
     let seq: Option<i64> = conn
-        .query_row("SELECT audit_seq FROM destructions WHERE id = ?1", [id], |r| r.get(0))
+        .query_row(
+            "SELECT audit_seq FROM destructions WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
         .optional()?;
-    let seq = seq.ok_or_else(|| VaultError::Tampered(format!("destruction {id} is missing from the destructions table")))?;
+    let seq = seq.ok_or_else(|| {
+        VaultError::Tampered(format!(
+            "destruction {id} is missing from the destructions table"
+        ))
+    })?;
     let body: Option<Vec<u8>> = conn
         .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
         .optional()?;
@@ -434,7 +483,10 @@ pub(crate) fn destruction_record(
     let (seq, e) = destruction_entry(conn, id)?;
     Ok(DestructionRecord {
         destruction_id: id,
-        destroyed_at: e["data"]["destroyed_at"].as_str().unwrap_or_default().to_owned(),
+        destroyed_at: e["data"]["destroyed_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         officers: strings(&e["actors"]),
         reason: e["data"]["reason"].as_str().unwrap_or_default().to_owned(),
         audit_seq: seq,
@@ -501,7 +553,11 @@ impl Vault {
                 .iter()
                 .filter_map(|s| {
                     destroyed.get(s).map(|(_, date)| {
-                        VaultError::SeedDestroyed { serial: s.clone(), date: date.clone() }.to_string()
+                        VaultError::SeedDestroyed {
+                            serial: s.clone(),
+                            date: date.clone(),
+                        }
+                        .to_string()
                     })
                 })
                 .collect();
@@ -624,7 +680,8 @@ impl Vault {
 
     /// Writes the receipt of an earlier destruction to the plan's medium,
     /// or finds it there unchanged; destroys nothing and logs nothing.
-    pub fn rewrite_receipt(&self, plan: &DestroyPlan) -> Result<DestroyOutcome, VaultError> {
+    pub fn rewrite_receipt(&mut self, plan: &DestroyPlan) -> Result<DestroyOutcome, VaultError> {
+        self.scrub_stale_journal()?;
         let r = plan
             .recovery
             .as_ref()
@@ -635,7 +692,10 @@ impl Vault {
             let mut have = Vec::new();
             fs::File::open(&path)
                 .and_then(|mut f| f.read_to_end(&mut have))
-                .map_err(|source| VaultError::Io { path: path.clone(), source })?;
+                .map_err(|source| VaultError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
             if have != r.receipt {
                 return Err(VaultError::WouldOverwrite(path));
             }
@@ -658,6 +718,53 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// A destruction killed between its commit and the scrub leaves its
+    /// journal behind (header zeroed, so SQLite ignores it, but holding the
+    /// deleted pages): overwritten with zeros and removed here, under the
+    /// write lock so that no other command's live journal is touched.
+    fn scrub_stale_journal(&mut self) -> Result<(), VaultError> {
+        let path = self
+            .dir()
+            .join(format!("{}-journal", crate::store::DB_FILE));
+        if !path.exists() {
+            return Ok(());
+        }
+        self.store_mut().write(|_tx| {
+            let Ok(mut f) = OpenOptions::new().read(true).write(true).open(&path) else {
+                return Ok(());
+            };
+            let io = |source| VaultError::Io {
+                path: path.clone(),
+                source,
+            };
+            let mut header = [0u8; 28];
+            let stale = f.read_exact(&mut header).is_ok() && header.iter().all(|b| *b == 0);
+            if stale {
+                zero_file(&mut f).map_err(io)?;
+                drop(f);
+                fs::remove_file(&path).map_err(io)?;
+            }
+            Ok::<_, VaultError>(())
+        })
+    }
+}
+
+/// Overwrites the whole of `f` with zeros and syncs it.
+fn zero_file(f: &mut fs::File) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(0))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()
+}
+
 /// Writes `bytes` to `path` (never over an existing file) through a
 /// temporary name: fsync, link into place, fsync the directory, then read
 /// back and compare. A temporary file a crashed run left is removed first
@@ -665,7 +772,10 @@ impl Vault {
 fn write_receipt(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let io = |p: &Path| {
         let p = p.to_owned();
-        move |source| VaultError::Io { path: p.clone(), source }
+        move |source| VaultError::Io {
+            path: p.clone(),
+            source,
+        }
     };
     let name = path
         .file_name()
@@ -684,7 +794,10 @@ fn write_receipt(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), VaultError
     let wrote = f.write_all(bytes).and_then(|()| f.sync_all());
     if let Err(e) = wrote {
         let _ = fs::remove_file(&tmp);
-        return Err(VaultError::Io { path: tmp, source: e });
+        return Err(VaultError::Io {
+            path: tmp,
+            source: e,
+        });
     }
     crash_point("destroy-receipt-partial");
     let linked = fs::hard_link(&tmp, path).map_err(|e| VaultError::creating(path, e));
@@ -696,7 +809,9 @@ fn write_receipt(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), VaultError
         .and_then(|mut f| f.read_to_end(&mut back))
         .map_err(io(path))?;
     if back != bytes {
-        return Err(VaultError::ReadBackMismatch { path: path.to_owned() });
+        return Err(VaultError::ReadBackMismatch {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -717,7 +832,9 @@ fn statement_text(
     t += &format!("selection: {}\n", js(plan.selection.kind()));
     t += &format!(
         "order: {}\n",
-        plan.order_id.as_deref().map_or_else(|| "null".to_owned(), js)
+        plan.order_id
+            .as_deref()
+            .map_or_else(|| "null".to_owned(), js)
     );
     t += &format!("serials: {}\n", plan.serials.len());
     t += &format!("serials-sha256: {}\n", js(sha));
@@ -764,7 +881,11 @@ fn receipt_text(
         if shredded.is_empty() {
             "none".to_owned()
         } else {
-            shredded.iter().map(i64::to_string).collect::<Vec<_>>().join(" ")
+            shredded
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     );
     t += &format!("statement-sha256: {statement_sha}\n");
@@ -787,13 +908,13 @@ impl UnsealedVault {
     /// that and nothing else.
     pub fn destroy(&mut self, plan: DestroyPlan) -> Result<DestroyOutcome, VaultError> {
         if plan.recovery.is_some() {
-            return self.vault().rewrite_receipt(&plan);
+            return self.vault_mut().rewrite_receipt(&plan);
         }
         let plan = self
             .vault()
             .plan_destruction(plan.selection, &plan.reason, &plan.media)?;
         if plan.recovery.is_some() {
-            return self.vault().rewrite_receipt(&plan);
+            return self.vault_mut().rewrite_receipt(&plan);
         }
         let names: BTreeSet<&str> = self.officers().iter().map(|o| o.name.as_str()).collect();
         if names.len() < 2 {
@@ -949,7 +1070,7 @@ impl UnsealedVault {
         });
         let scrubbed = if committed.is_ok() {
             crash_point("destroy-committed");
-            self.scrub_journal()
+            self.vacuum().and_then(|()| self.scrub_journal())
         } else {
             Ok(())
         };
@@ -992,7 +1113,8 @@ impl UnsealedVault {
              BEGIN;",
         )?;
         let filled = (|| -> Result<(), VaultError> {
-            let mut ins = conn.prepare_cached("INSERT INTO temp.destroy_sel (serial) VALUES (?1)")?;
+            let mut ins =
+                conn.prepare_cached("INSERT INTO temp.destroy_sel (serial) VALUES (?1)")?;
             for s in serials {
                 ins.execute([s])?;
             }
@@ -1005,7 +1127,12 @@ impl UnsealedVault {
             let mut st = conn.prepare("SELECT id, json FROM token_params")?;
             for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
                 let (id, j) = row?;
-                sets.insert(id, serde_json::from_str::<TokenParams>(&j).ok().map(|p| p.sha256_hex()));
+                sets.insert(
+                    id,
+                    serde_json::from_str::<TokenParams>(&j)
+                        .ok()
+                        .map(|p| p.sha256_hex()),
+                );
             }
         }
         let mut aad = SeedAad::new(self.vault().info().vault_id);
@@ -1023,8 +1150,18 @@ impl UnsealedVault {
             let sealed = r.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
             let params_sha = match sets.get(&pid) {
                 Some(Some(h)) => h.as_str(),
-                Some(None) => return Err(super::seeds::seed_fault(&serial, super::SeedFault::ParamsUnreadable { set: pid })),
-                None => return Err(super::seeds::seed_fault(&serial, super::SeedFault::ParamsMissing { set: pid })),
+                Some(None) => {
+                    return Err(super::seeds::seed_fault(
+                        &serial,
+                        super::SeedFault::ParamsUnreadable { set: pid },
+                    ))
+                }
+                None => {
+                    return Err(super::seeds::seed_fault(
+                        &serial,
+                        super::SeedFault::ParamsMissing { set: pid },
+                    ))
+                }
             };
             let key = match &last_key {
                 Some((id, k)) if *id == dk => k.clone(),
@@ -1035,7 +1172,9 @@ impl UnsealedVault {
                 }
             };
             // Opened and dropped at once: the seed wipes itself.
-            drop(super::seeds::open_seed(&key, &mut aad, &serial, dk, params_sha, sealed)?);
+            drop(super::seeds::open_seed(
+                &key, &mut aad, &serial, dk, params_sha, sealed,
+            )?);
             batches.entry(batch).or_insert(0);
             opened += 1;
         }
@@ -1055,7 +1194,11 @@ impl UnsealedVault {
         // Each batch's size as its `batch.ingested` entry logged it.
         let mut out = Vec::new();
         for batch in batches.into_keys() {
-            let seq: i64 = conn.query_row("SELECT audit_seq FROM batches WHERE id = ?1", [batch], |r| r.get(0))?;
+            let seq: i64 = conn.query_row(
+                "SELECT audit_seq FROM batches WHERE id = ?1",
+                [batch],
+                |r| r.get(0),
+            )?;
             let body: Option<Vec<u8>> = conn
                 .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
                 .optional()?;
@@ -1064,7 +1207,9 @@ impl UnsealedVault {
                 .filter(|e| e["data"]["batch_id"] == batch)
                 .and_then(|e| e["data"]["count"].as_u64())
                 .ok_or_else(|| {
-                    VaultError::Tampered(format!("batch {batch}: log entry {seq} is not its batch entry"))
+                    VaultError::Tampered(format!(
+                        "batch {batch}: log entry {seq} is not its batch entry"
+                    ))
                 })?;
             out.push((batch, count));
         }
@@ -1072,25 +1217,37 @@ impl UnsealedVault {
         Ok(out)
     }
 
+    /// Rewrites the database file from its live content. `secure_delete`
+    /// zeroes what a deletion frees, but B-tree pages keep stale copies of
+    /// cells that an earlier page split or defragmentation moved (found by
+    /// this module's test: the destroyed ciphertexts were still in the file
+    /// after the deletion). VACUUM leaves only live content; its scratch
+    /// copy is kept in memory (`temp_store`), and the original pages it
+    /// journals are scrubbed with the destruction's journal.
+    fn vacuum(&self) -> Result<(), VaultError> {
+        let conn = self.vault().store().conn();
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let done = conn.execute_batch("VACUUM");
+        conn.pragma_update(None, "temp_store", "DEFAULT")?;
+        Ok(done?)
+    }
+
     /// Overwrites the rollback journal the destruction left (PERSIST mode:
     /// header zeroed, pages still there) with zeros and syncs it, so the
     /// deleted seeds' pages are not left in the freed blocks of a deleted
     /// file. Runs under the exclusive lock taken for the destruction.
     fn scrub_journal(&self) -> Result<(), VaultError> {
-        let path = self.vault().dir().join(format!("{}-journal", crate::store::DB_FILE));
+        let path = self
+            .vault()
+            .dir()
+            .join(format!("{}-journal", crate::store::DB_FILE));
         let Ok(mut f) = OpenOptions::new().write(true).open(&path) else {
             return Ok(());
         };
-        let io = |source| VaultError::Io { path: path.clone(), source };
-        let len = f.metadata().map_err(io)?.len();
-        let zeros = vec![0u8; 1 << 20];
-        let mut left = len;
-        while left > 0 {
-            let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-            f.write_all(&zeros[..n]).map_err(io)?;
-            left -= n as u64;
-        }
-        f.sync_all().map_err(io)?;
+        zero_file(&mut f).map_err(|source| VaultError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(())
     }
 }
@@ -1125,6 +1282,13 @@ pub(super) fn destroyed_serial_record(
         })?;
     let params = super::query::logged_params(conn, serial.as_str(), batch, batch_seq)?;
     let record = destruction_record(conn, id)?;
+    // The destruction's own entry names the serials by hash only; its
+    // parts (`seeds.destroyed_serials`) name this one.
+    let mut history = super::seeds::serial_history(conn, serial.as_str(), batch_seq)?;
+    let at = i64::try_from(record.audit_seq).unwrap_or(i64::MAX);
+    if !history.iter().any(|h| h.seq == at) {
+        history.extend(super::seeds::history_item(conn, at)?);
+    }
     let exports: i64 = conn.query_row(
         "SELECT count(*) FROM request_serials rs JOIN exports e ON e.request_id = rs.request_id
          WHERE rs.serial = ?1 AND e.state = 'completed'",
@@ -1144,7 +1308,7 @@ pub(super) fn destroyed_serial_record(
         voided_by: None,
         order_id,
         exports,
-        history: super::seeds::serial_history(conn, serial.as_str(), batch_seq)?,
+        history,
         destroyed: Some(record),
     }))
 }

@@ -396,7 +396,8 @@ impl UnsealedVault {
             }
         }
         // A destroyed seed is gone for good (d1): say so, not "missing".
-        let destroyed = super::destroy::destroyed_problems(self.vault().store().conn(), req.serials())?;
+        let destroyed =
+            super::destroy::destroyed_problems(self.vault().store().conn(), req.serials())?;
         if !destroyed.is_empty() {
             return Err(VaultError::ExportRefused {
                 id: req.id().to_owned(),

@@ -47,6 +47,9 @@ pub use backup::{
     BACKUP_MANIFEST, BACKUP_SIGNATURE,
 };
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
+pub use destroy::{
+    DestroyOutcome, DestroyPlan, DestroySelection, DestructionRecord, MAX_LISTED_REFUSALS,
+};
 pub use export::{ExportOutcome, ExportPlan, ExportStep};
 pub use ingest::{
     BatchPreview, IngestControl, IngestError, IngestOutcome, IngestSource, PROGRESS_EVERY,
@@ -65,9 +68,6 @@ pub use reissue::ReissueOutcome;
 pub use rekey::{
     short_share_set, PendingCustodian, PendingRekey, PreparedRekey, RekeyCommitted, RekeyParams,
     RekeyStarted,
-};
-pub use destroy::{
-    DestroyOutcome, DestroyPlan, DestroySelection, DestructionRecord, MAX_LISTED_REFUSALS,
 };
 pub use requests::{CreatedRequest, NewRequest};
 pub use retention::{DueOrder, RetentionPolicy};

@@ -310,7 +310,8 @@ impl Vault {
             }
         };
         let order = self.order(&order_id)?;
-        let mut serials = requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        let mut serials =
+            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         // Destroyed seeds (d1) are named as such, not as outside the order.
         let destroyed = super::destroy::destroyed_problems(self.store().conn(), &serials)?;
         if !destroyed.is_empty() {

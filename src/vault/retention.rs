@@ -59,8 +59,7 @@ impl Vault {
     /// The policy in force: the last `retention.set` entry (found through
     /// the log's index and checked against the entry's body), or `None`.
     pub fn retention_policy(&self) -> Result<Option<RetentionPolicy>, VaultError> {
-        let Some((seq, e)) =
-            super::status::last_entry(self.store().conn(), events::RETENTION_SET)?
+        let Some((seq, e)) = super::status::last_entry(self.store().conn(), events::RETENTION_SET)?
         else {
             return Ok(None);
         };

@@ -208,7 +208,7 @@ impl Vault {
     }
 }
 
-fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
+pub(super) fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
     let body: Option<Vec<u8>> = conn
         .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
         .optional()?;
@@ -407,11 +407,13 @@ impl UnsealedVault {
             .optional()?;
         let Some((dk_id, pid, params, sealed)) = row else {
             let conn = self.vault().store().conn();
-            return Err(super::destroy::destroyed_refusal(conn, serial.as_str())?.unwrap_or(
-                VaultError::SerialNotFound {
-                    serial: serial.to_string(),
-                },
-            ));
+            return Err(
+                super::destroy::destroyed_refusal(conn, serial.as_str())?.unwrap_or(
+                    VaultError::SerialNotFound {
+                        serial: serial.to_string(),
+                    },
+                ),
+            );
         };
         let params = parse_params(serial.as_str(), pid, params.as_deref())?;
         let key = self.data_key(dk_id)?;
