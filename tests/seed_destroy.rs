@@ -73,29 +73,44 @@ fn today() -> String {
 
 /// The stored ciphertexts of `serials`, read with the sqlite3 CLI.
 fn ciphertexts(v: &TestVault, serials: impl Iterator<Item = u64>) -> Vec<Vec<u8>> {
-    serials
-        .map(|s| {
-            let hex = v.sqlite(&format!(
-                "SELECT hex(sealed) FROM seeds WHERE serial = '{s}'"
-            ));
-            let hex = hex.trim();
-            assert!(!hex.is_empty(), "serial {s} has no sealed seed");
+    let list: Vec<String> = serials.map(|s| format!("'{s}'")).collect();
+    let rows = v.sqlite(&format!(
+        "SELECT hex(sealed) FROM seeds WHERE serial IN ({})",
+        list.join(",")
+    ));
+    let out: Vec<Vec<u8>> = rows
+        .lines()
+        .map(|hex| {
             (0..hex.len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
                 .collect()
         })
-        .collect()
+        .collect();
+    assert_eq!(out.len(), list.len(), "some serials have no sealed seed");
+    out
 }
 
-/// Whether `hay` holds any 12-byte window of the ciphertext and tag of
-/// the stored seed `sealed` (`nonce (12) || ciphertext || tag`: the nonce
-/// is a counter, mostly zero bytes, found anywhere in a zeroed page).
-fn holds_part_of(hay: &[u8], sealed: &[u8]) -> bool {
-    sealed[12..]
+/// How many of the stored seeds `sealed` have some 12-byte window of
+/// their ciphertext and tag in `hay` (`nonce (12) || ciphertext || tag`:
+/// the nonce is a counter, mostly zero bytes, found in any zeroed page).
+fn found_in(hay: &[u8], sealed: &[Vec<u8>]) -> usize {
+    let mut windows: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for (i, c) in sealed.iter().enumerate() {
+        for w in c[12..].windows(12).step_by(6) {
+            windows.insert(w, i);
+        }
+    }
+    let hits: std::collections::HashSet<usize> = hay
         .windows(12)
-        .step_by(6)
-        .any(|w| hay.windows(w.len()).any(|h| h == w))
+        .filter_map(|w| windows.get(w).copied())
+        .collect();
+    hits.len()
+}
+
+/// Whether `hay` holds part of the ciphertext of the stored seed `sealed`.
+fn holds_part_of(hay: &[u8], sealed: &[u8]) -> bool {
+    found_in(hay, &[sealed.to_vec()]) > 0
 }
 
 /// The TOTP code oathtool computes from a hex secret at `at`.
@@ -570,4 +585,40 @@ fn a_reason_must_be_one_line_and_one_officer_is_not_enough() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(v.events("seeds.destroyed"), 0);
+}
+
+/// Every second serial of 3,000 destroyed: the deletion frees cells
+/// inside pages that stay, where only `secure_delete` can clear them.
+#[test]
+fn interleaved_destruction_leaves_no_ciphertext_in_pages_that_stay() {
+    let v = TestVault::new(2, &["alice", "bob", "carol"]);
+    v.ingest("base32", 3000, FIRST, 7);
+    v.add_order(ORDER, "Acme", &["it@acme.example"], "alice");
+    v.assign(ORDER, (FIRST..FIRST + 3000).step_by(2), "alice");
+    let (key, _) = v.customer_key("IT <it@acme.example>", "customer.asc");
+    let req = request_id(&v.create_request(ORDER, "it@acme.example", "hex", &key, "alice", &[]));
+    v.approve_ok(&req, "bob");
+    let m = v.tmp.path().join("export-media");
+    std::fs::create_dir(&m).unwrap();
+    v.export_ok(&req, &m, &["alice", "bob"]);
+    let sealed = ciphertexts(&v, (FIRST..FIRST + 3000).step_by(2));
+    let kept = ciphertexts(&v, (FIRST + 1..FIRST + 3000).step_by(2));
+    let media = v.media();
+    let out = destroy(&v, &["--order", ORDER], &media, None);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = std::fs::read(v.db()).unwrap();
+    let n = found_in(&db, &sealed);
+    assert_eq!(
+        n,
+        0,
+        "{n} of {} destroyed ciphertexts still in vault.db",
+        sealed.len()
+    );
+    assert_eq!(
+        found_in(&db, &kept),
+        kept.len(),
+        "the search misses seeds that are there"
+    );
+    assert!(!v.vault.join("vault.db-journal").exists());
+    audit_passes(&v);
 }

@@ -1070,7 +1070,7 @@ impl UnsealedVault {
         });
         let scrubbed = if committed.is_ok() {
             crash_point("destroy-committed");
-            self.vacuum().and_then(|()| self.scrub_journal())
+            self.scrub_journal()
         } else {
             Ok(())
         };
@@ -1215,21 +1215,6 @@ impl UnsealedVault {
         }
         out.sort_unstable();
         Ok(out)
-    }
-
-    /// Rewrites the database file from its live content. `secure_delete`
-    /// zeroes what a deletion frees, but B-tree pages keep stale copies of
-    /// cells that an earlier page split or defragmentation moved (found by
-    /// this module's test: the destroyed ciphertexts were still in the file
-    /// after the deletion). VACUUM leaves only live content; its scratch
-    /// copy is kept in memory (`temp_store`), and the original pages it
-    /// journals are scrubbed with the destruction's journal.
-    fn vacuum(&self) -> Result<(), VaultError> {
-        let conn = self.vault().store().conn();
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        let done = conn.execute_batch("VACUUM");
-        conn.pragma_update(None, "temp_store", "DEFAULT")?;
-        Ok(done?)
     }
 
     /// Overwrites the rollback journal the destruction left (PERSIST mode:

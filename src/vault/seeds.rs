@@ -208,7 +208,10 @@ impl Vault {
     }
 }
 
-pub(super) fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
+pub(super) fn history_item(
+    conn: &rusqlite::Connection,
+    seq: i64,
+) -> Result<Option<HistoryItem>, VaultError> {
     let body: Option<Vec<u8>> = conn
         .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
         .optional()?;
