@@ -428,6 +428,40 @@ pub(crate) fn destroyed_problems(
         .collect())
 }
 
+/// Refuses a batch being ingested (`batch_id`, rows inserted but not
+/// committed) that holds a serial whose seed was destroyed: the log must
+/// never show a serial ingested twice, and a destroyed serial stays gone.
+/// Costs one lookup per destroyed serial, not per ingested one.
+pub(crate) fn refuse_destroyed_in_batch(
+    tx: &rusqlite::Connection,
+    name: &str,
+    batch_id: i64,
+) -> Result<(), VaultError> {
+    let mut st = tx.prepare(
+        "SELECT d.serial, coalesce(x.destroyed_at, '?') FROM destroyed_serials d
+         JOIN seeds s ON s.serial = d.serial
+         LEFT JOIN destructions x ON x.id = d.destruction_id
+         WHERE s.batch_id = ?1 ORDER BY d.serial",
+    )?;
+    let lines = st
+        .query_map([batch_id], |r| {
+            Ok(VaultError::SeedDestroyed {
+                serial: r.get(0)?,
+                date: day_of(&r.get::<_, String>(1)?),
+            }
+            .to_string())
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    Err(VaultError::Refused(format!(
+        "{name}: {} serial(s) had their seeds destroyed and are never ingested again; nothing was ingested:\n  {}",
+        lines.len(),
+        listed(&lines)
+    )))
+}
+
 /// Who destroyed what: a destruction as its log entry records it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DestructionRecord {
