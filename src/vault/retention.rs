@@ -6,7 +6,7 @@
 //! by one officer and kept in the log only (`retention.set`): there is no
 //! table to edit. It decides nothing by itself: `retention due` lists what
 //! it makes due, and destroying those seeds still takes two officers who
-//! sign the very serials (`destroy.rs`), each checked against the log as
+//! sign the very serials (`destroy/`), each checked against the log as
 //! exported or voided. So a forged policy can at most list seeds early;
 //! it cannot destroy one.
 
