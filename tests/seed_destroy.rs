@@ -262,6 +262,20 @@ fn destroy_by_order_leaves_a_receipt_gpg_verifies_and_no_ciphertext_on_disk() {
     assert!(out.status.success(), "{}", text(&out));
 
     // serial show: destroyed, when, by whom, why.
+    let shown = text(
+        &v.cmd()
+            .args(["serial", "show", &FIRST.to_string()])
+            .output()
+            .unwrap(),
+    );
+    assert!(shown.contains("State      destroyed"), "{shown}");
+    assert!(
+        shown.contains(&format!("Destroyed  {}", today()))
+            && shown.contains(
+                "by alice, bob (destruction 1): delivered to the customer; retention ended"
+            ),
+        "{shown}"
+    );
     let out = v
         .cmd()
         .args(["serial", "show", &FIRST.to_string(), "--json"])
