@@ -16,9 +16,14 @@ impl UnsealedVault {
         if plan.recovery.is_some() {
             return self.vault_mut().rewrite_receipt(&plan);
         }
-        let plan = self
-            .vault()
-            .plan_destruction(plan.selection, &plan.reason, &plan.media)?;
+        // Planned again unless the log is where the plan left it (another
+        // command may have exported, voided or destroyed meanwhile).
+        let plan = if log_unchanged_since(self.vault().store().conn(), plan.head)? {
+            plan
+        } else {
+            self.vault()
+                .plan_destruction(plan.selection, &plan.reason, &plan.media)?
+        };
         if plan.recovery.is_some() {
             return self.vault_mut().rewrite_receipt(&plan);
         }
@@ -341,4 +346,24 @@ impl UnsealedVault {
         })?;
         Ok(())
     }
+}
+
+/// Whether the log is still at `head`, but for the `vault.unsealed` entry
+/// of this very session (the CLI plans with the vault sealed, then asks
+/// for the cards): nothing a plan reads has changed.
+fn log_unchanged_since(conn: &rusqlite::Connection, head: audit::Head) -> Result<bool, VaultError> {
+    let seq = i64::try_from(head.count).unwrap_or(i64::MAX);
+    let hash: Option<Vec<u8>> = conn
+        .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+        .optional()?;
+    if head.count > 0 && hash.as_deref() != Some(&head.hash[..]) {
+        return Ok(false);
+    }
+    let other: i64 = conn.query_row(
+        "SELECT count(*) FROM audit WHERE seq > ?1
+         AND json_extract(CAST(body AS TEXT), '$.event') IS NOT ?2",
+        rusqlite::params![seq, events::UNSEAL],
+        |r| r.get(0),
+    )?;
+    Ok(other == 0)
 }

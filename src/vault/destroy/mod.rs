@@ -91,6 +91,9 @@ impl DestroySelection {
 /// ([`Vault::plan_destruction`]): what [`UnsealedVault::destroy`] takes.
 #[derive(Debug)]
 pub struct DestroyPlan {
+    /// The log's head when the plan was made: unchanged at the
+    /// destruction, the plan still holds (every check reads the log).
+    head: audit::Head,
     selection: DestroySelection,
     order_id: Option<String>,
     serials: Vec<String>,
@@ -205,7 +208,11 @@ impl Vault {
         let (order_id, mut selected) = match &selection {
             DestroySelection::Order(id) => {
                 let id = super::orders::check_order_id(id)?;
-                if self.order(&id)?.is_none() {
+                // Existence only: `order()` would also count every serial's exports.
+                let known = conn
+                    .prepare_cached("SELECT 1 FROM orders WHERE id = ?1")?
+                    .exists([&id])?;
+                if !known {
                     return Err(VaultError::OrderNotFound { id });
                 }
                 let serials = logged_order_serials(conn, &id)?;
@@ -297,6 +304,7 @@ impl Vault {
                 reason,
                 media,
                 recovery: Some(recovery),
+                head: audit::head(conn)?,
             });
         }
         if kind == "serials" && !destroyed.is_empty() {
@@ -333,6 +341,7 @@ impl Vault {
             reason,
             media,
             recovery: None,
+            head: audit::head(conn)?,
         })
     }
 
