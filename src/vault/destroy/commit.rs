@@ -95,14 +95,22 @@ impl UnsealedVault {
             // its data key. Counted against the batch's logged size, and
             // only destroyed rows whose seed is really gone count.
             let mut shredded = Vec::new();
-            for (batch, logged) in &batches {
-                let gone: u64 = tx.query_row(
-                    "SELECT count(*) FROM destroyed_serials d WHERE d.batch_id = ?1
-                     AND NOT EXISTS (SELECT 1 FROM seeds s WHERE s.serial = d.serial)",
-                    [batch],
-                    |r| r.get(0),
+            // One pass over the destroyed rows (not one per batch: a
+            // million seeds may span a thousand batches).
+            let mut gone: HashMap<i64, u64> = HashMap::new();
+            {
+                let mut st = tx.prepare(
+                    "SELECT d.batch_id, count(*) FROM destroyed_serials d
+                     WHERE NOT EXISTS (SELECT 1 FROM seeds s WHERE s.serial = d.serial)
+                     GROUP BY d.batch_id",
                 )?;
-                if gone >= *logged {
+                for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?)))? {
+                    let (b, n) = row?;
+                    gone.insert(b, n);
+                }
+            }
+            for (batch, logged) in &batches {
+                if gone.get(batch).copied().unwrap_or(0) >= *logged {
                     let dk: i64 = tx.query_row(
                         "SELECT data_key_id FROM batches WHERE id = ?1",
                         [batch],
