@@ -40,6 +40,7 @@ enum Op {
     RekeyCancel,
     RekeyCommit,
     Generate,
+    Destroy,
 }
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
@@ -110,6 +111,9 @@ crash_cases! {
     generate_committed: "generate-committed", Generate;
     generate_burn_placed: "generate-burn-placed", Generate;
     generate_manifest_placed: "generate-manifest-placed", Generate;
+    destroy_committed: "destroy-committed", Destroy;
+    destroy_scrubbed: "destroy-scrubbed", Destroy;
+    destroy_receipt_partial: "destroy-receipt-partial", Destroy;
 }
 
 /// Points whose operation is not one act with a before and an after, and
@@ -296,10 +300,19 @@ fn fixture(op: Op) -> TestVault {
     }
     let req = request_id(&ok(create_cmd(&v).output().unwrap(), "request create"));
     std::fs::write(v.tmp.path().join("request-id"), &req).unwrap();
-    if op == Op::Export {
+    if matches!(op, Op::Export | Op::Destroy) {
         v.approve_ok(&req, "bob");
     }
+    if op == Op::Destroy {
+        ok(command(&v, Op::Export).output().unwrap(), "export");
+        std::fs::create_dir(receipts(&v)).unwrap();
+    }
     v
+}
+
+/// Where `seeds destroy` writes its receipt in the harness.
+fn receipts(v: &TestVault) -> PathBuf {
+    v.tmp.path().join("receipts")
 }
 
 /// A copy of `v` in a new temporary directory (same paths inside).
@@ -450,6 +463,19 @@ fn command(v: &TestVault, op: Op) -> assert_cmd::Command {
         Op::RekeyCommit => {
             c.args(["rekey", "commit"])
                 .args(new_cards(v, &["alice", "dave", "erin"]));
+        }
+        Op::Destroy => {
+            c.args([
+                "seeds",
+                "destroy",
+                "--order",
+                "1234",
+                "--reason",
+                "delivered",
+            ])
+            .arg("--media")
+            .arg(receipts(v))
+            .args(v.quorum(&["alice", "bob"]));
         }
         Op::Generate => {
             c.args(["batch", "generate", "--count", "30", "--first-serial"])
@@ -754,6 +780,37 @@ fn medium_ok(v: &TestVault, op: Op, done: bool, when: &str) {
                 );
             }
         }
+        Op::Destroy => {
+            // The receipt goes to the medium after the commit: a kill after
+            // it may leave none (or a hidden temporary) until the re-run
+            // writes the bytes the log hashed.
+            let files = visible(&receipts(v));
+            if done {
+                assert_eq!(
+                    files,
+                    vec!["1234-destruction-1.receipt.asc".to_owned()],
+                    "{when}"
+                );
+            }
+            for f in &files {
+                assert_eq!(f, "1234-destruction-1.receipt.asc", "{when}: {files:?}");
+                let text = std::fs::read_to_string(receipts(v).join(f)).unwrap();
+                assert!(
+                    text.trim_end().ends_with("-----END PGP SIGNATURE-----"),
+                    "{when}: the receipt on the medium is incomplete"
+                );
+                let logged = std::process::Command::new("sqlite3")
+                    .arg(v.db())
+                    .arg("SELECT json_extract(CAST(body AS TEXT), '$.data.receipt_sha256') FROM audit WHERE json_extract(CAST(body AS TEXT), '$.event') = 'seeds.destroyed'")
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&logged.stdout).trim(),
+                    sha256_hex(&receipts(v).join(f)),
+                    "{when}: the receipt on the medium is not the one the log hashed"
+                );
+            }
+        }
         Op::Init if done => {
             for n in NAMES {
                 assert!(
@@ -807,7 +864,8 @@ fn crash_case(point: &str, op: Op) {
         done || now == before,
         "{when}: the vault is neither as before nor as after the operation\nnow:    {now}\nbefore: {before}\nafter:  {after}"
     );
-    medium_ok(&v, op, done && op != Op::Generate, &when);
+    let placed_after_commit = matches!(op, Op::Generate | Op::Destroy);
+    medium_ok(&v, op, done && !placed_after_commit, &when);
     if op == Op::Generate && !done {
         assert!(
             visible(&media(&v)).is_empty(),
@@ -816,9 +874,10 @@ fn crash_case(point: &str, op: Op) {
         );
     }
 
-    // A generate killed after its commit finishes placing its files when
-    // run again; every other operation is re-run only from "before".
-    if !done || op == Op::Generate {
+    // A generate or destruction killed after its commit finishes placing
+    // its files when run again; every other operation is re-run only from
+    // "before".
+    if !done || placed_after_commit {
         ok(
             command(&v, op).output().unwrap(),
             &format!("{when}: the re-run"),

@@ -52,6 +52,7 @@ mod pskc_vectors;
 mod rekey;
 mod replay_cli;
 mod request_lifecycle;
+mod seed_destroy;
 mod seed_generate;
 mod serial_errors;
 mod slip39_interop;

@@ -158,3 +158,23 @@ pub const CEREMONY_EXCEPTION: &str = "ceremony.exception";
 /// `steps` and `exceptions` (counts), `time`, `transcript` (file name on
 /// the record medium, or null) and `transcript_sha256`.
 pub const CEREMONY_FINISHED: &str = "ceremony.finished";
+
+// Seed lifecycle, branch d1: retention and destruction.
+
+/// The retention policy was set by one officer: `after_export_days` (seeds
+/// are due for destruction that many days after their first export),
+/// `previous` (the policy it replaces, or null).
+pub const RETENTION_SET: &str = "retention.set";
+/// Part of a destruction's serial list, ascending: `destruction_id`,
+/// `part` (1-based), `destroyed` (at most 10,000 serials). Written before
+/// its `seeds.destroyed`, in the same transaction.
+pub const SEEDS_DESTROYED_SERIALS: &str = "seeds.destroyed_serials";
+/// Sealed seeds were deleted for good: `destruction_id`, `selection`
+/// (`order`, `serials` or `due`), `order_id` (or null), `count`, `parts`,
+/// `serials_sha256` (of the serials sorted and joined by `\n`), `reason`,
+/// `officers` (`{name, fingerprint}`), `statement` (the destruction
+/// statement, `docs/formats.md`), `signatures` (each officer's detached
+/// signature over it, by name), `batches_shredded` (batch ids whose data
+/// key was deleted with their last seed), `receipt` (file name) and
+/// `receipt_sha256` (of the clearsigned receipt as written to the medium).
+pub const SEEDS_DESTROYED: &str = "seeds.destroyed";

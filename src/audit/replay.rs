@@ -37,6 +37,8 @@ pub struct ReplayReport {
     pub requests: u64,
     /// Completed exports.
     pub exports: u64,
+    /// Serials whose seeds were destroyed (d1).
+    pub destroyed: u64,
     /// Officer signatures checked.
     pub signatures_checked: u64,
     /// Every inconsistency, each naming what differs.
@@ -104,6 +106,8 @@ struct SerialState {
     voided: bool,
     order: Option<String>,
     exported: i64,
+    /// Its seed was destroyed (`seeds.destroyed`, d1).
+    destroyed: bool,
 }
 
 /// A serial whose batch entry gave it no readable parameter set.
@@ -460,6 +464,7 @@ pub fn replay_progress(
     // c1: ceremony id -> (last step, steps, exceptions, finished).
     let mut ceremonies: HashMap<String, (u64, u64, u64, bool)> = HashMap::new();
     let mut binaries = super::binaries::BinaryTracker::default();
+    let mut destroyed_parts: HashMap<i64, Vec<String>> = HashMap::new();
 
     let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
@@ -794,6 +799,10 @@ pub fn replay_progress(
                             "entry {}: voided serial {serial} was exported",
                             e.seq
                         )),
+                        Some(st) if st.destroyed => diff(format!(
+                            "entry {}: serial {serial} was exported after its seed was destroyed",
+                            e.seq
+                        )),
                         Some(st) => st.exported += 1,
                         None => diff(format!(
                             "entry {}: export of unknown serial {serial}",
@@ -812,6 +821,37 @@ pub fn replay_progress(
                 }
             }
             events::UNSEAL => binaries.unsealed(e.seq, &e.time, d),
+            events::SEEDS_DESTROYED_SERIALS => {
+                let id = d["destruction_id"].as_i64().unwrap_or(-1);
+                destroyed_parts
+                    .entry(id)
+                    .or_default()
+                    .extend(strings(d, "destroyed"));
+            }
+            events::SEEDS_DESTROYED => {
+                let id = d["destruction_id"].as_i64().unwrap_or(-1);
+                let list = destroyed_parts.remove(&id).unwrap_or_default();
+                for m in destruction_checks(e.seq, id, d, &e.actors, &list, &officers) {
+                    diff(m);
+                }
+                signatures += d["signatures"].as_object().map_or(0, |m| m.len() as u64);
+                for serial in list {
+                    match serials.get_mut(&serial) {
+                        Some(st) if st.destroyed => {
+                            diff(format!("entry {}: serial {serial} destroyed twice", e.seq))
+                        }
+                        Some(st) if st.exported == 0 && !st.voided => diff(format!(
+                            "entry {}: serial {serial} was destroyed but never exported nor voided",
+                            e.seq
+                        )),
+                        Some(st) => st.destroyed = true,
+                        None => diff(format!(
+                            "entry {}: destruction of unknown serial {serial}",
+                            e.seq
+                        )),
+                    }
+                }
+            }
             events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
                 diff(format!("entry {}: a seal with an unknown reason", e.seq));
             }
@@ -829,6 +869,7 @@ pub fn replay_progress(
     r.orders = orders.len() as u64;
     r.requests = requests.len() as u64;
     r.exports = exports.values().filter(|x| x.1 == "completed").count() as u64;
+    r.destroyed = serials.values().filter(|x| x.destroyed).count() as u64;
     compare(
         conn,
         &mut r,
@@ -900,6 +941,12 @@ fn compare(
             ));
             continue;
         };
+        if l.destroyed {
+            d(format!(
+                "seed row {serial} is present, but the log says its seed was destroyed"
+            ));
+            continue;
+        }
         seen += 1;
         if l.batch != batch {
             d(format!(
@@ -959,7 +1006,8 @@ fn compare(
     }
     drop(rows);
     drop(st);
-    if seen < serials.len() as u64 {
+    let live = serials.values().filter(|x| !x.destroyed).count() as u64;
+    if seen < live {
         let present: BTreeSet<String> = {
             let mut st = conn.prepare("SELECT serial FROM seeds")?;
             let v = st
@@ -967,12 +1015,17 @@ fn compare(
                 .collect::<Result<_, _>>()?;
             v
         };
-        let mut missing: Vec<&String> = serials.keys().filter(|k| !present.contains(*k)).collect();
+        let mut missing: Vec<&String> = serials
+            .iter()
+            .filter(|(k, v)| !v.destroyed && !present.contains(*k))
+            .map(|(k, _)| k)
+            .collect();
         missing.sort();
         for m in missing {
             d(format!("seed row {m} is missing (deleted behind the log)"));
         }
     }
+    destroyed_vs_table(conn, serials, &mut d)?;
     let mut st = conn.prepare("SELECT id, count, format FROM batches")?;
     let db: BTreeMap<i64, (i64, String)> = st
         .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
@@ -1179,6 +1232,95 @@ fn compare(
         d(format!("export {id} is in the table but not in the log"));
     }
     r.unfinished = unfinished;
+    Ok(())
+}
+
+/// A `seeds.destroyed` entry against its parts and its signed statement:
+/// the count and SHA-256 of the listed serials, the statement naming them,
+/// and a signature by each of at least two enrolled officers (d1).
+fn destruction_checks(
+    seq: u64,
+    id: i64,
+    d: &Value,
+    actors: &[String],
+    list: &[String],
+    officers: &HashMap<String, sequoia_openpgp::Cert>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let count = d["count"].as_u64().unwrap_or(u64::MAX);
+    if list.len() as u64 != count {
+        out.push(format!(
+            "entry {seq}: destruction {id} lists {} serials but says {count}",
+            list.len()
+        ));
+    }
+    let sha = crate::vault::statement::serials_sha256_v2(list);
+    if sha != s(d, "serials_sha256") {
+        out.push(format!(
+            "entry {seq}: destruction {id}'s serial list does not match its serials_sha256"
+        ));
+    }
+    let st = s(d, "statement");
+    let says = |line: String| st.lines().any(|l| l == line);
+    if !st.starts_with("seedvault seed destruction v1\n")
+        || !says(format!("destruction: {id}"))
+        || !says(format!("serials: {}", list.len()))
+        || !says(format!("serials-sha256: \"{sha}\""))
+    {
+        out.push(format!(
+            "entry {seq}: destruction {id}'s signed statement does not name its serials"
+        ));
+    }
+    let sigs = d["signatures"].as_object();
+    let signers: BTreeSet<&str> = sigs
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let named: BTreeSet<&str> = actors.iter().map(String::as_str).collect();
+    if signers.len() < 2 || signers != named {
+        out.push(format!(
+            "entry {seq}: destruction {id} is not signed by each of its officers (at least two)"
+        ));
+    }
+    for (name, sig) in sigs.into_iter().flatten() {
+        let ok = officers.get(name).is_some_and(|cert| {
+            crate::pgp::verify_detached(cert, st.as_bytes(), sig.as_str().unwrap_or("").as_bytes())
+                .is_ok()
+        });
+        if !ok {
+            out.push(format!(
+                "entry {seq}: the signature of {name} on destruction {id} does not verify"
+            ));
+        }
+    }
+    out
+}
+
+/// The `destroyed_serials` table against the log (d1).
+fn destroyed_vs_table(
+    conn: &rusqlite::Connection,
+    serials: &HashMap<String, SerialState>,
+    d: &mut dyn FnMut(String),
+) -> Result<(), AuditError> {
+    let mut st = conn.prepare("SELECT serial FROM destroyed_serials")?;
+    let mut rows = st.query([])?;
+    let mut in_table = 0u64;
+    while let Some(row) = rows.next()? {
+        let serial: String = row.get(0)?;
+        in_table += 1;
+        if !serials.get(&serial).is_some_and(|x| x.destroyed) {
+            d(format!(
+                "serial {serial} is recorded as destroyed, but the log holds no destruction of it"
+            ));
+        }
+    }
+    let logged = serials.values().filter(|x| x.destroyed).count() as u64;
+    if in_table < logged {
+        d(format!(
+            "the log destroyed {logged} serials, the destroyed_serials table records {in_table}"
+        ));
+    }
     Ok(())
 }
 

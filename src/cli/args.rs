@@ -67,6 +67,12 @@ pub enum Command {
     /// Ceremonies: walk a script step by step (logged), print it for paper, show a past one.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    /// Retention policy: how long delivered seeds stay, and which are due for destruction.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Seed lifecycle: destroy delivered or voided seeds (two officers; signed receipt).
+    #[command(subcommand)]
+    Seeds(SeedsCommand),
 }
 
 /// `seedvault ceremony ...` (c1).
@@ -113,6 +119,57 @@ pub struct CeremonyRunArgs {
     /// TEST ONLY: an init step makes a test vault with a cheap Argon2id.
     #[arg(long)]
     pub insecure_fast_kdf: bool,
+}
+
+/// `seedvault retention ...` (d1).
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Set the policy: seeds are due for destruction DAYS after their first export (one officer).
+    Set(RetentionSetArgs),
+    /// List the serials due for destruction under the policy, by order.
+    Due(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionSetArgs {
+    /// Days after a seed's first completed export when it is due for destruction (0 to 36500).
+    #[arg(long, value_name = "DAYS")]
+    pub after_export: u32,
+    #[command(flatten)]
+    pub officer: OneOfficer,
+}
+
+/// `seedvault seeds ...` (d1).
+#[derive(Debug, Subcommand)]
+pub enum SeedsCommand {
+    /// Destroy the seeds of exported or voided serials for good; writes a signed receipt to the medium.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["order", "serials_file", "due"])))]
+pub struct DestroyArgs {
+    /// Every serial of this order (all must be exported or voided).
+    #[arg(long, value_name = "ID")]
+    pub order: Option<String>,
+    /// The serials in this file, one per line.
+    #[arg(long, value_name = "F")]
+    pub serials_file: Option<PathBuf>,
+    /// Every serial the retention policy makes due now (`seedvault retention due`).
+    #[arg(long)]
+    pub due: bool,
+    /// Why (one line; in the signed statement, the receipt and the log).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Where to write the receipt (removable media).
+    #[arg(long, value_name = "DIR")]
+    pub media: PathBuf,
+    /// Print one JSON document to stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Two officers' cards at least (the quorum; each signs the destruction).
+    #[command(flatten)]
+    pub quorum: QuorumArgs,
 }
 
 /// `seedvault rekey ...` (k1).

@@ -64,6 +64,23 @@ pub(crate) fn render_status(s: &Status) -> String {
             u.export_id, u.request_id, u.started_at
         );
     }
+    match &s.retention {
+        None => {
+            out += &format!(
+                "Retention    no policy set; {} destroyed\n",
+                counted(s.destroyed, "seed", "seeds")
+            )
+        }
+        Some(r) => {
+            out += &format!(
+                "Retention    seeds due {} after export (set {} by {}); {} destroyed\n",
+                counted(u64::from(r.after_export_days), "day", "days"),
+                r.set_at,
+                r.set_by,
+                counted(s.destroyed, "seed", "seeds")
+            )
+        }
+    }
     match &s.last_backup {
         None => out += "Backup       none recorded: take one with `seedvault backup`\n",
         Some(b) => {

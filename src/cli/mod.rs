@@ -10,6 +10,7 @@ mod backup;
 mod cards;
 mod ceremony;
 mod demo;
+mod destroy;
 mod error;
 mod generate;
 mod inspect;
@@ -116,6 +117,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ceremony(a) => ceremony::run(&dir, a),
         Command::Batch(a) => generate::run(&dir, a),
         Command::Version(a) => version::run(a),
+        Command::Retention(a) => destroy::retention(&dir, a),
+        Command::Seeds(a) => destroy::seeds(&dir, a),
         Command::Tui(a) => Ok(seedvault::tui::run(
             &dir,
             std::time::Duration::from_secs(a.idle_timeout),

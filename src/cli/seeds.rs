@@ -158,6 +158,15 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
                     rec.voided_by.as_deref().unwrap_or("?")
                 );
             }
+            if let Some(d) = &rec.destroyed {
+                println!(
+                    "Destroyed  {} by {} (destruction {}): {}",
+                    d.destroyed_at,
+                    d.officers.join(", "),
+                    d.destruction_id,
+                    d.reason
+                );
+            }
             println!("Order      {}", rec.order_id.as_deref().unwrap_or("(none)"));
             println!("Exports    {}", rec.exports);
             println!("History");

@@ -233,4 +233,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         WHERE j.type = 'text' AND json_extract(a.b, '$.event') IS NOT 'batch.serials';
     DROP VIEW audit_json;
     "#,
+    // 6 (d1, seed destruction): what each destruction deleted, and the
+    // receipt it signed. Neither decides what may be destroyed (the log and
+    // the officers' signatures do); `destroyed_serials` answers "destroyed
+    // on DATE" fast, and `audit replay` compares both with the log.
+    r#"
+    CREATE TABLE destructions (
+        id             INTEGER PRIMARY KEY,
+        audit_seq      INTEGER NOT NULL,
+        destroyed_at   TEXT NOT NULL,
+        selection      TEXT NOT NULL,
+        order_id       TEXT,
+        serials_sha256 TEXT NOT NULL,
+        count          INTEGER NOT NULL,
+        receipt_name   TEXT NOT NULL,
+        receipt        BLOB NOT NULL
+    ) STRICT;
+
+    CREATE TABLE destroyed_serials (
+        serial         TEXT PRIMARY KEY,
+        destruction_id INTEGER NOT NULL REFERENCES destructions(id),
+        batch_id       INTEGER NOT NULL,
+        order_id       TEXT
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];

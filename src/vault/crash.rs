@@ -77,6 +77,9 @@ pub const POINTS: &[&str] = &[
     "generate-committed",
     "generate-burn-placed",
     "generate-manifest-placed",
+    "destroy-committed",
+    "destroy-scrubbed",
+    "destroy-receipt-partial",
     "ceremony-step-logged",
     "ceremony-transcript-written",
 ];

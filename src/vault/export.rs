@@ -401,6 +401,15 @@ impl UnsealedVault {
                 }
             }
         }
+        // A destroyed seed is gone for good (d1): say so, not "missing".
+        let destroyed =
+            super::destroy::destroyed_problems(self.vault().store().conn(), req.serials())?;
+        if !destroyed.is_empty() {
+            return Err(VaultError::ExportRefused {
+                id: req.id().to_owned(),
+                problems: destroyed.into_iter().map(|(_, m)| m).collect(),
+            });
+        }
         let vault_key = self.vault_key()?;
         // Every serial is checked again now (voids or other exports may have
         // happened since approval) while the bundle is made, in memory: no

@@ -789,6 +789,8 @@ fn insert_batch(
     if present_count > 0 {
         return Err(already_present(b.name, present, present_count));
     }
+    // A serial whose seed was destroyed (d1) is never ingested again.
+    super::destroy::refuse_destroyed_in_batch(tx, b.name, batch_id)?;
     if count == 0 {
         return Err(IngestError::Empty(b.name.into()));
     }

@@ -13,6 +13,7 @@ pub mod binary;
 mod checkpoints;
 pub mod clock;
 pub mod crash;
+mod destroy;
 mod export;
 mod export_reader;
 mod generate;
@@ -26,6 +27,7 @@ mod query;
 mod reissue;
 mod rekey;
 mod requests;
+mod retention;
 mod seeds;
 pub mod statement;
 mod status;
@@ -47,6 +49,9 @@ pub use backup::{
     BACKUP_MANIFEST, BACKUP_SIGNATURE,
 };
 pub use checkpoints::{BrokenLogPolicy, LogCheck};
+pub use destroy::{
+    DestroyOutcome, DestroyPlan, DestroySelection, DestructionRecord, MAX_LISTED_REFUSALS,
+};
 pub use export::{ExportOutcome, ExportPlan, ExportStep};
 pub use generate::{parse_params, seed_len, GenerateOutcome, GenerateSpec, MAX_COUNT};
 pub use ingest::{
@@ -69,6 +74,7 @@ pub use rekey::{
     RekeyStarted,
 };
 pub use requests::{CreatedRequest, NewRequest};
+pub use retention::{DueOrder, RetentionPolicy};
 pub use seeds::{HistoryItem, SeedFault, SerialRecord, TokenCheck, VERIFY_WINDOW};
 pub use status::{
     counted, AuditStatus, CheckpointStatus, Counts, LastBackup, Status, UnfinishedExport,
@@ -419,6 +425,15 @@ pub enum VaultError {
     SerialNotFound {
         /// The serial as given.
         serial: String,
+    },
+    /// The seed of the serial was destroyed (`seeds destroy`): it can be
+    /// neither exported, checked nor requested again (d1).
+    #[error("serial {serial}: seed destroyed on {date}")]
+    SeedDestroyed {
+        /// The serial.
+        serial: String,
+        /// When (YYYY-MM-DD, UTC).
+        date: String,
     },
     /// The serial is voided already (voiding it again is refused).
     #[error("serial {serial} is already voided")]

@@ -310,7 +310,15 @@ impl Vault {
             }
         };
         let order = self.order(&order_id)?;
-        let serials = requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        let mut serials =
+            requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
+        // Destroyed seeds (d1) are named as such, not as outside the order.
+        let destroyed = super::destroy::destroyed_problems(self.store().conn(), &serials)?;
+        if !destroyed.is_empty() {
+            let gone: HashSet<&String> = destroyed.iter().map(|(s, _)| s).collect();
+            serials.retain(|s| !gone.contains(s));
+            problems.extend(destroyed.iter().map(|(_, m)| m.clone()));
+        }
         if let Some(o) = &order {
             check_serials_in_order(
                 o,

@@ -51,6 +51,36 @@ pub struct SerialRecord {
     pub exports: i64,
     /// Its history from the audit log: `(seq, time, event, actors)`.
     pub history: Vec<HistoryItem>,
+    /// When its seed was destroyed (state `destroyed`), by whom and why.
+    pub destroyed: Option<super::destroy::DestructionRecord>,
+}
+
+/// The entries about `serial` after its batch's entry `from` (included):
+/// later events name it in their payload, alone (`"serial":"X"`) or in a
+/// list (requests, exports, destructions): any JSON string equal to it.
+/// Serials are letters, digits and `-`, so they hold no LIKE wildcard.
+pub(super) fn serial_history(
+    conn: &rusqlite::Connection,
+    serial: &str,
+    from: i64,
+) -> Result<Vec<HistoryItem>, VaultError> {
+    let mut history = Vec::new();
+    if let Some(item) = history_item(conn, from)? {
+        history.push(item);
+    }
+    let needle = format!("%\"{serial}\"%");
+    let mut stmt = conn.prepare(
+        "SELECT seq FROM audit WHERE seq > ?1 AND CAST(body AS TEXT) LIKE ?2 ORDER BY seq",
+    )?;
+    let seqs: Vec<i64> = stmt
+        .query_map(params![from, needle], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for s in seqs {
+        if let Some(item) = history_item(conn, s)? {
+            history.push(item);
+        }
+    }
+    Ok(history)
 }
 
 /// One logged event concerning a serial.
@@ -99,7 +129,9 @@ impl Vault {
                 },
             )
             .optional()?;
-        let Some(r) = row else { return Ok(None) };
+        let Some(r) = row else {
+            return super::destroy::destroyed_serial_record(self, serial);
+        };
         // What is shown is what the log recorded at ingest; a parameter row
         // that is gone, unreadable or different is tampering.
         let params = parse_params(serial.as_str(), r.12, r.5.as_deref())?;
@@ -112,27 +144,7 @@ impl Vault {
                 logged.canonical_json()
             )));
         }
-        let mut history = Vec::new();
-        let mut push = |seq: i64| -> Result<(), VaultError> {
-            if let Some(item) = history_item(conn, seq)? {
-                history.push(item);
-            }
-            Ok(())
-        };
-        push(r.11)?;
-        // Later events name the serial in their payload, alone (`"serial":"X"`)
-        // or in a list (requests, exports): any JSON string equal to it.
-        // Serials are letters and digits, so they hold no LIKE wildcard.
-        let needle = format!("%\"{}\"%", serial.as_str());
-        let mut stmt = conn.prepare(
-            "SELECT seq FROM audit WHERE seq > ?1 AND CAST(body AS TEXT) LIKE ?2 ORDER BY seq",
-        )?;
-        let seqs: Vec<i64> = stmt
-            .query_map(params![r.11, needle], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        for s in seqs {
-            push(s)?;
-        }
+        let history = serial_history(conn, serial.as_str(), r.11)?;
         Ok(Some(SerialRecord {
             serial: serial.to_string(),
             state: r.0,
@@ -147,6 +159,7 @@ impl Vault {
             order_id: r.9,
             exports: r.10,
             history,
+            destroyed: None,
         }))
     }
 
@@ -196,7 +209,10 @@ impl Vault {
     }
 }
 
-fn history_item(conn: &rusqlite::Connection, seq: i64) -> Result<Option<HistoryItem>, VaultError> {
+pub(super) fn history_item(
+    conn: &rusqlite::Connection,
+    seq: i64,
+) -> Result<Option<HistoryItem>, VaultError> {
     let body: Option<Vec<u8>> = conn
         .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
         .optional()?;
@@ -393,9 +409,16 @@ impl UnsealedVault {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let (dk_id, pid, params, sealed) = row.ok_or_else(|| VaultError::SerialNotFound {
-            serial: serial.to_string(),
-        })?;
+        let Some((dk_id, pid, params, sealed)) = row else {
+            let conn = self.vault().store().conn();
+            return Err(
+                super::destroy::destroyed_refusal(conn, serial.as_str())?.unwrap_or(
+                    VaultError::SerialNotFound {
+                        serial: serial.to_string(),
+                    },
+                ),
+            );
+        };
         let params = parse_params(serial.as_str(), pid, params.as_deref())?;
         let key = self.data_key(dk_id)?;
         let seed = open_seed(

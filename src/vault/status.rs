@@ -106,6 +106,10 @@ pub struct Status {
     pub last_checkpoint: Option<CheckpointStatus>,
     /// The last backup the log records (`vault.backed_up`), if any.
     pub last_backup: Option<LastBackup>,
+    /// The retention policy in force (`retention.set`), if any (d1).
+    pub retention: Option<super::RetentionPolicy>,
+    /// Serials whose seeds were destroyed (`seeds destroy`, d1).
+    pub destroyed: u64,
 }
 
 /// The last backup, from its `vault.backed_up` entry (branch k2).
@@ -130,7 +134,7 @@ pub struct LastBackup {
 /// log's lookup table (`audit_index`) and checked against the entry's own
 /// body. For display only: a deleted index row shows an older backup,
 /// never a backup that did not happen.
-fn last_entry(
+pub(super) fn last_entry(
     conn: &rusqlite::Connection,
     event: &str,
 ) -> Result<Option<(u64, serde_json::Value)>, VaultError> {
@@ -260,6 +264,8 @@ impl super::Vault {
                 },
             ))?,
             last_backup: last_backup(conn)?,
+            retention: self.retention_policy()?,
+            destroyed: count("SELECT count(*) FROM destroyed_serials")?,
         })
     }
 }

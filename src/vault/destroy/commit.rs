@@ -1,0 +1,377 @@
+//! The destruction itself, with the cards open: every seed opened once
+//! more, one transaction, the journal scrubbed, the receipt written.
+
+use super::*;
+
+impl UnsealedVault {
+    /// Destroys the seeds of a plan ([`Vault::plan_destruction`]),
+    /// checking it again first. Every officer of the quorum (at least two)
+    /// signs the destruction statement; every seed is opened before its
+    /// row is deleted; the rows, the data keys of batches left without a
+    /// seed, the destruction's records and its log entries commit in one
+    /// transaction; then the journal is scrubbed and the receipt written
+    /// to the medium. A plan that only re-writes an earlier receipt does
+    /// that and nothing else.
+    pub fn destroy(&mut self, plan: DestroyPlan) -> Result<DestroyOutcome, VaultError> {
+        if plan.recovery.is_some() {
+            return self.vault_mut().rewrite_receipt(&plan);
+        }
+        // Planned again unless the log is where the plan left it (another
+        // command may have exported, voided or destroyed meanwhile).
+        let plan = if log_unchanged_since(self.vault().store().conn(), plan.head)? {
+            plan
+        } else {
+            self.vault()
+                .plan_destruction(plan.selection, &plan.reason, &plan.media)?
+        };
+        if plan.recovery.is_some() {
+            return self.vault_mut().rewrite_receipt(&plan);
+        }
+        let names: BTreeSet<&str> = self.officers().iter().map(|o| o.name.as_str()).collect();
+        if names.len() < 2 {
+            return Err(VaultError::Refused(
+                "destroying seeds takes two officers' cards (two-person rule)".into(),
+            ));
+        }
+        let officer_list: Vec<(String, String)> = self
+            .officers()
+            .iter()
+            .map(|o| (o.name.clone(), o.signing_key().fingerprint()))
+            .collect();
+        let officer_names: Vec<String> = officer_list.iter().map(|(n, _)| n.clone()).collect();
+        let vault_key = self.vault_key()?;
+        let batches = self.reauthenticate(&plan.serials)?;
+
+        let info = self.vault().info().clone();
+        let vid = info.vault_id.to_string();
+        let sha = statement::serials_sha256_v2(&plan.serials);
+        let at = audit::now_rfc3339();
+        let id: i64 = self.vault().store().conn().query_row(
+            "SELECT coalesce(max(id), 0) + 1 FROM destructions",
+            [],
+            |r| r.get(0),
+        )?;
+        let statement = statement_text(&vid, id, &plan, &sha, &at, &officer_names);
+        let mut signatures = serde_json::Map::new();
+        for o in self.officers() {
+            let sig = crate::pgp::sign_detached(o.signing_key(), statement.as_bytes())
+                .map_err(VaultError::Pgp)?;
+            signatures.insert(o.name.clone(), Value::String(sig));
+        }
+        let statement_sha = crypto::hex(&crypto::sha256(statement.as_bytes()));
+        let receipt_name = match &plan.order_id {
+            Some(o) => format!("{o}-destruction-{id}.receipt.asc"),
+            None => format!("destruction-{id}.receipt.asc"),
+        };
+        let receipt_path = plan.media.join(&receipt_name);
+        if receipt_path.exists() {
+            return Err(VaultError::WouldOverwrite(receipt_path));
+        }
+        let n = plan.serials.len();
+
+        // Foreign keys are off for this one transaction: a shredded batch
+        // keeps its row as history, naming a data key that is gone.
+        let conn = self.vault().store().conn();
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // The journal stays after the commit (its header zeroed) so it can
+        // be overwritten before it is deleted; the exclusive lock keeps any
+        // other connection from writing into it meanwhile.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        conn.pragma_update(None, "journal_mode", "PERSIST")?;
+        let committed = self.vault_mut().store_mut().write(|tx| {
+            let deleted_rows: usize = tx.execute(
+                "INSERT INTO destroyed_serials (serial, destruction_id, batch_id, order_id)
+                 SELECT s.serial, ?1, s.batch_id, s.order_id FROM temp.destroy_sel t JOIN seeds s ON s.serial = t.serial",
+                [id],
+            )?;
+            let deleted = tx.execute(
+                "DELETE FROM seeds WHERE serial IN (SELECT serial FROM temp.destroy_sel)",
+                [],
+            )?;
+            if deleted != n || deleted_rows != n {
+                return Err(VaultError::VaultChanged { command: "seeds destroy" });
+            }
+            // Crypto-shredding: a batch none of whose seeds is left loses
+            // its data key. Counted against the batch's logged size, and
+            // only destroyed rows whose seed is really gone count.
+            let mut shredded = Vec::new();
+            // One pass over the destroyed rows (not one per batch: a
+            // million seeds may span a thousand batches).
+            let mut gone: HashMap<i64, u64> = HashMap::new();
+            {
+                let mut st = tx.prepare(
+                    "SELECT d.batch_id, count(*) FROM destroyed_serials d
+                     WHERE NOT EXISTS (SELECT 1 FROM seeds s WHERE s.serial = d.serial)
+                     GROUP BY d.batch_id",
+                )?;
+                for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?)))? {
+                    let (b, n) = row?;
+                    gone.insert(b, n);
+                }
+            }
+            for (batch, logged) in &batches {
+                if gone.get(batch).copied().unwrap_or(0) >= *logged {
+                    let dk: i64 = tx.query_row(
+                        "SELECT data_key_id FROM batches WHERE id = ?1",
+                        [batch],
+                        |r| r.get(0),
+                    )?;
+                    tx.execute("DELETE FROM rekey_wraps WHERE data_key_id = ?1", [dk])?;
+                    tx.execute("DELETE FROM data_keys WHERE id = ?1", [dk])?;
+                    shredded.push(*batch);
+                }
+            }
+            let text = receipt_text(
+                &info,
+                id,
+                &plan,
+                &sha,
+                &at,
+                &officer_list,
+                &shredded,
+                &statement_sha,
+            );
+            let receipt = crate::pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
+            let receipt_sha = crypto::hex(&crypto::sha256(receipt.as_bytes()));
+            let parts = n.div_ceil(PART);
+            for (i, chunk) in plan.serials.chunks(PART).enumerate() {
+                audit::append(
+                    tx,
+                    &vid,
+                    &Event {
+                        kind: events::SEEDS_DESTROYED_SERIALS,
+                        actors: officer_names.clone(),
+                        data: json!({ "destruction_id": id, "part": i + 1, "destroyed": chunk }),
+                    },
+                )?;
+            }
+            let head = audit::head(tx)?;
+            tx.execute(
+                "INSERT INTO destructions (id, audit_seq, destroyed_at, selection, order_id, serials_sha256, count, receipt_name, receipt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id,
+                    head.count + 1,
+                    at,
+                    plan.selection.kind(),
+                    plan.order_id,
+                    sha,
+                    n,
+                    receipt_name,
+                    receipt.as_bytes()
+                ],
+            )?;
+            audit::append(
+                tx,
+                &vid,
+                &Event {
+                    kind: events::SEEDS_DESTROYED,
+                    actors: officer_names.clone(),
+                    data: json!({
+                        "destruction_id": id,
+                        "selection": plan.selection.kind(),
+                        "order_id": plan.order_id,
+                        "count": n,
+                        "parts": parts,
+                        "serials_sha256": sha,
+                        "reason": plan.reason,
+                        "destroyed_at": at,
+                        "officers": officer_list.iter().map(|(n, f)| json!({"name": n, "fingerprint": f})).collect::<Vec<_>>(),
+                        "statement": statement,
+                        "signatures": signatures,
+                        "batches_shredded": shredded,
+                        "receipt": receipt_name,
+                        "receipt_sha256": receipt_sha,
+                    }),
+                },
+            )?;
+            Ok::<_, VaultError>((shredded, receipt, receipt_sha))
+        });
+        let scrubbed = if committed.is_ok() {
+            crash_point("destroy-committed");
+            self.scrub_journal()
+        } else {
+            Ok(())
+        };
+        let conn = self.vault().store().conn();
+        let restored = conn
+            .pragma_update(None, "journal_mode", "DELETE")
+            .and_then(|()| conn.pragma_update(None, "locking_mode", "NORMAL"))
+            .and_then(|()| conn.pragma_update(None, "foreign_keys", "ON"))
+            // The exclusive lock is let go at the next access.
+            .and_then(|()| conn.query_row("SELECT count(*) FROM vault", [], |_| Ok(())));
+        let _ = conn.execute("DELETE FROM temp.destroy_sel", []);
+        let (shredded, receipt, receipt_sha) = committed?;
+        scrubbed?;
+        restored?;
+        crash_point("destroy-scrubbed");
+        write_receipt(&plan.media, &receipt_path, receipt.as_bytes())?;
+        Ok(DestroyOutcome {
+            destruction_id: id,
+            order_id: plan.order_id,
+            count: n as u64,
+            destroyed_at: at,
+            officers: officer_names,
+            reason: plan.reason,
+            batches_shredded: shredded,
+            receipt: receipt_path,
+            receipt_sha256: receipt_sha,
+            earlier: false,
+            receipt_was_there: false,
+        })
+    }
+
+    /// Opens every seed about to be destroyed (the rows are the vault's own
+    /// sealed seeds, in place) and fills `temp.destroy_sel` with the
+    /// serials. Returns each batch touched with its logged size.
+    fn reauthenticate(&self, serials: &[String]) -> Result<Vec<(i64, u64)>, VaultError> {
+        let conn = self.vault().store().conn();
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS destroy_sel (serial TEXT PRIMARY KEY) WITHOUT ROWID;
+             DELETE FROM temp.destroy_sel;
+             BEGIN;",
+        )?;
+        let filled = (|| -> Result<(), VaultError> {
+            let mut ins =
+                conn.prepare_cached("INSERT INTO temp.destroy_sel (serial) VALUES (?1)")?;
+            for s in serials {
+                ins.execute([s])?;
+            }
+            Ok(())
+        })();
+        conn.execute_batch(if filled.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        filled?;
+        let mut sets: HashMap<i64, Option<String>> = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, json FROM token_params")?;
+            for row in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+                let (id, j) = row?;
+                sets.insert(
+                    id,
+                    serde_json::from_str::<TokenParams>(&j)
+                        .ok()
+                        .map(|p| p.sha256_hex()),
+                );
+            }
+        }
+        let mut aad = SeedAad::new(self.vault().info().vault_id);
+        let mut batches: HashMap<i64, u64> = HashMap::new();
+        let mut opened = 0usize;
+        let mut last_key: Option<(i64, std::sync::Arc<crate::crypto::SealingKey>)> = None;
+        let mut st = conn.prepare(
+            "SELECT s.serial, s.data_key_id, s.params_id, s.sealed, s.batch_id
+             FROM temp.destroy_sel t JOIN seeds s ON s.serial = t.serial",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let serial: String = r.get(0)?;
+            let (dk, pid, batch): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(4)?);
+            let sealed = r.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+            let params_sha = match sets.get(&pid) {
+                Some(Some(h)) => h.as_str(),
+                Some(None) => {
+                    return Err(crate::vault::seeds::seed_fault(
+                        &serial,
+                        crate::vault::SeedFault::ParamsUnreadable { set: pid },
+                    ))
+                }
+                None => {
+                    return Err(crate::vault::seeds::seed_fault(
+                        &serial,
+                        crate::vault::SeedFault::ParamsMissing { set: pid },
+                    ))
+                }
+            };
+            let key = match &last_key {
+                Some((id, k)) if *id == dk => k.clone(),
+                _ => {
+                    let k = self.data_key(dk)?;
+                    last_key = Some((dk, k.clone()));
+                    k
+                }
+            };
+            // Opened and dropped at once: the seed wipes itself.
+            drop(crate::vault::seeds::open_seed(
+                &key, &mut aad, &serial, dk, params_sha, sealed,
+            )?);
+            batches.entry(batch).or_insert(0);
+            opened += 1;
+        }
+        if opened != serials.len() {
+            let mut have = conn.prepare_cached("SELECT 1 FROM seeds WHERE serial = ?1")?;
+            let mut missing = Vec::new();
+            for s in serials {
+                if !have.exists([s])? {
+                    missing.push(s.clone());
+                }
+            }
+            return Err(VaultError::Tampered(format!(
+                "the log shows these serials delivered, but their seed rows are gone (deleted behind the log): {}",
+                missing.iter().take(MAX_LISTED_REFUSALS).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        // Each batch's size as its `batch.ingested` entry logged it.
+        let mut out = Vec::new();
+        for batch in batches.into_keys() {
+            let seq: i64 = conn.query_row(
+                "SELECT audit_seq FROM batches WHERE id = ?1",
+                [batch],
+                |r| r.get(0),
+            )?;
+            let body: Option<Vec<u8>> = conn
+                .query_row("SELECT body FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+                .optional()?;
+            let e = body.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+            let count = e
+                .filter(|e| e["data"]["batch_id"] == batch)
+                .and_then(|e| e["data"]["count"].as_u64())
+                .ok_or_else(|| {
+                    VaultError::Tampered(format!(
+                        "batch {batch}: log entry {seq} is not its batch entry"
+                    ))
+                })?;
+            out.push((batch, count));
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Overwrites the rollback journal the destruction left (PERSIST mode:
+    /// header zeroed, pages still there) with zeros and syncs it, so the
+    /// deleted seeds' pages are not left in the freed blocks of a deleted
+    /// file. Runs under the exclusive lock taken for the destruction.
+    fn scrub_journal(&self) -> Result<(), VaultError> {
+        let path = self
+            .vault()
+            .dir()
+            .join(format!("{}-journal", crate::store::DB_FILE));
+        let Ok(mut f) = OpenOptions::new().write(true).open(&path) else {
+            return Ok(());
+        };
+        zero_file(&mut f).map_err(|source| VaultError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(())
+    }
+}
+
+/// Whether the log is still at `head`, but for the `vault.unsealed` entry
+/// of this very session (the CLI plans with the vault sealed, then asks
+/// for the cards): nothing a plan reads has changed.
+fn log_unchanged_since(conn: &rusqlite::Connection, head: audit::Head) -> Result<bool, VaultError> {
+    let seq = i64::try_from(head.count).unwrap_or(i64::MAX);
+    let hash: Option<Vec<u8>> = conn
+        .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+        .optional()?;
+    if head.count > 0 && hash.as_deref() != Some(&head.hash[..]) {
+        return Ok(false);
+    }
+    let other: i64 = conn.query_row(
+        "SELECT count(*) FROM audit WHERE seq > ?1
+         AND json_extract(CAST(body AS TEXT), '$.event') IS NOT ?2",
+        rusqlite::params![seq, events::UNSEAL],
+        |r| r.get(0),
+    )?;
+    Ok(other == 0)
+}
