@@ -132,8 +132,18 @@ pub fn serial(dir: &Path, cmd: SerialCommand) -> Result<(), CliError> {
                 .as_deref()
                 .map(|l| format!(" \"{l}\""))
                 .unwrap_or_default();
+            // The batch's own entry is the first of the history.
+            let made = if rec
+                .history
+                .first()
+                .is_some_and(|h| h.event == seedvault::audit::events::BATCH_GENERATED)
+            {
+                "generated"
+            } else {
+                "ingested"
+            };
             println!(
-                "Batch      {}{label} ({}, ingested {})",
+                "Batch      {}{label} ({}, {made} {})",
                 rec.batch_id, rec.batch_format, rec.ingested_at
             );
             let p = &rec.params;
