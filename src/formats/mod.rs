@@ -529,12 +529,10 @@ impl std::error::Error for BatchErrors {}
 /// one transaction) and commits only when `finish` returns `Ok`.
 pub struct BatchReader<'a> {
     records: LocatedRecords<'a>,
-    /// Serial -> line and record number of its first occurrence (records
-    /// with errors count, so a serial repeated after a bad line is still
-    /// reported). foldhash: much cheaper than SipHash on short keys (the
-    /// hash was a tenth of a profiled Azure read), and randomly seeded per
-    /// map.
-    first_seen: std::collections::HashMap<Box<str>, (u64, u64), foldhash::fast::RandomState>,
+    /// Every serial read so far and where it first appeared (records with
+    /// errors count, so a serial repeated after a bad line is still
+    /// reported).
+    first_seen: SeenSerials,
     errors: BatchErrors,
     position: u64,
     good: u64,
@@ -555,7 +553,7 @@ impl<'a> BatchReader<'a> {
     pub fn new(records: LocatedRecords<'a>) -> Self {
         BatchReader {
             records,
-            first_seen: std::collections::HashMap::default(),
+            first_seen: SeenSerials::default(),
             errors: BatchErrors::default(),
             position: 0,
             good: 0,
@@ -589,26 +587,95 @@ impl<'a> BatchReader<'a> {
 
     /// Records `serial` at `line`; the error when it was seen before.
     fn check_duplicate(&mut self, serial: &crate::token::Serial, line: u64) -> Option<RecordError> {
-        // One hash per record: the key is stored in the common (new) case.
-        match self.first_seen.entry(serial.as_str().into()) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                let (first_line, first_pos) = *first.get();
-                let first = if first_line > 0 {
-                    problem::Place::Line(first_line)
-                } else {
-                    problem::Place::Record(first_pos)
-                };
-                Some(RecordError::of(
-                    line,
-                    serial,
-                    Problem::DuplicateSerial { first },
-                ))
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((line, self.position));
-                None
-            }
+        let first = self
+            .first_seen
+            .insert_or_first(serial.as_str(), line, self.position)?;
+        Some(RecordError::of(
+            line,
+            serial,
+            Problem::DuplicateSerial { first },
+        ))
+    }
+}
+
+/// The serials of a batch and where each first appeared, packed for a
+/// batch of millions: the serials' bytes in one arena, a table of indices
+/// hashed with foldhash (randomly seeded per set, much cheaper than
+/// SipHash on short keys), and one word per serial for its place. A map of
+/// boxed strings held about 100 bytes per serial (an allocation each, and
+/// 32-byte slots); this holds about 30 plus the serial.
+///
+/// The serials are chosen by whoever wrote the file: the random seed keeps
+/// them from picking colliding keys, and a probe compares the full bytes,
+/// so a collision costs time, never a wrong answer.
+#[derive(Default)]
+struct SeenSerials {
+    /// Indices into `ends` and `first`.
+    table: hashbrown::HashTable<usize>,
+    /// Every serial, concatenated in the order first seen.
+    bytes: Vec<u8>,
+    /// Where serial `i` ends in `bytes` (it starts where `i - 1` ends).
+    ends: Vec<usize>,
+    /// Where serial `i` first appeared: its line, or with [`RECORD_BIT`]
+    /// set its record number (a reader that reports no line).
+    first: Vec<u64>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// Marks a place in [`SeenSerials::first`] as a record number.
+const RECORD_BIT: u64 = 1 << 63;
+
+impl SeenSerials {
+    /// The bytes of serial `i`.
+    fn serial(&self, i: usize) -> &[u8] {
+        let start = match i.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.bytes.get(start..end).unwrap_or_default()
+    }
+
+    /// Records `serial` at `line` (0: none) and record `position`; if it was
+    /// recorded before, returns where it first appeared instead.
+    fn insert_or_first(
+        &mut self,
+        serial: &str,
+        line: u64,
+        position: u64,
+    ) -> Option<problem::Place> {
+        use std::hash::BuildHasher;
+        let key = serial.as_bytes();
+        let hash = self.hasher.hash_one(key);
+        let found = self.table.find(hash, |&i| self.serial(i) == key).copied();
+        if let Some(i) = found {
+            let at = self.first.get(i).copied().unwrap_or(0);
+            return Some(if at & RECORD_BIT != 0 {
+                problem::Place::Record(at & !RECORD_BIT)
+            } else {
+                problem::Place::Line(at)
+            });
         }
+        let i = self.ends.len();
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+        // A line number never reaches 2^63; a record number either.
+        self.first.push(if line > 0 {
+            line
+        } else {
+            position | RECORD_BIT
+        });
+        let (hasher, bytes, ends) = (&self.hasher, &self.bytes, &self.ends);
+        self.table.insert_unique(hash, i, |&j| {
+            let start = j
+                .checked_sub(1)
+                .and_then(|b| ends.get(b))
+                .copied()
+                .unwrap_or(0);
+            let end = ends.get(j).copied().unwrap_or(start);
+            hasher.hash_one(bytes.get(start..end).unwrap_or_default())
+        });
+        None
     }
 }
 

@@ -164,48 +164,43 @@ fn free_space(media: &Path) -> Result<u64, VaultError> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// Writes `bytes` to `final_path` via a temporary file: fsync, rename
-/// (never over an existing file), fsync the directory, then read it back
-/// and compare byte for byte. Returns the SHA-256 of `bytes`.
-///
-/// Before the read-back the file's pages are dropped from the page cache
-/// (they are clean after the fsync), so on a medium that honours that the
-/// bytes compared are the medium's, not the copy still in memory. The hash
-/// is computed on a second thread while the file is written and synced.
-fn write_durably(
+/// Creates the temporary file `final_path` is written under (never an
+/// existing one) and records it in `written`: from then on it is this
+/// run's to remove.
+fn create_partial(
     dir: &Path,
     final_path: &Path,
     written: &mut Vec<PathBuf>,
-    bytes: &[u8],
-    progress: &dyn Fn(ExportStep),
-) -> Result<String, VaultError> {
-    progress(ExportStep::Writing(final_path.to_owned()));
+) -> Result<(PathBuf, fs::File), VaultError> {
     let tmp = partial_of(dir, final_path);
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
-    // Created by this run (create_new): from here on it is ours to remove.
     written.push(tmp.clone());
-    let (wrote, sha) = std::thread::scope(|scope| {
-        let hasher = scope.spawn(|| crypto::hex(&crypto::sha256(bytes)));
-        let wrote = (|| {
-            if fault_point("media-full") {
-                f.write_all(&bytes[..bytes.len() / 2])?;
-                return Err(rustix::io::Errno::NOSPC.into());
-            }
-            f.write_all(bytes)?;
-            f.sync_all()
-        })();
-        (wrote, hasher.join())
-    });
-    wrote.map_err(io_err(&tmp))?;
-    crash_point("export-partial-written");
-    let sha = sha.map_err(|_| VaultError::Crypto("the hashing thread panicked".into()))?;
-    // No-clobber move: link then unlink.
-    fs::hard_link(&tmp, final_path).map_err(|e| {
+    Ok((tmp, f))
+}
+
+/// Writes `bytes` into `f` and fsyncs it.
+fn write_synced(f: &mut fs::File, bytes: &[u8], may_fault: bool) -> std::io::Result<()> {
+    if may_fault && fault_point("media-full") {
+        f.write_all(&bytes[..bytes.len() / 2])?;
+        return Err(rustix::io::Errno::NOSPC.into());
+    }
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Moves the partial `tmp` to `final_path` without ever replacing an
+/// existing file: link, then unlink.
+fn link_partial(
+    tmp: &Path,
+    final_path: &Path,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), VaultError> {
+    fs::hard_link(tmp, final_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             VaultError::WouldOverwrite(final_path.to_owned())
         } else {
@@ -216,15 +211,63 @@ fn write_durably(
         }
     })?;
     written.push(final_path.to_owned());
-    fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+    fs::remove_file(tmp).map_err(io_err(tmp))?;
     // Gone: a file of that name appearing later is not this run's.
-    written.retain(|p| p != &tmp);
+    written.retain(|p| p != tmp);
+    Ok(())
+}
+
+/// Writes the bundle and its signed manifest onto the medium and returns
+/// the bundle's SHA-256 (the manifest, made by `sign_manifest` from that
+/// hash, vouches for it).
+///
+/// Both files are written under temporary names and fsynced, the bundle on
+/// a second thread while this one hashes it and signs the manifest, so the
+/// two syncs overlap with each other and with the signing. Only then are
+/// both linked into place (never over an existing file) and the directory
+/// fsynced, once for both. Then each is read back and compared byte for
+/// byte; before that its pages are dropped from the page cache (they are
+/// clean after the fsync), so on a medium that honours that the bytes
+/// compared are the medium's, not the copy still in memory.
+fn write_both(
+    dir: &Path,
+    (bundle, armored): (&Path, &[u8]),
+    manifest: &Path,
+    sign_manifest: impl FnOnce(&str) -> Result<String, VaultError>,
+    written: &mut Vec<PathBuf>,
+    progress: &dyn Fn(ExportStep),
+) -> Result<String, VaultError> {
+    progress(ExportStep::Writing(bundle.to_owned()));
+    let (bundle_tmp, mut bundle_file) = create_partial(dir, bundle, written)?;
+    let (bundle_wrote, signed) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_synced(&mut bundle_file, armored, true));
+        let signed = (|| {
+            let sha = crypto::hex(&crypto::sha256(armored));
+            let signed = sign_manifest(&sha)?;
+            progress(ExportStep::Writing(manifest.to_owned()));
+            let (tmp, mut f) = create_partial(dir, manifest, written)?;
+            write_synced(&mut f, signed.as_bytes(), false).map_err(io_err(&tmp))?;
+            Ok::<_, VaultError>((sha, tmp, signed))
+        })();
+        (writer.join(), signed)
+    });
+    // The bundle's failure first: it is the one a full medium meets.
+    bundle_wrote
+        .map_err(|_| VaultError::Crypto("the bundle writing thread panicked".into()))?
+        .map_err(io_err(&bundle_tmp))?;
+    let (sha, manifest_tmp, signed) = signed?;
+    crash_point("export-partial-written");
+    link_partial(&bundle_tmp, bundle, written)?;
+    crash_point("export-bundle-written");
+    link_partial(&manifest_tmp, manifest, written)?;
     super::init::sync_dir(dir)?;
-    progress(ExportStep::ReadingBack(final_path.to_owned()));
-    if !reads_back_as(final_path, bytes).map_err(io_err(final_path))? {
-        return Err(VaultError::ReadBackMismatch {
-            path: final_path.to_owned(),
-        });
+    for (path, want) in [(bundle, armored), (manifest, signed.as_bytes())] {
+        progress(ExportStep::ReadingBack(path.to_owned()));
+        if !reads_back_as(path, want).map_err(io_err(path))? {
+            return Err(VaultError::ReadBackMismatch {
+                path: path.to_owned(),
+            });
+        }
     }
     Ok(sha)
 }
@@ -552,18 +595,18 @@ impl UnsealedVault {
         }
         let mut written = Vec::new();
         let mut result = (|| -> Result<String, VaultError> {
-            let bundle_sha = write_durably(&media, &bundle, &mut written, &armored, progress)?;
-            crash_point("export-bundle-written");
-            let text = manifest_text(
-                &info,
-                &req,
-                serials.len(),
-                &bundle_name,
-                &bundle_sha,
-                &officers,
-            );
-            let signed = pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
-            write_durably(&media, &manifest, &mut written, signed.as_bytes(), progress)?;
+            let bundle_sha = write_both(
+                &media,
+                (&bundle, &armored),
+                &manifest,
+                |sha| {
+                    let text =
+                        manifest_text(&info, &req, serials.len(), &bundle_name, sha, &officers);
+                    pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)
+                },
+                &mut written,
+                progress,
+            )?;
             crash_point("export-files-written");
             Ok(bundle_sha)
         })();
