@@ -456,22 +456,22 @@ fn commit_destruction(
         }
     }
     let text = receipt_text(
-        &info,
+        info,
         id,
-        &plan,
-        &sha,
-        &at,
-        &officer_list,
+        plan,
+        sha,
+        at,
+        officer_list,
         &shredded,
-        &statement_sha,
+        statement_sha,
     );
-    let receipt = crate::pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)?;
+    let receipt = crate::pgp::clearsign(vault_key, &text).map_err(VaultError::Pgp)?;
     let receipt_sha = crypto::hex(&crypto::sha256(receipt.as_bytes()));
     let parts = n.div_ceil(PART);
     for (i, chunk) in plan.serials.chunks(PART).enumerate() {
         audit::append(
             tx,
-            &vid,
+            vid,
             &Event {
                 kind: events::SEEDS_DESTROYED_SERIALS,
                 actors: officer_names.to_vec(),
@@ -497,7 +497,7 @@ fn commit_destruction(
     )?;
     audit::append(
         tx,
-        &vid,
+        vid,
         &Event {
             kind: events::SEEDS_DESTROYED,
             actors: officer_names.to_vec(),
