@@ -24,6 +24,7 @@ mod card_words_interop;
 mod ceremony_run;
 mod ceremony_scripts;
 mod crash_harness;
+mod destroy_runs;
 mod export_cli;
 mod first_hour;
 mod format_capabilities;
