@@ -25,6 +25,7 @@ mod ceremony_run;
 mod ceremony_scripts;
 mod crash_harness;
 mod duplicate_set;
+mod destroy_runs;
 mod export_cli;
 mod first_hour;
 mod format_capabilities;
