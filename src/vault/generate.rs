@@ -507,19 +507,7 @@ impl UnsealedVault {
         let vid = vault_id.to_string();
         let officers = self.officer_names();
         let vault_key = self.vault_key()?;
-        let dk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let dk_id: i64 = self.vault().store().conn().query_row(
-            "SELECT coalesce(max(id), 0) + 1 FROM data_keys",
-            [],
-            |r| r.get(0),
-        )?;
-        let wrapped = self
-            .kek()
-            .seal(
-                &keys::aad_data_key(vault_id, dk_id, info.key_version),
-                dk.expose(),
-            )
-            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let (dk, dk_id, wrapped) = self.new_data_key()?;
         let (format, params, count) = (spec.format, &spec.params, spec.count);
         let burn_tmp = partial_of(&media, burn);
         let manifest_tmp = partial_of(&media, manifest);

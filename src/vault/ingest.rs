@@ -228,6 +228,27 @@ fn pgp_reason(e: &std::io::Error) -> Option<String> {
 }
 
 impl UnsealedVault {
+    /// A fresh batch data key, the id it will get (the next in
+    /// `data_keys`) and its wrap under the current KEK, bound to that id
+    /// and key version: what an ingested or a generated batch stores.
+    pub(crate) fn new_data_key(&self) -> Result<(Key32, i64, Vec<u8>), VaultError> {
+        let info = self.vault().info();
+        let dk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let id: i64 = self.vault().store().conn().query_row(
+            "SELECT coalesce(max(id), 0) + 1 FROM data_keys",
+            [],
+            |r| r.get(0),
+        )?;
+        let wrapped = self
+            .kek()
+            .seal(
+                &keys::aad_data_key(info.vault_id, id, info.key_version),
+                dk.expose(),
+            )
+            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        Ok((dk, id, wrapped))
+    }
+
     /// Ingests one batch file, all or nothing.
     pub fn ingest(&mut self, src: &IngestSource<'_>) -> Result<IngestOutcome, IngestError> {
         self.ingest_with(src, &IngestControl::default())
@@ -437,19 +458,7 @@ impl UnsealedVault {
         let info = self.vault().info().clone();
         let vault_id = info.vault_id;
         let officers = self.officer_names();
-        let dk = Key32::random().map_err(|e| VaultError::Crypto(e.to_string()))?;
-        let next_dk: i64 = self.vault().store().conn().query_row(
-            "SELECT coalesce(max(id), 0) + 1 FROM data_keys",
-            [],
-            |r| r.get(0),
-        )?;
-        let wrapped = self
-            .kek()
-            .seal(
-                &keys::aad_data_key(vault_id, next_dk, info.key_version),
-                dk.expose(),
-            )
-            .map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let (dk, next_dk, wrapped) = self.new_data_key()?;
         // Warnings of an earlier read with the same options are not this batch's.
         src.read_options.warnings.take();
         let batch = BatchMeta {
