@@ -1,26 +1,62 @@
 #!/usr/bin/env bash
-# Runs each fuzz target (all, or those named after SECONDS) for SECONDS of
-# wall time, one after the other, at low priority, and prints per target:
-# CPU seconds used, executions per second, and crash files written.
-# Build first with fuzz/build.sh.
+# Runs each fuzz target (all, or those named after CPU_SECONDS) until it
+# has used CPU_SECONDS of CPU time in all, at low priority, LANES targets at
+# a time (FUZZ_LANES, default 1), in slices of FUZZ_SLICE seconds of wall
+# time (default 300): a slice that got little CPU because the machine was
+# busy is simply followed by another. Each slice resumes from the corpus
+# the last one grew (fuzz/work/TARGET), so the CPU time adds up, also
+# across invocations: logs/TARGET.total keeps the running totals.
+# Prints per target: CPU seconds used in all, executions, executions per
+# CPU second, and crash files written. Build first with fuzz/build.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
-secs=${1:?usage: fuzz/run-all.sh SECONDS [TARGET...]}
+budget=${1:?usage: fuzz/run-all.sh CPU_SECONDS [TARGET...]}
 shift
+lanes=${FUZZ_LANES:-1}
+slice=${FUZZ_SLICE:-300}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=($(ls corpus))
+    mapfile -t targets < <(ls corpus)
 fi
 bin=target/x86_64-unknown-linux-gnu/release
+mkdir -p logs
+
+# Running totals of one target: "cpu_seconds executions".
+totals() {
+    if [ -f "logs/$1.total" ]; then cat "logs/$1.total"; else echo "0 0"; fi
+}
+
+run_target() {
+    local t=$1
+    mkdir -p "work/$t" "artifacts/$t"
+    local before cpu runs
+    before=$(find "artifacts/$t" -type f | wc -l)
+    read -r cpu runs < <(totals "$t")
+    while [ "$cpu" -lt "$budget" ]; do
+        /usr/bin/time -f "%U %S" -o "logs/$t.time" nice -n 19 "$bin/$t" "work/$t" "corpus/$t" \
+            -max_total_time="$slice" -rss_limit_mb=2048 -timeout=10 \
+            -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"logs/$t.slice" 2>&1 || true
+        cat "logs/$t.slice" >>"logs/$t.log"
+        local used done_runs
+        used=$(awk '{printf "%.0f", $1 + $2}' "logs/$t.time")
+        done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.slice" | tail -1)
+        cpu=$((cpu + used))
+        runs=$((runs + ${done_runs:-0}))
+        echo "$cpu $runs" >"logs/$t.total"
+        # A crash stops libFuzzer early; go on fuzzing (the crash file is kept).
+    done
+    local after
+    after=$(find "artifacts/$t" -type f | wc -l)
+    echo "$t: cpu ${cpu}s in all, ${runs} runs, $((runs / (cpu > 0 ? cpu : 1))) exec per CPU second, $((after - before)) new crash file(s) (artifacts/$t)"
+}
+
+running=0
 for t in "${targets[@]}"; do
-    mkdir -p "work/$t" "artifacts/$t" logs
-    before=$(ls "artifacts/$t" | wc -l)
-    /usr/bin/time -f "%U %S" -o "logs/$t.time" nice "$bin/$t" "work/$t" "corpus/$t" \
-        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
-        -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"logs/$t.log" 2>&1 || true
-    cpu=$(awk '{printf "%.0f", $1 + $2}' "logs/$t.time")
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
-    wall=$(sed -n 's/.*Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "logs/$t.log" | tail -1)
-    after=$(ls "artifacts/$t" | wc -l)
-    echo "$t: cpu ${cpu}s, ${runs:-?} runs in ${wall:-?}s, $(( ${runs:-0} / ${wall:-1} )) exec/s, $((after - before)) new crash file(s)"
+    run_target "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$lanes" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
 done
+wait
