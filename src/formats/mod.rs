@@ -533,6 +533,9 @@ pub struct BatchReader<'a> {
     /// errors count, so a serial repeated after a bad line is still
     /// reported).
     first_seen: SeenSerials,
+    /// Whether repeats are looked for here (see
+    /// [`BatchReader::leave_repeats_to_caller`]).
+    find_repeats: bool,
     errors: BatchErrors,
     position: u64,
     good: u64,
@@ -554,6 +557,7 @@ impl<'a> BatchReader<'a> {
         BatchReader {
             records,
             first_seen: SeenSerials::default(),
+            find_repeats: true,
             errors: BatchErrors::default(),
             position: 0,
             good: 0,
@@ -585,8 +589,28 @@ impl<'a> BatchReader<'a> {
         }
     }
 
+    /// Makes room for about `n` records in the duplicate check at once,
+    /// rather than growing (and rehashing) it as they come: an estimate,
+    /// e.g. from the file's size.
+    pub fn expect_records(&mut self, n: usize) {
+        self.first_seen.reserve(n);
+    }
+
+    /// Stops looking for serials repeated within the file: the caller
+    /// finds them itself, cheaper (the ingest's database refuses a second
+    /// row with a serial it holds), and when it finds one reads the file
+    /// again with a reader that looks, to report every problem with its
+    /// lines. Keeping every serial of a million-token file in a table was
+    /// an eighth of the ingest's time.
+    pub fn leave_repeats_to_caller(&mut self) {
+        self.find_repeats = false;
+    }
+
     /// Records `serial` at `line`; the error when it was seen before.
     fn check_duplicate(&mut self, serial: &crate::token::Serial, line: u64) -> Option<RecordError> {
+        if !self.find_repeats {
+            return None;
+        }
         let first = self
             .first_seen
             .insert_or_first(serial.as_str(), line, self.position)?;
@@ -622,10 +646,32 @@ struct SeenSerials {
     hasher: foldhash::fast::RandomState,
 }
 
+/// The hash of serial `j` of a [`SeenSerials`] (for moving it when the
+/// table grows).
+fn hash_of(hasher: &foldhash::fast::RandomState, bytes: &[u8], ends: &[usize], j: usize) -> u64 {
+    use std::hash::BuildHasher;
+    let start = j
+        .checked_sub(1)
+        .and_then(|b| ends.get(b))
+        .copied()
+        .unwrap_or(0);
+    let end = ends.get(j).copied().unwrap_or(start);
+    hasher.hash_one(bytes.get(start..end).unwrap_or_default())
+}
+
 /// Marks a place in [`SeenSerials::first`] as a record number.
 const RECORD_BIT: u64 = 1 << 63;
 
 impl SeenSerials {
+    /// Makes room for `n` more serials.
+    fn reserve(&mut self, n: usize) {
+        let (hasher, bytes, ends) = (&self.hasher, &self.bytes, &self.ends);
+        self.table.reserve(n, |&j| hash_of(hasher, bytes, ends, j));
+        self.ends.reserve(n);
+        self.first.reserve(n);
+        self.bytes.reserve(n.saturating_mul(8));
+    }
+
     /// The bytes of serial `i`.
     fn serial(&self, i: usize) -> &[u8] {
         let start = match i.checked_sub(1) {
@@ -666,15 +712,8 @@ impl SeenSerials {
             position | RECORD_BIT
         });
         let (hasher, bytes, ends) = (&self.hasher, &self.bytes, &self.ends);
-        self.table.insert_unique(hash, i, |&j| {
-            let start = j
-                .checked_sub(1)
-                .and_then(|b| ends.get(b))
-                .copied()
-                .unwrap_or(0);
-            let end = ends.get(j).copied().unwrap_or(start);
-            hasher.hash_one(bytes.get(start..end).unwrap_or_default())
-        });
+        self.table
+            .insert_unique(hash, i, |&j| hash_of(hasher, bytes, ends, j));
         None
     }
 }

@@ -330,6 +330,7 @@ impl UnsealedVault {
                 source: e,
             }
         })?;
+        records.expect_records(expected_records(src.path, format));
         let conn = self.vault().store().conn();
         let mut known = conn.prepare("SELECT 1 FROM seeds WHERE serial = ?1")?;
         let mut count = 0u64;
@@ -483,8 +484,16 @@ impl UnsealedVault {
         // the transaction while the parser thread reads, checks and seals.
         // Seed plaintext never leaves the parser thread: only serials,
         // parameters and ciphertext cross the channel.
-        std::thread::scope(|scope| {
-            let (to_db, from_parser) = std::sync::mpsc::sync_channel::<Vec<Row>>(8);
+        // Foreign keys are not checked in this transaction: it inserts the
+        // batch, data key and parameter set rows its seeds point to itself,
+        // and checking three references per seed cost a fifth of the
+        // inserts' time. They are on again before this returns.
+        store.conn().pragma_update(None, "foreign_keys", "OFF")?;
+        // Set when the batch is refused for its records or serials:
+        // whether the database found a serial the file repeats.
+        let mut recheck: Option<bool> = None;
+        let outcome = std::thread::scope(|scope| {
+            let (to_db, from_parser) = std::sync::mpsc::sync_channel::<SealedChunk>(8);
             // The data key is fresh and seals this batch only: counter nonces.
             let mut sealer = CounterSealer::new(dk);
             let parser = scope.spawn(move || -> Result<Result<u64, BatchErrors>, IngestError> {
@@ -494,54 +503,164 @@ impl UnsealedVault {
                         source: e,
                     }
                 })?;
+                records.leave_repeats_to_caller();
                 let mut seed_aad = keys::SeedAad::new(vault_id);
-                let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK);
+                let mut chunk = SealedChunk::default();
                 // The parameter set's digest goes into every seed's AAD; a
-                // batch has few sets, so it is computed when the set changes.
+                // batch has few sets, so it is computed when the set changes,
+                // and only then does the set cross to the inserting side.
                 let mut set: Option<(crate::token::TokenParams, String)> = None;
                 for token in records.by_ref() {
-                    let digest = match &set {
-                        Some((p, d)) if *p == token.params => d,
+                    let new_set = match &set {
+                        Some((p, _)) if *p == token.params => None,
                         _ => {
                             let d = token.params.sha256_hex();
-                            &set.insert((token.params.clone(), d)).1
+                            set = Some((token.params.clone(), d));
+                            Some(token.params)
                         }
                     };
-                    let aad = seed_aad.of(token.serial.as_str(), next_dk, digest);
-                    let sealed = sealer
-                        .seal(aad, token.seed.expose())
+                    let digest = set.as_ref().map(|(_, d)| d.as_str()).unwrap_or_default();
+                    let serial = token.serial.as_str();
+                    let aad = seed_aad.of(serial, next_dk, digest);
+                    chunk.bytes.extend_from_slice(serial.as_bytes());
+                    let serial_end = chunk.bytes.len();
+                    sealer
+                        .seal_append(aad, token.seed.expose(), &mut chunk.bytes)
                         .map_err(|e| VaultError::Crypto(e.to_string()))?;
-                    chunk.push(Row {
-                        serial: token.serial.into_string(),
-                        params: token.params,
-                        sealed,
+                    chunk.rows.push(PackedRow {
+                        serial_end,
+                        sealed_end: chunk.bytes.len(),
+                        new_set,
                     });
-                    if chunk.len() == ROWS_PER_CHUNK {
-                        let full =
-                            std::mem::replace(&mut chunk, Vec::with_capacity(ROWS_PER_CHUNK));
-                        if to_db.send(full).is_err() {
-                            // The inserting side failed; its error is the one to report.
-                            return Ok(Ok(0));
-                        }
+                    if chunk.rows.len() == ROWS_PER_CHUNK
+                        && to_db.send(std::mem::take(&mut chunk)).is_err()
+                    {
+                        // The inserting side failed; its error is the one to report.
+                        return Ok(Ok(0));
                     }
                 }
-                if !chunk.is_empty() {
+                if !chunk.rows.is_empty() {
                     let _ = to_db.send(chunk);
                 }
                 drop(to_db);
                 Ok(records.finish())
             });
-            store.write(|tx| insert_batch(tx, &batch, from_parser, parser, hash, progress))
-        })
+            store.write(|tx| {
+                insert_batch(
+                    tx,
+                    &batch,
+                    from_parser,
+                    parser,
+                    hash,
+                    progress,
+                    &mut recheck,
+                )
+            })
+        });
+        store.conn().pragma_update(None, "foreign_keys", "ON")?;
+        match recheck {
+            Some(repeated) => Err(self.recheck(src, name, hash, repeated, outcome.err())),
+            None => outcome,
+        }
+    }
+
+    /// The refusal of a batch the ingest found a problem in (`refused`), as
+    /// a check would word it: the file read again with every check (serials
+    /// repeated within the file included, which the ingest's reader leaves
+    /// to the database), so every problem is listed with its lines; when
+    /// that finds none (serials only already in the vault), `refused`
+    /// stands. A file that reads differently the second time, or that the
+    /// database saw repeat a serial (`repeated`) and now does not, changed
+    /// under the ingest.
+    fn recheck(
+        &self,
+        src: &IngestSource<'_>,
+        name: &str,
+        first: &Arc<Mutex<Sha256>>,
+        repeated: bool,
+        refused: Option<IngestError>,
+    ) -> IngestError {
+        let again = Arc::new(Mutex::new(Sha256::new()));
+        let (input, format, _) = match self.open_input(src, name, &again) {
+            Ok(opened) => opened,
+            Err(e) => return e,
+        };
+        src.read_options.warnings.take();
+        let mut records = match BatchReader::open(format, input, src.read_options) {
+            Ok(r) => r,
+            Err(source) => {
+                return IngestError::Format {
+                    path: name.into(),
+                    source,
+                }
+            }
+        };
+        records.expect_records(expected_records(src.path, format));
+        let result = records.finish();
+        let digest = |h: &Arc<Mutex<Sha256>>| {
+            h.lock()
+                .map(|h| crypto::hex(&h.clone().finish()))
+                .unwrap_or_default()
+        };
+        let changed = IngestError::Changed { path: name.into() };
+        if digest(first) != digest(&again) {
+            return changed;
+        }
+        match (result, refused) {
+            (Err(errors), _) => IngestError::Records {
+                path: name.into(),
+                errors,
+            },
+            (Ok(_), Some(refused)) if !repeated => refused,
+            _ => changed,
+        }
     }
 }
 
-/// Rows handed from the parser thread to the inserting thread at a time.
-const ROWS_PER_CHUNK: usize = 1024;
+/// Rows handed from the parser thread to the inserting thread at a time
+/// (a multiple of [`ROWS_PER_INSERT`]: a chunk is inserted whole).
+const ROWS_PER_CHUNK: usize = 1000;
+
+/// Sealed tokens on their way to the database, packed (no plaintext
+/// crosses): the serials' and sealed seeds' bytes one after the other in
+/// one buffer, and where each ends. A few allocations per thousand tokens
+/// instead of three per token made on one thread and freed on the other.
+#[derive(Default)]
+struct SealedChunk {
+    bytes: Vec<u8>,
+    rows: Vec<PackedRow>,
+}
+
+/// One token of a [`SealedChunk`]: its serial ends at `serial_end`, its
+/// sealed seed (starting there) at `sealed_end`.
+struct PackedRow {
+    serial_end: usize,
+    sealed_end: usize,
+    /// Its parameter set when it is not the previous token's (always for
+    /// the batch's first token).
+    new_set: Option<crate::token::TokenParams>,
+}
+
+/// About how many records a batch file of this format holds, from its
+/// size: the duplicate check reserves room for them once instead of
+/// growing (and rehashing) its table twenty times. An estimate only: too
+/// low costs a rehash, too high some memory, so it is capped.
+fn expected_records(path: &Path, format: Format) -> usize {
+    // Bytes of the shortest usual record of each line format; XML costs
+    // far more per token and is not estimated.
+    let per_record: u64 = match format {
+        Format::AzureCsv | Format::PrivacyIdea => 48,
+        Format::Hex | Format::Base32 => 32,
+        Format::Otpauth => 80,
+        Format::Pskc => return 0,
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    usize::try_from((size / per_record).min(4_000_000)).unwrap_or(0)
+}
 /// Rows per multi-row INSERT statement (5 parameters each, far below
 /// SQLite's limit); one statement per row spent its time in statement
 /// overhead rather than in the B-tree.
-const ROWS_PER_INSERT: usize = 50;
+const ROWS_PER_INSERT: usize = 200;
 
 /// Serials accepted (in file order, not yet logged, each with its
 /// parameter set's id) and refused as already present.
@@ -550,6 +669,8 @@ struct Accepted {
     inserted: Vec<(String, i64)>,
     present: Vec<String>,
     present_count: u64,
+    /// Rows whose serial an earlier row of the same batch has.
+    repeated: u64,
 }
 
 /// The accepted serials of a batch, logged in parts of
@@ -637,14 +758,15 @@ impl SerialLog {
     }
 }
 
-/// Inserts `group` with one statement. Rows whose serial is already in
-/// the vault are ignored by SQLite; only then (rare: the batch is refused
-/// anyway) each row is looked up to name them.
+/// Inserts `group` (serial, parameter set id, sealed seed) with one
+/// statement. Rows whose serial is already in the vault are ignored by
+/// SQLite; only then (rare: the batch is refused anyway) each row is
+/// looked up to name them.
 fn insert_group(
     tx: &rusqlite::Transaction<'_>,
     batch_id: i64,
     dk_id: i64,
-    group: &mut Vec<(String, i64, Vec<u8>)>,
+    group: &[(&str, i64, &[u8])],
     acc: &mut Accepted,
 ) -> Result<(), IngestError> {
     if group.is_empty() {
@@ -660,7 +782,7 @@ fn insert_group(
     }
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(group.len() * 5);
-    for (serial, pid, sealed) in group.iter() {
+    for (serial, pid, sealed) in group {
         values.extend([
             serial as &dyn rusqlite::ToSql,
             &batch_id,
@@ -673,29 +795,29 @@ fn insert_group(
     drop(values);
     if inserted == group.len() {
         acc.inserted
-            .extend(group.drain(..).map(|(s, pid, _)| (s, pid)));
+            .extend(group.iter().map(|&(s, pid, _)| (s.to_owned(), pid)));
         return Ok(());
     }
-    let mut owner = tx.prepare_cached("SELECT batch_id FROM seeds WHERE serial = ?1")?;
-    for (serial, pid, _) in group.drain(..) {
-        let b: i64 = owner.query_row([&serial], |r| r.get(0))?;
-        if b == batch_id {
-            acc.inserted.push((serial, pid));
+    // The row stored under the serial is this one when it holds this
+    // sealed seed (every seal has its own nonce); another row of this
+    // batch means the file repeats the serial.
+    let mut owner =
+        tx.prepare_cached("SELECT batch_id, sealed = ?2 FROM seeds WHERE serial = ?1")?;
+    for &(serial, pid, sealed) in group {
+        let (b, this): (i64, bool) =
+            owner.query_row(params![serial, sealed], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if b == batch_id && this {
+            acc.inserted.push((serial.to_owned(), pid));
+        } else if b == batch_id {
+            acc.repeated += 1;
         } else {
             acc.present_count += 1;
             if acc.present.len() < MAX_LISTED_PRESENT {
-                acc.present.push(serial);
+                acc.present.push(serial.to_owned());
             }
         }
     }
     Ok(())
-}
-
-/// One sealed token on its way to the database (no plaintext).
-struct Row {
-    serial: String,
-    params: crate::token::TokenParams,
-    sealed: Vec<u8>,
 }
 
 /// What the inserting side needs to know about the batch.
@@ -723,10 +845,11 @@ type ParserResult = Result<Result<u64, BatchErrors>, IngestError>;
 fn insert_batch(
     tx: &rusqlite::Transaction<'_>,
     b: &BatchMeta<'_>,
-    rows: std::sync::mpsc::Receiver<Vec<Row>>,
+    rows: std::sync::mpsc::Receiver<SealedChunk>,
     parser: std::thread::ScopedJoinHandle<'_, ParserResult>,
     hash: &Arc<Mutex<Sha256>>,
     progress: Option<&dyn Fn(u64)>,
+    recheck: &mut Option<bool>,
 ) -> Result<IngestOutcome, IngestError> {
     let id = b.vault_id.to_string();
     let dk_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| {
@@ -757,42 +880,63 @@ fn insert_batch(
     };
     let mut acc = Accepted::default();
     let mut log = SerialLog::default();
-    // Most batches repeat one parameter set: look it up once.
-    let mut last_params: Option<(crate::token::TokenParams, i64)> = None;
-    let mut group: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(ROWS_PER_INSERT);
+    // The parser sends a parameter set only when it changes: its id.
+    let mut pid: Option<i64> = None;
+    let garbled = || VaultError::Crypto("a sealed chunk from the parser is garbled".into());
     for chunk in rows.iter() {
-        for row in chunk {
-            let pid = match &last_params {
-                Some((p, id)) if *p == row.params => *id,
-                _ => {
-                    // Stored in canonical form: the bytes whose SHA-256 the seeds' AAD binds.
-                    let id = params_id(&row.params.canonical_json())?;
-                    log.add_set(&row.params, id);
-                    last_params = Some((row.params, id));
-                    id
-                }
-            };
-            group.push((row.serial, pid, row.sealed));
+        let mut group: Vec<(&str, i64, &[u8])> = Vec::with_capacity(ROWS_PER_INSERT);
+        let mut start = 0;
+        for row in &chunk.rows {
+            if let Some(params) = &row.new_set {
+                // Stored in canonical form: the bytes whose SHA-256 the seeds' AAD binds.
+                let id = params_id(&params.canonical_json())?;
+                log.add_set(params, id);
+                pid = Some(id);
+            }
+            let serial = chunk
+                .bytes
+                .get(start..row.serial_end)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(garbled)?;
+            let sealed = chunk
+                .bytes
+                .get(row.serial_end..row.sealed_end)
+                .ok_or_else(garbled)?;
+            start = row.sealed_end;
+            group.push((serial, pid.ok_or_else(garbled)?, sealed));
             if group.len() == ROWS_PER_INSERT {
-                insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+                insert_group(tx, batch_id, dk_id, &group, &mut acc)?;
+                group.clear();
             }
         }
+        insert_group(tx, batch_id, dk_id, &group, &mut acc)?;
         log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
         super::crash::point("ingest-mid-insert");
         if let Some(p) = progress {
             p(log.count + acc.present_count);
         }
     }
-    insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
-    log.accept(tx, &id, &b.officers, batch_id, &mut acc.inserted)?;
     let (count, present, present_count) = (log.count, acc.present, acc.present_count);
     let parsed = parser
         .join()
         .map_err(|_| VaultError::Crypto("the batch parser stopped unexpectedly".into()))??;
+    // The parser left repeated serials to the database: when a record is
+    // refused or a serial repeated, the caller reads the file again with
+    // every check for the report (see `UnsealedVault::recheck`).
+    if parsed.is_err() || acc.repeated > 0 || acc.present_count > 0 {
+        *recheck = Some(acc.repeated > 0);
+    }
     if let Err(errors) = parsed {
         return Err(IngestError::Records {
             path: b.name.into(),
             errors,
+        });
+    }
+    if acc.repeated > 0 {
+        // Replaced by the re-read's report, which names the lines.
+        return Err(IngestError::Records {
+            path: b.name.into(),
+            errors: formats::BatchErrors::default(),
         });
     }
     if present_count > 0 {
@@ -890,11 +1034,33 @@ fn log_part(
         &Event {
             kind: events::BATCH_SERIALS,
             actors: officers.to_vec(),
-            data: json!({ "batch_id": batch_id, "part": part, "serials": serials, "params": runs }),
+            // The serials move into the entry: no copy of 10,000 strings.
+            data: json!({
+                "batch_id": batch_id,
+                "part": part,
+                "serials": serde_json::Value::Array(serials.drain(..).map(serde_json::Value::String).collect()),
+                "params": runs,
+            }),
         },
     )?;
-    serials.clear();
     runs.clear();
+    Ok(())
+}
+
+/// [`insert_group`] for rows that own their bytes; empties `group`.
+fn insert_owned(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: i64,
+    dk_id: i64,
+    group: &mut Vec<(String, i64, Vec<u8>)>,
+    acc: &mut Accepted,
+) -> Result<(), IngestError> {
+    let borrowed: Vec<(&str, i64, &[u8])> = group
+        .iter()
+        .map(|(s, pid, sealed)| (s.as_str(), *pid, sealed.as_slice()))
+        .collect();
+    insert_group(tx, batch_id, dk_id, &borrowed, acc)?;
+    group.clear();
     Ok(())
 }
 
@@ -970,13 +1136,21 @@ pub(super) fn insert_sealed(
             };
             group.push((serial, pid, sealed));
             if group.len() == ROWS_PER_INSERT {
-                insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+                insert_owned(tx, batch_id, dk_id, &mut group, &mut acc)?;
             }
         }
         log.accept(tx, vault_id, officers, batch_id, &mut acc.inserted)?;
     }
-    insert_group(tx, batch_id, dk_id, &mut group, &mut acc)?;
+    insert_owned(tx, batch_id, dk_id, &mut group, &mut acc)?;
     log.accept(tx, vault_id, officers, batch_id, &mut acc.inserted)?;
+    if acc.repeated > 0 {
+        // Generated serials are counted up: a repeat is a bug, stopped here.
+        return Err(VaultError::Crypto(format!(
+            "the generated batch repeats {} serial(s)",
+            acc.repeated
+        ))
+        .into());
+    }
     if acc.present_count > 0 {
         return Err(already_present(
             "the generated batch",
