@@ -336,6 +336,12 @@ impl UnsealedVault {
         let mut count = 0u64;
         let mut present = Vec::new();
         let mut present_count = 0u64;
+        // The lookups go in read transactions of PROGRESS_EVERY serials:
+        // one each had SQLite take and drop its shared lock and look for a
+        // hot journal per serial (three quarters of the check's time),
+        // while one for the whole file would keep a writer waiting all
+        // along. Nothing is written, so each ends by rolling back.
+        let mut reading = conn.unchecked_transaction()?;
         for token in records.by_ref() {
             count += 1;
             if known.exists([token.serial.as_str()])? {
@@ -345,11 +351,14 @@ impl UnsealedVault {
                 }
             }
             if count % PROGRESS_EVERY == 0 {
+                reading.rollback()?;
+                reading = conn.unchecked_transaction()?;
                 if let Some(p) = progress {
                     p(count);
                 }
             }
         }
+        reading.rollback()?;
         if let Err(errors) = records.finish() {
             return Err(IngestError::Records {
                 path: name.into(),
