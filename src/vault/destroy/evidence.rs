@@ -269,9 +269,12 @@ pub(crate) fn refuse_destroyed_in_batch(
     name: &str,
     batch_id: i64,
 ) -> Result<(), VaultError> {
+    // Driven from the destroyed serials (CROSS JOIN keeps that order):
+    // the planner, without statistics, walked the whole seeds table for
+    // the batch's rows, a tenth of a second per million seeds ingested.
     let mut st = tx.prepare(
         "SELECT d.serial, coalesce(x.destroyed_at, '?') FROM destroyed_serials d
-         JOIN seeds s ON s.serial = d.serial
+         CROSS JOIN seeds s ON s.serial = d.serial
          LEFT JOIN destructions x ON x.id = d.destruction_id
          WHERE s.batch_id = ?1 ORDER BY d.serial",
     )?;
