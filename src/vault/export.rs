@@ -708,6 +708,12 @@ enum BundleError {
     Vault(VaultError),
 }
 
+impl From<VaultError> for BundleError {
+    fn from(e: VaultError) -> Self {
+        BundleError::Vault(e)
+    }
+}
+
 impl From<pgp::PgpError> for BundleError {
     fn from(e: pgp::PgpError) -> Self {
         BundleError::Pgp(e)
@@ -745,10 +751,7 @@ impl UnsealedVault {
                     let mut file = formats::Writer::new(format, w, &write_options)
                         .map_err(BundleError::Format)?;
                     for batch in batches {
-                        for token in batch.tokens() {
-                            file.push(&token.map_err(BundleError::Vault)?)
-                                .map_err(BundleError::Format)?;
-                        }
+                        batch.each_token(|token| file.push(token).map_err(BundleError::Format))?;
                     }
                     file.finish().map_err(BundleError::Format)
                 })

@@ -140,34 +140,47 @@ impl SeedBatch {
         self.entries.len()
     }
 
-    /// The tokens, in the order they were opened.
-    pub(crate) fn tokens(&self) -> impl Iterator<Item = Result<Token, VaultError>> + '_ {
+    /// Hands each token to `f`, in the order they were opened. The
+    /// token's parameters are kept from one token to the next while the
+    /// set is the same (a batch mostly holds one), so a token costs its
+    /// serial and its seed, not a fresh copy of its parameters.
+    pub(crate) fn each_token<E: From<VaultError>>(
+        &self,
+        mut f: impl FnMut(&Token) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut start = 0;
-        self.entries
-            .iter()
-            .map(move |&(serial_end, seed_end, params_id)| {
-                let (serial, seed) = (
-                    &self.bytes[start..serial_end],
-                    &self.bytes[serial_end..seed_end],
-                );
-                start = seed_end;
-                let serial = std::str::from_utf8(serial)
-                    .ok()
-                    .and_then(|s| Serial::parse(s).ok())
-                    .ok_or_else(|| {
-                        VaultError::Tampered("a serial in the vault is not a valid serial".into())
-                    })?;
-                let seed = Seed::new(seed.to_vec())
-                    .map_err(|e| seed_fault(serial.as_str(), SeedFault::Malformed(e)))?;
-                let params = param_set(&self.params, serial.as_str(), params_id)?
+        let mut kept: Option<(i64, TokenParams)> = None;
+        for &(serial_end, seed_end, params_id) in &self.entries {
+            let (serial, seed) = (
+                &self.bytes[start..serial_end],
+                &self.bytes[serial_end..seed_end],
+            );
+            start = seed_end;
+            let serial = std::str::from_utf8(serial)
+                .ok()
+                .and_then(|s| Serial::parse(s).ok())
+                .ok_or_else(|| {
+                    VaultError::Tampered("a serial in the vault is not a valid serial".into())
+                })?;
+            let seed = Seed::new(seed.to_vec())
+                .map_err(|e| seed_fault(serial.as_str(), SeedFault::Malformed(e)))?;
+            let params = match kept.take() {
+                Some((id, params)) if id == params_id => params,
+                _ => param_set(&self.params, serial.as_str(), params_id)?
                     .params
-                    .clone();
-                Ok(Token {
-                    serial,
-                    seed,
-                    params,
-                })
-            })
+                    .clone(),
+            };
+            let token = Token {
+                serial,
+                seed,
+                params,
+            };
+            f(&token)?;
+            // The serial and the seed (wiped) go; the parameters stay.
+            let Token { params, .. } = token;
+            kept = Some((params_id, params));
+        }
+        Ok(())
     }
 }
 
