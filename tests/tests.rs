@@ -27,6 +27,7 @@ mod crash_harness;
 mod destroy_runs;
 mod duplicate_set;
 mod export_cli;
+mod export_spans;
 mod first_hour;
 mod format_capabilities;
 mod formats_files;

@@ -471,16 +471,35 @@ impl Vault {
         if let Some(e) = row {
             return Ok(Some(format!("export {e}")));
         }
-        let seq: Option<i64> = conn
-            .query_row(
-                "SELECT seq FROM audit
-                 WHERE CAST(body AS TEXT) LIKE '%\"event\":\"export.completed\"%'
-                   AND json_extract(CAST(body AS TEXT), '$.data.request_id') = ?1 LIMIT 1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(seq.map(|s| format!("log entry {s}")))
+        // Every body is searched here (SIMD), not with SQL's LIKE, which
+        // compares at every byte of a log that grows with every export; only
+        // a body naming both the event and this request is parsed.
+        let event = format!("\"event\":\"{}\"", crate::audit::events::EXPORT_COMPLETED);
+        let request = format!("\"request_id\":{}", serde_json::Value::from(id));
+        let (event, request) = (
+            memchr::memmem::Finder::new(event.as_bytes()),
+            memchr::memmem::Finder::new(request.as_bytes()),
+        );
+        let mut st = conn.prepare_cached("SELECT seq, body FROM audit ORDER BY seq")?;
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            let body = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+                _ => continue,
+            };
+            if event.find(body).is_none() || request.find(body).is_none() {
+                continue;
+            }
+            let Ok(entry) = serde_json::from_slice::<serde_json::Value>(body) else {
+                continue;
+            };
+            if entry["event"] == crate::audit::events::EXPORT_COMPLETED
+                && entry["data"]["request_id"] == id
+            {
+                return Ok(Some(format!("log entry {}", row.get::<_, i64>(0)?)));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -299,7 +299,6 @@ struct Prepared {
     bundle: PathBuf,
     manifest: PathBuf,
     armored: Vec<u8>,
-    serials: Vec<String>,
     vault_key: pgp::SecretCert,
 }
 
@@ -383,7 +382,7 @@ impl UnsealedVault {
                     order_id: req.order_id().to_owned(),
                     requester: req.requester().to_owned(),
                     format: req.format().name().to_owned(),
-                    serials: p.serials.len(),
+                    serials: req.serials().len(),
                     recipient_fingerprint: recipient.fingerprint(),
                     encryption_subkeys: recipient.encryption_subkey_fingerprints(),
                     user_ids: recipient.user_ids(),
@@ -457,22 +456,14 @@ impl UnsealedVault {
         // Every serial is checked again now (voids or other exports may have
         // happened since approval) while the bundle is made, in memory: no
         // byte reaches the medium before `export.started` is logged.
-        let (armored, serials) = self.seal_bundle(req, &vault_key)?;
-        if serials != req.serials() {
-            return Err(VaultError::RequestTampered {
-                id: req.id().to_owned(),
-                what: format!(
-                    "the serials read for the bundle are not the {} the officers signed",
-                    req.serials().len()
-                ),
-            });
-        }
+        // The bundle holds exactly the signed serials: the reader walks
+        // that list, and any of them it cannot deliver refuses the export.
+        let armored = self.seal_bundle(req, &vault_key)?;
         check_room(&media, armored.len() as u64 + MANIFEST_ALLOWANCE)?;
         Ok(Prepared {
             bundle,
             manifest,
             armored,
-            serials,
             vault_key,
         })
     }
@@ -490,9 +481,9 @@ impl UnsealedVault {
             bundle,
             manifest,
             armored,
-            serials,
             vault_key,
         } = p;
+        let serials = req.serials();
         let media = bundle
             .parent()
             .map(Path::to_owned)
@@ -717,6 +708,12 @@ enum BundleError {
     Vault(VaultError),
 }
 
+impl From<VaultError> for BundleError {
+    fn from(e: VaultError) -> Self {
+        BundleError::Vault(e)
+    }
+}
+
 impl From<pgp::PgpError> for BundleError {
     fn from(e: pgp::PgpError) -> Self {
         BundleError::Pgp(e)
@@ -724,8 +721,8 @@ impl From<pgp::PgpError> for BundleError {
 }
 
 impl UnsealedVault {
-    /// Makes the armored, encrypted and signed bundle of a request in
-    /// memory, and returns it with the request's serials.
+    /// Makes the armored, encrypted and signed bundle of a request's
+    /// signed serials in memory.
     ///
     /// Seeds are opened on this thread (it owns the database connection)
     /// and handed in batches to a second one that formats, encrypts and
@@ -738,7 +735,7 @@ impl UnsealedVault {
         &self,
         req: &ApprovedRequest,
         vault_key: &pgp::SecretCert,
-    ) -> Result<(Vec<u8>, Vec<String>), VaultError> {
+    ) -> Result<Vec<u8>, VaultError> {
         let (request_id, format, recipient) = (req.id(), req.format(), req.recipient());
         // The UPN mapping whose hash the officers signed (checked by
         // `approved_request`); only the azure-csv writer uses it.
@@ -754,17 +751,14 @@ impl UnsealedVault {
                     let mut file = formats::Writer::new(format, w, &write_options)
                         .map_err(BundleError::Format)?;
                     for batch in batches {
-                        for token in batch.tokens() {
-                            file.push(&token.map_err(BundleError::Vault)?)
-                                .map_err(BundleError::Format)?;
-                        }
+                        batch.each_token(|token| file.push(token).map_err(BundleError::Format))?;
                     }
                     file.finish().map_err(BundleError::Format)
                 })
                 .map(|()| armored)
             });
             let opened = self.open_request_tokens(
-                request_id,
+                req.serials(),
                 req.order_id(),
                 req.reexport_reason().is_some(),
                 &mut |batch| to_encryptor.send(batch).is_ok(),
@@ -772,15 +766,15 @@ impl UnsealedVault {
             drop(to_encryptor);
             (opened, encryptor.join())
         });
-        let found = opened?;
-        if !found.problems.is_empty() {
+        let problems = opened?;
+        if !problems.is_empty() {
             return Err(VaultError::ExportRefused {
                 id: request_id.to_owned(),
-                problems: found.problems,
+                problems,
             });
         }
         match sealed {
-            Ok(Ok(armored)) => Ok((armored, found.serials)),
+            Ok(Ok(armored)) => Ok(armored),
             Ok(Err(BundleError::Format(e))) => Err(VaultError::Refused(format!(
                 "cannot write the bundle as {format}: {e}"
             ))),

@@ -3,11 +3,13 @@
 //!
 //! An export of 100,000 seeds must not cost 100,000 queries, must not hold
 //! every seed at once, and must not get slower as the vault's export
-//! history grows (docs/decisions/2026-11-22-export-pipeline.md). So the
-//! request's serials are merge-joined against a forward walk of `seeds`
-//! and of the serial index of `request_serials`, and the opened seeds
-//! travel to the other thread packed in a [`SeedBatch`]: one wiped buffer
-//! that never grows, so no copy of a seed is left in freed memory.
+//! history grows (docs/decisions/2026-11-22-export-pipeline.md,
+//! 2026-11-30-export-speed.md). So the request's serials, as the officers
+//! signed them, are walked beside range scans of `seeds`, each span of
+//! serials is checked against completed exports with one query, and the
+//! opened seeds travel to the other thread packed in a [`SeedBatch`]: one
+//! wiped buffer that never grows, so no copy of a seed is left in freed
+//! memory.
 //!
 //! It lives apart from `seeds.rs` because its concerns are throughput and
 //! thread hand-over. What a seed's integrity means is not repeated here:
@@ -138,173 +140,151 @@ impl SeedBatch {
         self.entries.len()
     }
 
-    /// The tokens, in the order they were opened.
-    pub(crate) fn tokens(&self) -> impl Iterator<Item = Result<Token, VaultError>> + '_ {
+    /// Hands each token to `f`, in the order they were opened. The
+    /// token's parameters are kept from one token to the next while the
+    /// set is the same (a batch mostly holds one), so a token costs its
+    /// serial and its seed, not a fresh copy of its parameters.
+    pub(crate) fn each_token<E: From<VaultError>>(
+        &self,
+        mut f: impl FnMut(&Token) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut start = 0;
-        self.entries
-            .iter()
-            .map(move |&(serial_end, seed_end, params_id)| {
-                let (serial, seed) = (
-                    &self.bytes[start..serial_end],
-                    &self.bytes[serial_end..seed_end],
-                );
-                start = seed_end;
-                let serial = std::str::from_utf8(serial)
-                    .ok()
-                    .and_then(|s| Serial::parse(s).ok())
-                    .ok_or_else(|| {
-                        VaultError::Tampered("a serial in the vault is not a valid serial".into())
-                    })?;
-                let seed = Seed::new(seed.to_vec())
-                    .map_err(|e| seed_fault(serial.as_str(), SeedFault::Malformed(e)))?;
-                let params = param_set(&self.params, serial.as_str(), params_id)?
+        let mut kept: Option<(i64, TokenParams)> = None;
+        for &(serial_end, seed_end, params_id) in &self.entries {
+            let (serial, seed) = (
+                &self.bytes[start..serial_end],
+                &self.bytes[serial_end..seed_end],
+            );
+            start = seed_end;
+            let serial = std::str::from_utf8(serial)
+                .ok()
+                .and_then(|s| Serial::parse(s).ok())
+                .ok_or_else(|| {
+                    VaultError::Tampered("a serial in the vault is not a valid serial".into())
+                })?;
+            let seed = Seed::new(seed.to_vec())
+                .map_err(|e| seed_fault(serial.as_str(), SeedFault::Malformed(e)))?;
+            let params = match kept.take() {
+                Some((id, params)) if id == params_id => params,
+                _ => param_set(&self.params, serial.as_str(), params_id)?
                     .params
-                    .clone();
-                Ok(Token {
-                    serial,
-                    seed,
-                    params,
-                })
-            })
+                    .clone(),
+            };
+            let token = Token {
+                serial,
+                seed,
+                params,
+            };
+            f(&token)?;
+            // The serial and the seed (wiped) go; the parameters stay.
+            let Token { params, .. } = token;
+            kept = Some((params_id, params));
+        }
+        Ok(())
     }
 }
 
-/// What opening a request's seeds found besides the tokens.
-#[derive(Debug, Default)]
-pub(crate) struct RequestSerials {
-    /// Every serial of the request, in order.
-    pub serials: Vec<String>,
-    /// Every problem that forbids the export; empty when it may go ahead.
-    pub problems: Vec<String>,
-}
-
 impl UnsealedVault {
-    /// Opens every seed of a request in one pass over the database (an
+    /// Opens the seed of every serial in `serials` (the request's, as the
+    /// officers signed them, sorted) in one pass over the database (an
     /// export of 100,000 seeds must not run 100,000 queries), checking on
     /// the way that each serial is still in the vault, active, in `order`
-    /// and (unless `reexport`) not exported yet.
+    /// and (unless `reexport`) not exported meanwhile. Returns every
+    /// problem that forbids the export, in serial order; none when it may
+    /// go ahead.
     ///
     /// The seeds go to `deliver`, in serial order and in [`SeedBatch`]es, so
-    /// that they never all exist at once; delivery
-    /// stops at the first problem (the export is then refused) or when
-    /// `deliver` returns false (then nothing more is read). After a problem
-    /// every serial is still checked, so the returned problems are all of
-    /// them. Same integrity guarantees as
+    /// that they never all exist at once; delivery stops once a problem is
+    /// known (the export is then refused and the bundle, ciphertext in
+    /// memory, dropped) or when `deliver` returns false (then nothing more
+    /// is read). After a problem every serial is still checked, so the
+    /// returned problems are all of them. Same integrity guarantees as
     /// [`UnsealedVault::open_token`].
     pub(crate) fn open_request_tokens(
         &self,
-        request_id: &str,
+        serials: &[String],
         order: &str,
         reexport: bool,
         deliver: &mut dyn FnMut(SeedBatch) -> bool,
-    ) -> Result<RequestSerials, VaultError> {
+    ) -> Result<Vec<String>, VaultError> {
         let conn = self.vault().store().conn();
         // Once per request, not per row: the parameter sets (a handful)
         // and the digest each one's seeds bind in their AAD.
         let params = Arc::new(read_param_sets(conn)?);
-        // A merge join: the request's serials in order, against a forward
-        // walk of `seeds` (clustered on the serial) and, unless this is a
-        // re-export, of the serial index of every request's serials, whose
-        // rows say which requests hold each serial: a serial held by a
-        // request with a completed export was exported meanwhile. A
-        // request's serials are mostly ranges, so stepping to the next row is
-        // the common case and far cheaper than a seek per serial (the cost
-        // follows the request, not the vault's history); a gap of more than
-        // `MAX_STEPS` rows is jumped with fresh seeks instead.
+        // The request's serials are walked beside a forward range scan of
+        // `seeds` (clustered on the serial): a request's serials are mostly
+        // runs of consecutive ones, so stepping to the next row is the
+        // common case and far cheaper than a seek per serial; a gap of more
+        // than `MAX_STEPS` rows ends the scan and the next serial starts a
+        // fresh one, so the cost follows the request, never the vault.
+        // Whether a row is voided or in another order is worked out by
+        // SQLite: one integer, not two strings, crosses per row.
         const MAX_STEPS: u32 = 8;
-        let completed: std::collections::HashSet<String> = conn
-            .prepare("SELECT request_id FROM exports WHERE state = 'completed'")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut wanted_st = conn
-            .prepare("SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial")?;
         let mut seeds_st = conn.prepare(
-            "SELECT serial, state, order_id, data_key_id, params_id, sealed FROM seeds WHERE serial >= ?1 ORDER BY serial",
+            "SELECT serial, data_key_id, params_id, sealed,
+                    CASE WHEN state = 'voided' THEN 1 WHEN order_id IS ?2 THEN 0 ELSE 2 END
+             FROM seeds WHERE serial >= ?1 ORDER BY serial",
         )?;
-        let mut takers_st = if reexport {
+        // "Exported meanwhile": a serial that a request with a completed
+        // export holds. Asked once per range scan of `seeds`, over the same
+        // span of serials: SQLite walks that span of `request_serials` and
+        // returns only the rows of completed requests (normally none). The
+        // span holds this request's serials and at most `MAX_STEPS` others
+        // per gap, so this too follows the request. A re-export may repeat
+        // serials and skips it.
+        let mut exported_st = if reexport {
             None
         } else {
             Some(conn.prepare(
-                "SELECT serial, request_id FROM request_serials WHERE serial >= ?1 ORDER BY serial",
+                "SELECT serial FROM request_serials
+                 WHERE serial BETWEEN ?1 AND ?2
+                   AND request_id IN (SELECT request_id FROM exports WHERE state = 'completed')",
             )?)
         };
-        fn text<'r>(
-            row: &'r rusqlite::Row<'_>,
-            i: usize,
-        ) -> Result<Option<&'r str>, rusqlite::Error> {
-            row.get_ref(i)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)
-        }
         let mut aad = SeedAad::new(self.vault().info().vault_id);
-        let mut found = RequestSerials::default();
+        // By index into `serials`: at most one problem per serial.
+        let mut problems = std::collections::BTreeMap::<usize, String>::new();
         let mut batch = SeedBatch::new(params.clone());
         let mut delivering = true;
         // A request's seeds mostly share one data key: keep the last one at hand.
         let mut last_key: Option<(i64, std::sync::Arc<SealingKey>)> = None;
-        let mut wanted = wanted_st.query([request_id])?;
-        wanted.advance()?;
-        'seek: while let Some(first) = wanted.get() {
-            let first = text(first, 0)?.unwrap_or_default();
-            let mut seeds = seeds_st.query([first])?;
-            seeds.advance()?;
-            let mut takers = takers_st.as_mut().map(|st| st.query([first])).transpose()?;
-            if let Some(t) = takers.as_mut() {
-                t.advance()?;
-            }
-            while let Some(wanted_row) = wanted.get() {
-                let serial_text = text(wanted_row, 0)?.unwrap_or_default();
-                let mut exported = false;
-                if let Some(t) = takers.as_mut() {
-                    let mut steps = 0;
-                    while let Some(row) = t.get() {
-                        match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
-                            std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
-                            std::cmp::Ordering::Less => continue 'seek,
-                            std::cmp::Ordering::Equal => {
-                                exported |= completed.contains(text(row, 1)?.unwrap_or_default())
-                            }
-                            std::cmp::Ordering::Greater => break,
-                        }
-                        t.advance()?;
-                    }
-                }
+        let mut next = 0;
+        while let Some(first) = serials.get(next) {
+            let start = next;
+            let mut rows = seeds_st.query(rusqlite::params![first, order])?;
+            rows.advance()?;
+            'scan: while let Some(serial) = serials.get(next) {
                 let mut steps = 0;
                 let present = loop {
-                    let Some(row) = seeds.get() else { break false };
-                    match text(row, 0)?.unwrap_or_default().cmp(serial_text) {
+                    let Some(row) = rows.get() else { break false };
+                    match text_bytes(row, 0)?.cmp(serial.as_bytes()) {
                         std::cmp::Ordering::Less if steps < MAX_STEPS => steps += 1,
-                        std::cmp::Ordering::Less => continue 'seek,
+                        // A fresh scan starts at this serial.
+                        std::cmp::Ordering::Less => break 'scan,
                         std::cmp::Ordering::Equal => break true,
                         std::cmp::Ordering::Greater => break false,
                     }
-                    seeds.advance()?;
+                    rows.advance()?;
                 };
-                found.serials.push(serial_text.to_owned());
-                let row = match seeds.get() {
+                let row = match rows.get() {
                     Some(row) if present => row,
                     _ => {
-                        found
-                            .problems
-                            .push(format!("serial {serial_text} is no longer in the vault"));
+                        problems.insert(next, format!("serial {serial} is no longer in the vault"));
                         delivering = false;
-                        wanted.advance()?;
+                        next += 1;
                         continue;
                     }
                 };
-                let problem = match (text(row, 1)?, text(row, 2)?) {
-                    (Some("voided"), _) => Some(format!("serial {serial_text} was voided")),
-                    (_, o) if o != Some(order) => {
-                        Some(format!("serial {serial_text} is not in order {order}"))
-                    }
-                    _ if exported => Some(format!("serial {serial_text} was exported meanwhile")),
-                    _ => None,
+                let problem = match row.get::<_, i64>(4)? {
+                    0 => None,
+                    1 => Some(format!("serial {serial} was voided")),
+                    _ => Some(format!("serial {serial} is not in order {order}")),
                 };
                 if let Some(p) = problem {
-                    found.problems.push(p);
+                    problems.insert(next, p);
                     delivering = false;
                 }
-                let (dk_id, pid): (i64, i64) = (row.get(3)?, row.get(4)?);
+                let (dk_id, pid): (i64, i64) = (row.get(1)?, row.get(2)?);
                 let key = match &last_key {
                     Some((id, k)) if *id == dk_id => k.clone(),
                     _ => {
@@ -313,30 +293,59 @@ impl UnsealedVault {
                         k
                     }
                 };
-                let sealed = row.get_ref(5)?.as_blob().map_err(rusqlite::Error::from)?;
+                let sealed = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
                 if delivering {
-                    batch.open(&key, &mut aad, serial_text, dk_id, sealed, pid)?;
+                    batch.open(&key, &mut aad, serial, dk_id, sealed, pid)?;
                     if batch.is_full() {
                         let full = std::mem::replace(&mut batch, SeedBatch::new(params.clone()));
                         if !deliver(full) {
                             // The receiver gave up; its own error is the one to report.
-                            return Ok(found);
+                            return Ok(Vec::new());
                         }
                     }
                 } else {
                     // Opened even when nothing more is delivered: an altered
                     // seed is reported as such, whatever else is wrong.
-                    let set = param_set(&params, serial_text, pid)?;
-                    open_seed(&key, &mut aad, serial_text, dk_id, &set.sha256, sealed)?;
+                    let set = param_set(&params, serial, pid)?;
+                    open_seed(&key, &mut aad, serial, dk_id, &set.sha256, sealed)?;
                 }
-                // Serials are unique in both tables: both move on.
-                seeds.advance()?;
-                wanted.advance()?;
+                // Serials are unique in both: both move on.
+                rows.advance()?;
+                next += 1;
+            }
+            drop(rows);
+            let (Some(st), Some(span)) = (exported_st.as_mut(), serials.get(start..next)) else {
+                continue;
+            };
+            let (Some(low), Some(high)) = (span.first(), span.last()) else {
+                continue;
+            };
+            let taken = st
+                .query_map([low, high], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for s in taken {
+                // The span may hold serials of no concern to this request.
+                if let Ok(k) = span.binary_search(&s) {
+                    problems
+                        .entry(start + k)
+                        .or_insert_with(|| format!("serial {s} was exported meanwhile"));
+                    delivering = false;
+                }
             }
         }
         if delivering && batch.len() > 0 {
             deliver(batch);
         }
-        Ok(found)
+        Ok(problems.into_values().collect())
+    }
+}
+
+/// The bytes of text column `i` (empty for NULL): compared as SQLite's
+/// BINARY collation orders them, with no UTF-8 check per row.
+fn text_bytes<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r [u8]> {
+    use rusqlite::types::ValueRef;
+    match row.get_ref(i)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b),
+        _ => Ok(&[]),
     }
 }
