@@ -264,7 +264,7 @@ fn export_on_a_full_disk_is_refused_and_changes_nothing() {
     // that never completed (`status` lists it), exactly as after a kill.
     refused_then_done(
         &v,
-        &[0, 16 * 1024, 128 * 1024],
+        &[0, 16 * 1024, 64 * 1024],
         &["vault.unsealed", "export.started", "export.failed"],
         &|| v.export(&id, &media, &["alice", "bob"]),
         // It removes what it wrote, whenever the disk filled.

@@ -269,17 +269,24 @@ impl Vault {
                 Some(f) => {
                     let (k, v) = f.term();
                     let sql = if k == "serial" {
-                        // The serial's own entries, and the `batch.serials`
-                        // part of its batch that names it (the parts are
-                        // written just before the batch's `batch.ingested`,
-                        // which counts them; SQLite's substring search
-                        // narrows them to the one naming the serial, and the
-                        // body check below confirms it).
+                        // The serial's own entries, the `export.completed`
+                        // of each request that holds it (an export's list
+                        // is not indexed serial by serial), and the
+                        // `batch.serials` part of its batch that names it
+                        // (the parts are written just before the batch's
+                        // `batch.ingested`, which counts them; SQLite's
+                        // substring search narrows them to the one naming
+                        // the serial). The body check below confirms each.
                         format!(
                             "SELECT a.seq, a.body FROM ( \
                                SELECT seq FROM ( \
                                  SELECT i.seq AS seq FROM audit_index i WHERE i.key = ?1 AND i.value = ?2 \
-                                 UNION ALL \
+                                 UNION \
+                                 SELECT e.seq AS seq FROM request_serials r \
+                                   JOIN audit_index e ON e.key = 'request' AND e.value = r.request_id \
+                                   JOIN audit_index k ON k.key = 'event' AND k.value = 'export.completed' AND k.seq = e.seq \
+                                   WHERE r.serial = ?2 \
+                                 UNION \
                                  SELECT p.seq AS seq FROM seeds s JOIN batches b ON b.id = s.batch_id \
                                    JOIN audit g ON g.seq = b.audit_seq \
                                    JOIN audit_index p ON p.key = 'event' AND p.value = 'batch.serials' \
