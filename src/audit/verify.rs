@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use memchr::memmem::Finder;
+
 use super::walk::{Chunk, Row};
 use super::{AuditError, Head};
 use crate::crypto;
@@ -134,6 +136,23 @@ pub(crate) type Enrolments = Result<Vec<(u64, Vec<u8>)>, String>;
 pub(crate) const ENROLMENT_NEEDLES: [&str; 2] =
     ["\"event\":\"card.reissued\"", "\"event\":\"vault.rekeyed\""];
 
+/// Whether `body` holds one of [`ENROLMENT_NEEDLES`], found by looking
+/// at each place `event_key` (`"event":"`, how both begin) occurs.
+fn names_enrolment(event_key: &Finder<'_>, body: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = event_key.find(&body[from..]) {
+        let place = &body[from + at..];
+        if ENROLMENT_NEEDLES
+            .iter()
+            .any(|n| place.starts_with(n.as_bytes()))
+        {
+            return true;
+        }
+        from += at + 1;
+    }
+    false
+}
+
 /// What a worker found in one row.
 struct Facts {
     /// SHA-256 of the body.
@@ -165,17 +184,17 @@ struct LinkFacts {
 /// path is taken only where it gives what serde gives: never for an
 /// unseal entry (its checkpoint is read with serde) nor for data naming a
 /// `checkpoint` key (serde refuses a repeated one).
-fn link_facts(body: &[u8], vault_id: &str) -> Option<LinkFacts> {
+fn link_facts(body: &[u8], vault_id: &str, checkpoint_key: &Finder<'_>) -> Option<LinkFacts> {
     if let Some(e) = super::walk::envelope(body) {
-        if e.event != super::events::UNSEAL
-            && memchr::memmem::find(e.data, b"\"checkpoint\"").is_none()
-        {
+        if e.event != super::events::UNSEAL.as_bytes() && checkpoint_key.find(e.data).is_none() {
             return Some(LinkFacts {
                 v: super::ENTRY_VERSION,
                 seq: e.seq,
                 prev: super::walk::unhex32(e.prev),
-                other_vault: (e.vault != vault_id).then(|| e.vault.into()),
-                genesis: e.event == super::events::VAULT_INIT,
+                // Printable ASCII (see `envelope`): the text is the bytes.
+                other_vault: (e.vault != vault_id.as_bytes())
+                    .then(|| String::from_utf8_lossy(e.vault).into()),
+                genesis: e.event == super::events::VAULT_INIT.as_bytes(),
                 checkpoint: None,
             });
         }
@@ -371,7 +390,9 @@ fn walk(
         recorded_checkpoint: None,
         enrolments: Ok(Vec::new()),
     };
-    let finders = ENROLMENT_NEEDLES.map(memchr::memmem::Finder::new);
+    let checkpoint_key = Finder::new(b"\"checkpoint\"");
+    // Both needles begin with this; each place it occurs is looked at.
+    let event_key = Finder::new(b"\"event\":\"");
     let work = |chunk: &Chunk| -> Vec<Facts> {
         chunk
             .rows
@@ -386,9 +407,8 @@ fn walk(
                 Facts {
                     hash,
                     hash_matches,
-                    link: link_facts(body, vault_id),
-                    enrolment: (row.blob || row.text)
-                        && finders.iter().any(|f| f.find(named).is_some()),
+                    link: link_facts(body, vault_id, &checkpoint_key),
+                    enrolment: (row.blob || row.text) && names_enrolment(&event_key, named),
                 }
             })
             .collect()
@@ -478,6 +498,20 @@ mod tests {
             .zip([events::CARD_REISSUED, events::VAULT_REKEYED])
         {
             assert_eq!(*needle, format!("\"event\":\"{kind}\""));
+        }
+    }
+
+    #[test]
+    fn an_enrolment_is_found_wherever_its_needle_is() {
+        let key = Finder::new(b"\"event\":\"");
+        for (body, named) in [
+            (r#"{"event":"card.reissued","x":1}"#, true),
+            (r#"{"event":"x","data":{"event":"vault.rekeyed"}}"#, true),
+            (r#"{"event":"event":"card.reissued"}"#, true),
+            (r#"{"event":"card.reissue"}"#, false),
+            (r#"{"event": "card.reissued"}"#, false),
+        ] {
+            assert_eq!(names_enrolment(&key, body.as_bytes()), named, "{body}");
         }
     }
 
