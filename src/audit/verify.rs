@@ -184,8 +184,13 @@ struct LinkFacts {
 /// path is taken only where it gives what serde gives: never for an
 /// unseal entry (its checkpoint is read with serde) nor for data naming a
 /// `checkpoint` key (serde refuses a repeated one).
-fn link_facts(body: &[u8], vault_id: &str, checkpoint_key: &Finder<'_>) -> Option<LinkFacts> {
-    if let Some(e) = super::walk::envelope(body) {
+fn link_facts(
+    body: &[u8],
+    envelope: Option<&super::walk::Envelope<'_>>,
+    vault_id: &str,
+    checkpoint_key: &Finder<'_>,
+) -> Option<LinkFacts> {
+    if let Some(e) = envelope {
         if e.event != super::events::UNSEAL.as_bytes() && checkpoint_key.find(e.data).is_none() {
             return Some(LinkFacts {
                 v: super::ENTRY_VERSION,
@@ -403,12 +408,25 @@ fn walk(
                 // Both hashes are public (the log holds no secret): a
                 // plain comparison, not a constant-time one.
                 let hash_matches = row.stored == Some(hash);
-                let named = chunk.body(row);
+                let envelope = super::walk::envelope(body);
+                // In a body of the form `append` writes, `"event":"` can
+                // only be the envelope's key (its strings hold no quote, its
+                // actors no colon) or inside the data: only those are
+                // looked at.
+                let enrolment = match &envelope {
+                    Some(e) => {
+                        ENROLMENT_NEEDLES
+                            .iter()
+                            .any(|n| n.as_bytes()[9..n.len() - 1] == *e.event)
+                            || names_enrolment(&event_key, e.data)
+                    }
+                    None => (row.blob || row.text) && names_enrolment(&event_key, chunk.body(row)),
+                };
                 Facts {
                     hash,
                     hash_matches,
-                    link: link_facts(body, vault_id, &checkpoint_key),
-                    enrolment: (row.blob || row.text) && names_enrolment(&event_key, named),
+                    link: link_facts(body, envelope.as_ref(), vault_id, &checkpoint_key),
+                    enrolment,
                 }
             })
             .collect()
@@ -499,6 +517,54 @@ mod tests {
         {
             assert_eq!(*needle, format!("\"event\":\"{kind}\""));
         }
+    }
+
+    #[test]
+    fn an_enrolment_is_found_in_the_envelope_or_the_data() {
+        // The walk's shortcut for bodies in `append`'s form against the
+        // search of the whole body that `reissue::reenrolled` makes.
+        let conn = log(1);
+        let key = Finder::new(b"\"event\":\"");
+        for (kind, data) in [
+            (events::CARD_REISSUED, serde_json::json!({})),
+            (events::VAULT_REKEYED, serde_json::json!({"a": ["x"]})),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"event": "card.reissued"}),
+            ),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"x": {"event": "vault.rekeyed"}}),
+            ),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"event": "card.reissue"}),
+            ),
+            (events::TOKEN_VERIFIED, serde_json::json!({"event": 1})),
+        ] {
+            append(&conn, VAULT, &event(kind, data)).unwrap();
+        }
+        let r = verify_chain(&conn, VAULT).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let found: Vec<u64> = r
+            .enrolments
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect();
+        let mut st = conn
+            .prepare("SELECT seq, body FROM audit ORDER BY seq")
+            .unwrap();
+        let searched: Vec<u64> = st
+            .query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|(_, b)| names_enrolment(&key, b))
+            .map(|(seq, _)| seq)
+            .collect();
+        assert_eq!(found, vec![2, 3, 4, 5]);
+        assert_eq!(found, searched);
     }
 
     #[test]

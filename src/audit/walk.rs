@@ -22,9 +22,9 @@ use std::sync::{mpsc, Mutex};
 use serde::de::IgnoredAny;
 
 /// Entries handed over at a time.
-pub(crate) const CHUNK_ROWS: usize = 4096;
+pub(crate) const CHUNK_ROWS: usize = 8192;
 /// Bytes of bodies after which a chunk is handed over early.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 2 << 20;
 
 /// Rows as read, on their way to a worker.
 #[derive(Default)]
