@@ -17,7 +17,7 @@
 //! about it does not change.
 
 use std::collections::BTreeMap;
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use serde::de::IgnoredAny;
 
@@ -142,14 +142,17 @@ where
     let mut rows = stmt.query(params)?;
     let n = workers();
     let (to_work, work_queue) = mpsc::sync_channel::<(u64, Chunk)>(n * 2);
-    let work_queue = Mutex::new(work_queue);
+    // Shared by the workers and dropped with the last of them, so that a
+    // reader whose workers all stopped (a panic downstream) gets an error
+    // from its send instead of waiting on a full queue.
+    let work_queue = Arc::new(Mutex::new(work_queue));
     let (to_consumer, results) = mpsc::sync_channel::<(u64, Chunk, R)>(n * 2);
     let (to_reader, recycled) = mpsc::channel::<Chunk>();
     let mut read = 0u64;
     let outcome = std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for _ in 0..n {
-            let (work, queue, out) = (&work, &work_queue, to_consumer.clone());
+            let (work, queue, out) = (&work, Arc::clone(&work_queue), to_consumer.clone());
             threads.push(scope.spawn(move || loop {
                 // The lock is held only to take the next chunk; a poisoned
                 // one means another worker panicked: stop, the panic is
@@ -165,7 +168,7 @@ where
                 }
             }));
         }
-        drop(to_consumer);
+        drop((to_consumer, work_queue));
         let mut consume = consume;
         let consumer = scope.spawn(move || {
             // Chunks finish out of order on several workers; they are
@@ -445,6 +448,54 @@ mod tests {
         let at = invalid.iter().position(|&c| c == b'b').unwrap();
         invalid[at] = 0xff;
         assert_eq!(envelope(&invalid), None);
+    }
+
+    #[test]
+    fn a_panic_in_a_stage_is_passed_on_not_waited_for() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+             INSERT INTO audit SELECT i, CAST('{}' AS BLOB), zeroblob(32) FROM n;",
+        )
+        .unwrap();
+        for consumer_panics in [false, true] {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut stmt = conn
+                    .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+                    .unwrap();
+                walk(
+                    &mut stmt,
+                    [],
+                    false,
+                    0,
+                    &mut |_, _| {},
+                    |c: &Chunk| assert!(consumer_panics || c.rows.is_empty(), "worker"),
+                    |_, ()| assert!(!consumer_panics, "consumer"),
+                )
+            }));
+            assert!(outcome.is_err());
+        }
+        // And an untroubled walk reads every row, in order.
+        let mut stmt = conn
+            .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+            .unwrap();
+        let mut seen = Vec::new();
+        let n = walk(
+            &mut stmt,
+            [],
+            true,
+            0,
+            &mut |_, _| {},
+            |c: &Chunk| c.rows.len(),
+            |c, n| {
+                assert_eq!(c.rows.len(), n);
+                seen.extend(c.rows.iter().map(Row::seq));
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 100_000);
+        assert!(seen.iter().copied().eq(1..=100_000));
     }
 
     #[test]
