@@ -21,6 +21,7 @@ pub mod export;
 pub mod index;
 pub mod replay;
 pub mod verify;
+mod walk;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::walk::Chunk;
 use super::{events, AuditError};
 use crate::vault::RequestStateKind as Stage;
 
@@ -92,6 +93,10 @@ struct Skimmed<'a> {
 /// body without escapes qualifies (every string then is its bytes, valid
 /// UTF-8 as checked here); any other is read in full, as before.
 fn skims(body: &[u8]) -> bool {
+    // The form `append` writes, read by bytes (see `walk::envelope`).
+    if let Some(e) = super::walk::envelope(body) {
+        return NOT_INTERPRETED.iter().any(|k| k.as_bytes() == e.event);
+    }
     if body.contains(&b'\\') || std::str::from_utf8(body).is_err() {
         return false;
     }
@@ -109,6 +114,12 @@ struct SerialState {
     /// Its seed was destroyed (`seeds.destroyed`, d1).
     destroyed: bool,
 }
+
+/// Every serial the log names, with what the log says of it. Hashed with
+/// foldhash, randomly seeded per map (SipHash was a tenth of a replay);
+/// the serials come from the log, and without the seed no one can aim
+/// them at collisions, which would cost time, never a wrong answer.
+type SerialMap = HashMap<String, SerialState, foldhash::fast::RandomState>;
 
 /// A serial whose batch entry gave it no readable parameter set.
 const NO_SET: u32 = u32::MAX;
@@ -452,7 +463,7 @@ pub fn replay_progress(
     let mut diff = |m: String| r.differences.push(m);
     let mut officers: HashMap<String, sequoia_openpgp::Cert> = HashMap::new();
     let mut vault_cert: Option<sequoia_openpgp::Cert> = None;
-    let mut serials: HashMap<String, SerialState> = HashMap::new();
+    let mut serials = SerialMap::default();
     let mut batch_parts: HashMap<i64, BatchList> = HashMap::new();
     let mut param_sets = ParamSets::default();
     let mut batches: BTreeMap<i64, (i64, String)> = BTreeMap::new();
@@ -466,111 +477,120 @@ pub fn replay_progress(
     let mut binaries = super::binaries::BinaryTracker::default();
     let mut destroyed_parts: HashMap<i64, Vec<String>> = HashMap::new();
 
-    let mut stmt = conn.prepare("SELECT body FROM audit ORDER BY seq")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        entries += 1;
-        if entries % super::verify::PROGRESS_EVERY == 0 {
-            progress(entries, total);
-        }
-        let body = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        // Most entries are of kinds replay does not interpret: read
-        // without building their data (see `skims`).
-        if skims(body) {
-            continue;
-        }
-        let Ok(e) = serde_json::from_slice::<Entry>(body) else {
-            diff(format!("entry {entries} cannot be read"));
-            continue;
-        };
-        let d = &e.data;
-        let mut check_sig = |who: &str, what: &str| -> bool {
-            let Some(cert) = officers.get(who) else {
-                diff(format!(
-                    "entry {}: {what} by {who:?}, who is not an enrolled officer",
-                    e.seq
-                ));
-                return false;
+    // The reader reads, workers parse (most entries are of kinds replay
+    // does not interpret: skimmed without building their data, see
+    // `skims`), and the entries come back here in log order.
+    let mut stmt = conn.prepare("SELECT seq, body, NULL FROM audit ORDER BY seq")?;
+    let work = |chunk: &Chunk| -> Vec<(usize, Option<Entry>)> {
+        chunk
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let body = chunk.blob(row);
+                (!skims(body)).then(|| (i, serde_json::from_slice::<Entry>(body).ok()))
+            })
+            .collect()
+    };
+    let consume = |chunk: &Chunk, parsed: Vec<(usize, Option<Entry>)>| {
+        let mut parsed = parsed.into_iter().peekable();
+        for i in 0..chunk.rows.len() {
+            entries += 1;
+            let Some((_, e)) = parsed.next_if(|(at, _)| *at == i) else {
+                continue;
             };
-            let (st, sig) = (s(d, "statement"), s(d, "signature"));
-            signatures += 1;
-            if crate::pgp::verify_detached(cert, st.as_bytes(), sig.as_bytes()).is_err() {
-                diff(format!(
-                    "entry {}: the signature of {who} on {what} does not verify",
-                    e.seq
-                ));
-                return false;
-            }
-            true
-        };
-        match e.event.as_str() {
-            events::VAULT_INIT => {
-                vault_cert = data_encoding::BASE64
-                    .decode(s(d, "vault_cert").as_bytes())
-                    .ok()
-                    .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
-                for c in d
-                    .get("custodians")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let bytes = data_encoding::BASE64
-                        .decode(s(c, "officer_cert").as_bytes())
-                        .unwrap_or_default();
-                    match crate::pgp::keys::parse_public_cert(&bytes) {
-                        Ok(cert) => {
-                            officers.insert(s(c, "name"), cert);
+            let Some(e) = e else {
+                diff(format!("entry {entries} cannot be read"));
+                continue;
+            };
+            let d = &e.data;
+            let mut check_sig = |who: &str, what: &str| -> bool {
+                let Some(cert) = officers.get(who) else {
+                    diff(format!(
+                        "entry {}: {what} by {who:?}, who is not an enrolled officer",
+                        e.seq
+                    ));
+                    return false;
+                };
+                let (st, sig) = (s(d, "statement"), s(d, "signature"));
+                signatures += 1;
+                if crate::pgp::verify_detached(cert, st.as_bytes(), sig.as_bytes()).is_err() {
+                    diff(format!(
+                        "entry {}: the signature of {who} on {what} does not verify",
+                        e.seq
+                    ));
+                    return false;
+                }
+                true
+            };
+            match e.event.as_str() {
+                events::VAULT_INIT => {
+                    vault_cert = data_encoding::BASE64
+                        .decode(s(d, "vault_cert").as_bytes())
+                        .ok()
+                        .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
+                    for c in d
+                        .get("custodians")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let bytes = data_encoding::BASE64
+                            .decode(s(c, "officer_cert").as_bytes())
+                            .unwrap_or_default();
+                        match crate::pgp::keys::parse_public_cert(&bytes) {
+                            Ok(cert) => {
+                                officers.insert(s(c, "name"), cert);
+                            }
+                            Err(_) => diff(format!(
+                                "genesis: the certificate of custodian {} is unreadable",
+                                s(c, "name")
+                            )),
                         }
-                        Err(_) => diff(format!(
-                            "genesis: the certificate of custodian {} is unreadable",
-                            s(c, "name")
-                        )),
                     }
                 }
-            }
-            // A rekey's officers replace the previous epoch's: a statement
-            // logged after it verifies against the new certificates only,
-            // one logged before it was checked against the old ones.
-            events::VAULT_REKEYED => {
-                let mut next = HashMap::new();
-                for c in d
-                    .get("custodians")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let bytes = data_encoding::BASE64
-                        .decode(s(c, "officer_cert").as_bytes())
-                        .unwrap_or_default();
-                    match crate::pgp::keys::parse_public_cert(&bytes) {
-                        Ok(cert) => {
-                            next.insert(s(c, "name"), cert);
+                // A rekey's officers replace the previous epoch's: a statement
+                // logged after it verifies against the new certificates only,
+                // one logged before it was checked against the old ones.
+                events::VAULT_REKEYED => {
+                    let mut next = HashMap::new();
+                    for c in d
+                        .get("custodians")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let bytes = data_encoding::BASE64
+                            .decode(s(c, "officer_cert").as_bytes())
+                            .unwrap_or_default();
+                        match crate::pgp::keys::parse_public_cert(&bytes) {
+                            Ok(cert) => {
+                                next.insert(s(c, "name"), cert);
+                            }
+                            Err(_) => diff(format!(
+                                "entry {}: the certificate of new custodian {} is unreadable",
+                                e.seq,
+                                s(c, "name")
+                            )),
                         }
-                        Err(_) => diff(format!(
-                            "entry {}: the certificate of new custodian {} is unreadable",
-                            e.seq,
-                            s(c, "name")
-                        )),
                     }
+                    officers = next;
                 }
-                officers = next;
-            }
-            events::CARD_REISSUED => {
-                // A new officer key, enrolled by the vault key's signature
-                // (branch k2): statements after this entry verify against it.
-                let (name, fpr) = (s(d, "custodian"), s(d, "officer_fingerprint"));
-                let cert = data_encoding::BASE64
-                    .decode(s(d, "officer_cert").as_bytes())
-                    .ok()
-                    .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
-                let st = s(d, "statement");
-                let signed = vault_cert.as_ref().is_some_and(|v| {
-                    crate::pgp::verify_detached(v, st.as_bytes(), s(d, "signature").as_bytes())
-                        .is_ok()
-                }) && st.contains(&format!("\ncustodian: {name}\n"))
-                    && st.contains(&format!("\nofficer-fingerprint: {fpr}\n"));
-                match cert {
+                events::CARD_REISSUED => {
+                    // A new officer key, enrolled by the vault key's signature
+                    // (branch k2): statements after this entry verify against it.
+                    let (name, fpr) = (s(d, "custodian"), s(d, "officer_fingerprint"));
+                    let cert = data_encoding::BASE64
+                        .decode(s(d, "officer_cert").as_bytes())
+                        .ok()
+                        .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
+                    let st = s(d, "statement");
+                    let signed = vault_cert.as_ref().is_some_and(|v| {
+                        crate::pgp::verify_detached(v, st.as_bytes(), s(d, "signature").as_bytes())
+                            .is_ok()
+                    }) && st.contains(&format!("\ncustodian: {name}\n"))
+                        && st.contains(&format!("\nofficer-fingerprint: {fpr}\n"));
+                    match cert {
                     Some(c) if signed && c.fingerprint().to_hex() == fpr => {
                         officers.insert(name, c);
                     }
@@ -579,286 +599,289 @@ pub fn replay_progress(
                         e.seq
                     )),
                 }
-            }
-            events::BATCH_SERIALS => {
-                let id = d["batch_id"].as_i64().unwrap_or(-1);
-                let (list, runs) = batch_parts
-                    .entry(id)
-                    .or_insert_with(|| (Vec::new(), Some(Vec::new())));
-                list.extend(strings(d, "serials"));
-                let part_runs = Vec::<(usize, u64)>::deserialize(&d["params"]).ok();
-                match (runs.as_mut(), part_runs) {
-                    (Some(all), Some(more)) => all.extend(more),
-                    _ => *runs = None,
                 }
-            }
-            events::BATCH_INGESTED | events::BATCH_GENERATED => {
-                let id = d["batch_id"].as_i64().unwrap_or(-1);
-                let (list, runs) = batch_parts.remove(&id).unwrap_or_default();
-                let count = d["count"].as_i64().unwrap_or(-1);
-                if i64::try_from(list.len()).ok() != Some(count) {
-                    diff(format!(
-                        "entry {}: batch {id} lists {} serials but says {count}",
-                        e.seq,
-                        list.len()
-                    ));
+                events::BATCH_SERIALS => {
+                    let id = d["batch_id"].as_i64().unwrap_or(-1);
+                    let (list, runs) = batch_parts
+                        .entry(id)
+                        .or_insert_with(|| (Vec::new(), Some(Vec::new())));
+                    list.extend(strings(d, "serials"));
+                    let part_runs = Vec::<(usize, u64)>::deserialize(&d["params"]).ok();
+                    match (runs.as_mut(), part_runs) {
+                        (Some(all), Some(more)) => all.extend(more),
+                        _ => *runs = None,
+                    }
                 }
-                let sha = crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()));
-                if sha != s(d, "serials_sha256") {
-                    diff(format!(
-                        "entry {}: batch {id}'s serial list does not match its serials_sha256",
-                        e.seq
-                    ));
-                }
-                // The batch's parameter sets, then which one each serial has.
-                let sets: Vec<u32> =
-                    match Vec::<crate::token::TokenParams>::deserialize(&d["params"]) {
-                        Ok(sets) => sets.iter().map(|p| param_sets.intern(p)).collect(),
-                        Err(_) => {
-                            diff(format!(
-                                "entry {}: batch {id} lists no readable token parameter sets",
-                                e.seq
-                            ));
-                            Vec::new()
-                        }
-                    };
-                let of_serial = if sets.is_empty() {
-                    Vec::new()
-                } else {
-                    expand_runs(list.len(), runs.as_deref(), sets.len()).unwrap_or_else(|why| {
+                events::BATCH_INGESTED | events::BATCH_GENERATED => {
+                    let id = d["batch_id"].as_i64().unwrap_or(-1);
+                    let (list, runs) = batch_parts.remove(&id).unwrap_or_default();
+                    let count = d["count"].as_i64().unwrap_or(-1);
+                    if i64::try_from(list.len()).ok() != Some(count) {
+                        diff(format!(
+                            "entry {}: batch {id} lists {} serials but says {count}",
+                            e.seq,
+                            list.len()
+                        ));
+                    }
+                    let sha =
+                        crate::crypto::hex(&crate::crypto::sha256(list.join("\n").as_bytes()));
+                    if sha != s(d, "serials_sha256") {
+                        diff(format!(
+                            "entry {}: batch {id}'s serial list does not match its serials_sha256",
+                            e.seq
+                        ));
+                    }
+                    // The batch's parameter sets, then which one each serial has.
+                    let sets: Vec<u32> =
+                        match Vec::<crate::token::TokenParams>::deserialize(&d["params"]) {
+                            Ok(sets) => sets.iter().map(|p| param_sets.intern(p)).collect(),
+                            Err(_) => {
+                                diff(format!(
+                                    "entry {}: batch {id} lists no readable token parameter sets",
+                                    e.seq
+                                ));
+                                Vec::new()
+                            }
+                        };
+                    let of_serial = if sets.is_empty() {
+                        Vec::new()
+                    } else {
+                        expand_runs(list.len(), runs.as_deref(), sets.len()).unwrap_or_else(|why| {
                         diff(format!(
                             "entry {}: batch {id}'s token parameters per serial do not add up: {why}",
                             e.seq
                         ));
                         Vec::new()
                     })
-                };
-                for (i, serial) in list.into_iter().enumerate() {
-                    let params = of_serial.get(i).map_or(NO_SET, |&set| sets[set]);
-                    if serials
-                        .insert(
-                            serial.clone(),
-                            SerialState {
-                                batch: id,
-                                params,
-                                ..Default::default()
-                            },
-                        )
-                        .is_some()
-                    {
-                        diff(format!("entry {}: serial {serial} ingested twice", e.seq));
-                    }
-                }
-                batches.insert(id, (count, s(d, "format")));
-            }
-            events::SERIAL_VOIDED => match serials.get_mut(&s(d, "serial")) {
-                Some(st) => st.voided = true,
-                None => diff(format!(
-                    "entry {}: void of serial {} that was never ingested",
-                    e.seq,
-                    s(d, "serial")
-                )),
-            },
-            events::ORDER_ADDED => {
-                let emails: BTreeSet<String> = strings(d, "emails").into_iter().collect();
-                orders.insert(s(d, "order_id"), (s(d, "customer"), emails));
-            }
-            events::ORDER_ASSIGNED => {
-                let order = s(d, "order_id");
-                for serial in strings(d, "serials") {
-                    match serials.get_mut(&serial) {
-                        Some(st) => st.order = Some(order.clone()),
-                        None => diff(format!(
-                            "entry {}: order {order} assigned unknown serial {serial}",
-                            e.seq
-                        )),
-                    }
-                }
-            }
-            events::REQUEST_CREATED => {
-                let creator = e.actors.first().cloned().unwrap_or_default();
-                check_sig(&creator, &format!("request {}", s(d, "request_id")));
-                for m in creation_vs_statement(e.seq, &e.vault, &creator, d) {
-                    diff(m);
-                }
-                requests.insert(
-                    s(d, "request_id"),
-                    RequestState {
-                        order: s(d, "order_id"),
-                        creator,
-                        decider: None,
-                        state: Stage::Pending,
-                        serials: strings(d, "serials").into_iter().collect(),
-                        upns: logged_upns(d),
-                        expires_at: None,
-                        requester: s(d, "requester"),
-                        format: s(d, "format"),
-                        recipient: s(d, "recipient_fingerprint"),
-                        reexport: d
-                            .get("reexport_reason")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                        statement: s(d, "statement"),
-                        create_sig: s(d, "signature"),
-                        decision_sig: None,
-                    },
-                );
-            }
-            kind @ (events::REQUEST_APPROVED | events::REQUEST_REJECTED) => {
-                let id = s(d, "request_id");
-                let who = e.actors.first().cloned().unwrap_or_default();
-                check_sig(&who, &format!("the decision on request {id}"));
-                let approved = kind == events::REQUEST_APPROVED;
-                let creation = requests.get(&id).map(|q| q.statement.as_str());
-                for m in decision_vs_statement(e.seq, approved, &who, d, creation) {
-                    diff(m);
-                }
-                match requests.get_mut(&id) {
-                    None => diff(format!("entry {}: decision on unknown request {id}", e.seq)),
-                    Some(req) => {
-                        if req.creator == who {
-                            diff(format!("entry {}: request {id} was decided by its own creator {who} (two-person rule)", e.seq));
+                    };
+                    for (i, serial) in list.into_iter().enumerate() {
+                        let params = of_serial.get(i).map_or(NO_SET, |&set| sets[set]);
+                        if serials
+                            .insert(
+                                serial.clone(),
+                                SerialState {
+                                    batch: id,
+                                    params,
+                                    ..Default::default()
+                                },
+                            )
+                            .is_some()
+                        {
+                            diff(format!("entry {}: serial {serial} ingested twice", e.seq));
                         }
-                        if req.state != Stage::Pending {
-                            diff(format!(
-                                "entry {}: request {id} was decided again while {}",
-                                e.seq, req.state
-                            ));
-                        }
-                        req.decider = Some(who);
-                        req.decision_sig = Some(s(d, "signature"));
-                        if approved {
-                            req.state = Stage::Approved;
-                            req.expires_at = d["expires_at"].as_i64();
-                        } else {
-                            req.state = Stage::Rejected;
+                    }
+                    batches.insert(id, (count, s(d, "format")));
+                }
+                events::SERIAL_VOIDED => match serials.get_mut(&s(d, "serial")) {
+                    Some(st) => st.voided = true,
+                    None => diff(format!(
+                        "entry {}: void of serial {} that was never ingested",
+                        e.seq,
+                        s(d, "serial")
+                    )),
+                },
+                events::ORDER_ADDED => {
+                    let emails: BTreeSet<String> = strings(d, "emails").into_iter().collect();
+                    orders.insert(s(d, "order_id"), (s(d, "customer"), emails));
+                }
+                events::ORDER_ASSIGNED => {
+                    let order = s(d, "order_id");
+                    for serial in strings(d, "serials") {
+                        match serials.get_mut(&serial) {
+                            Some(st) => st.order = Some(order.clone()),
+                            None => diff(format!(
+                                "entry {}: order {order} assigned unknown serial {serial}",
+                                e.seq
+                            )),
                         }
                     }
                 }
-            }
-            events::EXPORT_STARTED => {
-                let id = s(d, "request_id");
-                match requests.get(&id) {
-                    None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
-                    Some(req) => {
-                        if req.state != Stage::Approved {
-                            diff(format!(
-                                "entry {}: an export of request {id} started while it was {}",
-                                e.seq, req.state
-                            ));
-                        }
-                        for (field, started, signed) in [
-                            ("recipient", s(d, "recipient_fingerprint"), &req.recipient),
-                            ("format", s(d, "format"), &req.format),
-                            ("order", s(d, "order_id"), &req.order),
-                        ] {
-                            if &started != signed {
+                events::REQUEST_CREATED => {
+                    let creator = e.actors.first().cloned().unwrap_or_default();
+                    check_sig(&creator, &format!("request {}", s(d, "request_id")));
+                    for m in creation_vs_statement(e.seq, &e.vault, &creator, d) {
+                        diff(m);
+                    }
+                    requests.insert(
+                        s(d, "request_id"),
+                        RequestState {
+                            order: s(d, "order_id"),
+                            creator,
+                            decider: None,
+                            state: Stage::Pending,
+                            serials: strings(d, "serials").into_iter().collect(),
+                            upns: logged_upns(d),
+                            expires_at: None,
+                            requester: s(d, "requester"),
+                            format: s(d, "format"),
+                            recipient: s(d, "recipient_fingerprint"),
+                            reexport: d
+                                .get("reexport_reason")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                            statement: s(d, "statement"),
+                            create_sig: s(d, "signature"),
+                            decision_sig: None,
+                        },
+                    );
+                }
+                kind @ (events::REQUEST_APPROVED | events::REQUEST_REJECTED) => {
+                    let id = s(d, "request_id");
+                    let who = e.actors.first().cloned().unwrap_or_default();
+                    check_sig(&who, &format!("the decision on request {id}"));
+                    let approved = kind == events::REQUEST_APPROVED;
+                    let creation = requests.get(&id).map(|q| q.statement.as_str());
+                    for m in decision_vs_statement(e.seq, approved, &who, d, creation) {
+                        diff(m);
+                    }
+                    match requests.get_mut(&id) {
+                        None => diff(format!("entry {}: decision on unknown request {id}", e.seq)),
+                        Some(req) => {
+                            if req.creator == who {
+                                diff(format!("entry {}: request {id} was decided by its own creator {who} (two-person rule)", e.seq));
+                            }
+                            if req.state != Stage::Pending {
                                 diff(format!(
+                                    "entry {}: request {id} was decided again while {}",
+                                    e.seq, req.state
+                                ));
+                            }
+                            req.decider = Some(who);
+                            req.decision_sig = Some(s(d, "signature"));
+                            if approved {
+                                req.state = Stage::Approved;
+                                req.expires_at = d["expires_at"].as_i64();
+                            } else {
+                                req.state = Stage::Rejected;
+                            }
+                        }
+                    }
+                }
+                events::EXPORT_STARTED => {
+                    let id = s(d, "request_id");
+                    match requests.get(&id) {
+                        None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
+                        Some(req) => {
+                            if req.state != Stage::Approved {
+                                diff(format!(
+                                    "entry {}: an export of request {id} started while it was {}",
+                                    e.seq, req.state
+                                ));
+                            }
+                            for (field, started, signed) in [
+                                ("recipient", s(d, "recipient_fingerprint"), &req.recipient),
+                                ("format", s(d, "format"), &req.format),
+                                ("order", s(d, "order_id"), &req.order),
+                            ] {
+                                if &started != signed {
+                                    diff(format!(
                                     "entry {}: the export of request {id} went out with {field} {started}, the signed request names {signed}",
                                     e.seq
                                 ));
+                                }
                             }
                         }
                     }
+                    exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "started"));
                 }
-                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "started"));
-            }
-            events::EXPORT_FAILED => {
-                exports.insert(
-                    d["export_id"].as_i64().unwrap_or(-1),
-                    (s(d, "request_id"), "failed"),
-                );
-            }
-            events::EXPORT_COMPLETED => {
-                let id = s(d, "request_id");
-                let at = unix(&e.time);
-                match requests.get_mut(&id) {
-                    None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
-                    Some(req) => {
-                        if req.state != Stage::Approved {
-                            diff(format!(
-                                "entry {}: request {id} was exported while {}",
-                                e.seq, req.state
-                            ));
-                        }
-                        if let (Some(exp), Some(at)) = (req.expires_at, at) {
-                            if at > exp {
-                                diff(format!("entry {}: request {id} was exported after its approval expired", e.seq));
+                events::EXPORT_FAILED => {
+                    exports.insert(
+                        d["export_id"].as_i64().unwrap_or(-1),
+                        (s(d, "request_id"), "failed"),
+                    );
+                }
+                events::EXPORT_COMPLETED => {
+                    let id = s(d, "request_id");
+                    let at = unix(&e.time);
+                    match requests.get_mut(&id) {
+                        None => diff(format!("entry {}: export of unknown request {id}", e.seq)),
+                        Some(req) => {
+                            if req.state != Stage::Approved {
+                                diff(format!(
+                                    "entry {}: request {id} was exported while {}",
+                                    e.seq, req.state
+                                ));
                             }
+                            if let (Some(exp), Some(at)) = (req.expires_at, at) {
+                                if at > exp {
+                                    diff(format!("entry {}: request {id} was exported after its approval expired", e.seq));
+                                }
+                            }
+                            let listed: BTreeSet<String> =
+                                strings(d, "serials").into_iter().collect();
+                            if listed != req.serials {
+                                diff(format!("entry {}: export of request {id} lists other serials than the request", e.seq));
+                            }
+                            req.state = Stage::Exported;
                         }
-                        let listed: BTreeSet<String> = strings(d, "serials").into_iter().collect();
-                        if listed != req.serials {
-                            diff(format!("entry {}: export of request {id} lists other serials than the request", e.seq));
-                        }
-                        req.state = Stage::Exported;
                     }
-                }
-                for serial in strings(d, "serials") {
-                    match serials.get_mut(&serial) {
-                        Some(st) if st.voided => diff(format!(
-                            "entry {}: voided serial {serial} was exported",
-                            e.seq
-                        )),
-                        Some(st) if st.destroyed => diff(format!(
+                    for serial in strings(d, "serials") {
+                        match serials.get_mut(&serial) {
+                            Some(st) if st.voided => diff(format!(
+                                "entry {}: voided serial {serial} was exported",
+                                e.seq
+                            )),
+                            Some(st) if st.destroyed => diff(format!(
                             "entry {}: serial {serial} was exported after its seed was destroyed",
                             e.seq
                         )),
-                        Some(st) => st.exported += 1,
-                        None => diff(format!(
-                            "entry {}: export of unknown serial {serial}",
-                            e.seq
-                        )),
+                            Some(st) => st.exported += 1,
+                            None => diff(format!(
+                                "entry {}: export of unknown serial {serial}",
+                                e.seq
+                            )),
+                        }
+                    }
+                    exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
+                }
+                kind @ (events::CEREMONY_STARTED
+                | events::CEREMONY_STEP
+                | events::CEREMONY_EXCEPTION
+                | events::CEREMONY_FINISHED) => {
+                    if let Some(m) = ceremony_entry(&mut ceremonies, kind, d) {
+                        diff(format!("entry {}: {m}", e.seq));
                     }
                 }
-                exports.insert(d["export_id"].as_i64().unwrap_or(-1), (id, "completed"));
-            }
-            kind @ (events::CEREMONY_STARTED
-            | events::CEREMONY_STEP
-            | events::CEREMONY_EXCEPTION
-            | events::CEREMONY_FINISHED) => {
-                if let Some(m) = ceremony_entry(&mut ceremonies, kind, d) {
-                    diff(format!("entry {}: {m}", e.seq));
+                events::UNSEAL => binaries.unsealed(e.seq, &e.time, d),
+                events::SEEDS_DESTROYED_SERIALS => {
+                    let id = d["destruction_id"].as_i64().unwrap_or(-1);
+                    destroyed_parts
+                        .entry(id)
+                        .or_default()
+                        .extend(strings(d, "destroyed"));
                 }
-            }
-            events::UNSEAL => binaries.unsealed(e.seq, &e.time, d),
-            events::SEEDS_DESTROYED_SERIALS => {
-                let id = d["destruction_id"].as_i64().unwrap_or(-1);
-                destroyed_parts
-                    .entry(id)
-                    .or_default()
-                    .extend(strings(d, "destroyed"));
-            }
-            events::SEEDS_DESTROYED => {
-                let id = d["destruction_id"].as_i64().unwrap_or(-1);
-                let list = destroyed_parts.remove(&id).unwrap_or_default();
-                for m in destruction_checks(e.seq, id, d, &e.actors, &list, &officers) {
-                    diff(m);
-                }
-                signatures += d["signatures"].as_object().map_or(0, |m| m.len() as u64);
-                for serial in list {
-                    match serials.get_mut(&serial) {
-                        Some(st) if st.destroyed => {
-                            diff(format!("entry {}: serial {serial} destroyed twice", e.seq))
-                        }
-                        Some(st) if st.exported == 0 && !st.voided => diff(format!(
+                events::SEEDS_DESTROYED => {
+                    let id = d["destruction_id"].as_i64().unwrap_or(-1);
+                    let list = destroyed_parts.remove(&id).unwrap_or_default();
+                    for m in destruction_checks(e.seq, id, d, &e.actors, &list, &officers) {
+                        diff(m);
+                    }
+                    signatures += d["signatures"].as_object().map_or(0, |m| m.len() as u64);
+                    for serial in list {
+                        match serials.get_mut(&serial) {
+                            Some(st) if st.destroyed => {
+                                diff(format!("entry {}: serial {serial} destroyed twice", e.seq))
+                            }
+                            Some(st) if st.exported == 0 && !st.voided => diff(format!(
                             "entry {}: serial {serial} was destroyed but never exported nor voided",
                             e.seq
                         )),
-                        Some(st) => st.destroyed = true,
-                        None => diff(format!(
-                            "entry {}: destruction of unknown serial {serial}",
-                            e.seq
-                        )),
+                            Some(st) => st.destroyed = true,
+                            None => diff(format!(
+                                "entry {}: destruction of unknown serial {serial}",
+                                e.seq
+                            )),
+                        }
                     }
                 }
+                events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
+                    diff(format!("entry {}: a seal with an unknown reason", e.seq));
+                }
+                _ => {}
             }
-            events::SEALED if !SEAL_REASONS.contains(&s(d, "reason").as_str()) => {
-                diff(format!("entry {}: a seal with an unknown reason", e.seq));
-            }
-            _ => {}
         }
-    }
-    drop(rows);
+    };
+    super::walk::walk(&mut stmt, [], true, total, progress, work, consume)?;
     drop(stmt);
     r.entries = entries;
     r.signatures_checked = signatures;
@@ -905,7 +928,7 @@ struct RequestRow {
 fn compare(
     conn: &rusqlite::Connection,
     r: &mut ReplayReport,
-    serials: &HashMap<String, SerialState>,
+    serials: &SerialMap,
     param_sets: &ParamSets,
     batches: &BTreeMap<i64, (i64, String)>,
     orders: &BTreeMap<String, (String, BTreeSet<String>)>,
@@ -1300,7 +1323,7 @@ fn destruction_checks(
 /// The `destroyed_serials` table against the log (d1).
 fn destroyed_vs_table(
     conn: &rusqlite::Connection,
-    serials: &HashMap<String, SerialState>,
+    serials: &SerialMap,
     d: &mut dyn FnMut(String),
 ) -> Result<(), AuditError> {
     let mut st = conn.prepare("SELECT serial FROM destroyed_serials")?;

@@ -6,6 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use memchr::memmem::Finder;
+
+use super::walk::{Chunk, Row};
 use super::{AuditError, Head};
 use crate::crypto;
 
@@ -42,6 +45,10 @@ pub struct ChainReport {
     /// `seq`: what the log itself knows of its checkpoints, should rows of
     /// the `checkpoints` table be deleted.
     pub recorded_checkpoint: Option<(u64, RecordedCheckpoint)>,
+    /// What the re-issue check reads from the log, as this walk found it
+    /// (complete only for a walk of the whole log; taken by
+    /// `Vault::verify_audit`).
+    pub(crate) enrolments: Option<Enrolments>,
 }
 
 /// A checkpoint as an entry records it (unsigned: the entry is covered by
@@ -117,78 +124,150 @@ pub fn verify_since(
     walk(conn, vault_id, Some(from), &mut |_, _| {})
 }
 
-/// Entries handed from the reading thread to the checking one at a time.
-const CHUNK_ROWS: usize = 4096;
-/// Bytes of bodies after which a chunk is handed over early.
-const CHUNK_BYTES: usize = 1 << 20;
+/// The bodies of the entries the officer-key re-issue check reads
+/// (`vault::reissue`): every one that names `card.reissued` or
+/// `vault.rekeyed` as `"event":"..."` anywhere, in log order, or the error
+/// reading one gave (the first). Collected by the full walk, which reads
+/// every body anyway, so `audit verify` reads the log once.
+pub(crate) type Enrolments = Result<Vec<(u64, Vec<u8>)>, String>;
 
-/// Rows as read and hashed, on their way to the checker.
-#[derive(Default)]
-struct Chunk {
-    /// The bodies, one after the other.
-    bytes: Vec<u8>,
-    rows: Vec<ReadRow>,
+/// What the re-issue check looks for in a body, by bytes (a superset:
+/// it parses each match and keeps those whose event is one of the two).
+pub(crate) const ENROLMENT_NEEDLES: [&str; 2] =
+    ["\"event\":\"card.reissued\"", "\"event\":\"vault.rekeyed\""];
+
+/// Whether `body` holds one of [`ENROLMENT_NEEDLES`], found by looking
+/// at each place `event_key` (`"event":"`, how both begin) occurs.
+fn names_enrolment(event_key: &Finder<'_>, body: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = event_key.find(&body[from..]) {
+        let place = &body[from + at..];
+        if ENROLMENT_NEEDLES
+            .iter()
+            .any(|n| place.starts_with(n.as_bytes()))
+        {
+            return true;
+        }
+        from += at + 1;
+    }
+    false
 }
 
-/// One row: where its body ends in [`Chunk::bytes`], and what the reader
-/// found.
-struct ReadRow {
-    /// The stored `seq`; a negative one (an edited row) reads as 0.
-    seq: u64,
-    end: usize,
-    /// Whether the body column holds a blob.
-    blob: bool,
+/// What a worker found in one row.
+struct Facts {
     /// SHA-256 of the body.
     hash: [u8; 32],
     /// Whether it is the stored hash.
     hash_matches: bool,
+    /// The entry's fields, or `None`: not a valid entry.
+    link: Option<LinkFacts>,
+    /// The body names an enrolment (see [`ENROLMENT_NEEDLES`]).
+    enrolment: bool,
 }
 
-impl Chunk {
-    fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
-        // A negative number (an edited row) reads as 0: out of order, reported.
-        let seq = u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0);
-        let body = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
-        let stored = row
-            .get_ref(2)
-            .ok()
-            .and_then(|v| v.as_blob().ok())
-            .unwrap_or_default();
-        let hash = crypto::sha256(body.unwrap_or_default());
-        self.bytes.extend_from_slice(body.unwrap_or_default());
-        self.rows.push(ReadRow {
-            seq,
-            end: self.bytes.len(),
-            blob: body.is_some(),
-            hash,
-            hash_matches: crypto::ct_eq(&hash, stored),
-        });
-        Ok(())
+/// The fields of an entry the walk checks.
+struct LinkFacts {
+    v: u32,
+    seq: u64,
+    /// `prev` as the hash it is the hex of, `None` if it is not one.
+    prev: Option<[u8; 32]>,
+    /// `None` when it is the vault's id; otherwise the id it names.
+    other_vault: Option<Box<str>>,
+    /// Its event is the genesis.
+    genesis: bool,
+    /// The checkpoint an unseal entry records.
+    checkpoint: Option<RecordedCheckpoint>,
+}
+
+/// Reads the fields the walk checks from `body`: by bytes when it is in
+/// the form `append` writes, with serde (as always) otherwise. The byte
+/// path is taken only where it gives what serde gives: never for an
+/// unseal entry (its checkpoint is read with serde) nor for data naming a
+/// `checkpoint` key (serde refuses a repeated one).
+fn link_facts(
+    body: &[u8],
+    envelope: Option<&super::walk::Envelope<'_>>,
+    vault_id: &str,
+    checkpoint_key: &Finder<'_>,
+) -> Option<LinkFacts> {
+    if let Some(e) = envelope {
+        if e.event != super::events::UNSEAL.as_bytes() && checkpoint_key.find(e.data).is_none() {
+            return Some(LinkFacts {
+                v: super::ENTRY_VERSION,
+                seq: e.seq,
+                prev: super::walk::unhex32(e.prev),
+                // Printable ASCII (see `envelope`): the text is the bytes.
+                other_vault: (e.vault != vault_id.as_bytes())
+                    .then(|| String::from_utf8_lossy(e.vault).into()),
+                genesis: e.event == super::events::VAULT_INIT.as_bytes(),
+                checkpoint: None,
+            });
+        }
     }
+    let link = serde_json::from_slice::<Link<'_>>(body).ok()?;
+    let checkpoint = if link.event == super::events::UNSEAL {
+        link.data
+            .checkpoint
+            .and_then(|v| serde_json::from_value::<RecordedCheckpoint>(v).ok())
+    } else {
+        None
+    };
+    Some(LinkFacts {
+        v: link.v,
+        seq: link.seq,
+        prev: super::walk::unhex32(link.prev.as_bytes()),
+        other_vault: (link.vault != vault_id).then(|| link.vault.into()),
+        genesis: link.event == super::events::VAULT_INIT,
+        checkpoint,
+    })
 }
 
-/// The walk's state on the checking thread.
+/// The walk's state on the consuming thread.
 struct Checker<'a> {
     vault_id: &'a str,
     prev: [u8; 32],
     expected: u64,
     problems: Vec<ChainProblem>,
     recorded_checkpoint: Option<(u64, RecordedCheckpoint)>,
+    enrolments: Enrolments,
 }
 
 impl Checker<'_> {
-    fn check(&mut self, chunk: &Chunk) {
-        let mut start = 0;
-        for row in &chunk.rows {
-            let body = &chunk.bytes[start..row.end];
-            start = row.end;
-            self.entry(row, body);
+    fn check(&mut self, chunk: &Chunk, facts: Vec<Facts>) {
+        for (row, f) in chunk.rows.iter().zip(facts) {
+            if f.enrolment {
+                self.enrolment(chunk, row);
+            }
+            self.entry(row, f);
         }
     }
 
+    /// Keeps an enrolment's body as the re-issue check reads it: by its
+    /// stored `seq` as an unsigned number, from a blob.
+    fn enrolment(&mut self, chunk: &Chunk, row: &Row) {
+        let Ok(found) = &mut self.enrolments else {
+            return;
+        };
+        let seq = match u64::try_from(row.raw_seq) {
+            Ok(seq) => seq,
+            Err(_) => {
+                let e = rusqlite::Error::IntegralValueOutOfRange(0, row.raw_seq);
+                self.enrolments = Err(e.to_string());
+                return;
+            }
+        };
+        if !row.blob {
+            let e =
+                rusqlite::Error::InvalidColumnType(1, "body".into(), rusqlite::types::Type::Text);
+            self.enrolments = Err(e.to_string());
+            return;
+        }
+        found.push((seq, chunk.body(row).to_vec()));
+    }
+
     /// Checks one entry against the one before, as read.
-    fn entry(&mut self, row: &ReadRow, body: &[u8]) {
-        let (seq, expected) = (row.seq, self.expected);
+    fn entry(&mut self, row: &Row, f: Facts) {
+        let (seq, expected) = (row.seq(), self.expected);
         let problems = &mut self.problems;
         if !row.blob {
             problems.push(ChainProblem {
@@ -204,18 +283,18 @@ impl Checker<'_> {
             };
             problems.push(ChainProblem { seq, problem });
         }
-        if !row.hash_matches {
+        if !f.hash_matches {
             problems.push(ChainProblem {
                 seq,
                 problem: "contents do not match the stored hash (entry altered)".into(),
             });
         }
-        match serde_json::from_slice::<Link<'_>>(body) {
-            Err(_) => problems.push(ChainProblem {
+        match f.link {
+            None => problems.push(ChainProblem {
                 seq,
                 problem: "not a valid entry (altered)".into(),
             }),
-            Ok(link) => {
+            Some(link) => {
                 if link.v != super::ENTRY_VERSION {
                     problems.push(ChainProblem {
                         seq,
@@ -231,7 +310,7 @@ impl Checker<'_> {
                         ),
                     });
                 }
-                if !is_hex_of(link.prev, &self.prev) {
+                if link.prev != Some(self.prev) {
                     problems.push(ChainProblem {
                         seq,
                         problem: format!(
@@ -240,46 +319,32 @@ impl Checker<'_> {
                         ),
                     });
                 }
-                if link.vault != self.vault_id {
+                if let Some(other) = link.other_vault {
                     problems.push(ChainProblem {
                         seq,
-                        problem: format!("belongs to vault {}, not {}", link.vault, self.vault_id),
+                        problem: format!("belongs to vault {other}, not {}", self.vault_id),
                     });
                 }
-                if seq == 1 && link.event != super::events::VAULT_INIT {
+                if seq == 1 && !link.genesis {
                     problems.push(ChainProblem {
                         seq,
                         problem: "the first entry is not the vault's genesis".into(),
                     });
                 }
-                if link.event == super::events::UNSEAL {
-                    let cp = link
-                        .data
-                        .checkpoint
-                        .and_then(|v| serde_json::from_value::<RecordedCheckpoint>(v).ok());
-                    if let Some(cp) = cp {
-                        if self
-                            .recorded_checkpoint
-                            .as_ref()
-                            .is_none_or(|(_, r)| r.entries < cp.entries)
-                        {
-                            self.recorded_checkpoint = Some((seq, cp));
-                        }
+                if let Some(cp) = link.checkpoint {
+                    if self
+                        .recorded_checkpoint
+                        .as_ref()
+                        .is_none_or(|(_, r)| r.entries < cp.entries)
+                    {
+                        self.recorded_checkpoint = Some((seq, cp));
                     }
                 }
             }
         }
-        self.prev = row.hash;
+        self.prev = f.hash;
         self.expected = seq + 1;
     }
-}
-
-/// Whether `text` is the lower-case hex of `bytes` (what `crypto::hex`
-/// writes), without allocating.
-fn is_hex_of(text: &str, bytes: &[u8; 32]) -> bool {
-    let mut want = [0u8; 64];
-    data_encoding::HEXLOWER.encode_mut(bytes, &mut want);
-    text.as_bytes() == want
 }
 
 fn walk(
@@ -292,7 +357,6 @@ fn walk(
     let mut problems = Vec::new();
     let mut prev = [0u8; 32];
     let mut expected: u64 = 1;
-    let mut entries = 0u64;
     if let Some(from) = from.filter(|f| f.count > 0) {
         let body: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(conn.query_row(
             "SELECT body FROM audit WHERE seq = ?1",
@@ -318,59 +382,70 @@ fn walk(
         prev = from.hash;
         expected = from.count + 1;
     }
-    // Two stages on two threads: this one (it owns the connection) reads
-    // the rows and hashes each body while it is in cache; the checker
-    // parses the entries and follows the links, in order. Bodies travel in
-    // chunks of one buffer each (they hold no secret: the log holds none).
+    // The reader (it owns the connection) only reads; workers hash and
+    // parse chunks side by side; this checker follows the links in log
+    // order, so problems come out exactly as a one-thread walk names them.
     let mut stmt =
         conn.prepare("SELECT seq, body, hash FROM audit WHERE seq >= ?1 ORDER BY seq")?;
-    let mut rows = stmt.query([expected])?;
     let mut checker = Checker {
         vault_id,
         prev,
         expected,
         problems,
         recorded_checkpoint: None,
+        enrolments: Ok(Vec::new()),
     };
-    let (to_checker, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
-    let read = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            for chunk in chunks {
-                checker.check(&chunk);
-            }
-            checker
-        });
-        let read = (|| -> Result<(), AuditError> {
-            let mut chunk = Chunk::default();
-            while let Some(row) = rows.next()? {
-                entries += 1;
-                if entries % PROGRESS_EVERY == 0 {
-                    progress(entries, total);
+    let checkpoint_key = Finder::new(b"\"checkpoint\"");
+    // Both needles begin with this; each place it occurs is looked at.
+    let event_key = Finder::new(b"\"event\":\"");
+    let work = |chunk: &Chunk| -> Vec<Facts> {
+        chunk
+            .rows
+            .iter()
+            .map(|row| {
+                let body = chunk.blob(row);
+                let hash = crypto::sha256(body);
+                // Both hashes are public (the log holds no secret): a
+                // plain comparison, not a constant-time one.
+                let hash_matches = row.stored == Some(hash);
+                let envelope = super::walk::envelope(body);
+                // In a body of the form `append` writes, `"event":"` can
+                // only be the envelope's key (its strings hold no quote, its
+                // actors no colon) or inside the data: only those are
+                // looked at.
+                let enrolment = match &envelope {
+                    Some(e) => {
+                        ENROLMENT_NEEDLES
+                            .iter()
+                            .any(|n| n.as_bytes()[9..n.len() - 1] == *e.event)
+                            || names_enrolment(&event_key, e.data)
+                    }
+                    None => (row.blob || row.text) && names_enrolment(&event_key, chunk.body(row)),
+                };
+                Facts {
+                    hash,
+                    hash_matches,
+                    link: link_facts(body, envelope.as_ref(), vault_id, &checkpoint_key),
+                    enrolment,
                 }
-                chunk.push(row)?;
-                let full = chunk.rows.len() == CHUNK_ROWS || chunk.bytes.len() >= CHUNK_BYTES;
-                // A send fails only when the checker stopped: a bug, raised at join.
-                if full && to_checker.send(std::mem::take(&mut chunk)).is_err() {
-                    break;
-                }
-            }
-            if !chunk.rows.is_empty() {
-                let _ = to_checker.send(chunk);
-            }
-            Ok(())
-        })();
-        drop(to_checker);
-        (read, worker.join())
-    });
-    read.0?;
-    // The checker only slices bodies it was handed whole: a panic there
-    // is a bug, passed on as one.
-    let checker = read.1.unwrap_or_else(|e| std::panic::resume_unwind(e));
+            })
+            .collect()
+    };
+    let entries = super::walk::walk(
+        &mut stmt,
+        [expected],
+        false,
+        total,
+        progress,
+        work,
+        |chunk, facts| checker.check(chunk, facts),
+    )?;
     let Checker {
         prev,
         expected,
         mut problems,
         recorded_checkpoint,
+        enrolments,
         ..
     } = checker;
     if entries == 0 && from.is_none() {
@@ -387,6 +462,7 @@ fn walk(
         },
         problems,
         recorded_checkpoint,
+        enrolments: Some(enrolments),
     })
 }
 
@@ -431,6 +507,78 @@ mod tests {
             &event(events::TOKEN_VERIFIED, serde_json::json!({})),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_enrolment_needles_name_the_two_events() {
+        for (needle, kind) in ENROLMENT_NEEDLES
+            .iter()
+            .zip([events::CARD_REISSUED, events::VAULT_REKEYED])
+        {
+            assert_eq!(*needle, format!("\"event\":\"{kind}\""));
+        }
+    }
+
+    #[test]
+    fn an_enrolment_is_found_in_the_envelope_or_the_data() {
+        // The walk's shortcut for bodies in `append`'s form against the
+        // search of the whole body that `reissue::reenrolled` makes.
+        let conn = log(1);
+        let key = Finder::new(b"\"event\":\"");
+        for (kind, data) in [
+            (events::CARD_REISSUED, serde_json::json!({})),
+            (events::VAULT_REKEYED, serde_json::json!({"a": ["x"]})),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"event": "card.reissued"}),
+            ),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"x": {"event": "vault.rekeyed"}}),
+            ),
+            (
+                events::TOKEN_VERIFIED,
+                serde_json::json!({"event": "card.reissue"}),
+            ),
+            (events::TOKEN_VERIFIED, serde_json::json!({"event": 1})),
+        ] {
+            append(&conn, VAULT, &event(kind, data)).unwrap();
+        }
+        let r = verify_chain(&conn, VAULT).unwrap();
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let found: Vec<u64> = r
+            .enrolments
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect();
+        let mut st = conn
+            .prepare("SELECT seq, body FROM audit ORDER BY seq")
+            .unwrap();
+        let searched: Vec<u64> = st
+            .query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|(_, b)| names_enrolment(&key, b))
+            .map(|(seq, _)| seq)
+            .collect();
+        assert_eq!(found, vec![2, 3, 4, 5]);
+        assert_eq!(found, searched);
+    }
+
+    #[test]
+    fn an_enrolment_is_found_wherever_its_needle_is() {
+        let key = Finder::new(b"\"event\":\"");
+        for (body, named) in [
+            (r#"{"event":"card.reissued","x":1}"#, true),
+            (r#"{"event":"x","data":{"event":"vault.rekeyed"}}"#, true),
+            (r#"{"event":"event":"card.reissued"}"#, true),
+            (r#"{"event":"card.reissue"}"#, false),
+            (r#"{"event": "card.reissued"}"#, false),
+        ] {
+            assert_eq!(names_enrolment(&key, body.as_bytes()), named, "{body}");
+        }
     }
 
     #[test]
@@ -511,12 +659,12 @@ mod tests {
 
     #[test]
     fn the_two_stage_walk_names_problems_across_chunk_boundaries() {
-        let n = CHUNK_ROWS * 2 + 100;
+        let n = crate::audit::walk::CHUNK_ROWS * 2 + 100;
         let conn = log(n);
         let r = verify_chain(&conn, VAULT).unwrap();
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert_eq!((r.entries, r.head.count), (n as u64, n as u64));
-        let last = CHUNK_ROWS as u64;
+        let last = crate::audit::walk::CHUNK_ROWS as u64;
         // The last entry of the first chunk deleted, a later body altered.
         conn.execute("DELETE FROM audit WHERE seq = ?1", [last])
             .unwrap();

@@ -720,7 +720,10 @@ impl Vault {
                 .problems
                 .push(audit::ChainProblem { seq: at, problem });
         }
-        if let Some(p) = status::genesis_mismatch(&self.store, &self.info)? {
+        // The walk read every body: the re-issue entries it collected are
+        // what `genesis_mismatch` would read the log again for.
+        let enrolments = report.enrolments.take();
+        if let Some(p) = status::genesis_mismatch_given(&self.store, &self.info, enrolments)? {
             report
                 .problems
                 .push(audit::ChainProblem { seq: 1, problem: p });

@@ -334,13 +334,23 @@ pub(crate) fn reenrolled(
     conn: &rusqlite::Connection,
     vault_cert: &[u8],
 ) -> Result<Vec<Reenrolled>, String> {
-    let mut out = Vec::new();
-    let needle = format!("\"event\":\"{}\"", events::CARD_REISSUED);
     // A rekey enrols a new set of officer keys: the re-issues after it
     // follow the keys its `vault.rekeyed` entry names.
-    let rekeyed = format!("\"event\":\"{}\"", events::VAULT_REKEYED);
-    let rows = entries_naming(conn, &[needle.as_bytes(), rekeyed.as_bytes()])
-        .map_err(|e| format!("the audit log cannot be read: {e}"))?;
+    let needles = audit::verify::ENROLMENT_NEEDLES.map(str::as_bytes);
+    let rows = entries_naming(conn, &needles).map_err(|e| e.to_string());
+    reenrolled_in(conn, rows, vault_cert)
+}
+
+/// [`reenrolled`] over the entries a full chain walk already collected
+/// (`ChainReport::enrolments`: the same entries, read the same way), so
+/// `audit verify` does not read the log a second time.
+pub(crate) fn reenrolled_in(
+    conn: &rusqlite::Connection,
+    rows: audit::verify::Enrolments,
+    vault_cert: &[u8],
+) -> Result<Vec<Reenrolled>, String> {
+    let mut out = Vec::new();
+    let rows = rows.map_err(|e| format!("the audit log cannot be read: {e}"))?;
     if rows.is_empty() {
         return Ok(out);
     }

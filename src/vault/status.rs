@@ -276,6 +276,16 @@ pub(crate) fn genesis_mismatch(
     store: &Store,
     info: &VaultInfo,
 ) -> Result<Option<String>, VaultError> {
+    genesis_mismatch_given(store, info, None)
+}
+
+/// [`genesis_mismatch`], with the re-issue entries a full chain walk
+/// collected (`None`: read them from the log here).
+pub(crate) fn genesis_mismatch_given(
+    store: &Store,
+    info: &VaultInfo,
+    enrolments: Option<crate::audit::verify::Enrolments>,
+) -> Result<Option<String>, VaultError> {
     let body = crate::audit::genesis_body(store.conn())?;
     let Some(body) = body else { return Ok(None) }; // reported by the chain walk
     let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -297,7 +307,11 @@ pub(crate) fn genesis_mismatch(
     let epoch_start = super::rekey::epochs(store.conn())?
         .last()
         .map_or(0, |e| e.audit_seq);
-    let reenrolled = match super::reissue::reenrolled(store.conn(), &info.vault_cert) {
+    let reenrolled = match enrolments {
+        Some(rows) => super::reissue::reenrolled_in(store.conn(), rows, &info.vault_cert),
+        None => super::reissue::reenrolled(store.conn(), &info.vault_cert),
+    };
+    let reenrolled = match reenrolled {
         Ok(r) => r,
         Err(problem) => return Ok(Some(problem)),
     };

@@ -1,0 +1,508 @@
+//! One pass over every entry, on every core: the read the two full walks
+//! (`audit verify`, `audit replay`) stand on.
+//!
+//! Reading the bodies out of SQLite is the floor of both walks, and it can
+//! only run on the thread that owns the connection. So that thread does
+//! nothing else: it copies rows into chunks of one buffer each (the log
+//! holds no secret), workers hash and parse whole chunks side by side, and
+//! one consumer takes the chunks back in log order, so everything that
+//! depends on the entry before (the chain, replay's state) sees the log as
+//! the single-threaded walk saw it and reports in the same order. Buffers
+//! go back to the reader once consumed, so a walk allocates a few chunks,
+//! not one per 4,096 entries.
+//!
+//! [`envelope`] reads an entry in the exact form [`super::append`] writes
+//! by its bytes, for the entries (nearly all) that are in that form; the
+//! walks read any other body with serde as before, so what they report
+//! about it does not change.
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc, Mutex};
+
+use serde::de::IgnoredAny;
+
+/// Entries handed over at a time.
+pub(crate) const CHUNK_ROWS: usize = 8192;
+/// Bytes of bodies after which a chunk is handed over early.
+const CHUNK_BYTES: usize = 2 << 20;
+
+/// Rows as read, on their way to a worker.
+#[derive(Default)]
+pub(crate) struct Chunk {
+    /// The bodies, one after the other.
+    bytes: Vec<u8>,
+    /// One per row, in log order.
+    pub rows: Vec<Row>,
+}
+
+/// What the reader found in one row.
+pub(crate) struct Row {
+    /// The stored `seq` as stored (an edited row may hold a negative one).
+    pub raw_seq: i64,
+    end: usize,
+    start: usize,
+    /// The body column holds a blob.
+    pub blob: bool,
+    /// The body column holds text (an edited row): its bytes are kept,
+    /// as SQL's `CAST(body AS TEXT)` would read them.
+    pub text: bool,
+    /// The stored hash, when it is a 32-byte blob.
+    pub stored: Option<[u8; 32]>,
+}
+
+impl Row {
+    /// The stored `seq`; a negative one (an edited row) reads as 0.
+    pub fn seq(&self) -> u64 {
+        u64::try_from(self.raw_seq).unwrap_or(0)
+    }
+}
+
+impl Chunk {
+    /// The bytes of `row`'s body column (empty unless blob or text).
+    pub fn body(&self, row: &Row) -> &[u8] {
+        &self.bytes[row.start..row.end]
+    }
+
+    /// The body as an entry: the blob, or nothing for any other type.
+    pub fn blob(&self, row: &Row) -> &[u8] {
+        if row.blob {
+            self.body(row)
+        } else {
+            &[]
+        }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
+
+    /// Appends a row of `SELECT seq, body, hash`; with `strict`, a body
+    /// that is not a blob is an error (what replay has always said).
+    fn push(&mut self, row: &rusqlite::Row<'_>, strict: bool) -> rusqlite::Result<()> {
+        let raw_seq = row.get::<_, i64>(0)?;
+        let body = row.get_ref(1)?;
+        if strict {
+            body.as_blob().map_err(rusqlite::Error::from)?;
+        }
+        let (blob, text, bytes) = match body {
+            rusqlite::types::ValueRef::Blob(b) => (true, false, b),
+            rusqlite::types::ValueRef::Text(t) => (false, true, t),
+            _ => (false, false, &[][..]),
+        };
+        let stored = row
+            .get_ref(2)
+            .ok()
+            .and_then(|v| v.as_blob().ok())
+            .and_then(|h| <[u8; 32]>::try_from(h).ok());
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        self.rows.push(Row {
+            raw_seq,
+            start,
+            end: self.bytes.len(),
+            blob,
+            text,
+            stored,
+        });
+        Ok(())
+    }
+
+    fn full(&self) -> bool {
+        self.rows.len() == CHUNK_ROWS || self.bytes.len() >= CHUNK_BYTES
+    }
+}
+
+/// Threads that hash and parse besides the reader.
+fn workers() -> usize {
+    // As many as cores: the reader waits on SQLite's page reads and on a
+    // full queue often enough that the workers use its core meanwhile.
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// Reads every row of `stmt` (`seq, body, hash`, in log order, bound to
+/// `params`), runs `work` on each chunk on a worker thread, and hands each
+/// chunk with its result to `consume` in log order. `progress` gets
+/// `(rows read, total)` every [`super::verify::PROGRESS_EVERY`] rows.
+/// Returns the rows read.
+pub(crate) fn walk<R, W, C>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    strict: bool,
+    total: u64,
+    progress: &mut dyn FnMut(u64, u64),
+    work: W,
+    consume: C,
+) -> rusqlite::Result<u64>
+where
+    R: Send,
+    W: Fn(&Chunk) -> R + Sync,
+    C: FnMut(&Chunk, R) + Send,
+{
+    let mut rows = stmt.query(params)?;
+    let n = workers();
+    let (to_work, work_queue) = mpsc::sync_channel::<(u64, Chunk)>(n * 2);
+    // Shared by the workers and dropped with the last of them, so that a
+    // reader whose workers all stopped (a panic downstream) gets an error
+    // from its send instead of waiting on a full queue.
+    let work_queue = Arc::new(Mutex::new(work_queue));
+    let (to_consumer, results) = mpsc::sync_channel::<(u64, Chunk, R)>(n * 2);
+    let (to_reader, recycled) = mpsc::channel::<Chunk>();
+    let mut read = 0u64;
+    let outcome = std::thread::scope(|scope| {
+        let mut threads = Vec::new();
+        for _ in 0..n {
+            let (work, queue, out) = (&work, Arc::clone(&work_queue), to_consumer.clone());
+            threads.push(scope.spawn(move || loop {
+                // The lock is held only to take the next chunk; a poisoned
+                // one means another worker panicked: stop, the panic is
+                // passed on at join.
+                let next = match queue.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                let Ok((i, chunk)) = next else { return };
+                let r = work(&chunk);
+                if out.send((i, chunk, r)).is_err() {
+                    return;
+                }
+            }));
+        }
+        drop((to_consumer, work_queue));
+        let mut consume = consume;
+        let consumer = scope.spawn(move || {
+            // Chunks finish out of order on several workers; they are
+            // consumed in the order read.
+            let mut waiting = BTreeMap::new();
+            let mut next = 0u64;
+            for (i, chunk, r) in results {
+                waiting.insert(i, (chunk, r));
+                while let Some((mut chunk, r)) = waiting.remove(&next) {
+                    consume(&chunk, r);
+                    chunk.clear();
+                    let _ = to_reader.send(chunk);
+                    next += 1;
+                }
+            }
+        });
+        let reading = (|| -> rusqlite::Result<()> {
+            let mut chunk = Chunk::default();
+            let mut index = 0u64;
+            while let Some(row) = rows.next()? {
+                read += 1;
+                if read % super::verify::PROGRESS_EVERY == 0 {
+                    progress(read, total);
+                }
+                chunk.push(row, strict)?;
+                if chunk.full() {
+                    let fresh = recycled.try_recv().unwrap_or_default();
+                    // A send fails only when every worker stopped: a bug,
+                    // raised at join.
+                    if to_work
+                        .send((index, std::mem::replace(&mut chunk, fresh)))
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                    index += 1;
+                }
+            }
+            if !chunk.rows.is_empty() {
+                let _ = to_work.send((index, chunk));
+            }
+            Ok(())
+        })();
+        drop(to_work);
+        let mut panic = None;
+        for t in threads.into_iter().chain([consumer]) {
+            if let Err(e) = t.join() {
+                panic.get_or_insert(e);
+            }
+        }
+        // The workers only slice chunks they were handed whole: a panic
+        // there is a bug, passed on as one.
+        if let Some(e) = panic {
+            std::panic::resume_unwind(e);
+        }
+        reading
+    });
+    outcome.map(|()| read)
+}
+
+/// An entry's envelope, read by its bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Envelope<'a> {
+    /// Its `seq` field.
+    pub seq: u64,
+    /// Its `prev` field (not checked to be hex).
+    pub prev: &'a [u8],
+    /// Its `time` field.
+    pub time: &'a [u8],
+    /// Its `vault` field.
+    pub vault: &'a [u8],
+    /// Its `event` field.
+    pub event: &'a [u8],
+    /// Its `data` object, as stored.
+    pub data: &'a [u8],
+}
+
+/// The envelope of `body` if `body` is in exactly the form `append`
+/// writes (`{"v":1,"seq":N,"prev":"..","time":"..","vault":"..","event":
+/// "..","actors":["..",..],"data":{..}}`, no whitespace) in printable
+/// ASCII without an escape, and is well-formed JSON throughout: the
+/// actors an array of strings, the data an object (checked by
+/// serde_json). `None` for any other body, which the caller then reads
+/// with serde as it always did: this only ever says yes to a body that
+/// serde reads to the same fields.
+pub(crate) fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
+    // Printable ASCII and no `\`: every string is then its bytes (as a
+    // borrowed &str is), valid UTF-8 and free of the control characters
+    // JSON refuses in strings, with no check per string. One pass the
+    // compiler vectorizes.
+    let odd = body.iter().fold(false, |odd, &c| {
+        odd | !(0x20..0x7f).contains(&c) | (c == b'\\')
+    });
+    if odd {
+        return None;
+    }
+    let mut c = Cursor { b: body, i: 0 };
+    c.lit(b"{\"v\":1,\"seq\":")?;
+    let seq = c.uint()?;
+    c.lit(b",\"prev\":\"")?;
+    let prev = c.string()?;
+    c.lit(b",\"time\":\"")?;
+    let time = c.string()?;
+    c.lit(b",\"vault\":\"")?;
+    let vault = c.string()?;
+    c.lit(b",\"event\":\"")?;
+    let event = c.string()?;
+    c.lit(b",\"actors\":[")?;
+    c.strings()?;
+    c.lit(b",\"data\":")?;
+    let from = c.i;
+    c.object()?;
+    let data = &body[from..c.i];
+    c.lit(b"}")?;
+    if c.i != body.len() {
+        return None;
+    }
+    Some(Envelope {
+        seq,
+        prev,
+        time,
+        vault,
+        event,
+        data,
+    })
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn lit(&mut self, what: &[u8]) -> Option<()> {
+        let end = self.i.checked_add(what.len())?;
+        (self.b.get(self.i..end)? == what).then(|| self.i = end)
+    }
+
+    /// A JSON unsigned integer (no leading zero) that fits a u64.
+    fn uint(&mut self) -> Option<u64> {
+        let digits = self.b[self.i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let text = &self.b[self.i..self.i + digits];
+        if digits == 0 || (digits > 1 && text[0] == b'0') {
+            return None;
+        }
+        self.i += digits;
+        text.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    }
+
+    /// The rest of a string whose opening quote was read, up to and past
+    /// its closing quote (the body was checked to be printable ASCII
+    /// without escapes).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let len = memchr::memchr(b'"', &self.b[self.i..])?;
+        let text = &self.b[self.i..self.i + len];
+        self.i += len + 1;
+        Some(text)
+    }
+
+    /// The rest of an array of strings whose `[` was read, past its `]`.
+    fn strings(&mut self) -> Option<()> {
+        if self.lit(b"]").is_some() {
+            return Some(());
+        }
+        loop {
+            self.lit(b"\"")?;
+            self.string()?;
+            if self.lit(b"]").is_some() {
+                return Some(());
+            }
+            self.lit(b",")?;
+        }
+    }
+
+    /// One JSON object, read and checked by serde_json.
+    fn object(&mut self) -> Option<()> {
+        let rest = &self.b[self.i..];
+        if rest.first() != Some(&b'{') {
+            return None;
+        }
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
+        values.next()?.ok()?;
+        self.i += values.byte_offset();
+        Some(())
+    }
+}
+
+/// `text` as the 32 bytes it is the lower-case hex of (what `crypto::hex`
+/// writes), or `None`.
+pub(crate) fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    // Table lookups, no branch per digit: a million of these per walk.
+    let (mut out, mut bad) = ([0u8; 32], 0u8);
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *byte = (hi << 4) | lo;
+    }
+    (bad & 0xf0 == 0).then_some(out)
+}
+
+/// Each byte's value as a lower-case hex digit, `0xff` for any other byte.
+const UNHEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut digit = 0u8;
+    while digit < 16 {
+        let c = if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        };
+        table[c as usize] = digit;
+        digit += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(seq: u64, data: &str) -> String {
+        format!(
+            r#"{{"v":1,"seq":{seq},"prev":"{}","time":"2026-11-30T01:02:03Z","vault":"0123456789abcdef","event":"token.verified","actors":["alice","bob"],"data":{data}}}"#,
+            "ab".repeat(32)
+        )
+    }
+
+    #[test]
+    fn the_envelope_of_what_append_writes_is_read_by_bytes() {
+        let b = body(42, r#"{"serial":"1","n":[1,{"x":null}]}"#);
+        let e = envelope(b.as_bytes()).unwrap();
+        assert_eq!(e.seq, 42);
+        assert_eq!(e.prev, "ab".repeat(32).as_bytes());
+        assert_eq!(
+            (e.vault, e.event),
+            (&b"0123456789abcdef"[..], &b"token.verified"[..])
+        );
+        assert_eq!(e.data, br#"{"serial":"1","n":[1,{"x":null}]}"#);
+        assert_eq!(unhex32(e.prev), Some([0xab; 32]));
+    }
+
+    #[test]
+    fn any_other_form_is_left_to_serde() {
+        let good = body(7, "{}");
+        assert!(envelope(good.as_bytes()).is_some());
+        for bad in [
+            good.replace("\"v\":1", "\"v\":2"),
+            good.replace("\"seq\":7", "\"seq\":07"),
+            good.replace("\"seq\":7", "\"seq\":99999999999999999999"),
+            good.replace("\"seq\":7", "\"seq\":-7"),
+            good.replace("\"alice\"", "\"al\\u0069ce\""),
+            good.replace("\"alice\"", "5"),
+            good.replace("[\"alice\",\"bob\"]", "[\"alice\",]"),
+            good.replace("\"data\":{}", "\"data\":[]"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":}"),
+            good.replace("\"data\":{}", "\"data\":{} "),
+            good.replace("\"data\":{}}", "\"data\":{},\"seq\":8}"),
+            good.replace("01:02:03", "01:02\u{1}03"),
+            good.replace("01:02:03", "01:02:\u{e9}3"),
+            good.replace("[\"alice\",\"bob\"]", "[\"alice\" ]"),
+            good.replace("[\"alice\",\"bob\"]", "[\"alice\",\"bob\",]"),
+            good.replace("{\"v\"", "{ \"v\""),
+            format!("{good} "),
+            good[..good.len() - 1].to_owned(),
+        ] {
+            assert_eq!(envelope(bad.as_bytes()), None, "{bad}");
+        }
+        let mut invalid = good.into_bytes();
+        let at = invalid.iter().position(|&c| c == b'b').unwrap();
+        invalid[at] = 0xff;
+        assert_eq!(envelope(&invalid), None);
+    }
+
+    #[test]
+    fn a_panic_in_a_stage_is_passed_on_not_waited_for() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, hash BLOB NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+             INSERT INTO audit SELECT i, CAST('{}' AS BLOB), zeroblob(32) FROM n;",
+        )
+        .unwrap();
+        for consumer_panics in [false, true] {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut stmt = conn
+                    .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+                    .unwrap();
+                walk(
+                    &mut stmt,
+                    [],
+                    false,
+                    0,
+                    &mut |_, _| {},
+                    |c: &Chunk| assert!(consumer_panics || c.rows.is_empty(), "worker"),
+                    |_, ()| assert!(!consumer_panics, "consumer"),
+                )
+            }));
+            assert!(outcome.is_err());
+        }
+        // And an untroubled walk reads every row, in order.
+        let mut stmt = conn
+            .prepare("SELECT seq, body, hash FROM audit ORDER BY seq")
+            .unwrap();
+        let mut seen = Vec::new();
+        let n = walk(
+            &mut stmt,
+            [],
+            true,
+            0,
+            &mut |_, _| {},
+            |c: &Chunk| c.rows.len(),
+            |c, n| {
+                assert_eq!(c.rows.len(), n);
+                seen.extend(c.rows.iter().map(Row::seq));
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 100_000);
+        assert!(seen.iter().copied().eq(1..=100_000));
+    }
+
+    #[test]
+    fn unhex32_takes_lower_case_hex_of_32_bytes_only() {
+        assert_eq!(unhex32("00".repeat(32).as_bytes()), Some([0; 32]));
+        assert_eq!(unhex32("AB".repeat(32).as_bytes()), None);
+        assert_eq!(unhex32("ab".repeat(31).as_bytes()), None);
+        assert_eq!(unhex32("zz".repeat(32).as_bytes()), None);
+    }
+}
