@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use super::clock::unix_now;
 use super::export_reader::SeedBatch;
@@ -701,6 +702,55 @@ impl UnsealedVault {
     }
 }
 
+/// Bytes of plaintext in one chunk from the formatter to the encryptor.
+const TEXT_CHUNK: usize = 64 * 1024;
+
+/// The formatter's output: the bundle's plaintext in wiped chunks of
+/// [`TEXT_CHUNK`] bytes, each sent to the encryptor when full. A chunk
+/// never grows (growing would leave a copy of seeds in freed memory).
+struct ChunkSink {
+    buf: Zeroizing<Vec<u8>>,
+    to: std::sync::mpsc::SyncSender<Zeroizing<Vec<u8>>>,
+}
+
+impl ChunkSink {
+    fn new(to: std::sync::mpsc::SyncSender<Zeroizing<Vec<u8>>>) -> Self {
+        ChunkSink {
+            buf: Zeroizing::new(Vec::with_capacity(TEXT_CHUNK)),
+            to,
+        }
+    }
+
+    /// Sends the last, partly filled chunk. (A failed send means the
+    /// encryptor stopped; its error is the one reported.)
+    fn send_rest(self) {
+        if !self.buf.is_empty() {
+            let _ = self.to.send(self.buf);
+        }
+    }
+}
+
+impl Write for ChunkSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() == TEXT_CHUNK {
+            let full = std::mem::replace(
+                &mut self.buf,
+                Zeroizing::new(Vec::with_capacity(TEXT_CHUNK)),
+            );
+            self.to
+                .send(full)
+                .map_err(|_| std::io::Error::other("the bundle encryptor stopped"))?;
+        }
+        let n = data.len().min(TEXT_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a bundle could not be made.
 enum BundleError {
     Pgp(pgp::PgpError),
@@ -725,12 +775,13 @@ impl UnsealedVault {
     /// signed serials in memory.
     ///
     /// Seeds are opened on this thread (it owns the database connection)
-    /// and handed in batches to a second one that formats, encrypts and
-    /// signs them, so the two halves of the work overlap and the plaintext
-    /// never exists whole: only the batches in the channel (the opener may
-    /// run up to 64 ahead, as the encryptor works in bursts) and the format
-    /// writer's wiped buffer. Any problem with a serial refuses the export,
-    /// naming every one.
+    /// and handed in batches to a second one that formats them into wiped
+    /// chunks of text, which a third encrypts, signs and armors: the
+    /// three parts of the work overlap on the machine's cores, and the
+    /// plaintext never exists whole: only the batches and chunks in the
+    /// channels (the opener may run up to 64 batches ahead, as the others
+    /// work in bursts) and the format writer's wiped buffer. Any problem
+    /// with a serial refuses the export, naming every one.
     fn seal_bundle(
         &self,
         req: &ApprovedRequest,
@@ -743,17 +794,28 @@ impl UnsealedVault {
             upns: req.upns().map(|m| m.as_map().clone()),
             ..WriteOptions::default()
         };
-        let (to_encryptor, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
-        let (opened, sealed) = std::thread::scope(|scope| {
+        let (to_formatter, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
+        let (to_encryptor, texts) = std::sync::mpsc::sync_channel::<Zeroizing<Vec<u8>>>(16);
+        let (opened, formatted, sealed) = std::thread::scope(|scope| {
+            let formatter = scope.spawn(move || -> Result<(), BundleError> {
+                let mut sink = ChunkSink::new(to_encryptor);
+                let mut file = formats::Writer::new(format, &mut sink, &write_options)
+                    .map_err(BundleError::Format)?;
+                for batch in batches {
+                    batch.each_token(|token| file.push(token).map_err(BundleError::Format))?;
+                }
+                file.finish().map_err(BundleError::Format)?;
+                sink.send_rest();
+                Ok(())
+            });
             let encryptor = scope.spawn(move || {
                 let mut armored = Vec::new();
                 pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
-                    let mut file = formats::Writer::new(format, w, &write_options)
-                        .map_err(BundleError::Format)?;
-                    for batch in batches {
-                        batch.each_token(|token| file.push(token).map_err(BundleError::Format))?;
+                    for text in texts {
+                        w.write_all(&text)
+                            .map_err(|e| BundleError::Pgp(pgp::PgpError::Io(e)))?;
                     }
-                    file.finish().map_err(BundleError::Format)
+                    Ok::<(), BundleError>(())
                 })
                 .map(|()| armored)
             });
@@ -761,11 +823,18 @@ impl UnsealedVault {
                 req.serials(),
                 req.order_id(),
                 req.reexport_reason().is_some(),
-                &mut |batch| to_encryptor.send(batch).is_ok(),
+                &mut |batch| to_formatter.send(batch).is_ok(),
             );
-            drop(to_encryptor);
-            (opened, encryptor.join())
+            drop(to_formatter);
+            (opened, formatter.join(), encryptor.join())
         });
+        // The formatter's own failure comes first: the encryptor then saw
+        // a text cut short and sealed it without complaint.
+        let sealed = match formatted {
+            Ok(Ok(())) => sealed,
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(p) => Err(p),
+        };
         let problems = opened?;
         if !problems.is_empty() {
             return Err(VaultError::ExportRefused {
@@ -977,4 +1046,40 @@ pub(crate) fn unfinished(
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chunk_sink_sends_full_chunks_that_never_grew_and_then_the_rest() {
+        let (to, from) = std::sync::mpsc::sync_channel(64);
+        let mut sink = ChunkSink::new(to);
+        let text: Vec<u8> = (0..(TEXT_CHUNK * 2 + 123))
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
+        // One write larger than a chunk, then small ones.
+        sink.write_all(&text[..TEXT_CHUNK + 7]).unwrap();
+        for piece in text[TEXT_CHUNK + 7..].chunks(1000) {
+            sink.write_all(piece).unwrap();
+        }
+        sink.send_rest();
+        let chunks: Vec<Zeroizing<Vec<u8>>> = from.iter().collect();
+        assert_eq!(chunks.len(), 3);
+        for c in &chunks[..2] {
+            assert_eq!((c.len(), c.capacity()), (TEXT_CHUNK, TEXT_CHUNK));
+        }
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(joined, text);
+    }
+
+    #[test]
+    fn the_chunk_sink_fails_once_the_encryptor_is_gone() {
+        let (to, from) = std::sync::mpsc::sync_channel(1);
+        drop(from);
+        let mut sink = ChunkSink::new(to);
+        let err = sink.write_all(&vec![0u8; TEXT_CHUNK + 1]).unwrap_err();
+        assert!(err.to_string().contains("encryptor stopped"), "{err}");
+    }
 }
