@@ -370,6 +370,32 @@ fn decision_vs_statement(
 /// The reasons a `vault.sealed` entry may give.
 const SEAL_REASONS: [&str; 5] = ["s", "idle", "quit", "panic", "closed"];
 
+/// The officer certificates a genesis or rekey entry's `custodians`
+/// list, by name; `unreadable` hears the name of each that does not parse.
+fn custodian_certs(
+    d: &Value,
+    mut unreadable: impl FnMut(String),
+) -> HashMap<String, sequoia_openpgp::Cert> {
+    let mut certs = HashMap::new();
+    for c in d
+        .get("custodians")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let bytes = data_encoding::BASE64
+            .decode(s(c, "officer_cert").as_bytes())
+            .unwrap_or_default();
+        match crate::pgp::keys::parse_public_cert(&bytes) {
+            Ok(cert) => {
+                certs.insert(s(c, "name"), cert);
+            }
+            Err(_) => unreadable(s(c, "name")),
+        }
+    }
+    certs
+}
+
 fn s(v: &Value, k: &str) -> String {
     v.get(k)
         .and_then(Value::as_str)
@@ -529,52 +555,22 @@ pub fn replay_progress(
                         .decode(s(d, "vault_cert").as_bytes())
                         .ok()
                         .and_then(|b| crate::pgp::keys::parse_public_cert(&b).ok());
-                    for c in d
-                        .get("custodians")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        let bytes = data_encoding::BASE64
-                            .decode(s(c, "officer_cert").as_bytes())
-                            .unwrap_or_default();
-                        match crate::pgp::keys::parse_public_cert(&bytes) {
-                            Ok(cert) => {
-                                officers.insert(s(c, "name"), cert);
-                            }
-                            Err(_) => diff(format!(
-                                "genesis: the certificate of custodian {} is unreadable",
-                                s(c, "name")
-                            )),
-                        }
-                    }
+                    officers.extend(custodian_certs(d, |name| {
+                        diff(format!(
+                            "genesis: the certificate of custodian {name} is unreadable"
+                        ))
+                    }));
                 }
                 // A rekey's officers replace the previous epoch's: a statement
                 // logged after it verifies against the new certificates only,
                 // one logged before it was checked against the old ones.
                 events::VAULT_REKEYED => {
-                    let mut next = HashMap::new();
-                    for c in d
-                        .get("custodians")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        let bytes = data_encoding::BASE64
-                            .decode(s(c, "officer_cert").as_bytes())
-                            .unwrap_or_default();
-                        match crate::pgp::keys::parse_public_cert(&bytes) {
-                            Ok(cert) => {
-                                next.insert(s(c, "name"), cert);
-                            }
-                            Err(_) => diff(format!(
-                                "entry {}: the certificate of new custodian {} is unreadable",
-                                e.seq,
-                                s(c, "name")
-                            )),
-                        }
-                    }
-                    officers = next;
+                    officers = custodian_certs(d, |name| {
+                        diff(format!(
+                            "entry {}: the certificate of new custodian {name} is unreadable",
+                            e.seq
+                        ))
+                    });
                 }
                 events::CARD_REISSUED => {
                     // A new officer key, enrolled by the vault key's signature
