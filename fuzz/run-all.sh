@@ -20,6 +20,11 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 bin=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs
+# With the kernel's autogroups, `nice` ranks processes only within their
+# terminal session: fuzzers started from one took half the machine from a
+# build started from another. Lowering the session's group keeps the
+# campaign to idle time (start it with `setsid` to give it its own group).
+echo 19 >/proc/self/autogroup 2>/dev/null || true
 
 # Running totals of one target: "cpu_seconds executions".
 totals() {
