@@ -520,7 +520,12 @@ impl UnsealedVault {
         let (lo, hi) = (range.serial(0), range.serial(count - 1));
         let mut locks = Vec::new();
 
-        self.vault_mut().store_mut().write(|tx| {
+        // As in an ingest, foreign keys are not checked per seed in this
+        // transaction: it inserts the rows its seeds point to itself. They
+        // are on again before this returns.
+        let store = self.vault_mut().store_mut();
+        store.conn().pragma_update(None, "foreign_keys", "OFF")?;
+        let committed = store.write(|tx| {
             let now_dk: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| {
                     r.get(0)
@@ -633,7 +638,9 @@ impl UnsealedVault {
                 burn_sha256,
                 manifest_sha256,
             })
-        })
+        });
+        store.conn().pragma_update(None, "foreign_keys", "ON")?;
+        committed
     }
 
     /// A re-run of a generate whose batch committed but whose files were not
@@ -801,7 +808,7 @@ fn make_seeds(
                         .map_err(|e| VaultError::Crypto(e.to_string()))?;
                     let parsed = Serial::parse(&serial)
                         .map_err(|e| VaultError::Refused(format!("serial {serial}: {e}")))?;
-                    sealed.push((serial, params.clone(), ct));
+                    sealed.push((serial, ct));
                     plain.push(Token {
                         serial: parsed,
                         seed,
@@ -841,8 +848,8 @@ fn make_seeds(
             Ok(crypto::hex(&sink.hash.finish()))
         });
         let vid = vault_id.to_string();
-        let stored =
-            ingest::insert_sealed(tx, &vid, officers, batch_id, dk_id, rows).map_err(|e| match e {
+        let stored = ingest::insert_sealed(tx, &vid, officers, batch_id, dk_id, params, rows)
+            .map_err(|e| match e {
                 ingest::IngestError::Vault(v) => v,
                 other => VaultError::Refused(format!("{other}")),
             });

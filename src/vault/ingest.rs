@@ -1090,9 +1090,9 @@ pub(crate) fn file_sha256(path: &Path) -> std::io::Result<String> {
 
 // ---- g1: batch generate ----
 
-/// One sealed seed for [`insert_sealed`]: serial, parameter set and
-/// ciphertext (never plaintext).
-pub(super) type SealedRow = (String, crate::token::TokenParams, Vec<u8>);
+/// One sealed seed for [`insert_sealed`]: serial and ciphertext (never
+/// plaintext); the batch has one parameter set.
+pub(super) type SealedRow = (String, Vec<u8>);
 
 /// What [`insert_sealed`] stored and logged.
 pub(super) struct SealedBatch {
@@ -1108,8 +1108,8 @@ pub(super) struct SealedBatch {
 
 /// Ingest's storing half, for seeds made inside the vault (`batch
 /// generate`): inserts the sealed rows of batch `batch_id` (data key
-/// `dk_id`) as they arrive and logs their serials in `batch.serials` parts
-/// exactly as an ingest does. The caller writes the batch's own entry.
+/// `dk_id`, the one parameter set `params`) as they arrive and logs their
+/// serials in `batch.serials` parts exactly as an ingest does. The caller writes the batch's own entry.
 /// A serial already in the vault refuses the whole batch.
 pub(super) fn insert_sealed(
     tx: &rusqlite::Transaction<'_>,
@@ -1117,32 +1117,25 @@ pub(super) fn insert_sealed(
     officers: &[String],
     batch_id: i64,
     dk_id: i64,
+    params: &crate::token::TokenParams,
     rows: std::sync::mpsc::Receiver<Vec<SealedRow>>,
 ) -> Result<SealedBatch, IngestError> {
     let mut acc = Accepted::default();
     let mut log = SerialLog::default();
-    let mut last: Option<(crate::token::TokenParams, i64)> = None;
+    let json = params.canonical_json();
+    tx.execute(
+        "INSERT OR IGNORE INTO token_params (json) VALUES (?1)",
+        [&json],
+    )?;
+    let pid: i64 = tx.query_row(
+        "SELECT id FROM token_params WHERE json = ?1",
+        [&json],
+        |r| r.get(0),
+    )?;
+    log.add_set(params, pid);
     let mut group: Vec<(String, i64, Vec<u8>)> = Vec::with_capacity(ROWS_PER_INSERT);
     for chunk in rows.iter() {
-        for (serial, params, sealed) in chunk {
-            let pid = match &last {
-                Some((p, id)) if *p == params => *id,
-                _ => {
-                    let json = params.canonical_json();
-                    tx.execute(
-                        "INSERT OR IGNORE INTO token_params (json) VALUES (?1)",
-                        [&json],
-                    )?;
-                    let id: i64 = tx.query_row(
-                        "SELECT id FROM token_params WHERE json = ?1",
-                        [&json],
-                        |r| r.get(0),
-                    )?;
-                    log.add_set(&params, id);
-                    last = Some((params, id));
-                    id
-                }
-            };
+        for (serial, sealed) in chunk {
             group.push((serial, pid, sealed));
             if group.len() == ROWS_PER_INSERT {
                 insert_owned(tx, batch_id, dk_id, &mut group, &mut acc)?;
