@@ -520,12 +520,8 @@ impl UnsealedVault {
         let (lo, hi) = (range.serial(0), range.serial(count - 1));
         let mut locks = Vec::new();
 
-        // As in an ingest, foreign keys are not checked per seed in this
-        // transaction: it inserts the rows its seeds point to itself. They
-        // are on again before this returns.
-        let store = self.vault_mut().store_mut();
-        store.conn().pragma_update(None, "foreign_keys", "OFF")?;
-        let committed = store.write(|tx| {
+        // Inserts the batch, data key and parameter set its seeds point to.
+        self.vault_mut().store_mut().write_own_references(|tx| {
             let now_dk: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM data_keys", [], |r| {
                     r.get(0)
@@ -638,9 +634,7 @@ impl UnsealedVault {
                 burn_sha256,
                 manifest_sha256,
             })
-        });
-        store.conn().pragma_update(None, "foreign_keys", "ON")?;
-        committed
+        })
     }
 
     /// A re-run of a generate whose batch committed but whose files were not

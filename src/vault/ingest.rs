@@ -493,11 +493,6 @@ impl UnsealedVault {
         // the transaction while the parser thread reads, checks and seals.
         // Seed plaintext never leaves the parser thread: only serials,
         // parameters and ciphertext cross the channel.
-        // Foreign keys are not checked in this transaction: it inserts the
-        // batch, data key and parameter set rows its seeds point to itself,
-        // and checking three references per seed cost a fifth of the
-        // inserts' time. They are on again before this returns.
-        store.conn().pragma_update(None, "foreign_keys", "OFF")?;
         // Set when the batch is refused for its records or serials:
         // whether the database found a serial the file repeats.
         let mut recheck: Option<bool> = None;
@@ -541,11 +536,12 @@ impl UnsealedVault {
                         sealed_end: chunk.bytes.len(),
                         new_set,
                     });
-                    if chunk.rows.len() == ROWS_PER_CHUNK
-                        && to_db.send(std::mem::take(&mut chunk)).is_err()
-                    {
-                        // The inserting side failed; its error is the one to report.
-                        return Ok(Ok(0));
+                    if chunk.rows.len() == ROWS_PER_CHUNK {
+                        let next = SealedChunk::sized_as(&chunk);
+                        if to_db.send(std::mem::replace(&mut chunk, next)).is_err() {
+                            // The inserting side failed; its error is the one to report.
+                            return Ok(Ok(0));
+                        }
                     }
                 }
                 if !chunk.rows.is_empty() {
@@ -554,7 +550,8 @@ impl UnsealedVault {
                 drop(to_db);
                 Ok(records.finish())
             });
-            store.write(|tx| {
+            // Inserts the batch, data key and parameter set its seeds point to.
+            store.write_own_references(|tx| {
                 insert_batch(
                     tx,
                     &batch,
@@ -566,7 +563,6 @@ impl UnsealedVault {
                 )
             })
         });
-        store.conn().pragma_update(None, "foreign_keys", "ON")?;
         match recheck {
             Some(repeated) => Err(self.recheck(src, name, hash, repeated, outcome.err())),
             None => outcome,
@@ -638,6 +634,17 @@ const ROWS_PER_CHUNK: usize = 1000;
 struct SealedChunk {
     bytes: Vec<u8>,
     rows: Vec<PackedRow>,
+}
+
+impl SealedChunk {
+    /// An empty chunk with the room `full` had, so the next thousand
+    /// tokens do not grow it step by step again.
+    fn sized_as(full: &SealedChunk) -> Self {
+        SealedChunk {
+            bytes: Vec::with_capacity(full.bytes.capacity()),
+            rows: Vec::with_capacity(ROWS_PER_CHUNK),
+        }
+    }
 }
 
 /// One token of a [`SealedChunk`]: its serial ends at `serial_end`, its
