@@ -163,6 +163,18 @@ impl Store {
         &self.conn
     }
 
+    /// A second connection to the same database, read-only, for a read
+    /// that runs on another thread while this one works.
+    pub fn reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            self.dir.join(DB_FILE),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "trusted_schema", "OFF")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
     /// [`Store::write`] for a transaction that inserts the rows its new rows
     /// refer to itself (an ingest's or generate's batch, data key and
     /// parameter set, then a million seeds pointing at them): foreign keys

@@ -202,6 +202,15 @@ impl Vault {
     /// not hash to its stored hash, or the custodians table no longer
     /// matches the epoch in force.
     pub(crate) fn genesis_officers(&self) -> Result<EnrolledOfficers, VaultError> {
+        self.genesis_officers_from(super::reissue::enrolment_entries(self.store().conn()))
+    }
+
+    /// [`Vault::genesis_officers`], with the log's re-issue and rekey
+    /// entries already read (`super::reissue::enrolment_entries`).
+    fn genesis_officers_from(
+        &self,
+        enrolments: crate::audit::verify::Enrolments,
+    ) -> Result<EnrolledOfficers, VaultError> {
         let conn = self.store().conn();
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .query_row("SELECT body, hash FROM audit WHERE seq = 1", [], |r| {
@@ -213,7 +222,11 @@ impl Vault {
         if crate::crypto::sha256(&body)[..] != hash[..] {
             return Err(bad("does not hash to its stored hash"));
         }
-        if let Some(p) = super::status::genesis_mismatch(self.store(), self.info())? {
+        if let Some(p) = super::status::genesis_mismatch_given(
+            self.store(),
+            self.info(),
+            Some(enrolments.clone()),
+        )? {
             return Err(VaultError::Tampered(p));
         }
         let entry: serde_json::Value =
@@ -230,7 +243,9 @@ impl Vault {
         // epoch they were enrolled in; earlier keys stay, so statements
         // signed before the re-issue still verify.
         let vault_cert = &self.info().vault_cert;
-        for r in super::reissue::reenrolled(conn, vault_cert).map_err(VaultError::Tampered)? {
+        for r in super::reissue::reenrolled_in(conn, enrolments, vault_cert)
+            .map_err(VaultError::Tampered)?
+        {
             let cert = crate::pgp::keys::parse_public_cert(&r.cert)
                 .map_err(|e| VaultError::Tampered(e.to_string()))?;
             let epoch = retired_at.iter().filter(|at| **at < r.seq).count();
@@ -255,13 +270,24 @@ impl Vault {
     pub(crate) fn verified_creation(&self, id: &str) -> Result<VerifiedCreation, VaultError> {
         let row = read_row(self.store().conn(), id)?
             .ok_or_else(|| VaultError::RequestNotFound { id: id.to_owned() })?;
-        self.verify_creation(id, row)
+        let conn = self.store().conn();
+        self.verify_creation(id, row, self.genesis_officers()?, || {
+            request_serials(conn, id)
+        })
     }
 
-    /// [`Vault::verified_creation`] of request `id`'s row, already read.
-    fn verify_creation(&self, id: &str, row: RequestRow) -> Result<VerifiedCreation, VaultError> {
+    /// [`Vault::verified_creation`] of request `id`'s row, already read,
+    /// against `officers` ([`Vault::genesis_officers`]), with the serials
+    /// its table holds from `serials` (a read that may be running on
+    /// another thread meanwhile).
+    fn verify_creation(
+        &self,
+        id: &str,
+        row: RequestRow,
+        officers: EnrolledOfficers,
+        serials: impl FnOnce() -> Result<Vec<String>, VaultError>,
+    ) -> Result<VerifiedCreation, VaultError> {
         let conn = self.store().conn();
-        let officers = self.genesis_officers()?;
         let st = RequestStatement::parse(&row.statement)
             .map_err(|why| tampered(id, format!("its creation statement is unreadable: {why}")))?;
         if st.version < 2 {
@@ -320,12 +346,7 @@ impl Vault {
                 ),
             ));
         }
-        let mut q = conn.prepare_cached(
-            "SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial",
-        )?;
-        let serials = q
-            .query_map([id], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let serials = serials()?;
         if serials.len() as u64 != st.serials
             || statement::serials_sha256_v2(&serials) != st.serials_sha256
         {
@@ -392,7 +413,34 @@ impl Vault {
                 })
             }
         };
-        let v = self.verify_creation(id, row)?;
+        // The two long reads run side by side: the request's serials (on a
+        // second, read-only connection) and the whole log, read once for
+        // both things this check asks of it (the officers' enrolments and
+        // whether an export of `id` completed). Nothing is acted on before
+        // both are in and checked.
+        let reader = self.store().reader()?;
+        std::thread::scope(|scope| {
+            let serials = scope.spawn(move || request_serials(&reader, id));
+            let log = export_log_facts(self.store().conn(), id)?;
+            let officers = self.genesis_officers_from(log.enrolments)?;
+            let v = self.verify_creation(id, row, officers, || {
+                serials.join().map_err(|_| {
+                    VaultError::Crypto("the request's serial reading thread panicked".into())
+                })?
+            })?;
+            self.approved_from(id, v, expires, now, log.completed)
+        })
+    }
+
+    /// The rest of [`Vault::approved_request`], once the creation verified.
+    fn approved_from(
+        &self,
+        id: &str,
+        v: VerifiedCreation,
+        expires: i64,
+        now: i64,
+        logged_export: Option<u64>,
+    ) -> Result<ApprovedRequest, VaultError> {
         let (Some(by), Some(sig)) = (v.row.decided_by.as_deref(), v.row.decision_sig.as_deref())
         else {
             return Err(tampered(
@@ -433,7 +481,7 @@ impl Vault {
         if approval_ended(expires, now) {
             return Err(VaultError::ApprovalExpired { id: id.to_owned() });
         }
-        if let Some(seq) = self.completed_export_of(id)? {
+        if let Some(seq) = self.completed_export_of(id, logged_export)? {
             return Err(tampered(
                 id,
                 format!("it is marked approved but was already exported ({seq})"),
@@ -457,9 +505,14 @@ impl Vault {
     }
 
     /// Where a completed export of request `id` is recorded, by the
-    /// exports table or by the log (either may have been edited; both
-    /// are asked).
-    fn completed_export_of(&self, id: &str) -> Result<Option<String>, VaultError> {
+    /// exports table or by the log (`logged`, the entry
+    /// [`export_log_facts`] found; either may have been edited, so
+    /// both are asked).
+    fn completed_export_of(
+        &self,
+        id: &str,
+        logged: Option<u64>,
+    ) -> Result<Option<String>, VaultError> {
         let conn = self.store().conn();
         let row: Option<i64> = conn
             .query_row(
@@ -471,36 +524,57 @@ impl Vault {
         if let Some(e) = row {
             return Ok(Some(format!("export {e}")));
         }
-        // Every body is searched here (SIMD), not with SQL's LIKE, which
-        // compares at every byte of a log that grows with every export; only
-        // a body naming both the event and this request is parsed.
-        let event = format!("\"event\":\"{}\"", crate::audit::events::EXPORT_COMPLETED);
-        let request = format!("\"request_id\":{}", serde_json::Value::from(id));
-        let (event, request) = (
-            memchr::memmem::Finder::new(event.as_bytes()),
-            memchr::memmem::Finder::new(request.as_bytes()),
-        );
-        let mut st = conn.prepare_cached("SELECT seq, body FROM audit ORDER BY seq")?;
-        let mut rows = st.query([])?;
-        while let Some(row) = rows.next()? {
-            let body = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
-                _ => continue,
-            };
-            if event.find(body).is_none() || request.find(body).is_none() {
-                continue;
-            }
-            let Ok(entry) = serde_json::from_slice::<serde_json::Value>(body) else {
-                continue;
-            };
-            if entry["event"] == crate::audit::events::EXPORT_COMPLETED
-                && entry["data"]["request_id"] == id
-            {
-                return Ok(Some(format!("log entry {}", row.get::<_, i64>(0)?)));
-            }
-        }
-        Ok(None)
+        Ok(logged.map(|seq| format!("log entry {seq}")))
     }
+}
+
+/// What [`Vault::approved_request`] reads from the log, in one pass.
+fn export_log_facts(conn: &rusqlite::Connection, id: &str) -> Result<ExportLogFacts, VaultError> {
+    // Every body is searched here (SIMD), not with SQL's LIKE, which
+    // compares at every byte of a log that grows with every export; only
+    // a body naming both the event and this request is parsed.
+    let event = format!("\"event\":\"{}\"", crate::audit::events::EXPORT_COMPLETED);
+    let request = format!("\"request_id\":{}", serde_json::Value::from(id));
+    let (event, request) = (
+        memchr::memmem::Finder::new(event.as_bytes()),
+        memchr::memmem::Finder::new(request.as_bytes()),
+    );
+    let [enrolments, exports] = super::reissue::pick_entries(conn, |body| {
+        if event.find(body).is_some() && request.find(body).is_some() {
+            Some(1)
+        } else {
+            super::reissue::may_enrol(body).then_some(0)
+        }
+    })?;
+    let completed = exports.into_iter().find_map(|(seq, body)| {
+        let entry = serde_json::from_slice::<serde_json::Value>(&body).ok()?;
+        (entry["event"] == crate::audit::events::EXPORT_COMPLETED
+            && entry["data"]["request_id"] == id)
+            .then_some(seq)
+    });
+    Ok(ExportLogFacts {
+        enrolments: Ok(enrolments),
+        completed,
+    })
+}
+
+/// Request `id`'s serials as its table holds them, ascending.
+fn request_serials(conn: &rusqlite::Connection, id: &str) -> Result<Vec<String>, VaultError> {
+    let mut q = conn.prepare_cached(
+        "SELECT serial FROM request_serials WHERE request_id = ?1 ORDER BY serial",
+    )?;
+    let serials = q
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(serials)
+}
+
+/// What an export's check reads from the log ([`export_log_facts`]).
+struct ExportLogFacts {
+    /// The entries that may enrol officer keys (re-issues, rekeys).
+    enrolments: crate::audit::verify::Enrolments,
+    /// The first `export.completed` entry of the request, if any.
+    completed: Option<u64>,
 }
 
 /// Every officer certificate the log enrolled, by key epoch (k1). A

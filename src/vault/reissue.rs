@@ -299,31 +299,56 @@ impl UnsealedVault {
     }
 }
 
-/// Every entry (`seq`, body) whose body holds one of `needles`, in log
-/// order. The bodies are searched here rather than with SQL's `instr`,
-/// which compares at every byte: this runs at every approval and audit
-/// verify, over the whole log (a million entries).
-fn entries_naming(
+/// Log entries as (`seq`, body), in log order.
+pub(crate) type Entries = Vec<(u64, Vec<u8>)>;
+
+/// One pass over the whole log: each entry (`seq`, body) for which
+/// `pick` names one of the `N` lists goes into it, in log order. A check
+/// that wants several kinds of entries reads the log once, not once per
+/// kind: the log only grows, and an export's checks used to read it three
+/// times.
+pub(crate) fn pick_entries<const N: usize>(
     conn: &rusqlite::Connection,
-    needles: &[&[u8]],
-) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
-    let finders: Vec<memchr::memmem::Finder<'_>> =
-        needles.iter().map(memchr::memmem::Finder::new).collect();
-    let mut stmt = conn.prepare("SELECT seq, body FROM audit ORDER BY seq")?;
+    mut pick: impl FnMut(&[u8]) -> Option<usize>,
+) -> rusqlite::Result<[Entries; N]> {
+    let mut stmt = conn.prepare_cached("SELECT seq, body FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
+    let mut out: [Entries; N] = std::array::from_fn(|_| Vec::new());
     while let Some(row) = rows.next()? {
         // Read as SQL's CAST(body AS TEXT) read it: a text body too.
         let body = match row.get_ref(1)? {
             rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
             _ => continue,
         };
-        if finders.iter().any(|f| f.find(body).is_some()) {
+        if let Some(list) = pick(body).and_then(|i| out.get_mut(i)) {
             // A body that is not a blob is refused here, as before.
-            out.push((row.get::<_, u64>(0)?, row.get::<_, Vec<u8>>(1)?));
+            list.push((row.get::<_, u64>(0)?, row.get::<_, Vec<u8>>(1)?));
         }
     }
     Ok(out)
+}
+
+/// Whether `body` may be an entry [`reenrolled`] reads (a superset: it
+/// parses each and keeps the re-issues and rekeys).
+pub(crate) fn may_enrol(body: &[u8]) -> bool {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::OnceLock::new();
+    FINDERS
+        .get_or_init(|| {
+            audit::verify::ENROLMENT_NEEDLES
+                .iter()
+                .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+                .collect()
+        })
+        .iter()
+        .any(|f| f.find(body).is_some())
+}
+
+/// The entries [`reenrolled_in`] needs, read from the log.
+pub(crate) fn enrolment_entries(conn: &rusqlite::Connection) -> audit::verify::Enrolments {
+    let [rows] =
+        pick_entries(conn, |body| may_enrol(body).then_some(0)).map_err(|e| e.to_string())?;
+    Ok(rows)
 }
 
 /// Every officer certificate enrolled by a re-issue, in log order, each
@@ -336,9 +361,7 @@ pub(crate) fn reenrolled(
 ) -> Result<Vec<Reenrolled>, String> {
     // A rekey enrols a new set of officer keys: the re-issues after it
     // follow the keys its `vault.rekeyed` entry names.
-    let needles = audit::verify::ENROLMENT_NEEDLES.map(str::as_bytes);
-    let rows = entries_naming(conn, &needles).map_err(|e| e.to_string());
-    reenrolled_in(conn, rows, vault_cert)
+    reenrolled_in(conn, enrolment_entries(conn), vault_cert)
 }
 
 /// [`reenrolled`] over the entries a full chain walk already collected

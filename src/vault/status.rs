@@ -271,16 +271,9 @@ impl super::Vault {
 }
 
 /// Compares the vault's fixed facts with what the genesis entry recorded;
-/// `Some(problem)` when they differ (the tables were edited).
-pub(crate) fn genesis_mismatch(
-    store: &Store,
-    info: &VaultInfo,
-) -> Result<Option<String>, VaultError> {
-    genesis_mismatch_given(store, info, None)
-}
-
-/// [`genesis_mismatch`], with the re-issue entries a full chain walk
-/// collected (`None`: read them from the log here).
+/// `Some(problem)` when they differ (the tables were edited). The log's
+/// re-issue and rekey entries are `enrolments` when the caller has read
+/// them (`reissue::enrolment_entries`, or a full chain walk), or read here.
 pub(crate) fn genesis_mismatch_given(
     store: &Store,
     info: &VaultInfo,
