@@ -1016,6 +1016,32 @@ fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
 }
 
 #[test]
+fn an_altered_seed_is_reported_as_tampering_before_a_later_voided_serial() {
+    // The seeds are opened on the formatting thread while the reader goes
+    // on: a serial voided after the altered seed must not hide it.
+    let (f, req) = approved_request();
+    f.v.sqlite(
+        "UPDATE seeds SET sealed = CASE serial
+            WHEN '50000004' THEN (SELECT sealed FROM seeds WHERE serial = '50000005')
+            WHEN '50000005' THEN (SELECT sealed FROM seeds WHERE serial = '50000004') END
+         WHERE serial IN ('50000004', '50000005')",
+    );
+    f.v.cmd()
+        .args(["serial", "void", "50000007", "--reason", "reprogrammed"])
+        .args(f.v.officer("bob"))
+        .assert()
+        .success();
+    let out = f.v.export(&req, &f.media, &["alice", "bob"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("integrity check failed for the seed of serial 50000004"),
+        "{}",
+        text(&out)
+    );
+    assert!(file_names(&f.media).is_empty());
+}
+
+#[test]
 fn serials_voided_or_gone_since_approval_are_all_named_and_nothing_is_written() {
     let (f, req) = approved_request();
     f.v.cmd()

@@ -76,6 +76,50 @@ where
     W: Write + Send + Sync,
     E: From<PgpError>,
 {
+    encrypt_and_sign_to(recipient, signer, sink, true, fill)
+}
+
+/// [`encrypt_and_sign_with`] without the ASCII armor: `sink` gets the
+/// binary message, for [`armor_message`] to armor on another thread (the
+/// armoring is about a third of the work, and sequoia hands its output on
+/// in bursts of 4 MiB, so armoring beside the encryption shortens the
+/// whole).
+pub fn encrypt_and_sign_binary_with<W, E>(
+    recipient: &RecipientCert,
+    signer: &SecretCert,
+    sink: &mut W,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: Write + Send + Sync,
+    E: From<PgpError>,
+{
+    encrypt_and_sign_to(recipient, signer, sink, false, fill)
+}
+
+/// The ASCII-armored form (`PGP MESSAGE`) of the binary message whose
+/// pieces `binary` yields in order, as sequoia's own armorer writes it
+/// (the same writer [`encrypt_and_sign_with`] stacks on the message).
+pub fn armor_message(binary: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<u8>, PgpError> {
+    let mut w = openpgp::armor::Writer::new(Vec::new(), openpgp::armor::Kind::Message)
+        .map_err(PgpError::Io)?;
+    for piece in binary {
+        w.write_all(&piece).map_err(PgpError::Io)?;
+    }
+    w.finalize().map_err(PgpError::Io)
+}
+
+fn encrypt_and_sign_to<W, E>(
+    recipient: &RecipientCert,
+    signer: &SecretCert,
+    sink: &mut W,
+    armor: bool,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E>
+where
+    W: Write + Send + Sync,
+    E: From<PgpError>,
+{
     let no_key = || PgpError::NoEncryptionKey {
         fingerprint: recipient.fingerprint(),
     };
@@ -103,8 +147,10 @@ where
         return Err(no_key().into());
     }
 
-    let message = Message::new(sink);
-    let message = Armorer::new(message).build().map_err(PgpError::openpgp)?;
+    let mut message = Message::new(sink);
+    if armor {
+        message = Armorer::new(message).build().map_err(PgpError::openpgp)?;
+    }
     let message = Encryptor::for_recipients(message, recipients)
         .build()
         .map_err(PgpError::openpgp)?;

@@ -70,6 +70,11 @@ impl ApprovedRequest {
     pub fn serials(&self) -> &[String] {
         &self.serials
     }
+    /// Takes the signed serial set out (the request then holds none):
+    /// for the export's last step, which logs them.
+    pub(crate) fn take_serials(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.serials)
+    }
     /// The UPN mapping whose hash was signed, if the request has one.
     pub fn upns(&self) -> Option<&UpnMap> {
         self.upns.as_ref()

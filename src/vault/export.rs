@@ -471,7 +471,7 @@ impl UnsealedVault {
 
     fn write_export(
         &mut self,
-        req: ApprovedRequest,
+        mut req: ApprovedRequest,
         p: Prepared,
         progress: &dyn Fn(ExportStep),
     ) -> Result<ExportOutcome, VaultError> {
@@ -484,7 +484,7 @@ impl UnsealedVault {
             armored,
             vault_key,
         } = p;
-        let serials = req.serials();
+        let serial_count = req.serials().len();
         let media = bundle
             .parent()
             .map(Path::to_owned)
@@ -556,7 +556,7 @@ impl UnsealedVault {
                         "order_id": req.order_id(),
                         "recipient_fingerprint": recipient_fpr,
                         "format": format.name(),
-                        "serials": serials.len(),
+                        "serials": serial_count,
                         "bundle": bundle_name,
                         "manifest": manifest_name,
                     }),
@@ -593,7 +593,7 @@ impl UnsealedVault {
                 &manifest,
                 |sha| {
                     let text =
-                        manifest_text(&info, &req, serials.len(), &bundle_name, sha, &officers);
+                        manifest_text(&info, &req, serial_count, &bundle_name, sha, &officers);
                     pgp::clearsign(&vault_key, &text).map_err(VaultError::Pgp)
                 },
                 &mut written,
@@ -606,6 +606,19 @@ impl UnsealedVault {
         if let Ok(bundle_sha) = &result {
             progress(ExportStep::Recording);
             pause_point("export-before-complete");
+            // The signed serials move into the entry's data rather than
+            // being copied: the bundle is written, nothing else needs them.
+            let mut data = json!({
+                "export_id": export_id,
+                "request_id": request_id,
+                "bundle_sha256": bundle_sha,
+            });
+            data["serials"] = serde_json::Value::Array(
+                req.take_serials()
+                    .into_iter()
+                    .map(serde_json::Value::String)
+                    .collect(),
+            );
             let completed = self.vault_mut().store_mut().write(|tx| {
                 // The completed export row is what makes its serials exported
                 // (view seed_exports). Only one export of an approval completes.
@@ -638,12 +651,7 @@ impl UnsealedVault {
                     &Event {
                         kind: events::EXPORT_COMPLETED,
                         actors: officers.clone(),
-                        data: json!({
-                            "export_id": export_id,
-                            "request_id": request_id,
-                            "bundle_sha256": bundle_sha,
-                            "serials": serials,
-                        }),
+                        data,
                     },
                 )?;
                 crash_point("export-complete-before-commit");
@@ -661,7 +669,7 @@ impl UnsealedVault {
                 bundle,
                 manifest,
                 bundle_sha256: bundle_sha,
-                serials: serials.len(),
+                serials: serial_count,
                 recipient_fingerprint: recipient_fpr,
             }),
             Err(e) => {
@@ -751,6 +759,47 @@ impl Write for ChunkSink {
     }
 }
 
+/// The encryptor's output: the binary message in pieces of [`TEXT_CHUNK`]
+/// bytes or more, sent to the armoring thread. Ciphertext only.
+struct PieceSink {
+    buf: Vec<u8>,
+    to: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl PieceSink {
+    fn new(to: std::sync::mpsc::SyncSender<Vec<u8>>) -> Self {
+        PieceSink {
+            buf: Vec::with_capacity(TEXT_CHUNK),
+            to,
+        }
+    }
+
+    /// Sends what is left. (A failed send means the armorer stopped,
+    /// which it does not before the end.)
+    fn send_rest(self) {
+        if !self.buf.is_empty() {
+            let _ = self.to.send(self.buf);
+        }
+    }
+}
+
+impl Write for PieceSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= TEXT_CHUNK {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(TEXT_CHUNK));
+            self.to
+                .send(full)
+                .map_err(|_| std::io::Error::other("the bundle armorer stopped"))?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a bundle could not be made.
 enum BundleError {
     Pgp(pgp::PgpError),
@@ -774,14 +823,15 @@ impl UnsealedVault {
     /// Makes the armored, encrypted and signed bundle of a request's
     /// signed serials in memory.
     ///
-    /// Seeds are opened on this thread (it owns the database connection)
-    /// and handed in batches to a second one that formats them into wiped
-    /// chunks of text, which a third encrypts, signs and armors: the
-    /// three parts of the work overlap on the machine's cores, and the
-    /// plaintext never exists whole: only the batches and chunks in the
-    /// channels (the opener may run up to 64 batches ahead, as the others
-    /// work in bursts) and the format writer's wiped buffer. Any problem
-    /// with a serial refuses the export, naming every one.
+    /// Sealed seeds are read on this thread (it owns the database
+    /// connection) and handed in batches to a second one that opens and
+    /// formats them into wiped chunks of text, which a third encrypts,
+    /// signs and armors: the three parts of the work overlap on the
+    /// machine's cores, and the plaintext never exists whole: only the
+    /// token being formatted, the chunks in the channel and the format
+    /// writer's wiped buffer (the batches hold ciphertext; the reader may
+    /// run up to 64 of them ahead, as the others work in bursts). Any
+    /// problem with a serial refuses the export, naming every one.
     fn seal_bundle(
         &self,
         req: &ApprovedRequest,
@@ -796,6 +846,7 @@ impl UnsealedVault {
         };
         let (to_formatter, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
         let (to_encryptor, texts) = std::sync::mpsc::sync_channel::<Zeroizing<Vec<u8>>>(16);
+        let (to_armorer, binary) = std::sync::mpsc::sync_channel::<Vec<u8>>(256);
         let (opened, formatted, sealed) = std::thread::scope(|scope| {
             let formatter = scope.spawn(move || -> Result<(), BundleError> {
                 let mut sink = ChunkSink::new(to_encryptor);
@@ -809,16 +860,19 @@ impl UnsealedVault {
                 Ok(())
             });
             let encryptor = scope.spawn(move || {
-                let mut armored = Vec::new();
-                pgp::encrypt_and_sign_with(recipient, vault_key, &mut armored, |w| {
+                let mut sink = PieceSink::new(to_armorer);
+                pgp::encrypt_and_sign_binary_with(recipient, vault_key, &mut sink, |w| {
                     for text in texts {
                         w.write_all(&text)
                             .map_err(|e| BundleError::Pgp(pgp::PgpError::Io(e)))?;
                     }
                     Ok::<(), BundleError>(())
-                })
-                .map(|()| armored)
+                })?;
+                sink.send_rest();
+                Ok::<(), BundleError>(())
             });
+            // Ciphertext only, armored as it comes.
+            let armorer = scope.spawn(move || pgp::armor_message(binary));
             let opened = self.open_request_tokens(
                 req.serials(),
                 req.order_id(),
@@ -826,7 +880,14 @@ impl UnsealedVault {
                 &mut |batch| to_formatter.send(batch).is_ok(),
             );
             drop(to_formatter);
-            (opened, formatter.join(), encryptor.join())
+            let formatted = formatter.join();
+            // The armor of a message the encryptor gave up on is not used.
+            let sealed = match (encryptor.join(), armorer.join()) {
+                (Ok(Ok(())), Ok(armored)) => Ok(armored.map_err(BundleError::Pgp)),
+                (Ok(Err(e)), _) => Ok(Err(e)),
+                (Err(p), _) | (_, Err(p)) => Err(p),
+            };
+            (opened, formatted, sealed)
         });
         // The formatter's own failure comes first: the encryptor then saw
         // a text cut short and sealed it without complaint.
@@ -835,7 +896,13 @@ impl UnsealedVault {
             Ok(Err(e)) => Ok(Err(e)),
             Err(p) => Err(p),
         };
-        let problems = opened?;
+        let mut problems = opened?;
+        // A seed that does not open is tampering, found where the seeds are
+        // opened (the formatter's thread): it comes before the request's
+        // other problems, as when the reader opened the seeds itself.
+        if let Ok(Err(BundleError::Vault(_))) = &sealed {
+            problems.clear();
+        }
         if !problems.is_empty() {
             return Err(VaultError::ExportRefused {
                 id: request_id.to_owned(),

@@ -1,5 +1,6 @@
-//! The export's reader: every seed of an approved request, opened in one
-//! pass over the database and handed to the encrypting thread in batches.
+//! The export's reader: every seed of an approved request, read in one
+//! pass over the database and handed, sealed, to the formatting thread in
+//! batches, which opens them.
 //!
 //! An export of 100,000 seeds must not cost 100,000 queries, must not hold
 //! every seed at once, and must not get slower as the vault's export
@@ -7,27 +8,28 @@
 //! 2026-11-30-export-speed.md). So the request's serials, as the officers
 //! signed them, are walked beside range scans of `seeds`, each span of
 //! serials is checked against completed exports with one query, and the
-//! opened seeds travel to the other thread packed in a [`SeedBatch`]: one
-//! wiped buffer that never grows, so no copy of a seed is left in freed
-//! memory.
+//! sealed seeds travel to the other thread packed in a [`SeedBatch`]; the
+//! plaintext exists only there, one seed at a time (a wiped [`Seed`]).
 //!
 //! It lives apart from `seeds.rs` because its concerns are throughput and
 //! thread hand-over. What a seed's integrity means is not repeated here:
-//! a batch decrypts in place under the same AAD (`keys::SeedAad`) as
-//! `open_token`, a failure is the same [`SeedFault`] naming the serial, and
-//! seeds checked but not delivered go through `seeds::open_seed` itself.
+//! a batch opens each seed with `seeds::open_seed`, under the same AAD
+//! (`keys::SeedAad`) as `open_token`, and a failure is the same
+//! [`SeedFault`] naming the serial.
+//!
+//! [`Seed`]: crate::token::Seed
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use fallible_streaming_iterator::FallibleStreamingIterator;
-use zeroize::Zeroizing;
 
 use super::keys::SeedAad;
 use super::seeds::{open_seed, seed_fault, SeedFault};
 use super::{UnsealedVault, VaultError};
+use crate::cards::VaultId;
 use crate::crypto::SealingKey;
-use crate::token::{Seed, Serial, Token, TokenParams, MAX_SEED_BYTES, MAX_SERIAL_LEN};
+use crate::token::{Serial, Token, TokenParams, MAX_SEED_BYTES, MAX_SERIAL_LEN};
 
 /// A token parameter set as stored, with the SHA-256 its seeds' AAD binds
 /// (computed once per set, not per seed).
@@ -70,20 +72,26 @@ fn param_set<'a>(sets: &'a ParamSets, serial: &str, pid: i64) -> Result<&'a Para
 /// Most tokens in one [`SeedBatch`].
 pub(crate) const REQUEST_BATCH: usize = 1024;
 
-/// Bytes of serials and seeds one [`SeedBatch`] holds at most.
-const BATCH_BYTES: usize = 32 * 1024;
+/// Bytes of serials and sealed seeds one [`SeedBatch`] holds at most.
+const BATCH_BYTES: usize = 48 * 1024;
 
-/// Opened seeds of a request, packed to be handed to another thread: the
-/// serials and seeds of up to [`REQUEST_BATCH`] tokens in one wiped buffer
-/// that never grows (growing would leave a copy of the seeds in freed
-/// memory), and an index into it. The receiver makes the [`Token`]s, so
-/// their many small allocations are made and freed on one thread.
+/// Sealed seeds of a request, packed to be handed to another thread,
+/// which opens them: the serials and sealed seeds of up to
+/// [`REQUEST_BATCH`] tokens in one buffer (ciphertext: no secret), an
+/// index into it, and the data keys they are sealed under. Opening on the
+/// receiving thread splits the work of an export more evenly between the
+/// reader (SQLite) and the formatter, and the receiver makes the
+/// [`Token`]s, so their many small allocations are made and freed on one
+/// thread.
 pub(crate) struct SeedBatch {
-    bytes: Zeroizing<Vec<u8>>,
-    /// Per token: where its serial ends and its seed ends (each starts where
-    /// the one before ends), and its parameter set.
-    entries: Vec<(usize, usize, i64)>,
+    bytes: Vec<u8>,
+    /// Per token: where its serial ends and its sealed seed ends (each
+    /// starts where the one before ends), its parameter set and its data key.
+    entries: Vec<(usize, usize, i64, i64)>,
+    /// The data keys the entries name (a request's seeds mostly share one).
+    keys: Vec<(i64, Arc<SealingKey>)>,
     params: Arc<ParamSets>,
+    vault: VaultId,
 }
 
 impl std::fmt::Debug for SeedBatch {
@@ -93,25 +101,27 @@ impl std::fmt::Debug for SeedBatch {
 }
 
 impl SeedBatch {
-    fn new(params: Arc<ParamSets>) -> Self {
+    fn new(params: Arc<ParamSets>, vault: VaultId) -> Self {
         SeedBatch {
-            bytes: Zeroizing::new(Vec::with_capacity(BATCH_BYTES)),
+            bytes: Vec::with_capacity(BATCH_BYTES),
             entries: Vec::with_capacity(REQUEST_BATCH),
+            keys: Vec::new(),
             params,
+            vault,
         }
     }
 
     /// Whether another token of any allowed size may not fit.
     fn is_full(&self) -> bool {
         self.entries.len() == REQUEST_BATCH
-            || BATCH_BYTES - self.bytes.len() < MAX_SERIAL_LEN + MAX_SEED_BYTES
+            || BATCH_BYTES - self.bytes.len()
+                < MAX_SERIAL_LEN + MAX_SEED_BYTES + crate::crypto::aead::OVERHEAD
     }
 
-    /// Opens the seed of `serial` into the batch.
-    fn open(
+    /// Adds the sealed seed of `serial`, to be opened by [`SeedBatch::each_token`].
+    fn push(
         &mut self,
-        key: &SealingKey,
-        aad: &mut SeedAad,
+        key: &Arc<SealingKey>,
         serial: &str,
         dk_id: i64,
         sealed: &[u8],
@@ -122,16 +132,16 @@ impl SeedBatch {
         {
             return Err(seed_fault(serial, SeedFault::Oversized));
         }
-        let set = param_set(&self.params, serial, params_id)?;
-        let start = self.bytes.len();
+        // Checked here, where the serial is named in the request's order.
+        param_set(&self.params, serial, params_id)?;
+        if !self.keys.iter().any(|(id, _)| *id == dk_id) {
+            self.keys.push((dk_id, key.clone()));
+        }
         self.bytes.extend_from_slice(serial.as_bytes());
         let serial_end = self.bytes.len();
-        key.open_append(aad.of(serial, dk_id, &set.sha256), sealed, &mut self.bytes)
-            .map_err(|_| {
-                self.bytes.truncate(start);
-                seed_fault(serial, SeedFault::Sealed)
-            })?;
-        self.entries.push((serial_end, self.bytes.len(), params_id));
+        self.bytes.extend_from_slice(sealed);
+        self.entries
+            .push((serial_end, self.bytes.len(), params_id, dk_id));
         Ok(())
     }
 
@@ -140,35 +150,42 @@ impl SeedBatch {
         self.entries.len()
     }
 
-    /// Hands each token to `f`, in the order they were opened. The
-    /// token's parameters are kept from one token to the next while the
-    /// set is the same (a batch mostly holds one), so a token costs its
-    /// serial and its seed, not a fresh copy of its parameters.
+    /// Opens each seed (same checks and errors as `open_token`: the AAD
+    /// binds vault, serial, data key and parameter set) and hands the
+    /// token to `f`, in the order they were read. The token's parameters
+    /// are kept from one token to the next while the set is the same (a
+    /// batch mostly holds one), so a token costs its serial and its seed,
+    /// not a fresh copy of its parameters.
     pub(crate) fn each_token<E: From<VaultError>>(
         &self,
         mut f: impl FnMut(&Token) -> Result<(), E>,
     ) -> Result<(), E> {
+        let mut aad = SeedAad::new(self.vault);
         let mut start = 0;
         let mut kept: Option<(i64, TokenParams)> = None;
-        for &(serial_end, seed_end, params_id) in &self.entries {
-            let (serial, seed) = (
+        for &(serial_end, sealed_end, params_id, dk_id) in &self.entries {
+            let (serial, sealed) = (
                 &self.bytes[start..serial_end],
-                &self.bytes[serial_end..seed_end],
+                &self.bytes[serial_end..sealed_end],
             );
-            start = seed_end;
+            start = sealed_end;
             let serial = std::str::from_utf8(serial)
                 .ok()
                 .and_then(|s| Serial::parse(s).ok())
                 .ok_or_else(|| {
                     VaultError::Tampered("a serial in the vault is not a valid serial".into())
                 })?;
-            let seed = Seed::new(seed.to_vec())
-                .map_err(|e| seed_fault(serial.as_str(), SeedFault::Malformed(e)))?;
+            let set = param_set(&self.params, serial.as_str(), params_id)?;
+            let key = self
+                .keys
+                .iter()
+                .find(|(id, _)| *id == dk_id)
+                .map(|(_, k)| k)
+                .ok_or_else(|| VaultError::Crypto("a seed's data key went missing".into()))?;
+            let seed = open_seed(key, &mut aad, serial.as_str(), dk_id, &set.sha256, sealed)?;
             let params = match kept.take() {
                 Some((id, params)) if id == params_id => params,
-                _ => param_set(&self.params, serial.as_str(), params_id)?
-                    .params
-                    .clone(),
+                _ => set.params.clone(),
             };
             let token = Token {
                 serial,
@@ -244,7 +261,8 @@ impl UnsealedVault {
         let mut aad = SeedAad::new(self.vault().info().vault_id);
         // By index into `serials`: at most one problem per serial.
         let mut problems = std::collections::BTreeMap::<usize, String>::new();
-        let mut batch = SeedBatch::new(params.clone());
+        let vault_id = self.vault().info().vault_id;
+        let mut batch = SeedBatch::new(params.clone(), vault_id);
         let mut delivering = true;
         // A request's seeds mostly share one data key: keep the last one at hand.
         let mut last_key: Option<(i64, std::sync::Arc<SealingKey>)> = None;
@@ -295,9 +313,10 @@ impl UnsealedVault {
                 };
                 let sealed = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
                 if delivering {
-                    batch.open(&key, &mut aad, serial, dk_id, sealed, pid)?;
+                    batch.push(&key, serial, dk_id, sealed, pid)?;
                     if batch.is_full() {
-                        let full = std::mem::replace(&mut batch, SeedBatch::new(params.clone()));
+                        let full =
+                            std::mem::replace(&mut batch, SeedBatch::new(params.clone(), vault_id));
                         if !deliver(full) {
                             // The receiver gave up; its own error is the one to report.
                             return Ok(Vec::new());
@@ -335,6 +354,11 @@ impl UnsealedVault {
         }
         if delivering && batch.len() > 0 {
             deliver(batch);
+        } else {
+            // Seeds read before the first problem and never delivered are
+            // opened here: an altered seed is reported as such, whatever
+            // else is wrong.
+            batch.each_token(|_| Ok::<(), VaultError>(()))?;
         }
         Ok(problems.into_values().collect())
     }

@@ -62,6 +62,8 @@ pub(crate) fn aad_data_key(vault: VaultId, dk_id: i64, v: u32) -> Vec<u8> {
 pub(crate) struct SeedAad {
     buf: Vec<u8>,
     prefix: usize,
+    /// The last data key id and its decimal text: a batch's seeds share one.
+    key_id: Option<(i64, String)>,
 }
 
 impl SeedAad {
@@ -70,18 +72,21 @@ impl SeedAad {
         SeedAad {
             prefix: buf.len(),
             buf,
+            key_id: None,
         }
     }
 
     /// The AAD of the seed of `serial` sealed under data key `dk_id` with
     /// the parameter set whose SHA-256 hex is `params_sha256`.
     pub(crate) fn of(&mut self, serial: &str, dk_id: i64, params_sha256: &str) -> &[u8] {
-        use std::io::Write;
         self.buf.truncate(self.prefix);
         self.buf.extend_from_slice(serial.as_bytes());
         self.buf.push(0);
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{dk_id}");
+        let text = match &mut self.key_id {
+            Some((id, text)) if *id == dk_id => text,
+            slot => &slot.insert((dk_id, dk_id.to_string())).1,
+        };
+        self.buf.extend_from_slice(text.as_bytes());
         self.buf.push(0);
         self.buf.extend_from_slice(params_sha256.as_bytes());
         &self.buf
@@ -123,5 +128,10 @@ mod tests {
         let mut want = b"seedvault/v2/seed\x000123456789abcdef\x009\x0012\x00".to_vec();
         want.extend_from_slice(b"ab");
         assert_eq!(aad.of("9", 12, "ab"), &want[..]);
+        assert_eq!(aad.of("9", 12, "ab"), &want[..]);
+        // Back to the first key: its id, not the last one's.
+        let mut want = b"seedvault/v2/seed\x000123456789abcdef\x00SN0001\x007\x00".to_vec();
+        want.extend_from_slice(p.as_bytes());
+        assert_eq!(aad.of("SN0001", 7, p), &want[..]);
     }
 }
