@@ -8,6 +8,9 @@
 # across invocations: logs/TARGET.total keeps the running totals.
 # Prints per target: CPU seconds used in all, executions, executions per
 # CPU second, and crash files written. Build first with fuzz/build.sh.
+# To pause the campaign (say, for a benchmark), create logs/PAUSE and send
+# SIGINT to the fuzzers: each ends its slice with its figures counted, and
+# no new slice starts until logs/PAUSE is gone.
 set -euo pipefail
 cd "$(dirname "$0")"
 budget=${1:?usage: fuzz/run-all.sh CPU_SECONDS [TARGET...]}
@@ -38,14 +41,16 @@ run_target() {
     before=$(find "artifacts/$t" -type f | wc -l)
     read -r cpu runs < <(totals "$t")
     while [ "$cpu" -lt "$budget" ]; do
+        while [ -e logs/PAUSE ]; do sleep 5; done
         /usr/bin/time -f "%U %S" -o "logs/$t.time" nice -n 19 "$bin/$t" "work/$t" "corpus/$t" \
             -max_total_time="$slice" -rss_limit_mb=2048 -timeout=10 \
             -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"logs/$t.slice" 2>&1 || true
         cat "logs/$t.slice" >>"logs/$t.log"
         local used done_runs
-        used=$(awk '{printf "%.0f", $1 + $2}' "logs/$t.time")
+        # The last line: a slice ended by a signal gets a line before it.
+        used=$(tail -n 1 "logs/$t.time" | awk '{printf "%.0f", $1 + $2}')
         done_runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.slice" | tail -1)
-        cpu=$((cpu + used))
+        cpu=$((cpu + 10#${used:-0}))
         runs=$((runs + ${done_runs:-0}))
         echo "$cpu $runs" >"logs/$t.total"
         # A crash stops libFuzzer early; go on fuzzing (the crash file is kept).
