@@ -989,15 +989,21 @@ fn two_approved_requests_for_the_same_serial_export_it_once() {
     );
 }
 
-#[test]
-fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
-    let (f, req) = approved_request();
-    f.v.sqlite(
+/// Moves two seeds' ciphertexts to each other's rows (each still opens
+/// under its own key, but not under the other row's AAD).
+fn swap_sealed_seeds_of_50000004_and_50000005(v: &TestVault) {
+    v.sqlite(
         "UPDATE seeds SET sealed = CASE serial
             WHEN '50000004' THEN (SELECT sealed FROM seeds WHERE serial = '50000005')
             WHEN '50000005' THEN (SELECT sealed FROM seeds WHERE serial = '50000004') END
          WHERE serial IN ('50000004', '50000005')",
     );
+}
+
+#[test]
+fn a_seed_ciphertext_moved_to_another_row_stops_the_export_as_tampering() {
+    let (f, req) = approved_request();
+    swap_sealed_seeds_of_50000004_and_50000005(&f.v);
     let out = f.v.export(&req, &f.media, &["alice", "bob"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
@@ -1020,12 +1026,7 @@ fn an_altered_seed_is_reported_as_tampering_before_a_later_voided_serial() {
     // The seeds are opened on the formatting thread while the reader goes
     // on: a serial voided after the altered seed must not hide it.
     let (f, req) = approved_request();
-    f.v.sqlite(
-        "UPDATE seeds SET sealed = CASE serial
-            WHEN '50000004' THEN (SELECT sealed FROM seeds WHERE serial = '50000005')
-            WHEN '50000005' THEN (SELECT sealed FROM seeds WHERE serial = '50000004') END
-         WHERE serial IN ('50000004', '50000005')",
-    );
+    swap_sealed_seeds_of_50000004_and_50000005(&f.v);
     f.v.cmd()
         .args(["serial", "void", "50000007", "--reason", "reprogrammed"])
         .args(f.v.officer("bob"))

@@ -43,7 +43,7 @@ pub fn encrypt_and_sign(
 ) -> Result<(), PgpError> {
     let staged = Staging::default();
     let mut sink = staged.clone();
-    encrypt_and_sign_with(recipient, signer, &mut sink, |message| {
+    encrypt_and_sign_with(recipient, signer, &mut sink, Framing::Armored, |message| {
         // Holds seed plaintext: wiped on drop.
         let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
         loop {
@@ -62,58 +62,42 @@ pub fn encrypt_and_sign(
     Ok(())
 }
 
-/// Like [`encrypt_and_sign`], for a producer that writes its plaintext:
-/// `fill` is handed the message to write into, and the armored message
-/// goes to `sink` as it is made. An error from `fill` abandons the message
-/// (`sink` then holds a partial one, to be discarded).
-pub fn encrypt_and_sign_with<W, E>(
-    recipient: &RecipientCert,
-    signer: &SecretCert,
-    sink: &mut W,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: Write + Send + Sync,
-    E: From<PgpError>,
-{
-    encrypt_and_sign_to(recipient, signer, sink, true, fill)
-}
-
-/// [`encrypt_and_sign_with`] without the ASCII armor: `sink` gets the
-/// binary message, for [`armor_message`] to armor on another thread (the
-/// armoring is about a third of the work, and sequoia hands its output on
-/// in bursts of 4 MiB, so armoring beside the encryption shortens the
-/// whole).
-pub fn encrypt_and_sign_binary_with<W, E>(
-    recipient: &RecipientCert,
-    signer: &SecretCert,
-    sink: &mut W,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
-) -> Result<(), E>
-where
-    W: Write + Send + Sync,
-    E: From<PgpError>,
-{
-    encrypt_and_sign_to(recipient, signer, sink, false, fill)
+/// How [`encrypt_and_sign_with`] hands the message on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// ASCII armor (`-----BEGIN PGP MESSAGE-----`), as customers receive it.
+    Armored,
+    /// The binary message, for [`armor_message`] to armor on another
+    /// thread: armoring is about a third of the work, and sequoia hands
+    /// its output on in bursts of 4 MiB, so armoring beside the
+    /// encryption shortens the whole.
+    Binary,
 }
 
 /// The ASCII-armored form (`PGP MESSAGE`) of the binary message whose
 /// pieces `binary` yields in order, as sequoia's own armorer writes it
-/// (the same writer [`encrypt_and_sign_with`] stacks on the message).
-pub fn armor_message(binary: impl IntoIterator<Item = Vec<u8>>) -> Result<Vec<u8>, PgpError> {
+/// (the same writer [`Framing::Armored`] stacks on the message).
+pub fn armor_message<P: AsRef<[u8]>>(
+    binary: impl IntoIterator<Item = P>,
+) -> Result<Vec<u8>, PgpError> {
     let mut w = openpgp::armor::Writer::new(Vec::new(), openpgp::armor::Kind::Message)
         .map_err(PgpError::Io)?;
     for piece in binary {
-        w.write_all(&piece).map_err(PgpError::Io)?;
+        w.write_all(piece.as_ref()).map_err(PgpError::Io)?;
     }
     w.finalize().map_err(PgpError::Io)
 }
 
-fn encrypt_and_sign_to<W, E>(
+/// Like [`encrypt_and_sign`], for a producer that writes its plaintext:
+/// `fill` is handed the message to write into, and the message goes to
+/// `sink` as it is made, armored or binary as `framing` says. An error
+/// from `fill` abandons the message (`sink` then holds a partial one, to
+/// be discarded).
+pub fn encrypt_and_sign_with<W, E>(
     recipient: &RecipientCert,
     signer: &SecretCert,
     sink: &mut W,
-    armor: bool,
+    framing: Framing,
     fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<(), E>
 where
@@ -148,7 +132,7 @@ where
     }
 
     let mut message = Message::new(sink);
-    if armor {
+    if framing == Framing::Armored {
         message = Armorer::new(message).build().map_err(PgpError::openpgp)?;
     }
     let message = Encryptor::for_recipients(message, recipients)

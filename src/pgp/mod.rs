@@ -21,9 +21,7 @@ mod verify;
 use sequoia_openpgp::policy::StandardPolicy;
 
 pub use decrypt::{decrypt_batch, is_openpgp_message, BatchReader};
-pub use encrypt::{
-    armor_message, encrypt_and_sign, encrypt_and_sign_binary_with, encrypt_and_sign_with,
-};
+pub use encrypt::{armor_message, encrypt_and_sign, encrypt_and_sign_with, Framing};
 pub use error::PgpError;
 pub use keys::{generate_officer_key, generate_vault_key, KeyError, SecretCert};
 pub use recipient::{CertProblem, RecipientCert};

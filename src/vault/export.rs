@@ -710,12 +710,14 @@ impl UnsealedVault {
     }
 }
 
-/// Bytes of plaintext in one chunk from the formatter to the encryptor.
+/// Bytes in one chunk from the formatter to the encryptor, and from the
+/// encryptor to the armorer.
 const TEXT_CHUNK: usize = 64 * 1024;
 
 /// The formatter's output: the bundle's plaintext in wiped chunks of
 /// [`TEXT_CHUNK`] bytes, each sent to the encryptor when full. A chunk
-/// never grows (growing would leave a copy of seeds in freed memory).
+/// never grows (growing would leave a copy of seeds in freed memory). The
+/// encryptor sends its binary message to the armorer the same way.
 struct ChunkSink {
     buf: Zeroizing<Vec<u8>>,
     to: std::sync::mpsc::SyncSender<Zeroizing<Vec<u8>>>,
@@ -747,52 +749,11 @@ impl Write for ChunkSink {
             );
             self.to
                 .send(full)
-                .map_err(|_| std::io::Error::other("the bundle encryptor stopped"))?;
+                .map_err(|_| std::io::Error::other("the next stage of the bundle stopped"))?;
         }
         let n = data.len().min(TEXT_CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The encryptor's output: the binary message in pieces of [`TEXT_CHUNK`]
-/// bytes or more, sent to the armoring thread. Ciphertext only.
-struct PieceSink {
-    buf: Vec<u8>,
-    to: std::sync::mpsc::SyncSender<Vec<u8>>,
-}
-
-impl PieceSink {
-    fn new(to: std::sync::mpsc::SyncSender<Vec<u8>>) -> Self {
-        PieceSink {
-            buf: Vec::with_capacity(TEXT_CHUNK),
-            to,
-        }
-    }
-
-    /// Sends what is left. (A failed send means the armorer stopped,
-    /// which it does not before the end.)
-    fn send_rest(self) {
-        if !self.buf.is_empty() {
-            let _ = self.to.send(self.buf);
-        }
-    }
-}
-
-impl Write for PieceSink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= TEXT_CHUNK {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(TEXT_CHUNK));
-            self.to
-                .send(full)
-                .map_err(|_| std::io::Error::other("the bundle armorer stopped"))?;
-        }
-        Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -846,7 +807,7 @@ impl UnsealedVault {
         };
         let (to_formatter, batches) = std::sync::mpsc::sync_channel::<SeedBatch>(64);
         let (to_encryptor, texts) = std::sync::mpsc::sync_channel::<Zeroizing<Vec<u8>>>(16);
-        let (to_armorer, binary) = std::sync::mpsc::sync_channel::<Vec<u8>>(256);
+        let (to_armorer, binary) = std::sync::mpsc::sync_channel::<Zeroizing<Vec<u8>>>(256);
         let (opened, formatted, sealed) = std::thread::scope(|scope| {
             let formatter = scope.spawn(move || -> Result<(), BundleError> {
                 let mut sink = ChunkSink::new(to_encryptor);
@@ -860,8 +821,11 @@ impl UnsealedVault {
                 Ok(())
             });
             let encryptor = scope.spawn(move || {
-                let mut sink = PieceSink::new(to_armorer);
-                pgp::encrypt_and_sign_binary_with(recipient, vault_key, &mut sink, |w| {
+                // Ciphertext: wiped like the text only because the chunk
+                // type is shared.
+                let mut sink = ChunkSink::new(to_armorer);
+                let binary = pgp::Framing::Binary;
+                pgp::encrypt_and_sign_with(recipient, vault_key, &mut sink, binary, |w| {
                     for text in texts {
                         w.write_all(&text)
                             .map_err(|e| BundleError::Pgp(pgp::PgpError::Io(e)))?;
@@ -1142,11 +1106,14 @@ mod tests {
     }
 
     #[test]
-    fn the_chunk_sink_fails_once_the_encryptor_is_gone() {
+    fn the_chunk_sink_fails_once_the_next_stage_is_gone() {
         let (to, from) = std::sync::mpsc::sync_channel(1);
         drop(from);
         let mut sink = ChunkSink::new(to);
         let err = sink.write_all(&vec![0u8; TEXT_CHUNK + 1]).unwrap_err();
-        assert!(err.to_string().contains("encryptor stopped"), "{err}");
+        assert!(
+            err.to_string().contains("next stage of the bundle stopped"),
+            "{err}"
+        );
     }
 }

@@ -823,16 +823,22 @@ fn make_seeds(
                 out: BufWriter::with_capacity(1 << 20, file),
                 hash: Sha256::new(),
             };
-            pgp::encrypt_and_sign_with(factory, vault_key, &mut sink, |w| {
-                let mut out = formats::Writer::new(format, w, &WriteOptions::default())
-                    .map_err(BurnError::Format)?;
-                for chunk in tokens {
-                    for t in &chunk {
-                        out.push(t).map_err(BurnError::Format)?;
+            pgp::encrypt_and_sign_with(
+                factory,
+                vault_key,
+                &mut sink,
+                pgp::Framing::Armored,
+                |w| {
+                    let mut out = formats::Writer::new(format, w, &WriteOptions::default())
+                        .map_err(BurnError::Format)?;
+                    for chunk in tokens {
+                        for t in &chunk {
+                            out.push(t).map_err(BurnError::Format)?;
+                        }
                     }
-                }
-                out.finish().map_err(BurnError::Format)
-            })?;
+                    out.finish().map_err(BurnError::Format)
+                },
+            )?;
             sink.out.flush().map_err(PgpError::Io)?;
             let file = sink
                 .out
