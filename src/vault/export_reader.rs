@@ -163,6 +163,8 @@ impl SeedBatch {
         let mut aad = SeedAad::new(self.vault);
         let mut start = 0;
         let mut kept: Option<(i64, TokenParams)> = None;
+        // The set in use, looked up again only when it changes.
+        let mut set_in_use: Option<(i64, &ParamSet)> = None;
         for &(serial_end, sealed_end, params_id, dk_id) in &self.entries {
             let (serial, sealed) = (
                 &self.bytes[start..serial_end],
@@ -175,7 +177,14 @@ impl SeedBatch {
                 .ok_or_else(|| {
                     VaultError::Tampered("a serial in the vault is not a valid serial".into())
                 })?;
-            let set = param_set(&self.params, serial.as_str(), params_id)?;
+            let set = match set_in_use {
+                Some((id, set)) if id == params_id => set,
+                _ => {
+                    let set = param_set(&self.params, serial.as_str(), params_id)?;
+                    set_in_use = Some((params_id, set));
+                    set
+                }
+            };
             let key = self
                 .keys
                 .iter()
@@ -352,13 +361,13 @@ impl UnsealedVault {
                 }
             }
         }
-        if delivering && batch.len() > 0 {
-            deliver(batch);
-        } else {
+        if !delivering {
             // Seeds read before the first problem and never delivered are
             // opened here: an altered seed is reported as such, whatever
             // else is wrong.
             batch.each_token(|_| Ok::<(), VaultError>(()))?;
+        } else if batch.len() > 0 {
+            deliver(batch);
         }
         Ok(problems.into_values().collect())
     }
