@@ -19,8 +19,6 @@
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex};
 
-use serde::de::IgnoredAny;
-
 /// Entries handed over at a time.
 pub(crate) const CHUNK_ROWS: usize = 8192;
 /// Bytes of bodies after which a chunk is handed over early.
@@ -251,7 +249,8 @@ pub(crate) struct Envelope<'a> {
 /// "..","actors":["..",..],"data":{..}}`, no whitespace) in printable
 /// ASCII without an escape, and is well-formed JSON throughout: the
 /// actors an array of strings, the data an object (checked by
-/// serde_json). `None` for any other body, which the caller then reads
+/// [`Cursor::object`]; a property test holds it to serde_json's reading).
+/// `None` for any other body, which the caller then reads
 /// with serde as it always did: this only ever says yes to a body that
 /// serde reads to the same fields.
 pub(crate) fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
@@ -327,7 +326,13 @@ impl<'a> Cursor<'a> {
     /// its closing quote (the body was checked to be printable ASCII
     /// without escapes).
     fn string(&mut self) -> Option<&'a [u8]> {
-        let len = memchr::memchr(b'"', &self.b[self.i..])?;
+        let rest = &self.b[self.i..];
+        // Most strings (keys, names) are short: a plain look at the first
+        // bytes costs less than memchr's setup, which the longer ones get.
+        let len = match rest.iter().take(16).position(|&c| c == b'"') {
+            Some(len) => len,
+            None => 16 + memchr::memchr(b'"', rest.get(16..)?)?,
+        };
         let text = &self.b[self.i..self.i + len];
         self.i += len + 1;
         Some(text)
@@ -348,50 +353,116 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// One JSON object, read and checked by serde_json.
+    /// One JSON object, checked to be well-formed. The body is printable
+    /// ASCII without `\\`, so every string is a quote, anything but a
+    /// quote, and a quote; the rest is JSON's grammar without whitespace
+    /// (`append` writes none). Anything else (whitespace, nesting deeper
+    /// than [`MAX_DEPTH`]) is left to serde by refusing it here: this says
+    /// yes only to what serde_json reads as one value.
     fn object(&mut self) -> Option<()> {
-        let rest = &self.b[self.i..];
-        if rest.first() != Some(&b'{') {
-            return None;
+        (self.b.get(self.i) == Some(&b'{')).then_some(())?;
+        self.value(MAX_DEPTH)
+    }
+
+    fn value(&mut self, depth: u8) -> Option<()> {
+        match *self.b.get(self.i)? {
+            b'{' => {
+                let depth = depth.checked_sub(1)?;
+                self.i += 1;
+                if self.lit(b"}").is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.lit(b"\"")?;
+                    self.string()?;
+                    self.lit(b":")?;
+                    self.value(depth)?;
+                    if self.lit(b"}").is_some() {
+                        return Some(());
+                    }
+                    self.lit(b",")?;
+                }
+            }
+            b'[' => {
+                let depth = depth.checked_sub(1)?;
+                self.i += 1;
+                if self.lit(b"]").is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.value(depth)?;
+                    if self.lit(b"]").is_some() {
+                        return Some(());
+                    }
+                    self.lit(b",")?;
+                }
+            }
+            b'"' => {
+                self.i += 1;
+                self.string().map(|_| ())
+            }
+            b't' => self.lit(b"true"),
+            b'f' => self.lit(b"false"),
+            b'n' => self.lit(b"null"),
+            _ => self.number(),
         }
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<IgnoredAny>();
-        values.next()?.ok()?;
-        self.i += values.byte_offset();
+    }
+
+    /// A JSON number: `-`, then `0` or digits not led by `0`, then an
+    /// optional fraction and exponent, each with at least one digit.
+    fn number(&mut self) -> Option<()> {
+        let _ = self.lit(b"-");
+        match self.b.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => self.digits()?,
+            _ => return None,
+        }
+        if self.lit(b".").is_some() {
+            self.digits()?;
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            self.digits()?;
+        }
         Some(())
     }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Option<()> {
+        let n = self.b[self.i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        self.i += n;
+        (n > 0).then_some(())
+    }
 }
+
+/// The deepest nesting of the data the byte path reads (serde reads any).
+const MAX_DEPTH: u8 = 64;
 
 /// `text` as the 32 bytes it is the lower-case hex of (what `crypto::hex`
 /// writes), or `None`.
 pub(crate) fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
+    let text: &[u8; 64] = text.try_into().ok()?;
+    // Arithmetic and selects, no table and no branch per digit, so the
+    // compiler vectorizes it: a million of these per walk.
+    let (mut nibbles, mut bad) = ([0u8; 64], 0u8);
+    for (n, &c) in nibbles.iter_mut().zip(text) {
+        let (digit, letter) = (c.wrapping_sub(b'0'), c.wrapping_sub(b'a'));
+        let (is_digit, is_letter) = (digit < 10, letter < 6);
+        *n = if is_digit { digit } else { letter.wrapping_add(10) };
+        bad |= u8::from(!(is_digit | is_letter));
     }
-    // Table lookups, no branch per digit: a million of these per walk.
-    let (mut out, mut bad) = ([0u8; 32], 0u8);
-    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
-        bad |= hi | lo;
-        *byte = (hi << 4) | lo;
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(nibbles.chunks_exact(2)) {
+        *byte = (pair[0] << 4) | pair[1];
     }
-    (bad & 0xf0 == 0).then_some(out)
+    (bad == 0).then_some(out)
 }
-
-/// Each byte's value as a lower-case hex digit, `0xff` for any other byte.
-const UNHEX: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut digit = 0u8;
-    while digit < 16 {
-        let c = if digit < 10 {
-            b'0' + digit
-        } else {
-            b'a' + digit - 10
-        };
-        table[c as usize] = digit;
-        digit += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {
@@ -416,6 +487,9 @@ mod tests {
         );
         assert_eq!(e.data, br#"{"serial":"1","n":[1,{"x":null}]}"#);
         assert_eq!(unhex32(e.prev), Some([0xab; 32]));
+        let every_kind = r#"{"a":-0.5e+3,"b":[true,false,null,"",0,1E7,[]],"c":{},"d":"x:y,{"}"#;
+        let b = body(1, every_kind);
+        assert_eq!(envelope(b.as_bytes()).unwrap().data, every_kind.as_bytes());
     }
 
     #[test]
@@ -433,6 +507,16 @@ mod tests {
             good.replace("\"data\":{}", "\"data\":[]"),
             good.replace("\"data\":{}", "\"data\":{\"a\":}"),
             good.replace("\"data\":{}", "\"data\":{} "),
+            good.replace("\"data\":{}", "\"data\":{\"a\":01}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":1.}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":-}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":1e}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":tru}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":[1,]}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\":1,}"),
+            good.replace("\"data\":{}", "\"data\":{\"a\" :1}"),
+            good.replace("\"data\":{}", "\"data\":{1:1}"),
+            good.replace("\"data\":{}", &format!("\"data\":{}{}", "{\"a\":[".repeat(40), "]}".repeat(40))),
             good.replace("\"data\":{}}", "\"data\":{},\"seq\":8}"),
             good.replace("01:02:03", "01:02\u{1}03"),
             good.replace("01:02:03", "01:02:\u{e9}3"),
@@ -504,5 +588,94 @@ mod tests {
         assert_eq!(unhex32("AB".repeat(32).as_bytes()), None);
         assert_eq!(unhex32("ab".repeat(31).as_bytes()), None);
         assert_eq!(unhex32("zz".repeat(32).as_bytes()), None);
+        // Every byte value in every place: a digit of `0-9a-f` or refused.
+        for place in [0, 1, 31, 62, 63] {
+            for c in 0..=255u8 {
+                let mut text = "0".repeat(64).into_bytes();
+                text[place] = c;
+                let hex_digit = c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+                assert_eq!(unhex32(&text).is_some(), hex_digit, "{c:#x} at {place}");
+            }
+        }
+        for seed in 0..64u8 {
+            let bytes = crate::crypto::sha256(&[seed]);
+            let text = crate::crypto::hex(&bytes);
+            assert_eq!(unhex32(text.as_bytes()), Some(bytes));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The byte path's well-formedness check never says yes to data
+        /// serde_json refuses, and says yes to all it writes itself
+        /// (within its depth).
+        #[test]
+        fn the_data_check_agrees_with_serde(data in json_text()) {
+            let b = body(1, &data);
+            // What the check stands for: one JSON value by the grammar
+            // (serde's ignoring reader, which does not mind a number too
+            // large for an f64), and an object.
+            let mut values = serde_json::Deserializer::from_str(&data)
+                .into_iter::<serde::de::IgnoredAny>();
+            let serde_reads = data.starts_with('{')
+                && values.next().is_some_and(|v| v.is_ok())
+                && values.byte_offset() == data.len();
+            if envelope(b.as_bytes()).is_some() {
+                proptest::prop_assert!(serde_reads, "{}", data);
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) {
+                let written = serde_json::to_string(&v).unwrap();
+                let printable = written.bytes().all(|c| (0x20..0x7f).contains(&c) && c != b'\\');
+                if v.is_object() && printable && depth(&v) <= 63 {
+                    let again = body(1, &written);
+                    proptest::prop_assert!(envelope(again.as_bytes()).is_some(), "{}", written);
+                }
+            }
+        }
+    }
+
+    fn depth(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            serde_json::Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Text near JSON: an object serde_json writes, with up to two
+    /// characters inserted or deleted, so that most cases are one slip
+    /// away from well-formed.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e6..1e6f64).prop_map(Value::from),
+            "[a-z :,{}]{0,4}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{0,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let object = proptest::collection::btree_map("[a-z]{0,3}", value, 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()).to_string());
+        let slip = (any::<proptest::sample::Index>(), 0..30usize);
+        (object, proptest::collection::vec(slip, 0..3)).prop_map(|(text, slips)| {
+            let mut text = text.into_bytes();
+            for (at, what) in slips {
+                let at = at.index(text.len() + 1);
+                match b"{}[],:\"-+.0159eEtfnrul x".get(what) {
+                    Some(&c) => text.insert(at, c),
+                    None if at < text.len() => drop(text.remove(at)),
+                    None => {}
+                }
+            }
+            String::from_utf8(text).unwrap()
+        })
     }
 }
