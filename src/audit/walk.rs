@@ -454,7 +454,11 @@ pub(crate) fn unhex32(text: &[u8]) -> Option<[u8; 32]> {
     for (n, &c) in nibbles.iter_mut().zip(text) {
         let (digit, letter) = (c.wrapping_sub(b'0'), c.wrapping_sub(b'a'));
         let (is_digit, is_letter) = (digit < 10, letter < 6);
-        *n = if is_digit { digit } else { letter.wrapping_add(10) };
+        *n = if is_digit {
+            digit
+        } else {
+            letter.wrapping_add(10)
+        };
         bad |= u8::from(!(is_digit | is_letter));
     }
     let mut out = [0u8; 32];
@@ -516,7 +520,10 @@ mod tests {
             good.replace("\"data\":{}", "\"data\":{\"a\":1,}"),
             good.replace("\"data\":{}", "\"data\":{\"a\" :1}"),
             good.replace("\"data\":{}", "\"data\":{1:1}"),
-            good.replace("\"data\":{}", &format!("\"data\":{}{}", "{\"a\":[".repeat(40), "]}".repeat(40))),
+            good.replace(
+                "\"data\":{}",
+                &format!("\"data\":{}{}", "{\"a\":[".repeat(40), "]}".repeat(40)),
+            ),
             good.replace("\"data\":{}}", "\"data\":{},\"seq\":8}"),
             good.replace("01:02:03", "01:02\u{1}03"),
             good.replace("01:02:03", "01:02:\u{e9}3"),

@@ -448,19 +448,7 @@ fn create_database(path: &Path, info: &VaultInfo) -> Result<(), VaultError> {
                 info.approval_ttl_s
             ],
         )?;
-        for c in &info.custodians {
-            tx.execute(
-                "INSERT INTO custodians (member_index, name, commitment, officer_fpr, officer_cert)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    c.member_index,
-                    c.name,
-                    &c.commitment[..],
-                    c.officer_fingerprint,
-                    c.officer_cert
-                ],
-            )?;
-        }
+        super::insert_custodians(tx, super::CustodianTable::Current, &info.custodians)?;
         audit::append(
             tx,
             &id,

@@ -572,6 +572,44 @@ pub struct Custodian {
     pub officer_cert: Vec<u8>,
 }
 
+/// Where a list of custodians is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CustodianTable {
+    /// The vault's own (`custodians`).
+    Current,
+    /// A pending rekey's (`rekey_custodians`).
+    Pending,
+}
+
+/// Writes `custodians` as rows of `table` (init, rekey start and commit).
+pub(crate) fn insert_custodians(
+    conn: &rusqlite::Connection,
+    table: CustodianTable,
+    custodians: &[Custodian],
+) -> rusqlite::Result<()> {
+    let sql = match table {
+        CustodianTable::Current => {
+            "INSERT INTO custodians (member_index, name, commitment, officer_fpr, officer_cert)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+        CustodianTable::Pending => {
+            "INSERT INTO rekey_custodians (member_index, name, commitment, officer_fpr, officer_cert)
+             VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+    };
+    let mut insert = conn.prepare_cached(sql)?;
+    for c in custodians {
+        insert.execute(rusqlite::params![
+            c.member_index,
+            c.name,
+            &c.commitment[..],
+            c.officer_fingerprint,
+            c.officer_cert
+        ])?;
+    }
+    Ok(())
+}
+
 /// The vault's fixed facts, read at open.
 #[derive(Clone)]
 pub struct VaultInfo {

@@ -13,6 +13,7 @@ use crate::cards::SealedCard;
 use crate::crypto::{self, Key32, SealingKey};
 use crate::pgp::{self, SecretCert};
 use crate::shares;
+use crate::vault::{insert_custodians, CustodianTable};
 use crate::vault::{keys, LogCheck, Officer, UnsealedVault, Vault, VaultError};
 
 impl Vault {
@@ -259,19 +260,7 @@ impl Vault {
                 ],
             )?;
             tx.execute("DELETE FROM custodians", [])?;
-            for c in &p.custodians {
-                tx.execute(
-                    "INSERT INTO custodians (member_index, name, commitment, officer_fpr, officer_cert)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        c.member_index,
-                        c.name,
-                        &c.commitment[..],
-                        c.officer_fingerprint,
-                        c.officer_cert
-                    ],
-                )?;
-            }
+            insert_custodians(tx, CustodianTable::Current, &p.custodians)?;
             // The old wraps are overwritten in place; secure_delete (on
             // for every connection) zeroes what SQLite frees.
             let changed = tx.execute(

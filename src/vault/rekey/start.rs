@@ -16,6 +16,7 @@ use crate::crypto::{self, Key32, SealingKey};
 use crate::pgp;
 use crate::shares;
 use crate::vault::{init, keys, stored, Custodian, UnsealedVault, Vault, VaultError};
+use crate::vault::{insert_custodians, CustodianTable};
 
 /// A rekey prepared in memory: the new master key, the new custodians'
 /// shares and officer keys, the rekey id and the share-set fingerprint.
@@ -288,22 +289,9 @@ impl UnsealedVault {
                     head.count
                 ],
             )?;
-            for c in &custodians {
-                tx.execute(
-                    "INSERT INTO rekey_custodians (member_index, name, commitment, officer_fpr, officer_cert)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        c.member_index,
-                        c.name,
-                        &c.commitment[..],
-                        c.officer_fingerprint,
-                        c.officer_cert
-                    ],
-                )?;
-            }
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO rekey_wraps (data_key_id, wrapped) VALUES (?1, ?2)",
-            )?;
+            insert_custodians(tx, CustodianTable::Pending, &custodians)?;
+            let mut ins = tx
+                .prepare_cached("INSERT INTO rekey_wraps (data_key_id, wrapped) VALUES (?1, ?2)")?;
             for (dk, w) in &wraps {
                 ins.execute(params![dk, w])?;
             }
