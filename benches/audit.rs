@@ -15,8 +15,7 @@
 
 use seedvault::audit::{self, events, Event};
 use seedvault::crypto::KdfParams;
-use seedvault::formats::ReadOptions;
-use seedvault::vault::{IngestSource, Vault};
+use seedvault::vault::Vault;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -38,14 +37,7 @@ fn main() {
         .expect("open")
         .unseal(common::quorum(&out), "bench")
         .expect("unseal");
-    u.ingest(&IngestSource {
-        path: &csv,
-        format: None,
-        label: None,
-        factory_cert: None,
-        read_options: &ReadOptions::default(),
-    })
-    .expect("ingest");
+    common::ingest(&mut u, &csv);
     drop(u.seal());
 
     let id = out.vault_id.to_string();

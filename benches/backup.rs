@@ -21,8 +21,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use seedvault::crypto::KdfParams;
-use seedvault::formats::ReadOptions;
-use seedvault::vault::{IngestSource, UnsealedVault, Vault};
+use seedvault::vault::{UnsealedVault, Vault};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -80,14 +79,7 @@ fn main() {
             u32::try_from(b).expect("batch number"),
             &csv,
         );
-        u.ingest(&IngestSource {
-            path: &csv,
-            format: None,
-            label: None,
-            factory_cert: None,
-            read_options: &ReadOptions::default(),
-        })
-        .expect("ingest");
+        common::ingest(&mut u, &csv);
         std::fs::remove_file(&csv).expect("remove batch");
     }
     let setup_s = t.elapsed().as_secs_f64();

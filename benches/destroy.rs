@@ -22,9 +22,9 @@
 use std::time::Instant;
 
 use seedvault::crypto::KdfParams;
-use seedvault::formats::{Format, ReadOptions};
+use seedvault::formats::Format;
 use seedvault::token::Serial;
-use seedvault::vault::{DestroySelection, IngestSource, NewRequest, Vault};
+use seedvault::vault::{DestroySelection, NewRequest, Vault};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -61,15 +61,7 @@ fn main() {
         .expect("open")
         .unseal(cards(), "bench")
         .expect("unseal");
-    unsealed
-        .ingest(&IngestSource {
-            path: &csv,
-            format: None,
-            label: None,
-            factory_cert: None,
-            read_options: &ReadOptions::default(),
-        })
-        .expect("ingest");
+    common::ingest(&mut unsealed, &csv);
     let mut v = unsealed.seal();
     let alice = v
         .authenticate(&cards()[0].0, &common::pass("alice"), "bench")

@@ -17,8 +17,8 @@
 use std::time::Instant;
 
 use seedvault::crypto::KdfParams;
-use seedvault::formats::{Format, ReadOptions};
-use seedvault::vault::{parse_params, GenerateSpec, IngestSource, Vault};
+use seedvault::formats::Format;
+use seedvault::vault::{parse_params, GenerateSpec, Vault};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -92,17 +92,8 @@ fn main() {
             .expect("open")
             .unseal(common::quorum(&out), "benchmark")
             .expect("unseal");
-        let opts = ReadOptions::default();
         let t = Instant::now();
-        let r = u
-            .ingest(&IngestSource {
-                path: &csv,
-                format: None,
-                label: None,
-                factory_cert: None,
-                read_options: &opts,
-            })
-            .expect("ingest");
+        let r = common::ingest(&mut u, &csv);
         ing.push(t.elapsed().as_secs_f64());
         assert_eq!(r.count, count);
         drop(u.finish());

@@ -91,17 +91,7 @@ fn main() {
             .expect("unseal");
         // Resets VmHWM to the current RSS (Linux >= 4.0).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let (r, s) = common::time_in_process(|| {
-            unsealed
-                .ingest(&IngestSource {
-                    path: &csv,
-                    format: None,
-                    label: None,
-                    factory_cert: None,
-                    read_options: &opts,
-                })
-                .expect("ingest")
-        });
+        let (r, s) = common::time_in_process(|| common::ingest(&mut unsealed, &csv));
         peak_rss = peak_rss.max(common::peak_rss_mb());
         assert_eq!(r.count, count);
         ours.push(s);

@@ -22,8 +22,7 @@ use std::time::Instant;
 
 use seedvault::cards::SealedCard;
 use seedvault::crypto::KdfParams;
-use seedvault::formats::ReadOptions;
-use seedvault::vault::{BrokenLogPolicy, IngestSource, RekeyParams, Vault};
+use seedvault::vault::{BrokenLogPolicy, RekeyParams, Vault};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -50,18 +49,9 @@ fn main() {
         .unseal(common::quorum(&out), "benchmark setup")
         .expect("unseal");
     let csv = dir.join("batch.csv");
-    let opts = ReadOptions::default();
     for b in 0..batches {
         common::make_batch("hex", per_batch, 1_000_000 + b * per_batch, 7, &csv);
-        unsealed
-            .ingest(&IngestSource {
-                path: &csv,
-                format: None,
-                label: None,
-                factory_cert: None,
-                read_options: &opts,
-            })
-            .expect("ingest");
+        common::ingest(&mut unsealed, &csv);
         std::fs::remove_file(&csv).expect("rm");
     }
     let (_v, cp) = unsealed.finish();

@@ -26,11 +26,10 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use seedvault::audit::{self, events, Event};
 use seedvault::crypto::KdfParams;
-use seedvault::formats::ReadOptions;
 use seedvault::media::Medium;
 use seedvault::tui::worker::{Sources, AUDIT_WINDOW};
 use seedvault::tui::{App, Options};
-use seedvault::vault::{IngestSource, Vault};
+use seedvault::vault::Vault;
 
 #[path = "common/mod.rs"]
 mod common;
@@ -67,14 +66,7 @@ fn build(dir: &Path) {
         .unwrap()
         .unseal(common::quorum(&out), "bench")
         .unwrap();
-    u.ingest(&IngestSource {
-        path: &csv,
-        format: None,
-        label: None,
-        factory_cert: None,
-        read_options: &ReadOptions::default(),
-    })
-    .unwrap();
+    common::ingest(&mut u, &csv);
     drop(u.finish());
     std::fs::remove_file(&csv).unwrap();
     let id = out.vault_id.to_string();

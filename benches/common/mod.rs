@@ -12,7 +12,8 @@ use std::path::Path;
 use secrecy::SecretString;
 use seedvault::cards::SealedCard;
 use seedvault::crypto::KdfParams;
-use seedvault::vault::{self, InitOutcome, InitParams};
+use seedvault::formats::ReadOptions;
+use seedvault::vault::{self, IngestOutcome, IngestSource, InitOutcome, InitParams, UnsealedVault};
 
 /// The custodians of a benchmark vault.
 pub const NAMES: [&str; 2] = ["alice", "bob"];
@@ -53,6 +54,19 @@ pub fn quorum(out: &InitOutcome) -> Vec<(SealedCard, SecretString)> {
         .zip(NAMES)
         .map(|(p, n)| (SealedCard::read(p).expect("card"), pass(n)))
         .collect()
+}
+
+/// Ingests `file` into `u` as `seedvault ingest FILE` does: the format
+/// detected, no label, no factory certificate.
+pub fn ingest(u: &mut UnsealedVault, file: &Path) -> IngestOutcome {
+    u.ingest(&IngestSource {
+        path: file,
+        format: None,
+        label: None,
+        factory_cert: None,
+        read_options: &ReadOptions::default(),
+    })
+    .unwrap_or_else(|e| panic!("ingesting {}: {e}", file.display()))
 }
 
 /// CPU seconds (user + system) used so far by this process (`self`, all
