@@ -94,6 +94,27 @@ fn no_regression_input_panics() {
     assert!(total > 0, "fuzz/regressions/ holds no input");
 }
 
+/// Replays a campaign's grown corpus (`fuzz/work/<target>/`, or below the
+/// directory `SEEDVAULT_FUZZ_WORK` names) through the current code: after
+/// a change to a parser, the inputs an earlier build found interesting.
+/// Not in the default suite, since the grown corpus is not committed:
+/// `cargo nextest run --run-ignored only -E 'test(grown_corpus)'`.
+#[test]
+#[ignore = "needs a fuzzing campaign's grown corpus (fuzz/README.md)"]
+fn no_grown_corpus_input_panics() {
+    let work = std::env::var_os("SEEDVAULT_FUZZ_WORK")
+        .map_or_else(|| fuzz_dir().join("work"), PathBuf::from);
+    let mut total = 0;
+    for (name, f) in TARGETS {
+        total += replay(name, *f, &work.join(name));
+    }
+    assert!(total > 0, "{} holds no grown corpus", work.display());
+    eprintln!(
+        "{total} grown corpus inputs replayed from {}",
+        work.display()
+    );
+}
+
 /// Found by the `pgp_batch` target: sequoia-openpgp panicked (exit 101)
 /// on an encrypted batch cut short inside its encrypted data packet's
 /// header. `ingest` now refuses it as malformed, exit 1, without a panic
