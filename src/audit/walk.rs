@@ -531,8 +531,8 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
-        /// The byte path never says yes to data
-        /// serde_json refuses, and says yes to all it writes itself.
+        /// The byte path never says yes to data serde_json refuses, and
+        /// says yes to all it writes itself.
         #[test]
         fn the_data_check_agrees_with_serde(data in json_text()) {
             let b = body(1, &data);
