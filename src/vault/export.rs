@@ -506,7 +506,13 @@ impl UnsealedVault {
         // another run (checked inside the transaction; a lost race is
         // refused with nothing logged).
         let vault_dir = self.vault().dir().to_owned();
-        let (export_id, _run_lock, closed) = self.vault_mut().store_mut().write(|tx| {
+        // The run lock, taken inside the transaction, with its file: if the
+        // transaction then fails (a full disk at its commit), the file is
+        // removed while the lock is still held (a run that reads the same
+        // id meanwhile finds it taken), so that a refused start leaves the
+        // vault directory as it was.
+        let mut lock_made: Option<(PathBuf, fs::File)> = None;
+        let started = self.vault_mut().store_mut().write(|tx| {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM requests WHERE id = ?1", [&request_id], |r| r.get(0))
                 .optional()?;
@@ -540,6 +546,7 @@ impl UnsealedVault {
                 path: lock_path(&vault_dir, export_id),
                 source: std::io::ErrorKind::WouldBlock.into(),
             })?;
+            lock_made = Some((lock_path(&vault_dir, export_id), run_lock));
             let interrupted = interrupted_of(tx, &vault_dir, &request_id, export_id)?;
             for old in &interrupted {
                 close_interrupted(tx, &vid, &officers, *old, &request_id, export_id)?;
@@ -563,8 +570,20 @@ impl UnsealedVault {
                 },
             )?;
             crash_point("export-start-before-commit");
-            Ok::<_, VaultError>((export_id, run_lock, interrupted))
-        })?;
+            Ok::<_, VaultError>((export_id, interrupted))
+        });
+        let (export_id, closed) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some((path, lock)) = lock_made {
+                    let _ = fs::remove_file(path);
+                    drop(lock);
+                }
+                return Err(e);
+            }
+        };
+        // Held until this function returns.
+        let _run_lock = lock_made;
 
         crash_point("export-started");
         // What a killed run of this request left on this medium: only its
