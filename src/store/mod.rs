@@ -82,6 +82,13 @@ fn open_flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
 }
 
+/// The page size of a new vault's database. The audit walks read every
+/// page of the log once: with SQLite's default 4 KiB pages that is some
+/// 75,000 `pread`s for a million entries, a tenth of `audit verify`'s CPU
+/// in the kernel. 16 KiB pages cut the calls fourfold; larger ones saved
+/// little more and make every small transaction journal and write more.
+pub const PAGE_SIZE: u32 = 16_384;
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -132,6 +139,10 @@ impl Store {
                 source,
             })?;
         let mut conn = Connection::open_with_flags(file, open_flags())?;
+        // Set before the first table is written, so it holds for the file's
+        // life (a vault made before this keeps its 4 KiB pages and works
+        // the same).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         configure(&conn)?;
         let dir = file.parent().unwrap_or(Path::new(".")).to_owned();
         migrate(&mut conn, &dir)?;
