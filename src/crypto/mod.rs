@@ -15,6 +15,7 @@ pub mod selftest;
 use std::fmt;
 
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
+use sha2::Digest;
 use zeroize::Zeroize;
 
 pub use aead::{AeadError, CounterSealer, SealingKey};
@@ -56,22 +57,22 @@ impl fmt::Debug for Key32 {
     }
 }
 
-/// SHA-256 of `data`.
+/// SHA-256 of `data`. RustCrypto's `sha2` rather than ring's digest: both
+/// use the CPU's SHA extensions, but `sha2` costs less per call (a fifth
+/// less on a 273-byte audit entry, of which `audit verify` hashes a
+/// million), and the same on long inputs.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    sha2::Sha256::digest(data).into()
 }
 
 /// Incremental SHA-256, for files streamed through the vault.
 #[derive(Clone)]
-pub struct Sha256(ring::digest::Context);
+pub struct Sha256(sha2::Sha256);
 
 impl Sha256 {
     /// An empty hash.
     pub fn new() -> Self {
-        Sha256(ring::digest::Context::new(&ring::digest::SHA256))
+        Sha256(sha2::Sha256::new())
     }
     /// Adds bytes.
     pub fn update(&mut self, data: &[u8]) {
@@ -79,9 +80,7 @@ impl Sha256 {
     }
     /// The digest.
     pub fn finish(self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.0.finish().as_ref());
-        out
+        self.0.finalize().into()
     }
 }
 
