@@ -2,7 +2,10 @@
 //! signed receipt as gpg reads it, the database file and its journal
 //! searched for the destroyed ciphertexts, every later use of a destroyed
 //! serial refused, refusals that change nothing, crash points, and
-//! `audit verify` / `audit replay` over all of it.
+//! `audit verify` / `audit replay` over all of it. Also deletion by runs of
+//! adjacent rows (branch x1): a sparse selection, whose gaps make the scan
+//! seek again, destroys exactly the serials listed, and a seed row deleted
+//! behind the log is named with nothing destroyed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,11 +21,11 @@ struct Fx {
     key: PathBuf,
 }
 
-/// A 2-of-3 vault with 10 TOTP tokens; order 4711 holds the first
+/// A 2-of-3 vault with `tokens` TOTP tokens; order 4711 holds the first
 /// `in_order`, requested by alice, approved by bob and exported.
-fn exported(in_order: u64) -> Fx {
+fn exported(tokens: u32, in_order: u64) -> Fx {
     let v = TestVault::new(2, &["alice", "bob", "carol"]);
-    let truth = read_truth(&v.ingest("base32", 10, FIRST, 7));
+    let truth = read_truth(&v.ingest("base32", tokens, FIRST, 7));
     v.add_order(ORDER, "Acme", &["it@acme.example"], "alice");
     v.assign(ORDER, FIRST..FIRST + in_order, "alice");
     let (key, _) = v.customer_key("IT <it@acme.example>", "customer.asc");
@@ -91,6 +94,15 @@ fn ciphertexts(v: &TestVault, serials: impl Iterator<Item = u64>) -> Vec<Vec<u8>
     out
 }
 
+/// The stored ciphertext of `serial`.
+fn sealed_of(v: &TestVault, serial: u64) -> Vec<u8> {
+    ciphertexts(v, std::iter::once(serial)).remove(0)
+}
+
+fn count(v: &TestVault, sql: &str) -> u64 {
+    v.sqlite(sql).trim().parse().unwrap()
+}
+
 /// How many of the stored seeds `sealed` have some 12-byte window of
 /// their ciphertext and tag in `hay` (`nonce (12) || ciphertext || tag`:
 /// the nonce is a counter, mostly zero bytes, found in any zeroed page).
@@ -141,7 +153,7 @@ fn verify_token(v: &TestVault, serial: &str, secret: &str) -> std::process::Outp
 
 #[test]
 fn destroy_by_order_leaves_a_receipt_gpg_verifies_and_no_ciphertext_on_disk() {
-    let f = exported(6);
+    let f = exported(10, 6);
     let v = &f.v;
     // A re-export approved before the destruction: its export must fail after.
     let list = v.tmp.path().join("again.txt");
@@ -309,7 +321,7 @@ fn destroy_by_order_leaves_a_receipt_gpg_verifies_and_no_ciphertext_on_disk() {
 
 #[test]
 fn destroying_a_serial_never_exported_is_refused_and_changes_nothing() {
-    let f = exported(6);
+    let f = exported(10, 6);
     let v = &f.v;
     let media = v.media();
     let list = v.tmp.path().join("some.txt");
@@ -365,7 +377,7 @@ fn destroying_a_serial_never_exported_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_whole_batch_destroyed_loses_its_data_key_and_voided_serials_may_go() {
-    let f = exported(8);
+    let f = exported(10, 8);
     let v = &f.v;
     // The two serials outside the order: voided, so destroyable too.
     for s in [FIRST + 8, FIRST + 9] {
@@ -433,7 +445,7 @@ fn a_crash_after_the_commit_or_mid_receipt_is_finished_by_a_rerun() {
         "destroy-scrubbed",
         "destroy-receipt-partial",
     ] {
-        let f = exported(6);
+        let f = exported(10, 6);
         let v = &f.v;
         let media = v.media();
         let sealed = ciphertexts(v, FIRST..FIRST + 6);
@@ -507,7 +519,7 @@ fn a_crash_after_the_commit_or_mid_receipt_is_finished_by_a_rerun() {
 
 #[test]
 fn retention_policy_lists_what_is_due_and_destroy_due_takes_it() {
-    let f = exported(6);
+    let f = exported(10, 6);
     let v = &f.v;
     let out = v.cmd().args(["retention", "due"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -573,7 +585,7 @@ fn retention_policy_lists_what_is_due_and_destroy_due_takes_it() {
 
 #[test]
 fn replay_names_a_destroyed_serial_forged_into_the_tables() {
-    let f = exported(6);
+    let f = exported(10, 6);
     let v = &f.v;
     let media = v.media();
     assert!(destroy(v, &["--order", ORDER], &media, None)
@@ -599,7 +611,7 @@ fn replay_names_a_destroyed_serial_forged_into_the_tables() {
 
 #[test]
 fn a_reason_must_be_one_line_and_one_officer_is_not_enough() {
-    let f = exported(6);
+    let f = exported(10, 6);
     let v = &f.v;
     let media = v.media();
     let out = v
@@ -664,4 +676,83 @@ fn interleaved_destruction_leaves_no_ciphertext_in_pages_that_stay() {
     );
     assert!(!v.vault.join("vault.db-journal").exists());
     audit_passes(&v);
+}
+
+/// Seeds in the vault and in the order for the run tests: enough rows
+/// for gaps that make the deleting scan seek again.
+const RUNS: u32 = 400;
+
+#[test]
+fn a_sparse_serial_list_destroys_exactly_those_rows_and_their_ciphertexts() {
+    let Fx { v, .. } = exported(RUNS, RUNS.into());
+    // Gaps of 99 and 148 rows make the scan seek again; 100 and 101 are one run.
+    let picked = [
+        FIRST,
+        FIRST + 100,
+        FIRST + 101,
+        FIRST + 250,
+        FIRST + u64::from(RUNS) - 1,
+    ];
+    let sealed: Vec<Vec<u8>> = picked.iter().map(|s| sealed_of(&v, *s)).collect();
+    let kept = [FIRST + 1, FIRST + 99, FIRST + 102, FIRST + 249, FIRST + 251];
+    let kept_sealed: Vec<Vec<u8>> = kept.iter().map(|s| sealed_of(&v, *s)).collect();
+    let list = v.tmp.path().join("sparse.txt");
+    let lines: Vec<String> = picked.iter().map(u64::to_string).collect();
+    std::fs::write(&list, lines.join("\n") + "\n").unwrap();
+    let out = destroy(
+        &v,
+        &["--serials-file", list.to_str().unwrap()],
+        &v.media(),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(count(&v, "SELECT count(*) FROM seeds"), u64::from(RUNS) - 5);
+    assert_eq!(count(&v, "SELECT count(*) FROM destroyed_serials"), 5);
+    for s in picked {
+        assert_eq!(
+            count(
+                &v,
+                &format!("SELECT count(*) FROM seeds WHERE serial = '{s}'")
+            ),
+            0,
+            "{s} still has a seed row"
+        );
+    }
+    let db = std::fs::read(v.db()).unwrap();
+    for (s, c) in picked.iter().zip(&sealed) {
+        assert!(
+            !holds_part_of(&db, c),
+            "a piece of {s}'s ciphertext is in vault.db"
+        );
+    }
+    for (s, c) in kept.iter().zip(&kept_sealed) {
+        assert!(
+            holds_part_of(&db, c),
+            "the search misses {s}, which is kept"
+        );
+    }
+    assert!(!v.vault.join("vault.db-journal").exists());
+    for what in ["verify", "replay"] {
+        let out = v.cmd().args(["audit", what]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "audit {what}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_seed_row_deleted_behind_the_log_is_named_and_nothing_is_destroyed() {
+    let Fx { v, .. } = exported(RUNS, RUNS.into());
+    let gone = FIRST + 123;
+    v.sqlite(&format!("DELETE FROM seeds WHERE serial = '{gone}'"));
+    let media = v.media();
+    let out = destroy(&v, &["--order", ORDER], &media, None);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains(&gone.to_string()) && msg.contains("deleted behind the log"),
+        "{msg}"
+    );
+    assert_eq!(v.events("seeds.destroyed"), 0);
+    assert_eq!(count(&v, "SELECT count(*) FROM seeds"), u64::from(RUNS) - 1);
+    assert_eq!(count(&v, "SELECT count(*) FROM destroyed_serials"), 0);
+    assert!(std::fs::read_dir(&media).unwrap().next().is_none());
 }

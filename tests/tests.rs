@@ -24,7 +24,6 @@ mod card_words_interop;
 mod ceremony_run;
 mod ceremony_scripts;
 mod crash_harness;
-mod destroy_runs;
 mod duplicate_set;
 mod export_cli;
 mod export_spans;
