@@ -148,9 +148,18 @@ fn main() {
                 reexport_reason: None,
                 upns: None,
             };
-            let req = v.create_request(request, &alice).expect("request");
-            v.decide_request(&req.id, true, None, &bob)
-                .expect("approve");
+            let (req, made) =
+                common::time_in_process(|| v.create_request(request, &alice).expect("request"));
+            let ((), decided) = common::time_in_process(|| {
+                v.decide_request(&req.id, true, None, &bob)
+                    .expect("approve");
+            });
+            if set == 0 {
+                println!(
+                    "  request create of {count} serials: {:.3} s wall, {:.2} s CPU; approve: {:.3} s wall",
+                    made.wall, made.cpu, decided.wall
+                );
+            }
             req.id
         })
         .collect();
