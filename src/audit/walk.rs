@@ -120,6 +120,21 @@ fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
+/// Lowers the calling worker thread's priority a little (nice +3 on what
+/// it was; a failure changes nothing). The reader, which alone can read
+/// SQLite, is the walk's critical path and 40 % of its CPU; at equal
+/// priority the scheduler shares its core with the workers evenly, and
+/// they then wait on it. On the 1M-entry bench log this took `audit
+/// verify` from 0.555 s to 0.530 s at the median of 20 alternating runs
+/// (quartiles 0.540..0.570 and 0.500..0.550), at the same CPU time.
+/// Lowering one's own priority needs no privilege.
+fn behind_the_reader() {
+    let me = rustix::thread::gettid();
+    if let Ok(now) = rustix::process::getpriority_process(Some(me)) {
+        let _ = rustix::process::setpriority_process(Some(me), now.saturating_add(3));
+    }
+}
+
 /// Reads every row of `stmt` (`seq, body, hash`, in log order, bound to
 /// `params`), runs `work` on each chunk on a worker thread, and hands each
 /// chunk with its result to `consume` in log order. `progress` gets
@@ -153,18 +168,21 @@ where
         let mut threads = Vec::new();
         for _ in 0..n {
             let (work, queue, out) = (&work, Arc::clone(&work_queue), to_consumer.clone());
-            threads.push(scope.spawn(move || loop {
-                // The lock is held only to take the next chunk; a poisoned
-                // one means another worker panicked: stop, the panic is
-                // passed on at join.
-                let next = match queue.lock() {
-                    Ok(q) => q.recv(),
-                    Err(_) => return,
-                };
-                let Ok((i, chunk)) = next else { return };
-                let r = work(&chunk);
-                if out.send((i, chunk, r)).is_err() {
-                    return;
+            threads.push(scope.spawn(move || {
+                behind_the_reader();
+                loop {
+                    // The lock is held only to take the next chunk; a
+                    // poisoned one means another worker panicked: stop,
+                    // the panic is passed on at join.
+                    let next = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((i, chunk)) = next else { return };
+                    let r = work(&chunk);
+                    if out.send((i, chunk, r)).is_err() {
+                        return;
+                    }
                 }
             }));
         }
