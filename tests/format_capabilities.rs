@@ -278,6 +278,99 @@ fn request_create_lists_every_token_a_format_cannot_carry_up_to_fifty_then_count
 }
 
 #[test]
+fn a_few_serials_of_a_larger_order_are_checked_one_by_one_and_listed_the_same_way() {
+    let serials: Vec<String> = (0..62).map(|i| format!("H{i:03}")).collect();
+    let lines: Vec<String> = serials
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let period = if i == 61 { "period=30" } else { "period=60" };
+            uri(s, 20, 100 + i as u64, period)
+        })
+        .collect();
+    let (v, key) = vault_with(&lines, &serials);
+    // 7 of the order's 62, unsorted: read serial by serial, not by
+    // reading the order whole, and listed in serial order as a whole-order
+    // request lists them. H061 (30 s) can be carried; a serial outside the
+    // order is named as such.
+    let list = v.tmp.path().join("few.txt");
+    std::fs::write(&list, "H009\nH061\nH005\nH000\nH007\nH006\nH008\n").unwrap();
+    let out = v.create_request(
+        "5",
+        "it@customer.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("6 token(s) cannot be written as hex:"),
+        "{err}"
+    );
+    let named: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("  serial "))
+        .map(|l| &l[..4])
+        .collect();
+    assert_eq!(
+        named,
+        ["H000", "H005", "H006", "H007", "H008", "H009"],
+        "{err}"
+    );
+    // A third of the order (read by scanning it, filtered): the same.
+    let third: Vec<String> = (0..21).rev().map(|i| format!("H{i:03}")).collect();
+    std::fs::write(&list, third.join("\n")).unwrap();
+    let out = v.create_request(
+        "5",
+        "it@customer.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("21 token(s) cannot be written as hex:"),
+        "{err}"
+    );
+    let named: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("  serial "))
+        .map(|l| &l[..4])
+        .collect();
+    let mut sorted = third.clone();
+    sorted.sort();
+    assert_eq!(named, sorted, "{err}");
+    std::fs::write(&list, "H061\nH999\n").unwrap();
+    let out = v.create_request(
+        "5",
+        "it@customer.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("serial H999 is not one recorded for order 5"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&list, "H061\n").unwrap();
+    let out = v.create_request(
+        "5",
+        "it@customer.example",
+        "hex",
+        &key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
 fn a_parameter_row_edited_behind_the_log_is_tampering_at_request_create() {
     let lines = vec![uri("P1", 20, 7, "period=60")];
     let (v, key) = vault_with(&lines, &["P1".into()]);

@@ -184,6 +184,55 @@ fn requested_serials(
     }
 }
 
+/// A seed row as `uncarried` reads it: serial, parameter set, length of
+/// the sealed seed, batch, and the `seq` of the batch's ingest entry.
+type SeedRow = (String, i64, i64, i64, i64);
+
+/// The rows of those of `serials` that order `order_id` holds, in serial
+/// order. A request of a few serials of a large order looks each one up
+/// ([`super::orders::few_of_order`]); one of much of the order reads the
+/// order's rows once.
+fn seed_rows(
+    conn: &rusqlite::Connection,
+    order_id: &str,
+    serials: &[String],
+) -> Result<Vec<SeedRow>, VaultError> {
+    const COLUMNS: &str = "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
+         FROM seeds s JOIN batches b ON b.id = s.batch_id";
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<SeedRow> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    };
+    let mut out = Vec::with_capacity(serials.len());
+    if super::orders::few_of_order(conn, order_id, serials.len())? {
+        let mut sorted: Vec<&str> = serials.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut st = conn.prepare_cached(&format!(
+            "{COLUMNS} WHERE s.serial = ?1 AND s.order_id = ?2"
+        ))?;
+        super::orders::one_read(conn, || {
+            for serial in sorted {
+                if let Some(r) = st.query_row(params![serial, order_id], row).optional()? {
+                    out.push(r);
+                }
+            }
+            Ok(())
+        })?;
+    } else {
+        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
+        let mut st = conn.prepare_cached(&format!(
+            "{COLUMNS} WHERE s.order_id = ?1 ORDER BY s.serial"
+        ))?;
+        for r in st.query_map([order_id], row)? {
+            let r = r?;
+            if wanted.contains(r.0.as_str()) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Each serial against the order: recorded for it, not voided, not
 /// exported unless this is a re-export.
 fn check_serials_in_order(
@@ -309,7 +358,15 @@ impl Vault {
                 None
             }
         };
-        let order = self.order(&order_id)?;
+        // A list is checked against the order serial by serial; a request
+        // for the whole order needs all of it.
+        let order = match &r.serials {
+            Some(list) => {
+                let listed: Vec<String> = list.iter().map(ToString::to_string).collect();
+                self.order_among(&order_id, &listed)?
+            }
+            None => self.order(&order_id)?,
+        };
         let mut serials =
             requested_serials(order.as_ref(), &order_id, &requester, r, &mut problems);
         // Destroyed seeds (d1) are named as such, not as outside the order.
@@ -397,26 +454,14 @@ impl Vault {
         use std::collections::hash_map::Entry;
         use std::collections::HashMap;
         let conn = self.store().conn();
-        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
         // Parsed once per set, logged sets once per batch, each (set,
         // batch) pair checked once, one verdict per (set, seed length).
         let mut sets: HashMap<i64, TokenParams> = HashMap::new();
         let mut logged: HashMap<i64, Vec<TokenParams>> = HashMap::new();
         let mut checked: HashSet<(i64, i64)> = HashSet::new();
         let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
-        let mut st = conn.prepare_cached(
-            "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
-             FROM seeds s JOIN batches b ON b.id = s.batch_id WHERE s.order_id = ?1 ORDER BY s.serial",
-        )?;
-        let mut rows = st.query([order_id])?;
         let (mut listed, mut more) = (Vec::new(), 0u64);
-        while let Some(row) = rows.next()? {
-            let serial: String = row.get(0)?;
-            if !wanted.contains(serial.as_str()) {
-                continue;
-            }
-            let (set, sealed_len): (i64, i64) = (row.get(1)?, row.get(2)?);
-            let (batch, ingested_seq): (i64, i64) = (row.get(3)?, row.get(4)?);
+        for (serial, set, sealed_len, batch, ingested_seq) in seed_rows(conn, order_id, serials)? {
             let seed_len = usize::try_from(sealed_len)
                 .ok()
                 .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
