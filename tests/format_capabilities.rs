@@ -187,6 +187,26 @@ fn vault_with(lines: &[String], serials: &[String]) -> (TestVault, std::path::Pa
     (v, key)
 }
 
+/// alice's request, in `format`, of the serials `listed` of order 5 (a
+/// serials file).
+fn request_of(
+    v: &TestVault,
+    key: &std::path::Path,
+    format: &str,
+    listed: &[&str],
+) -> std::process::Output {
+    let list = v.tmp.path().join("listed.txt");
+    std::fs::write(&list, listed.join("\n") + "\n").unwrap();
+    v.create_request(
+        "5",
+        "it@customer.example",
+        format,
+        key,
+        "alice",
+        &["--serials-file", list.to_str().unwrap()],
+    )
+}
+
 fn uri(serial: &str, bytes: usize, seed: u64, tail: &str) -> String {
     let mut spec = BatchSpec::new(1, 1, seed);
     spec.secret_bytes = bytes;
@@ -214,16 +234,7 @@ fn request_create_refuses_an_azure_secret_over_128_base32_characters_naming_the_
     assert_eq!(v.sqlite("SELECT count(*) FROM requests").trim(), "0");
     v.cmd().args(["audit", "verify"]).assert().success();
     // Without it, the request goes through.
-    let list = v.tmp.path().join("one.txt");
-    std::fs::write(&list, "A80\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "azure-csv",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    let out = request_of(&v, &key, "azure-csv", &["A80"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -260,16 +271,7 @@ fn request_create_lists_every_token_a_format_cannot_carry_up_to_fifty_then_count
     assert!(err.contains("hint: choose --format pskc"), "{err}");
 
     // The HOTP token alone: all three reasons, in words.
-    let list = v.tmp.path().join("hotp.txt");
-    std::fs::write(&list, "H060\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "base32",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    let out = request_of(&v, &key, "base32", &["H060"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("serial H060: HOTP; the file can only mean TOTP with a 30 s time step; SHA256 codes; the file can only mean SHA1; 8 digits; the file can only mean 6"),
@@ -289,84 +291,49 @@ fn a_few_serials_of_a_larger_order_are_checked_one_by_one_and_listed_the_same_wa
         })
         .collect();
     let (v, key) = vault_with(&lines, &serials);
+    // A hex request of the serials `listed`; the serials its refusal
+    // names as uncarried, in the order named.
+    let request = |listed: &[&str]| {
+        let out = request_of(&v, &key, "hex", listed);
+        let named: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter_map(|l| l.strip_prefix("  serial "))
+            .map(|l| l[..4].to_owned())
+            .collect();
+        (out, named)
+    };
     // 7 of the order's 62, unsorted: read serial by serial, not by
     // reading the order whole, and listed in serial order as a whole-order
-    // request lists them. H061 (30 s) can be carried; a serial outside the
-    // order is named as such.
-    let list = v.tmp.path().join("few.txt");
-    std::fs::write(&list, "H009\nH061\nH005\nH000\nH007\nH006\nH008\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "hex",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    // request lists them. H061 (30 s) can be carried.
+    let (out, named) = request(&["H009", "H061", "H005", "H000", "H007", "H006", "H008"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("6 token(s) cannot be written as hex:"),
-        "{err}"
+        text(&out).contains("6 token(s) cannot be written as hex:"),
+        "{}",
+        text(&out)
     );
-    let named: Vec<&str> = err
-        .lines()
-        .filter_map(|l| l.strip_prefix("  serial "))
-        .map(|l| &l[..4])
-        .collect();
-    assert_eq!(
-        named,
-        ["H000", "H005", "H006", "H007", "H008", "H009"],
-        "{err}"
-    );
+    assert_eq!(named, ["H000", "H005", "H006", "H007", "H008", "H009"]);
     // A third of the order (read by scanning it, filtered): the same.
     let third: Vec<String> = (0..21).rev().map(|i| format!("H{i:03}")).collect();
-    std::fs::write(&list, third.join("\n")).unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "hex",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (out, named) = request(&third.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
-        err.contains("21 token(s) cannot be written as hex:"),
-        "{err}"
+        text(&out).contains("21 token(s) cannot be written as hex:"),
+        "{}",
+        text(&out)
     );
-    let named: Vec<&str> = err
-        .lines()
-        .filter_map(|l| l.strip_prefix("  serial "))
-        .map(|l| &l[..4])
-        .collect();
     let mut sorted = third.clone();
     sorted.sort();
-    assert_eq!(named, sorted, "{err}");
-    std::fs::write(&list, "H061\nH999\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "hex",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    assert_eq!(named, sorted);
+    // A serial outside the order is named as such; the carried one alone
+    // is a request.
+    let (out, _) = request(&["H061", "H999"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("serial H999 is not one recorded for order 5"),
         "{}",
         text(&out)
     );
-    std::fs::write(&list, "H061\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "hex",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    let (out, _) = request(&["H061"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -396,16 +363,7 @@ fn a_seed_repointed_to_another_set_of_its_batch_never_puts_a_file_on_the_medium(
         "UPDATE seeds SET params_id = (SELECT params_id FROM seeds WHERE serial = 'P2') WHERE serial = 'P1'",
     );
     // request create cannot tell without the key (see its docs) ...
-    let list = v.tmp.path().join("p1.txt");
-    std::fs::write(&list, "P1\n").unwrap();
-    let out = v.create_request(
-        "5",
-        "it@customer.example",
-        "hex",
-        &key,
-        "alice",
-        &["--serials-file", list.to_str().unwrap()],
-    );
+    let out = request_of(&v, &key, "hex", &["P1"]);
     let req = crate::common::request_id(&out);
     v.approve_ok(&req, "bob");
     // ... the export, which opens the seed under its set's hash, refuses.
