@@ -206,6 +206,25 @@ impl Store {
         out
     }
 
+    /// Runs `reads` in one read transaction (rolled back: nothing is
+    /// written), or in the one already open. A run of lookups then takes
+    /// SQLite's shared lock and looks for a hot journal once, not once per
+    /// statement, which is most of a lookup's cost. For a long run that
+    /// must not keep a writer waiting all along, take the transaction in
+    /// parts instead (as ingest's duplicate check does).
+    pub fn read<T, E>(&self, reads: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        if !self.conn.is_autocommit() {
+            return reads();
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let out = reads()?;
+        tx.rollback()?;
+        Ok(out)
+    }
+
     /// Runs `f` in an immediate write transaction; commits only if `f`
     /// returns `Ok`. Every state change goes through here together with
     /// its audit entry.

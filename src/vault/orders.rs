@@ -247,14 +247,14 @@ impl Vault {
                     "SELECT s.serial, s.state, {} FROM seeds s WHERE s.serial = ?1 AND s.order_id = ?2",
                     super::EXPORTS_OF_SERIAL
                 ))?;
-                one_read(conn, || {
+                self.store().read(|| {
                     let mut rows = Vec::with_capacity(sorted.len());
                     for serial in sorted {
                         if let Some(r) = st.query_row(params![serial, id], row).optional()? {
                             rows.push(r);
                         }
                     }
-                    Ok(rows)
+                    Ok::<_, VaultError>(rows)
                 })?
             }
         };
@@ -295,20 +295,4 @@ pub(super) fn few_of_order(
         |r| r.get(0),
     )?;
     Ok(u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(4) < in_order)
-}
-
-/// Runs `reads` inside one read transaction when none is open, so that a
-/// run of lookups takes SQLite's file lock (and its hot-journal check)
-/// once, not once per statement: most of a lookup's cost otherwise.
-pub(super) fn one_read<T>(
-    conn: &rusqlite::Connection,
-    reads: impl FnOnce() -> Result<T, VaultError>,
-) -> Result<T, VaultError> {
-    if !conn.is_autocommit() {
-        return reads();
-    }
-    let tx = conn.unchecked_transaction()?;
-    let out = reads()?;
-    tx.commit()?;
-    Ok(out)
 }

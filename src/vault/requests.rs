@@ -193,7 +193,7 @@ type SeedRow = (String, i64, i64, i64, i64);
 /// ([`super::orders::few_of_order`]); one of much of the order reads the
 /// order's rows once.
 fn seed_rows(
-    conn: &rusqlite::Connection,
+    store: &crate::store::Store,
     order_id: &str,
     serials: &[String],
 ) -> Result<Vec<SeedRow>, VaultError> {
@@ -202,6 +202,7 @@ fn seed_rows(
     let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<SeedRow> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     };
+    let conn = store.conn();
     let mut out = Vec::with_capacity(serials.len());
     if super::orders::few_of_order(conn, order_id, serials.len())? {
         let mut sorted: Vec<&str> = serials.iter().map(String::as_str).collect();
@@ -210,13 +211,13 @@ fn seed_rows(
         let mut st = conn.prepare_cached(&format!(
             "{COLUMNS} WHERE s.serial = ?1 AND s.order_id = ?2"
         ))?;
-        super::orders::one_read(conn, || {
+        store.read(|| {
             for serial in sorted {
                 if let Some(r) = st.query_row(params![serial, order_id], row).optional()? {
                     out.push(r);
                 }
             }
-            Ok(())
+            Ok::<_, VaultError>(())
         })?;
     } else {
         let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
@@ -461,7 +462,9 @@ impl Vault {
         let mut checked: HashSet<(i64, i64)> = HashSet::new();
         let mut verdicts: HashMap<(i64, usize), Option<String>> = HashMap::new();
         let (mut listed, mut more) = (Vec::new(), 0u64);
-        for (serial, set, sealed_len, batch, ingested_seq) in seed_rows(conn, order_id, serials)? {
+        for (serial, set, sealed_len, batch, ingested_seq) in
+            seed_rows(self.store(), order_id, serials)?
+        {
             let seed_len = usize::try_from(sealed_len)
                 .ok()
                 .and_then(|l| l.checked_sub(crate::crypto::aead::OVERHEAD))
