@@ -269,9 +269,10 @@ pub(crate) struct Envelope<'a> {
 /// "..","actors":["..",..],"data":{..}}`, no whitespace) in printable
 /// ASCII without an escape, and is well-formed JSON throughout: the
 /// actors an array of strings, the data an object (checked by
-/// serde_json). `None` for any other body, which the caller then reads
-/// with serde as it always did: this only ever says yes to a body that
-/// serde reads to the same fields.
+/// [`flat_object`] when it is flat, by serde_json otherwise). `None` for
+/// any other body, which the caller then reads with serde as it always
+/// did: this only ever says yes to a body that serde reads to the same
+/// fields.
 pub(crate) fn envelope(body: &[u8]) -> Option<Envelope<'_>> {
     // Printable ASCII and no `\`: every string is then its bytes (as a
     // borrowed &str is), valid UTF-8 and free of the control characters
@@ -325,35 +326,29 @@ impl<'a> Cursor<'a> {
         (self.b.get(self.i..end)? == what).then(|| self.i = end)
     }
 
-    /// A JSON unsigned integer (no leading zero) that fits a u64.
-    fn uint(&mut self) -> Option<u64> {
-        let digits = self.b[self.i..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        let text = &self.b[self.i..self.i + digits];
-        if digits == 0 || (digits > 1 && text[0] == b'0') {
+    /// The digits of a JSON integer: `0`, or digits not led by `0`.
+    fn digits(&mut self) -> Option<&'a [u8]> {
+        let rest = &self.b[self.i..];
+        let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || (n > 1 && rest[0] == b'0') {
             return None;
         }
-        self.i += digits;
-        text.iter().try_fold(0u64, |n, &d| {
+        self.i += n;
+        Some(&rest[..n])
+    }
+
+    /// A JSON unsigned integer that fits a u64.
+    fn uint(&mut self) -> Option<u64> {
+        self.digits()?.iter().try_fold(0u64, |n, &d| {
             n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
         })
     }
 
-    /// A JSON integer: `-`, if any, then `0` or digits not led by `0`
-    /// (what follows is the caller's to check).
+    /// A JSON integer: `-`, if any, then its digits (what follows is the
+    /// caller's to check).
     fn int(&mut self) -> Option<()> {
         let _ = self.lit(b"-");
-        let digits = self.b[self.i..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        if digits == 0 || (digits > 1 && self.b[self.i] == b'0') {
-            return None;
-        }
-        self.i += digits;
-        Some(())
+        self.digits().map(|_| ())
     }
 
     /// The rest of a string whose opening quote was read, up to and past
