@@ -15,6 +15,7 @@ use serde_json::json;
 use super::statement;
 use super::{Officer, Vault, VaultError};
 use crate::audit::{self, events, Event};
+use crate::store::Store;
 use crate::token::Serial;
 
 /// An order as recorded.
@@ -213,51 +214,23 @@ impl Vault {
         let emails = st
             .query_map([id], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
-        let row = |r: &rusqlite::Row<'_>| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        };
-        let scan = |wanted: Option<HashSet<&str>>| -> Result<Vec<_>, VaultError> {
-            let mut st = conn.prepare(&format!(
-                "SELECT s.serial, s.state, {} FROM seeds s WHERE s.order_id = ?1 ORDER BY s.serial",
+        let rows = order_rows(
+            self.store(),
+            id,
+            listed,
+            &format!(
+                "SELECT s.serial, s.state, {} FROM seeds s",
                 super::EXPORTS_OF_SERIAL
-            ))?;
-            let rows = st
-                .query_map([id], row)?
-                .filter(|r| match (r, &wanted) {
-                    (Ok(r), Some(w)) => w.contains(r.0.as_str()),
-                    _ => true,
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        };
-        let rows = match listed {
-            None => scan(None)?,
-            Some(listed) if !few_of_order(conn, id, listed.len())? => {
-                scan(Some(listed.iter().map(String::as_str).collect()))?
-            }
-            Some(listed) => {
-                let mut sorted: Vec<&str> = listed.iter().map(String::as_str).collect();
-                sorted.sort_unstable();
-                sorted.dedup();
-                let mut st = conn.prepare_cached(&format!(
-                    "SELECT s.serial, s.state, {} FROM seeds s WHERE s.serial = ?1 AND s.order_id = ?2",
-                    super::EXPORTS_OF_SERIAL
-                ))?;
-                self.store().read(|| {
-                    let mut rows = Vec::with_capacity(sorted.len());
-                    for serial in sorted {
-                        if let Some(r) = st.query_row(params![serial, id], row).optional()? {
-                            rows.push(r);
-                        }
-                    }
-                    Ok::<_, VaultError>(rows)
-                })?
-            }
-        };
+            ),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+            |r| &r.0,
+        )?;
         Ok(Some(Order {
             id: id.to_owned(),
             customer,
@@ -279,20 +252,62 @@ impl Vault {
     }
 }
 
-/// Whether `n` serials are few enough of order `order_id` to be read one
-/// by one rather than by reading the whole order: a lookup costs several
-/// rows of a scan (measured with the export bench's request of 100,000
-/// serials: looked up, they took 1.55 s of a 200,000-serial order that a
-/// scan reads in under 1 s).
-pub(super) fn few_of_order(
-    conn: &rusqlite::Connection,
+/// The rows `select` (a `SELECT` over `seeds s` without `WHERE`, its
+/// first column `s.serial`) gives for the seeds of order `order_id`, in
+/// serial order: all of them, or those of `listed` (`serial` names a
+/// row's serial). A list of fewer than a quarter of the order is looked
+/// up serial by serial, in one read transaction, so that a few serials of
+/// a large order do not cost the whole order; a longer one reads the order
+/// once, filtered (in the export bench a lookup cost about two rows of
+/// the scan; a quarter leaves room).
+pub(super) fn order_rows<R>(
+    store: &Store,
     order_id: &str,
-    n: usize,
-) -> Result<bool, VaultError> {
-    let in_order: u64 = conn.query_row(
-        "SELECT count(*) FROM seeds WHERE order_id = ?1",
-        [order_id],
-        |r| r.get(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(4) < in_order)
+    listed: Option<&[String]>,
+    select: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    serial: impl Fn(&R) -> &str,
+) -> Result<Vec<R>, VaultError> {
+    let conn = store.conn();
+    let few = match listed {
+        None => false,
+        Some(listed) => {
+            let in_order: u64 = conn.query_row(
+                "SELECT count(*) FROM seeds WHERE order_id = ?1",
+                [order_id],
+                |r| r.get(0),
+            )?;
+            u64::try_from(listed.len())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(4)
+                < in_order
+        }
+    };
+    if let (true, Some(listed)) = (few, listed) {
+        let mut sorted: Vec<&str> = listed.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut st =
+            conn.prepare_cached(&format!("{select} WHERE s.serial = ?1 AND s.order_id = ?2"))?;
+        return store.read(|| {
+            let mut rows = Vec::with_capacity(sorted.len());
+            for s in sorted {
+                if let Some(r) = st.query_row(params![s, order_id], &row).optional()? {
+                    rows.push(r);
+                }
+            }
+            Ok(rows)
+        });
+    }
+    let wanted: Option<HashSet<&str>> = listed.map(|l| l.iter().map(String::as_str).collect());
+    let mut st =
+        conn.prepare_cached(&format!("{select} WHERE s.order_id = ?1 ORDER BY s.serial"))?;
+    let mut rows = Vec::new();
+    for r in st.query_map([order_id], &row)? {
+        let r = r?;
+        if wanted.as_ref().is_none_or(|w| w.contains(serial(&r))) {
+            rows.push(r);
+        }
+    }
+    Ok(rows)
 }

@@ -188,50 +188,22 @@ fn requested_serials(
 /// the sealed seed, batch, and the `seq` of the batch's ingest entry.
 type SeedRow = (String, i64, i64, i64, i64);
 
-/// The rows of those of `serials` that order `order_id` holds, in serial
-/// order. A request of a few serials of a large order looks each one up
-/// ([`super::orders::few_of_order`]); one of much of the order reads the
-/// order's rows once.
+/// The seed rows `uncarried` reads of those of `serials` that order
+/// `order_id` holds, in serial order ([`super::orders::order_rows`]).
 fn seed_rows(
     store: &crate::store::Store,
     order_id: &str,
     serials: &[String],
 ) -> Result<Vec<SeedRow>, VaultError> {
-    const COLUMNS: &str = "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
-         FROM seeds s JOIN batches b ON b.id = s.batch_id";
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<SeedRow> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    };
-    let conn = store.conn();
-    let mut out = Vec::with_capacity(serials.len());
-    if super::orders::few_of_order(conn, order_id, serials.len())? {
-        let mut sorted: Vec<&str> = serials.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut st = conn.prepare_cached(&format!(
-            "{COLUMNS} WHERE s.serial = ?1 AND s.order_id = ?2"
-        ))?;
-        store.read(|| {
-            for serial in sorted {
-                if let Some(r) = st.query_row(params![serial, order_id], row).optional()? {
-                    out.push(r);
-                }
-            }
-            Ok::<_, VaultError>(())
-        })?;
-    } else {
-        let wanted: HashSet<&str> = serials.iter().map(String::as_str).collect();
-        let mut st = conn.prepare_cached(&format!(
-            "{COLUMNS} WHERE s.order_id = ?1 ORDER BY s.serial"
-        ))?;
-        for r in st.query_map([order_id], row)? {
-            let r = r?;
-            if wanted.contains(r.0.as_str()) {
-                out.push(r);
-            }
-        }
-    }
-    Ok(out)
+    super::orders::order_rows(
+        store,
+        order_id,
+        Some(serials),
+        "SELECT s.serial, s.params_id, length(s.sealed), s.batch_id, b.audit_seq
+         FROM seeds s JOIN batches b ON b.id = s.batch_id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        |r: &SeedRow| &r.0,
+    )
 }
 
 /// Each serial against the order: recorded for it, not voided, not
